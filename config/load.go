@@ -1,0 +1,92 @@
+// Package config loads, validates and resolves gateway configuration files
+// into an immutable model.Snapshot.
+//
+// Files are YAML or JSON following the schema in proto/apigw/config/v1. A
+// configuration is accepted whole or refused whole: Load returns an *Error
+// listing every problem with its field path, never a partial snapshot.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
+
+	configv1 "github.com/apigwio/apigw/gen/apigw/config/v1"
+	"github.com/apigwio/apigw/model"
+)
+
+// MaxFileSize bounds the size of a configuration file.
+const MaxFileSize = 64 << 20
+
+// Options change how secrets are resolved; the zero value uses the process
+// environment and the file system.
+type Options struct {
+	// LookupEnv resolves secret.env references. Default os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// ReadFile resolves secret.file references. Default os.ReadFile.
+	ReadFile func(string) ([]byte, error)
+}
+
+// LoadFile reads, validates and resolves the configuration file at path.
+func LoadFile(path string, opts Options) (*model.Snapshot, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, &Error{Source: path, Problems: []Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}}
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, &Error{Source: path, Problems: []Problem{{Message: fmt.Sprintf("file is %d bytes, larger than the %d allowed", fi.Size(), MaxFileSize)}}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Source: path, Problems: []Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}}
+	}
+	return Load(path, data, opts)
+}
+
+// Load parses data (YAML or JSON) named source, validates it and resolves it.
+func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
+	gw, err := Parse(data)
+	if err != nil {
+		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
+	}
+	return Build(source, gw, opts)
+}
+
+// Parse decodes YAML or JSON into the schema message. Unknown fields are
+// errors, so a misspelt key is reported instead of silently ignored.
+func Parse(data []byte) (*configv1.Gateway, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("configuration is %d bytes, larger than the %d allowed", len(data), MaxFileSize)
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("not valid YAML or JSON: %v", err)
+	}
+	gw := &configv1.Gateway{}
+	if strings.TrimSpace(string(js)) == "null" {
+		return gw, nil
+	}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(js, gw); err != nil {
+		return nil, fmt.Errorf("does not match the schema: %s", strings.ReplaceAll(err.Error(), "\u00a0", " "))
+	}
+	return gw, nil
+}
+
+// version hashes the schema message and the resolved secrets, so that a
+// secret changed in its file or variable yields a new version.
+func version(gw *configv1.Gateway, secrets [][]byte) string {
+	h := sha256.New()
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(gw)
+	h.Write(b)
+	for _, s := range secrets {
+		fmt.Fprintf(h, "\x00%d:", len(s))
+		h.Write(s)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
