@@ -1,0 +1,128 @@
+// Package lockout counts consecutive authentication failures per key and
+// locks a key that fails too often.
+//
+// The platform rule: more than MaxFailures consecutive failures lock the key
+// for Duration; while locked, requests with that key are rejected even when
+// their signature is correct; a success resets the count.
+package lockout
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+)
+
+// Store tracks failures. Implementations must be safe for concurrent use; a
+// shared store (Redis) can replace the in-memory one so that replicas agree.
+type Store interface {
+	// Locked reports whether key is locked now.
+	Locked(ctx context.Context, key string) (bool, error)
+	// Failure records a failed attempt and reports whether the key is now
+	// locked (this failure crossed the threshold, or it already was).
+	Failure(ctx context.Context, key string) (bool, error)
+	// Success resets the key's failure count.
+	Success(ctx context.Context, key string) error
+}
+
+// Policy is the lockout rule.
+type Policy struct {
+	// MaxFailures tolerated; the next consecutive failure locks the key.
+	MaxFailures int
+	// Duration of a lock, and how long a failure is remembered.
+	Duration time.Duration
+	// MaxKeys bounds the number of keys tracked; the least recently used
+	// key is forgotten first.
+	MaxKeys int
+}
+
+type entry struct {
+	failures    int
+	lockedUntil time.Time
+}
+
+// Memory is an in-memory Store bounded in size, whose entries expire.
+type Memory struct {
+	policy Policy
+	now    func() time.Time
+	mu     sync.Mutex
+	lru    *expirable.LRU[string, *entry]
+}
+
+// NewMemory returns an in-memory store for policy. now is the clock (nil for
+// time.Now).
+func NewMemory(policy Policy, now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	if policy.MaxKeys <= 0 {
+		policy.MaxKeys = 100000
+	}
+	return &Memory{
+		policy: policy,
+		now:    now,
+		// Entries live as long as a lock; the LRU's own TTL is a backstop
+		// that keeps memory bounded in time, expiry is decided with now().
+		// The LRU runs a cleanup goroutine for its lifetime: create one
+		// store per process, not per configuration.
+		lru: expirable.NewLRU[string, *entry](policy.MaxKeys, nil, policy.Duration),
+	}
+}
+
+// Policy returns the store's policy.
+func (m *Memory) Policy() Policy {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.policy
+}
+
+// SetPolicy changes MaxFailures and Duration for future decisions (a
+// configuration reload). MaxKeys and the entries' lifetime bound are fixed
+// when the store is created.
+func (m *Memory) SetPolicy(p Policy) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policy.MaxFailures, m.policy.Duration = p.MaxFailures, p.Duration
+}
+
+// Locked implements Store.
+func (m *Memory) Locked(_ context.Context, key string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.lru.Peek(key)
+	return ok && m.now().Before(e.lockedUntil), nil
+}
+
+// Failure implements Store.
+func (m *Memory) Failure(_ context.Context, key string) (bool, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.lru.Get(key)
+	if !ok || (!e.lockedUntil.IsZero() && !now.Before(e.lockedUntil)) {
+		e = &entry{}
+	}
+	if now.Before(e.lockedUntil) {
+		return true, nil
+	}
+	e.failures++
+	if e.failures > m.policy.MaxFailures {
+		e.lockedUntil = now.Add(m.policy.Duration)
+	}
+	m.lru.Add(key, e) // refreshes the entry's expiry
+	return now.Before(e.lockedUntil), nil
+}
+
+// Success implements Store.
+func (m *Memory) Success(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.lru.Peek(key); ok && e.lockedUntil.IsZero() {
+		m.lru.Remove(key)
+	}
+	return nil
+}
+
+// Len returns the number of keys tracked.
+func (m *Memory) Len() int { return m.lru.Len() }
