@@ -94,22 +94,24 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 
 func (b *builder) server(s *configv1.Server) {
 	srv := &b.snap.Server
-	srv.GRPCAddress = b.hostPort("server.grpc_address", s.GetGrpcAddress(), DefaultGRPCAddress)
-	srv.AdminAddress = b.hostPort("server.admin_address", s.GetAdminAddress(), DefaultAdminAddress)
-	srv.AdvertiseAddress = b.hostPort("server.advertise_address", s.GetAdvertiseAddress(), srv.GRPCAddress)
+	srv.GRPCAddress = b.hostPort("server.grpc_address", s.GetGrpcAddress(), DefaultGRPCAddress, true)
+	srv.AdminAddress = b.hostPort("server.admin_address", s.GetAdminAddress(), DefaultAdminAddress, true)
+	srv.AdvertiseAddress = b.hostPort("server.advertise_address", s.GetAdvertiseAddress(), srv.GRPCAddress, false)
 }
 
-func (b *builder) hostPort(path, v, def string) string {
+// hostPort validates a host:port; port 0 (any free port) is allowed for
+// listen addresses.
+func (b *builder) hostPort(path, v, def string, listen bool) string {
 	if v == "" {
 		return def
 	}
-	if _, err := parseHostPort(v); err != nil {
+	if _, err := parseHostPort(v, listen); err != nil {
 		b.ps.add(path, "%v", err)
 	}
 	return v
 }
 
-func parseHostPort(v string) (uint32, error) {
+func parseHostPort(v string, allowZero bool) (uint32, error) {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not host:port", v)
@@ -118,7 +120,7 @@ func parseHostPort(v string) (uint32, error) {
 		return 0, fmt.Errorf("%q has no host", v)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
+	if err != nil || (p == 0 && !allowZero) {
 		return 0, fmt.Errorf("%q has an invalid port (1-65535)", v)
 	}
 	return uint32(p), nil

@@ -1,0 +1,116 @@
+package authz
+
+import (
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/signing"
+)
+
+// request is the Check phases' view of an Envoy CheckRequest.
+type request struct {
+	apiID, env string
+	method     string
+	target     string // raw path with query, as Envoy forwards it
+	host       string
+	requestID  string
+	headers    signing.Header
+	mapHeaders map[string]string // set when headers come as Envoy's map
+	body       []byte
+	size       int64 // declared body size (-1 unknown)
+}
+
+// newRequest reads the parts of req the phases use. Envoy sends headers
+// either as a lower-cased map (repeated headers comma-joined) or, with
+// encode_raw_headers, as header_map with raw values: both are handled.
+func newRequest(req *authv3.CheckRequest) request {
+	attrs := req.GetAttributes()
+	ctxExt := attrs.GetContextExtensions()
+	h := attrs.GetRequest().GetHttp()
+	r := request{
+		apiID:  ctxExt[model.ContextKeyAPI],
+		env:    ctxExt[model.ContextKeyEnv],
+		method: h.GetMethod(),
+		target: h.GetPath(),
+		host:   h.GetHost(),
+		size:   h.GetSize(),
+		body:   h.GetRawBody(),
+	}
+	if len(r.body) == 0 && h.GetBody() != "" {
+		r.body = []byte(h.GetBody())
+	}
+	if m := h.GetHeaders(); len(m) > 0 || h.GetHeaderMap() == nil {
+		r.mapHeaders = m
+		r.headers = signing.MapHeader(m)
+	} else {
+		list := h.GetHeaderMap().GetHeaders()
+		pairs := make(signing.PairHeader, 0, len(list))
+		for _, hv := range list {
+			v := hv.GetValue()
+			if raw := hv.GetRawValue(); len(raw) > 0 {
+				v = string(raw)
+			}
+			pairs = append(pairs, signing.HeaderPair{Name: hv.GetKey(), Value: v})
+		}
+		r.headers = pairs
+	}
+	if r.host == "" {
+		r.host, _ = r.header(":authority")
+	}
+	if r.method == "" {
+		r.method, _ = r.header(":method")
+	}
+	if r.target == "" {
+		r.target, _ = r.header(":path")
+	}
+	if rid, ok := r.header("x-request-id"); ok {
+		r.requestID = rid
+	} else {
+		r.requestID = h.GetId()
+	}
+	return r
+}
+
+// header returns the first value of the lower-case header name.
+func (r *request) header(name string) (string, bool) {
+	if r.mapHeaders != nil {
+		v, ok := r.mapHeaders[name]
+		return v, ok
+	}
+	if p, ok := r.headers.(signing.PairHeader); ok {
+		for i := range p {
+			if len(p[i].Name) == len(name) && equalFoldASCII(p[i].Name, name) {
+				return p[i].Value, true
+			}
+		}
+	}
+	return "", false
+}
+
+func equalFoldASCII(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// signingRequest is the verifier's view of r.
+func (r *request) signingRequest() signing.Request {
+	return signing.Request{
+		Method:  r.method,
+		Target:  r.target,
+		Host:    r.host,
+		Header:  r.headers,
+		Body:    r.body,
+		HasBody: len(r.body) > 0,
+	}
+}

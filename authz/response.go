@@ -1,0 +1,55 @@
+package authz
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/apigwio/apigw/apigerr"
+)
+
+var (
+	okStatus        = &status.Status{Code: int32(code.Code_OK)}
+	jsonContentType = setHeader("content-type", "application/json")
+)
+
+// response builds the OK answer: the caller's and the API's identity headers
+// upstream, forged identity headers removed, and the caller's identity as
+// dynamic metadata for rate limiting.
+func (d decision) response() *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{}
+	resp := &authv3.CheckResponse{
+		Status:       okStatus,
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}
+	switch {
+	case d.caller == nil:
+		ok.Headers = d.dep.headers
+		ok.HeadersToRemove = removeForNone
+		resp.DynamicMetadata = anonymousMetadata
+	default:
+		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.dep.headers)+len(d.caller.headers))
+		ok.Headers = append(append(ok.Headers, d.dep.headers...), d.caller.headers...)
+		if d.caller.app != nil {
+			ok.HeadersToRemove = removeForApp
+		} else {
+			ok.HeadersToRemove = removeForIAM
+		}
+		resp.DynamicMetadata = d.caller.metadata
+	}
+	return resp
+}
+
+// denied builds the error answer: the APIG JSON body with the status.
+func denied(e *apigerr.Error, requestID string) *authv3.CheckResponse {
+	return &authv3.CheckResponse{
+		Status: &status.Status{Code: int32(code.Code_PERMISSION_DENIED), Message: e.ID},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(e.Status)},
+			Headers: []*corev3.HeaderValueOption{jsonContentType},
+			Body:    string(e.JSON(requestID)),
+		}},
+	}
+}

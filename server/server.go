@@ -1,0 +1,253 @@
+// Package server runs the gateway service: the ext_authz Check service, the
+// gRPC health service and the xDS server on one gRPC port, the admin HTTP
+// endpoints on another, and the configuration reloader that feeds them.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/apigwio/apigw/admin"
+	"github.com/apigwio/apigw/authz"
+	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/reload"
+)
+
+// XDS is the xDS side as the server wires it (implemented by xds.Server).
+type XDS interface {
+	// Register adds the xDS services to the gRPC server.
+	Register(*grpc.Server)
+	// Publish translates and serves snap; on error nothing changes.
+	Publish(context.Context, *model.Snapshot) error
+}
+
+// Options configure a Server. Addresses left empty come from the
+// configuration file.
+type Options struct {
+	// ConfigPath is the gateway configuration file.
+	ConfigPath string
+	// GRPCAddress overrides server.grpc_address.
+	GRPCAddress string
+	// AdminAddress overrides server.admin_address.
+	AdminAddress string
+	// WatchInterval is how often the file is checked (0: default 1s; <0: never).
+	WatchInterval time.Duration
+	// ShutdownTimeout bounds the drain of in-flight calls. Default 10s.
+	ShutdownTimeout time.Duration
+	// Logger for everything. Default slog.Default().
+	Logger *slog.Logger
+	// XDS serves Envoy configuration; nil serves Check only.
+	XDS XDS
+	// Debug adds JSON documents to the admin endpoint (/debug/<name>).
+	Debug map[string]func() any
+}
+
+// Server is a running gateway service.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	reloader *reload.Reloader
+	authz    *authz.Service
+	grpc     *grpc.Server
+	health   *health.Server
+	admin    *http.Server
+	grpcLis  net.Listener
+	adminLis net.Listener
+	ready    atomic.Bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errs     chan error
+}
+
+// Start loads the configuration, starts listening and serves in the
+// background. It fails if the configuration is refused or a port cannot be
+// bound.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	interval := o.WatchInterval
+	if interval == 0 {
+		interval = time.Second
+	} else if interval < 0 {
+		interval = 0
+	}
+	s := &Server{opts: o, log: o.Logger, errs: make(chan error, 2)}
+	var sinks []reload.Sink
+	if o.XDS != nil {
+		sinks = append(sinks, o.XDS.Publish)
+	}
+	sinks = append(sinks, func(_ context.Context, snap *model.Snapshot) error {
+		s.authz.Update(snap)
+		return nil
+	})
+	s.reloader = reload.New(o.ConfigPath, config.Options{}, interval, s.log, sinks...)
+	snap, err := s.reloader.Prime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.authz = authz.New(snap, authz.Options{Logger: s.log})
+	if o.XDS != nil {
+		if err := o.XDS.Publish(ctx, snap); err != nil {
+			return nil, fmt.Errorf("config %s refused by the xDS translator: %w", o.ConfigPath, err)
+		}
+	}
+
+	grpcAddr := firstNonEmpty(o.GRPCAddress, snap.Server.GRPCAddress)
+	adminAddr := firstNonEmpty(o.AdminAddress, snap.Server.AdminAddress)
+	if s.grpcLis, err = net.Listen("tcp", grpcAddr); err != nil {
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	if s.adminLis, err = net.Listen("tcp", adminAddr); err != nil {
+		s.grpcLis.Close()
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+
+	s.grpc = grpc.NewServer(
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.MaxRecvMsgSize(int(snap.Settings.MaxBodyBytes)+1<<20),
+	)
+	authv3.RegisterAuthorizationServer(s.grpc, s.authz)
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if o.XDS != nil {
+		o.XDS.Register(s.grpc)
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+
+	debug := map[string]func() any{"reload": func() any { return s.reloader.Status() }}
+	for k, v := range o.Debug {
+		debug[k] = v
+	}
+	s.admin = &http.Server{
+		Handler: admin.NewHandler(admin.Options{
+			Ready:    s.ready.Load,
+			Snapshot: s.reloader.Current,
+			Debug:    debug,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.errs <- fmt.Errorf("gRPC server: %w", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.admin.Serve(s.adminLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errs <- fmt.Errorf("admin server: %w", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.reloader.Run(runCtx)
+	}()
+	s.ready.Store(true)
+	s.log.Info("apigw serving", "grpc", s.grpcLis.Addr().String(), "admin", s.adminLis.Addr().String(),
+		"config", o.ConfigPath, "version", snap.Version)
+	return s, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
+
+// AdminAddr is the bound admin address.
+func (s *Server) AdminAddr() net.Addr { return s.adminLis.Addr() }
+
+// Reload reloads the configuration now (as SIGHUP does).
+func (s *Server) Reload() { s.reloader.Trigger() }
+
+// Reloader gives access to the reload status.
+func (s *Server) Reloader() *reload.Reloader { return s.reloader }
+
+// Errors reports a server that stopped on its own.
+func (s *Server) Errors() <-chan error { return s.errs }
+
+// Shutdown stops accepting work, lets in-flight calls finish within the
+// shutdown timeout (then cuts them), and returns when everything stopped.
+func (s *Server) Shutdown() {
+	s.ready.Store(false)
+	s.health.Shutdown() // health checks now answer NOT_SERVING
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	timer := time.NewTimer(s.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		s.log.Warn("shutdown timeout: closing remaining gRPC streams", "timeout", s.opts.ShutdownTimeout)
+		s.grpc.Stop()
+		<-done
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	_ = s.admin.Shutdown(ctx)
+	s.wg.Wait()
+	s.log.Info("apigw stopped")
+}
+
+// Run starts a Server and serves until SIGINT or SIGTERM, reloading the
+// configuration on SIGHUP.
+func Run(ctx context.Context, o Options) error {
+	s, err := Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				s.log.Info("SIGHUP: reloading configuration")
+				s.Reload()
+				continue
+			}
+			s.log.Info("shutting down", "signal", sig.String())
+			s.Shutdown()
+			return nil
+		case <-ctx.Done():
+			s.Shutdown()
+			return nil
+		case err := <-s.errs:
+			s.Shutdown()
+			return err
+		}
+	}
+}
