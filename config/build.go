@@ -55,7 +55,8 @@ var methods = map[string]bool{
 
 // builder turns a schema message into a Snapshot, collecting problems.
 type builder struct {
-	opts    Options
+	opts        Options
+	issuerNames map[string]bool
 	ps      problems
 	snap    *model.Snapshot
 	envs    map[string]*model.Environment
@@ -74,17 +75,24 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 	b := &builder{opts: opts, snap: &model.Snapshot{
 		APIs:       map[string]*model.API{},
 		Channels:   map[string]*model.Channel{},
-		Apps:       map[string]*model.App{},
-		AccessKeys: map[string]*model.AccessKey{},
+		Apps:             map[string]*model.App{},
+		AccessKeys:       map[string]*model.AccessKey{},
+		KeyPairs:         map[string]*model.KeyPair{},
+		ACLPolicies:      map[string]*model.ACLPolicy{},
+		ThrottlePolicies: map[string]*model.ThrottlePolicy{},
 	}}
 	b.server(gw.GetServer())
 	b.listener(gw.GetListener())
 	b.settings(gw.GetSettings())
 	b.environments(gw.GetEnvironments())
 	b.channels(gw.GetChannels())
+	b.tokenIssuers(gw.GetTokenIssuers())
 	b.groups(gw.GetGroups())
 	b.apps(gw.GetApps())
 	b.iamUsers(gw.GetIamUsers())
+	b.keyPairs(gw.GetKeyPairs(), gw.GetUsagePlans())
+	b.aclPolicies(gw.GetAclPolicies())
+	b.throttlePolicies(gw.GetThrottlePolicies())
 	if err := b.ps.err(source); err != nil {
 		return nil, err
 	}
@@ -175,6 +183,32 @@ func (b *builder) settings(s *configv1.Settings) {
 			b.ps.add("settings.lockout.max_tracked_keys", "%d is out of range (100-10000000)", n)
 		}
 		out.Lockout.MaxTrackedKeys = int(n)
+	}
+	out.HMAC = b.hmac("settings.hmac", s.GetHmac(), model.HMACPolicy{ClockSkew: DefaultHMACClockSkew})
+	out.AppCodeAllowHTTP = s.GetAppCodeAllowHttp()
+	th := s.GetThrottling()
+	out.Throttling.DefaultAPIRPS = DefaultAPIRPS
+	if th.GetDefaultApiRps() != 0 {
+		out.Throttling.DefaultAPIRPS = th.GetDefaultApiRps()
+	}
+	if th.GetDefaultDisabled() {
+		out.Throttling.DefaultAPIRPS = 0
+	}
+	out.Throttling.RedisAddress = th.GetRedisAddress()
+	if out.Throttling.RedisAddress != "" {
+		if _, err := parseHostPort(out.Throttling.RedisAddress, false); err != nil {
+			b.ps.add("settings.throttling.redis_address", "%v", err)
+		}
+	}
+	if th.GetRedisPassword() != nil {
+		out.Throttling.RedisPassword, _ = b.secretAllowShort("settings.throttling.redis_password", th.GetRedisPassword(), 1)
+	}
+	switch th.GetFailureMode() {
+	case "", "open":
+	case "closed":
+		out.Throttling.FailClosed = true
+	default:
+		b.ps.add("settings.throttling.failure_mode", "%q is not open or closed", th.GetFailureMode())
 	}
 	for i, c := range s.GetDeniedBackendCidrs() {
 		p, err := netip.ParsePrefix(c)
@@ -358,7 +392,8 @@ func (b *builder) checkBackendHost(path, host string) {
 
 func (b *builder) groups(list []*configv1.Group) {
 	seenGroup := map[string]bool{}
-	routes := map[string]string{} // route key -> path of first declaration
+	routes := map[string]string{}      // route key -> path of first declaration
+	domainOwner := map[string]string{} // lower-cased domain -> group (Envoy: one virtual host per domain)
 	for i, g := range list {
 		path := idx("groups", i)
 		if !reGroupName.MatchString(g.GetName()) {
@@ -371,17 +406,37 @@ func (b *builder) groups(list []*configv1.Group) {
 		}
 		seenGroup[g.GetName()] = true
 		grp := &model.Group{Name: g.GetName(), Domains: g.GetDomains()}
+		switch g.GetErrorDialect() {
+		case "", "apig":
+		case "tencent":
+			grp.Dialect = model.DialectTencent
+		default:
+			b.ps.add(field(path, "error_dialect"), "%q is not apig or tencent", g.GetErrorDialect())
+		}
+		if pe := g.GetPathEnvironments(); pe.GetEnabled() {
+			grp.PathEnvironments = b.pathEnvironments(field(path, "path_environments"), pe)
+		}
 		if len(grp.Domains) == 0 {
 			grp.Domains = []string{"*"}
 		}
 		for j, d := range grp.Domains {
 			if d == "" || strings.ContainsAny(d, " /\t") {
 				b.ps.add(idx(field(path, "domains"), j), "%q is not a domain", d)
+				continue
+			}
+			switch owner, dup := domainOwner[strings.ToLower(d)]; {
+			case dup && owner == grp.Name:
+				b.ps.add(idx(field(path, "domains"), j), "domain %q is listed twice", d)
+			case dup:
+				b.ps.add(idx(field(path, "domains"), j), "domain %q is already used by group %q (give each group its own domains)", d, owner)
+			default:
+				domainOwner[strings.ToLower(d)] = grp.Name
 			}
 		}
 		for j, a := range g.GetApis() {
 			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
 			if api != nil {
+				api.Dialect = grp.Dialect
 				grp.APIs = append(grp.APIs, api)
 				b.snap.APIs[api.ID] = api
 			}
@@ -431,8 +486,34 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		api.Auth = model.AuthIAM
 	case "none":
 		api.Auth = model.AuthNone
+	case "hmac":
+		api.Auth = model.AuthHMAC
+	case "token":
+		api.Auth = model.AuthToken
+	case "app_code":
+		api.Auth = model.AuthAppCode
 	default:
-		b.ps.add(field(path, "auth"), "%q is not one of app, iam, none", a.GetAuth())
+		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, none", a.GetAuth())
+	}
+	api.AppCode = a.GetAppCode() || api.Auth == model.AuthAppCode
+	if a.GetAppCode() && api.Auth != model.AuthApp {
+		b.ps.add(field(path, "app_code"), "app_code applies to auth app only")
+	}
+	api.HMAC = b.snap.Settings.HMAC
+	if a.GetHmac() != nil {
+		if api.Auth != model.AuthHMAC {
+			b.ps.add(field(path, "hmac"), "hmac settings apply to auth hmac only")
+		}
+		api.HMAC = b.hmac(field(path, "hmac"), a.GetHmac(), api.HMAC)
+	}
+	for k, name := range a.GetTokenIssuers() {
+		if !b.issuerNames[name] {
+			b.ps.add(idx(field(path, "token_issuers"), k), "token issuer %q is not defined", name)
+		}
+	}
+	api.TokenIssuers = a.GetTokenIssuers()
+	if api.Auth == model.AuthToken && len(b.snap.TokenIssuers) == 0 {
+		b.ps.add(field(path, "auth"), "auth token needs at least one token_issuers entry")
 	}
 	if c := a.GetCors(); c != nil {
 		api.CORS = b.cors(field(path, "cors"), c)
@@ -681,6 +762,11 @@ func (b *builder) substitute(path, s string, env *model.Environment) (string, bo
 }
 
 func (b *builder) secret(path string, s *configv1.Secret) (model.Secret, bool) {
+	return b.secretAllowShort(path, s, MinSecretBytes)
+}
+
+// secretAllowShort resolves a secret of at least min bytes.
+func (b *builder) secretAllowShort(path string, s *configv1.Secret, min int) (model.Secret, bool) {
 	var v []byte
 	switch src := s.GetSource().(type) {
 	case *configv1.Secret_Value:
@@ -703,8 +789,8 @@ func (b *builder) secret(path string, s *configv1.Secret) (model.Secret, bool) {
 		b.ps.add(path, "a secret is required: give value, env or file")
 		return model.Secret{}, false
 	}
-	if len(v) < MinSecretBytes || len(v) > MaxSecretBytes {
-		b.ps.add(path, "the secret must be %d to %d bytes long (it is %d)", MinSecretBytes, MaxSecretBytes, len(v))
+	if len(v) < min || len(v) > MaxSecretBytes {
+		b.ps.add(path, "the secret must be %d to %d bytes long (it is %d)", min, MaxSecretBytes, len(v))
 		return model.Secret{}, false
 	}
 	b.secrets = append(b.secrets, v)
@@ -740,19 +826,39 @@ func (b *builder) apps(list []*configv1.App) {
 		for j, g := range a.GetGrants() {
 			grants = append(grants, b.grant(idx(field(path, "grants"), j), g)...)
 		}
+		app := model.NewApp(a.GetName(), a.GetKey(), sec, grants)
+		b.appExtras(path, a, app)
 		if !a.GetDisabled() {
-			b.snap.Apps[a.GetKey()] = model.NewApp(a.GetName(), a.GetKey(), sec, grants)
+			b.snap.Apps[a.GetKey()] = app
 		}
 	}
 }
 
 // grant expands one grant into (API id, environment) pairs.
 func (b *builder) grant(path string, g *configv1.Grant) [][2]string {
+	var out [][2]string
+	for _, t := range b.expand(path, g.GetApi(), g.GetEnvironments()) {
+		out = append(out, [2]string{t.api.ID, t.env})
+	}
+	return out
+}
+
+// target is an API published in an environment.
+type target struct {
+	api *model.API
+	env string
+}
+
+// expand resolves an API reference ("<group>/<api>" or "<group>/*") and a
+// list of environments (default: every environment the API is published in)
+// into published (API, environment) pairs. For a named API, an environment
+// it is not published in is a problem; a group wildcard skips it.
+func (b *builder) expand(path, ref string, envs []string) []target {
 	var apis []*model.API
-	group, name, ok := strings.Cut(g.GetApi(), "/")
+	group, name, ok := strings.Cut(ref, "/")
 	switch {
 	case !ok:
-		b.ps.add(field(path, "api"), "%q is not an API id (write <group>/<api> or <group>/*)", g.GetApi())
+		b.ps.add(field(path, "api"), "%q is not an API id (write <group>/<api> or <group>/*)", ref)
 		return nil
 	case name == "*":
 		grp := b.group(group)
@@ -762,20 +868,20 @@ func (b *builder) grant(path string, g *configv1.Grant) [][2]string {
 		}
 		apis = grp.APIs
 	default:
-		api := b.snap.APIs[g.GetApi()]
+		api := b.snap.APIs[ref]
 		if api == nil {
-			b.ps.add(field(path, "api"), "API %q is not defined", g.GetApi())
+			b.ps.add(field(path, "api"), "API %q is not defined", ref)
 			return nil
 		}
 		apis = []*model.API{api}
 	}
-	var out [][2]string
+	var out []target
 	for _, api := range apis {
-		envs := g.GetEnvironments()
-		if len(envs) == 0 {
-			envs = api.Environments
+		list := envs
+		if len(list) == 0 {
+			list = api.Environments
 		}
-		for k, e := range envs {
+		for k, e := range list {
 			if b.envs[e] == nil {
 				b.addOnce(idx(field(path, "environments"), k), "environment %q is not defined", e)
 				continue
@@ -786,7 +892,7 @@ func (b *builder) grant(path string, g *configv1.Grant) [][2]string {
 				}
 				continue
 			}
-			out = append(out, [2]string{api.ID, e})
+			out = append(out, target{api, e})
 		}
 	}
 	return out

@@ -57,6 +57,8 @@ func TestDefaults(t *testing.T) {
 		ClockSkew: DefaultClockSkew, MaxBodyBytes: DefaultMaxBodyBytes, MaxURIBytes: DefaultMaxURIBytes,
 		DefaultEnvironment: "RELEASE",
 		Lockout:            model.Lockout{Enabled: true, MaxFailures: 5, Duration: 5 * time.Minute, MaxTrackedKeys: DefaultLockoutTrackedKeys},
+		HMAC:               model.HMACPolicy{ClockSkew: 900 * time.Second},
+		Throttling:         model.Throttling{DefaultAPIRPS: 200},
 	}
 	if fmt.Sprint(snap.Settings) != fmt.Sprint(want) {
 		t.Errorf("settings = %+v\nwant       %+v", snap.Settings, want)
@@ -172,7 +174,7 @@ iam_users:
 		`groups[0].apis[0].method: "FETCH" is not one of`,
 		`groups[0].apis[0].path: "nope" must start with /`,
 		`groups[0].apis[0].match: "regex" is not exact or prefix`,
-		`groups[0].apis[0].auth: "magic" is not one of app, iam, none`,
+		`groups[0].apis[0].auth: "magic" is not one of app, iam, hmac, token, app_code, none`,
 		`groups[0].apis[1].backend.url: "ftp://x/y" (environment RELEASE) is not an http(s)`,
 		`groups[0].apis[2].name: API "b" is defined twice in group "g"`,
 		`groups[0].apis[3].environments[1]: environment "GAMMA" is not defined`,

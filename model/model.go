@@ -58,6 +58,9 @@ const (
 	AuthNone AuthType = iota + 1
 	AuthApp
 	AuthIAM
+	AuthHMAC
+	AuthToken
+	AuthAppCode
 )
 
 // String returns the configuration spelling of a.
@@ -69,6 +72,12 @@ func (a AuthType) String() string {
 		return "app"
 	case AuthIAM:
 		return "iam"
+	case AuthHMAC:
+		return "hmac"
+	case AuthToken:
+		return "token"
+	case AuthAppCode:
+		return "app_code"
 	}
 	return "unknown"
 }
@@ -115,6 +124,16 @@ type Snapshot struct {
 	Apps map[string]*App
 	// AccessKeys by AK (enabled keys only).
 	AccessKeys map[string]*AccessKey
+	// KeyPairs by secret id (enabled key pairs only).
+	KeyPairs map[string]*KeyPair
+	// UsagePlans in declaration order.
+	UsagePlans []*UsagePlan
+	// TokenIssuers in declaration order.
+	TokenIssuers []*TokenIssuer
+	// ACLPolicies by name.
+	ACLPolicies map[string]*ACLPolicy
+	// ThrottlePolicies by name.
+	ThrottlePolicies map[string]*ThrottlePolicy
 }
 
 // Server holds the service's own addresses.
@@ -151,7 +170,49 @@ type Settings struct {
 	DefaultEnvironment string
 	// DeniedBackendCIDRs are ranges no backend may resolve into.
 	DeniedBackendCIDRs []netip.Prefix
+	// HMAC is the key-pair verification default.
+	HMAC HMACPolicy
+	// AppCodeAllowHTTP accepts app codes over plain HTTP.
+	AppCodeAllowHTTP bool
+	// Throttling holds the rate-limit defaults and store.
+	Throttling Throttling
 }
+
+// HMACPolicy configures HMAC key-pair verification.
+type HMACPolicy struct {
+	// Algorithms allowed ("hmac-sha256", ...); empty means all.
+	Algorithms []string
+	// ClockSkew allowed for X-Date / Date.
+	ClockSkew time.Duration
+	// EnforceHeaders must be among the signed headers.
+	EnforceHeaders []string
+	// ValidateBody requires a matching Digest header.
+	ValidateBody bool
+}
+
+// Throttling holds the rate-limit defaults and store.
+type Throttling struct {
+	// DefaultAPIRPS is the per-API limit per second when no policy is bound;
+	// 0 means none.
+	DefaultAPIRPS uint32
+	// RedisAddress of the shared store; empty for memory.
+	RedisAddress string
+	// RedisPassword of the shared store.
+	RedisPassword Secret
+	// FailClosed denies when the store is unreachable.
+	FailClosed bool
+}
+
+// Dialect is the error format of a group's answers.
+type Dialect uint8
+
+// Error dialects.
+const (
+	// DialectAPIG answers {"error_code","error_msg","request_id"}.
+	DialectAPIG Dialect = iota
+	// DialectTencent answers {"message"} with Tencent's statuses.
+	DialectTencent
+)
 
 // Lockout configures key lockout after consecutive failures.
 type Lockout struct {
@@ -183,6 +244,11 @@ type Group struct {
 	Domains []string
 	// APIs in declaration order.
 	APIs []*API
+	// Dialect of error answers.
+	Dialect Dialect
+	// PathEnvironments maps a first path segment to an environment when the
+	// environment is selected by path; nil when X-Stage selects it.
+	PathEnvironments map[string]string
 }
 
 // API is one operation, resolved per environment.
@@ -209,6 +275,14 @@ type API struct {
 	Deployments map[string]*Deployment
 	// Environments the API is published in, default first then by name.
 	Environments []string
+	// AppCode accepts X-Apig-AppCode for auth app.
+	AppCode bool
+	// HMAC is the key-pair policy for auth hmac.
+	HMAC HMACPolicy
+	// TokenIssuers accepted for auth token (names; empty: all).
+	TokenIssuers []string
+	// Dialect of error answers (the group's).
+	Dialect Dialect
 }
 
 // Deployment is an API published in one environment, with variables applied.
@@ -219,6 +293,12 @@ type Deployment struct {
 	Backend Backend
 	// Policies are conditional backends, first match wins.
 	Policies []BackendPolicy
+	// ACLs bound to the API in this environment.
+	ACLs []*ACLPolicy
+	// Throttle bound to the API in this environment (nil: the default).
+	Throttle *ThrottlePolicy
+	// UsagePlans bound to the API in this environment (auth hmac).
+	UsagePlans []*UsagePlan
 }
 
 // BackendKind says which kind of backend a Backend is.
@@ -365,6 +445,10 @@ type App struct {
 	Key string
 	// Secret is the AppSecret.
 	Secret Secret
+	// Codes are the app codes for simple authentication.
+	Codes []Secret
+	// TrustedIPs the app may call from; empty means any.
+	TrustedIPs []netip.Prefix
 	// grants holds GrantKey(api, env) entries.
 	grants map[string]struct{}
 }
@@ -428,4 +512,96 @@ func (s *Snapshot) DefaultEnvironment() *Environment {
 		}
 	}
 	return nil
+}
+
+// KeyPair is an HMAC key pair.
+type KeyPair struct {
+	// ID is the secret id.
+	ID string
+	// Secret is the secret key.
+	Secret Secret
+	// Plans the key pair is bound to.
+	Plans []*UsagePlan
+}
+
+// UsagePlan binds key pairs to APIs with limits.
+type UsagePlan struct {
+	// Name of the plan.
+	Name string
+	// RatePerSecond per key pair; 0 means unlimited.
+	RatePerSecond uint32
+	// QuotaRequests per QuotaPeriod per key pair; 0 means none.
+	QuotaRequests uint32
+	// QuotaPeriod is "minute", "hour" or "day".
+	QuotaPeriod string
+	// keys bound to the plan.
+	keys map[string]struct{}
+}
+
+// NewUsagePlan returns a plan with the given key pair ids.
+func NewUsagePlan(name string, rps, quota uint32, period string, keys []string) *UsagePlan {
+	p := &UsagePlan{Name: name, RatePerSecond: rps, QuotaRequests: quota, QuotaPeriod: period, keys: map[string]struct{}{}}
+	for _, k := range keys {
+		p.keys[k] = struct{}{}
+	}
+	return p
+}
+
+// HasKey reports whether the key pair id is bound to the plan.
+func (p *UsagePlan) HasKey(id string) bool {
+	_, ok := p.keys[id]
+	return ok
+}
+
+// TokenIssuer is a trusted token issuer.
+type TokenIssuer struct {
+	// Name of the issuer entry.
+	Name string
+	// Issuer is the expected iss claim.
+	Issuer string
+	// Audiences accepted (any); empty means not checked.
+	Audiences []string
+	// JWKSFile path.
+	JWKSFile string
+	// JWKSURL of the key set.
+	JWKSURL string
+	// Refresh interval.
+	Refresh time.Duration
+	// Algorithms allowed.
+	Algorithms []string
+	// AccountClaim, UserClaim, ProjectClaim name the identity claims.
+	AccountClaim, UserClaim, ProjectClaim string
+}
+
+// ACLType is what an ACL policy tests.
+type ACLType uint8
+
+// ACL types.
+const (
+	ACLIP ACLType = iota + 1
+	ACLAccount
+)
+
+// ACLPolicy is an access-control policy.
+type ACLPolicy struct {
+	// Name of the policy.
+	Name string
+	// Type of the values.
+	Type ACLType
+	// Allow is true for allow lists, false for deny lists.
+	Allow bool
+	// Values are addresses/CIDRs or account names.
+	Values []string
+}
+
+// ThrottlePolicy limits request rates of an API.
+type ThrottlePolicy struct {
+	// Name of the policy.
+	Name string
+	// Unit is "second", "minute", "hour" or "day".
+	Unit string
+	// APILimit, UserLimit, AppLimit, IPLimit per unit; 0 means none.
+	APILimit, UserLimit, AppLimit, IPLimit uint32
+	// SpecialApps and SpecialUsers override AppLimit / UserLimit.
+	SpecialApps, SpecialUsers map[string]uint32
 }

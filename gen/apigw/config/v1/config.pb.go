@@ -47,9 +47,19 @@ type Gateway struct {
 	// IAM users and their access keys (AK/SK).
 	IamUsers []*IamUser `protobuf:"bytes,7,rep,name=iam_users,json=iamUsers,proto3" json:"iam_users,omitempty"`
 	// Load-balance channels (named sets of weighted backend servers).
-	Channels      []*Channel `protobuf:"bytes,8,rep,name=channels,proto3" json:"channels,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Channels []*Channel `protobuf:"bytes,8,rep,name=channels,proto3" json:"channels,omitempty"`
+	// HMAC key pairs (Tencent / Kong style), usable through usage plans.
+	KeyPairs []*KeyPair `protobuf:"bytes,9,rep,name=key_pairs,json=keyPairs,proto3" json:"key_pairs,omitempty"`
+	// Usage plans: bind key pairs to environments or APIs, with rate and quota.
+	UsagePlans []*UsagePlan `protobuf:"bytes,10,rep,name=usage_plans,json=usagePlans,proto3" json:"usage_plans,omitempty"`
+	// Token issuers trusted for auth "token" (JWS/JWT).
+	TokenIssuers []*TokenIssuer `protobuf:"bytes,11,rep,name=token_issuers,json=tokenIssuers,proto3" json:"token_issuers,omitempty"`
+	// Access-control policies (IP or account, allow or deny), bound to APIs.
+	AclPolicies []*AclPolicy `protobuf:"bytes,12,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
+	// Throttling policies, bound to APIs.
+	ThrottlePolicies []*ThrottlePolicy `protobuf:"bytes,13,rep,name=throttle_policies,json=throttlePolicies,proto3" json:"throttle_policies,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Gateway) Reset() {
@@ -134,6 +144,41 @@ func (x *Gateway) GetIamUsers() []*IamUser {
 func (x *Gateway) GetChannels() []*Channel {
 	if x != nil {
 		return x.Channels
+	}
+	return nil
+}
+
+func (x *Gateway) GetKeyPairs() []*KeyPair {
+	if x != nil {
+		return x.KeyPairs
+	}
+	return nil
+}
+
+func (x *Gateway) GetUsagePlans() []*UsagePlan {
+	if x != nil {
+		return x.UsagePlans
+	}
+	return nil
+}
+
+func (x *Gateway) GetTokenIssuers() []*TokenIssuer {
+	if x != nil {
+		return x.TokenIssuers
+	}
+	return nil
+}
+
+func (x *Gateway) GetAclPolicies() []*AclPolicy {
+	if x != nil {
+		return x.AclPolicies
+	}
+	return nil
+}
+
+func (x *Gateway) GetThrottlePolicies() []*ThrottlePolicy {
+	if x != nil {
+		return x.ThrottlePolicies
 	}
 	return nil
 }
@@ -285,8 +330,15 @@ type Settings struct {
 	// Backends may not resolve into these CIDRs (e.g. "169.254.0.0/16").
 	// Default empty.
 	DeniedBackendCidrs []string `protobuf:"bytes,6,rep,name=denied_backend_cidrs,json=deniedBackendCidrs,proto3" json:"denied_backend_cidrs,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// HMAC key-pair verification defaults (auth "hmac").
+	Hmac *Hmac `protobuf:"bytes,7,opt,name=hmac,proto3" json:"hmac,omitempty"`
+	// Whether app codes (X-Apig-AppCode) are accepted over plain HTTP.
+	// Default false: only over TLS.
+	AppCodeAllowHttp bool `protobuf:"varint,8,opt,name=app_code_allow_http,json=appCodeAllowHttp,proto3" json:"app_code_allow_http,omitempty"`
+	// Throttling defaults and the rate-limit store.
+	Throttling    *Throttling `protobuf:"bytes,9,opt,name=throttling,proto3" json:"throttling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
@@ -361,6 +413,186 @@ func (x *Settings) GetDeniedBackendCidrs() []string {
 	return nil
 }
 
+func (x *Settings) GetHmac() *Hmac {
+	if x != nil {
+		return x.Hmac
+	}
+	return nil
+}
+
+func (x *Settings) GetAppCodeAllowHttp() bool {
+	if x != nil {
+		return x.AppCodeAllowHttp
+	}
+	return false
+}
+
+func (x *Settings) GetThrottling() *Throttling {
+	if x != nil {
+		return x.Throttling
+	}
+	return nil
+}
+
+// Hmac configures HMAC key-pair verification.
+type Hmac struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Allowed algorithms: hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512.
+	// Default: all four.
+	Algorithms []string `protobuf:"bytes,1,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
+	// Allowed X-Date / Date skew. Default "900s".
+	ClockSkew string `protobuf:"bytes,2,opt,name=clock_skew,json=clockSkew,proto3" json:"clock_skew,omitempty"`
+	// Header names that must be among the signed headers.
+	EnforceHeaders []string `protobuf:"bytes,3,rep,name=enforce_headers,json=enforceHeaders,proto3" json:"enforce_headers,omitempty"`
+	// Require "Digest: SHA-256=<base64>" matching the body.
+	ValidateBody  bool `protobuf:"varint,4,opt,name=validate_body,json=validateBody,proto3" json:"validate_body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hmac) Reset() {
+	*x = Hmac{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hmac) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hmac) ProtoMessage() {}
+
+func (x *Hmac) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
+func (*Hmac) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Hmac) GetAlgorithms() []string {
+	if x != nil {
+		return x.Algorithms
+	}
+	return nil
+}
+
+func (x *Hmac) GetClockSkew() string {
+	if x != nil {
+		return x.ClockSkew
+	}
+	return ""
+}
+
+func (x *Hmac) GetEnforceHeaders() []string {
+	if x != nil {
+		return x.EnforceHeaders
+	}
+	return nil
+}
+
+func (x *Hmac) GetValidateBody() bool {
+	if x != nil {
+		return x.ValidateBody
+	}
+	return false
+}
+
+// Throttling configures rate limiting.
+type Throttling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Requests per second allowed per API when no policy is bound. Default 200;
+	// set disabled to turn the default off.
+	DefaultApiRps uint32 `protobuf:"varint,1,opt,name=default_api_rps,json=defaultApiRps,proto3" json:"default_api_rps,omitempty"`
+	// Turns the default per-API limit off.
+	DefaultDisabled bool `protobuf:"varint,2,opt,name=default_disabled,json=defaultDisabled,proto3" json:"default_disabled,omitempty"`
+	// Redis address (host:port) shared by replicas for rate-limit counters,
+	// lockout and quotas. Empty: in memory. The --redis flag overrides.
+	RedisAddress string `protobuf:"bytes,3,opt,name=redis_address,json=redisAddress,proto3" json:"redis_address,omitempty"`
+	// Redis password.
+	RedisPassword *Secret `protobuf:"bytes,4,opt,name=redis_password,json=redisPassword,proto3" json:"redis_password,omitempty"`
+	// When the store is unreachable: "open" (allow; Envoy's default) or
+	// "closed" (deny). Default "open".
+	FailureMode   string `protobuf:"bytes,5,opt,name=failure_mode,json=failureMode,proto3" json:"failure_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Throttling) Reset() {
+	*x = Throttling{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Throttling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Throttling) ProtoMessage() {}
+
+func (x *Throttling) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
+func (*Throttling) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Throttling) GetDefaultApiRps() uint32 {
+	if x != nil {
+		return x.DefaultApiRps
+	}
+	return 0
+}
+
+func (x *Throttling) GetDefaultDisabled() bool {
+	if x != nil {
+		return x.DefaultDisabled
+	}
+	return false
+}
+
+func (x *Throttling) GetRedisAddress() string {
+	if x != nil {
+		return x.RedisAddress
+	}
+	return ""
+}
+
+func (x *Throttling) GetRedisPassword() *Secret {
+	if x != nil {
+		return x.RedisPassword
+	}
+	return nil
+}
+
+func (x *Throttling) GetFailureMode() string {
+	if x != nil {
+		return x.FailureMode
+	}
+	return ""
+}
+
 // Lockout rejects a key after too many consecutive failures.
 type Lockout struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -378,7 +610,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +622,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +635,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -449,7 +681,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +693,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +706,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Environment) GetName() string {
@@ -506,14 +738,18 @@ type Group struct {
 	// Host names (Envoy virtual host domains). Empty means "*".
 	Domains []string `protobuf:"bytes,2,rep,name=domains,proto3" json:"domains,omitempty"`
 	// The APIs of this group.
-	Apis          []*Api `protobuf:"bytes,3,rep,name=apis,proto3" json:"apis,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Apis []*Api `protobuf:"bytes,3,rep,name=apis,proto3" json:"apis,omitempty"`
+	// Error dialect of answers for this group: "apig" (default) or "tencent".
+	ErrorDialect string `protobuf:"bytes,4,opt,name=error_dialect,json=errorDialect,proto3" json:"error_dialect,omitempty"`
+	// Select the environment from the first path segment instead of X-Stage.
+	PathEnvironments *PathEnvironments `protobuf:"bytes,5,opt,name=path_environments,json=pathEnvironments,proto3" json:"path_environments,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +761,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +774,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Group) GetName() string {
@@ -558,6 +794,77 @@ func (x *Group) GetDomains() []string {
 func (x *Group) GetApis() []*Api {
 	if x != nil {
 		return x.Apis
+	}
+	return nil
+}
+
+func (x *Group) GetErrorDialect() string {
+	if x != nil {
+		return x.ErrorDialect
+	}
+	return ""
+}
+
+func (x *Group) GetPathEnvironments() *PathEnvironments {
+	if x != nil {
+		return x.PathEnvironments
+	}
+	return nil
+}
+
+// PathEnvironments maps the first path segment to an environment; the
+// segment is stripped before the backend.
+type PathEnvironments struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Turns the mode on.
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Segment -> environment name. Default {release: <default env>,
+	// prepub: PREPUB, test: TEST} (only environments that exist).
+	Mapping       map[string]string `protobuf:"bytes,2,rep,name=mapping,proto3" json:"mapping,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathEnvironments) Reset() {
+	*x = PathEnvironments{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathEnvironments) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathEnvironments) ProtoMessage() {}
+
+func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
+func (*PathEnvironments) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PathEnvironments) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *PathEnvironments) GetMapping() map[string]string {
+	if x != nil {
+		return x.Mapping
 	}
 	return nil
 }
@@ -586,14 +893,20 @@ type Api struct {
 	// Conditional backends; the first policy whose conditions all hold wins.
 	BackendPolicies []*BackendPolicy `protobuf:"bytes,10,rep,name=backend_policies,json=backendPolicies,proto3" json:"backend_policies,omitempty"`
 	// Free text.
-	Description   string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
+	// For auth "app": also accept X-Apig-AppCode simple authentication.
+	AppCode bool `protobuf:"varint,12,opt,name=app_code,json=appCode,proto3" json:"app_code,omitempty"`
+	// For auth "hmac": overrides of the gateway's hmac settings.
+	Hmac *Hmac `protobuf:"bytes,13,opt,name=hmac,proto3" json:"hmac,omitempty"`
+	// For auth "token": names of the accepted token issuers (default all).
+	TokenIssuers  []string `protobuf:"bytes,14,rep,name=token_issuers,json=tokenIssuers,proto3" json:"token_issuers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +918,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +931,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Api) GetName() string {
@@ -698,6 +1011,27 @@ func (x *Api) GetDescription() string {
 	return ""
 }
 
+func (x *Api) GetAppCode() bool {
+	if x != nil {
+		return x.AppCode
+	}
+	return false
+}
+
+func (x *Api) GetHmac() *Hmac {
+	if x != nil {
+		return x.Hmac
+	}
+	return nil
+}
+
+func (x *Api) GetTokenIssuers() []string {
+	if x != nil {
+		return x.TokenIssuers
+	}
+	return nil
+}
+
 // Backend is where a request is forwarded: exactly one of url, channel, mock.
 type Backend struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -721,7 +1055,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +1067,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +1080,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Backend) GetUrl() string {
@@ -813,7 +1147,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1159,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1172,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -883,7 +1217,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1229,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1242,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -968,7 +1302,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1314,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1327,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1032,7 +1366,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1378,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1391,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Condition) GetType() string {
@@ -1100,7 +1434,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1446,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1459,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Channel) GetName() string {
@@ -1176,7 +1510,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1522,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1535,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -1237,7 +1571,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1583,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1596,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -1316,7 +1650,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1662,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1675,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -1415,14 +1749,18 @@ type App struct {
 	// APIs the app may call.
 	Grants []*Grant `protobuf:"bytes,4,rep,name=grants,proto3" json:"grants,omitempty"`
 	// Turns the app off (requests with its key are rejected as unknown).
-	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// App codes for simple authentication (X-Apig-AppCode), at most 5.
+	Codes []*Secret `protobuf:"bytes,6,rep,name=codes,proto3" json:"codes,omitempty"`
+	// Client addresses / CIDRs the app may call from (empty: any).
+	TrustedIps    []string `protobuf:"bytes,7,rep,name=trusted_ips,json=trustedIps,proto3" json:"trusted_ips,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1772,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1785,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *App) GetName() string {
@@ -1485,6 +1823,20 @@ func (x *App) GetDisabled() bool {
 	return false
 }
 
+func (x *App) GetCodes() []*Secret {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+func (x *App) GetTrustedIps() []string {
+	if x != nil {
+		return x.TrustedIps
+	}
+	return nil
+}
+
 // Grant authorises an app to call APIs.
 type Grant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1498,7 +1850,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1862,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1875,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Grant) GetApi() string {
@@ -1555,7 +1907,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1919,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1932,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -1619,7 +1971,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1983,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1996,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AccessKey) GetId() string {
@@ -1668,11 +2020,705 @@ func (x *AccessKey) GetDisabled() bool {
 	return false
 }
 
+// KeyPair is an HMAC key pair (secret id and secret key).
+type KeyPair struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The secret id (sent as id= or username=).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The secret key.
+	Secret *Secret `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	// Turns the key off.
+	Disabled      bool `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyPair) Reset() {
+	*x = KeyPair{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyPair) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyPair) ProtoMessage() {}
+
+func (x *KeyPair) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
+func (*KeyPair) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *KeyPair) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *KeyPair) GetSecret() *Secret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *KeyPair) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// UsagePlan binds key pairs to environments or APIs, with limits.
+type UsagePlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Key pair ids bound to the plan.
+	KeyPairs []string `protobuf:"bytes,2,rep,name=key_pairs,json=keyPairs,proto3" json:"key_pairs,omitempty"`
+	// Environments the plan is bound to (every API published there).
+	Environments []string `protobuf:"bytes,3,rep,name=environments,proto3" json:"environments,omitempty"`
+	// API ids ("<group>/<api>" or "<group>/*") the plan is bound to, in every
+	// environment they are published in.
+	Apis []string `protobuf:"bytes,4,rep,name=apis,proto3" json:"apis,omitempty"`
+	// Requests per second per key pair (0: unlimited).
+	RatePerSecond uint32 `protobuf:"varint,5,opt,name=rate_per_second,json=ratePerSecond,proto3" json:"rate_per_second,omitempty"`
+	// Quota per key pair.
+	Quota         *Quota `protobuf:"bytes,6,opt,name=quota,proto3" json:"quota,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsagePlan) Reset() {
+	*x = UsagePlan{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsagePlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsagePlan) ProtoMessage() {}
+
+func (x *UsagePlan) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
+func (*UsagePlan) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UsagePlan) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UsagePlan) GetKeyPairs() []string {
+	if x != nil {
+		return x.KeyPairs
+	}
+	return nil
+}
+
+func (x *UsagePlan) GetEnvironments() []string {
+	if x != nil {
+		return x.Environments
+	}
+	return nil
+}
+
+func (x *UsagePlan) GetApis() []string {
+	if x != nil {
+		return x.Apis
+	}
+	return nil
+}
+
+func (x *UsagePlan) GetRatePerSecond() uint32 {
+	if x != nil {
+		return x.RatePerSecond
+	}
+	return 0
+}
+
+func (x *UsagePlan) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+// Quota is a number of requests per period.
+type Quota struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Requests allowed per period.
+	Requests uint32 `protobuf:"varint,1,opt,name=requests,proto3" json:"requests,omitempty"`
+	// "minute", "hour" or "day".
+	Period        string `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quota) Reset() {
+	*x = Quota{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quota) ProtoMessage() {}
+
+func (x *Quota) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quota.ProtoReflect.Descriptor instead.
+func (*Quota) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Quota) GetRequests() uint32 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *Quota) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+// TokenIssuer is a trusted JWS/JWT issuer.
+type TokenIssuer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Expected "iss".
+	Issuer string `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// Accepted "aud" values (any); empty: not checked.
+	Audiences []string `protobuf:"bytes,3,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	// JWKS file path.
+	JwksFile string `protobuf:"bytes,4,opt,name=jwks_file,json=jwksFile,proto3" json:"jwks_file,omitempty"`
+	// JWKS URL.
+	JwksUrl string `protobuf:"bytes,5,opt,name=jwks_url,json=jwksUrl,proto3" json:"jwks_url,omitempty"`
+	// Refresh interval of the JWKS. Default "5m".
+	Refresh string `protobuf:"bytes,6,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	// Allowed algorithms. Default RS256, ES256, EdDSA.
+	Algorithms []string `protobuf:"bytes,7,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
+	// Claims giving the account, user and project.
+	Claims        *TokenClaims `protobuf:"bytes,8,opt,name=claims,proto3" json:"claims,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenIssuer) Reset() {
+	*x = TokenIssuer{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenIssuer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenIssuer) ProtoMessage() {}
+
+func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
+func (*TokenIssuer) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TokenIssuer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TokenIssuer) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *TokenIssuer) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
+func (x *TokenIssuer) GetJwksFile() string {
+	if x != nil {
+		return x.JwksFile
+	}
+	return ""
+}
+
+func (x *TokenIssuer) GetJwksUrl() string {
+	if x != nil {
+		return x.JwksUrl
+	}
+	return ""
+}
+
+func (x *TokenIssuer) GetRefresh() string {
+	if x != nil {
+		return x.Refresh
+	}
+	return ""
+}
+
+func (x *TokenIssuer) GetAlgorithms() []string {
+	if x != nil {
+		return x.Algorithms
+	}
+	return nil
+}
+
+func (x *TokenIssuer) GetClaims() *TokenClaims {
+	if x != nil {
+		return x.Claims
+	}
+	return nil
+}
+
+// TokenClaims names the claims mapped to the caller identity.
+type TokenClaims struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Default "account".
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Default "sub".
+	User string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	// Default "project".
+	Project       string `protobuf:"bytes,3,opt,name=project,proto3" json:"project,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenClaims) Reset() {
+	*x = TokenClaims{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenClaims) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenClaims) ProtoMessage() {}
+
+func (x *TokenClaims) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
+func (*TokenClaims) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *TokenClaims) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *TokenClaims) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *TokenClaims) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+// AclPolicy is an access-control policy.
+type AclPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "ip" or "account".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// "allow" or "deny".
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	// Addresses / CIDRs (ip) or account names (account).
+	Values []string `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
+	// Where the policy applies.
+	Bindings      []*Binding `protobuf:"bytes,5,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AclPolicy) Reset() {
+	*x = AclPolicy{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AclPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AclPolicy) ProtoMessage() {}
+
+func (x *AclPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
+func (*AclPolicy) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AclPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AclPolicy) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *AclPolicy) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AclPolicy) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *AclPolicy) GetBindings() []*Binding {
+	if x != nil {
+		return x.Bindings
+	}
+	return nil
+}
+
+// Binding attaches a policy to APIs in environments.
+type Binding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// API id "<group>/<api>" or "<group>/*".
+	Api string `protobuf:"bytes,1,opt,name=api,proto3" json:"api,omitempty"`
+	// Environments; default every environment the API is published in.
+	Environments  []string `protobuf:"bytes,2,rep,name=environments,proto3" json:"environments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Binding) Reset() {
+	*x = Binding{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Binding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Binding) ProtoMessage() {}
+
+func (x *Binding) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Binding.ProtoReflect.Descriptor instead.
+func (*Binding) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Binding) GetApi() string {
+	if x != nil {
+		return x.Api
+	}
+	return ""
+}
+
+func (x *Binding) GetEnvironments() []string {
+	if x != nil {
+		return x.Environments
+	}
+	return nil
+}
+
+// ThrottlePolicy limits request rates.
+type ThrottlePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "second", "minute", "hour" or "day".
+	Unit string `protobuf:"bytes,2,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Requests per unit for the whole API (0: no API limit).
+	ApiLimit uint32 `protobuf:"varint,3,opt,name=api_limit,json=apiLimit,proto3" json:"api_limit,omitempty"`
+	// Requests per unit per IAM user (0: none).
+	UserLimit uint32 `protobuf:"varint,4,opt,name=user_limit,json=userLimit,proto3" json:"user_limit,omitempty"`
+	// Requests per unit per app (0: none).
+	AppLimit uint32 `protobuf:"varint,5,opt,name=app_limit,json=appLimit,proto3" json:"app_limit,omitempty"`
+	// Requests per unit per client IP (0: none).
+	IpLimit uint32 `protobuf:"varint,6,opt,name=ip_limit,json=ipLimit,proto3" json:"ip_limit,omitempty"`
+	// Special thresholds for chosen apps or users.
+	Special []*SpecialThreshold `protobuf:"bytes,7,rep,name=special,proto3" json:"special,omitempty"`
+	// Where the policy applies.
+	Bindings      []*Binding `protobuf:"bytes,8,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThrottlePolicy) Reset() {
+	*x = ThrottlePolicy{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThrottlePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThrottlePolicy) ProtoMessage() {}
+
+func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
+func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ThrottlePolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ThrottlePolicy) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *ThrottlePolicy) GetApiLimit() uint32 {
+	if x != nil {
+		return x.ApiLimit
+	}
+	return 0
+}
+
+func (x *ThrottlePolicy) GetUserLimit() uint32 {
+	if x != nil {
+		return x.UserLimit
+	}
+	return 0
+}
+
+func (x *ThrottlePolicy) GetAppLimit() uint32 {
+	if x != nil {
+		return x.AppLimit
+	}
+	return 0
+}
+
+func (x *ThrottlePolicy) GetIpLimit() uint32 {
+	if x != nil {
+		return x.IpLimit
+	}
+	return 0
+}
+
+func (x *ThrottlePolicy) GetSpecial() []*SpecialThreshold {
+	if x != nil {
+		return x.Special
+	}
+	return nil
+}
+
+func (x *ThrottlePolicy) GetBindings() []*Binding {
+	if x != nil {
+		return x.Bindings
+	}
+	return nil
+}
+
+// SpecialThreshold overrides the per-app or per-user limit for one caller.
+type SpecialThreshold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "app" or "user".
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// App name, or "<account>/<user>".
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Requests per unit.
+	Limit         uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpecialThreshold) Reset() {
+	*x = SpecialThreshold{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpecialThreshold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpecialThreshold) ProtoMessage() {}
+
+func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
+func (*SpecialThreshold) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SpecialThreshold) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SpecialThreshold) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SpecialThreshold) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
 var File_apigw_config_v1_config_proto protoreflect.FileDescriptor
 
 const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xb1\x03\n" +
+	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xf5\x05\n" +
 	"\aGateway\x12/\n" +
 	"\x06server\x18\x01 \x01(\v2\x17.apigw.config.v1.ServerR\x06server\x125\n" +
 	"\blistener\x18\x02 \x01(\v2\x19.apigw.config.v1.ListenerR\blistener\x125\n" +
@@ -1681,7 +2727,14 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x06groups\x18\x05 \x03(\v2\x16.apigw.config.v1.GroupR\x06groups\x12(\n" +
 	"\x04apps\x18\x06 \x03(\v2\x14.apigw.config.v1.AppR\x04apps\x125\n" +
 	"\tiam_users\x18\a \x03(\v2\x18.apigw.config.v1.IamUserR\biamUsers\x124\n" +
-	"\bchannels\x18\b \x03(\v2\x18.apigw.config.v1.ChannelR\bchannels\"}\n" +
+	"\bchannels\x18\b \x03(\v2\x18.apigw.config.v1.ChannelR\bchannels\x125\n" +
+	"\tkey_pairs\x18\t \x03(\v2\x18.apigw.config.v1.KeyPairR\bkeyPairs\x12;\n" +
+	"\vusage_plans\x18\n" +
+	" \x03(\v2\x1a.apigw.config.v1.UsagePlanR\n" +
+	"usagePlans\x12A\n" +
+	"\rtoken_issuers\x18\v \x03(\v2\x1c.apigw.config.v1.TokenIssuerR\ftokenIssuers\x12=\n" +
+	"\facl_policies\x18\f \x03(\v2\x1a.apigw.config.v1.AclPolicyR\vaclPolicies\x12L\n" +
+	"\x11throttle_policies\x18\r \x03(\v2\x1f.apigw.config.v1.ThrottlePolicyR\x10throttlePolicies\"}\n" +
 	"\x06Server\x12!\n" +
 	"\fgrpc_address\x18\x01 \x01(\tR\vgrpcAddress\x12#\n" +
 	"\radmin_address\x18\x02 \x01(\tR\fadminAddress\x12+\n" +
@@ -1689,7 +2742,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
-	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\x86\x02\n" +
+	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\x9d\x03\n" +
 	"\bSettings\x12\x1d\n" +
 	"\n" +
 	"clock_skew\x18\x01 \x01(\tR\tclockSkew\x12\"\n" +
@@ -1698,7 +2751,27 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"maxUriSize\x122\n" +
 	"\alockout\x18\x04 \x01(\v2\x18.apigw.config.v1.LockoutR\alockout\x12/\n" +
 	"\x13default_environment\x18\x05 \x01(\tR\x12defaultEnvironment\x120\n" +
-	"\x14denied_backend_cidrs\x18\x06 \x03(\tR\x12deniedBackendCidrs\"\xa4\x01\n" +
+	"\x14denied_backend_cidrs\x18\x06 \x03(\tR\x12deniedBackendCidrs\x12)\n" +
+	"\x04hmac\x18\a \x01(\v2\x15.apigw.config.v1.HmacR\x04hmac\x12-\n" +
+	"\x13app_code_allow_http\x18\b \x01(\bR\x10appCodeAllowHttp\x12;\n" +
+	"\n" +
+	"throttling\x18\t \x01(\v2\x1b.apigw.config.v1.ThrottlingR\n" +
+	"throttling\"\x93\x01\n" +
+	"\x04Hmac\x12\x1e\n" +
+	"\n" +
+	"algorithms\x18\x01 \x03(\tR\n" +
+	"algorithms\x12\x1d\n" +
+	"\n" +
+	"clock_skew\x18\x02 \x01(\tR\tclockSkew\x12'\n" +
+	"\x0fenforce_headers\x18\x03 \x03(\tR\x0eenforceHeaders\x12#\n" +
+	"\rvalidate_body\x18\x04 \x01(\bR\fvalidateBody\"\xe7\x01\n" +
+	"\n" +
+	"Throttling\x12&\n" +
+	"\x0fdefault_api_rps\x18\x01 \x01(\rR\rdefaultApiRps\x12)\n" +
+	"\x10default_disabled\x18\x02 \x01(\bR\x0fdefaultDisabled\x12#\n" +
+	"\rredis_address\x18\x03 \x01(\tR\fredisAddress\x12>\n" +
+	"\x0eredis_password\x18\x04 \x01(\v2\x17.apigw.config.v1.SecretR\rredisPassword\x12!\n" +
+	"\ffailure_mode\x18\x05 \x01(\tR\vfailureMode\"\xa4\x01\n" +
 	"\aLockout\x12&\n" +
 	"\fmax_failures\x18\x01 \x01(\rH\x00R\vmaxFailures\x88\x01\x01\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
@@ -1711,11 +2784,19 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"_\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x01\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
-	"\x04apis\x18\x03 \x03(\v2\x14.apigw.config.v1.ApiR\x04apis\"\xfd\x02\n" +
+	"\x04apis\x18\x03 \x03(\v2\x14.apigw.config.v1.ApiR\x04apis\x12#\n" +
+	"\rerror_dialect\x18\x04 \x01(\tR\ferrorDialect\x12N\n" +
+	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\"\xb2\x01\n" +
+	"\x10PathEnvironments\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12H\n" +
+	"\amapping\x18\x02 \x03(\v2..apigw.config.v1.PathEnvironments.MappingEntryR\amapping\x1a:\n" +
+	"\fMappingEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe8\x03\n" +
 	"\x03Api\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -1728,7 +2809,10 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x04cors\x18\t \x01(\v2\x15.apigw.config.v1.CorsR\x04cors\x12I\n" +
 	"\x10backend_policies\x18\n" +
 	" \x03(\v2\x1e.apigw.config.v1.BackendPolicyR\x0fbackendPolicies\x12 \n" +
-	"\vdescription\x18\v \x01(\tR\vdescription\"\xc9\x01\n" +
+	"\vdescription\x18\v \x01(\tR\vdescription\x12\x19\n" +
+	"\bapp_code\x18\f \x01(\bR\aappCode\x12)\n" +
+	"\x04hmac\x18\r \x01(\v2\x15.apigw.config.v1.HmacR\x04hmac\x12#\n" +
+	"\rtoken_issuers\x18\x0e \x03(\tR\ftokenIssuers\"\xc9\x01\n" +
 	"\aBackend\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12)\n" +
@@ -1781,13 +2865,16 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\tH\x00R\x05value\x12\x12\n" +
 	"\x03env\x18\x02 \x01(\tH\x00R\x03env\x12\x14\n" +
 	"\x04file\x18\x03 \x01(\tH\x00R\x04fileB\b\n" +
-	"\x06source\"\xa8\x01\n" +
+	"\x06source\"\xf8\x01\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12/\n" +
 	"\x06secret\x18\x03 \x01(\v2\x17.apigw.config.v1.SecretR\x06secret\x12.\n" +
 	"\x06grants\x18\x04 \x03(\v2\x16.apigw.config.v1.GrantR\x06grants\x12\x1a\n" +
-	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"=\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\x12-\n" +
+	"\x05codes\x18\x06 \x03(\v2\x17.apigw.config.v1.SecretR\x05codes\x12\x1f\n" +
+	"\vtrusted_ips\x18\a \x03(\tR\n" +
+	"trustedIps\"=\n" +
 	"\x05Grant\x12\x10\n" +
 	"\x03api\x18\x01 \x01(\tR\x03api\x12\"\n" +
 	"\fenvironments\x18\x02 \x03(\tR\fenvironments\"t\n" +
@@ -1799,7 +2886,59 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\tAccessKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06secret\x18\x02 \x01(\v2\x17.apigw.config.v1.SecretR\x06secret\x12\x1a\n" +
-	"\bdisabled\x18\x03 \x01(\bR\bdisabledB7Z5github.com/apigwio/apigw/gen/apigw/config/v1;configv1b\x06proto3"
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\"f\n" +
+	"\aKeyPair\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
+	"\x06secret\x18\x02 \x01(\v2\x17.apigw.config.v1.SecretR\x06secret\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\"\xca\x01\n" +
+	"\tUsagePlan\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tkey_pairs\x18\x02 \x03(\tR\bkeyPairs\x12\"\n" +
+	"\fenvironments\x18\x03 \x03(\tR\fenvironments\x12\x12\n" +
+	"\x04apis\x18\x04 \x03(\tR\x04apis\x12&\n" +
+	"\x0frate_per_second\x18\x05 \x01(\rR\rratePerSecond\x12,\n" +
+	"\x05quota\x18\x06 \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\";\n" +
+	"\x05Quota\x12\x1a\n" +
+	"\brequests\x18\x01 \x01(\rR\brequests\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\tR\x06period\"\xff\x01\n" +
+	"\vTokenIssuer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
+	"\taudiences\x18\x03 \x03(\tR\taudiences\x12\x1b\n" +
+	"\tjwks_file\x18\x04 \x01(\tR\bjwksFile\x12\x19\n" +
+	"\bjwks_url\x18\x05 \x01(\tR\ajwksUrl\x12\x18\n" +
+	"\arefresh\x18\x06 \x01(\tR\arefresh\x12\x1e\n" +
+	"\n" +
+	"algorithms\x18\a \x03(\tR\n" +
+	"algorithms\x124\n" +
+	"\x06claims\x18\b \x01(\v2\x1c.apigw.config.v1.TokenClaimsR\x06claims\"U\n" +
+	"\vTokenClaims\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
+	"\aproject\x18\x03 \x01(\tR\aproject\"\x99\x01\n" +
+	"\tAclPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\x124\n" +
+	"\bbindings\x18\x05 \x03(\v2\x18.apigw.config.v1.BindingR\bbindings\"?\n" +
+	"\aBinding\x12\x10\n" +
+	"\x03api\x18\x01 \x01(\tR\x03api\x12\"\n" +
+	"\fenvironments\x18\x02 \x03(\tR\fenvironments\"\x9f\x02\n" +
+	"\x0eThrottlePolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04unit\x18\x02 \x01(\tR\x04unit\x12\x1b\n" +
+	"\tapi_limit\x18\x03 \x01(\rR\bapiLimit\x12\x1d\n" +
+	"\n" +
+	"user_limit\x18\x04 \x01(\rR\tuserLimit\x12\x1b\n" +
+	"\tapp_limit\x18\x05 \x01(\rR\bappLimit\x12\x19\n" +
+	"\bip_limit\x18\x06 \x01(\rR\aipLimit\x12;\n" +
+	"\aspecial\x18\a \x03(\v2!.apigw.config.v1.SpecialThresholdR\aspecial\x124\n" +
+	"\bbindings\x18\b \x03(\v2\x18.apigw.config.v1.BindingR\bbindings\"P\n" +
+	"\x10SpecialThreshold\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limitB7Z5github.com/apigwio/apigw/gen/apigw/config/v1;configv1b\x06proto3"
 
 var (
 	file_apigw_config_v1_config_proto_rawDescOnce sync.Once
@@ -1813,62 +2952,93 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_apigw_config_v1_config_proto_goTypes = []any{
-	(*Gateway)(nil),       // 0: apigw.config.v1.Gateway
-	(*Server)(nil),        // 1: apigw.config.v1.Server
-	(*Listener)(nil),      // 2: apigw.config.v1.Listener
-	(*Settings)(nil),      // 3: apigw.config.v1.Settings
-	(*Lockout)(nil),       // 4: apigw.config.v1.Lockout
-	(*Environment)(nil),   // 5: apigw.config.v1.Environment
-	(*Group)(nil),         // 6: apigw.config.v1.Group
-	(*Api)(nil),           // 7: apigw.config.v1.Api
-	(*Backend)(nil),       // 8: apigw.config.v1.Backend
-	(*Mock)(nil),          // 9: apigw.config.v1.Mock
-	(*Cors)(nil),          // 10: apigw.config.v1.Cors
-	(*BackendPolicy)(nil), // 11: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),     // 12: apigw.config.v1.Condition
-	(*Channel)(nil),       // 13: apigw.config.v1.Channel
-	(*ChannelMember)(nil), // 14: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),   // 15: apigw.config.v1.HealthCheck
-	(*Secret)(nil),        // 16: apigw.config.v1.Secret
-	(*App)(nil),           // 17: apigw.config.v1.App
-	(*Grant)(nil),         // 18: apigw.config.v1.Grant
-	(*IamUser)(nil),       // 19: apigw.config.v1.IamUser
-	(*AccessKey)(nil),     // 20: apigw.config.v1.AccessKey
-	nil,                   // 21: apigw.config.v1.Environment.VariablesEntry
-	nil,                   // 22: apigw.config.v1.Mock.HeadersEntry
+	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
+	(*Server)(nil),           // 1: apigw.config.v1.Server
+	(*Listener)(nil),         // 2: apigw.config.v1.Listener
+	(*Settings)(nil),         // 3: apigw.config.v1.Settings
+	(*Hmac)(nil),             // 4: apigw.config.v1.Hmac
+	(*Throttling)(nil),       // 5: apigw.config.v1.Throttling
+	(*Lockout)(nil),          // 6: apigw.config.v1.Lockout
+	(*Environment)(nil),      // 7: apigw.config.v1.Environment
+	(*Group)(nil),            // 8: apigw.config.v1.Group
+	(*PathEnvironments)(nil), // 9: apigw.config.v1.PathEnvironments
+	(*Api)(nil),              // 10: apigw.config.v1.Api
+	(*Backend)(nil),          // 11: apigw.config.v1.Backend
+	(*Mock)(nil),             // 12: apigw.config.v1.Mock
+	(*Cors)(nil),             // 13: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),    // 14: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),        // 15: apigw.config.v1.Condition
+	(*Channel)(nil),          // 16: apigw.config.v1.Channel
+	(*ChannelMember)(nil),    // 17: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),      // 18: apigw.config.v1.HealthCheck
+	(*Secret)(nil),           // 19: apigw.config.v1.Secret
+	(*App)(nil),              // 20: apigw.config.v1.App
+	(*Grant)(nil),            // 21: apigw.config.v1.Grant
+	(*IamUser)(nil),          // 22: apigw.config.v1.IamUser
+	(*AccessKey)(nil),        // 23: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),          // 24: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),        // 25: apigw.config.v1.UsagePlan
+	(*Quota)(nil),            // 26: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),      // 27: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),      // 28: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),        // 29: apigw.config.v1.AclPolicy
+	(*Binding)(nil),          // 30: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),   // 31: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil), // 32: apigw.config.v1.SpecialThreshold
+	nil,                      // 33: apigw.config.v1.Environment.VariablesEntry
+	nil,                      // 34: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                      // 35: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	1,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
 	2,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
 	3,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	5,  // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	6,  // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	17, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	19, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	13, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	4,  // 8: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	21, // 9: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	7,  // 10: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	8,  // 11: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	10, // 12: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	11, // 13: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	9,  // 14: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	22, // 15: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	12, // 16: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	8,  // 17: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	14, // 18: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	15, // 19: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	16, // 20: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	18, // 21: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	20, // 22: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	16, // 23: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	7,  // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	8,  // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	20, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	22, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	16, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	24, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	25, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	27, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	29, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	31, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	6,  // 13: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	4,  // 14: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	5,  // 15: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	19, // 16: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	33, // 17: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	10, // 18: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	9,  // 19: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	34, // 20: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	11, // 21: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	13, // 22: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	14, // 23: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	4,  // 24: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	12, // 25: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	35, // 26: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	15, // 27: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	11, // 28: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	17, // 29: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	18, // 30: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	19, // 31: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	21, // 32: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	19, // 33: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	23, // 34: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	19, // 35: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	19, // 36: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	26, // 37: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	28, // 38: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	30, // 39: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	32, // 40: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	30, // 41: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -1876,8 +3046,8 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[4].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[16].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[6].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[19].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -1888,7 +3058,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
