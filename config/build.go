@@ -57,10 +57,10 @@ var methods = map[string]bool{
 type builder struct {
 	opts        Options
 	issuerNames map[string]bool
-	ps      problems
-	snap    *model.Snapshot
-	envs    map[string]*model.Environment
-	secrets [][]byte
+	ps          problems
+	snap        *model.Snapshot
+	envs        map[string]*model.Environment
+	secrets     [][]byte
 }
 
 // Build validates gw and resolves it into a Snapshot. source names the
@@ -73,8 +73,8 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 		opts.ReadFile = os.ReadFile
 	}
 	b := &builder{opts: opts, snap: &model.Snapshot{
-		APIs:       map[string]*model.API{},
-		Channels:   map[string]*model.Channel{},
+		APIs:             map[string]*model.API{},
+		Channels:         map[string]*model.Channel{},
 		Apps:             map[string]*model.App{},
 		AccessKeys:       map[string]*model.AccessKey{},
 		KeyPairs:         map[string]*model.KeyPair{},
