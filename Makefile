@@ -6,7 +6,7 @@ PKGS        := ./...
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 1s
 
-.PHONY: all build test test-short lint fmt vet generate bench fuzz run tools clean
+.PHONY: all build test test-short lint fmt vet generate bench bench-load fuzz run tools clean
 
 all: build test
 
@@ -58,3 +58,9 @@ fuzz:
 
 clean:
 	rm -rf bin $(TOOLS)
+
+## bench-load: load benchmark of Check over gRPC against the no-op limit (docs/performance.md)
+bench-load:
+	$(GO) build -o bin/apigw ./cmd/apigw
+	$(GO) build -o bin/noopauthz ./bench/noopauthz
+	$(GO) run ./bench/loadbench -concurrency $(or $(CONCURRENCY),50) -duration $(or $(DURATION),10s)

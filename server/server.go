@@ -123,11 +123,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
 
-	s.grpc = grpc.NewServer(
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.MaxRecvMsgSize(int(snap.Settings.MaxBodyBytes)+1<<20),
-	)
+	s.grpc = grpc.NewServer(GRPCServerOptions(snap.Settings.MaxBodyBytes)...)
 	authv3.RegisterAuthorizationServer(s.grpc, s.authz)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -173,6 +169,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.log.Info("apigw serving", "grpc", s.grpcLis.Addr().String(), "admin", s.adminLis.Addr().String(),
 		"config", o.ConfigPath, "version", snap.Version)
 	return s, nil
+}
+
+// GRPCServerOptions are the gRPC server settings of the service (shared with
+// the benchmark's no-op server so both are measured alike): keepalives that
+// suit Envoy's long-lived connections, and a receive limit that fits a
+// forwarded body of maxBody bytes.
+func GRPCServerOptions(maxBody int64) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.MaxRecvMsgSize(int(maxBody) + 1<<20),
+	}
 }
 
 func firstNonEmpty(a, b string) string {

@@ -1,0 +1,321 @@
+// Command loadbench drives Authorization/Check over real gRPC connections on
+// loopback with a realistic request mix, first against a no-op Check server
+// (the practical limit: same gRPC settings, no work) and then against apigw,
+// and prints requests/s, latency percentiles, server CPU and peak RSS, and
+// the ratios between the two.
+//
+//	make bench-load                         # builds both servers and runs this
+//	go run ./bench/loadbench -concurrency 50 -duration 20s
+//
+// Every response is checked against the expected decision for its request;
+// a wrong decision makes the run fail.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/signing"
+)
+
+
+func main() {
+	concurrency := flag.Int("concurrency", 50, "concurrent callers")
+	duration := flag.Duration("duration", 10*time.Second, "measured duration per server")
+	warmup := flag.Duration("warmup", 2*time.Second, "warm-up before measuring")
+	conns := flag.Int("connections", 2, "gRPC connections (Envoy opens one per worker thread)")
+	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
+	noopBin := flag.String("noop", "bin/noopauthz", "no-op Check server binary")
+	cfg := flag.String("config", "bench/gateway.yaml", "apigw configuration")
+	flag.Parse()
+
+	mix, err := buildMix(time.Now())
+	if err != nil {
+		fail(err)
+	}
+	noop, err := measure("no-op", []string{*noopBin, "-address", "127.0.0.1:18100"}, "127.0.0.1:18100", mix, true, *concurrency, *conns, *warmup, *duration)
+	if err != nil {
+		fail(err)
+	}
+	full, err := measure("apigw", []string{*apigwBin, "serve", "--config", *cfg, "--grpc-address", "127.0.0.1:18200",
+		"--admin-address", "127.0.0.1:18201", "--log-level", "warn", "--watch-interval", "0"}, "127.0.0.1:18200", mix, false, *concurrency, *conns, *warmup, *duration)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("\nconcurrency %d, %d connections, %s measured after %s warm-up, mix: %s\n\n", *concurrency, *conns, *duration, *warmup, mix.describe())
+	fmt.Println("| server | requests/s | p50 | p90 | p99 | p99.9 | server CPU (cores) | server peak RSS | wrong decisions |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, r := range []*result{noop, full} {
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %.2f | %.1f MiB | %d |\n", r.name, r.rps, us(r.p50), us(r.p90), us(r.p99), us(r.p999), r.cpu, float64(r.rssKiB)/1024, r.wrong)
+	}
+	tput := full.rps / noop.rps
+	p99 := float64(full.p99) / float64(noop.p99)
+	fmt.Printf("\nthroughput apigw/no-op: %.1f%% (target >= 85%%)   p99 apigw/no-op: %.2fx (target <= 1.5x)\n", tput*100, p99)
+	if full.wrong > 0 || full.errors > 0 {
+		fail(fmt.Errorf("%d wrong decisions, %d gRPC errors", full.wrong, full.errors))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "loadbench:", err)
+	os.Exit(1)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
+
+// item is one request of the mix and the decision it must get.
+type item struct {
+	kind  string
+	req   *authv3.CheckRequest
+	allow bool
+}
+
+type mixList []item
+
+func (m mixList) describe() string {
+	counts := map[string]int{}
+	for _, it := range m {
+		counts[it.kind]++
+	}
+	var parts []string
+	for k, v := range counts {
+		parts = append(parts, fmt.Sprintf("%s %d%%", k, v*100/len(m)))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// buildMix signs the requests of the mix (at t, so they are fresh).
+func buildMix(t time.Time) (mixList, error) {
+	body := []byte(`{"data":"` + strings.Repeat("x", 1024-11) + `"}`)
+	app, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
+	if err != nil {
+		return nil, err
+	}
+	iam, err := signed("GET", "/iam?limit=10", nil, "BENCHAK0000000000001", "bench-iam-secret-0001", t, "bench/iam")
+	if err != nil {
+		return nil, err
+	}
+	tampered, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
+	if err != nil {
+		return nil, err
+	}
+	tampered.Attributes.Request.Http.Path = "/app?a=2&b=two"
+	unknown, err := signed("GET", "/iam", nil, "NOSUCHKEY", "whatever-secret", t, "bench/iam")
+	if err != nil {
+		return nil, err
+	}
+	open := checkRequest("GET", "/open", nil, map[string]string{}, "bench/open")
+	var m mixList
+	add := func(n int, it item) {
+		for i := 0; i < n; i++ {
+			m = append(m, it)
+		}
+	}
+	add(10, item{"app-signed 1KiB body", app, true})
+	add(6, item{"iam-signed", iam, true})
+	add(2, item{"auth none", open, true})
+	add(1, item{"tampered", tampered, false})
+	add(1, item{"unknown key", unknown, false})
+	return m, nil
+}
+
+func signed(method, target string, body []byte, key, secret string, t time.Time, api string) (*authv3.CheckRequest, error) {
+	r, err := http.NewRequest(method, "http://bench.example.com"+target, nil)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	r.Header.Set("X-Trace-Id", "bench")
+	if err := signing.SignRequest(r, body, signing.SignOptions{Access: key, Secret: secret, Time: t}); err != nil {
+		return nil, err
+	}
+	h := map[string]string{}
+	for k, v := range r.Header {
+		h[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	return checkRequest(method, target, body, h, api), nil
+}
+
+func checkRequest(method, target string, body []byte, h map[string]string, api string) *authv3.CheckRequest {
+	h["x-request-id"] = "bench-request"
+	h[":authority"] = "bench.example.com"
+	h[":method"] = method
+	h[":path"] = target
+	if len(body) > 0 {
+		h["content-length"] = strconv.Itoa(len(body))
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		ContextExtensions: map[string]string{model.ContextKeyAPI: api, model.ContextKeyEnv: "RELEASE"},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: method, Path: target, Host: "bench.example.com", Scheme: "http", Headers: h, RawBody: body, Size: int64(len(body)),
+		}},
+	}}
+}
+
+type result struct {
+	name                 string
+	rps                  float64
+	p50, p90, p99, p999  time.Duration
+	cpu                  float64
+	rssKiB               int64
+	wrong, errors, count int64
+}
+
+func measure(name string, argv []string, addr string, mix mixList, noop bool, concurrency, nconns int, warmup, duration time.Duration) (*result, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w (run `make bench-load`, which builds it)", name, err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	}()
+	conns := make([]*grpc.ClientConn, nconns)
+	for i := range conns {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	if err := waitServing(conns[0], noop); err != nil {
+		return nil, fmt.Errorf("%s did not start: %w", name, err)
+	}
+	run := func(d time.Duration, record bool) ([][]time.Duration, int64, int64) {
+		var wrong, errs atomic.Int64
+		lat := make([][]time.Duration, concurrency)
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(d)
+		for w := 0; w < concurrency; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				client := authv3.NewAuthorizationClient(conns[w%len(conns)])
+				for i := w; time.Now().Before(deadline); i++ {
+					it := mix[i%len(mix)]
+					start := time.Now()
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					resp, err := client.Check(ctx, it.req)
+					cancel()
+					if record {
+						lat[w] = append(lat[w], time.Since(start))
+					}
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					if !noop && (resp.GetOkResponse() != nil) != it.allow {
+						wrong.Add(1)
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		return lat, wrong.Load(), errs.Load()
+	}
+	run(warmup, false)
+	cpu0, err := cpuSeconds(cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	lat, wrong, errs := run(duration, true)
+	elapsed := time.Since(start)
+	cpu1, _ := cpuSeconds(cmd.Process.Pid)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if len(all) == 0 {
+		return nil, errors.New("no request completed")
+	}
+	pct := func(p float64) time.Duration { return all[int(math.Min(float64(len(all)-1), p*float64(len(all))))] }
+	return &result{
+		name: name, rps: float64(len(all)) / elapsed.Seconds(),
+		p50: pct(0.50), p90: pct(0.90), p99: pct(0.99), p999: pct(0.999),
+		cpu: (cpu1 - cpu0) / elapsed.Seconds(), rssKiB: peakRSSKiB(cmd.Process.Pid),
+		wrong: wrong, errors: errs, count: int64(len(all)),
+	}, nil
+}
+
+func waitServing(c *grpc.ClientConn, noop bool) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var err error
+		if noop {
+			_, err = authv3.NewAuthorizationClient(c).Check(ctx, &authv3.CheckRequest{})
+		} else {
+			var r *healthpb.HealthCheckResponse
+			r, err = healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{})
+			if err == nil && r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				err = errors.New("not serving")
+			}
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("timeout")
+}
+
+// cpuSeconds reads a process's user+system CPU time from /proc.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading CPU time (Linux /proc needed): %w", err)
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// peakRSSKiB reads VmHWM from /proc.
+func peakRSSKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
