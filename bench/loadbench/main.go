@@ -37,7 +37,6 @@ import (
 	"github.com/apigwio/apigw/signing"
 )
 
-
 func main() {
 	concurrency := flag.Int("concurrency", 50, "concurrent callers")
 	duration := flag.Duration("duration", 10*time.Second, "measured duration per server")
