@@ -90,6 +90,12 @@ type sdkRequest struct {
 // resulting net/http request (as the SDK would send it) and its body.
 func signWithSDK(t testing.TB, r sdkRequest, ak, sk string) (*http.Request, []byte) {
 	t.Helper()
+	return signWith(t, r, func(req *sdkrequest.DefaultHttpRequest) (map[string]string, error) { return signer.Sign(req, ak, sk) })
+}
+
+// signWith signs r with one of the official SDK's signers.
+func signWith(t testing.TB, r sdkRequest, sign func(*sdkrequest.DefaultHttpRequest) (map[string]string, error)) (*http.Request, []byte) {
+	t.Helper()
 	b := sdkrequest.NewHttpRequestBuilder().WithMethod(r.method).WithEndpoint("http://" + testHost).WithPath(r.path)
 	for k, v := range r.query {
 		b.AddQueryParam(k, reflect.ValueOf(v))
@@ -106,7 +112,7 @@ func signWithSDK(t testing.TB, r sdkRequest, ak, sk string) (*http.Request, []by
 		b.WithBody("body", r.body)
 	}
 	req := b.Build()
-	added, err := signer.Sign(req, ak, sk)
+	added, err := sign(req)
 	if err != nil {
 		t.Fatal(err)
 	}

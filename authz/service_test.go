@@ -10,6 +10,9 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/signer"
+	sdkrequest "github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
+
 	"github.com/apigwio/apigw/config"
 	"github.com/apigwio/apigw/model"
 )
@@ -61,6 +64,40 @@ func TestSDKSignedRequestsAreAccepted(t *testing.T) {
 			md := resp.GetDynamicMetadata().GetFields()
 			if md["auth"].GetStringValue() == "" {
 				t.Errorf("no identity in dynamic metadata: %v", md)
+			}
+		})
+	}
+}
+
+// TestSDKVariants: the SM3 and derived-key (V11) signers of the official SDK
+// go through Check as well.
+func TestSDKVariants(t *testing.T) {
+	req := sdkRequest{method: "POST", path: "/items/5", query: map[string]any{"x": "y z"}, headers: map[string]string{"Content-Type": "application/json"}, body: &order{"cup", 1}}
+	tests := []struct {
+		name string
+		sign func(*sdkrequest.DefaultHttpRequest) (map[string]string, error)
+	}{
+		{"SDK-HMAC-SM3", func(r *sdkrequest.DefaultHttpRequest) (map[string]string, error) {
+			return signer.SM3Signer{}.Sign(r, appKey, appSecret)
+		}},
+		{"V11-HMAC-SHA256", func(r *sdkrequest.DefaultHttpRequest) (map[string]string, error) {
+			return signer.DerivedSigner{}.Sign(r, appKey, appSecret, "apig", "region-1")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			hr, body := signWith(t, req, tt.sign)
+			if !strings.HasPrefix(hr.Header.Get("Authorization"), tt.name+" ") {
+				t.Fatalf("SDK did not sign with %s: %s", tt.name, hr.Header.Get("Authorization"))
+			}
+			check := envoyCheck(hr, body, "shop/items", "RELEASE")
+			if status, d, _ := f.check(t, check); status != 200 {
+				t.Fatalf("%s request refused: %+v", tt.name, d)
+			}
+			check.Attributes.Request.Http.RawBody = []byte(`{"item":"mug","count":1}` + "\n")
+			if status, d, _ := f.check(t, check); status != 401 || d.Code != "APIG.0303" {
+				t.Fatalf("%s tampered body not refused: %d %+v", tt.name, status, d)
 			}
 		})
 	}
