@@ -70,6 +70,45 @@ type Error struct {
 	Code
 	// Detail is appended to the message after ": ". It must not contain secrets.
 	Detail string
+	// TencentMessage and TencentStatus are the answer in the tencent
+	// dialect; when empty, the APIG message and status are used.
+	TencentMessage string
+	TencentStatus  int
+}
+
+// Dialect is the format of error answers, chosen per API group.
+type Dialect uint8
+
+// Error dialects.
+const (
+	// APIG answers {"error_code","error_msg","request_id"} (the default).
+	APIG Dialect = iota
+	// Tencent answers {"message"} with the statuses Tencent documents.
+	Tencent
+)
+
+// WithTencent returns an Error for c whose detail is message, answered in the
+// tencent dialect as {"message": message} with status.
+func WithTencent(c Code, message string, status int) *Error {
+	return &Error{Code: c, Detail: message, TencentMessage: message, TencentStatus: status}
+}
+
+// Render returns the status and body of the answer in dialect d.
+func (e *Error) Render(d Dialect, requestID string) (int, []byte) {
+	if d != Tencent {
+		return e.Status, e.JSON(requestID)
+	}
+	msg, status := e.TencentMessage, e.TencentStatus
+	if msg == "" {
+		msg = e.Msg()
+	}
+	if status == 0 {
+		status = e.Status
+	}
+	b := make([]byte, 0, 16+len(msg))
+	b = append(b, `{"message":`...)
+	b = AppendJSONString(b, msg)
+	return status, append(b, '}')
 }
 
 // New returns an Error for c without detail.

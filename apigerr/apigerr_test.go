@@ -68,3 +68,27 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+func TestRenderDialects(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    *Error
+		d      Dialect
+		status int
+		body   string
+	}{
+		{"apig", New(AppNotAuthorized), APIG, 403, `{"error_code":"APIG.0304","error_msg":"The app is not authorized to access the API.","request_id":"r"}`},
+		{"tencent native", WithTencent(AuthFailed, "HMAC signature does not match", 403), Tencent, 403, `{"message":"HMAC signature does not match"}`},
+		{"tencent native in apig", WithTencent(AuthFailed, "HMAC signature does not match", 403), APIG, 401,
+			`{"error_code":"APIG.0305","error_msg":"Incorrect authentication information: HMAC signature does not match","request_id":"r"}`},
+		{"apig code in tencent", New(APINotFound), Tencent, 404, `{"message":"The API does not exist or has not been published in the environment."}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := tt.err.Render(tt.d, "r")
+			if status != tt.status || string(body) != tt.body {
+				t.Errorf("got %d %s\nwant %d %s", status, body, tt.status, tt.body)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 // request is the Check phases' view of an Envoy CheckRequest.
 type request struct {
 	apiID, env string
+	dialect    string // from the route, for requests without a known API
 	method     string
 	target     string // raw path with query, as Envoy forwards it
 	host       string
@@ -28,13 +29,14 @@ func newRequest(req *authv3.CheckRequest) request {
 	ctxExt := attrs.GetContextExtensions()
 	h := attrs.GetRequest().GetHttp()
 	r := request{
-		apiID:  ctxExt[model.ContextKeyAPI],
-		env:    ctxExt[model.ContextKeyEnv],
-		method: h.GetMethod(),
-		target: h.GetPath(),
-		host:   h.GetHost(),
-		size:   h.GetSize(),
-		body:   h.GetRawBody(),
+		apiID:   ctxExt[model.ContextKeyAPI],
+		env:     ctxExt[model.ContextKeyEnv],
+		dialect: ctxExt[model.ContextKeyDialect],
+		method:  h.GetMethod(),
+		target:  h.GetPath(),
+		host:    h.GetHost(),
+		size:    h.GetSize(),
+		body:    h.GetRawBody(),
 	}
 	if len(r.body) == 0 && h.GetBody() != "" {
 		r.body = []byte(h.GetBody())

@@ -42,14 +42,28 @@ func (d decision) response() *authv3.CheckResponse {
 	return resp
 }
 
-// denied builds the error answer: the APIG JSON body with the status.
-func denied(e *apigerr.Error, requestID string) *authv3.CheckResponse {
+// denied builds the error answer: the JSON body of the dialect, with its
+// status.
+func denied(e *apigerr.Error, d apigerr.Dialect, requestID string) *authv3.CheckResponse {
+	st, body := e.Render(d, requestID)
 	return &authv3.CheckResponse{
 		Status: &status.Status{Code: int32(code.Code_PERMISSION_DENIED), Message: e.ID},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(e.Status)},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(st)},
 			Headers: []*corev3.HeaderValueOption{jsonContentType},
-			Body:    string(e.JSON(requestID)),
+			Body:    string(body),
 		}},
 	}
+}
+
+// dialect is the error dialect for r: its API's group's, or the one the
+// route names (for requests that matched no published API).
+func (t *tables) dialect(r *request) apigerr.Dialect {
+	if dep := t.deployments[deploymentKey{r.apiID, r.env}]; dep != nil {
+		return dep.api.Dialect
+	}
+	if r.dialect == "tencent" {
+		return apigerr.Tencent
+	}
+	return apigerr.APIG
 }

@@ -96,7 +96,7 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 				slog.String("api", r.apiID), slog.String("env", r.env),
 				slog.String("code", err.ID), slog.Int("status", err.Status))
 		}
-		return denied(err, r.requestID), nil
+		return denied(err, t.dialect(&r), r.requestID), nil
 	}
 	return d.response(), nil
 }

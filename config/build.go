@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apigwio/apigw/apigerr"
 	configv1 "github.com/apigwio/apigw/gen/apigw/config/v1"
 	"github.com/apigwio/apigw/model"
 )
@@ -409,7 +410,7 @@ func (b *builder) groups(list []*configv1.Group) {
 		switch g.GetErrorDialect() {
 		case "", "apig":
 		case "tencent":
-			grp.Dialect = model.DialectTencent
+			grp.Dialect = apigerr.Tencent
 		default:
 			b.ps.add(field(path, "error_dialect"), "%q is not apig or tencent", g.GetErrorDialect())
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigwio/apigw/apigerr"
 	"github.com/apigwio/apigw/model"
 )
 
@@ -53,7 +54,7 @@ func TestPolicySections(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := snap.APIs["tc/k"]
-	if k.Auth != model.AuthHMAC || k.Dialect != model.DialectTencent {
+	if k.Auth != model.AuthHMAC || k.Dialect != apigerr.Tencent {
 		t.Errorf("auth %v dialect %v", k.Auth, k.Dialect)
 	}
 	if got := k.HMAC; got.ClockSkew != 300*time.Second || len(got.Algorithms) != 2 || got.Algorithms[1] != "hmac-sha512" || !got.ValidateBody || got.EnforceHeaders[0] != "x-date" {

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/apigwio/apigw/apigerr"
 )
 
 // Context extension keys that the xDS side sets on every route
@@ -20,6 +22,9 @@ const (
 	ContextKeyAPI = "apigw.api"
 	// ContextKeyEnv carries the environment name.
 	ContextKeyEnv = "apigw.env"
+	// ContextKeyDialect carries the group's error dialect ("tencent") on
+	// routes whose answers must use it even when no API matched.
+	ContextKeyDialect = "apigw.dialect"
 )
 
 // Headers exchanged with Envoy and the backend.
@@ -203,17 +208,6 @@ type Throttling struct {
 	FailClosed bool
 }
 
-// Dialect is the error format of a group's answers.
-type Dialect uint8
-
-// Error dialects.
-const (
-	// DialectAPIG answers {"error_code","error_msg","request_id"}.
-	DialectAPIG Dialect = iota
-	// DialectTencent answers {"message"} with Tencent's statuses.
-	DialectTencent
-)
-
 // Lockout configures key lockout after consecutive failures.
 type Lockout struct {
 	// Enabled turns lockout on.
@@ -245,7 +239,7 @@ type Group struct {
 	// APIs in declaration order.
 	APIs []*API
 	// Dialect of error answers.
-	Dialect Dialect
+	Dialect apigerr.Dialect
 	// PathEnvironments maps a first path segment to an environment when the
 	// environment is selected by path; nil when X-Stage selects it.
 	PathEnvironments map[string]string
@@ -282,7 +276,7 @@ type API struct {
 	// TokenIssuers accepted for auth token (names; empty: all).
 	TokenIssuers []string
 	// Dialect of error answers (the group's).
-	Dialect Dialect
+	Dialect apigerr.Dialect
 }
 
 // Deployment is an API published in one environment, with variables applied.
