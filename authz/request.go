@@ -12,6 +12,7 @@ type request struct {
 	apiID, env string
 	dialect    string // from the route, for requests without a known API
 	method     string
+	protocol   string // "HTTP/1.1", "HTTP/2"
 	target     string // raw path with query, as Envoy forwards it
 	host       string
 	requestID  string

@@ -32,9 +32,12 @@ func (d decision) response() *authv3.CheckResponse {
 	default:
 		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.dep.headers)+len(d.caller.headers))
 		ok.Headers = append(append(ok.Headers, d.dep.headers...), d.caller.headers...)
-		if d.caller.app != nil {
+		switch {
+		case d.caller.app != nil:
 			ok.HeadersToRemove = removeForApp
-		} else {
+		case d.caller.keyPair != nil:
+			ok.HeadersToRemove = removeForKey
+		default:
 			ok.HeadersToRemove = removeForIAM
 		}
 		resp.DynamicMetadata = d.caller.metadata

@@ -134,6 +134,16 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 		if c, err = s.authenticate(ctx, t, r, iamScheme); err != nil {
 			return decision{}, err
 		}
+	case model.AuthHMAC:
+		var err *apigerr.Error
+		if c, err = s.authenticateKeyPair(ctx, t, dep, r); err != nil {
+			return decision{}, err
+		}
+	case model.AuthNone:
+	default:
+		// An auth type this build cannot verify must never fall through to
+		// an allow.
+		return decision{}, apigerr.New(apigerr.InternalError)
 	}
 	return decision{dep: dep, caller: c}, nil
 }

@@ -4,6 +4,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/apigwio/apigw/keypair"
 	"github.com/apigwio/apigw/model"
 )
 
@@ -16,6 +17,7 @@ type tables struct {
 	deployments map[deploymentKey]*deployment
 	apps        map[string]*caller
 	accessKeys  map[string]*caller
+	keyPairs    map[string]*caller
 }
 
 type deploymentKey struct{ api, env string }
@@ -26,26 +28,52 @@ type deployment struct {
 	api     *model.API
 	env     string
 	headers []*corev3.HeaderValueOption
+	hmac    keypair.Policy     // auth hmac
+	plans   []*model.UsagePlan // auth hmac: plans bound here
 }
 
 // caller is an authenticated identity: an app or an IAM access key.
 type caller struct {
 	app       *model.App       // set for apps
 	accessKey *model.AccessKey // set for IAM keys
+	keyPair   *model.KeyPair   // set for HMAC key pairs
 	secret    []byte
 	lockKey   string
 	headers   []*corev3.HeaderValueOption
 	metadata  *structpb.Struct
 }
 
-// Headers removed from allowed requests because the client must not choose
-// them: for an app caller, the IAM identity headers, and the reverse. The
-// headers the gateway sets are overwritten instead.
+// callerHeaders are the identity headers each kind of caller sets upstream.
+// Every other identity header a client sent is removed (the ones set are
+// overwritten), so a client cannot forge an identity.
 var (
-	removeForApp  = []string{model.HeaderUserID, model.HeaderAccount, model.HeaderAccessKey}
-	removeForIAM  = []string{model.HeaderAppID, model.HeaderAppKey}
-	removeForNone = []string{model.HeaderAppID, model.HeaderAppKey, model.HeaderUserID, model.HeaderAccount, model.HeaderAccessKey}
+	appHeaders     = []string{model.HeaderAppID, model.HeaderAppKey}
+	iamHeaders     = []string{model.HeaderUserID, model.HeaderAccount, model.HeaderAccessKey}
+	keyPairHeaders = []string{model.HeaderKeyID}
+	removeForApp   = without(model.IdentityHeaders, appHeaders, deploymentHeaders)
+	removeForIAM   = without(model.IdentityHeaders, iamHeaders, deploymentHeaders)
+	removeForKey   = without(model.IdentityHeaders, keyPairHeaders, deploymentHeaders)
+	removeForNone  = without(model.IdentityHeaders, deploymentHeaders)
 )
+
+var deploymentHeaders = []string{model.HeaderAPIID, model.HeaderStage}
+
+// without returns all minus the names in the other lists.
+func without(all []string, minus ...[]string) []string {
+	var out []string
+outer:
+	for _, h := range all {
+		for _, m := range minus {
+			for _, x := range m {
+				if h == x {
+					continue outer
+				}
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
 
 func compile(snap *model.Snapshot) *tables {
 	t := &tables{
@@ -53,6 +81,7 @@ func compile(snap *model.Snapshot) *tables {
 		deployments: make(map[deploymentKey]*deployment),
 		apps:        make(map[string]*caller, len(snap.Apps)),
 		accessKeys:  make(map[string]*caller, len(snap.AccessKeys)),
+		keyPairs:    make(map[string]*caller, len(snap.KeyPairs)),
 	}
 	for _, api := range snap.APIs {
 		for env := range api.Deployments {
@@ -63,6 +92,8 @@ func compile(snap *model.Snapshot) *tables {
 					setHeader(model.HeaderAPIID, api.ID),
 					setHeader(model.HeaderStage, env),
 				},
+				hmac:  keyPairPolicy(api.HMAC),
+				plans: api.Deployments[env].UsagePlans,
 			}
 		}
 	}
@@ -89,6 +120,15 @@ func compile(snap *model.Snapshot) *tables {
 				setHeader(model.HeaderAccessKey, ak.ID),
 			},
 			metadata: identityMetadata(map[string]string{"auth": "iam", "account": ak.Account, "user": ak.Account + "/" + ak.User}),
+		}
+	}
+	for id, kp := range snap.KeyPairs {
+		t.keyPairs[id] = &caller{
+			keyPair:  kp,
+			secret:   kp.Secret.Bytes(),
+			lockKey:  "hmac:" + id,
+			headers:  []*corev3.HeaderValueOption{setHeader(model.HeaderKeyID, id)},
+			metadata: identityMetadata(map[string]string{"auth": "hmac", "key": id}),
 		}
 	}
 	return t

@@ -1,0 +1,5 @@
+//go:build race
+
+package keypair
+
+const raceEnabled = true
