@@ -44,7 +44,8 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 	if len(dep.plans) == 0 {
 		return nil, hmacFailure(keypair.MsgNoUsagePlan, 403)
 	}
-	if c == nil || !boundToPlan(dep.plans, cred.ID) {
+	plan := planFor(dep.plans, cred.ID)
+	if c == nil || plan == nil {
 		return nil, hmacFailure(keypair.MsgUnknownKey, 403)
 	}
 	lockoutOn := t.snap.Settings.Lockout.Enabled
@@ -75,16 +76,17 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 			s.log.LogAttrs(ctx, slog.LevelError, "lockout store unavailable", slog.String("error", err.Error()))
 		}
 	}
-	return c, nil
+	return c.withPlan(plan), nil
 }
 
-func boundToPlan(plans []*model.UsagePlan, id string) bool {
+// planFor returns the first of plans that binds the key pair id.
+func planFor(plans []*model.UsagePlan, id string) *model.UsagePlan {
 	for _, p := range plans {
 		if p.HasKey(id) {
-			return true
+			return p
 		}
 	}
-	return false
+	return nil
 }
 
 func keyPairError(err error) *apigerr.Error {

@@ -105,8 +105,14 @@ func TestKeyPairAuth(t *testing.T) {
 			if status != tt.status || (tt.msg != "" && msg != tt.msg) {
 				t.Fatalf("got %d %q, want %d %q", status, msg, tt.status, tt.msg)
 			}
-			if status == 200 && upstreamHeaders(resp)[model.HeaderKeyID] != "AKIDgold" {
-				t.Errorf("key id not passed upstream: %v", upstreamHeaders(resp))
+			if status == 200 {
+				if upstreamHeaders(resp)[model.HeaderKeyID] != "AKIDgold" {
+					t.Errorf("key id not passed upstream: %v", upstreamHeaders(resp))
+				}
+				md := resp.GetDynamicMetadata().GetFields()
+				if md["auth"].GetStringValue() != "hmac" || md["key"].GetStringValue() != "AKIDgold" || md["plan"].GetStringValue() == "" {
+					t.Errorf("metadata lacks the key and its usage plan: %v", md)
+				}
 			}
 		})
 	}

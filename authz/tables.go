@@ -41,6 +41,18 @@ type caller struct {
 	lockKey   string
 	headers   []*corev3.HeaderValueOption
 	metadata  *structpb.Struct
+	// plans holds, for a key pair, the caller as seen through each usage
+	// plan it is bound to: the metadata then names the plan, whose rate
+	// and quota the rate limiter counts per key.
+	plans map[*model.UsagePlan]*caller
+}
+
+// withPlan returns the key-pair caller whose metadata names plan.
+func (c *caller) withPlan(plan *model.UsagePlan) *caller {
+	if pc := c.plans[plan]; pc != nil {
+		return pc
+	}
+	return c
 }
 
 // callerHeaders are the identity headers each kind of caller sets upstream.
@@ -123,13 +135,21 @@ func compile(snap *model.Snapshot) *tables {
 		}
 	}
 	for id, kp := range snap.KeyPairs {
-		t.keyPairs[id] = &caller{
+		c := &caller{
 			keyPair:  kp,
 			secret:   kp.Secret.Bytes(),
 			lockKey:  "hmac:" + id,
 			headers:  []*corev3.HeaderValueOption{setHeader(model.HeaderKeyID, id)},
 			metadata: identityMetadata(map[string]string{"auth": "hmac", "key": id}),
+			plans:    make(map[*model.UsagePlan]*caller, len(kp.Plans)),
 		}
+		for _, p := range kp.Plans {
+			pc := *c
+			pc.plans = nil
+			pc.metadata = identityMetadata(map[string]string{"auth": "hmac", "key": id, "plan": p.Name})
+			c.plans[p] = &pc
+		}
+		t.keyPairs[id] = c
 	}
 	return t
 }
