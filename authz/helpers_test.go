@@ -72,8 +72,18 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{now: testNow, snap: snap}
-	f.svc = New(snap, Options{Now: func() time.Time { return f.now }})
+	f.svc = mustNew(t, snap, Options{Now: func() time.Time { return f.now }})
 	return f
+}
+
+func mustNew(t testing.TB, snap *model.Snapshot, opts Options) *Service {
+	t.Helper()
+	s, err := New(context.Background(), snap, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 // sdkRequest describes a request to sign with the official Huawei SDK.

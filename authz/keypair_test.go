@@ -42,7 +42,7 @@ func keyPairFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{now: testNow, snap: snap}
-	f.svc = New(snap, Options{Now: func() time.Time { return f.now }})
+	f.svc = mustNew(t, snap, Options{Now: func() time.Time { return f.now }})
 	return f
 }
 

@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"net/netip"
+
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/apigwio/apigw/model"
@@ -11,6 +13,11 @@ import (
 type request struct {
 	apiID, env string
 	dialect    string // from the route, for requests without a known API
+	peer       string // connection peer address as Envoy reports it
+	scheme     string // "http" or "https"
+	ip         netip.Addr
+	ipOK       bool
+	ipResolved bool
 	method     string
 	protocol   string // "HTTP/1.1", "HTTP/2"
 	target     string // raw path with query, as Envoy forwards it
@@ -33,6 +40,8 @@ func newRequest(req *authv3.CheckRequest) request {
 		apiID:   ctxExt[model.ContextKeyAPI],
 		env:     ctxExt[model.ContextKeyEnv],
 		dialect: ctxExt[model.ContextKeyDialect],
+		peer:    attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		scheme:  h.GetScheme(),
 		method:  h.GetMethod(),
 		target:  h.GetPath(),
 		host:    h.GetHost(),

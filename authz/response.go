@@ -32,14 +32,7 @@ func (d decision) response() *authv3.CheckResponse {
 	default:
 		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.dep.headers)+len(d.caller.headers))
 		ok.Headers = append(append(ok.Headers, d.dep.headers...), d.caller.headers...)
-		switch {
-		case d.caller.app != nil:
-			ok.HeadersToRemove = removeForApp
-		case d.caller.keyPair != nil:
-			ok.HeadersToRemove = removeForKey
-		default:
-			ok.HeadersToRemove = removeForIAM
-		}
+		ok.HeadersToRemove = d.caller.removes
 		resp.DynamicMetadata = d.caller.metadata
 	}
 	return resp

@@ -8,11 +8,14 @@
 //
 //  1. locate: the API deployment named by the context extensions (APIG.0101);
 //  2. limits: URI and body size (414, 413);
-//  3. identity: authenticate the caller by the API's auth type
-//     (SDK-HMAC signatures for app and iam), with key lockout;
-//  4. authorization: the app's grants (APIG.0304);
-//  5. response: upstream identity headers and dynamic metadata, or the APIG
-//     JSON error.
+//  3. client address: IP access-control policies (APIG.0401, APIG.0402);
+//  4. identity: authenticate the caller by the API's auth type (SDK-HMAC
+//     signatures for app and iam, app codes, HMAC key pairs with usage
+//     plans, JWT tokens), with key lockout;
+//  5. authorization: account policies (APIG.0306), the app's grants
+//     (APIG.0304) and trusted addresses (APIG.0405);
+//  6. response: upstream identity headers and dynamic metadata, or the
+//     error in the group's dialect.
 //
 // The configuration is read through an atomic pointer: the hot path takes no
 // lock of its own.
@@ -20,8 +23,10 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +45,9 @@ type Service struct {
 	lockout lockout.Store
 	now     func() time.Time
 	log     *slog.Logger
+
+	mu     sync.Mutex // serialises Stage and Activate
+	staged *tables
 }
 
 // Options configure a Service.
@@ -53,8 +61,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// New returns a Service serving snap.
-func New(snap *model.Snapshot, opts Options) *Service {
+// New returns a Service serving snap. It fails when snap names token
+// issuers whose keys cannot be loaded.
+func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, error) {
 	s := &Service{lockout: opts.Lockout, now: opts.Now, log: opts.Logger}
 	if s.now == nil {
 		s.now = time.Now
@@ -66,18 +75,83 @@ func New(snap *model.Snapshot, opts Options) *Service {
 		lo := snap.Settings.Lockout
 		s.lockout = lockout.NewMemory(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration, MaxKeys: lo.MaxTrackedKeys}, s.now)
 	}
-	s.Update(snap)
-	return s
+	if err := s.Update(ctx, snap); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// Update makes snap the configuration for subsequent Checks. Checks already
-// running finish with the configuration they started with.
-func (s *Service) Update(snap *model.Snapshot) {
+// Update makes snap the configuration for subsequent Checks (Stage then
+// Activate). Checks already running finish with the configuration they
+// started with.
+func (s *Service) Update(ctx context.Context, snap *model.Snapshot) error {
+	if err := s.Stage(ctx, snap); err != nil {
+		return err
+	}
+	return s.Activate(ctx, snap)
+}
+
+// Stage prepares snap (lookup tables, token key sets) without serving it.
+// It fails, changing nothing, when a token issuer's keys cannot be loaded:
+// call it before publishing snap anywhere else.
+func (s *Service) Stage(ctx context.Context, snap *model.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var prev *tokenState
+	if cur := s.tables.Load(); cur != nil {
+		prev = cur.tokens
+	}
+	tokens, err := s.tokenVerifier(ctx, snap, prev)
+	if err != nil {
+		return err
+	}
+	s.discardStaged(tokens)
+	s.staged = compile(snap, tokens)
+	return nil
+}
+
+// Activate serves the snapshot prepared by Stage.
+func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staged == nil || s.staged.snap != snap {
+		return errors.New("authz: Activate without a matching Stage")
+	}
 	if m, ok := s.lockout.(*lockout.Memory); ok {
 		lo := snap.Settings.Lockout
 		m.SetPolicy(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration})
 	}
-	s.tables.Store(compile(snap))
+	old := s.tables.Swap(s.staged)
+	s.staged = nil
+	if old != nil && old.tokens != nil && old.tokens != s.tables.Load().tokens {
+		// Checks in flight may still use the old key sets for a moment.
+		v := old.tokens.verifier
+		time.AfterFunc(5*time.Second, v.Close)
+	}
+	return nil
+}
+
+// discardStaged drops a staged configuration that was never activated,
+// closing its token verifier unless it is shared.
+func (s *Service) discardStaged(keep *tokenState) {
+	if s.staged == nil || s.staged.tokens == nil || s.staged.tokens == keep {
+		s.staged = nil
+		return
+	}
+	if cur := s.tables.Load(); cur == nil || cur.tokens != s.staged.tokens {
+		s.staged.tokens.verifier.Close()
+	}
+	s.staged = nil
+}
+
+// Close stops background work (token key refresh).
+func (s *Service) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.discardStaged(nil)
+	if t := s.tables.Load(); t != nil && t.tokens != nil {
+		t.tokens.verifier.Close()
+	}
 }
 
 // Snapshot returns the configuration in use.
@@ -117,35 +191,64 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 	if err := checkLimits(&t.snap.Settings, r); err != nil {
 		return decision{}, err
 	}
-	// 3. identity
-	var c *caller
-	switch dep.api.Auth {
-	case model.AuthApp:
-		var err *apigerr.Error
-		if c, err = s.authenticate(ctx, t, r, appScheme); err != nil {
-			return decision{}, err
-		}
-		// 4. authorization
+	// 3. client address policies, before any authentication work
+	if err := checkIPACL(t, dep, r); err != nil {
+		return decision{}, err
+	}
+	// 4. identity
+	c, err := s.identify(ctx, t, dep, r)
+	if err != nil {
+		return decision{}, err
+	}
+	// 5. authorization
+	var account string
+	if c != nil {
+		account = c.account
+	}
+	if err := checkAccountACL(dep, account); err != nil {
+		return decision{}, err
+	}
+	if c != nil && c.app != nil {
 		if !c.app.Granted(dep.api.ID, dep.env) {
 			return decision{}, apigerr.New(apigerr.AppNotAuthorized)
 		}
-	case model.AuthIAM:
-		var err *apigerr.Error
-		if c, err = s.authenticate(ctx, t, r, iamScheme); err != nil {
+		if err := checkAppTrustedIP(t, c, r); err != nil {
 			return decision{}, err
 		}
-	case model.AuthHMAC:
-		var err *apigerr.Error
-		if c, err = s.authenticateKeyPair(ctx, t, dep, r); err != nil {
-			return decision{}, err
-		}
-	case model.AuthNone:
-	default:
-		// An auth type this build cannot verify must never fall through to
-		// an allow.
-		return decision{}, apigerr.New(apigerr.InternalError)
 	}
 	return decision{dep: dep, caller: c}, nil
+}
+
+// identify authenticates the caller by the API's auth type; nil for none.
+func (s *Service) identify(ctx context.Context, t *tables, dep *deployment, r *request) (*caller, *apigerr.Error) {
+	switch dep.api.Auth {
+	case model.AuthNone:
+		return nil, nil
+	case model.AuthApp:
+		if dep.api.AppCode {
+			if code, ok := r.header(HeaderAppCode); ok {
+				if _, signed := r.header("authorization"); !signed {
+					return authenticateAppCode(t, r, code)
+				}
+			}
+		}
+		return s.authenticate(ctx, t, r, appScheme)
+	case model.AuthAppCode:
+		code, ok := r.header(HeaderAppCode)
+		if !ok || code == "" {
+			return nil, apigerr.WithDetail(apigerr.AppAuthFailed, "app code not found")
+		}
+		return authenticateAppCode(t, r, code)
+	case model.AuthIAM:
+		return s.authenticate(ctx, t, r, iamScheme)
+	case model.AuthHMAC:
+		return s.authenticateKeyPair(ctx, t, dep, r)
+	case model.AuthToken:
+		return s.authenticateToken(ctx, t, dep, r)
+	}
+	// An auth type this build cannot verify must never fall through to an
+	// allow.
+	return nil, apigerr.New(apigerr.InternalError)
 }
 
 // checkLimits enforces the URI and body size limits. Envoy has no URI limit

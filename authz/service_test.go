@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -297,7 +298,7 @@ func TestLockoutDisabled(t *testing.T) {
 	}
 	snap.Settings.Lockout.Enabled = false
 	f := &fixture{now: testNow, snap: snap}
-	f.svc = New(snap, Options{Now: func() time.Time { return f.now }})
+	f.svc = mustNew(t, snap, Options{Now: func() time.Time { return f.now }})
 	bad, bbody := signWithSDK(t, sdkRequest{method: "GET", path: "/items/1"}, appKey, "wrong-secret-xyz")
 	for i := 0; i < 10; i++ {
 		if _, d, _ := f.check(t, envoyCheck(bad, bbody, "shop/items", "RELEASE")); !strings.Contains(d.Msg, "verify signature fail") {
@@ -368,7 +369,9 @@ func TestUpdateSwapsConfig(t *testing.T) {
 	}
 	snap := *f.snap
 	snap.Apps = map[string]*model.App{appKey: model.NewApp("shopper", appKey, model.NewSecret([]byte(appSecret)), [][2]string{{"shop/secret", "RELEASE"}})}
-	f.svc.Update(&snap)
+	if err := f.svc.Update(context.Background(), &snap); err != nil {
+		t.Fatal(err)
+	}
 	if status, d, _ := f.check(t, envoyCheck(hr, body, "shop/secret", "RELEASE")); status != 200 {
 		t.Fatalf("grant not picked up: %d %+v", status, d)
 	}

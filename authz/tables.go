@@ -1,9 +1,12 @@
 package authz
 
 import (
+	"crypto/sha256"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/apigwio/apigw/acl"
 	"github.com/apigwio/apigw/keypair"
 	"github.com/apigwio/apigw/model"
 )
@@ -18,6 +21,8 @@ type tables struct {
 	apps        map[string]*caller
 	accessKeys  map[string]*caller
 	keyPairs    map[string]*caller
+	appCodes    map[[32]byte]*appCodeEntry
+	tokens      *tokenState // nil without token issuers
 }
 
 type deploymentKey struct{ api, env string }
@@ -30,17 +35,21 @@ type deployment struct {
 	headers []*corev3.HeaderValueOption
 	hmac    keypair.Policy     // auth hmac
 	plans   []*model.UsagePlan // auth hmac: plans bound here
+	acls    *acl.Set           // nil without ACL policies
 }
 
 // caller is an authenticated identity: an app or an IAM access key.
 type caller struct {
-	app       *model.App       // set for apps
-	accessKey *model.AccessKey // set for IAM keys
-	keyPair   *model.KeyPair   // set for HMAC key pairs
-	secret    []byte
-	lockKey   string
-	headers   []*corev3.HeaderValueOption
-	metadata  *structpb.Struct
+	app        *model.App       // set for apps
+	accessKey  *model.AccessKey // set for IAM keys
+	keyPair    *model.KeyPair   // set for HMAC key pairs
+	account    string           // for account ACLs
+	secret     []byte
+	lockKey    string
+	trustedIPs *acl.IPList // apps: where the app may call from (nil: anywhere)
+	headers    []*corev3.HeaderValueOption
+	removes    []string // identity headers removed upstream
+	metadata   *structpb.Struct
 	// plans holds, for a key pair, the caller as seen through each usage
 	// plan it is bound to: the metadata then names the plan, whose rate
 	// and quota the rate limiter counts per key.
@@ -61,9 +70,11 @@ func (c *caller) withPlan(plan *model.UsagePlan) *caller {
 var (
 	appHeaders     = []string{model.HeaderAppID, model.HeaderAppKey}
 	iamHeaders     = []string{model.HeaderUserID, model.HeaderAccount, model.HeaderAccessKey}
+	tokenHeaders   = []string{model.HeaderUserID, model.HeaderAccount, model.HeaderProjectID}
 	keyPairHeaders = []string{model.HeaderKeyID}
 	removeForApp   = without(model.IdentityHeaders, appHeaders, deploymentHeaders)
 	removeForIAM   = without(model.IdentityHeaders, iamHeaders, deploymentHeaders)
+	removeForToken = without(model.IdentityHeaders, tokenHeaders, deploymentHeaders)
 	removeForKey   = without(model.IdentityHeaders, keyPairHeaders, deploymentHeaders)
 	removeForNone  = without(model.IdentityHeaders, deploymentHeaders)
 )
@@ -87,8 +98,11 @@ outer:
 	return out
 }
 
-func compile(snap *model.Snapshot) *tables {
+func compile(snap *model.Snapshot, tokens *tokenState) *tables {
+	aclCache := map[*model.ACLPolicy]*acl.Policy{}
 	t := &tables{
+		tokens:      tokens,
+		appCodes:    map[[32]byte]*appCodeEntry{},
 		snap:        snap,
 		deployments: make(map[deploymentKey]*deployment),
 		apps:        make(map[string]*caller, len(snap.Apps)),
@@ -106,24 +120,33 @@ func compile(snap *model.Snapshot) *tables {
 				},
 				hmac:  keyPairPolicy(api.HMAC),
 				plans: api.Deployments[env].UsagePlans,
+				acls:  compileACLs(api.Deployments[env].ACLs, aclCache),
 			}
 		}
 	}
 	for key, app := range snap.Apps {
-		t.apps[key] = &caller{
-			app:     app,
-			secret:  app.Secret.Bytes(),
-			lockKey: "app:" + key,
+		c := &caller{
+			app:        app,
+			secret:     app.Secret.Bytes(),
+			lockKey:    "app:" + key,
+			trustedIPs: compileTrustedIPs(app.TrustedIPs),
 			headers: []*corev3.HeaderValueOption{
 				setHeader(model.HeaderAppID, app.Name),
 				setHeader(model.HeaderAppKey, app.Key),
 			},
+			removes:  removeForApp,
 			metadata: identityMetadata(map[string]string{"auth": "app", "app": app.Name}),
+		}
+		t.apps[key] = c
+		for _, code := range app.Codes {
+			t.appCodes[sha256.Sum256(code.Bytes())] = &appCodeEntry{code: code.Bytes(), caller: c}
 		}
 	}
 	for id, ak := range snap.AccessKeys {
 		t.accessKeys[id] = &caller{
 			accessKey: ak,
+			account:   ak.Account,
+			removes:   removeForIAM,
 			secret:    ak.Secret.Bytes(),
 			lockKey:   "iam:" + id,
 			headers: []*corev3.HeaderValueOption{
@@ -140,6 +163,7 @@ func compile(snap *model.Snapshot) *tables {
 			secret:   kp.Secret.Bytes(),
 			lockKey:  "hmac:" + id,
 			headers:  []*corev3.HeaderValueOption{setHeader(model.HeaderKeyID, id)},
+			removes:  removeForKey,
 			metadata: identityMetadata(map[string]string{"auth": "hmac", "key": id}),
 			plans:    make(map[*model.UsagePlan]*caller, len(kp.Plans)),
 		}

@@ -58,6 +58,7 @@ var methods = map[string]bool{
 type builder struct {
 	opts        Options
 	issuerNames map[string]bool
+	appCodes    map[string]string // code -> path of the app that has it
 	ps          problems
 	snap        *model.Snapshot
 	envs        map[string]*model.Environment

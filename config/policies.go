@@ -150,6 +150,14 @@ func (b *builder) appExtras(path string, a *configv1.App, app *model.App) {
 			b.ps.add(idx(field(path, "codes"), i), "an app code is 64-180 characters of A-Z a-z 0-9 + _ ! @ # $ %% - / =")
 			continue
 		}
+		if owner, dup := b.appCodes[string(sec.Bytes())]; dup {
+			b.ps.add(idx(field(path, "codes"), i), "this app code is already used by %s (codes identify the app: make them unique)", owner)
+			continue
+		}
+		if b.appCodes == nil {
+			b.appCodes = map[string]string{}
+		}
+		b.appCodes[string(sec.Bytes())] = path
 		app.Codes = append(app.Codes, sec)
 	}
 	for i, v := range a.GetTrustedIps() {

@@ -41,6 +41,8 @@ const (
 	HeaderAccount = "x-apig-account"
 	// HeaderAccessKey carries the authenticated IAM access key id to the backend.
 	HeaderAccessKey = "x-apig-access-key"
+	// HeaderProjectID names the project of a token caller to the backend.
+	HeaderProjectID = "x-apig-project-id"
 	// HeaderKeyID names the authenticated HMAC key pair to the backend.
 	HeaderKeyID = "x-apig-key-id"
 	// HeaderAPIID names the matched API to the backend.
@@ -54,7 +56,7 @@ const (
 // IdentityHeaders are the headers the gateway sets upstream on an allowed
 // request. A client may not send them: they are removed or overwritten.
 var IdentityHeaders = []string{
-	HeaderAppID, HeaderAppKey, HeaderUserID, HeaderAccount, HeaderAccessKey, HeaderKeyID, HeaderAPIID, HeaderStage,
+	HeaderAppID, HeaderAppKey, HeaderUserID, HeaderAccount, HeaderAccessKey, HeaderProjectID, HeaderKeyID, HeaderAPIID, HeaderStage,
 }
 
 // AuthType is how an API authenticates callers.

@@ -93,22 +93,24 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		interval = 0
 	}
 	s := &Server{opts: o, log: o.Logger, errs: make(chan error, 2)}
-	var sinks []reload.Sink
+	// A new configuration is prepared on the Check side first (it can fail:
+	// token key sets), then published to Envoy, then served by Check.
+	sinks := []reload.Sink{func(ctx context.Context, snap *model.Snapshot) error { return s.authz.Stage(ctx, snap) }}
 	if o.XDS != nil {
 		sinks = append(sinks, o.XDS.Publish)
 	}
-	sinks = append(sinks, func(_ context.Context, snap *model.Snapshot) error {
-		s.authz.Update(snap)
-		return nil
-	})
+	sinks = append(sinks, func(ctx context.Context, snap *model.Snapshot) error { return s.authz.Activate(ctx, snap) })
 	s.reloader = reload.New(o.ConfigPath, config.Options{}, interval, s.log, sinks...)
 	snap, err := s.reloader.Prime(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.authz = authz.New(snap, authz.Options{Logger: s.log})
+	if s.authz, err = authz.New(ctx, snap, authz.Options{Logger: s.log}); err != nil {
+		return nil, fmt.Errorf("config %s refused: %w", o.ConfigPath, err)
+	}
 	if o.XDS != nil {
 		if err := o.XDS.Publish(ctx, snap); err != nil {
+			s.authz.Close()
 			return nil, fmt.Errorf("config %s refused by the xDS translator: %w", o.ConfigPath, err)
 		}
 	}
@@ -226,6 +228,7 @@ func (s *Server) Shutdown() {
 	defer cancel()
 	_ = s.admin.Shutdown(ctx)
 	s.wg.Wait()
+	s.authz.Close()
 	s.log.Info("apigw stopped")
 }
 

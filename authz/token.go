@@ -1,0 +1,91 @@
+package authz
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/apigwio/apigw/apigerr"
+	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/token"
+)
+
+// detailTokenInvalid is the documented detail for a token that cannot be
+// decoded or verified.
+const detailTokenInvalid = "decrypt token fail"
+
+// tokenIssuers converts the snapshot's issuers for the token verifier.
+func tokenIssuers(snap *model.Snapshot) []token.IssuerConfig {
+	out := make([]token.IssuerConfig, 0, len(snap.TokenIssuers))
+	for _, ti := range snap.TokenIssuers {
+		out = append(out, token.IssuerConfig{
+			Name: ti.Name, Issuer: ti.Issuer, Audiences: ti.Audiences,
+			JWKSFile: ti.JWKSFile, JWKSURL: ti.JWKSURL, Refresh: ti.Refresh, Algorithms: ti.Algorithms,
+			Claims: token.ClaimMapping{Account: ti.AccountClaim, User: ti.UserClaim, Project: ti.ProjectClaim},
+		})
+	}
+	return out
+}
+
+// tokenVerifier returns a verifier for snap's issuers: prev when the issuers
+// did not change (so a reload does not refetch key sets), else a new one.
+func (s *Service) tokenVerifier(ctx context.Context, snap *model.Snapshot, prev *tokenState) (*tokenState, error) {
+	issuers := tokenIssuers(snap)
+	if len(issuers) == 0 {
+		return nil, nil
+	}
+	if prev != nil && reflect.DeepEqual(prev.issuers, issuers) {
+		return prev, nil
+	}
+	v, err := token.NewVerifier(ctx, issuers, token.Options{Logger: s.log, Now: s.now, ClockSkew: snap.Settings.ClockSkew})
+	if err != nil {
+		return nil, err
+	}
+	return &tokenState{issuers: issuers, verifier: v}, nil
+}
+
+// tokenState is a verifier and the issuers it was built for.
+type tokenState struct {
+	issuers  []token.IssuerConfig
+	verifier *token.Verifier
+}
+
+// authenticateToken verifies a bearer token (X-Auth-Token, or
+// Authorization: Bearer).
+func (s *Service) authenticateToken(ctx context.Context, t *tables, dep *deployment, r *request) (*caller, *apigerr.Error) {
+	xat, _ := r.header("x-auth-token")
+	authz, _ := r.header("authorization")
+	raw, ok := token.ExtractToken(xat, authz)
+	if !ok {
+		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
+	}
+	if t.tokens == nil {
+		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
+	}
+	id, err := t.tokens.verifier.Verify(ctx, raw)
+	if err != nil {
+		if token.KindOf(err) == token.KindExpired {
+			return nil, apigerr.New(apigerr.TokenMustBeUpdated)
+		}
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.LogAttrs(ctx, slog.LevelDebug, "token refused", slog.String("request_id", r.requestID), slog.String("reason", err.Error()))
+		}
+		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
+	}
+	if len(dep.api.TokenIssuers) > 0 && !slices.Contains(dep.api.TokenIssuers, id.IssuerName) {
+		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
+	}
+	return &caller{
+		account: id.Account,
+		headers: []*corev3.HeaderValueOption{
+			setHeader(model.HeaderUserID, id.User),
+			setHeader(model.HeaderAccount, id.Account),
+			setHeader(model.HeaderProjectID, id.Project),
+		},
+		metadata: identityMetadata(map[string]string{"auth": "token", "account": id.Account, "user": id.Account + "/" + id.User}),
+		removes:  removeForToken,
+	}, nil
+}
