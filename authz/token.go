@@ -15,7 +15,7 @@ import (
 
 // detailTokenInvalid is the documented detail for a token that cannot be
 // decoded or verified.
-const detailTokenInvalid = "decrypt token fail"
+const detailTokenInvalid = token.MsgDecryptFail
 
 // tokenIssuers converts the snapshot's issuers for the token verifier.
 func tokenIssuers(snap *model.Snapshot) []token.IssuerConfig {

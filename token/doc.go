@@ -40,7 +40,9 @@
 // A failed refresh keeps the last good key set and logs a warning. A token
 // whose "kid" is not in the set triggers one refresh, at most once every
 // [UnknownKeyRefreshInterval] per issuer, so a key rotation is picked up
-// without waiting for the next tick; concurrent requests share that refresh.
+// without waiting for the next tick; the requests that need it share that
+// refresh and wait for it (at most Options.FetchTimeout, or until their
+// context ends).
 //
 // JWKS keys with "use" other than "sig", with an unsupported "alg" or key
 // type, are skipped (and logged). Symmetric ("oct") keys are used only by
