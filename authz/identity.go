@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 
 	"github.com/apigwio/apigw/apigerr"
@@ -56,13 +55,8 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	if c == nil {
 		return nil, apigerr.WithDetail(sc.code, sc.unknownKey(cred.Access))
 	}
-	lockoutOn := t.snap.Settings.Lockout.Enabled
-	locked, lerr := false, error(nil)
-	if lockoutOn {
-		locked, lerr = s.lockout.Locked(ctx, c.lockKey)
-	}
-	if lerr != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "lockout store unavailable", slog.String("error", lerr.Error()))
+	locked, closed := s.locked(ctx, t, c.lockKey)
+	if closed {
 		return nil, apigerr.New(apigerr.InternalError)
 	}
 	if locked {
@@ -71,18 +65,11 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	sreq := r.signingRequest()
 	verr := signing.Verify(&sreq, cred, c.secret, s.now(), t.snap.Settings.ClockSkew)
 	if verr == nil {
-		if !lockoutOn {
-			return c, nil
-		}
-		if err := s.lockout.Success(ctx, c.lockKey); err != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "lockout store unavailable", slog.String("error", err.Error()))
-		}
+		s.succeeded(ctx, t, c.lockKey)
 		return c, nil
 	}
-	if lockoutOn {
-		if nowLocked, err := s.lockout.Failure(ctx, c.lockKey); err == nil && nowLocked {
-			return nil, apigerr.WithDetail(sc.code, detailLocked)
-		}
+	if s.failed(ctx, t, c.lockKey) {
+		return nil, apigerr.WithDetail(sc.code, detailLocked)
 	}
 	var serr *signing.Error
 	if errors.As(verr, &serr) && serr.Reason == signing.ReasonMismatch {

@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"log/slog"
 
 	"github.com/apigwio/apigw/apigerr"
 	"github.com/apigwio/apigw/keypair"
@@ -48,34 +47,24 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 	if c == nil || plan == nil {
 		return nil, hmacFailure(keypair.MsgUnknownKey, 403)
 	}
-	lockoutOn := t.snap.Settings.Lockout.Enabled
-	if lockoutOn {
-		locked, lerr := s.lockout.Locked(ctx, c.lockKey)
-		if lerr != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "lockout store unavailable", slog.String("error", lerr.Error()))
-			return nil, apigerr.New(apigerr.InternalError)
-		}
-		if locked {
-			return nil, hmacFailure(detailLocked, 403)
-		}
+	locked, closed := s.locked(ctx, t, c.lockKey)
+	if closed {
+		return nil, apigerr.New(apigerr.InternalError)
+	}
+	if locked {
+		return nil, hmacFailure(detailLocked, 403)
 	}
 	req := keypair.Request{
 		Method: r.method, Target: r.target, Proto: r.protocol, Host: r.host,
 		Header: r.headers, Body: r.body, HasBody: len(r.body) > 0 || r.size == 0,
 	}
 	if verr := keypair.Verify(&req, cred, c.secret, dep.hmac, s.now()); verr != nil {
-		if lockoutOn {
-			if nowLocked, err := s.lockout.Failure(ctx, c.lockKey); err == nil && nowLocked {
-				return nil, hmacFailure(detailLocked, 403)
-			}
+		if s.failed(ctx, t, c.lockKey) {
+			return nil, hmacFailure(detailLocked, 403)
 		}
 		return nil, keyPairError(verr)
 	}
-	if lockoutOn {
-		if err := s.lockout.Success(ctx, c.lockKey); err != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "lockout store unavailable", slog.String("error", err.Error()))
-		}
-	}
+	s.succeeded(ctx, t, c.lockKey)
 	return c.withPlan(plan), nil
 }
 

@@ -48,7 +48,18 @@ type Service struct {
 
 	mu     sync.Mutex // serialises Stage and Activate
 	staged *tables
+
+	lockoutErrors atomic.Uint64
 }
+
+// Stats are counters for metrics.
+type Stats struct {
+	// LockoutStoreErrors counts failed calls to the lockout store.
+	LockoutStoreErrors uint64
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() Stats { return Stats{LockoutStoreErrors: s.lockoutErrors.Load()} }
 
 // Options configure a Service.
 type Options struct {
@@ -117,7 +128,7 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	if s.staged == nil || s.staged.snap != snap {
 		return errors.New("authz: Activate without a matching Stage")
 	}
-	if m, ok := s.lockout.(*lockout.Memory); ok {
+	if m, ok := s.lockout.(interface{ SetPolicy(lockout.Policy) }); ok {
 		lo := snap.Settings.Lockout
 		m.SetPolicy(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration})
 	}

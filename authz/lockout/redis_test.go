@@ -1,0 +1,72 @@
+package lockout
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apigwio/apigw/ratelimit/redistest"
+)
+
+// TestRedisSharedBetweenReplicas: a key locked through replica A is locked
+// on replica B, and a success on B resets the count A sees.
+func TestRedisSharedBetweenReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	p := Policy{MaxFailures: 3, Duration: 2 * time.Second}
+	a := NewRedis(srv.Client(), "test:", p)
+	b := NewRedis(srv.Client(), "test:", p)
+
+	for i := 0; i < 3; i++ {
+		if locked, err := a.Failure(ctx, "ak"); err != nil || locked {
+			t.Fatalf("failure %d: %v %v", i, locked, err)
+		}
+	}
+	// B sees the failures (Locked marks the key) and its success resets them.
+	if locked, _ := b.Locked(ctx, "ak"); locked {
+		t.Fatal("locked too early")
+	}
+	if err := b.Success(ctx, "ak"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if locked, _ := a.Failure(ctx, "ak"); locked {
+			t.Fatalf("count not reset by the other replica's success (failure %d locked)", i)
+		}
+	}
+	if locked, _ := b.Failure(ctx, "ak"); !locked {
+		t.Fatal("4th consecutive failure across replicas did not lock")
+	}
+	for _, s := range []*Redis{a, b} {
+		if locked, err := s.Locked(ctx, "ak"); err != nil || !locked {
+			t.Fatalf("lock not visible to a replica: %v %v", locked, err)
+		}
+	}
+	// A success during the lock does not unlock.
+	_ = a.Success(ctx, "ak")
+	if locked, _ := b.Locked(ctx, "ak"); !locked {
+		t.Fatal("success unlocked")
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if locked, _ := a.Locked(ctx, "ak"); locked {
+		t.Fatal("lock did not expire")
+	}
+}
+
+func TestRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s := NewRedis(srv.Client(), "test:", Policy{MaxFailures: 1, Duration: time.Minute})
+	srv.Stop()
+	if _, err := s.Locked(ctx, "k"); err == nil {
+		t.Fatal("no error with Redis down")
+	}
+	if _, err := s.Failure(ctx, "k"); err == nil {
+		t.Fatal("no error with Redis down")
+	}
+	srv.Restart()
+	if locked, err := s.Locked(ctx, "k"); err != nil || locked {
+		t.Fatalf("did not recover after restart: %v %v", locked, err)
+	}
+}

@@ -1,0 +1,72 @@
+package authz
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/apigwio/apigw/authz/lockout"
+)
+
+// Lockout steps shared by every credential kind. A shared store (Redis) can
+// fail: then throttling.failure_mode decides, as for rate limits — open
+// (the default) treats the key as not locked, closed refuses with
+// APIG.0601. Errors are logged; the decision never waits past the store's
+// timeout.
+
+// locked reports whether key is locked; errClosed is true when the store
+// failed and the failure mode is closed.
+func (s *Service) locked(ctx context.Context, t *tables, key string) (locked, errClosed bool) {
+	if !t.snap.Settings.Lockout.Enabled {
+		return false, false
+	}
+	ctx, cancel := s.storeContext(ctx)
+	defer cancel()
+	l, err := s.lockout.Locked(ctx, key)
+	if err != nil {
+		s.storeError(ctx, err)
+		return false, t.snap.Settings.Throttling.FailClosed
+	}
+	return l, false
+}
+
+// failed records a failure and reports whether the key is now locked.
+func (s *Service) failed(ctx context.Context, t *tables, key string) bool {
+	if !t.snap.Settings.Lockout.Enabled {
+		return false
+	}
+	ctx, cancel := s.storeContext(ctx)
+	defer cancel()
+	l, err := s.lockout.Failure(ctx, key)
+	if err != nil {
+		s.storeError(ctx, err)
+		return false
+	}
+	return l
+}
+
+// succeeded resets the key's failures.
+func (s *Service) succeeded(ctx context.Context, t *tables, key string) {
+	if !t.snap.Settings.Lockout.Enabled {
+		return
+	}
+	ctx, cancel := s.storeContext(ctx)
+	defer cancel()
+	if err := s.lockout.Success(ctx, key); err != nil {
+		s.storeError(ctx, err)
+	}
+}
+
+func nop() {}
+
+// storeContext bounds a call to a remote store.
+func (s *Service) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, local := s.lockout.(*lockout.Memory); local {
+		return ctx, nop
+	}
+	return context.WithTimeout(ctx, lockout.Timeout)
+}
+
+func (s *Service) storeError(ctx context.Context, err error) {
+	s.lockoutErrors.Add(1)
+	s.log.LogAttrs(ctx, slog.LevelWarn, "lockout store unavailable", slog.String("error", err.Error()))
+}

@@ -1,0 +1,11 @@
+package redistest
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr kills redis-server if the test process dies first.
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
