@@ -18,6 +18,8 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -25,9 +27,12 @@ import (
 
 	"github.com/apigwio/apigw/admin"
 	"github.com/apigwio/apigw/authz"
+	"github.com/apigwio/apigw/authz/lockout"
 	"github.com/apigwio/apigw/config"
 	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/ratelimit"
 	"github.com/apigwio/apigw/reload"
+	"github.com/apigwio/apigw/throttle"
 )
 
 // XDS is the xDS side as the server wires it (implemented by xds.Server).
@@ -57,6 +62,9 @@ type Options struct {
 	XDS XDS
 	// Debug adds JSON documents to the admin endpoint (/debug/<name>).
 	Debug map[string]func() any
+	// RedisAddress overrides settings.throttling.redis_address: the store
+	// shared by replicas for rate-limit counters and lockout.
+	RedisAddress string
 }
 
 // Server is a running gateway service.
@@ -65,6 +73,8 @@ type Server struct {
 	log      *slog.Logger
 	reloader *reload.Reloader
 	authz    *authz.Service
+	limiter  *ratelimit.Service
+	redis    *redis.Client
 	grpc     *grpc.Server
 	health   *health.Server
 	admin    *http.Server
@@ -99,13 +109,41 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.XDS != nil {
 		sinks = append(sinks, o.XDS.Publish)
 	}
-	sinks = append(sinks, func(ctx context.Context, snap *model.Snapshot) error { return s.authz.Activate(ctx, snap) })
+	sinks = append(sinks,
+		func(_ context.Context, snap *model.Snapshot) error { return s.limiter.Update(throttle.Config(snap)) },
+		func(ctx context.Context, snap *model.Snapshot) error { return s.authz.Activate(ctx, snap) })
 	s.reloader = reload.New(o.ConfigPath, config.Options{}, interval, s.log, sinks...)
 	snap, err := s.reloader.Prime(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.authz, err = authz.New(ctx, snap, authz.Options{Logger: s.log}); err != nil {
+	authzOpts := authz.Options{Logger: s.log}
+	limiterOpts := ratelimit.Options{Logger: s.log}
+	if snap.Settings.Throttling.FailClosed {
+		limiterOpts.FailureMode = ratelimit.FailClosed
+	}
+	if addr := firstNonEmpty(o.RedisAddress, snap.Settings.Throttling.RedisAddress); addr != "" {
+		s.redis = redis.NewClient(&redis.Options{
+			Addr:                  addr,
+			Password:              string(snap.Settings.Throttling.RedisPassword.Bytes()),
+			DialTimeout:           time.Second,
+			ReadTimeout:           200 * time.Millisecond,
+			WriteTimeout:          200 * time.Millisecond,
+			ContextTimeoutEnabled: true,
+			PoolSize:              64,
+		})
+		lo := snap.Settings.Lockout
+		authzOpts.Lockout = lockout.NewRedis(s.redis, "apigw:lockout:", lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration})
+		limiterOpts.Backend = ratelimit.NewRedis(s.redis, "apigw:rl:")
+		s.log.Info("shared state in Redis", "address", addr, "failure_mode", limiterOpts.FailureMode.String())
+	}
+	s.limiter = ratelimit.New(limiterOpts)
+	if err := s.limiter.Update(throttle.Config(snap)); err != nil {
+		s.closeRedis()
+		return nil, fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err)
+	}
+	if s.authz, err = authz.New(ctx, snap, authzOpts); err != nil {
+		s.closeRedis()
 		return nil, fmt.Errorf("config %s refused: %w", o.ConfigPath, err)
 	}
 	if o.XDS != nil {
@@ -127,6 +165,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 	s.grpc = grpc.NewServer(GRPCServerOptions(snap.Settings.MaxBodyBytes)...)
 	authv3.RegisterAuthorizationServer(s.grpc, s.authz)
+	rlsv3.RegisterRateLimitServiceServer(s.grpc, s.limiter)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.XDS != nil {
@@ -134,8 +173,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(rlsv3.RateLimitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
-	debug := map[string]func() any{"reload": func() any { return s.reloader.Status() }}
+	debug := map[string]func() any{
+		"reload":    func() any { return s.reloader.Status() },
+		"ratelimit": func() any { return s.limiter.Stats() },
+		"authz":     func() any { return s.authz.Stats() },
+	}
 	for k, v := range o.Debug {
 		debug[k] = v
 	}
@@ -229,8 +273,18 @@ func (s *Server) Shutdown() {
 	_ = s.admin.Shutdown(ctx)
 	s.wg.Wait()
 	s.authz.Close()
+	s.closeRedis()
 	s.log.Info("apigw stopped")
 }
+
+func (s *Server) closeRedis() {
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
+}
+
+// Limiter returns the rate-limit service.
+func (s *Server) Limiter() *ratelimit.Service { return s.limiter }
 
 // Run starts a Server and serves until SIGINT or SIGTERM, reloading the
 // configuration on SIGHUP.
