@@ -1,0 +1,211 @@
+package xds
+
+import (
+	"math"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	iptaggingv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ip_tagging/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/apigwio/apigw/model"
+)
+
+// adsConfigSource points at the ADS stream the resources came from.
+func adsConfigSource() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+// listener builds the HTTP listener. It must run after routeConfig, which
+// records whether IP tagging and route-cache clearing are needed.
+func (t *translator) listener() *listenerv3.Listener {
+	l := t.snap.Listener
+	addr, err := netip.ParseAddr(l.Address)
+	if err != nil || l.Port == 0 || l.Port > math.MaxUint16 {
+		t.fail("listener: %q port %d is not an IP address and port", l.Address, l.Port)
+		return nil
+	}
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: StatPrefix,
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    adsConfigSource(),
+			RouteConfigName: RouteConfigName,
+		}},
+		HttpFilters: t.httpFilters(),
+		// The client address is the peer, or the XFF entry N hops from the
+		// right when N proxies in front of Envoy are trusted.
+		UseRemoteAddress:             wrapperspb.Bool(true),
+		XffNumTrustedHops:            l.XFFNumTrustedHops,
+		GenerateRequestId:            wrapperspb.Bool(true),
+		AlwaysSetRequestIdInResponse: true,
+		// Routes match on the normalised path, so /a/../b and /a//b cannot
+		// reach an API that the raw path would not.
+		NormalizePath: wrapperspb.Bool(true),
+		MergeSlashes:  true,
+		// Domains match with or without the port in Host.
+		StripPortMode:       &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
+		MaxRequestHeadersKb: wrapperspb.UInt32(t.maxRequestHeadersKB()),
+		// Envoy's edge-proxy recommendations: bounded header reception,
+		// idle connections closed, HTTP/2 streams and windows limited, and
+		// headers with underscores (which some backends read as dashes,
+		// e.g. x_apig_app_id) refused.
+		RequestHeadersTimeout: durationpb.New(10 * time.Second),
+		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{
+			IdleTimeout:                  durationpb.New(time.Hour),
+			HeadersWithUnderscoresAction: corev3.HttpProtocolOptions_REJECT_REQUEST,
+		},
+		Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
+			MaxConcurrentStreams:        wrapperspb.UInt32(100),
+			InitialStreamWindowSize:     wrapperspb.UInt32(64 << 10),
+			InitialConnectionWindowSize: wrapperspb.UInt32(1 << 20),
+		},
+		LocalReplyConfig: t.localReplyConfig(),
+	}
+	return &listenerv3.Listener{
+		Name: ListenerName,
+		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address:       addr.String(),
+			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: l.Port},
+		}}},
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name:       FilterHCM,
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: t.pack(hcm)},
+			}},
+		}},
+	}
+}
+
+// maxRequestHeadersKB leaves room for a URI of Settings.MaxURIBytes plus
+// ordinary headers, so that an over-long URI reaches the Check service and
+// gets its 414 instead of Envoy's 431.
+func (t *translator) maxRequestHeadersKB() uint32 {
+	kb := (int64(t.snap.Settings.MaxURIBytes) + DefaultHeadersAllowanceBytes + 1023) / 1024
+	return uint32(min(max(kb, DefaultMinRequestHeadersKB), 8192))
+}
+
+// httpFilters is the HTTP filter chain, in order:
+//
+//  0. header_mutation (only when a group uses the tencent error dialect):
+//     marks the requests of such groups for the local-reply mappers;
+//  1. ip_tagging (only when a backend policy has a source_ip condition): tags
+//     the request with the CIDR sets its client address belongs to and
+//     re-resolves the route before anything uses it;
+//  2. CORS: answers preflights from the route's CorsPolicy, before any
+//     authentication;
+//  3. ext_authz: the Check service, told the API and environment by the
+//     route's context_extensions;
+//  4. the throttling seam (see throttleFilters);
+//  5. the router.
+func (t *translator) httpFilters() []*hcmv3.HttpFilter {
+	var fs []*hcmv3.HttpFilter
+	if t.tencent {
+		fs = append(fs, t.httpFilter(FilterHeaderMutation, &headermutationv3.HeaderMutation{}))
+	}
+	if len(t.ipTags) > 0 {
+		fs = append(fs, t.httpFilter(FilterIPTagging, t.ipTagging()))
+	}
+	fs = append(fs,
+		t.httpFilter(FilterCORS, &corsv3.Cors{}),
+		t.httpFilter(FilterExtAuthz, t.extAuthz()),
+	)
+	fs = append(fs, t.throttleFilters()...)
+	// The router adds no x-envoy-* headers (upstream service time, ...).
+	return append(fs, t.httpFilter(FilterRouter, &routerv3.Router{SuppressEnvoyHeaders: true}))
+}
+
+// throttleFilters is the seam for request throttling (local and global rate
+// limits): the filters go after ext_authz, so that descriptors can use the
+// identity the Check service puts in dynamic metadata, and before the router.
+// None yet.
+func (t *translator) throttleFilters() []*hcmv3.HttpFilter { return nil }
+
+func (t *translator) httpFilter(name string, cfg proto.Message) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: t.pack(cfg)}}
+}
+
+// extAuthz configures the Check call: gRPC to AuthzCluster, the body
+// buffered up to Settings.MaxBodyBytes (over it Envoy answers 413 itself),
+// fail closed with 503.
+func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
+	maxBody := t.snap.Settings.MaxBodyBytes
+	if maxBody <= 0 {
+		t.fail("settings: max body size %d is not positive", maxBody)
+	}
+	cfg := &extauthzv3.ExtAuthz{
+		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
+			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
+			Timeout:         durationpb.New(t.opts.CheckTimeout),
+		}},
+		TransportApiVersion: corev3.ApiVersion_V3,
+		WithRequestBody: &extauthzv3.BufferSettings{
+			MaxRequestBytes:     uint32(min(max(maxBody, 0), math.MaxUint32)),
+			AllowPartialMessage: false,
+			PackAsBytes:         true,
+		},
+		StatusOnError:          &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		FailureModeAllow:       false,
+		IncludePeerCertificate: false,
+		// The Check service may set identity headers and remove forged
+		// ones; it may not touch what routing depends on (pseudo-headers,
+		// Host, the stage header, the IP tags).
+		DecoderHeaderMutationRules: &mutationv3.HeaderMutationRules{
+			DisallowSystem:     wrapperspb.Bool(true),
+			DisallowExpression: &matcherv3.RegexMatcher{Regex: regexpAlternation([]string{model.StageHeader, IPTagsHeader, DialectHeader})},
+		},
+	}
+	if len(t.rerouteHeaders) > 0 {
+		// Backend policies match on headers the Check service sets (the
+		// app): re-resolve the route after Check, but only when it touched
+		// one of them. docs/xds.md explains why this cannot skip a check.
+		cfg.ClearRouteCache = true
+		cfg.ClearRouteCacheHeaders = sortedKeys(t.rerouteHeaders)
+	}
+	return cfg
+}
+
+// ipTagging tags requests with the CIDR sets of source_ip conditions. The
+// tags header is sanitised: a client-sent value is dropped and the route
+// re-resolved.
+func (t *translator) ipTagging() *iptaggingv3.IPTagging {
+	cfg := &iptaggingv3.IPTagging{
+		RequestType: iptaggingv3.IPTagging_BOTH,
+		IpTagHeader: &iptaggingv3.IPTagging_IpTagHeader{
+			Header: IPTagsHeader,
+			Action: iptaggingv3.IPTagging_IpTagHeader_SANITIZE,
+		},
+	}
+	for _, name := range sortedKeys(t.ipTags) {
+		cfg.IpTags = append(cfg.IpTags, &iptaggingv3.IPTagging_IPTag{IpTagName: name, IpList: t.ipTags[name]})
+	}
+	return cfg
+}
+
+// regexpAlternation returns a regex matching exactly one of the literals.
+func regexpAlternation(values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = regexp.QuoteMeta(v)
+	}
+	sort.Strings(quoted)
+	return "^(?:" + strings.Join(quoted, "|") + ")$"
+}

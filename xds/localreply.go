@@ -1,0 +1,125 @@
+package xds
+
+import (
+	"fmt"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/apigwio/apigw/apigerr"
+)
+
+// requestIDFormat is the Envoy command operator for the request id.
+const requestIDFormat = "%REQ(X-REQUEST-ID)%"
+
+// localReplyConfig rewrites Envoy's own replies into the gateway's JSON
+// error body. Mappers are tried in order and the first match wins:
+//
+//   - UAEX (an ext_authz denial or a Check error): a denial already carries
+//     the Check service's body (in the group's dialect) and is passed
+//     through unchanged; a Check error (503 from status_on_error, a status
+//     no denial uses) gets APIG.0601.
+//   - NR (no virtual host or route matched) and NC (the catch-all route's
+//     deliberately missing cluster): 404 APIG.0101.
+//   - UH (no healthy upstream): 502 APIG.0610.
+//   - UF, UC, UR (connect failure, connection termination, remote reset
+//     before the response): 502 APIG.0202.
+//   - UT (route timeout): 504 APIG.0203.
+//   - any other 413 (body over the ext_authz buffer limit): APIG.0201.
+//
+// Each has a tencent-dialect variant first ({"message": ...}, same status)
+// for requests marked with DialectHeader, when a group uses that dialect.
+// Matching on response flags keeps mock (direct_response) replies intact:
+// they carry no flag. The one exception is a mock that answers 413, which
+// gets the gateway's 413 body.
+func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
+	rules := []struct {
+		filter   *accesslogv3.AccessLogFilter
+		code     apigerr.Code
+		override bool // set the status (otherwise it is already right)
+	}{
+		{andFilter(flagFilter("UAEX"), statusFilter(503)), apigerr.InternalError, false},
+		{flagFilter("UAEX"), apigerr.Code{}, false}, // denial: keep the Check service's body
+		{flagFilter("NR", "NC"), apigerr.APINotFound, true},
+		{flagFilter("UH"), apigerr.NoBackendAvailable, true},
+		{flagFilter("UF", "UC", "UR"), apigerr.BackendUnavailable, true},
+		{flagFilter("UT"), apigerr.BackendTimeout, true},
+		{statusFilter(413), apigerr.RequestEntityTooLarge, true},
+	}
+	cfg := &hcmv3.LocalReplyConfig{}
+	for _, r := range rules {
+		if r.code.ID == "" {
+			cfg.Mappers = append(cfg.Mappers, &hcmv3.ResponseMapper{Filter: r.filter})
+			continue
+		}
+		if t.tencent {
+			cfg.Mappers = append(cfg.Mappers, mapper(andFilter(r.filter, tencentFilter()), r.code, r.override, tencentBody(r.code)))
+		}
+		cfg.Mappers = append(cfg.Mappers, mapper(r.filter, r.code, r.override, apigBody(r.code)))
+	}
+	return cfg
+}
+
+func mapper(f *accesslogv3.AccessLogFilter, c apigerr.Code, override bool, body *corev3.SubstitutionFormatString) *hcmv3.ResponseMapper {
+	m := &hcmv3.ResponseMapper{Filter: f, BodyFormatOverride: body}
+	if override {
+		m.StatusCode = wrapperspb.UInt32(uint32(c.Status))
+	}
+	return m
+}
+
+// apigBody renders {"error_code","error_msg","request_id"} with Envoy's JSON
+// formatter, which escapes the request id.
+func apigBody(c apigerr.Code) *corev3.SubstitutionFormatString {
+	return jsonBody(map[string]*structpb.Value{
+		"error_code": structpb.NewStringValue(c.ID),
+		"error_msg":  structpb.NewStringValue(c.Message),
+		"request_id": structpb.NewStringValue(requestIDFormat),
+	})
+}
+
+// tencentBody renders {"message"}, the tencent dialect.
+func tencentBody(c apigerr.Code) *corev3.SubstitutionFormatString {
+	return jsonBody(map[string]*structpb.Value{"message": structpb.NewStringValue(c.Message)})
+}
+
+func jsonBody(fields map[string]*structpb.Value) *corev3.SubstitutionFormatString {
+	return &corev3.SubstitutionFormatString{
+		Format:      &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: &structpb.Struct{Fields: fields}},
+		ContentType: "application/json",
+	}
+}
+
+// tencentFilter matches requests marked with the tencent dialect.
+func tencentFilter() *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{
+		HeaderFilter: &accesslogv3.HeaderFilter{Header: exactHeader(DialectHeader, dialectTencent)},
+	}}
+}
+
+func flagFilter(flags ...string) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
+		ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: flags},
+	}}
+}
+
+func statusFilter(code uint32) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_StatusCodeFilter{
+		StatusCodeFilter: &accesslogv3.StatusCodeFilter{Comparison: &accesslogv3.ComparisonFilter{
+			Op: accesslogv3.ComparisonFilter_EQ,
+			Value: &corev3.RuntimeUInt32{
+				DefaultValue: code,
+				RuntimeKey:   fmt.Sprintf("apigw.local_reply.status_%d", code),
+			},
+		}},
+	}}
+}
+
+func andFilter(fs ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{
+		AndFilter: &accesslogv3.AndFilter{Filters: fs},
+	}}
+}

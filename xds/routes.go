@@ -1,0 +1,354 @@
+package xds
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/apigwio/apigw/model"
+)
+
+// defaultDirectResponseBodyBytes is Envoy's default limit on a
+// direct_response body.
+const defaultDirectResponseBodyBytes = 4096
+
+// routeConfig builds the route configuration: one virtual host per group,
+// in declaration order.
+func (t *translator) routeConfig() *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{
+		Name: RouteConfigName,
+		// The catch-all routes point at NotFoundCluster, which must stay
+		// undefined (Envoy then answers 404, see localReplyConfig).
+		ValidateClusters: wrapperspb.Bool(false),
+		// Identity headers, IP tags and the dialect mark are the gateway's
+		// to set: a client-sent one is removed before routing, so no route
+		// (or local reply) can match on a forged value.
+		InternalOnlyHeaders: internalOnlyHeaders(),
+		// The IP tags and the dialect mark only serve Envoy: not sent
+		// upstream.
+		RequestHeadersToRemove: []string{DialectHeader, IPTagsHeader},
+	}
+	owners := map[string]string{} // lower-cased domain -> group
+	for i, g := range t.snap.Groups {
+		if g == nil {
+			t.fail("groups[%d] is nil", i)
+			continue
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, t.virtualHost(g, owners))
+	}
+	if t.maxMockBody > defaultDirectResponseBodyBytes {
+		rc.MaxDirectResponseBodySizeBytes = wrapperspb.UInt32(uint32(t.maxMockBody))
+	}
+	return rc
+}
+
+// internalOnlyHeaders are model.IdentityHeaders, IPTagsHeader and
+// DialectHeader, sorted.
+func internalOnlyHeaders() []string {
+	hs := append(append([]string(nil), model.IdentityHeaders...), IPTagsHeader, DialectHeader)
+	sort.Strings(hs)
+	return hs
+}
+
+// virtualHost builds the virtual host of a group: its API routes in the
+// order of orderAPIs, then the catch-all.
+func (t *translator) virtualHost(g *model.Group, owners map[string]string) *routev3.VirtualHost {
+	domains := g.Domains
+	if len(domains) == 0 {
+		domains = []string{"*"}
+	}
+	for _, d := range domains {
+		key := strings.ToLower(d)
+		if other, dup := owners[key]; dup {
+			if other == g.Name {
+				t.fail("group %q: domain %q is listed twice", g.Name, d)
+			} else {
+				t.fail("group %q: domain %q is already used by group %q (Envoy needs each domain in one virtual host)", g.Name, d, other)
+			}
+			continue
+		}
+		owners[key] = g.Name
+	}
+	vh := &routev3.VirtualHost{Name: g.Name, Domains: append([]string(nil), domains...)}
+	t.markDialect(g, vh)
+	for _, api := range orderAPIs(t, g) {
+		vh.Routes = append(vh.Routes, t.apiRoutes(g, api)...)
+	}
+	vh.Routes = append(vh.Routes, t.notFoundRoute())
+	return vh
+}
+
+// apiRoutes returns the routes of one API: the CORS preflight route(s),
+// then for each placement (environment, and path segment in a group with
+// path environments) the backend-policy routes in order and the
+// deployment's own route.
+func (t *translator) apiRoutes(g *model.Group, api *model.API) []*routev3.Route {
+	var routes []*routev3.Route
+	pls := t.placements(g, api)
+	var cors *anypb.Any
+	if api.CORS != nil && len(pls) > 0 {
+		cors = t.pack(t.corsPolicy(api))
+		seen := map[string]bool{}
+		for _, pl := range pls {
+			if !seen[pl.seg] {
+				seen[pl.seg] = true
+				routes = append(routes, t.preflightRoute(api, pl, cors))
+			}
+		}
+	}
+	for _, pl := range pls {
+		dep := api.Deployments[pl.env]
+		if dep == nil {
+			t.fail("group %q API %q: deployment in environment %q is nil", g.Name, api.Name, pl.env)
+			continue
+		}
+		for i, p := range dep.Policies {
+			match := t.baseMatch(api, pl)
+			if !t.policyMatch(g, api, pl.env, p, match) {
+				continue
+			}
+			name := p.Name
+			if name == "" {
+				name = "#" + strconv.Itoa(i)
+			}
+			r := t.route(g, api, pl, "backend policy "+strconv.Quote(name), pl.routeName(api)+"|policy:"+name, match, p.Backend, cors)
+			if r != nil {
+				routes = append(routes, r)
+			}
+		}
+		if r := t.route(g, api, pl, "backend", pl.routeName(api), t.baseMatch(api, pl), dep.Backend, cors); r != nil {
+			routes = append(routes, r)
+		}
+	}
+	return routes
+}
+
+// placement is where a deployment is reachable: its environment and, in a
+// group whose environments are selected by path, the first path segment.
+type placement struct {
+	env string
+	seg string // "" when X-Stage selects the environment
+}
+
+// path is the request path the API is reachable at.
+func (p placement) path(api *model.API) string {
+	if p.seg == "" {
+		return api.Path
+	}
+	return "/" + p.seg + api.Path
+}
+
+func (p placement) routeName(api *model.API) string {
+	if p.seg == "" {
+		return api.ID + "|" + p.env
+	}
+	return api.ID + "|" + p.env + "|/" + p.seg
+}
+
+// placements lists where api is reachable: with X-Stage, each environment
+// it is published in (see envOrder); with path environments, each segment
+// (by name) mapped to an environment it is published in.
+func (t *translator) placements(g *model.Group, api *model.API) []placement {
+	var out []placement
+	if g.PathEnvironments == nil {
+		for _, env := range t.envOrder(api) {
+			out = append(out, placement{env: env})
+		}
+		return out
+	}
+	for _, seg := range sortedKeys(g.PathEnvironments) {
+		env := g.PathEnvironments[seg]
+		if seg == "" || strings.ContainsAny(seg, "/?#% ") {
+			t.fail("group %q: path environment segment %q is not a path segment", g.Name, seg)
+			continue
+		}
+		if _, ok := api.Deployments[env]; ok {
+			out = append(out, placement{env: env, seg: seg})
+		}
+	}
+	return out
+}
+
+// envOrder lists the environments of api: non-default ones by name, then
+// the default one. The stage matchers make them disjoint, so the order only
+// keeps the output stable and readable.
+func (t *translator) envOrder(api *model.API) []string {
+	envs := sortedKeys(api.Deployments)
+	out := make([]string, 0, len(envs))
+	hasDefault := false
+	for _, e := range envs {
+		if e == t.defaultEnv {
+			hasDefault = true
+			continue
+		}
+		out = append(out, e)
+	}
+	if hasDefault {
+		out = append(out, t.defaultEnv)
+	}
+	return out
+}
+
+// preflightRoute answers CORS preflights for api in every environment:
+// browsers send no X-Stage on a preflight (with path environments there is
+// one preflight route per segment). The CORS filter answers allowed
+// preflights from the route's policy; a preflight it does not answer
+// (origin not allowed) gets a bare 403, never the backend, and ext_authz is
+// off.
+func (t *translator) preflightRoute(api *model.API, pl placement, cors *anypb.Any) *routev3.Route {
+	m := pathMatch(api, pl.path(api))
+	acrm := presentHeader("access-control-request-method")
+	if api.Method != model.MethodAny {
+		acrm = exactHeader("access-control-request-method", api.Method)
+	}
+	m.Headers = []*routev3.HeaderMatcher{exactHeader(":method", "OPTIONS"), presentHeader("origin"), acrm}
+	name := api.ID + "|cors-preflight"
+	if pl.seg != "" {
+		name += "|/" + pl.seg
+	}
+	return &routev3.Route{
+		Name:   name,
+		Match:  m,
+		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 403}},
+		TypedPerFilterConfig: map[string]*anypb.Any{
+			FilterCORS:     cors,
+			FilterExtAuthz: t.authzOff(),
+		},
+	}
+}
+
+// notFoundRoute ends every virtual host: 404 APIG.0101 without calling
+// Check. It routes to the undefined NotFoundCluster so that the reply
+// carries the NC flag and goes through the APIG.0101 local-reply mapper
+// (with the request id), which a direct_response could not.
+func (t *translator) notFoundRoute() *routev3.Route {
+	return &routev3.Route{
+		Name:  "apigw.not_found",
+		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier:            &routev3.RouteAction_Cluster{Cluster: NotFoundCluster},
+			ClusterNotFoundResponseCode: routev3.RouteAction_NOT_FOUND,
+		}},
+		TypedPerFilterConfig: map[string]*anypb.Any{FilterExtAuthz: t.authzOff()},
+	}
+}
+
+// authzFor returns the ext_authz per-route configuration of a deployment:
+// the context extensions that tell the Check service which API and
+// environment matched.
+func (t *translator) authzFor(api *model.API, env string) *anypb.Any {
+	key := [2]string{api.ID, env}
+	if a := t.authzPerRoute[key]; a != nil {
+		return a
+	}
+	a := t.pack(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{
+		CheckSettings: &extauthzv3.CheckSettings{ContextExtensions: map[string]string{
+			model.ContextKeyAPI: api.ID,
+			model.ContextKeyEnv: env,
+		}},
+	}})
+	t.authzPerRoute[key] = a
+	return a
+}
+
+func (t *translator) authzOff() *anypb.Any {
+	return t.shared("authz_off", func() proto.Message {
+		return &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_Disabled{Disabled: true}}
+	})
+}
+
+// route builds the route of a deployment or policy: match, per-filter
+// configuration and the backend action.
+func (t *translator) route(g *model.Group, api *model.API, pl placement, what, name string, m *routev3.RouteMatch, b model.Backend, cors *anypb.Any) *routev3.Route {
+	env := pl.env
+	r := &routev3.Route{
+		Name:                 name,
+		Match:                m,
+		TypedPerFilterConfig: map[string]*anypb.Any{FilterExtAuthz: t.authzFor(api, env)},
+	}
+	if cors != nil {
+		r.TypedPerFilterConfig[FilterCORS] = cors
+	}
+	where := func() string {
+		return "group " + strconv.Quote(g.Name) + " API " + strconv.Quote(api.Name) + " (environment " + env + ") " + what
+	}
+	switch b.Kind {
+	case model.BackendMock:
+		if b.Mock == nil {
+			t.fail("%s: mock backend without a response", where())
+			return nil
+		}
+		r.Action = t.mockAction(b.Mock)
+		r.ResponseHeadersToAdd = mockHeaders(b.Mock.Headers)
+		return r
+	case model.BackendURL:
+		cluster, host, err := t.urlCluster(b.URL)
+		if err != nil {
+			t.fail("%s: %v", where(), err)
+			return nil
+		}
+		a := t.routeAction(api, pl, b, cluster)
+		if b.HostHeader == "" {
+			b.HostHeader = host
+		}
+		a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: b.HostHeader}
+		r.Action = &routev3.Route_Route{Route: a}
+		return r
+	case model.BackendChannel:
+		ch := t.snap.Channels[b.Channel]
+		if ch == nil {
+			t.fail("%s: channel %q is not defined", where(), b.Channel)
+			return nil
+		}
+		cluster, err := t.channelCluster(ch)
+		if err != nil {
+			t.fail("%s: %v", where(), err)
+			return nil
+		}
+		a := t.routeAction(api, pl, b, cluster)
+		if b.HostHeader != "" {
+			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: b.HostHeader}
+		}
+		if ch.LBPolicy == model.LBRingHash {
+			a.HashPolicy = []*routev3.RouteAction_HashPolicy{{PolicySpecifier: &routev3.RouteAction_HashPolicy_ConnectionProperties_{
+				ConnectionProperties: &routev3.RouteAction_HashPolicy_ConnectionProperties{SourceIp: true},
+			}}}
+		}
+		r.Action = &routev3.Route_Route{Route: a}
+		return r
+	}
+	t.fail("%s: unknown backend kind %d", where(), b.Kind)
+	return nil
+}
+
+func (t *translator) mockAction(m *model.Mock) *routev3.Route_DirectResponse {
+	dr := &routev3.DirectResponseAction{Status: m.Status}
+	switch {
+	case m.Body == "":
+	case utf8.ValidString(m.Body):
+		dr.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: m.Body}}
+	default: // not text: proto strings must be UTF-8
+		dr.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: []byte(m.Body)}}
+	}
+	t.maxMockBody = max(t.maxMockBody, len(m.Body))
+	return &routev3.Route_DirectResponse{DirectResponse: dr}
+}
+
+func mockHeaders(h map[string]string) []*corev3.HeaderValueOption {
+	var out []*corev3.HeaderValueOption
+	for _, k := range sortedKeys(h) {
+		out = append(out, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: k, Value: h[k]},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
+	}
+	return out
+}

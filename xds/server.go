@@ -1,0 +1,181 @@
+package xds
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/apigwio/apigw/model"
+)
+
+// nodeKey is the one snapshot-cache key: every Envoy node gets the same
+// configuration, including nodes that connect after a Publish.
+const nodeKey = "apigw"
+
+// oneNode maps every node to nodeKey.
+type oneNode struct{}
+
+// ID implements cachev3.NodeHash.
+func (oneNode) ID(*corev3.Node) string { return nodeKey }
+
+// Server serves the translated configuration to Envoy over ADS
+// (state-of-the-world and delta) and the per-type xDS services.
+type Server struct {
+	log     *slog.Logger
+	opts    Options
+	cache   cachev3.SnapshotCache
+	xds     serverv3.Server
+	tracker *tracker
+
+	mu        sync.Mutex // serialises Publish
+	version   string
+	published time.Time
+}
+
+// NewServer returns a server with no configuration: Envoy nodes that
+// connect before the first Publish wait for it.
+func NewServer(logger *slog.Logger, opts Options) *Server {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{log: logger, opts: opts.withDefaults(), tracker: newTracker(logger)}
+	s.cache = cachev3.NewSnapshotCache(true, oneNode{}, cpLogger{logger})
+	s.xds = serverv3.NewServer(context.Background(), s.cache, s.tracker)
+	return s
+}
+
+// Register adds the xDS services to g: ADS (state-of-the-world and delta)
+// and the per-type listener, route, cluster and endpoint services.
+func (s *Server) Register(g *grpc.Server) {
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	listenerservice.RegisterListenerDiscoveryServiceServer(g, s.xds)
+	routeservice.RegisterRouteDiscoveryServiceServer(g, s.xds)
+	clusterservice.RegisterClusterDiscoveryServiceServer(g, s.xds)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(g, s.xds)
+}
+
+// Publish translates snap, validates the result (ValidateAll on every
+// resource and every packed Any, snapshot consistency) and serves it to
+// every node. On error nothing changes: nodes keep the last good
+// configuration.
+//
+// The xDS version is snap.Version (a content hash; a hash of the resources
+// when it is empty). Publishing the version already served is a no-op, so
+// Envoy sees no update for an unchanged configuration.
+func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
+	if snap == nil {
+		return errors.New("xds: nil snapshot")
+	}
+	start := time.Now()
+	res, err := Translate(snap, s.opts)
+	if err != nil {
+		return err
+	}
+	if err := res.Validate(); err != nil {
+		return err
+	}
+	version := snap.Version
+	if version == "" {
+		if version, err = res.hash(); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if version == s.version {
+		return nil
+	}
+	cs, err := res.Snapshot(version)
+	if err != nil {
+		return err
+	}
+	// Hash every resource now (delta xDS needs it), so that a resource that
+	// cannot be marshalled fails here, before the cache is touched.
+	if err := cs.ConstructVersionMap(); err != nil {
+		return fmt.Errorf("xds: %w", err)
+	}
+	if err := s.cache.SetSnapshot(ctx, nodeKey, cs); err != nil {
+		return fmt.Errorf("xds: %w", err)
+	}
+	s.version, s.published = version, time.Now()
+	if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
+		s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
+	}
+	s.log.Info("xds configuration published", "version", version,
+		"listeners", len(res.Listeners), "routes", routeCount(res), "clusters", len(res.Clusters),
+		"endpoints", len(res.Endpoints), "duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Status returns the served version and the ACK/NACK state of each node.
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	st := Status{Version: s.version, PublishedAt: s.published}
+	s.mu.Unlock()
+	st.Nodes = s.tracker.snapshot()
+	return st
+}
+
+func routeCount(res *Resources) int {
+	n := 0
+	for _, rc := range res.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			n += len(vh.GetRoutes())
+		}
+	}
+	return n
+}
+
+// hash is a version for resources built from a snapshot without one.
+func (r *Resources) hash() (string, error) {
+	h := sha256.New()
+	for _, g := range r.groups() {
+		for _, m := range g.list {
+			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+			if err != nil {
+				return "", fmt.Errorf("xds: %w", err)
+			}
+			h.Write(b)
+		}
+	}
+	return "h" + hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// cpLogger sends go-control-plane's logs to slog (its info level is chatty,
+// so it becomes debug).
+type cpLogger struct{ l *slog.Logger }
+
+func (c cpLogger) logf(level slog.Level, format string, args []any) {
+	if c.l.Enabled(context.Background(), level) {
+		c.l.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", "go-control-plane")
+	}
+}
+
+// Debugf implements go-control-plane's log.Logger.
+func (c cpLogger) Debugf(format string, args ...any) { c.logf(slog.LevelDebug, format, args) }
+
+// Infof implements go-control-plane's log.Logger (at debug level).
+func (c cpLogger) Infof(format string, args ...any) { c.logf(slog.LevelDebug, format, args) }
+
+// Warnf implements go-control-plane's log.Logger.
+func (c cpLogger) Warnf(format string, args ...any) { c.logf(slog.LevelWarn, format, args) }
+
+// Errorf implements go-control-plane's log.Logger.
+func (c cpLogger) Errorf(format string, args ...any) { c.logf(slog.LevelError, format, args) }

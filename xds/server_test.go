@@ -1,0 +1,395 @@
+package xds
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/apigwio/apigw/model"
+)
+
+// serverConfig has every resource type: a channel of IPs gives EDS.
+const serverConfig = `
+channels:
+  - name: pool
+    members: [{address: "10.0.0.1:8080"}, {address: "10.0.0.2:8080"}]
+groups:
+  - name: g
+    apis:
+      - {name: a, method: GET, path: /a, backend: {channel: pool}}
+      - {name: b, method: GET, path: /b, backend: {url: "http://10.0.0.9:80"}}
+`
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer runs a Server on a loopback gRPC port and returns a client
+// connection to it.
+func startServer(t testing.TB) (*Server, *grpc.ClientConn, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	s := NewServer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Options{})
+	g := grpc.NewServer()
+	s.Register(g)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(lis) }()
+	t.Cleanup(g.Stop)
+	// Like Envoy, accept large messages: a big route configuration is
+	// one resource (grpc-go clients default to 4 MB).
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return s, conn, logs
+}
+
+var testNode = &corev3.Node{Id: "envoy-1", Cluster: "edge"}
+
+// recvCh delivers the messages of a stream on a channel.
+func recvCh[T any](t testing.TB, recv func() (T, error)) <-chan T {
+	ch := make(chan T, 16)
+	go func() {
+		defer close(ch)
+		for {
+			m, err := recv()
+			if err != nil {
+				return
+			}
+			ch <- m
+		}
+	}()
+	return ch
+}
+
+func next[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			t.Fatalf("stream closed waiting for %s", what)
+		}
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+func nothing[T any](t testing.TB, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case m := <-ch:
+		t.Fatalf("unexpected %s: %v", what, m)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// badSnapshot is a snapshot Translate refuses.
+func badSnapshot(snap *model.Snapshot) *model.Snapshot {
+	bad := *snap
+	bad.Version = "bad"
+	bad.Server.AdvertiseAddress = "no port"
+	return &bad
+}
+
+func routeNames(t testing.TB, resources []*anypb.Any) []string {
+	t.Helper()
+	var names []string
+	for _, a := range resources {
+		rc := &routev3.RouteConfiguration{}
+		if err := a.UnmarshalTo(rc); err != nil {
+			t.Fatal(err)
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				names = append(names, r.GetName())
+			}
+		}
+	}
+	return names
+}
+
+func TestADSStateOfTheWorld(t *testing.T) {
+	s, conn, logs := startServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	snapA := loadYAML(t, "a", serverConfig)
+	if err := s.Publish(ctx, snapA); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := recvCh(t, stream.Recv)
+	send := func(r *discoveryv3.DiscoveryRequest) {
+		t.Helper()
+		if err := stream.Send(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Subscribe to every type, the way Envoy does, and ACK each response.
+	last := map[string]*discoveryv3.DiscoveryResponse{}
+	subscribe := func(typeURL string, names ...string) {
+		t.Helper()
+		send(&discoveryv3.DiscoveryRequest{Node: testNode, TypeUrl: typeURL, ResourceNames: names})
+		resp := next(t, in, typeURL)
+		if resp.GetTypeUrl() != typeURL || resp.GetVersionInfo() != snapA.Version || len(resp.GetResources()) == 0 {
+			t.Fatalf("response %s version %s with %d resources, want %s version %s", resp.GetTypeUrl(), resp.GetVersionInfo(), len(resp.GetResources()), typeURL, snapA.Version)
+		}
+		last[typeURL] = resp
+		send(&discoveryv3.DiscoveryRequest{TypeUrl: typeURL, ResourceNames: names, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
+	}
+	subscribe(resourcev3.ClusterType)
+	subscribe(resourcev3.EndpointType, "channel.pool")
+	subscribe(resourcev3.ListenerType)
+	subscribe(resourcev3.RouteType, RouteConfigName)
+	if got := len(last[resourcev3.ClusterType].GetResources()); got != 3 {
+		t.Errorf("%d clusters, want 3 (authz, channel, url)", got)
+	}
+
+	// A new configuration reaches the stream.
+	snapB := loadYAML(t, "b", strings.Replace(serverConfig, "path: /b", "path: /b2", 1))
+	if err := s.Publish(ctx, snapB); err != nil {
+		t.Fatal(err)
+	}
+	// Every type gets the new version (the version is global); routes are
+	// left un-ACKed for the NACK below.
+	updated := map[string]bool{}
+	for len(updated) < 4 {
+		resp := next(t, in, "update to "+snapB.Version)
+		if resp.GetVersionInfo() != snapB.Version {
+			t.Fatalf("update has version %s, want %s", resp.GetVersionInfo(), snapB.Version)
+		}
+		updated[resp.GetTypeUrl()] = true
+		last[resp.GetTypeUrl()] = resp
+		if resp.GetTypeUrl() != resourcev3.RouteType {
+			send(&discoveryv3.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()})
+		}
+	}
+	if names := routeNames(t, last[resourcev3.RouteType].GetResources()); !strings.Contains(strings.Join(names, ","), "g/b|RELEASE") {
+		t.Fatalf("routes %v", names)
+	}
+
+	// An invalid configuration is refused and nothing is sent.
+	if err := s.Publish(ctx, badSnapshot(snapB)); err == nil || !strings.Contains(err.Error(), "advertise address") {
+		t.Fatalf("Publish(bad) = %v, want the translation error", err)
+	}
+	nothing(t, in, "response after a refused Publish")
+	if st := s.Status(); st.Version != snapB.Version {
+		t.Errorf("status version %s after a refused Publish, want %s", st.Version, snapB.Version)
+	}
+
+	// Envoy rejects the routes: the NACK is logged and shown in Status.
+	rds := last[resourcev3.RouteType]
+	send(&discoveryv3.DiscoveryRequest{
+		TypeUrl: resourcev3.RouteType, ResourceNames: []string{RouteConfigName},
+		VersionInfo: snapA.Version, ResponseNonce: rds.GetNonce(),
+		ErrorDetail: &status.Status{Code: 3, Message: "Proto constraint validation failed (route: bad)"},
+	})
+	waitFor(t, "the NACK in Status", func() bool {
+		n := nodeStatus(s.Status(), "envoy-1")
+		return n != nil && n.LastNACK != nil
+	})
+	n := nodeStatus(s.Status(), "envoy-1")
+	if n.LastNACK.Version != snapB.Version || n.LastNACK.Type != "route" || !strings.Contains(n.LastNACK.Message, "route: bad") {
+		t.Errorf("last NACK = %+v", n.LastNACK)
+	}
+	if n.Cluster != "edge" || !n.Connected || n.Acked["cluster"] != snapB.Version || n.Acked["route"] != snapA.Version {
+		t.Errorf("node status = %+v", n)
+	}
+	if !strings.Contains(logs.String(), "NACK") || !strings.Contains(logs.String(), "route: bad") {
+		t.Errorf("the NACK is not logged:\n%s", logs.String())
+	}
+	js, err := json.Marshal(s.Status())
+	if err != nil || !bytes.Contains(js, []byte(`"last_nack":{"version":"`+snapB.Version+`","type":"route"`)) {
+		t.Errorf("status JSON %s (%v)", js, err)
+	}
+
+	// Closing the stream disconnects the node.
+	cancel()
+	waitFor(t, "the node to disconnect", func() bool {
+		n := nodeStatus(s.Status(), "envoy-1")
+		return n != nil && !n.Connected
+	})
+}
+
+func TestADSDelta(t *testing.T) {
+	s, conn, _ := startServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	snapA := loadYAML(t, "a", serverConfig)
+	if err := s.Publish(ctx, snapA); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := recvCh(t, stream.Recv)
+	send := func(r *discoveryv3.DeltaDiscoveryRequest) {
+		t.Helper()
+		if err := stream.Send(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subscribe := func(typeURL string, names ...string) *discoveryv3.DeltaDiscoveryResponse {
+		t.Helper()
+		send(&discoveryv3.DeltaDiscoveryRequest{Node: testNode, TypeUrl: typeURL, ResourceNamesSubscribe: names})
+		resp := next(t, in, typeURL)
+		if resp.GetTypeUrl() != typeURL || len(resp.GetResources()) == 0 || resp.GetSystemVersionInfo() != snapA.Version {
+			t.Fatalf("delta response %s (%s) with %d resources", resp.GetTypeUrl(), resp.GetSystemVersionInfo(), len(resp.GetResources()))
+		}
+		send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: resp.GetNonce()})
+		return resp
+	}
+	clusters := subscribe(resourcev3.ClusterType)
+	subscribe(resourcev3.EndpointType, "channel.pool")
+	subscribe(resourcev3.ListenerType)
+	subscribe(resourcev3.RouteType, RouteConfigName)
+	if len(clusters.GetResources()) != 3 {
+		t.Errorf("%d clusters", len(clusters.GetResources()))
+	}
+
+	// Only what changed is sent: the route configuration and the new
+	// cluster, and the removed cluster is named.
+	snapB := loadYAML(t, "b", strings.Replace(serverConfig, `url: "http://10.0.0.9:80"`, `url: "http://10.0.0.8:80"`, 1))
+	if err := s.Publish(ctx, snapB); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*discoveryv3.DeltaDiscoveryResponse{}
+	for len(got) < 2 {
+		resp := next(t, in, "delta update")
+		got[resp.GetTypeUrl()] = resp
+		send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()})
+	}
+	cds := got[resourcev3.ClusterType]
+	if cds == nil || len(cds.GetResources()) != 1 || cds.GetResources()[0].GetName() != "url.http.10.0.0.8.80" ||
+		strings.Join(cds.GetRemovedResources(), ",") != "url.http.10.0.0.9.80" {
+		t.Errorf("cluster delta = %v", cds)
+	}
+	if rds := got[resourcev3.RouteType]; rds == nil || len(rds.GetResources()) != 1 {
+		t.Errorf("route delta = %v", rds)
+	}
+	nothing(t, in, "delta update for an unchanged type")
+
+	waitFor(t, "ACKs in Status", func() bool {
+		n := nodeStatus(s.Status(), "envoy-1")
+		return n != nil && n.Acked["cluster"] == snapB.Version && n.Acked["route"] == snapB.Version && n.Acked["listener"] == snapA.Version
+	})
+
+	// A NACK on the delta stream.
+	send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce(),
+		ErrorDetail: &status.Status{Code: 3, Message: "cluster rejected"}})
+	waitFor(t, "the delta NACK in Status", func() bool {
+		n := nodeStatus(s.Status(), "envoy-1")
+		return n != nil && n.LastNACK != nil && n.LastNACK.Version == snapB.Version && n.LastNACK.Type == "cluster"
+	})
+}
+
+// TestPublish covers Publish without a client: unchanged configurations
+// are not republished, refused ones change nothing, late nodes get the
+// current snapshot.
+func TestPublish(t *testing.T) {
+	s, conn, _ := startServer(t)
+	ctx := context.Background()
+	if err := s.Publish(ctx, nil); err == nil {
+		t.Error("Publish(nil) succeeded")
+	}
+	if st := s.Status(); st.Version != "" || len(st.Nodes) != 0 {
+		t.Errorf("initial status %+v", st)
+	}
+	snap := loadYAML(t, "a", serverConfig)
+	if err := s.Publish(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	first := s.Status().PublishedAt
+	if err := s.Publish(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	if s.Status().PublishedAt != first {
+		t.Error("republishing the same version replaced the snapshot")
+	}
+	if err := s.Publish(ctx, badSnapshot(snap)); err == nil {
+		t.Error("bad snapshot published")
+	}
+	// A snapshot without version gets a content hash.
+	noVersion := *snap
+	noVersion.Version = ""
+	if err := s.Publish(ctx, &noVersion); err != nil {
+		t.Fatal(err)
+	}
+	v := s.Status().Version
+	if !strings.HasPrefix(v, "h") || len(v) != 17 {
+		t.Errorf("hash version %q", v)
+	}
+	// A node connecting now (any id) gets the current snapshot.
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.CloseSend()
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "late"}, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || resp.GetVersionInfo() != v {
+		t.Fatalf("late node got %v (%v), want version %s", resp.GetVersionInfo(), err, v)
+	}
+}
+
+func nodeStatus(st Status, id string) *NodeStatus {
+	for i := range st.Nodes {
+		if st.Nodes[i].ID == id {
+			return &st.Nodes[i]
+		}
+	}
+	return nil
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,254 @@
+package xds
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// Status is the state of the xDS server, served as JSON by the admin
+// endpoint.
+type Status struct {
+	// Version of the snapshot served ("" before the first Publish).
+	Version string `json:"version"`
+	// PublishedAt is when that snapshot was published.
+	PublishedAt time.Time `json:"published_at,omitzero"`
+	// Nodes that have connected, by id.
+	Nodes []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus is the state of one Envoy node (all streams with its node id).
+type NodeStatus struct {
+	// ID is the node id (bootstrap node.id).
+	ID string `json:"id"`
+	// Cluster is the node cluster (bootstrap node.cluster).
+	Cluster string `json:"cluster"`
+	// Connected is true while the node has an open xDS stream.
+	Connected bool `json:"connected"`
+	// Streams is the number of open streams.
+	Streams int `json:"streams"`
+	// Acked maps a resource type (listener, route, cluster, endpoint, or
+	// the type URL of another type) to the last version the node accepted.
+	Acked map[string]string `json:"acked"`
+	// LastNACK is the last rejection, nil if none.
+	LastNACK *NACK `json:"last_nack,omitempty"`
+	// LastSeen is when the node last sent a request.
+	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// NACK is a configuration Envoy rejected.
+type NACK struct {
+	// Version rejected ("" if unknown).
+	Version string `json:"version"`
+	// Type of the rejected resources.
+	Type string `json:"type"`
+	// Message is Envoy's error_detail.
+	Message string `json:"message"`
+	// Time the NACK was received.
+	Time time.Time `json:"time"`
+}
+
+// tracker implements the go-control-plane server callbacks: it logs
+// streams, ACKs and NACKs and keeps the per-node state behind Status.
+type tracker struct {
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	nodes   map[string]*NodeStatus
+	streams map[int64]*streamState
+}
+
+type streamState struct {
+	node     string // node id, "" until known
+	delta    bool
+	typeURL  string            // the stream's type ("" for ADS)
+	sent     map[string]string // type URL -> nonce of the last response
+	sentVers map[string]string // type URL -> version of the last response
+}
+
+func newTracker(log *slog.Logger) *tracker {
+	return &tracker{log: log, now: time.Now, nodes: map[string]*NodeStatus{}, streams: map[int64]*streamState{}}
+}
+
+// shortType names the common resource types briefly.
+func shortType(typeURL string) string {
+	switch typeURL {
+	case resourcev3.ListenerType:
+		return "listener"
+	case resourcev3.RouteType:
+		return "route"
+	case resourcev3.ClusterType:
+		return "cluster"
+	case resourcev3.EndpointType:
+		return "endpoint"
+	}
+	return strings.TrimPrefix(typeURL, resourcev3.APITypePrefix)
+}
+
+func (t *tracker) open(id int64, typeURL string, delta bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.streams[id] = &streamState{delta: delta, typeURL: typeURL, sent: map[string]string{}, sentVers: map[string]string{}}
+}
+
+func (t *tracker) closed(id int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.streams[id]
+	delete(t.streams, id)
+	if st == nil || st.node == "" {
+		return
+	}
+	if n := t.nodes[st.node]; n != nil {
+		n.Streams--
+		n.Connected = n.Streams > 0
+		t.log.Info("xds stream closed", "node", st.node, "stream", id, "open_streams", n.Streams)
+	}
+}
+
+// request records a request: the node on its first message, then an ACK
+// or a NACK of the last response of that type.
+func (t *tracker) request(id int64, node *corev3.Node, typeURL, nonce, ackedVersion string, errDetail string, hasErr bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.streams[id]
+	if st == nil { // stream opened before the tracker knew it; be lenient
+		st = &streamState{sent: map[string]string{}, sentVers: map[string]string{}}
+		t.streams[id] = st
+	}
+	if typeURL == "" {
+		typeURL = st.typeURL
+	}
+	if st.node == "" {
+		if node == nil {
+			return
+		}
+		st.node = node.GetId()
+		n := t.nodes[st.node]
+		if n == nil {
+			n = &NodeStatus{ID: st.node, Acked: map[string]string{}}
+			t.nodes[st.node] = n
+		}
+		n.Cluster = node.GetCluster()
+		n.Streams++
+		n.Connected = true
+		t.log.Info("xds stream opened", "node", st.node, "cluster", n.Cluster, "stream", id, "delta", st.delta)
+	}
+	n := t.nodes[st.node]
+	n.LastSeen = t.now()
+	if nonce == "" {
+		return // initial request, not an answer
+	}
+	// The version answered is that of the response the nonce names; a
+	// SotW ACK also states it.
+	version := ""
+	if st.sent[typeURL] == nonce {
+		version = st.sentVers[typeURL]
+	} else if !hasErr {
+		version = ackedVersion
+	}
+	if hasErr {
+		n.LastNACK = &NACK{Version: version, Type: shortType(typeURL), Message: errDetail, Time: t.now()}
+		t.log.Warn("xds configuration rejected by Envoy (NACK)", "node", st.node, "type", shortType(typeURL), "version", version, "error", errDetail)
+		return
+	}
+	if version != "" {
+		n.Acked[shortType(typeURL)] = version
+	}
+	t.log.Debug("xds configuration accepted (ACK)", "node", st.node, "type", shortType(typeURL), "version", version)
+}
+
+func (t *tracker) response(id int64, typeURL, nonce, version string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.streams[id]
+	if st == nil {
+		return
+	}
+	if typeURL == "" {
+		typeURL = st.typeURL
+	}
+	st.sent[typeURL] = nonce
+	st.sentVers[typeURL] = version
+}
+
+// snapshot copies the node states, sorted by id.
+func (t *tracker) snapshot() []NodeStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]NodeStatus, 0, len(t.nodes))
+	for _, n := range t.nodes {
+		s := *n
+		s.Acked = make(map[string]string, len(n.Acked))
+		for k, v := range n.Acked {
+			s.Acked[k] = v
+		}
+		if n.LastNACK != nil {
+			nack := *n.LastNACK
+			s.LastNACK = &nack
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// OnStreamOpen implements the state-of-the-world server callbacks.
+func (t *tracker) OnStreamOpen(_ context.Context, id int64, typeURL string) error {
+	t.open(id, typeURL, false)
+	return nil
+}
+
+// OnStreamClosed implements the state-of-the-world server callbacks.
+func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) { t.closed(id) }
+
+// OnStreamRequest implements the state-of-the-world server callbacks. In a
+// SotW request, version_info is the last version accepted, and error_detail
+// is set on a NACK of the response named by response_nonce.
+func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(),
+		req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	return nil
+}
+
+// OnStreamResponse implements the state-of-the-world server callbacks.
+func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+}
+
+// OnDeltaStreamOpen implements the delta server callbacks.
+func (t *tracker) OnDeltaStreamOpen(_ context.Context, id int64, typeURL string) error {
+	t.open(id, typeURL, true)
+	return nil
+}
+
+// OnDeltaStreamClosed implements the delta server callbacks.
+func (t *tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.closed(id) }
+
+// OnStreamDeltaRequest implements the delta server callbacks. A delta
+// request carries no version: the version is that of the response its
+// nonce names.
+func (t *tracker) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "",
+		req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	return nil
+}
+
+// OnStreamDeltaResponse implements the delta server callbacks.
+func (t *tracker) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+}
+
+// OnFetchRequest implements the REST callbacks (unused: no REST endpoint).
+func (t *tracker) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error { return nil }
+
+// OnFetchResponse implements the REST callbacks (unused: no REST endpoint).
+func (t *tracker) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}

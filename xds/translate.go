@@ -1,0 +1,160 @@
+package xds
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/apigwio/apigw/model"
+)
+
+// Resources are the Envoy resources of one snapshot, each list sorted by
+// resource name.
+type Resources struct {
+	// Listeners (LDS): the one HTTP listener.
+	Listeners []*listenerv3.Listener
+	// Routes (RDS): the one route configuration.
+	Routes []*routev3.RouteConfiguration
+	// Clusters (CDS): backends, channels and the Check service.
+	Clusters []*clusterv3.Cluster
+	// Endpoints (EDS): one assignment per channel whose members are all IPs.
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// Translate turns snap into Envoy resources. It is pure and deterministic:
+// it reads nothing but its arguments, and equal inputs give equal outputs.
+// It never panics; a snapshot it cannot translate gives an error naming the
+// group and API at fault.
+func Translate(snap *model.Snapshot, opts Options) (res *Resources, err error) {
+	if snap == nil {
+		return nil, errors.New("xds: nil snapshot")
+	}
+	defer func() {
+		// Defence in depth: a bug must reject one configuration, not kill
+		// the process that serves the last good one.
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("xds: internal error translating snapshot %s: %v", snap.Version, r)
+		}
+	}()
+	t := newTranslator(snap, opts.withDefaults())
+	rc := t.routeConfig()
+	t.authzCluster()
+	lis := t.listener()
+	if t.err != nil {
+		return nil, t.err
+	}
+	res = &Resources{
+		Listeners: []*listenerv3.Listener{lis},
+		Routes:    []*routev3.RouteConfiguration{rc},
+	}
+	for _, name := range sortedKeys(t.clusters) {
+		res.Clusters = append(res.Clusters, t.clusters[name])
+	}
+	for _, name := range sortedKeys(t.endpoints) {
+		res.Endpoints = append(res.Endpoints, t.endpoints[name])
+	}
+	return res, nil
+}
+
+// translator holds the state of one Translate call.
+type translator struct {
+	snap       *model.Snapshot
+	opts       Options
+	defaultEnv string
+	clusters   map[string]*clusterv3.Cluster
+	endpoints  map[string]*endpointv3.ClusterLoadAssignment
+	// ipTags maps an IP tag name to its CIDR ranges (source_ip conditions).
+	ipTags map[string][]*corev3.CidrRange
+	// rerouteHeaders are the headers set by the Check service that routes
+	// match on (the app of an app condition): ext_authz must re-resolve the
+	// route when it changes them.
+	rerouteHeaders map[string]bool
+	// tencent is true when a group answers errors in the tencent dialect.
+	tencent bool
+	// maxMockBody is the longest direct-response body.
+	maxMockBody int
+	// authzPerRoute caches the packed ExtAuthzPerRoute of each API and
+	// environment; shared read-only by all routes of that deployment.
+	authzPerRoute map[[2]string]*anypb.Any
+	// sharedAny and headerMatchers hold messages that many routes use
+	// identically; sharing them (read-only) saves memory and time on large
+	// configurations.
+	sharedAny      map[string]*anypb.Any
+	headerMatchers map[[2]string]*routev3.HeaderMatcher
+	err            error
+}
+
+func newTranslator(snap *model.Snapshot, opts Options) *translator {
+	t := &translator{
+		snap:           snap,
+		opts:           opts,
+		defaultEnv:     snap.Settings.DefaultEnvironment,
+		clusters:       map[string]*clusterv3.Cluster{},
+		endpoints:      map[string]*endpointv3.ClusterLoadAssignment{},
+		ipTags:         map[string][]*corev3.CidrRange{},
+		rerouteHeaders: map[string]bool{},
+		authzPerRoute:  map[[2]string]*anypb.Any{},
+		sharedAny:      map[string]*anypb.Any{},
+		headerMatchers: map[[2]string]*routev3.HeaderMatcher{},
+	}
+	if e := snap.DefaultEnvironment(); e != nil {
+		t.defaultEnv = e.Name
+	}
+	return t
+}
+
+// fail records the first error.
+func (t *translator) fail(format string, args ...any) {
+	if t.err == nil {
+		t.err = fmt.Errorf("xds: "+format, args...)
+	}
+}
+
+// pack wraps m in an Any, marshalled deterministically so that equal
+// configurations give equal bytes (and equal delta-xDS resource hashes).
+func (t *translator) pack(m proto.Message) *anypb.Any {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
+		t.fail("cannot marshal %s: %v", m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return a
+}
+
+// shared packs the message made by mk once per translation under key.
+func (t *translator) shared(key string, mk func() proto.Message) *anypb.Any {
+	if a := t.sharedAny[key]; a != nil {
+		return a
+	}
+	a := t.pack(mk())
+	t.sharedAny[key] = a
+	return a
+}
+
+// sharedHeader returns the one matcher for kind ("method" or "stage") and
+// value, made by mk on first use.
+func (t *translator) sharedHeader(kind, value string, mk func() *routev3.HeaderMatcher) *routev3.HeaderMatcher {
+	key := [2]string{kind, value}
+	if h := t.headerMatchers[key]; h != nil {
+		return h
+	}
+	h := mk()
+	t.headerMatchers[key] = h
+	return h
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

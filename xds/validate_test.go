@@ -1,0 +1,121 @@
+package xds
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// TestValidateLooksInsideAny: defects inside packed messages, which
+// ValidateAll alone does not see, are found and located.
+func TestValidateLooksInsideAny(t *testing.T) {
+	tests := []struct {
+		name   string
+		breakR func(t *testing.T, r *Resources)
+		want   string
+	}{
+		{"HCM without stat prefix", func(t *testing.T, r *Resources) {
+			h := hcmOf(t, r)
+			h.StatPrefix = ""
+			r.Listeners[0].FilterChains[0].Filters[0].GetTypedConfig().Value = mustMarshal(t, h)
+		}, "listener[apigw_http].filter_chains[0].filters[0].typed_config (envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager): invalid HttpConnectionManager.StatPrefix"},
+		{"ext_authz nested two Anys deep", func(t *testing.T, r *Resources) {
+			h := hcmOf(t, r)
+			e := &extauthzv3.ExtAuthz{StatusOnError: &typev3.HttpStatus{}} // status 0
+			for _, f := range h.HttpFilters {
+				if f.Name == FilterExtAuthz {
+					f.ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(t, e)}
+				}
+			}
+			r.Listeners[0].FilterChains[0].Filters[0].GetTypedConfig().Value = mustMarshal(t, h)
+		}, "http_filters[1].typed_config (envoy.extensions.filters.http.ext_authz.v3.ExtAuthz)"},
+		{"per-route config", func(t *testing.T, r *Resources) {
+			rt := r.Routes[0].VirtualHosts[0].Routes[0]
+			rt.TypedPerFilterConfig[FilterExtAuthz] = mustAny(t, &extauthzv3.ExtAuthzPerRoute{}) // no override
+		}, "typed_per_filter_config[envoy.filters.http.ext_authz]"},
+		{"unknown Any type", func(t *testing.T, r *Resources) {
+			r.Routes[0].VirtualHosts[0].Routes[0].TypedPerFilterConfig["x"] = &anypb.Any{TypeUrl: "type.googleapis.com/no.such.Type"}
+		}, "cannot unpack type.googleapis.com/no.such.Type"},
+		{"plain ValidateAll", func(t *testing.T, r *Resources) {
+			r.Clusters[0].ConnectTimeout = nil
+			r.Clusters[0].LbPolicy = 99
+		}, "cluster[apigw_authz]: invalid Cluster.LbPolicy"},
+		{"duplicate name", func(t *testing.T, r *Resources) {
+			r.Clusters = append(r.Clusters, r.Clusters[0])
+		}, `cluster "apigw_authz" is defined twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := translate(t, load(t, filepath.Join("testdata", "mock.input.yaml")))
+			tt.breakR(t, res)
+			err := res.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v\nwant an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSnapshotConsistency(t *testing.T) {
+	res := translate(t, load(t, filepath.Join("testdata", "channels.input.yaml")))
+	missing := *res
+	missing.Endpoints = nil
+	if _, err := missing.Snapshot("v"); err == nil || !strings.Contains(err.Error(), "inconsistent") {
+		t.Errorf("missing EDS resource: %v", err)
+	}
+	extra := *res
+	extra.Endpoints = append(append([]*endpointv3.ClusterLoadAssignment(nil), res.Endpoints...), &endpointv3.ClusterLoadAssignment{ClusterName: "orphan"})
+	if _, err := extra.Snapshot("v"); err == nil {
+		t.Error("unreferenced EDS resource accepted")
+	}
+	noRoutes := *res
+	noRoutes.Routes = []*routev3.RouteConfiguration{}
+	if _, err := noRoutes.Snapshot("v"); err == nil {
+		t.Error("missing RDS resource accepted")
+	}
+}
+
+// TestPublishRefusesUnmarshalable: a resource that cannot be marshalled
+// (invalid UTF-8 in a string) fails Publish before the cache changes.
+func TestPublishRefusesUnmarshalable(t *testing.T) {
+	s := NewServer(nil, Options{})
+	good := loadYAML(t, "good", `groups: [{name: g, apis: [{name: a, path: /a, backend: {mock: {}}}]}]`)
+	if err := s.Publish(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	bad := loadYAML(t, "bad", `groups: [{name: g, apis: [{name: a, path: /b, backend: {mock: {}}}]}]`)
+	bad.Groups[0].Name = "g\xff"
+	if err := s.Publish(context.Background(), bad); err == nil {
+		t.Fatal("published a snapshot that cannot be marshalled")
+	}
+	if v := s.Status().Version; v != good.Version {
+		t.Errorf("version %s after a refused Publish, want %s", v, good.Version)
+	}
+}
+
+func mustAny(t *testing.T, m proto.Message) *anypb.Any {
+	t.Helper()
+	a, err := anypb.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
