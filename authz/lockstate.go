@@ -41,6 +41,10 @@ func (s *Service) failed(ctx context.Context, t *tables, key string) bool {
 		s.storeError(ctx, err)
 		return false
 	}
+	if l {
+		s.obs.Locked()
+		s.log.LogAttrs(ctx, slog.LevelInfo, "key locked after consecutive authentication failures", slog.String("key", key))
+	}
 	return l
 }
 

@@ -45,6 +45,7 @@ type Service struct {
 	lockout lockout.Store
 	now     func() time.Time
 	log     *slog.Logger
+	obs     Observer
 
 	mu     sync.Mutex // serialises Stage and Activate
 	staged *tables
@@ -70,12 +71,33 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives decision logs at debug level. Default slog.Default().
 	Logger *slog.Logger
+	// Observer is told about every decision (metrics). Default: none.
+	Observer Observer
 }
+
+// Observer receives decisions as they are made (metrics.Registry
+// implements it). Calls must be cheap and must not block.
+type Observer interface {
+	// Decision reports one Check: the API id ("unknown" when the request
+	// named no published API), whether it was allowed, the error code of a
+	// denial, and the time spent deciding.
+	Decision(api string, allowed bool, code string, d time.Duration)
+	// Locked reports that a key was locked.
+	Locked()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Decision(string, bool, string, time.Duration) {}
+func (nopObserver) Locked()                                      {}
 
 // New returns a Service serving snap. It fails when snap names token
 // issuers whose keys cannot be loaded.
 func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, error) {
-	s := &Service{lockout: opts.Lockout, now: opts.Now, log: opts.Logger}
+	s := &Service{lockout: opts.Lockout, now: opts.Now, log: opts.Logger, obs: opts.Observer}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -171,10 +193,12 @@ func (s *Service) Snapshot() *model.Snapshot { return s.tables.Load().snap }
 // Check implements authv3.AuthorizationServer. It never returns a gRPC error
 // for a request it can read: every decision is a CheckResponse.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
 	t := s.tables.Load()
 	r := newRequest(req)
 	d, err := s.decide(ctx, t, &r)
 	if err != nil {
+		s.obs.Decision(t.metricAPI(&r), false, err.ID, time.Since(start))
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "check denied",
 				slog.String("request_id", r.requestID),
@@ -183,7 +207,17 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 		}
 		return denied(err, t.dialect(&r), r.requestID), nil
 	}
+	s.obs.Decision(d.dep.api.ID, true, "", time.Since(start))
 	return d.response(), nil
+}
+
+// metricAPI is the API label of r: its id when published, else "unknown"
+// (ids from unknown routes must not create unbounded label values).
+func (t *tables) metricAPI(r *request) string {
+	if dep := t.deployments[deploymentKey{r.apiID, r.env}]; dep != nil {
+		return dep.api.ID
+	}
+	return "unknown"
 }
 
 // decision is an allowed request.

@@ -29,6 +29,7 @@ import (
 	"github.com/apigwio/apigw/authz"
 	"github.com/apigwio/apigw/authz/lockout"
 	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/metrics"
 	"github.com/apigwio/apigw/model"
 	"github.com/apigwio/apigw/ratelimit"
 	"github.com/apigwio/apigw/reload"
@@ -65,6 +66,9 @@ type Options struct {
 	// RedisAddress overrides settings.throttling.redis_address: the store
 	// shared by replicas for rate-limit counters and lockout.
 	RedisAddress string
+	// Metrics receives the service's metrics, served at /metrics on the
+	// admin port. Default: a new registry.
+	Metrics *metrics.Registry
 }
 
 // Server is a running gateway service.
@@ -117,7 +121,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authzOpts := authz.Options{Logger: s.log}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	authzOpts := authz.Options{Logger: s.log, Observer: o.Metrics}
 	limiterOpts := ratelimit.Options{Logger: s.log}
 	if snap.Settings.Throttling.FailClosed {
 		limiterOpts.FailureMode = ratelimit.FailClosed
@@ -183,11 +190,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	for k, v := range o.Debug {
 		debug[k] = v
 	}
+	s.registerMetrics(o.Metrics)
 	s.admin = &http.Server{
 		Handler: admin.NewHandler(admin.Options{
 			Ready:    s.ready.Load,
 			Snapshot: s.reloader.Current,
 			Debug:    debug,
+			Extra:    map[string]http.Handler{"GET /metrics": o.Metrics.Handler()},
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -275,6 +284,24 @@ func (s *Server) Shutdown() {
 	s.authz.Close()
 	s.closeRedis()
 	s.log.Info("apigw stopped")
+}
+
+// registerMetrics exposes the components' counters, read at scrape time.
+func (s *Server) registerMetrics(m *metrics.Registry) {
+	m.Info("apigw_config_info", "The configuration in use (value 1; its version as a label).", []string{"version"}, func() []string {
+		if v := s.reloader.Status().Version; v != "" {
+			return []string{v}
+		}
+		return nil
+	})
+	m.Counter("apigw_config_reloads_total", "Configurations accepted (the first load included).", func() float64 { return float64(s.reloader.Status().Reloads) })
+	m.Counter("apigw_config_reload_failures_total", "Configurations refused (the previous one kept serving).", func() float64 { return float64(s.reloader.Status().Failures) })
+	m.Counter("apigw_ratelimit_requests_total", "ShouldRateLimit calls.", func() float64 { return float64(s.limiter.Stats().Requests) })
+	m.Counter("apigw_ratelimit_over_limit_total", "ShouldRateLimit calls answered OVER_LIMIT.", func() float64 { return float64(s.limiter.Stats().OverLimit) })
+	m.Counter("apigw_ratelimit_cache_hits_total", "Descriptors answered over the limit from the local cache.", func() float64 { return float64(s.limiter.Stats().CacheHits) })
+	m.Counter("apigw_redis_errors_total", "Failed calls to the shared store (rate-limit counters and lockout).", func() float64 {
+		return float64(s.limiter.Stats().BackendErrors + s.authz.Stats().LockoutStoreErrors)
+	})
 }
 
 func (s *Server) closeRedis() {

@@ -97,6 +97,23 @@ func TestServeReloadAndShutdown(t *testing.T) {
 		t.Fatal("last good config stopped serving after a bad change")
 	}
 
+	// Metrics: decisions by API, result and code; config version; reloads.
+	_, m := get(t, "http://"+s.AdminAddr().String()+"/metrics")
+	for _, want := range []string{
+		`apigw_check_decisions_total{api="g/open",code="OK",result="allow"}`,
+		`apigw_check_decisions_total{api="unknown",code="APIG.0101",result="deny"}`,
+		`apigw_check_duration_seconds_count`,
+		`apigw_config_info{version="`,
+		`apigw_config_reloads_total 2`,
+		`apigw_config_reload_failures_total 1`,
+		`apigw_ratelimit_requests_total 0`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	s.Shutdown()
 	if !strings.Contains(logs.String(), "config refused") {
 		t.Errorf("refusal not logged:\n%s", logs)
@@ -158,4 +175,11 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// String returns everything written so far.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/metrics"
 	"github.com/apigwio/apigw/server"
 	"github.com/apigwio/apigw/throttle"
 )
@@ -142,7 +143,10 @@ func runServe(args []string, _, stderr io.Writer) error {
 		interval = -1
 	}
 	x := newXDS(logger)
+	m := metrics.New()
+	registerXDSMetrics(m, x)
 	return server.Run(context.Background(), server.Options{
+		Metrics:         m,
 		ConfigPath:      *path,
 		GRPCAddress:     *grpcAddr,
 		AdminAddress:    *adminAddr,
