@@ -6,7 +6,7 @@ PKGS        := ./...
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 1s
 
-.PHONY: all build test test-short lint fmt vet generate bench bench-load fuzz run tools clean
+.PHONY: all build test test-short lint fmt vet generate bench bench-load soak fuzz run tools clean
 
 all: build test
 
@@ -64,3 +64,7 @@ bench-load:
 	$(GO) build -o bin/apigw ./cmd/apigw
 	$(GO) build -o bin/noopauthz ./bench/noopauthz
 	$(GO) run ./bench/loadbench -concurrency $(or $(CONCURRENCY),50) -duration $(or $(DURATION),10s)
+
+## soak: 60 s of load while the config changes every 200 ms and Redis restarts (SOAK_DURATION to change)
+soak:
+	APIGW_SOAK=1 APIGW_SOAK_DURATION=$(or $(SOAK_DURATION),60s) $(GO) test -count=1 -v -timeout 10m -run TestSoak ./test/soak/

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/apigwio/apigw/authz/lockout"
 )
@@ -70,7 +71,25 @@ func (s *Service) storeContext(ctx context.Context) (context.Context, context.Ca
 	return context.WithTimeout(ctx, lockout.Timeout)
 }
 
+// storeErrorLogInterval is the least time between two store error lines.
+const storeErrorLogInterval = 10 * time.Second
+
+// storeError counts a store failure and logs it, at most once per interval
+// (a store that is down would otherwise log once per request).
 func (s *Service) storeError(ctx context.Context, err error) {
-	s.lockoutErrors.Add(1)
-	s.log.LogAttrs(ctx, slog.LevelWarn, "lockout store unavailable", slog.String("error", err.Error()))
+	n := s.lockoutErrors.Add(1)
+	now := time.Now().UnixNano()
+	last := s.lastStoreLog.Load()
+	if now-last < int64(storeErrorLogInterval) || !s.lastStoreLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelWarn, "lockout store unavailable", slog.String("error", err.Error()),
+		slog.Uint64("errors_total", n), slog.String("failure_mode", failureMode(s.tables.Load())))
+}
+
+func failureMode(t *tables) string {
+	if t != nil && t.snap.Settings.Throttling.FailClosed {
+		return "closed"
+	}
+	return "open"
 }

@@ -51,6 +51,7 @@ type Service struct {
 	staged *tables
 
 	lockoutErrors atomic.Uint64
+	lastStoreLog  atomic.Int64 // Unix nanoseconds of the last store error line
 }
 
 // Stats are counters for metrics.

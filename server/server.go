@@ -130,6 +130,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		limiterOpts.FailureMode = ratelimit.FailClosed
 	}
 	if addr := firstNonEmpty(o.RedisAddress, snap.Settings.Throttling.RedisAddress); addr != "" {
+		// Store failures are counted and logged (rate-limited) by the
+		// components; go-redis's own per-dial lines would flood the log.
+		redis.SetLogger(quietRedisLogger{})
 		s.redis = redis.NewClient(&redis.Options{
 			Addr:                  addr,
 			Password:              string(snap.Settings.Throttling.RedisPassword.Bytes()),
@@ -303,6 +306,10 @@ func (s *Server) registerMetrics(m *metrics.Registry) {
 		return float64(s.limiter.Stats().BackendErrors + s.authz.Stats().LockoutStoreErrors)
 	})
 }
+
+type quietRedisLogger struct{}
+
+func (quietRedisLogger) Printf(context.Context, string, ...any) {}
 
 func (s *Server) closeRedis() {
 	if s.redis != nil {
