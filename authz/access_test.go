@@ -62,7 +62,7 @@ type accessFixture struct {
 	key *ecdsa.PrivateKey
 }
 
-func newAccessFixture(t *testing.T, trustedHops int) *accessFixture {
+func newAccessFixture(t testing.TB, trustedHops int) *accessFixture {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func newAccessFixture(t *testing.T, trustedHops int) *accessFixture {
 }
 
 // jwt signs claims with ES256.
-func (a *accessFixture) jwt(t *testing.T, claims map[string]any) string {
+func (a *accessFixture) jwt(t testing.TB, claims map[string]any) string {
 	enc := func(v any) string {
 		b, _ := json.Marshal(v)
 		return base64.RawURLEncoding.EncodeToString(b)
@@ -196,6 +196,22 @@ func TestAppCodes(t *testing.T) {
 				t.Errorf("app not identified upstream: %v", upstreamHeaders(resp))
 			}
 		})
+	}
+}
+
+// TestTokenCacheHonoursExpiry: a cached verification never outlives the
+// token's exp.
+func TestTokenCacheHonoursExpiry(t *testing.T) {
+	a := newAccessFixture(t, 0)
+	now := time.Now()
+	tok := a.jwt(t, map[string]any{"iss": "https://id.example.com", "aud": "apigw", "sub": "bob", "domain": "good", "exp": now.Add(30 * time.Second).Unix()})
+	req := plain("g/tok", "10.0.0.1", "https", map[string]string{"X-Auth-Token": tok})
+	if status, d, _ := a.check(t, req); status != 200 {
+		t.Fatalf("fresh token refused: %+v", d)
+	}
+	a.now = now.Add(20 * time.Minute) // past exp and past the skew
+	if status, d, _ := a.check(t, req); status != 401 || d.Code != "APIG.0307" {
+		t.Fatalf("expired token served from cache: %d %+v", status, d)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkCheckAppAuth is a whole in-process Check of an app-signed request
@@ -38,5 +39,21 @@ func BenchmarkCheckDenied(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.svc.Check(ctx, req)
+	}
+}
+
+// BenchmarkCheckTokenCached is a whole Check of a token request whose
+// verification is cached (a client reusing its token).
+func BenchmarkCheckTokenCached(b *testing.B) {
+	a := newAccessFixture(b, 0)
+	tok := a.jwt(b, map[string]any{"iss": "https://id.example.com", "aud": "apigw", "sub": "alice", "domain": "good", "exp": time.Now().Add(time.Hour).Unix()})
+	req := plain("g/tok", "10.0.0.1", "https", map[string]string{"X-Auth-Token": tok})
+	ctx := context.Background()
+	if resp, _ := a.svc.Check(ctx, req); resp.GetOkResponse() == nil {
+		b.Fatalf("not allowed: %v", resp)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.svc.Check(ctx, req)
 	}
 }

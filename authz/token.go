@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/apigwio/apigw/apigerr"
 	"github.com/apigwio/apigw/model"
@@ -44,13 +46,52 @@ func (s *Service) tokenVerifier(ctx context.Context, snap *model.Snapshot, prev 
 	if err != nil {
 		return nil, err
 	}
-	return &tokenState{issuers: issuers, verifier: v}, nil
+	cache, _ := lru.New[string, verifiedToken](tokenCacheSize)
+	return &tokenState{issuers: issuers, verifier: v, cache: cache}, nil
 }
 
-// tokenState is a verifier and the issuers it was built for.
+// Verified tokens are cached so that a client reusing its token (the normal
+// case) pays the signature verification once per tokenCacheTTL, not per
+// request. An entry lives at most tokenCacheTTL — so a key removed from an
+// issuer's JWKS stops being honoured within that time — and never past the
+// token's own expiry.
+const (
+	tokenCacheSize = 10000
+	tokenCacheTTL  = time.Minute
+)
+
+// verifiedToken is a cached verification.
+type verifiedToken struct {
+	id    token.Identity
+	until time.Time
+}
+
+// tokenState is a verifier, the issuers it was built for, and its cache.
 type tokenState struct {
 	issuers  []token.IssuerConfig
 	verifier *token.Verifier
+	cache    *lru.Cache[string, verifiedToken]
+}
+
+// verify returns the identity of raw, from the cache when it was verified
+// recently.
+func (ts *tokenState) verify(ctx context.Context, raw string, now time.Time) (token.Identity, error) {
+	if e, ok := ts.cache.Get(raw); ok {
+		if now.Before(e.until) {
+			return e.id, nil
+		}
+		ts.cache.Remove(raw)
+	}
+	id, err := ts.verifier.Verify(ctx, raw)
+	if err != nil {
+		return id, err
+	}
+	until := now.Add(tokenCacheTTL)
+	if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(until) {
+		until = id.ExpiresAt
+	}
+	ts.cache.Add(raw, verifiedToken{id: id, until: until})
+	return id, nil
 }
 
 // authenticateToken verifies a bearer token (X-Auth-Token, or
@@ -65,7 +106,7 @@ func (s *Service) authenticateToken(ctx context.Context, t *tables, dep *deploym
 	if t.tokens == nil {
 		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
 	}
-	id, err := t.tokens.verifier.Verify(ctx, raw)
+	id, err := t.tokens.verify(ctx, raw, s.now())
 	if err != nil {
 		if token.KindOf(err) == token.KindExpired {
 			return nil, apigerr.New(apigerr.TokenMustBeUpdated)
