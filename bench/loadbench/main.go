@@ -13,14 +13,22 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +41,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/apigwio/apigw/keypair"
 	"github.com/apigwio/apigw/model"
 	"github.com/apigwio/apigw/signing"
 )
@@ -44,10 +53,18 @@ func main() {
 	conns := flag.Int("connections", 2, "gRPC connections (Envoy opens one per worker thread)")
 	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
 	noopBin := flag.String("noop", "bin/noopauthz", "no-op Check server binary")
-	cfg := flag.String("config", "bench/gateway.yaml", "apigw configuration")
 	flag.Parse()
 
-	mix, err := buildMix(time.Now())
+	dir, err := os.MkdirTemp("", "loadbench")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	cfg, tokenKey, err := writeConfig(dir)
+	if err != nil {
+		fail(err)
+	}
+	mix, err := buildMix(time.Now(), tokenKey)
 	if err != nil {
 		fail(err)
 	}
@@ -55,7 +72,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	full, err := measure("apigw", []string{*apigwBin, "serve", "--config", *cfg, "--grpc-address", "127.0.0.1:18200",
+	full, err := measure("apigw", []string{*apigwBin, "serve", "--config", cfg, "--grpc-address", "127.0.0.1:18200",
 		"--admin-address", "127.0.0.1:18201", "--log-level", "warn", "--watch-interval", "0"}, "127.0.0.1:18200", mix, false, *concurrency, *conns, *warmup, *duration)
 	if err != nil {
 		fail(err)
@@ -103,8 +120,67 @@ func (m mixList) describe() string {
 	return strings.Join(parts, ", ")
 }
 
+// benchConfig is the gateway configuration of the benchmark; %s is the
+// JWKS file of the token issuer.
+const benchConfig = `
+settings:
+  lockout: {max_failures: 5, duration: 5m}
+  throttling: {default_disabled: true}
+token_issuers:
+  - {name: bench, issuer: "https://id.bench", jwks_file: %q}
+groups:
+  - name: bench
+    apis:
+      - {name: app, method: POST, path: /app, auth: app, backend: {url: "http://127.0.0.1:9"}}
+      - {name: iam, method: GET, path: /iam, auth: iam, backend: {url: "http://127.0.0.1:9"}}
+      - {name: hmac, method: GET, path: /hmac, auth: hmac, backend: {url: "http://127.0.0.1:9"}}
+      - {name: token, method: GET, path: /token, auth: token, backend: {url: "http://127.0.0.1:9"}}
+      - {name: open, method: GET, path: /open, auth: none, backend: {url: "http://127.0.0.1:9"}}
+apps:
+  - {name: bench-app, key: bench-app-key-0001, secret: {value: bench-app-secret-0001}, grants: [{api: bench/*}]}
+iam_users:
+  - {account: bench, user: loader, access_keys: [{id: BENCHAK0000000000001, secret: {value: bench-iam-secret-0001}}]}
+key_pairs:
+  - {id: AKIDbench, secret: {value: bench-keypair-secret}}
+usage_plans:
+  - {name: bench, key_pairs: [AKIDbench], environments: [RELEASE]}
+`
+
+// writeConfig writes the configuration and the token issuer's JWKS into
+// dir and returns the config path and the token signing key.
+func writeConfig(dir string) (string, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	b64 := func(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
+	jwks := filepath.Join(dir, "jwks.json")
+	doc := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","x":%q,"y":%q}]}`, b64(key.X), b64(key.Y))
+	if err := os.WriteFile(jwks, []byte(doc), 0o600); err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "gateway.yaml")
+	return path, key, os.WriteFile(path, []byte(fmt.Sprintf(benchConfig, jwks)), 0o600)
+}
+
+// jwt signs an ES256 token.
+func jwt(key *ecdsa.PrivateKey, t time.Time) (string, error) {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	input := enc(map[string]string{"alg": "ES256", "kid": "k1", "typ": "JWT"}) + "." +
+		enc(map[string]any{"iss": "https://id.bench", "sub": "loader", "account": "bench", "exp": t.Add(time.Hour).Unix()})
+	digest := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+	if err != nil {
+		return "", err
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)), nil
+}
+
 // buildMix signs the requests of the mix (at t, so they are fresh).
-func buildMix(t time.Time) (mixList, error) {
+func buildMix(t time.Time, tokenKey *ecdsa.PrivateKey) (mixList, error) {
 	body := []byte(`{"data":"` + strings.Repeat("x", 1024-11) + `"}`)
 	app, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
 	if err != nil {
@@ -124,15 +200,33 @@ func buildMix(t time.Time) (mixList, error) {
 		return nil, err
 	}
 	open := checkRequest("GET", "/open", nil, map[string]string{}, "bench/open")
+	hr, _ := http.NewRequest("GET", "http://bench.example.com/hmac?x=1", nil)
+	hr.Header.Set("Source", "bench")
+	if err := keypair.Sign(hr, nil, "AKIDbench", "bench-keypair-secret", keypair.HMACSHA256, []string{"x-date", "source", "request-line"}, t); err != nil {
+		return nil, err
+	}
+	hh := map[string]string{}
+	for k, v := range hr.Header {
+		hh[strings.ToLower(k)] = v[0]
+	}
+	hmacReq := checkRequest("GET", "/hmac?x=1", nil, hh, "bench/hmac")
+	hmacReq.Attributes.Request.Http.Protocol = "HTTP/1.1"
+	tok, err := jwt(tokenKey, t)
+	if err != nil {
+		return nil, err
+	}
+	tokenReq := checkRequest("GET", "/token", nil, map[string]string{"x-auth-token": tok}, "bench/token")
 	var m mixList
 	add := func(n int, it item) {
 		for i := 0; i < n; i++ {
 			m = append(m, it)
 		}
 	}
-	add(10, item{"app-signed 1KiB body", app, true})
-	add(6, item{"iam-signed", iam, true})
-	add(2, item{"auth none", open, true})
+	add(8, item{"app-signed 1KiB body", app, true})
+	add(4, item{"iam-signed", iam, true})
+	add(3, item{"hmac key pair", hmacReq, true})
+	add(2, item{"token", tokenReq, true})
+	add(1, item{"auth none", open, true})
 	add(1, item{"tampered", tampered, false})
 	add(1, item{"unknown key", unknown, false})
 	return m, nil
