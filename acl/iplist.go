@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/apigwio/apigw/internal/echo"
 )
 
 // MaxEntryBytes is the longest accepted IP list entry (after trimming
@@ -324,29 +326,4 @@ func union(lists []*IPList) *IPList {
 
 // clip makes s safe to echo: at most maxEcho bytes, non-printable bytes as
 // '?'.
-func clip(s string) string {
-	cut := false
-	if len(s) > maxEcho {
-		s, cut = s[:maxEcho], true
-	}
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			clean = false
-			break
-		}
-	}
-	if !clean {
-		b := []byte(s)
-		for i, c := range b {
-			if c < 0x20 || c > 0x7e {
-				b[i] = '?'
-			}
-		}
-		s = string(b)
-	}
-	if cut {
-		s += "..."
-	}
-	return s
-}
+func clip(s string) string { return echo.Clip(s, maxEcho, "...") }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/apigwio/apigw/apigerr"
+	"github.com/apigwio/apigw/internal/echo"
 	"github.com/apigwio/apigw/signing"
 )
 
@@ -79,10 +80,4 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 }
 
 // clip bounds client-chosen text echoed in a message.
-func clip(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
-}
+func clip(s string) string { return echo.Clip(s, 128, "...") }

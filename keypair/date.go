@@ -3,6 +3,8 @@ package keypair
 import (
 	"net/http"
 	"time"
+
+	"github.com/apigwio/apigw/internal/echo"
 )
 
 // parseHTTPDate parses an HTTP-date. The common IMF-fixdate form
@@ -49,17 +51,7 @@ func parseIMFFixdate(s string) (time.Time, bool) {
 	if month == 0 {
 		return time.Time{}, false
 	}
-	num := func(i, n int) (int, bool) {
-		v := 0
-		for j := i; j < i+n; j++ {
-			c := s[j]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v, true
-	}
+	num := func(i, n int) (int, bool) { return echo.Digits(s, i, n) }
 	day, ok1 := num(5, 2)
 	year, ok2 := num(12, 4)
 	hour, ok3 := num(17, 2)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/apigwio/apigw/internal/echo"
 )
 
 // Client-facing messages, in the Tencent wording (response body
@@ -235,20 +237,4 @@ const maxEcho = 64
 // clip returns s for inclusion in a message: at most maxEcho bytes, with
 // bytes outside printable ASCII replaced by '?'. Nothing is appended when s
 // is cut, so that the message keeps the documented shape.
-func clip(s string) string {
-	if len(s) > maxEcho {
-		s = s[:maxEcho]
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] < 0x20 || b[j] > 0x7e {
-					b[j] = '?'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
+func clip(s string) string { return echo.Clip(s, maxEcho, "") }

@@ -1,6 +1,10 @@
 package signing
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/apigwio/apigw/internal/echo"
+)
 
 // Credential is a parsed Authorization header value. Its strings are
 // substrings of the parsed input (no copies).
@@ -278,31 +282,4 @@ const maxEcho = 64
 
 // clip returns s for inclusion in an error detail: at most maxEcho bytes,
 // with bytes outside printable ASCII replaced by '?'.
-func clip(s string) string {
-	cut := false
-	if len(s) > maxEcho {
-		s, cut = s[:maxEcho], true
-	}
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			clean = false
-			break
-		}
-	}
-	if clean && !cut {
-		return s
-	}
-	b := make([]byte, 0, len(s)+3)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e {
-			c = '?'
-		}
-		b = append(b, c)
-	}
-	if cut {
-		b = append(b, "..."...)
-	}
-	return string(b)
-}
+func clip(s string) string { return echo.Clip(s, maxEcho, "...") }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/apigwio/apigw/internal/echo"
 )
 
 // Request is the verifier's view of an HTTP request.
@@ -271,17 +273,7 @@ func parseDate(s string) (time.Time, bool) {
 	if len(s) != len(DateFormat) || s[8] != 'T' || s[15] != 'Z' {
 		return time.Time{}, false
 	}
-	num := func(i, n int) (int, bool) {
-		v := 0
-		for j := i; j < i+n; j++ {
-			c := s[j]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v, true
-	}
+	num := func(i, n int) (int, bool) { return echo.Digits(s, i, n) }
 	year, ok1 := num(0, 4)
 	month, ok2 := num(4, 2)
 	day, ok3 := num(6, 2)

@@ -3,6 +3,8 @@ package token
 import (
 	"errors"
 	"strconv"
+
+	"github.com/apigwio/apigw/internal/echo"
 )
 
 // Kind classifies a verification failure. The zero Kind means no error.
@@ -77,31 +79,6 @@ const maxEcho = 64
 
 // clip makes s safe to echo in a Detail: at most maxEcho bytes, bytes other
 // than printable ASCII as '?'.
-func clip(s string) string {
-	cut := false
-	if len(s) > maxEcho {
-		s, cut = s[:maxEcho], true
-	}
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			clean = false
-			break
-		}
-	}
-	if !clean {
-		b := []byte(s)
-		for i, c := range b {
-			if c < 0x20 || c > 0x7e {
-				b[i] = '?'
-			}
-		}
-		s = string(b)
-	}
-	if cut {
-		s += "..."
-	}
-	return s
-}
+func clip(s string) string { return echo.Clip(s, maxEcho, "...") }
 
 func quote(s string) string { return strconv.Quote(clip(s)) }
