@@ -23,6 +23,7 @@ import (
 
 	"github.com/apigwio/apigw/config"
 	"github.com/apigwio/apigw/metrics"
+	"github.com/apigwio/apigw/model"
 	"github.com/apigwio/apigw/server"
 	"github.com/apigwio/apigw/throttle"
 )
@@ -96,23 +97,29 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nRun 'apigw <command> -h' for the flags of a command.")
 }
 
-func runValidate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+// loadConfigArg parses a command's only flag, --config, and loads the file.
+func loadConfigArg(name string, args []string, stderr io.Writer) (string, *model.Snapshot, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML or JSON)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return "", nil, err
 	}
 	if *path == "" {
 		fs.Usage()
-		return fmt.Errorf("--config is required")
+		return "", nil, fmt.Errorf("--config is required")
 	}
 	snap, err := config.LoadFile(*path, config.Options{})
+	return *path, snap, err
+}
+
+func runValidate(args []string, stdout, stderr io.Writer) error {
+	path, snap, err := loadConfigArg("validate", args, stderr)
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "%s: OK (version %s: %d groups, %d APIs, %d environments, %d apps, %d access keys)\n",
-		*path, snap.Version, len(snap.Groups), len(snap.APIs), len(snap.Environments), len(snap.Apps), len(snap.AccessKeys))
+		path, snap.Version, len(snap.Groups), len(snap.APIs), len(snap.Environments), len(snap.Apps), len(snap.AccessKeys))
 	return err
 }
 
@@ -160,17 +167,7 @@ func runServe(args []string, _, stderr io.Writer) error {
 }
 
 func runRatelimitConfig(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ratelimit-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML or JSON)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" {
-		fs.Usage()
-		return fmt.Errorf("--config is required")
-	}
-	snap, err := config.LoadFile(*path, config.Options{})
+	_, snap, err := loadConfigArg("ratelimit-config", args, stderr)
 	if err != nil {
 		return err
 	}
