@@ -68,3 +68,8 @@ bench-load:
 ## soak: 60 s of load while the config changes every 200 ms and Redis restarts (SOAK_DURATION to change)
 soak:
 	APIGW_SOAK=1 APIGW_SOAK_DURATION=$(or $(SOAK_DURATION),60s) $(GO) test -count=1 -v -timeout 10m -run TestSoak ./test/soak/
+
+## quickstart: run the quickstart on loopback: echo backends, apigw and Envoy when installed (scripts/quickstart.sh)
+.PHONY: quickstart
+quickstart:
+	GO="$(GO)" bash scripts/quickstart.sh

@@ -1,0 +1,515 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/examples/echo/echoserver"
+	"github.com/apigwio/apigw/server"
+	"github.com/apigwio/apigw/signing"
+	"github.com/apigwio/apigw/xds"
+)
+
+// noEnvoy is the skip message of the tests that need Envoy.
+const noEnvoy = "no Envoy binary: set ENVOY_BIN or put envoy on PATH to run the end-to-end suite (the CI workflow .github/workflows/e2e.yml does)"
+
+// The app of the suite's configuration.
+const (
+	appName   = "e2e-app"
+	appKey    = "e2e0app0key0000000000000000000001"
+	appSecret = "e2e-app-secret-do-not-use"
+)
+
+// Bounds of the waits.
+const (
+	envoyReadyTimeout = 60 * time.Second
+	reloadTimeout     = 30 * time.Second
+	requestTimeout    = 10 * time.Second
+)
+
+// envoyBinary is $ENVOY_BIN, else envoy on PATH, else "".
+func envoyBinary() string {
+	if bin := os.Getenv("ENVOY_BIN"); bin != "" {
+		return bin
+	}
+	bin, _ := exec.LookPath("envoy")
+	return bin
+}
+
+// freePorts returns n distinct free loopback ports. They are free when
+// returned; another process could take one before it is bound again, which
+// is unlikely enough on a test machine.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// params fill the suite's configuration template.
+type params struct {
+	GRPCPort, AdminPort, ListenerPort int
+	Release, Beta                     string // echo backends, host:port
+	DeadPort                          int    // nothing listens there
+	AppKey, AppSecret, AppName        string
+	// Added adds the API "added" (the configuration change test).
+	Added bool
+}
+
+// configTemplate is the suite's gateway configuration. Settings are chosen
+// for the tests: the smallest body limit (1MB), lockout loose enough that the
+// tampered-signature tests do not lock the app, a 1 s backend timeout on
+// /slow and a 2/s throttle on /limited.
+var configTemplate = template.Must(template.New("gateway").Parse(`# apigw end-to-end suite (test/e2e), generated.
+server:
+  grpc_address: 127.0.0.1:{{.GRPCPort}}
+  admin_address: 127.0.0.1:{{.AdminPort}}
+listener:
+  address: 127.0.0.1
+  port: {{.ListenerPort}}
+settings:
+  max_body_size: 1MB
+  lockout: {max_failures: 50, duration: 1m}
+environments:
+  - name: RELEASE
+    variables: {backend: "{{.Release}}"}
+  - name: BETA
+    variables: {backend: "{{.Beta}}"}
+groups:
+  - name: e2e
+    apis:
+      - name: hello
+        method: GET
+        path: /hello
+        auth: app
+        environments: [RELEASE, BETA]
+        backend: {url: "http://#{backend}#/echo/hello"}
+      - name: public
+        method: GET
+        path: /public
+        auth: none
+        cors: {allow_origins: ["https://app.example.com"], max_age: 10m}
+        backend: {url: "http://#{backend}#/public"}
+      - name: upload
+        method: POST
+        path: /upload
+        auth: none
+        backend: {url: "http://#{backend}#/upload"}
+      - name: down
+        method: GET
+        path: /down
+        auth: none
+        backend: {url: "http://127.0.0.1:{{.DeadPort}}/down", timeout: 2s}
+      - name: slow
+        method: GET
+        path: /slow
+        auth: app
+        backend: {url: "http://#{backend}#/slow", timeout: 1s}
+      - name: limited
+        method: GET
+        path: /limited
+        auth: none
+        backend: {url: "http://#{backend}#/limited"}
+{{- if .Added}}
+      - name: added
+        method: GET
+        path: /added
+        auth: none
+        backend: {mock: {status: 200, body: "added", headers: {content-type: text/plain}}}
+{{- end}}
+throttle_policies:
+  - name: tight
+    unit: second
+    api_limit: 2
+    bindings: [{api: e2e/limited}]
+apps:
+  - name: {{.AppName}}
+    key: {{.AppKey}}
+    secret: {value: "{{.AppSecret}}"}
+    grants: [{api: "e2e/*"}]
+`))
+
+func renderConfig(t *testing.T, p params) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := configTemplate.Execute(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// writeFileAtomic replaces path with data the way a deployment should (write
+// then rename), so the watcher never reads a half-written file.
+func writeFileAtomic(t *testing.T, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gateway is apigw with its backends, and Envoy once started.
+type gateway struct {
+	dir        string
+	params     params
+	configPath string
+	apigwLog   string
+	srv        *server.Server
+	xds        *xds.Server
+	// rateLimited is true when the generated listener has a rate-limit
+	// filter (throttling reaches Envoy).
+	rateLimited bool
+
+	envoyPort, envoyAdminPort int
+	envoy                     *exec.Cmd
+	envoyDone                 chan struct{} // closed when Envoy exited
+	envoyErr                  error         // its exit status, once envoyDone is closed
+	envoyLog                  string
+	client                    *http.Client
+}
+
+// startGateway starts the echo backends and apigw (in process, as
+// `apigw serve` wires it) on free loopback ports.
+func startGateway(t *testing.T) *gateway {
+	t.Helper()
+	release := httptest.NewServer(echoserver.Handler("release"))
+	t.Cleanup(release.Close)
+	beta := httptest.NewServer(echoserver.Handler("beta"))
+	t.Cleanup(beta.Close)
+
+	ports := freePorts(t, 5)
+	g := &gateway{
+		dir: t.TempDir(),
+		params: params{
+			GRPCPort: ports[0], AdminPort: ports[1], ListenerPort: ports[2], DeadPort: ports[3],
+			Release: strings.TrimPrefix(release.URL, "http://"),
+			Beta:    strings.TrimPrefix(beta.URL, "http://"),
+			AppKey:  appKey, AppSecret: appSecret, AppName: appName,
+		},
+		envoyPort:      ports[2],
+		envoyAdminPort: ports[4],
+		client:         &http.Client{Timeout: requestTimeout},
+	}
+	g.configPath = filepath.Join(g.dir, "gateway.yaml")
+	writeFileAtomic(t, g.configPath, renderConfig(t, g.params))
+	g.rateLimited = listenerRateLimited(t, g.configPath)
+
+	g.apigwLog = filepath.Join(g.dir, "apigw.log")
+	logFile, err := os.Create(g.apigwLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	g.xds = xds.NewServer(logger, xds.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g.srv, err = server.Start(ctx, server.Options{
+		ConfigPath:      g.configPath,
+		WatchInterval:   200 * time.Millisecond,
+		ShutdownTimeout: 5 * time.Second,
+		Logger:          logger,
+		XDS:             g.xds,
+		Debug:           map[string]func() any{"xds": func() any { return g.xds.Status() }},
+	})
+	if err != nil {
+		t.Fatalf("starting apigw: %v", err)
+	}
+	t.Cleanup(g.srv.Shutdown)
+	t.Cleanup(func() {
+		if t.Failed() {
+			g.dumpLogs(t)
+		}
+	})
+	return g
+}
+
+// listenerRateLimited reports whether the listener generated for the
+// configuration has a rate-limit HTTP filter.
+func listenerRateLimited(t *testing.T, path string) bool {
+	t.Helper()
+	snap, err := config.LoadFile(path, config.Options{})
+	if err != nil {
+		t.Fatalf("suite configuration refused: %v", err)
+	}
+	res, err := xds.Translate(snap, xds.Options{})
+	if err != nil {
+		t.Fatalf("suite configuration not translated: %v", err)
+	}
+	for _, l := range res.Listeners {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				hcm := &hcmv3.HttpConnectionManager{}
+				if f.GetTypedConfig() == nil || f.GetTypedConfig().UnmarshalTo(hcm) != nil {
+					continue
+				}
+				for _, hf := range hcm.GetHttpFilters() {
+					if strings.Contains(hf.GetName(), "ratelimit") || strings.Contains(hf.GetTypedConfig().GetTypeUrl(), "ratelimit") {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// startEnvoy starts Envoy from a bootstrap generated by xds.Bootstrap for
+// apigw's gRPC port, and waits (bounded) until its admin /ready says LIVE
+// and the listener answers.
+func (g *gateway) startEnvoy(t *testing.T, bin string) {
+	t.Helper()
+	boot, err := xds.Bootstrap(xds.BootstrapOptions{
+		NodeID:     "apigw-e2e",
+		XDSAddress: g.srv.GRPCAddr().String(),
+		AdminPort:  uint32(g.envoyAdminPort),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootPath := filepath.Join(g.dir, "envoy.yaml")
+	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.envoyLog = filepath.Join(g.dir, "envoy.log")
+	logFile, err := os.Create(g.envoyLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	g.envoy = newEnvoyCmd(bin, bootPath, logFile)
+	if err := g.envoy.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	g.envoyDone = make(chan struct{})
+	go func() {
+		g.envoyErr = g.envoy.Wait()
+		close(g.envoyDone)
+	}()
+	t.Cleanup(func() {
+		_ = g.envoy.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.envoyDone:
+		case <-time.After(10 * time.Second):
+			_ = g.envoy.Process.Kill()
+			<-g.envoyDone
+		}
+	})
+
+	ready := "http://127.0.0.1:" + fmt.Sprint(g.envoyAdminPort) + "/ready"
+	deadline := time.Now().Add(envoyReadyTimeout)
+	var last string
+	for {
+		if g.envoyExited() {
+			t.Fatalf("Envoy exited during start-up: %v", g.envoyErr)
+		}
+		code, _, body, err := g.do(mustRequest(t, "GET", ready, nil))
+		if err == nil && code == http.StatusOK {
+			break
+		}
+		last = fmt.Sprintf("%d %q %v", code, strings.TrimSpace(body), err)
+		if time.Now().After(deadline) {
+			t.Fatalf("Envoy not ready after %v: GET /ready = %s", envoyReadyTimeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Ready means the first configuration was applied; wait until the
+	// listener serves an API too.
+	g.eventually(t, envoyReadyTimeout, "the listener serves /public", func() (bool, string) {
+		code, _, body, err := g.do(g.request(t, "GET", "/public", nil))
+		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %q %v", code, body, err)
+	})
+}
+
+// envoyExited reports whether Envoy has exited.
+func (g *gateway) envoyExited() bool {
+	select {
+	case <-g.envoyDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// newEnvoyCmd is the Envoy command for a configuration file, logging to log.
+func newEnvoyCmd(bin, config string, log io.Writer) *exec.Cmd {
+	cmd := exec.Command(bin, "-c", config, "--disable-hot-restart", "--log-level", "info", "--concurrency", "2")
+	cmd.Stdout, cmd.Stderr = log, log
+	return cmd
+}
+
+// eventually polls cond every 200 ms until it holds or timeout passes.
+func (g *gateway) eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v (last: %s)", what, timeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func mustRequest(t *testing.T, method, url string, body []byte) *http.Request {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// request is an unsigned request to Envoy's listener.
+func (g *gateway) request(t *testing.T, method, path string, body []byte) *http.Request {
+	t.Helper()
+	return mustRequest(t, method, fmt.Sprintf("http://127.0.0.1:%d%s", g.envoyPort, path), body)
+}
+
+// signed is a request signed for the suite's app (SDK-HMAC-SHA256), with
+// headers set before signing (so they are signed too).
+func (g *gateway) signed(t *testing.T, method, path string, body []byte, headers map[string]string) *http.Request {
+	t.Helper()
+	req := g.request(t, method, path, body)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if err := signing.SignRequest(req, body, signing.SignOptions{Access: appKey, Secret: appSecret}); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// do sends req and reads the whole response.
+func (g *gateway) do(req *http.Request) (int, http.Header, string, error) {
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b), err
+}
+
+// echoed sends req and decodes the echo backend's answer, which must be 200.
+func (g *gateway) echoed(t *testing.T, req *http.Request) echoserver.Response {
+	t.Helper()
+	code, _, body, err := g.do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	var r echoserver.Response
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &r) != nil || r.Name == "" {
+		t.Fatalf("%s %s = %d %s, want 200 from an echo backend", req.Method, req.URL, code, body)
+	}
+	return r
+}
+
+// apigError is the gateway's JSON error body.
+type apigError struct {
+	Code      string `json:"error_code"`
+	Msg       string `json:"error_msg"`
+	RequestID string `json:"request_id"`
+}
+
+// expectError sends req and checks the status and the APIG JSON error (one
+// of codes). It returns the error.
+func (g *gateway) expectError(t *testing.T, req *http.Request, status int, codes ...string) apigError {
+	t.Helper()
+	code, hdr, body, err := g.do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	if code != status || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+		t.Fatalf("%s %s = %d (%s) %s, want %d with an APIG JSON body %v", req.Method, req.URL, code, hdr.Get("Content-Type"), body, status, codes)
+	}
+	return expectErrorBody(t, body, codes...)
+}
+
+// expectErrorBody checks that body is the APIG JSON error with one of codes
+// and a request id.
+func expectErrorBody(t *testing.T, body string, codes ...string) apigError {
+	t.Helper()
+	var e apigError
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("body %q is not the APIG JSON error %v: %v", body, codes, err)
+	}
+	for _, c := range codes {
+		if e.Code == c {
+			if e.RequestID == "" {
+				t.Errorf("no request_id in %s", body)
+			}
+			return e
+		}
+	}
+	t.Fatalf("body %s, want error_code %v", body, codes)
+	return e
+}
+
+// dumpLogs logs the tails of the apigw and Envoy logs and the xDS status.
+func (g *gateway) dumpLogs(t *testing.T) {
+	t.Logf("xDS status: %s", mustJSON(g.xds.Status()))
+	for _, f := range []string{g.apigwLog, g.envoyLog} {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 150 {
+			lines = lines[len(lines)-150:]
+		}
+		t.Logf("%s (last %d lines):\n%s", filepath.Base(f), len(lines), strings.Join(lines, "\n"))
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}

@@ -1,0 +1,330 @@
+package e2e
+
+// Tests that need no Envoy: the quickstart files (loopback and Docker
+// Compose) are valid and agree with each other, the committed bootstraps are
+// what `apigw bootstrap` generates, and the suite's own configuration and
+// harness work.
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/xds"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated quickstart bootstraps")
+
+// repo is the repository root, relative to this package.
+var repo = filepath.Join("..", "..")
+
+func quickstartPath(name string) string { return filepath.Join(repo, "examples", "quickstart", name) }
+
+// loadAndTranslate loads a configuration file and translates it into Envoy
+// resources that pass validation.
+func loadAndTranslate(t *testing.T, path string) *model.Snapshot {
+	t.Helper()
+	snap, err := config.LoadFile(path, config.Options{})
+	if err != nil {
+		t.Fatalf("%s refused: %v", path, err)
+	}
+	res, err := xds.Translate(snap, xds.Options{})
+	if err != nil {
+		t.Fatalf("%s not translated: %v", path, err)
+	}
+	if err := res.Validate(); err != nil {
+		t.Fatalf("%s: invalid Envoy resources: %v", path, err)
+	}
+	return snap
+}
+
+func envVar(t *testing.T, snap *model.Snapshot, env, name string) string {
+	t.Helper()
+	for _, e := range snap.Environments {
+		if e.Name == env {
+			return e.Variables[name]
+		}
+	}
+	t.Fatalf("no environment %s", env)
+	return ""
+}
+
+// TestQuickstartConfigAndScript: the loopback quickstart configuration is
+// valid, and scripts/quickstart.sh starts the backends and expects apigw and
+// Envoy where that configuration says.
+func TestQuickstartConfigAndScript(t *testing.T) {
+	snap := loadAndTranslate(t, quickstartPath("gateway.yaml"))
+	script, err := os.ReadFile(filepath.Join(repo, "scripts", "quickstart.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"GRPC":     snap.Server.GRPCAddress,
+		"ADMIN":    snap.Server.AdminAddress,
+		"RELEASE":  envVar(t, snap, "RELEASE", "backend"),
+		"BETA":     envVar(t, snap, "BETA", "backend"),
+		"LISTENER": fmt.Sprintf("%s:%d", snap.Listener.Address, snap.Listener.Port),
+	}
+	for name, v := range want {
+		re := regexp.MustCompile(`(?m)^` + name + `=(\S+)$`)
+		m := re.FindSubmatch(script)
+		if m == nil || string(m[1]) != v {
+			t.Errorf("scripts/quickstart.sh: %s=%s, want %s (examples/quickstart/gateway.yaml)", name, m, v)
+		}
+	}
+	if snap.Server.AdvertiseAddress != snap.Server.GRPCAddress {
+		t.Errorf("advertise address %s: the script points Envoy at %s", snap.Server.AdvertiseAddress, snap.Server.GRPCAddress)
+	}
+	if bash, err := exec.LookPath("bash"); err == nil {
+		if out, err := exec.Command(bash, "-n", filepath.Join(repo, "scripts", "quickstart.sh")).CombinedOutput(); err != nil {
+			t.Errorf("bash -n scripts/quickstart.sh: %v\n%s", err, out)
+		}
+	}
+}
+
+// TestQuickstartBootstraps: the committed bootstraps are what
+// `apigw bootstrap` generates (go test ./test/e2e -run Bootstraps -update
+// rewrites them).
+func TestQuickstartBootstraps(t *testing.T) {
+	for file, opts := range map[string]xds.BootstrapOptions{
+		"envoy.yaml":         {XDSAddress: "127.0.0.1:18000"},
+		"compose-envoy.yaml": {XDSAddress: "apigw:18000"},
+	} {
+		want, err := xds.Bootstrap(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := quickstartPath(file)
+		if *update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale: run go test ./test/e2e -run Bootstraps -update (or apigw bootstrap --xds-address %s)", path, opts.XDSAddress)
+		}
+	}
+}
+
+// composeFile is the part of compose.yaml the tests look at.
+type composeFile struct {
+	Services map[string]struct {
+		Image string `json:"image"`
+		Build *struct {
+			Context    string `json:"context"`
+			Dockerfile string `json:"dockerfile"`
+			Target     string `json:"target"`
+		} `json:"build"`
+		Command   []string `json:"command"`
+		Volumes   []string `json:"volumes"`
+		Ports     []string `json:"ports"`
+		DependsOn []string `json:"depends_on"`
+	} `json:"services"`
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestComposeQuickstart: compose-gateway.yaml is valid, has the quickstart's
+// APIs and credentials, and its addresses are those of compose.yaml's
+// services; compose.yaml mounts what exists.
+func TestComposeQuickstart(t *testing.T) {
+	snap := loadAndTranslate(t, quickstartPath("compose-gateway.yaml"))
+
+	// Everything but the addresses is the loopback quickstart's.
+	var loop, comp map[string]any
+	readYAML(t, quickstartPath("gateway.yaml"), &loop)
+	readYAML(t, quickstartPath("compose-gateway.yaml"), &comp)
+	for _, m := range []map[string]any{loop, comp} {
+		delete(m, "server")
+		delete(m, "listener")
+		envs, _ := m["environments"].([]any)
+		for _, e := range envs {
+			delete(e.(map[string]any), "variables")
+		}
+	}
+	if !reflect.DeepEqual(loop, comp) {
+		t.Errorf("compose-gateway.yaml differs from gateway.yaml beyond server, listener and environment variables:\n%v\n%v", comp, loop)
+	}
+
+	var cf composeFile
+	readYAML(t, quickstartPath("compose.yaml"), &cf)
+	svc := func(name string) bool { _, ok := cf.Services[name]; return ok }
+	for _, name := range []string{"apigw", "echo-release", "echo-beta", "envoy"} {
+		if !svc(name) {
+			t.Fatalf("compose.yaml has no service %q", name)
+		}
+	}
+
+	// Envoy reaches apigw, and apigw's routes reach the echo services, by
+	// service name, on the ports they listen on.
+	if host, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); !svc(host) || !strings.HasSuffix(snap.Server.GRPCAddress, ":"+port) {
+		t.Errorf("server.advertise_address %s: want <apigw service>:<port of %s>", snap.Server.AdvertiseAddress, snap.Server.GRPCAddress)
+	}
+	for env, service := range map[string]string{"RELEASE": "echo-release", "BETA": "echo-beta"} {
+		backend := envVar(t, snap, env, "backend")
+		host, port, err := net.SplitHostPort(backend)
+		if err != nil || host != service {
+			t.Errorf("%s backend %s: want %s:<port>", env, backend, service)
+			continue
+		}
+		if cmd := cf.Services[service].Command; !slices.Contains(cmd, "0.0.0.0:"+port) {
+			t.Errorf("service %s command %v: does not listen on 0.0.0.0:%s (the %s backend)", service, cmd, port, env)
+		}
+	}
+	if snap.Listener.Address != "0.0.0.0" {
+		t.Errorf("listener address %s: Envoy in a container must bind 0.0.0.0", snap.Listener.Address)
+	}
+	if p := fmt.Sprintf("127.0.0.1:%d:%d", snap.Listener.Port, snap.Listener.Port); !slices.Contains(cf.Services["envoy"].Ports, p) {
+		t.Errorf("envoy ports %v: want %s", cf.Services["envoy"].Ports, p)
+	}
+
+	// apigw reads compose-gateway.yaml through its mount.
+	apigw := cf.Services["apigw"]
+	i := slices.Index(apigw.Command, "--config")
+	if i < 0 || i+1 >= len(apigw.Command) {
+		t.Fatalf("apigw command %v has no --config", apigw.Command)
+	}
+	checkMounted(t, apigw.Volumes, apigw.Command[i+1], quickstartPath("compose-gateway.yaml"))
+	checkMounted(t, cf.Services["envoy"].Volumes, "/etc/envoy/envoy.yaml", quickstartPath("compose-envoy.yaml"))
+
+	for name, s := range cf.Services {
+		if s.Build == nil {
+			if s.Image == "" {
+				t.Errorf("service %s has neither build nor image", name)
+			}
+			continue
+		}
+		ctx := filepath.Join(quickstartPath(""), s.Build.Context)
+		if _, err := os.Stat(filepath.Join(ctx, "go.mod")); err != nil {
+			t.Errorf("service %s: build context %s is not the repository root", name, s.Build.Context)
+		}
+		df, err := os.ReadFile(filepath.Join(ctx, s.Build.Dockerfile))
+		if err != nil {
+			t.Errorf("service %s: %v", name, err)
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^FROM .* AS ` + regexp.QuoteMeta(s.Build.Target) + `$`).Match(df) {
+			t.Errorf("service %s: the Dockerfile has no stage %q", name, s.Build.Target)
+		}
+	}
+}
+
+// checkMounted checks that the container path target is the host file
+// hostFile through one of the volumes (a file or directory bind mount
+// relative to the compose file).
+func checkMounted(t *testing.T, volumes []string, target, hostFile string) {
+	t.Helper()
+	want, err := filepath.Abs(hostFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		src, dst := filepath.Join(quickstartPath(""), parts[0]), parts[1]
+		var got string
+		switch {
+		case target == dst:
+			got = src
+		case strings.HasPrefix(target, strings.TrimSuffix(dst, "/")+"/"):
+			got = filepath.Join(src, strings.TrimPrefix(target, strings.TrimSuffix(dst, "/")+"/"))
+		default:
+			continue
+		}
+		if abs, _ := filepath.Abs(got); abs == want {
+			return
+		}
+		t.Errorf("%s is mounted from %s, want %s", target, got, hostFile)
+		return
+	}
+	t.Errorf("%s is not mounted by any of %v", target, volumes)
+}
+
+// TestSuiteConfiguration: the configuration the end-to-end suite writes is
+// valid, before and after its change.
+func TestSuiteConfiguration(t *testing.T) {
+	p := params{GRPCPort: 1, AdminPort: 2, ListenerPort: 3, DeadPort: 4, Release: "127.0.0.1:5", Beta: "127.0.0.1:6",
+		AppKey: appKey, AppSecret: appSecret, AppName: appName}
+	for _, added := range []bool{false, true} {
+		p.Added = added
+		path := filepath.Join(t.TempDir(), "gateway.yaml")
+		writeFileAtomic(t, path, renderConfig(t, p))
+		snap := loadAndTranslate(t, path)
+		if _, ok := snap.APIs["e2e/added"]; ok != added {
+			t.Errorf("Added=%v: API e2e/added present: %v", added, ok)
+		}
+	}
+}
+
+// TestHarnessWithoutEnvoy starts what the suite starts except Envoy, and
+// checks that apigw serves the configuration and reloads its change.
+func TestHarnessWithoutEnvoy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	g := startGateway(t)
+	client := &http.Client{Timeout: requestTimeout}
+	resp, err := client.Get("http://" + g.srv.AdminAddr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz = %d", resp.StatusCode)
+	}
+	v1 := g.srv.Reloader().Current().Version
+	if st := g.xds.Status(); st.Version != v1 {
+		t.Fatalf("xDS serves %q, want %q", st.Version, v1)
+	}
+	t.Logf("rate-limit filter in the generated listener: %v", g.rateLimited)
+
+	p := g.params
+	p.Added = true
+	writeFileAtomic(t, g.configPath, renderConfig(t, p))
+	g.eventually(t, reloadTimeout, "the configuration change is published to xDS", func() (bool, string) {
+		cur := g.srv.Reloader().Current()
+		_, added := cur.APIs["e2e/added"]
+		return added && g.xds.Status().Version == cur.Version && cur.Version != v1, g.xds.Status().Version
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+g.params.Release+"/status/418", nil)
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusTeapot {
+		t.Errorf("echo backend: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
