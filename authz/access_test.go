@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -68,8 +67,12 @@ func newAccessFixture(t testing.TB, trustedHops int) *accessFixture {
 		t.Fatal(err)
 	}
 	jwks := filepath.Join(t.TempDir(), "jwks.json")
-	pad := func(b *big.Int) string { return base64.RawURLEncoding.EncodeToString(b.FillBytes(make([]byte, 32))) }
-	doc := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":%q,"y":%q}]}`, pad(key.X), pad(key.Y))
+	point, err := key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	doc := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":%q,"y":%q}]}`, enc(point[1:33]), enc(point[33:65]))
 	if err := os.WriteFile(jwks, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}

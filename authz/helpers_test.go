@@ -60,7 +60,6 @@ iam_users:
 
 // fixture is a Service on the test config with a controllable clock.
 type fixture struct {
-	t    *testing.T
 	svc  *Service
 	now  time.Time
 	snap *model.Snapshot

@@ -24,8 +24,8 @@ func (d decision) response() *authv3.CheckResponse {
 		Status:       okStatus,
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 	}
-	switch {
-	case d.caller == nil:
+	switch d.caller {
+	case nil:
 		ok.Headers = d.dep.headers
 		ok.HeadersToRemove = removeForNone
 		resp.DynamicMetadata = anonymousMetadata

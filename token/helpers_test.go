@@ -291,12 +291,14 @@ func stripSig(tok string) string { return tok[:strings.LastIndexByte(tok, '.')+1
 // ecPoint returns the X (x true) or Y coordinate of k's public key, padded
 // to 32 bytes.
 func ecPoint(k testKey, x bool) []byte {
-	pub := k.priv.Public().(*ecdsa.PublicKey)
-	n := pub.Y
-	if x {
-		n = pub.X
+	point, err := k.priv.Public().(*ecdsa.PublicKey).Bytes() // 0x04 || X || Y
+	if err != nil {
+		panic(err)
 	}
-	return n.FillBytes(make([]byte, 32))
+	if x {
+		return point[1:33]
+	}
+	return point[33:65]
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

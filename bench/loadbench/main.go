@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -153,9 +152,13 @@ func writeConfig(dir string) (string, *ecdsa.PrivateKey, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	b64 := func(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
+	point, err := key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		return "", nil, err
+	}
+	enc := base64.RawURLEncoding.EncodeToString
 	jwks := filepath.Join(dir, "jwks.json")
-	doc := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","x":%q,"y":%q}]}`, b64(key.X), b64(key.Y))
+	doc := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","x":%q,"y":%q}]}`, enc(point[1:33]), enc(point[33:65]))
 	if err := os.WriteFile(jwks, []byte(doc), 0o600); err != nil {
 		return "", nil, err
 	}
