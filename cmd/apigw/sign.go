@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apigwio/apigw/keypair"
 	"github.com/apigwio/apigw/signing"
 )
 
@@ -23,6 +24,7 @@ func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 // signFlags are the inputs of `apigw sign`.
 type signFlags struct {
 	method, url, data, dataFile, scheme, key, secret, region, service, date, output string
+	signedHeaders                                                                   string
 	headers                                                                         headerFlags
 	unsignedPayload                                                                 bool
 }
@@ -36,7 +38,8 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&f.headers, "H", `request header "Name: value" (repeatable; signed)`)
 	fs.StringVar(&f.data, "d", "", "request body")
 	fs.StringVar(&f.dataFile, "data-file", "", "read the request body from this file (- for stdin)")
-	fs.StringVar(&f.scheme, "scheme", "SDK-HMAC-SHA256", "SDK-HMAC-SHA256, SDK-HMAC-SM3 or V11-HMAC-SHA256")
+	fs.StringVar(&f.scheme, "scheme", "SDK-HMAC-SHA256", "SDK-HMAC-SHA256, SDK-HMAC-SM3, V11-HMAC-SHA256, or a key-pair algorithm: hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512")
+	fs.StringVar(&f.signedHeaders, "signed-headers", "", `key-pair schemes: the headers to sign, space-separated (default "x-date" plus every -H header; may include request-line, @request-target, digest)`)
 	fs.StringVar(&f.key, "key", os.Getenv("APIGW_KEY"), "AppKey or AK (default $APIGW_KEY)")
 	fs.StringVar(&f.secret, "secret", "", "AppSecret or SK (default $APIGW_SECRET; prefer the variable: flags show in ps)")
 	fs.StringVar(&f.region, "region", "", "V11 region")
@@ -75,9 +78,10 @@ func sign(f signFlags, stdin io.Reader, stdout io.Writer) error {
 	if f.key == "" || f.secret == "" {
 		return fmt.Errorf("a key and a secret are required (-key/-secret or APIGW_KEY/APIGW_SECRET)")
 	}
+	kpAlg, isKeyPair := keypair.ParseAlgorithm(strings.ToLower(f.scheme))
 	alg, ok := signing.ParseAlgorithm(strings.ToUpper(f.scheme))
-	if !ok {
-		return fmt.Errorf("-scheme %q: use SDK-HMAC-SHA256, SDK-HMAC-SM3 or V11-HMAC-SHA256", f.scheme)
+	if !ok && !isKeyPair {
+		return fmt.Errorf("-scheme %q: use SDK-HMAC-SHA256, SDK-HMAC-SM3, V11-HMAC-SHA256, hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512", f.scheme)
 	}
 	body := []byte(f.data)
 	if f.dataFile != "" {
@@ -111,6 +115,9 @@ func sign(f signFlags, stdin io.Reader, stdout io.Writer) error {
 		}
 		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
+	if isKeyPair {
+		return signKeyPair(f, req, body, kpAlg, t, stdout)
+	}
 	opts := signing.SignOptions{Algorithm: alg, Access: f.key, Secret: f.secret, Time: t,
 		Region: f.region, Service: f.service, UnsignedPayload: f.unsignedPayload}
 	if f.output == "explain" {
@@ -130,6 +137,60 @@ func sign(f signFlags, stdin io.Reader, stdout io.Writer) error {
 		return printCurl(stdout, req, body)
 	}
 	return fmt.Errorf("-o %q: use headers, curl or explain", f.output)
+}
+
+// signKeyPair signs with an HMAC key pair (Tencent / Kong format).
+func signKeyPair(f signFlags, req *http.Request, body []byte, alg keypair.Algorithm, t time.Time, stdout io.Writer) error {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	headers := strings.Fields(f.signedHeaders)
+	if len(headers) == 0 {
+		headers = []string{"x-date"}
+		for _, h := range f.headers {
+			name, _, _ := strings.Cut(h, ":")
+			headers = append(headers, strings.ToLower(strings.TrimSpace(name)))
+		}
+	}
+	if f.output == "explain" {
+		if req.Header.Get("X-Date") == "" {
+			req.Header.Set("X-Date", t.UTC().Format(http.TimeFormat))
+		}
+		view := &keypair.Request{Method: req.Method, Target: req.URL.RequestURI(), Proto: "HTTP/1.1", Host: req.Host,
+			Header: pairHeader(req), Body: body, HasBody: true}
+		sts, err := keypair.SigningString(view, headers)
+		if err != nil {
+			return err
+		}
+		sig, err := keypair.Signature(view, alg, headers, []byte(f.secret))
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "== Signing string (%s)\n%s\n\n== Signature\n%s\n\n== Headers to send\nX-Date: %s\nAuthorization: %s\n",
+			alg, sts, sig, req.Header.Get("X-Date"), keypair.FormatAuthorization(f.key, alg, headers, sig))
+		return err
+	}
+	if err := keypair.Sign(req, body, f.key, f.secret, alg, headers, t); err != nil {
+		return err
+	}
+	switch f.output {
+	case "headers":
+		return printHeaders(stdout, req.Header)
+	case "curl":
+		return printCurl(stdout, req, body)
+	}
+	return fmt.Errorf("-o %q: use headers, curl or explain", f.output)
+}
+
+// pairHeader is req's headers as the verifier sees them.
+func pairHeader(req *http.Request) signing.PairHeader {
+	var out signing.PairHeader
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			out = append(out, signing.HeaderPair{Name: strings.ToLower(k), Value: v})
+		}
+	}
+	return out
 }
 
 func printHeaders(w io.Writer, h http.Header) error {

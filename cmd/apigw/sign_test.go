@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigwio/apigw/keypair"
 	"github.com/apigwio/apigw/signing"
 )
 
@@ -101,5 +102,35 @@ func TestSignOutputs(t *testing.T) {
 				t.Error("the secret is printed")
 			}
 		})
+	}
+}
+
+func TestSignKeyPairVerifies(t *testing.T) {
+	var out bytes.Buffer
+	f := signFlags{method: "GET", url: "http://gw.example.com/k?a=1", scheme: "hmac-sha256", key: "AKIDx", secret: "kp-secret-123",
+		date: "2026-11-23T03:00:00Z", output: "headers", headers: headerFlags{"Source: cli"}, signedHeaders: "x-date source request-line"}
+	if err := sign(f, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	h := parseHeaders(t, out.String())
+	if !strings.HasPrefix(h["authorization"], `hmac id="AKIDx", algorithm="hmac-sha256", headers="x-date source request-line", signature="`) {
+		t.Fatalf("authorization = %q", h["authorization"])
+	}
+	cred, err := keypair.ParseAuthorization(h["authorization"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &keypair.Request{Method: "GET", Target: "/k?a=1", Proto: "HTTP/1.1", Host: "gw.example.com", Header: signing.MapHeader(h), HasBody: true}
+	now, _ := time.Parse(time.RFC3339, "2026-11-23T03:00:00Z")
+	if err := keypair.Verify(req, cred, []byte("kp-secret-123"), keypair.Policy{}, now); err != nil {
+		t.Fatalf("the gateway's verifier rejects apigw sign's key-pair signature: %v", err)
+	}
+	out.Reset()
+	f.output = "explain"
+	if err := sign(f, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "x-date: Mon, 23 Nov 2026 03:00:00 GMT\nsource: cli\nGET /k?a=1 HTTP/1.1") {
+		t.Errorf("explanation lacks the signing string:\n%s", out.String())
 	}
 }
