@@ -14,6 +14,7 @@ import (
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	headertometadatav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_to_metadata/v3"
 	iptaggingv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ip_tagging/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -107,6 +108,8 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 //
 //  0. header_mutation (only when a group uses the tencent error dialect):
 //     marks the requests of such groups for the local-reply mappers;
+//     header_to_metadata (only when such a group has path environments):
+//     the miss routes' per-route rules store their tencent message;
 //  1. ip_tagging (only when a backend policy has a source_ip condition): tags
 //     the request with the CIDR sets its client address belongs to and
 //     re-resolves the route before anything uses it;
@@ -114,12 +117,16 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 //     authentication;
 //  3. ext_authz: the Check service, told the API and environment by the
 //     route's context_extensions;
-//  4. the throttling seam (see throttleFilters);
+//  4. the throttling seam (see throttleFilters): the global rate-limit
+//     filter, when some route sends descriptors;
 //  5. the router.
 func (t *translator) httpFilters() []*hcmv3.HttpFilter {
 	var fs []*hcmv3.HttpFilter
 	if t.tencent {
 		fs = append(fs, t.httpFilter(FilterHeaderMutation, &headermutationv3.HeaderMutation{}))
+	}
+	if t.routeMisses {
+		fs = append(fs, t.httpFilter(FilterHeaderToMetadata, &headertometadatav3.Config{}))
 	}
 	if len(t.ipTags) > 0 {
 		fs = append(fs, t.httpFilter(FilterIPTagging, t.ipTagging()))
@@ -132,12 +139,6 @@ func (t *translator) httpFilters() []*hcmv3.HttpFilter {
 	// The router adds no x-envoy-* headers (upstream service time, ...).
 	return append(fs, t.httpFilter(FilterRouter, &routerv3.Router{SuppressEnvoyHeaders: true}))
 }
-
-// throttleFilters is the seam for request throttling (local and global rate
-// limits): the filters go after ext_authz, so that descriptors can use the
-// identity the Check service puts in dynamic metadata, and before the router.
-// None yet.
-func (t *translator) throttleFilters() []*hcmv3.HttpFilter { return nil }
 
 func (t *translator) httpFilter(name string, cfg proto.Message) *hcmv3.HttpFilter {
 	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: t.pack(cfg)}}

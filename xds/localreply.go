@@ -22,6 +22,15 @@ const requestIDFormat = "%REQ(X-REQUEST-ID)%"
 //     the Check service's body (in the group's dialect) and is passed
 //     through unchanged; a Check error (503 from status_on_error, a status
 //     no denial uses) gets APIG.0601.
+//   - RL (the rate-limit filter's 429): 429 APIG.0308; tencent
+//     "API rate limit exceeded.". The X-RateLimit-* headers stay: Envoy
+//     adds the filter's headers to the reply before the mapper rewrites
+//     its status and body, and a mapper never removes headers.
+//   - RLSE (rate-limit service unreachable with failure_mode closed: 503
+//     from the filter's status_on_error): APIG.0601.
+//   - tencent routing misses of groups with path environments (the route
+//     left the message in dynamic metadata, see routemiss.go): 404 with
+//     that message.
 //   - NR (no virtual host or route matched) and NC (the catch-all route's
 //     deliberately missing cluster): 404 APIG.0101.
 //   - UH (no healthy upstream): 502 APIG.0610.
@@ -39,15 +48,18 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 	rules := []struct {
 		filter   *accesslogv3.AccessLogFilter
 		code     apigerr.Code
-		override bool // set the status (otherwise it is already right)
+		override bool   // set the status (otherwise it is already right)
+		tencent  string // the tencent message, when not the APIG one
 	}{
-		{andFilter(flagFilter("UAEX"), statusFilter(503)), apigerr.InternalError, false},
-		{flagFilter("UAEX"), apigerr.Code{}, false}, // denial: keep the Check service's body
-		{flagFilter("NR", "NC"), apigerr.APINotFound, true},
-		{flagFilter("UH"), apigerr.NoBackendAvailable, true},
-		{flagFilter("UF", "UC", "UR"), apigerr.BackendUnavailable, true},
-		{flagFilter("UT"), apigerr.BackendTimeout, true},
-		{statusFilter(413), apigerr.RequestEntityTooLarge, true},
+		{andFilter(flagFilter("UAEX"), statusFilter(503)), apigerr.InternalError, false, ""},
+		{flagFilter("UAEX"), apigerr.Code{}, false, ""}, // denial: keep the Check service's body
+		{flagFilter("RL"), apigerr.Throttled, true, tencentRateLimited},
+		{flagFilter("RLSE"), apigerr.InternalError, false, ""},
+		{flagFilter("NR", "NC"), apigerr.APINotFound, true, ""},
+		{flagFilter("UH"), apigerr.NoBackendAvailable, true, ""},
+		{flagFilter("UF", "UC", "UR"), apigerr.BackendUnavailable, true, ""},
+		{flagFilter("UT"), apigerr.BackendTimeout, true, ""},
+		{statusFilter(413), apigerr.RequestEntityTooLarge, true, ""},
 	}
 	cfg := &hcmv3.LocalReplyConfig{}
 	for _, r := range rules {
@@ -55,13 +67,27 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 			cfg.Mappers = append(cfg.Mappers, &hcmv3.ResponseMapper{Filter: r.filter})
 			continue
 		}
+		if r.code == apigerr.APINotFound && t.routeMisses {
+			// Tencent routing misses carry their own message (routemiss.go).
+			cfg.Mappers = append(cfg.Mappers, routeMissMapper())
+		}
 		if t.tencent {
-			cfg.Mappers = append(cfg.Mappers, mapper(andFilter(r.filter, tencentFilter()), r.code, r.override, tencentBody(r.code)))
+			msg := r.tencent
+			if msg == "" {
+				msg = r.code.Message
+			}
+			cfg.Mappers = append(cfg.Mappers, mapper(andFilter(r.filter, tencentFilter()), r.code, r.override, tencentBody(msg)))
 		}
 		cfg.Mappers = append(cfg.Mappers, mapper(r.filter, r.code, r.override, apigBody(r.code)))
 	}
 	return cfg
 }
+
+// tencentRateLimited is the tencent message of a 429 from the rate-limit
+// filter. Tencent also answers "API quota exceeded." for a usage plan's
+// quota, but Envoy's reply carries the same RL flag whichever descriptor
+// was over its limit, so the rate-limit wording is used for both.
+const tencentRateLimited = "API rate limit exceeded."
 
 func mapper(f *accesslogv3.AccessLogFilter, c apigerr.Code, override bool, body *corev3.SubstitutionFormatString) *hcmv3.ResponseMapper {
 	m := &hcmv3.ResponseMapper{Filter: f, BodyFormatOverride: body}
@@ -82,8 +108,8 @@ func apigBody(c apigerr.Code) *corev3.SubstitutionFormatString {
 }
 
 // tencentBody renders {"message"}, the tencent dialect.
-func tencentBody(c apigerr.Code) *corev3.SubstitutionFormatString {
-	return jsonBody(map[string]*structpb.Value{"message": structpb.NewStringValue(c.Message)})
+func tencentBody(message string) *corev3.SubstitutionFormatString {
+	return jsonBody(map[string]*structpb.Value{"message": structpb.NewStringValue(message)})
 }
 
 func jsonBody(fields map[string]*structpb.Value) *corev3.SubstitutionFormatString {

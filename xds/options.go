@@ -43,6 +43,10 @@ const (
 const (
 	// DefaultCheckTimeout bounds one ext_authz Check call.
 	DefaultCheckTimeout = time.Second
+	// DefaultRateLimitTimeout bounds one rate-limit service call. The
+	// service's own Redis calls time out after 50 ms, so it answers (with
+	// its own fail-open or fail-closed decision) before Envoy gives up.
+	DefaultRateLimitTimeout = 100 * time.Millisecond
 	// DefaultConnectTimeout bounds a connect to a backend.
 	DefaultConnectTimeout = 5 * time.Second
 	// DefaultAuthzConnectTimeout bounds a connect to the Check service.
@@ -59,6 +63,8 @@ const (
 type Options struct {
 	// CheckTimeout bounds one ext_authz Check call. Default 1s.
 	CheckTimeout time.Duration
+	// RateLimitTimeout bounds one rate-limit service call. Default 100ms.
+	RateLimitTimeout time.Duration
 	// ConnectTimeout bounds a TCP (and TLS) connect to a backend. Default 5s.
 	ConnectTimeout time.Duration
 	// AuthzConnectTimeout bounds a connect to the Check service. Default 1s.
@@ -68,6 +74,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.CheckTimeout <= 0 {
 		o.CheckTimeout = DefaultCheckTimeout
+	}
+	if o.RateLimitTimeout <= 0 {
+		o.RateLimitTimeout = DefaultRateLimitTimeout
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout

@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -36,14 +37,7 @@ func (t *translator) routeConfig() *routev3.RouteConfiguration {
 		// upstream.
 		RequestHeadersToRemove: []string{DialectHeader, IPTagsHeader},
 	}
-	owners := map[string]string{} // lower-cased domain -> group
-	for i, g := range t.snap.Groups {
-		if g == nil {
-			t.fail("groups[%d] is nil", i)
-			continue
-		}
-		rc.VirtualHosts = append(rc.VirtualHosts, t.virtualHost(g, owners))
-	}
+	rc.VirtualHosts = t.virtualHosts()
 	if t.maxMockBody > defaultDirectResponseBodyBytes {
 		rc.MaxDirectResponseBodySizeBytes = wrapperspb.UInt32(uint32(t.maxMockBody))
 	}
@@ -58,14 +52,20 @@ func internalOnlyHeaders() []string {
 	return hs
 }
 
-// virtualHost builds the virtual host of a group: its API routes in the
-// order of orderAPIs, then the catch-all.
-func (t *translator) virtualHost(g *model.Group, owners map[string]string) *routev3.VirtualHost {
-	domains := g.Domains
-	if len(domains) == 0 {
-		domains = []string{"*"}
+// groupDomains are the domains of g's virtual host (default "*").
+func groupDomains(g *model.Group) []string {
+	if len(g.Domains) == 0 {
+		return []string{"*"}
 	}
-	for _, d := range domains {
+	return g.Domains
+}
+
+// checkDomains records g's domains in owners (lower-cased domain ->
+// group), failing for a domain another group (or g itself) already has:
+// Envoy refuses a route configuration in which two virtual hosts share a
+// domain.
+func (t *translator) checkDomains(g *model.Group, owners map[string]string) {
+	for _, d := range groupDomains(g) {
 		key := strings.ToLower(d)
 		if other, dup := owners[key]; dup {
 			if other == g.Name {
@@ -77,12 +77,24 @@ func (t *translator) virtualHost(g *model.Group, owners map[string]string) *rout
 		}
 		owners[key] = g.Name
 	}
-	vh := &routev3.VirtualHost{Name: g.Name, Domains: append([]string(nil), domains...)}
+}
+
+// virtualHost builds the virtual host of a group: its API routes in the
+// order of orderAPIs, then the catch-all (preceded by the miss routes in a
+// tencent group with path environments).
+func (t *translator) virtualHost(g *model.Group) *routev3.VirtualHost {
+	vh := &routev3.VirtualHost{Name: g.Name, Domains: append([]string(nil), groupDomains(g)...)}
 	t.markDialect(g, vh)
-	for _, api := range orderAPIs(t, g) {
+	apis := orderAPIs(t, g)
+	for _, api := range apis {
 		vh.Routes = append(vh.Routes, t.apiRoutes(g, api)...)
 	}
-	vh.Routes = append(vh.Routes, t.notFoundRoute())
+	if routeMisses(g) {
+		// Tencent messages for each kind of miss (routemiss.go).
+		vh.Routes = append(vh.Routes, t.missRoutes(g, apis)...)
+	} else {
+		vh.Routes = append(vh.Routes, t.notFoundRoute())
+	}
 	return vh
 }
 
@@ -166,7 +178,7 @@ func (t *translator) placements(g *model.Group, api *model.API) []placement {
 	}
 	for _, seg := range sortedKeys(g.PathEnvironments) {
 		env := g.PathEnvironments[seg]
-		if seg == "" || strings.ContainsAny(seg, "/?#% ") {
+		if !validSegment(seg) {
 			t.fail("group %q: path environment segment %q is not a path segment", g.Name, seg)
 			continue
 		}
@@ -175,6 +187,11 @@ func (t *translator) placements(g *model.Group, api *model.API) []placement {
 		}
 	}
 	return out
+}
+
+// validSegment reports whether seg can be the first segment of a path.
+func validSegment(seg string) bool {
+	return seg != "" && !strings.ContainsAny(seg, "/?#% ")
 }
 
 // envOrder lists the environments of api: non-default ones by name, then
@@ -249,14 +266,61 @@ func (t *translator) authzFor(api *model.API, env string) *anypb.Any {
 	if a := t.authzPerRoute[key]; a != nil {
 		return a
 	}
-	a := t.pack(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{
-		CheckSettings: &extauthzv3.CheckSettings{ContextExtensions: map[string]string{
-			model.ContextKeyAPI: api.ID,
-			model.ContextKeyEnv: env,
-		}},
-	}})
+	if !utf8.ValidString(api.ID) || !utf8.ValidString(env) {
+		// What proto.Marshal would refuse (proto strings are UTF-8).
+		t.fail("cannot marshal the ext_authz context extensions of API %q environment %q: invalid UTF-8", api.ID, env)
+	}
+	a := &anypb.Any{TypeUrl: extAuthzPerRouteURL, Value: contextExtensions(api.ID, env)}
 	t.authzPerRoute[key] = a
 	return a
+}
+
+// extAuthzPerRouteURL is the type URL of ExtAuthzPerRoute.
+var extAuthzPerRouteURL = "type.googleapis.com/" + string((&extauthzv3.ExtAuthzPerRoute{}).ProtoReflect().Descriptor().FullName())
+
+// contextExtensions encodes ExtAuthzPerRoute{check_settings{
+// context_extensions{apigw.api: apiID, apigw.env: env}}} exactly as a
+// deterministic proto.Marshal does (map entries sorted by key), without
+// building and reflecting over the message: there is one per deployment, so
+// this is a measurable part of translating a large configuration. A test
+// checks the bytes against proto.Marshal.
+func contextExtensions(apiID, env string) []byte {
+	entry := func(b []byte, k, v string) []byte {
+		n := protowire.SizeTag(1) + protowire.SizeBytes(len(k)) + protowire.SizeTag(2) + protowire.SizeBytes(len(v))
+		b = protowire.AppendTag(b, 1, protowire.BytesType) // CheckSettings.context_extensions
+		b = protowire.AppendVarint(b, uint64(n))
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendString(b, v)
+	}
+	keys := [2][2]string{{model.ContextKeyAPI, apiID}, {model.ContextKeyEnv, env}}
+	if keys[1][0] < keys[0][0] {
+		keys[0], keys[1] = keys[1], keys[0]
+	}
+	var cs []byte
+	for _, kv := range keys {
+		cs = entry(cs, kv[0], kv[1])
+	}
+	b := make([]byte, 0, len(cs)+8)
+	b = protowire.AppendTag(b, 2, protowire.BytesType) // ExtAuthzPerRoute.check_settings
+	return protowire.AppendBytes(b, cs)
+}
+
+// routeFilters returns the per-filter configuration of the routes of a
+// deployment: ext_authz (authzFor) and, with CORS, the API's policy. All
+// routes of the deployment share the one map, read-only.
+func (t *translator) routeFilters(api *model.API, env string, cors *anypb.Any) map[string]*anypb.Any {
+	key := [2]string{api.ID, env}
+	if m := t.routeFilterMaps[key]; m != nil {
+		return m
+	}
+	m := map[string]*anypb.Any{FilterExtAuthz: t.authzFor(api, env)}
+	if cors != nil {
+		m[FilterCORS] = cors
+	}
+	t.routeFilterMaps[key] = m
+	return m
 }
 
 func (t *translator) authzOff() *anypb.Any {
@@ -266,22 +330,22 @@ func (t *translator) authzOff() *anypb.Any {
 }
 
 // route builds the route of a deployment or policy: match, per-filter
-// configuration and the backend action.
+// configuration and the backend action, with the deployment's rate limits.
 func (t *translator) route(g *model.Group, api *model.API, pl placement, what, name string, m *routev3.RouteMatch, b model.Backend, cors *anypb.Any) *routev3.Route {
 	env := pl.env
 	r := &routev3.Route{
 		Name:                 name,
 		Match:                m,
-		TypedPerFilterConfig: map[string]*anypb.Any{FilterExtAuthz: t.authzFor(api, env)},
-	}
-	if cors != nil {
-		r.TypedPerFilterConfig[FilterCORS] = cors
+		TypedPerFilterConfig: t.routeFilters(api, env, cors),
 	}
 	where := func() string {
 		return "group " + strconv.Quote(g.Name) + " API " + strconv.Quote(api.Name) + " (environment " + env + ") " + what
 	}
 	switch b.Kind {
 	case model.BackendMock:
+		// No rate limits: Envoy's rate-limit filter only acts on routes
+		// with a route action (and cluster), which a direct_response has
+		// not (docs/xds.md, limitations).
 		if b.Mock == nil {
 			t.fail("%s: mock backend without a response", where())
 			return nil
@@ -296,6 +360,7 @@ func (t *translator) route(g *model.Group, api *model.API, pl placement, what, n
 			return nil
 		}
 		a := t.routeAction(api, pl, b, cluster)
+		a.RateLimits = t.rateLimitsFor(api, env)
 		if b.HostHeader == "" {
 			b.HostHeader = host
 		}
@@ -314,6 +379,7 @@ func (t *translator) route(g *model.Group, api *model.API, pl placement, what, n
 			return nil
 		}
 		a := t.routeAction(api, pl, b, cluster)
+		a.RateLimits = t.rateLimitsFor(api, env)
 		if b.HostHeader != "" {
 			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: b.HostHeader}
 		}

@@ -2,8 +2,6 @@ package xds
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +18,6 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/apigwio/apigw/model"
 )
@@ -44,9 +41,13 @@ type Server struct {
 	xds     serverv3.Server
 	tracker *tracker
 
-	mu        sync.Mutex // serialises Publish
+	mu        sync.Mutex // guards the fields below
 	version   string
 	published time.Time
+	// valid holds the message hashes the last validation found valid (see
+	// Resources.validate); replaced on each Publish, so it stays the size
+	// of one configuration.
+	valid map[msgHash]bool
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -88,17 +89,29 @@ func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	if err := res.Validate(); err != nil {
+	s.mu.Lock()
+	known := s.valid
+	s.mu.Unlock()
+	if known == nil {
+		known = map[msgHash]bool{}
+	}
+	// Validation hashes every message (each resource, each virtual host and
+	// route of the route configuration) and validates in full the ones not
+	// found valid by the last Publish: a one-API change validates one
+	// route. The hashes also make the resource versions of delta xDS, so
+	// nothing is marshalled again for them, and a resource that cannot be
+	// marshalled fails here, before the cache is touched.
+	v, err := res.validate(known)
+	if err != nil {
 		return err
 	}
 	version := snap.Version
 	if version == "" {
-		if version, err = res.hash(); err != nil {
-			return err
-		}
+		version = v.version()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.valid = v.valid
 	if version == s.version {
 		return nil
 	}
@@ -106,11 +119,7 @@ func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	// Hash every resource now (delta xDS needs it), so that a resource that
-	// cannot be marshalled fails here, before the cache is touched.
-	if err := cs.ConstructVersionMap(); err != nil {
-		return fmt.Errorf("xds: %w", err)
-	}
+	cs.VersionMap = v.versions
 	if err := s.cache.SetSnapshot(ctx, nodeKey, cs); err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
@@ -141,21 +150,6 @@ func routeCount(res *Resources) int {
 		}
 	}
 	return n
-}
-
-// hash is a version for resources built from a snapshot without one.
-func (r *Resources) hash() (string, error) {
-	h := sha256.New()
-	for _, g := range r.groups() {
-		for _, m := range g.list {
-			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-			if err != nil {
-				return "", fmt.Errorf("xds: %w", err)
-			}
-			h.Write(b)
-		}
-	}
-	return "h" + hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 // cpLogger sends go-control-plane's logs to slog (its info level is chatty,

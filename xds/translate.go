@@ -14,10 +14,13 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/throttle"
 )
 
 // Resources are the Envoy resources of one snapshot, each list sorted by
-// resource name.
+// resource name. Messages are shared within them (for instance all routes
+// of one deployment share their typed_per_filter_config map, packed Anys
+// and rate limits): treat them as read-only.
 type Resources struct {
 	// Listeners (LDS): the one HTTP listener.
 	Listeners []*listenerv3.Listener
@@ -34,6 +37,12 @@ type Resources struct {
 // It never panics; a snapshot it cannot translate gives an error naming the
 // group and API at fault.
 func Translate(snap *model.Snapshot, opts Options) (res *Resources, err error) {
+	return translateWorkers(snap, opts, 0)
+}
+
+// translateWorkers is Translate with at most workers workers for the virtual
+// hosts (0: by size and GOMAXPROCS, see virtualHosts).
+func translateWorkers(snap *model.Snapshot, opts Options, workers int) (res *Resources, err error) {
 	if snap == nil {
 		return nil, errors.New("xds: nil snapshot")
 	}
@@ -45,6 +54,7 @@ func Translate(snap *model.Snapshot, opts Options) (res *Resources, err error) {
 		}
 	}()
 	t := newTranslator(snap, opts.withDefaults())
+	t.workers = workers
 	rc := t.routeConfig()
 	t.authzCluster()
 	lis := t.listener()
@@ -79,31 +89,51 @@ type translator struct {
 	rerouteHeaders map[string]bool
 	// tencent is true when a group answers errors in the tencent dialect.
 	tencent bool
+	// routeMisses is true when a tencent group with path environments has
+	// miss routes (header_to_metadata and their local-reply mapper).
+	routeMisses bool
 	// maxMockBody is the longest direct-response body.
 	maxMockBody int
 	// authzPerRoute caches the packed ExtAuthzPerRoute of each API and
 	// environment; shared read-only by all routes of that deployment.
 	authzPerRoute map[[2]string]*anypb.Any
+	// routeFilterMaps caches the typed_per_filter_config of the routes of
+	// each API and environment (shared read-only by those routes).
+	routeFilterMaps map[[2]string]map[string]*anypb.Any
+	// rateLimitActions shares the rate-limit actions that do not depend on
+	// the deployment (metadata and remote_address).
+	rateLimitActions map[throttle.Entry]*routev3.RateLimit_Action
+	// rateLimits caches the route rate limits of each API and environment;
+	// shared read-only by all routes of that deployment.
+	rateLimits map[[2]string][]*routev3.RateLimit
+	// throttled is true when some route sends rate-limit descriptors (the
+	// rate-limit filter is then needed).
+	throttled bool
 	// sharedAny and headerMatchers hold messages that many routes use
 	// identically; sharing them (read-only) saves memory and time on large
 	// configurations.
 	sharedAny      map[string]*anypb.Any
 	headerMatchers map[[2]string]*routev3.HeaderMatcher
 	err            error
+	// workers bounds the parallel translation of virtual hosts (0: auto).
+	workers int
 }
 
 func newTranslator(snap *model.Snapshot, opts Options) *translator {
 	t := &translator{
-		snap:           snap,
-		opts:           opts,
-		defaultEnv:     snap.Settings.DefaultEnvironment,
-		clusters:       map[string]*clusterv3.Cluster{},
-		endpoints:      map[string]*endpointv3.ClusterLoadAssignment{},
-		ipTags:         map[string][]*corev3.CidrRange{},
-		rerouteHeaders: map[string]bool{},
-		authzPerRoute:  map[[2]string]*anypb.Any{},
-		sharedAny:      map[string]*anypb.Any{},
-		headerMatchers: map[[2]string]*routev3.HeaderMatcher{},
+		snap:             snap,
+		opts:             opts,
+		defaultEnv:       snap.Settings.DefaultEnvironment,
+		clusters:         map[string]*clusterv3.Cluster{},
+		endpoints:        map[string]*endpointv3.ClusterLoadAssignment{},
+		ipTags:           map[string][]*corev3.CidrRange{},
+		rerouteHeaders:   map[string]bool{},
+		authzPerRoute:    map[[2]string]*anypb.Any{},
+		routeFilterMaps:  map[[2]string]map[string]*anypb.Any{},
+		rateLimitActions: map[throttle.Entry]*routev3.RateLimit_Action{},
+		rateLimits:       map[[2]string][]*routev3.RateLimit{},
+		sharedAny:        map[string]*anypb.Any{},
+		headerMatchers:   map[[2]string]*routev3.HeaderMatcher{},
 	}
 	if e := snap.DefaultEnvironment(); e != nil {
 		t.defaultEnv = e.Name

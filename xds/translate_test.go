@@ -83,8 +83,10 @@ func TestFilterOrder(t *testing.T) {
 		want string
 	}{
 		{"listener.input.yaml", "envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
-		{"policies.input.yaml", "envoy.filters.http.ip_tagging envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
-		{"dialect.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
+		{"policies.input.yaml", "envoy.filters.http.ip_tagging envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"dialect.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"path_environments_tencent.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"mock.input.yaml", "envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
 	}
 	for _, tt := range tests {
 		var names []string
@@ -433,19 +435,24 @@ func TestInternalOnlyHeaders(t *testing.T) {
 
 // TestLocalReplies checks the order and content of the local-reply mappers:
 // the ext_authz pass-through before anything that could rewrite a denial,
-// and tencent variants before their APIG counterparts.
+// then the rate limiter's 429 and errors, and tencent variants before their
+// APIG counterparts.
 func TestLocalReplies(t *testing.T) {
 	tests := []struct {
 		file string
 		want []string // per mapper: status override and body keys
 	}{
 		{"mock.input.yaml", []string{
-			"- error_code,error_msg,request_id", "- -", "404 error_code,error_msg,request_id",
+			"- error_code,error_msg,request_id", "- -",
+			"429 error_code,error_msg,request_id", "- error_code,error_msg,request_id",
+			"404 error_code,error_msg,request_id",
 			"502 error_code,error_msg,request_id", "502 error_code,error_msg,request_id",
 			"504 error_code,error_msg,request_id", "413 error_code,error_msg,request_id",
 		}},
 		{"dialect.input.yaml", []string{
 			"- message", "- error_code,error_msg,request_id", "- -",
+			"429 message", "429 error_code,error_msg,request_id",
+			"- message", "- error_code,error_msg,request_id",
 			"404 message", "404 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",
@@ -470,5 +477,30 @@ func TestLocalReplies(t *testing.T) {
 		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
 			t.Errorf("%s: mappers\n got %q\nwant %q", tt.file, got, tt.want)
 		}
+	}
+}
+
+// TestContextExtensionsEncoding: the hand-encoded ExtAuthzPerRoute is
+// byte for byte what a deterministic proto.Marshal gives.
+func TestContextExtensionsEncoding(t *testing.T) {
+	tests := []struct{ api, env string }{
+		{"g/a", "RELEASE"},
+		{"", ""},
+		{"group-with-a-long-name/" + strings.Repeat("x", 300), "ENV"},
+		{"g/ünïcode", "TEST"},
+	}
+	for _, tt := range tests {
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{
+			CheckSettings: &extauthzv3.CheckSettings{ContextExtensions: map[string]string{model.ContextKeyAPI: tt.api, model.ContextKeyEnv: tt.env}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := contextExtensions(tt.api, tt.env); !bytes.Equal(got, want) {
+			t.Errorf("%q %q:\n got %x\nwant %x", tt.api, tt.env, got, want)
+		}
+	}
+	if extAuthzPerRouteURL != "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute" {
+		t.Errorf("type URL %s", extAuthzPerRouteURL)
 	}
 }

@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -28,21 +30,65 @@ type validator interface{ ValidateAll() error }
 // with several defects, it is always the first in resource order.
 //
 // The work is spread over the CPUs: each resource is a task, and so is each
-// virtual host of a route configuration (the largest resource by far).
+// virtual host and each route of a route configuration (the largest
+// resource by far).
 func (r *Resources) Validate() error {
+	_, err := r.validate(nil)
+	return err
+}
+
+// validation is what an incremental validation (validate with hashing)
+// learnt: the hash of every message it checked, and a version of each
+// resource for delta xDS.
+type validation struct {
+	// valid holds the hashes of the messages found valid: a later
+	// validation need not check them again.
+	valid map[msgHash]bool
+	// versions maps type URL and resource name to a version: a hash of the
+	// resource's deterministic encoding (a hash of its parts' hashes for a
+	// route configuration), equal for equal resources.
+	versions map[string]map[string]string
+	// hashes are the task hashes in resource order (for a version of the
+	// whole set).
+	hashes []msgHash
+}
+
+// msgHash is the SHA-256 of a message's full type name and deterministic
+// encoding: equal hashes mean equal messages, so equal validation results.
+type msgHash [sha256.Size]byte
+
+// validate validates r. With known non-nil, it also hashes every task's
+// message (deterministic encoding) and skips the ones whose hash is in
+// known, which a previous validation found valid: validation is a pure
+// function of the message, so a message with the same bytes is valid
+// again. Every other message is validated in full. It returns what it
+// learnt (nil without known).
+func (r *Resources) validate(known map[msgHash]bool) (*validation, error) {
+	type span struct {
+		typeURL, name string
+		from, to      int // task indexes
+	}
 	var tasks []validateTask
+	var spans []span
 	for _, g := range r.groups() {
 		names := map[string]bool{}
 		for _, m := range g.list {
 			name := cachev3.GetResourceName(m)
 			if names[name] {
-				return fmt.Errorf("xds: invalid resource: %s %q is defined twice", g.kind, name)
+				return nil, fmt.Errorf("xds: invalid resource: %s %q is defined twice", g.kind, name)
 			}
 			names[name] = true
+			from := len(tasks)
 			tasks = append(tasks, splitTasks(g.kind+"["+name+"]", m)...)
+			spans = append(spans, span{g.typeURL, name, from, len(tasks)})
 		}
 	}
+	hashing := known != nil
 	errs := make([]error, len(tasks))
+	var hashes []msgHash
+	if hashing {
+		hashes = make([]msgHash, len(tasks))
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(tasks))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -51,10 +97,26 @@ func (r *Resources) Validate() error {
 		go func() {
 			defer wg.Done()
 			w := &anyWalker{seen: map[*anypb.Any]bool{}}
+			var buf []byte
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(tasks) {
 					return
+				}
+				if hashing {
+					var err error
+					if buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(buf[:0], tasks[i].msg); err != nil {
+						errs[i] = fmt.Errorf("%s: cannot marshal: %w", tasks[i].path, err)
+						continue
+					}
+					h := sha256.New()
+					h.Write([]byte(tasks[i].msg.ProtoReflect().Descriptor().FullName()))
+					h.Write([]byte{0})
+					h.Write(buf)
+					h.Sum(hashes[i][:0])
+					if known[hashes[i]] {
+						continue
+					}
 				}
 				errs[i] = w.check(tasks[i].path, tasks[i].msg)
 			}
@@ -63,10 +125,44 @@ func (r *Resources) Validate() error {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return fmt.Errorf("xds: invalid resource: %w", err)
+			return nil, fmt.Errorf("xds: invalid resource: %w", err)
 		}
 	}
-	return nil
+	if !hashing {
+		return nil, nil
+	}
+	v := &validation{valid: make(map[msgHash]bool, len(hashes)), versions: map[string]map[string]string{}, hashes: hashes}
+	for _, h := range hashes {
+		v.valid[h] = true
+	}
+	for _, sp := range spans {
+		if v.versions[sp.typeURL] == nil {
+			v.versions[sp.typeURL] = map[string]string{}
+		}
+		v.versions[sp.typeURL][sp.name] = hashOf(hashes[sp.from:sp.to])
+	}
+	return v, nil
+}
+
+// hashOf is the hex version of a sequence of task hashes: the hash itself
+// for one task, a hash of the sequence for several (the parts of a route
+// configuration, which split in one way only: each virtual host's own
+// fields precede its routes).
+func hashOf(hs []msgHash) string {
+	if len(hs) == 1 {
+		return hex.EncodeToString(hs[0][:])
+	}
+	h := sha256.New()
+	for _, x := range hs {
+		h.Write(x[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// version is a version of the whole set of resources, for snapshots
+// without one: a hash of every task hash.
+func (v *validation) version() string {
+	return "h" + hashOf(append([]msgHash{{}}, v.hashes...))[:16]
 }
 
 // validateTask is one message to check, located by path.
@@ -76,29 +172,38 @@ type validateTask struct {
 }
 
 // splitTasks makes one task of a resource, except a route configuration:
-// one task for its own fields and one per virtual host. Per-field
-// validation rules do not span virtual hosts, so this checks exactly what
-// ValidateAll on the whole would.
+// one task for its own fields, and for each virtual host one for its own
+// fields and one per route. Per-field validation rules do not span virtual
+// hosts or routes, so this checks exactly what ValidateAll on the whole
+// would. (Smaller tasks also let an incremental validation skip more.)
 func splitTasks(path string, m proto.Message) []validateTask {
 	rc, ok := m.(*routev3.RouteConfiguration)
-	if !ok || len(rc.GetVirtualHosts()) < 2 {
+	if !ok || len(rc.GetVirtualHosts()) == 0 {
 		return []validateTask{{path, m}}
 	}
-	// A shallow copy without the virtual hosts (fields are shared, not
-	// copied, and only read).
-	src := rc.ProtoReflect()
-	top := src.Type().New()
+	tasks := []validateTask{{path, without(rc, "virtual_hosts")}}
+	for i, vh := range rc.GetVirtualHosts() {
+		vpath := path + ".virtual_hosts[" + strconv.Itoa(i) + "]"
+		tasks = append(tasks, validateTask{vpath, without(vh, "routes")})
+		for j, r := range vh.GetRoutes() {
+			tasks = append(tasks, validateTask{vpath + ".routes[" + strconv.Itoa(j) + "]", r})
+		}
+	}
+	return tasks
+}
+
+// without returns a shallow copy of m without the named field (the other
+// fields are shared, not copied, and only read).
+func without(m proto.Message, field protoreflect.Name) proto.Message {
+	src := m.ProtoReflect()
+	out := src.Type().New()
 	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Name() != "virtual_hosts" {
-			top.Set(fd, v)
+		if fd.Name() != field {
+			out.Set(fd, v)
 		}
 		return true
 	})
-	tasks := []validateTask{{path, top.Interface()}}
-	for i, vh := range rc.GetVirtualHosts() {
-		tasks = append(tasks, validateTask{path + ".virtual_hosts[" + strconv.Itoa(i) + "]", vh})
-	}
-	return tasks
+	return out.Interface()
 }
 
 type resourceGroup struct {

@@ -2,17 +2,22 @@ package xds
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // TestValidateLooksInsideAny: defects inside packed messages, which
@@ -118,4 +123,87 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestIncrementalValidation: a validation that knows the hashes of a
+// previous one skips only messages with the same bytes; a changed message
+// is validated in full, and versions change exactly for changed resources.
+func TestIncrementalValidation(t *testing.T) {
+	in := filepath.Join("testdata", "policies.input.yaml")
+	first, err := translate(t, load(t, in)).validate(map[msgHash]bool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		change    func(t *testing.T, r *Resources)
+		wantErr   string
+		unchanged []string // type URLs whose versions stay
+	}{
+		{"same configuration", func(*testing.T, *Resources) {}, "", []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType}},
+		{"broken route revalidated", func(t *testing.T, r *Resources) {
+			rt := r.Routes[0].VirtualHosts[0].Routes[1]
+			rt.TypedPerFilterConfig = map[string]*anypb.Any{FilterExtAuthz: mustAny(t, &extauthzv3.ExtAuthzPerRoute{})}
+		}, "route_configuration[apigw].virtual_hosts[0].routes[1].typed_per_filter_config[envoy.filters.http.ext_authz]", nil},
+		{"broken virtual host revalidated", func(t *testing.T, r *Resources) {
+			r.Routes[0].VirtualHosts[0].Domains = nil
+		}, "route_configuration[apigw].virtual_hosts[0]: invalid VirtualHost.Domains", nil},
+		{"one route changed", func(t *testing.T, r *Resources) {
+			r.Routes[0].VirtualHosts[0].Routes[0].Name += "-x"
+		}, "", []string{resourcev3.ListenerType, resourcev3.ClusterType}},
+		{"one cluster changed", func(t *testing.T, r *Resources) {
+			r.Clusters[0].ConnectTimeout = durationpb.New(7 * time.Second)
+		}, "", []string{resourcev3.ListenerType, resourcev3.RouteType}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := translate(t, load(t, in))
+			tt.change(t, res)
+			v, err := res.validate(first.valid)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("validate = %v, want an error containing %q", err, tt.wantErr)
+				}
+				if plain := res.Validate(); plain == nil || plain.Error() != err.Error() {
+					t.Errorf("Validate = %v, want the same error", plain)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for typ, versions := range first.versions {
+				same := maps.Equal(versions, v.versions[typ])
+				if want := slices.Contains(tt.unchanged, typ); same != want {
+					t.Errorf("%s versions unchanged %v, want %v", typ, same, want)
+				}
+			}
+		})
+	}
+}
+
+// TestVersionsMatchContent: resource versions are equal for equal
+// resources and differ otherwise, across translations.
+func TestVersionsMatchContent(t *testing.T) {
+	a, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := translate(t, syntheticSnapshot(t, 300, 1)).validate(a.valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.EqualFunc(a.versions, b.versions, maps.Equal) || a.version() != b.version() {
+		t.Error("equal configurations have different versions")
+	}
+	if maps.Equal(a.versions[resourcev3.RouteType], c.versions[resourcev3.RouteType]) || a.version() == c.version() {
+		t.Error("a changed route configuration kept its version")
+	}
+	if !maps.Equal(a.versions[resourcev3.ClusterType], c.versions[resourcev3.ClusterType]) {
+		t.Error("unchanged clusters changed versions")
+	}
 }
