@@ -62,8 +62,9 @@ func (t *translator) listener() *listenerv3.Listener {
 		// reach an API that the raw path would not.
 		NormalizePath: wrapperspb.Bool(true),
 		MergeSlashes:  true,
-		// Domains match with or without the port in Host.
-		StripPortMode:       &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
+		// The Host header keeps its port: clients sign "host:port", so the
+		// Check service must see it as sent (domains still match without
+		// the port: see ignore_port_in_host_matching on the routes).
 		MaxRequestHeadersKb: wrapperspb.UInt32(t.maxRequestHeadersKB()),
 		// Envoy's edge-proxy recommendations: bounded header reception,
 		// idle connections closed, HTTP/2 streams and windows limited, and

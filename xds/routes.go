@@ -25,7 +25,10 @@ const defaultDirectResponseBodyBytes = 4096
 // in declaration order.
 func (t *translator) routeConfig() *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{
-		Name: RouteConfigName,
+		// Domains match with or without the port in Host, without
+		// rewriting Host (signatures cover "host:port").
+		IgnorePortInHostMatching: true,
+		Name:                     RouteConfigName,
 		// The catch-all routes point at NotFoundCluster, which must stay
 		// undefined (Envoy then answers 404, see localReplyConfig).
 		ValidateClusters: wrapperspb.Bool(false),
