@@ -139,6 +139,7 @@ func (s *Server) Status() Status {
 	st := Status{Version: s.version, PublishedAt: s.published}
 	s.mu.Unlock()
 	st.Nodes = s.tracker.snapshot()
+	st.ACKs, st.NACKs = s.tracker.counts()
 	return st
 }
 

@@ -234,6 +234,9 @@ func TestADSStateOfTheWorld(t *testing.T) {
 	if n.Cluster != "edge" || !n.Connected || n.Acked["cluster"] != snapB.Version || n.Acked["route"] != snapA.Version {
 		t.Errorf("node status = %+v", n)
 	}
+	if st := s.Status(); st.NACKs != 1 || st.ACKs == 0 {
+		t.Errorf("ACK/NACK counts = %d/%d, want some ACKs and 1 NACK", st.ACKs, st.NACKs)
+	}
 	if !strings.Contains(logs.String(), "NACK") || !strings.Contains(logs.String(), "route: bad") {
 		t.Errorf("the NACK is not logged:\n%s", logs.String())
 	}

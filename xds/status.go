@@ -22,6 +22,10 @@ type Status struct {
 	PublishedAt time.Time `json:"published_at,omitzero"`
 	// Nodes that have connected, by id.
 	Nodes []NodeStatus `json:"nodes"`
+	// ACKs and NACKs count the responses Envoy nodes accepted and rejected
+	// since the server started.
+	ACKs  uint64 `json:"acks"`
+	NACKs uint64 `json:"nacks"`
 }
 
 // NodeStatus is the state of one Envoy node (all streams with its node id).
@@ -61,9 +65,10 @@ type tracker struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu      sync.Mutex
-	nodes   map[string]*NodeStatus
-	streams map[int64]*streamState
+	mu          sync.Mutex
+	nodes       map[string]*NodeStatus
+	streams     map[int64]*streamState
+	acks, nacks uint64
 }
 
 type streamState struct {
@@ -156,10 +161,12 @@ func (t *tracker) request(id int64, node *corev3.Node, typeURL, nonce, ackedVers
 		version = ackedVersion
 	}
 	if hasErr {
+		t.nacks++
 		n.LastNACK = &NACK{Version: version, Type: shortType(typeURL), Message: errDetail, Time: t.now()}
 		t.log.Warn("xds configuration rejected by Envoy (NACK)", "node", st.node, "type", shortType(typeURL), "version", version, "error", errDetail)
 		return
 	}
+	t.acks++
 	if version != "" {
 		n.Acked[shortType(typeURL)] = version
 	}
@@ -178,6 +185,13 @@ func (t *tracker) response(id int64, typeURL, nonce, version string) {
 	}
 	st.sent[typeURL] = nonce
 	st.sentVers[typeURL] = version
+}
+
+// counts returns the ACKs and NACKs seen.
+func (t *tracker) counts() (acks, nacks uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.acks, t.nacks
 }
 
 // snapshot copies the node states, sorted by id.

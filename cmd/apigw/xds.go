@@ -23,6 +23,8 @@ func registerXDSMetrics(m *metrics.Registry, x *xds.Server) {
 		}
 		return float64(n)
 	})
+	m.Counter("apigw_xds_acks_total", "xDS responses accepted by Envoy nodes.", func() float64 { return float64(x.Status().ACKs) })
+	m.Counter("apigw_xds_nacks_total", "xDS responses rejected by Envoy nodes (the error text is logged and at /debug/xds).", func() float64 { return float64(x.Status().NACKs) })
 	m.Gauge("apigw_xds_nodes_nacking", "Envoy nodes whose last response was a NACK of the current version.", func() float64 {
 		st := x.Status()
 		n := 0
