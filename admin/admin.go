@@ -4,6 +4,8 @@
 //	/readyz         the configuration is loaded and the gRPC port is serving
 //	/debug/config   the configuration in use, secrets redacted
 //	/debug/<name>   other JSON status documents (xDS nodes, reloads)
+//	/debug/pprof/   Go runtime profiles
+//	/metrics        Prometheus metrics
 //
 // Bind it to loopback or a private network: it shows configuration.
 package admin
@@ -11,6 +13,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 
 	"github.com/apigwio/apigw/model"
@@ -56,6 +59,11 @@ func NewHandler(o Options) http.Handler {
 	for path, h := range o.Extra {
 		mux.Handle(path, h)
 	}
+	// Profiles for diagnosing the running service (the admin port must stay
+	// private: see the package comment).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{"endpoints": append([]string{"/healthz", "/readyz", "/debug/config"}, prefixed(names)...)})
 	})

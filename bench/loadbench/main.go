@@ -285,14 +285,15 @@ func measure(name string, argv []string, addr string, mix mixList, noop bool, co
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w (run `make bench-load`, which builds it)", name, err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	defer func() {
 		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
+			<-exited
 		}
 	}()
 	conns := make([]*grpc.ClientConn, nconns)
@@ -306,6 +307,13 @@ func measure(name string, argv []string, addr string, mix mixList, noop bool, co
 	}
 	if err := waitServing(conns[0], noop); err != nil {
 		return nil, fmt.Errorf("%s did not start: %w", name, err)
+	}
+	// A server that exited (e.g. its port was taken) must not be measured
+	// through whatever else answers on the port.
+	select {
+	case <-exited:
+		return nil, fmt.Errorf("%s exited at start-up (is %s already in use?)", name, addr)
+	case <-time.After(500 * time.Millisecond):
 	}
 	run := func(d time.Duration, record bool) ([][]time.Duration, int64, int64) {
 		var wrong, errs atomic.Int64
@@ -331,7 +339,9 @@ func measure(name string, argv []string, addr string, mix mixList, noop bool, co
 						continue
 					}
 					if !noop && (resp.GetOkResponse() != nil) != it.allow {
-						wrong.Add(1)
+						if wrong.Add(1) == 1 {
+							fmt.Fprintf(os.Stderr, "loadbench: first wrong decision: %s allowed=%v %s\n", it.kind, !it.allow, resp.GetDeniedResponse().GetBody())
+						}
 					}
 				}
 			}(w)
