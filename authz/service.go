@@ -47,6 +47,8 @@ type Service struct {
 	log     *slog.Logger
 	obs     Observer
 
+	authorizers *authorizerClient
+
 	mu     sync.Mutex // serialises Stage and Activate
 	staged *tables
 
@@ -95,7 +97,7 @@ func (nopObserver) Locked()                                      {}
 // New returns a Service serving snap. It fails when snap names token
 // issuers whose keys cannot be loaded.
 func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, error) {
-	s := &Service{lockout: opts.Lockout, now: opts.Now, log: opts.Logger, obs: opts.Observer}
+	s := &Service{lockout: opts.Lockout, now: opts.Now, log: opts.Logger, obs: opts.Observer, authorizers: newAuthorizerClient()}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -291,6 +293,8 @@ func (s *Service) identify(ctx context.Context, t *tables, dep *deployment, r *r
 		return s.authenticateKeyPair(ctx, t, dep, r)
 	case model.AuthToken:
 		return s.authenticateToken(ctx, t, dep, r)
+	case model.AuthAuthorizer:
+		return s.authenticateAuthorizer(ctx, dep, r)
 	}
 	// An auth type this build cannot verify must never fall through to an
 	// allow.

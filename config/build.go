@@ -56,13 +56,14 @@ var methods = map[string]bool{
 
 // builder turns a schema message into a Snapshot, collecting problems.
 type builder struct {
-	opts        Options
-	issuerNames map[string]bool
-	appCodes    map[string]string // code -> path of the app that has it
-	ps          problems
-	snap        *model.Snapshot
-	envs        map[string]*model.Environment
-	secrets     [][]byte
+	opts             Options
+	issuerNames      map[string]bool
+	authorizerByName map[string]*model.Authorizer
+	appCodes         map[string]string // code -> path of the app that has it
+	ps               problems
+	snap             *model.Snapshot
+	envs             map[string]*model.Environment
+	secrets          [][]byte
 }
 
 // Build validates gw and resolves it into a Snapshot. source names the
@@ -89,6 +90,7 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 	b.environments(gw.GetEnvironments())
 	b.channels(gw.GetChannels())
 	b.tokenIssuers(gw.GetTokenIssuers())
+	b.authorizers(gw.GetAuthorizers())
 	b.groups(gw.GetGroups())
 	b.apps(gw.GetApps())
 	b.iamUsers(gw.GetIamUsers())
@@ -494,8 +496,17 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		api.Auth = model.AuthToken
 	case "app_code":
 		api.Auth = model.AuthAppCode
+	case "authorizer":
+		api.Auth = model.AuthAuthorizer
+		api.Authorizer = b.authorizerByName[a.GetAuthorizer()]
+		if api.Authorizer == nil {
+			b.ps.add(field(path, "authorizer"), "authorizer %q is not defined (auth authorizer names one of authorizers[])", a.GetAuthorizer())
+		}
 	default:
-		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, none", a.GetAuth())
+		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, authorizer, none", a.GetAuth())
+	}
+	if a.GetAuthorizer() != "" && api.Auth != model.AuthAuthorizer {
+		b.ps.add(field(path, "authorizer"), "authorizer applies to auth authorizer only")
 	}
 	api.AppCode = a.GetAppCode() || api.Auth == model.AuthAppCode
 	if a.GetAppCode() && api.Auth != model.AuthApp {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -360,5 +361,44 @@ func (b *builder) throttlePolicies(list []*configv1.ThrottlePolicy) {
 			d.Throttle = pol
 		}
 		b.snap.ThrottlePolicies[pol.Name] = pol
+	}
+}
+
+// authorizers resolves the custom authorizers.
+func (b *builder) authorizers(list []*configv1.Authorizer) {
+	b.authorizerByName = map[string]*model.Authorizer{}
+	for i, a := range list {
+		path := idx("authorizers", i)
+		if !reGroupName.MatchString(a.GetName()) {
+			b.ps.add(field(path, "name"), "%q is not a valid name", a.GetName())
+			continue
+		}
+		if b.authorizerByName[a.GetName()] != nil {
+			b.ps.add(field(path, "name"), "authorizer %q is defined twice", a.GetName())
+			continue
+		}
+		az := &model.Authorizer{
+			Name:     a.GetName(),
+			URL:      a.GetUrl(),
+			Timeout:  b.duration(field(path, "timeout"), a.GetTimeout(), 500*time.Millisecond, time.Millisecond, 900*time.Millisecond),
+			CacheTTL: 0,
+		}
+		if a.GetCacheTtl() != "" && a.GetCacheTtl() != "0s" && a.GetCacheTtl() != "0" {
+			az.CacheTTL = b.duration(field(path, "cache_ttl"), a.GetCacheTtl(), 0, time.Second, time.Hour)
+		}
+		if u, err := url.Parse(az.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			b.ps.add(field(path, "url"), "%q is not an http(s) URL", az.URL)
+		}
+		if len(a.GetIdentityHeaders()) == 0 {
+			b.ps.add(field(path, "identity_headers"), "list at least one header (the identity source)")
+		}
+		for j, h := range a.GetIdentityHeaders() {
+			if !reHeader.MatchString(h) {
+				b.ps.add(idx(field(path, "identity_headers"), j), "%q is not a header name", h)
+				continue
+			}
+			az.IdentityHeaders = append(az.IdentityHeaders, strings.ToLower(h))
+		}
+		b.authorizerByName[az.Name] = az
 	}
 }

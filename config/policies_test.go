@@ -158,3 +158,33 @@ apps: [{name: app, key: k, secret: {value: longenough}, codes: [{value: short}],
 		t.Errorf("%d problems, want %d:\n%s", len(cerr.Problems), len(want), msg)
 	}
 }
+
+func TestAuthorizerProblems(t *testing.T) {
+	_, err := Load("az", []byte(`
+authorizers:
+  - {name: fn, url: "ftp://x", timeout: 5s, identity_headers: ["bad header"], cache_ttl: 2h}
+  - {name: fn, url: "http://x"}
+groups:
+  - name: g
+    apis:
+      - {name: a, path: /a, auth: authorizer, authorizer: nope, backend: {url: "http://10.0.0.1"}}
+      - {name: b, path: /b, auth: none, authorizer: fn, backend: {url: "http://10.0.0.1"}}
+`), Options{})
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatal(err)
+	}
+	for _, w := range []string{
+		`authorizers[0].timeout: 5s is out of range (1ms-900ms)`,
+		`authorizers[0].cache_ttl: 2h0m0s is out of range (1s-1h0m0s)`,
+		`authorizers[0].url: "ftp://x" is not an http(s) URL`,
+		`authorizers[0].identity_headers[0]: "bad header" is not a header name`,
+		`authorizers[1].name: authorizer "fn" is defined twice`,
+		`groups[0].apis[0].authorizer: authorizer "nope" is not defined`,
+		`groups[0].apis[1].authorizer: authorizer applies to auth authorizer only`,
+	} {
+		if !strings.Contains(cerr.Error(), w) {
+			t.Errorf("missing %q in\n%s", w, cerr.Error())
+		}
+	}
+}

@@ -70,6 +70,7 @@ const (
 	AuthHMAC
 	AuthToken
 	AuthAppCode
+	AuthAuthorizer
 )
 
 // String returns the configuration spelling of a.
@@ -87,6 +88,8 @@ func (a AuthType) String() string {
 		return "token"
 	case AuthAppCode:
 		return "app_code"
+	case AuthAuthorizer:
+		return "authorizer"
 	}
 	return "unknown"
 }
@@ -279,6 +282,8 @@ type API struct {
 	HMAC HMACPolicy
 	// TokenIssuers accepted for auth token (names; empty: all).
 	TokenIssuers []string
+	// Authorizer for auth authorizer.
+	Authorizer *Authorizer
 	// Dialect of error answers (the group's).
 	Dialect apigerr.Dialect
 }
@@ -602,4 +607,18 @@ type ThrottlePolicy struct {
 	APILimit, UserLimit, AppLimit, IPLimit uint32
 	// SpecialApps and SpecialUsers override AppLimit / UserLimit.
 	SpecialApps, SpecialUsers map[string]uint32
+}
+
+// Authorizer is a custom authorizer endpoint.
+type Authorizer struct {
+	// Name of the authorizer.
+	Name string
+	// URL the identity is POSTed to.
+	URL string
+	// Timeout of one call.
+	Timeout time.Duration
+	// IdentityHeaders (lower case) sent to the authorizer.
+	IdentityHeaders []string
+	// CacheTTL of answers per identity source; 0 disables the cache.
+	CacheTTL time.Duration
 }

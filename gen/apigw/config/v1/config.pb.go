@@ -58,8 +58,10 @@ type Gateway struct {
 	AclPolicies []*AclPolicy `protobuf:"bytes,12,rep,name=acl_policies,json=aclPolicies,proto3" json:"acl_policies,omitempty"`
 	// Throttling policies, bound to APIs.
 	ThrottlePolicies []*ThrottlePolicy `protobuf:"bytes,13,rep,name=throttle_policies,json=throttlePolicies,proto3" json:"throttle_policies,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Custom authorizers (HTTP functions) for auth "authorizer".
+	Authorizers   []*Authorizer `protobuf:"bytes,14,rep,name=authorizers,proto3" json:"authorizers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Gateway) Reset() {
@@ -183,6 +185,98 @@ func (x *Gateway) GetThrottlePolicies() []*ThrottlePolicy {
 	return nil
 }
 
+func (x *Gateway) GetAuthorizers() []*Authorizer {
+	if x != nil {
+		return x.Authorizers
+	}
+	return nil
+}
+
+// Authorizer is a custom authorizer: an HTTP endpoint that decides.
+type Authorizer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// http(s) URL the gateway POSTs the request identity to.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// Time allowed for an answer. Default "500ms", at most "900ms" (Envoy
+	// gives the whole Check 1 s).
+	Timeout string `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Request headers sent to the authorizer (the identity source); a request
+	// missing any of them is refused without a call. At least one.
+	IdentityHeaders []string `protobuf:"bytes,4,rep,name=identity_headers,json=identityHeaders,proto3" json:"identity_headers,omitempty"`
+	// How long an answer is cached per identity source. Default "0s" (off),
+	// at most "1h".
+	CacheTtl      string `protobuf:"bytes,5,opt,name=cache_ttl,json=cacheTtl,proto3" json:"cache_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authorizer) Reset() {
+	*x = Authorizer{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authorizer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authorizer) ProtoMessage() {}
+
+func (x *Authorizer) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authorizer.ProtoReflect.Descriptor instead.
+func (*Authorizer) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Authorizer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Authorizer) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Authorizer) GetTimeout() string {
+	if x != nil {
+		return x.Timeout
+	}
+	return ""
+}
+
+func (x *Authorizer) GetIdentityHeaders() []string {
+	if x != nil {
+		return x.IdentityHeaders
+	}
+	return nil
+}
+
+func (x *Authorizer) GetCacheTtl() string {
+	if x != nil {
+		return x.CacheTtl
+	}
+	return ""
+}
+
 // Server holds the addresses of this service.
 type Server struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -199,7 +293,7 @@ type Server struct {
 
 func (x *Server) Reset() {
 	*x = Server{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +305,7 @@ func (x *Server) String() string {
 func (*Server) ProtoMessage() {}
 
 func (x *Server) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +318,7 @@ func (x *Server) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Server.ProtoReflect.Descriptor instead.
 func (*Server) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{1}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Server) GetGrpcAddress() string {
@@ -264,7 +358,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +370,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +383,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{2}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Listener) GetAddress() string {
@@ -343,7 +437,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +449,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +462,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Settings) GetClockSkew() string {
@@ -452,7 +546,7 @@ type Hmac struct {
 
 func (x *Hmac) Reset() {
 	*x = Hmac{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +558,7 @@ func (x *Hmac) String() string {
 func (*Hmac) ProtoMessage() {}
 
 func (x *Hmac) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +571,7 @@ func (x *Hmac) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
 func (*Hmac) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Hmac) GetAlgorithms() []string {
@@ -530,7 +624,7 @@ type Throttling struct {
 
 func (x *Throttling) Reset() {
 	*x = Throttling{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +636,7 @@ func (x *Throttling) String() string {
 func (*Throttling) ProtoMessage() {}
 
 func (x *Throttling) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +649,7 @@ func (x *Throttling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
 func (*Throttling) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Throttling) GetDefaultApiRps() uint32 {
@@ -610,7 +704,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +716,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +729,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -681,7 +775,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +787,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +800,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Environment) GetName() string {
@@ -749,7 +843,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +855,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +868,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Group) GetName() string {
@@ -827,7 +921,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +933,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +946,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -899,14 +993,16 @@ type Api struct {
 	// For auth "hmac": overrides of the gateway's hmac settings.
 	Hmac *Hmac `protobuf:"bytes,13,opt,name=hmac,proto3" json:"hmac,omitempty"`
 	// For auth "token": names of the accepted token issuers (default all).
-	TokenIssuers  []string `protobuf:"bytes,14,rep,name=token_issuers,json=tokenIssuers,proto3" json:"token_issuers,omitempty"`
+	TokenIssuers []string `protobuf:"bytes,14,rep,name=token_issuers,json=tokenIssuers,proto3" json:"token_issuers,omitempty"`
+	// For auth "authorizer": the name of the custom authorizer.
+	Authorizer    string `protobuf:"bytes,15,opt,name=authorizer,proto3" json:"authorizer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1014,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1027,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Api) GetName() string {
@@ -1032,6 +1128,13 @@ func (x *Api) GetTokenIssuers() []string {
 	return nil
 }
 
+func (x *Api) GetAuthorizer() string {
+	if x != nil {
+		return x.Authorizer
+	}
+	return ""
+}
+
 // Backend is where a request is forwarded: exactly one of url, channel, mock.
 type Backend struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1055,7 +1158,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1170,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1183,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1147,7 +1250,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1262,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1275,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1217,7 +1320,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1332,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1345,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1302,7 +1405,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1417,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1430,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1366,7 +1469,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1481,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1494,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Condition) GetType() string {
@@ -1434,7 +1537,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1549,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1562,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Channel) GetName() string {
@@ -1510,7 +1613,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1625,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1638,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -1571,7 +1674,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1686,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1699,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -1650,7 +1753,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1765,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1778,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -1760,7 +1863,7 @@ type App struct {
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +1875,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +1888,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *App) GetName() string {
@@ -1850,7 +1953,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1965,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1978,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Grant) GetApi() string {
@@ -1907,7 +2010,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2022,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2035,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -1971,7 +2074,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2086,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2099,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2035,7 +2138,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2150,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2163,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2106,7 +2209,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2221,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2234,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2189,7 +2292,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2304,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2317,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2256,7 +2359,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2371,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2384,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -2355,7 +2458,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2470,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2483,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -2423,7 +2526,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2538,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2551,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -2499,7 +2602,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2614,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2627,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Binding) GetApi() string {
@@ -2566,7 +2669,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2681,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2694,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -2665,7 +2768,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +2780,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +2793,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -2718,7 +2821,7 @@ var File_apigw_config_v1_config_proto protoreflect.FileDescriptor
 
 const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xf5\x05\n" +
+	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xb4\x06\n" +
 	"\aGateway\x12/\n" +
 	"\x06server\x18\x01 \x01(\v2\x17.apigw.config.v1.ServerR\x06server\x125\n" +
 	"\blistener\x18\x02 \x01(\v2\x19.apigw.config.v1.ListenerR\blistener\x125\n" +
@@ -2734,7 +2837,15 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"usagePlans\x12A\n" +
 	"\rtoken_issuers\x18\v \x03(\v2\x1c.apigw.config.v1.TokenIssuerR\ftokenIssuers\x12=\n" +
 	"\facl_policies\x18\f \x03(\v2\x1a.apigw.config.v1.AclPolicyR\vaclPolicies\x12L\n" +
-	"\x11throttle_policies\x18\r \x03(\v2\x1f.apigw.config.v1.ThrottlePolicyR\x10throttlePolicies\"}\n" +
+	"\x11throttle_policies\x18\r \x03(\v2\x1f.apigw.config.v1.ThrottlePolicyR\x10throttlePolicies\x12=\n" +
+	"\vauthorizers\x18\x0e \x03(\v2\x1b.apigw.config.v1.AuthorizerR\vauthorizers\"\x94\x01\n" +
+	"\n" +
+	"Authorizer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x18\n" +
+	"\atimeout\x18\x03 \x01(\tR\atimeout\x12)\n" +
+	"\x10identity_headers\x18\x04 \x03(\tR\x0fidentityHeaders\x12\x1b\n" +
+	"\tcache_ttl\x18\x05 \x01(\tR\bcacheTtl\"}\n" +
 	"\x06Server\x12!\n" +
 	"\fgrpc_address\x18\x01 \x01(\tR\vgrpcAddress\x12#\n" +
 	"\radmin_address\x18\x02 \x01(\tR\fadminAddress\x12+\n" +
@@ -2796,7 +2907,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\amapping\x18\x02 \x03(\v2..apigw.config.v1.PathEnvironments.MappingEntryR\amapping\x1a:\n" +
 	"\fMappingEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe8\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x88\x04\n" +
 	"\x03Api\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -2812,7 +2923,10 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\v \x01(\tR\vdescription\x12\x19\n" +
 	"\bapp_code\x18\f \x01(\bR\aappCode\x12)\n" +
 	"\x04hmac\x18\r \x01(\v2\x15.apigw.config.v1.HmacR\x04hmac\x12#\n" +
-	"\rtoken_issuers\x18\x0e \x03(\tR\ftokenIssuers\"\xc9\x01\n" +
+	"\rtoken_issuers\x18\x0e \x03(\tR\ftokenIssuers\x12\x1e\n" +
+	"\n" +
+	"authorizer\x18\x0f \x01(\tR\n" +
+	"authorizer\"\xc9\x01\n" +
 	"\aBackend\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12)\n" +
@@ -2952,93 +3066,95 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
-	(*Server)(nil),           // 1: apigw.config.v1.Server
-	(*Listener)(nil),         // 2: apigw.config.v1.Listener
-	(*Settings)(nil),         // 3: apigw.config.v1.Settings
-	(*Hmac)(nil),             // 4: apigw.config.v1.Hmac
-	(*Throttling)(nil),       // 5: apigw.config.v1.Throttling
-	(*Lockout)(nil),          // 6: apigw.config.v1.Lockout
-	(*Environment)(nil),      // 7: apigw.config.v1.Environment
-	(*Group)(nil),            // 8: apigw.config.v1.Group
-	(*PathEnvironments)(nil), // 9: apigw.config.v1.PathEnvironments
-	(*Api)(nil),              // 10: apigw.config.v1.Api
-	(*Backend)(nil),          // 11: apigw.config.v1.Backend
-	(*Mock)(nil),             // 12: apigw.config.v1.Mock
-	(*Cors)(nil),             // 13: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),    // 14: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),        // 15: apigw.config.v1.Condition
-	(*Channel)(nil),          // 16: apigw.config.v1.Channel
-	(*ChannelMember)(nil),    // 17: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),      // 18: apigw.config.v1.HealthCheck
-	(*Secret)(nil),           // 19: apigw.config.v1.Secret
-	(*App)(nil),              // 20: apigw.config.v1.App
-	(*Grant)(nil),            // 21: apigw.config.v1.Grant
-	(*IamUser)(nil),          // 22: apigw.config.v1.IamUser
-	(*AccessKey)(nil),        // 23: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),          // 24: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),        // 25: apigw.config.v1.UsagePlan
-	(*Quota)(nil),            // 26: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),      // 27: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),      // 28: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),        // 29: apigw.config.v1.AclPolicy
-	(*Binding)(nil),          // 30: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),   // 31: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil), // 32: apigw.config.v1.SpecialThreshold
-	nil,                      // 33: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 34: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 35: apigw.config.v1.Mock.HeadersEntry
+	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
+	(*Server)(nil),           // 2: apigw.config.v1.Server
+	(*Listener)(nil),         // 3: apigw.config.v1.Listener
+	(*Settings)(nil),         // 4: apigw.config.v1.Settings
+	(*Hmac)(nil),             // 5: apigw.config.v1.Hmac
+	(*Throttling)(nil),       // 6: apigw.config.v1.Throttling
+	(*Lockout)(nil),          // 7: apigw.config.v1.Lockout
+	(*Environment)(nil),      // 8: apigw.config.v1.Environment
+	(*Group)(nil),            // 9: apigw.config.v1.Group
+	(*PathEnvironments)(nil), // 10: apigw.config.v1.PathEnvironments
+	(*Api)(nil),              // 11: apigw.config.v1.Api
+	(*Backend)(nil),          // 12: apigw.config.v1.Backend
+	(*Mock)(nil),             // 13: apigw.config.v1.Mock
+	(*Cors)(nil),             // 14: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),    // 15: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),        // 16: apigw.config.v1.Condition
+	(*Channel)(nil),          // 17: apigw.config.v1.Channel
+	(*ChannelMember)(nil),    // 18: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),      // 19: apigw.config.v1.HealthCheck
+	(*Secret)(nil),           // 20: apigw.config.v1.Secret
+	(*App)(nil),              // 21: apigw.config.v1.App
+	(*Grant)(nil),            // 22: apigw.config.v1.Grant
+	(*IamUser)(nil),          // 23: apigw.config.v1.IamUser
+	(*AccessKey)(nil),        // 24: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),          // 25: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),        // 26: apigw.config.v1.UsagePlan
+	(*Quota)(nil),            // 27: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),      // 28: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),      // 29: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),        // 30: apigw.config.v1.AclPolicy
+	(*Binding)(nil),          // 31: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),   // 32: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil), // 33: apigw.config.v1.SpecialThreshold
+	nil,                      // 34: apigw.config.v1.Environment.VariablesEntry
+	nil,                      // 35: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                      // 36: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
-	1,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
-	2,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
-	3,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	7,  // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	8,  // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	20, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	22, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	16, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	24, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	25, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	27, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	29, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	31, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
-	6,  // 13: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	4,  // 14: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	5,  // 15: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
-	19, // 16: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	33, // 17: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	10, // 18: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	9,  // 19: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	34, // 20: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	11, // 21: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	13, // 22: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	14, // 23: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	4,  // 24: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	12, // 25: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	35, // 26: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	15, // 27: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	11, // 28: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	17, // 29: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	18, // 30: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	19, // 31: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	21, // 32: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	19, // 33: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	23, // 34: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	19, // 35: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	19, // 36: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	26, // 37: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	28, // 38: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	30, // 39: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	32, // 40: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	30, // 41: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
+	3,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
+	4,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
+	8,  // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	9,  // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	21, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	23, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	17, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	25, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	26, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	28, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	30, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	32, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
+	7,  // 14: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	5,  // 15: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	6,  // 16: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	20, // 17: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	34, // 18: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	11, // 19: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	10, // 20: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	35, // 21: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	12, // 22: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	14, // 23: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	15, // 24: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	5,  // 25: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	13, // 26: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	36, // 27: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	16, // 28: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	12, // 29: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	18, // 30: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	19, // 31: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	20, // 32: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	22, // 33: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	20, // 34: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	24, // 35: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	20, // 36: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	20, // 37: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	27, // 38: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	29, // 39: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	31, // 40: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	33, // 41: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	31, // 42: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3046,8 +3162,8 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[6].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[19].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[7].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[20].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3058,7 +3174,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
