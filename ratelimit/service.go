@@ -12,6 +12,7 @@ import (
 
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // FailureMode is what a Service answers when its Backend fails.
@@ -315,9 +316,27 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	}
 	if over {
 		resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
+		resp.DynamicMetadata = overLimitMetadata(resp.Statuses)
 		s.overLimit.Add(1)
 	}
 	return resp, nil
+}
+
+// MetadataOverLimit is the dynamic metadata key (namespace
+// envoy.filters.http.ratelimit) naming the limit a request went over, so
+// that Envoy's local reply can say which (e.g. a quota rather than a rate).
+const MetadataOverLimit = "over_limit"
+
+// overLimitMetadata names the first limit that was exceeded.
+func overLimitMetadata(statuses []*rlsv3.RateLimitResponse_DescriptorStatus) *structpb.Struct {
+	for _, st := range statuses {
+		if st.GetCode() == rlsv3.RateLimitResponse_OVER_LIMIT && st.GetCurrentLimit().GetName() != "" {
+			return &structpb.Struct{Fields: map[string]*structpb.Value{
+				MetadataOverLimit: structpb.NewStringValue(st.GetCurrentLimit().GetName()),
+			}}
+		}
+	}
+	return nil
 }
 
 func setDuration(d *durationpb.Duration, v time.Duration) {

@@ -57,6 +57,10 @@ func TestShouldRateLimitShapes(t *testing.T) {
 						if resp.GetOverallCode() != wantCode || st.GetCode() != wantCode {
 							t.Fatalf("hit %d: %v/%v, want %v", i, resp.GetOverallCode(), st.GetCode(), wantCode)
 						}
+						over := resp.GetDynamicMetadata().GetFields()[MetadataOverLimit].GetStringValue()
+						if (wantCode == codeOver) != (over == tt.limit) {
+							t.Fatalf("hit %d: dynamic metadata over_limit = %q (limit %q, code %v)", i, over, tt.limit, wantCode)
+						}
 						l := st.GetCurrentLimit()
 						if l.GetName() != tt.limit || l.GetRequestsPerUnit() != uint32(tt.allowed) || l.GetUnit() != tt.unit {
 							t.Fatalf("hit %d: current_limit %v, want %s %d/%v", i, l, tt.limit, tt.allowed, tt.unit)

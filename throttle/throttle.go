@@ -78,6 +78,11 @@ type Entry struct {
 	Value string
 }
 
+// QuotaLimitPrefix starts the name of every usage-plan quota limit; the
+// rate-limit service returns the exceeded limit's name, so Envoy's reply can
+// say "quota" rather than "rate".
+const QuotaLimitPrefix = "quota "
+
 // APIValue is the api entry value of a deployment.
 func APIValue(apiID, env string) string { return apiID + "@" + env }
 
@@ -175,7 +180,7 @@ func Config(snap *model.Snapshot) *ratelimit.Config {
 		}
 		if plan.QuotaRequests > 0 {
 			cfg.Descriptors = append(cfg.Descriptors, &ratelimit.Descriptor{Key: KeyQuota, Value: plan.Name, Children: []*ratelimit.Descriptor{
-				{Key: KeyKeyPair, Limit: limit("quota "+plan.Name, plan.QuotaRequests, plan.QuotaPeriod)},
+				{Key: KeyKeyPair, Limit: limit(QuotaLimitPrefix+plan.Name, plan.QuotaRequests, plan.QuotaPeriod)},
 			}})
 		}
 	}

@@ -6,10 +6,13 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/apigwio/apigw/apigerr"
+	"github.com/apigwio/apigw/ratelimit"
+	"github.com/apigwio/apigw/throttle"
 )
 
 // requestIDFormat is the Envoy command operator for the request id.
@@ -23,6 +26,8 @@ const requestIDFormat = "%REQ(X-REQUEST-ID)%"
 //     through unchanged; a Check error (503 from status_on_error, a status
 //     no denial uses) gets APIG.0601.
 //   - RL (the rate-limit filter's 429): 429 APIG.0308; tencent
+//     "API quota exceeded." when the exceeded limit is a usage plan's quota
+//     (named in the rate-limit service's dynamic metadata), else
 //     "API rate limit exceeded.". The X-RateLimit-* headers stay: Envoy
 //     adds the filter's headers to the reply before the mapper rewrites
 //     its status and body, and a mapper never removes headers.
@@ -71,6 +76,11 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 			// Tencent routing misses carry their own message (routemiss.go).
 			cfg.Mappers = append(cfg.Mappers, routeMissMapper())
 		}
+		if r.code == apigerr.Throttled && t.tencent {
+			// A usage plan's quota: the rate-limit service names the limit
+			// it enforced in dynamic metadata (ratelimit.MetadataOverLimit).
+			cfg.Mappers = append(cfg.Mappers, mapper(andFilter(r.filter, tencentFilter(), quotaFilter()), r.code, r.override, tencentBody(tencentQuotaExceeded)))
+		}
 		if t.tencent {
 			msg := r.tencent
 			if msg == "" {
@@ -83,11 +93,26 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 	return cfg
 }
 
-// tencentRateLimited is the tencent message of a 429 from the rate-limit
-// filter. Tencent also answers "API quota exceeded." for a usage plan's
-// quota, but Envoy's reply carries the same RL flag whichever descriptor
-// was over its limit, so the rate-limit wording is used for both.
-const tencentRateLimited = "API rate limit exceeded."
+// Tencent messages of a 429 from the rate-limit filter: a usage plan's
+// quota, told apart by the name of the exceeded limit the rate-limit
+// service returns in dynamic metadata, and every other limit.
+const (
+	tencentRateLimited   = "API rate limit exceeded."
+	tencentQuotaExceeded = "API quota exceeded."
+)
+
+// quotaFilter matches replies whose exceeded limit is a usage-plan quota.
+func quotaFilter() *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{
+		MetadataFilter: &accesslogv3.MetadataFilter{Matcher: &matcherv3.MetadataMatcher{
+			Filter: "envoy.filters.http.ratelimit",
+			Path:   []*matcherv3.MetadataMatcher_PathSegment{{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: ratelimit.MetadataOverLimit}}},
+			Value: &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+				MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: throttle.QuotaLimitPrefix},
+			}}},
+		}},
+	}}
+}
 
 func mapper(f *accesslogv3.AccessLogFilter, c apigerr.Code, override bool, body *corev3.SubstitutionFormatString) *hcmv3.ResponseMapper {
 	m := &hcmv3.ResponseMapper{Filter: f, BodyFormatOverride: body}

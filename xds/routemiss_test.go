@@ -173,7 +173,7 @@ func TestRouteMissMapper(t *testing.T) {
 		file       string
 		wantMapper int // index of the miss mapper, -1 when absent
 	}{
-		{"path_environments_tencent.input.yaml", 7},
+		{"path_environments_tencent.input.yaml", 8}, // after the quota, rate-limit and RLSE mappers
 		{"path_environments.input.yaml", -1},
 		{"dialect.input.yaml", -1},
 	}

@@ -292,14 +292,21 @@ func TestRateLimitedReply(t *testing.T) {
 		field  string
 		want   string
 	}{
-		{3, "RL", true, 429, "message", "API rate limit exceeded."},
-		{4, "RL", false, 429, "error_code", "APIG.0308"},
-		{4, "RL", false, 429, "error_msg", "The throttling threshold has been reached."},
-		{4, "RL", false, 429, "request_id", "%REQ(X-REQUEST-ID)%"},
-		{5, "RLSE", true, 0, "message", "Internal server error."},
-		{6, "RLSE", false, 0, "error_code", "APIG.0601"},
+		{3, "RL", true, 429, "message", "API quota exceeded."},
+		{4, "RL", true, 429, "message", "API rate limit exceeded."},
+		{5, "RL", false, 429, "error_code", "APIG.0308"},
+		{5, "RL", false, 429, "error_msg", "The throttling threshold has been reached."},
+		{5, "RL", false, 429, "request_id", "%REQ(X-REQUEST-ID)%"},
+		{6, "RLSE", true, 0, "message", "Internal server error."},
+		{7, "RLSE", false, 0, "error_code", "APIG.0601"},
 	}
-	if len(mappers) < 7 || len(mappers[2].GetFilter().GetResponseFlagFilter().GetFlags()) != 1 || mappers[2].GetFilter().GetResponseFlagFilter().GetFlags()[0] != "UAEX" {
+	// The quota variant also requires the exceeded limit to be a quota.
+	quota := mappers[3].GetFilter().GetAndFilter().GetFilters()
+	if len(quota) != 3 || quota[2].GetMetadataFilter().GetMatcher().GetFilter() != "envoy.filters.http.ratelimit" ||
+		quota[2].GetMetadataFilter().GetMatcher().GetValue().GetStringMatch().GetPrefix() != throttle.QuotaLimitPrefix {
+		t.Errorf("quota mapper filter = %v", mappers[3].GetFilter())
+	}
+	if len(mappers) < 8 || len(mappers[2].GetFilter().GetResponseFlagFilter().GetFlags()) != 1 || mappers[2].GetFilter().GetResponseFlagFilter().GetFlags()[0] != "UAEX" {
 		t.Fatalf("mappers %v", mappers)
 	}
 	for _, tt := range tests {

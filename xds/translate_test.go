@@ -451,7 +451,7 @@ func TestLocalReplies(t *testing.T) {
 		}},
 		{"dialect.input.yaml", []string{
 			"- message", "- error_code,error_msg,request_id", "- -",
-			"429 message", "429 error_code,error_msg,request_id",
+			"429 message", "429 message", "429 error_code,error_msg,request_id", // quota, rate, APIG
 			"- message", "- error_code,error_msg,request_id",
 			"404 message", "404 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",
