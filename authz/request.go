@@ -89,30 +89,7 @@ func (r *request) header(name string) (string, bool) {
 		v, ok := r.mapHeaders[name]
 		return v, ok
 	}
-	if p, ok := r.headers.(signing.PairHeader); ok {
-		for i := range p {
-			if len(p[i].Name) == len(name) && equalFoldASCII(p[i].Name, name) {
-				return p[i].Value, true
-			}
-		}
-	}
-	return "", false
-}
-
-func equalFoldASCII(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return signing.FirstValue(r.headers, name)
 }
 
 // signingRequest is the verifier's view of r.

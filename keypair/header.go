@@ -69,7 +69,7 @@ func hasHMACScheme(v string) bool {
 }
 
 func firstNonBlank(h signing.Header, name string) (string, bool) {
-	v, ok := firstValue(h, name)
+	v, ok := signing.FirstValue(h, name)
 	if !ok || trimOWS(v) == "" {
 		return "", false
 	}
@@ -93,31 +93,6 @@ func appendValues(dst []string, h signing.Header, name string) []string {
 		return h.AppendValues(dst, name)
 	default:
 		return append(dst, h.Values(name)...)
-	}
-}
-
-// firstValue returns the first value of header name (lower case).
-func firstValue(h signing.Header, name string) (string, bool) {
-	switch h := h.(type) {
-	case nil:
-		return "", false
-	case signing.MapHeader:
-		v, ok := h[name]
-		return v, ok
-	case signing.PairHeader:
-		for i := range h {
-			if len(h[i].Name) == len(name) && strings.EqualFold(h[i].Name, name) {
-				return h[i].Value, true
-			}
-		}
-		return "", false
-	default:
-		var buf [2]string
-		vs := appendValues(buf[:0], h, name)
-		if len(vs) == 0 {
-			return "", false
-		}
-		return vs[0], true
 	}
 }
 

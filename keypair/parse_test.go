@@ -257,7 +257,7 @@ func TestOtherHeaderImplementations(t *testing.T) {
 		if v, ok := FindAuthorization(h); v != "a" || !ok {
 			t.Errorf("%T: %q %v", h, v, ok)
 		}
-		if _, ok := firstValue(h, "none"); ok {
+		if _, ok := signing.FirstValue(h, "none"); ok {
 			t.Errorf("%T: found absent header", h)
 		}
 		s, err := SigningString(&Request{Header: h}, []string{"x-date", "x-m"})

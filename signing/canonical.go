@@ -163,7 +163,7 @@ func (st *state) buildCR(req *Request, cred *Credential, plusLiteral bool) error
 	b = append(b, '\n')
 	b = append(b, cred.SignedHeaders...)
 	b = append(b, '\n')
-	if v, ok := firstHeaderValue(req.Header, cred.Algorithm.contentHashHeaderLower()); ok {
+	if v, ok := FirstValue(req.Header, cred.Algorithm.contentHashHeaderLower()); ok {
 		b = append(b, v...)
 	} else {
 		b = append(b, st.payload...)

@@ -88,8 +88,9 @@ func appendHeaderValues(dst []string, h Header, name string) []string {
 	}
 }
 
-// firstHeaderValue returns the first value of header name.
-func firstHeaderValue(h Header, name string) (string, bool) {
+// FirstValue returns the first value of the lower-case header name in h,
+// without allocating for MapHeader and PairHeader.
+func FirstValue(h Header, name string) (string, bool) {
 	switch h := h.(type) {
 	case nil:
 		return "", false

@@ -176,7 +176,7 @@ func Verify(req *Request, cred Credential, secret []byte, now time.Time, skew ti
 	}
 
 	chName := cred.Algorithm.contentHashHeaderLower()
-	ch, hasCH := firstHeaderValue(req.Header, chName)
+	ch, hasCH := FirstValue(req.Header, chName)
 	if !hasCH || (req.HasBody && ch != UnsignedPayload) {
 		var body []byte
 		if req.HasBody {
@@ -243,7 +243,7 @@ func (st *state) attempt(req *Request, cred *Credential, key []byte, date string
 // within skew of now, and for V11 that the scope date matches. It returns the
 // (trimmed) date as sent.
 func checkDate(req *Request, cred Credential, now time.Time, skew time.Duration) (string, error) {
-	v, ok := firstHeaderValue(req.Header, "x-sdk-date")
+	v, ok := FirstValue(req.Header, "x-sdk-date")
 	if !ok {
 		return "", newError(ReasonMissingDate, "Header x-sdk-date not found")
 	}
@@ -315,7 +315,7 @@ func StringToSign(req *Request, cred Credential) (string, error) {
 		return "", err
 	}
 	defer putState(st)
-	v, ok := firstHeaderValue(req.Header, "x-sdk-date")
+	v, ok := FirstValue(req.Header, "x-sdk-date")
 	if !ok {
 		return "", newError(ReasonMissingDate, "Header x-sdk-date not found")
 	}

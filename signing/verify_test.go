@@ -23,7 +23,7 @@ func signFor(t *testing.T, req *Request, cred Credential, secret string, plusLit
 	if err := st.buildCR(req, &cred, plusLiteral); err != nil {
 		t.Fatal(err)
 	}
-	date, _ := firstHeaderValue(req.Header, "x-sdk-date")
+	date, _ := FirstValue(req.Header, "x-sdk-date")
 	st.buildSTS(&cred, strings.TrimSpace(date))
 	key, err := st.signingKey(&cred, []byte(secret))
 	if err != nil {
