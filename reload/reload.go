@@ -15,8 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/apigwio/apigw/config"
 	"github.com/apigwio/apigw/model"
@@ -130,6 +133,28 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	return nil
 }
 
+// watch returns a channel of file-system events on the configuration
+// file's directory (nil, never ready, when events are unavailable: polling
+// then does the work) and a function that stops watching.
+func (r *Reloader) watch() (<-chan fsnotify.Event, func()) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		r.log.Warn("config file events unavailable; polling only", "error", err.Error())
+		return nil, func() {}
+	}
+	if err := w.Add(filepath.Dir(r.path)); err != nil {
+		_ = w.Close()
+		r.log.Warn("config file events unavailable; polling only", "error", err.Error())
+		return nil, func() {}
+	}
+	go func() {
+		for err := range w.Errors {
+			r.log.Warn("config file events", "error", err.Error())
+		}
+	}()
+	return w.Events, func() { _ = w.Close() }
+}
+
 func (r *Reloader) refuse(err error) error {
 	r.status.Failures++
 	r.status.LastError = err.Error()
@@ -164,8 +189,15 @@ func (r *Reloader) Trigger() {
 	}
 }
 
-// Run watches the file until ctx ends. Triggered reloads happen even when
-// the file content is unchanged (the secrets it names may have changed).
+// debounce lets a burst of file events (an editor's write, truncate and
+// rename) settle into one reload.
+const debounce = 10 * time.Millisecond
+
+// Run watches the file until ctx ends: file-system events on its directory
+// (which also catch atomic renames and Kubernetes ConfigMap symlink swaps)
+// reload within milliseconds; the polling interval is the fallback where
+// events are unavailable. Triggered reloads happen even when the file
+// content is unchanged (the secrets it names may have changed).
 func (r *Reloader) Run(ctx context.Context) {
 	var tick <-chan time.Time
 	if r.interval > 0 {
@@ -173,10 +205,19 @@ func (r *Reloader) Run(ctx context.Context) {
 		defer t.Stop()
 		tick = t.C
 	}
+	events, closeWatch := r.watch()
+	defer closeWatch()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-events:
+			settle.Reset(debounce)
+		case <-settle.C:
+			_ = r.Load(ctx)
 		case <-tick:
 			_ = r.Load(ctx)
 		case <-r.trigger:

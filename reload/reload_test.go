@@ -134,6 +134,35 @@ func TestRunPicksUpChangesAndTrigger(t *testing.T) {
 	}
 }
 
+// TestEventsReloadWithoutPolling: with polling off, a file change is still
+// picked up at once through file-system events.
+func TestEventsReloadWithoutPolling(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	write(t, path, cfgA)
+	rec := &recorder{got: make(chan string, 10)}
+	r := New(path, config.Options{}, 0, quiet(), rec.sink)
+	if _, err := r.Prime(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond) // let the watcher start
+	start := time.Now()
+	tmp := path + ".tmp"
+	write(t, tmp, cfgB)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rec.got:
+		t.Logf("reloaded %s after the write", time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("change not picked up from file-system events")
+	}
+}
+
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

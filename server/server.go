@@ -53,7 +53,8 @@ type Options struct {
 	GRPCAddress string
 	// AdminAddress overrides server.admin_address.
 	AdminAddress string
-	// WatchInterval is how often the file is checked (0: default 1s; <0: never).
+	// WatchInterval is how often the file is polled, as a fallback to
+	// file-system events (0: default 1s; <0: never).
 	WatchInterval time.Duration
 	// ShutdownTimeout bounds the drain of in-flight calls. Default 10s.
 	ShutdownTimeout time.Duration

@@ -129,7 +129,7 @@ func runServe(args []string, _, stderr io.Writer) error {
 	path := fs.String("config", "", "configuration file (YAML or JSON)")
 	grpcAddr := fs.String("grpc-address", "", "gRPC listen address (default: server.grpc_address, 127.0.0.1:18000)")
 	adminAddr := fs.String("admin-address", "", "admin HTTP listen address (default: server.admin_address, 127.0.0.1:18001)")
-	watch := fs.Duration("watch-interval", time.Second, "how often the config file is checked for changes (0 disables; SIGHUP always reloads)")
+	watch := fs.Duration("watch-interval", time.Second, "how often the config file is also polled for changes, as a fallback to file-system events (0 disables polling; events and SIGHUP still reload)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight calls may drain on shutdown")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
