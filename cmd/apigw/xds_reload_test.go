@@ -112,7 +112,7 @@ func TestXDSFollowsConfigFile(t *testing.T) {
 	}
 }
 
-func writeConfig(t *testing.T, path, s string) {
+func writeConfig(t testing.TB, path, s string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
