@@ -228,6 +228,27 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestJSONAndYAMLAgree: a JSON file (loaded without the YAML conversion)
+// and its YAML form give the same snapshot version.
+func TestJSONAndYAMLAgree(t *testing.T) {
+	y := []byte("groups: [{name: g, apis: [{name: a, path: /a, auth: none, backend: {url: 'http://10.0.0.1'}}]}]\n")
+	j := []byte(`{"groups":[{"name":"g","apis":[{"name":"a","path":"/a","auth":"none","backend":{"url":"http://10.0.0.1"}}]}]}`)
+	sy, err := Load("y", y, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sj, err := Load("j", j, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sy.Version != sj.Version {
+		t.Errorf("versions differ: %s (YAML) vs %s (JSON)", sy.Version, sj.Version)
+	}
+	if _, err := Load("bad", []byte(`{"groups": [}`), Options{}); err == nil || !strings.Contains(err.Error(), "not valid YAML or JSON") {
+		t.Errorf("broken JSON: %v", err)
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -15,6 +15,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"sigs.k8s.io/yaml"
 
 	"github.com/apigwio/apigw/server"
 )
@@ -45,8 +46,25 @@ groups:
 //
 //	go test ./cmd/apigw -run '^$' -bench FileToDeltaClient -benchtime 5x
 func BenchmarkFileToDeltaClient(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "gw.yaml")
-	writeConfig(b, path, bigConfig(10000, ""))
+	b.Run("yaml", func(b *testing.B) { benchFileToDeltaClient(b, func(s string) string { return s }) })
+	b.Run("json", func(b *testing.B) { benchFileToDeltaClient(b, toJSON(b)) })
+}
+
+// toJSON converts a YAML configuration to JSON (as a generator would
+// write it).
+func toJSON(b *testing.B) func(string) string {
+	return func(s string) string {
+		js, err := yaml.YAMLToJSON([]byte(s))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return string(js)
+	}
+}
+
+func benchFileToDeltaClient(b *testing.B, format func(string) string) {
+	path := filepath.Join(b.TempDir(), "gw.conf")
+	writeConfig(b, path, format(bigConfig(10000, "")))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := server.Start(context.Background(), server.Options{ConfigPath: path, WatchInterval: -1, Logger: logger, XDS: newXDS(logger)})
 	if err != nil {
@@ -79,9 +97,9 @@ func BenchmarkFileToDeltaClient(b *testing.B) {
 	time.Sleep(100 * time.Millisecond)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		b.StopTimer() // preparing the next file is not part of the measure
 		extra := fmt.Sprintf("      - {name: new%d, path: /new%d, auth: none, backend: {url: \"http://10.9.9.9\"}}\n", i, i)
-		content := bigConfig(10000, extra)
-		b.StopTimer()
+		content := format(bigConfig(10000, extra))
 		b.StartTimer()
 		writeConfig(b, path, content)
 		recv()
