@@ -52,11 +52,11 @@ func denied(e *apigerr.Error, d apigerr.Dialect, requestID string) *authv3.Check
 	}
 }
 
-// dialect is the error dialect for r: its API's group's, or the one the
-// route names (for requests that matched no published API).
-func (t *tables) dialect(r *request) apigerr.Dialect {
-	if dep := t.deployments[deploymentKey{r.apiID, r.env}]; dep != nil {
-		return dep.api.Dialect
+// dialect is the error dialect of a denial: its API's group's, or the one
+// the route names (for requests that matched no published API).
+func (d decision) dialect(r *request) apigerr.Dialect {
+	if d.dep != nil {
+		return d.dep.api.Dialect
 	}
 	if r.dialect == "tencent" {
 		return apigerr.Tencent

@@ -190,9 +190,6 @@ func (s *Service) Close() {
 	}
 }
 
-// Snapshot returns the configuration in use.
-func (s *Service) Snapshot() *model.Snapshot { return s.tables.Load().snap }
-
 // Check implements authv3.AuthorizationServer. It never returns a gRPC error
 // for a request it can read: every decision is a CheckResponse.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
@@ -201,29 +198,32 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	r := newRequest(req)
 	d, err := s.decide(ctx, t, &r)
 	if err != nil {
-		s.obs.Decision(t.metricAPI(&r), false, err.ID, time.Since(start))
+		s.obs.Decision(d.metricAPI(), false, err.ID, time.Since(start))
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "check denied",
 				slog.String("request_id", r.requestID),
 				slog.String("api", r.apiID), slog.String("env", r.env),
 				slog.String("code", err.ID), slog.Int("status", err.Status))
 		}
-		return denied(err, t.dialect(&r), r.requestID), nil
+		return denied(err, d.dialect(&r), r.requestID), nil
 	}
 	s.obs.Decision(d.dep.api.ID, true, "", time.Since(start))
 	return d.response(), nil
 }
 
-// metricAPI is the API label of r: its id when published, else "unknown"
-// (ids from unknown routes must not create unbounded label values).
-func (t *tables) metricAPI(r *request) string {
-	if dep := t.deployments[deploymentKey{r.apiID, r.env}]; dep != nil {
-		return dep.api.ID
+// metricAPI is the API label of a decision: its API id when the request
+// named a published API, else "unknown" (ids from unknown routes must not
+// create unbounded label values).
+func (d decision) metricAPI() string {
+	if d.dep != nil {
+		return d.dep.api.ID
 	}
 	return "unknown"
 }
 
-// decision is an allowed request.
+// decision is the outcome of the phases: the deployment the request named
+// (set as soon as it is located, also for a denial) and, when allowed, the
+// caller.
 type decision struct {
 	dep    *deployment
 	caller *caller // nil for auth type none
@@ -237,16 +237,16 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 	}
 	// 2. limits
 	if err := checkLimits(&t.snap.Settings, r); err != nil {
-		return decision{}, err
+		return decision{dep: dep}, err
 	}
 	// 3. client address policies, before any authentication work
 	if err := checkIPACL(t, dep, r); err != nil {
-		return decision{}, err
+		return decision{dep: dep}, err
 	}
 	// 4. identity
 	c, err := s.identify(ctx, t, dep, r)
 	if err != nil {
-		return decision{}, err
+		return decision{dep: dep}, err
 	}
 	// 5. authorization
 	var account string
@@ -254,14 +254,14 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 		account = c.account
 	}
 	if err := checkAccountACL(dep, account); err != nil {
-		return decision{}, err
+		return decision{dep: dep}, err
 	}
 	if c != nil && c.app != nil {
 		if !c.app.Granted(dep.api.ID, dep.env) {
-			return decision{}, apigerr.New(apigerr.AppNotAuthorized)
+			return decision{dep: dep}, apigerr.New(apigerr.AppNotAuthorized)
 		}
 		if err := checkAppTrustedIP(t, c, r); err != nil {
-			return decision{}, err
+			return decision{dep: dep}, err
 		}
 	}
 	return decision{dep: dep, caller: c}, nil

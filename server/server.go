@@ -261,9 +261,6 @@ func (s *Server) Reload() { s.reloader.Trigger() }
 // Reloader gives access to the reload status.
 func (s *Server) Reloader() *reload.Reloader { return s.reloader }
 
-// Errors reports a server that stopped on its own.
-func (s *Server) Errors() <-chan error { return s.errs }
-
 // Shutdown stops accepting work, lets in-flight calls finish within the
 // shutdown timeout (then cuts them), and returns when everything stopped.
 func (s *Server) Shutdown() {

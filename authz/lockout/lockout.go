@@ -70,13 +70,6 @@ func NewMemory(policy Policy, now func() time.Time) *Memory {
 	}
 }
 
-// Policy returns the store's policy.
-func (m *Memory) Policy() Policy {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.policy
-}
-
 // SetPolicy changes MaxFailures and Duration for future decisions (a
 // configuration reload). MaxKeys and the entries' lifetime bound are fixed
 // when the store is created.
