@@ -320,18 +320,11 @@ func (st *state) bodyDigest(body []byte) []byte {
 // Errors are *Error: KindInvalidAuthorization for an invalid name or more
 // than MaxHeaders names, KindMissingHeader for a header absent from req.
 func SigningString(req *Request, headers []string) (string, error) {
-	names, err := normaliseNames(headers)
+	st, err := signingState(req, headers)
 	if err != nil {
 		return "", err
 	}
-	if req == nil {
-		req = &Request{}
-	}
-	st := getState()
 	defer putState(st)
-	if err := st.buildSigningString(req, names, false); err != nil {
-		return "", err
-	}
 	return string(st.buf), nil
 }
 
@@ -342,19 +335,30 @@ func Signature(req *Request, alg Algorithm, headers []string, secret []byte) (st
 	if !alg.Valid() {
 		return "", UnsupportedAlgorithmError(alg.String())
 	}
-	names, err := normaliseNames(headers)
+	st, err := signingState(req, headers)
 	if err != nil {
 		return "", err
+	}
+	defer putState(st)
+	return base64.StdEncoding.EncodeToString(st.hmacSum(alg, secret, st.buf)), nil
+}
+
+// signingState builds the signing string of req for the header names (any
+// case) into a pooled state; the caller returns it with putState.
+func signingState(req *Request, headers []string) (*state, error) {
+	names, err := normaliseNames(headers)
+	if err != nil {
+		return nil, err
 	}
 	if req == nil {
 		req = &Request{}
 	}
 	st := getState()
-	defer putState(st)
 	if err := st.buildSigningString(req, names, false); err != nil {
-		return "", err
+		putState(st)
+		return nil, err
 	}
-	return base64.StdEncoding.EncodeToString(st.hmacSum(alg, secret, st.buf)), nil
+	return st, nil
 }
 
 // normaliseNames lower-cases and checks a list of signed header names.
