@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	sdkrequest "github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
 
 	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/internal/envoycheck"
 	"github.com/apigwio/apigw/model"
 )
 
@@ -139,38 +139,10 @@ func signWith(t testing.TB, r sdkRequest, sign func(*sdkrequest.DefaultHttpReque
 	return hr, body
 }
 
-// envoyCheck builds the CheckRequest Envoy sends for hr (headers lower-cased
-// and comma-joined, :path raw with the query, body packed as bytes) on the
-// route of apiID in env.
+// envoyCheck builds the CheckRequest Envoy sends for hr on the route of
+// apiID in env.
 func envoyCheck(hr *http.Request, body []byte, apiID, env string) *authv3.CheckRequest {
-	headers := map[string]string{"x-request-id": "req-123"}
-	for k, vs := range hr.Header {
-		headers[strings.ToLower(k)] = strings.Join(vs, ",")
-	}
-	headers[":authority"] = hr.Host
-	headers[":method"] = hr.Method
-	headers[":path"] = hr.URL.RequestURI()
-	if len(body) > 0 {
-		headers["content-length"] = itoa(len(body))
-	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		ContextExtensions: map[string]string{model.ContextKeyAPI: apiID, model.ContextKeyEnv: env},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Id:      "1234",
-			Method:  hr.Method,
-			Path:    hr.URL.RequestURI(),
-			Host:    hr.Host,
-			Scheme:  "http",
-			Headers: headers,
-			RawBody: body,
-			Size:    int64(len(body)),
-		}},
-	}}
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	return envoycheck.FromHTTP(hr, body, apiID, env)
 }
 
 // apigBody decodes a denial's APIG JSON body.

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/envoycheck"
 	"github.com/apigwio/apigw/ratelimit/redistest"
 	"github.com/apigwio/apigw/signing"
 )
@@ -57,15 +57,7 @@ func signedCheck(t *testing.T, secret string) *authv3.CheckRequest {
 	if err := signing.SignRequest(r, nil, signing.SignOptions{Access: "SHAREDAK", Secret: secret}); err != nil {
 		t.Fatal(err)
 	}
-	h := map[string]string{"x-request-id": "r"}
-	for k, v := range r.Header {
-		h[strings.ToLower(k)] = v[0]
-	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		ContextExtensions: map[string]string{model.ContextKeyAPI: "g/a", model.ContextKeyEnv: "RELEASE"},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: "GET", Path: "/a", Host: "gw.example.com", Headers: h}},
-	}}
+	return envoycheck.FromHTTP(r, nil, "g/a", "RELEASE")
 }
 
 // TestReplicasShareRedis runs two service instances on one real Redis: a key

@@ -40,8 +40,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/apigwio/apigw/internal/envoycheck"
 	"github.com/apigwio/apigw/keypair"
-	"github.com/apigwio/apigw/model"
 	"github.com/apigwio/apigw/signing"
 )
 
@@ -202,23 +202,19 @@ func buildMix(t time.Time, tokenKey *ecdsa.PrivateKey) (mixList, error) {
 	if err != nil {
 		return nil, err
 	}
-	open := checkRequest("GET", "/open", nil, map[string]string{}, "bench/open")
+	open := unsigned("GET", "/open", nil, "bench/open")
 	hr, _ := http.NewRequest("GET", "http://bench.example.com/hmac?x=1", nil)
 	hr.Header.Set("Source", "bench")
 	if err := keypair.Sign(hr, nil, "AKIDbench", "bench-keypair-secret", keypair.HMACSHA256, []string{"x-date", "source", "request-line"}, t); err != nil {
 		return nil, err
 	}
-	hh := map[string]string{}
-	for k, v := range hr.Header {
-		hh[strings.ToLower(k)] = v[0]
-	}
-	hmacReq := checkRequest("GET", "/hmac?x=1", nil, hh, "bench/hmac")
+	hmacReq := envoycheck.FromHTTP(hr, nil, "bench/hmac", "RELEASE")
 	hmacReq.Attributes.Request.Http.Protocol = "HTTP/1.1"
 	tok, err := jwt(tokenKey, t)
 	if err != nil {
 		return nil, err
 	}
-	tokenReq := checkRequest("GET", "/token", nil, map[string]string{"x-auth-token": tok}, "bench/token")
+	tokenReq := unsigned("GET", "/token", map[string]string{"X-Auth-Token": tok}, "bench/token")
 	var m mixList
 	add := func(n int, it item) {
 		for i := 0; i < n; i++ {
@@ -247,27 +243,16 @@ func signed(method, target string, body []byte, key, secret string, t time.Time,
 	if err := signing.SignRequest(r, body, signing.SignOptions{Access: key, Secret: secret, Time: t}); err != nil {
 		return nil, err
 	}
-	h := map[string]string{}
-	for k, v := range r.Header {
-		h[strings.ToLower(k)] = strings.Join(v, ",")
-	}
-	return checkRequest(method, target, body, h, api), nil
+	return envoycheck.FromHTTP(r, body, api, "RELEASE"), nil
 }
 
-func checkRequest(method, target string, body []byte, h map[string]string, api string) *authv3.CheckRequest {
-	h["x-request-id"] = "bench-request"
-	h[":authority"] = "bench.example.com"
-	h[":method"] = method
-	h[":path"] = target
-	if len(body) > 0 {
-		h["content-length"] = strconv.Itoa(len(body))
+// unsigned is a request without a signature (auth none, tokens).
+func unsigned(method, target string, headers map[string]string, api string) *authv3.CheckRequest {
+	r, _ := http.NewRequest(method, "http://bench.example.com"+target, nil)
+	for k, v := range headers {
+		r.Header.Set(k, v)
 	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		ContextExtensions: map[string]string{model.ContextKeyAPI: api, model.ContextKeyEnv: "RELEASE"},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: method, Path: target, Host: "bench.example.com", Scheme: "http", Headers: h, RawBody: body, Size: int64(len(body)),
-		}},
-	}}
+	return envoycheck.FromHTTP(r, nil, api, "RELEASE")
 }
 
 type result struct {

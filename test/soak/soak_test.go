@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/apigwio/apigw/config"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/envoycheck"
 	"github.com/apigwio/apigw/ratelimit/redistest"
 	"github.com/apigwio/apigw/server"
 	"github.com/apigwio/apigw/signing"
@@ -225,20 +225,11 @@ func TestSoak(t *testing.T) {
 }
 
 func signed(t *testing.T, p probe) *authv3.CheckRequest {
-	path := "/" + strings.TrimPrefix(p.api, "g/")
-	r, _ := http.NewRequest("GET", "http://gw.example.com"+path, nil)
+	r, _ := http.NewRequest("GET", "http://gw.example.com/"+strings.TrimPrefix(p.api, "g/"), nil)
 	if err := signing.SignRequest(r, nil, signing.SignOptions{Access: p.key, Secret: p.secret}); err != nil {
 		t.Error(err)
 	}
-	h := map[string]string{"x-request-id": "soak"}
-	for k, v := range r.Header {
-		h[strings.ToLower(k)] = v[0]
-	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		ContextExtensions: map[string]string{model.ContextKeyAPI: p.api, model.ContextKeyEnv: "RELEASE"},
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: "GET", Path: path, Host: "gw.example.com", Headers: h}},
-	}}
+	return envoycheck.FromHTTP(r, nil, p.api, "RELEASE")
 }
 
 func writeFile(t *testing.T, path, s string) {
