@@ -100,7 +100,15 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 	if err := b.ps.err(source); err != nil {
 		return nil, err
 	}
-	b.snap.Version = version(gw, b.secrets)
+	var groupDigests []string
+	b.snap.Version, groupDigests = digests(gw, b.secrets)
+	// Without problems every declared group has its model, in order; a
+	// group left without a digest is translated afresh every time.
+	if len(groupDigests) == len(b.snap.Groups) {
+		for i, g := range b.snap.Groups {
+			g.Digest = groupDigests[i]
+		}
+	}
 	return b.snap, nil
 }
 

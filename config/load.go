@@ -9,14 +9,17 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"os"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
 
 	configv1 "github.com/apigwio/apigw/gen/apigw/config/v1"
@@ -93,15 +96,55 @@ func isJSONObject(data []byte) bool {
 	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
-// version hashes the schema message and the resolved secrets, so that a
-// secret changed in its file or variable yields a new version.
-func version(gw *configv1.Gateway, secrets [][]byte) string {
-	h := sha256.New()
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(gw)
-	h.Write(b)
+// digests computes the snapshot version and each group's digest.
+//
+// The version hashes the whole schema message and the resolved secrets, so
+// that a secret changed in its file or variable yields a new version.
+//
+// A group's digest hashes the group's own definition and everything
+// defined outside the groups (settings, environments, channels, policies,
+// apps, resolved secrets): a group's resolved model depends on nothing
+// else, so two groups with equal digests resolve to equal models. The
+// xDS translator uses it to reuse the translation of unchanged groups.
+func digests(gw *configv1.Gateway, secrets [][]byte) (version string, groups []string) {
+	opts := proto.MarshalOptions{Deterministic: true}
+	// A shallow copy without the groups (the fields are shared, not copied).
+	outside := &configv1.Gateway{}
+	gw.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Number() != groupsField {
+			outside.ProtoReflect().Set(fd, v)
+		}
+		return true
+	})
+	shared := sha256.New()
+	b, _ := opts.Marshal(outside)
+	frame(shared, b)
 	for _, s := range secrets {
-		fmt.Fprintf(h, "\x00%d:", len(s))
-		h.Write(s)
+		frame(shared, s)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	sharedSum := shared.Sum(nil)
+	whole := sha256.New()
+	whole.Write(sharedSum)
+	groups = make([]string, len(gw.GetGroups()))
+	for i, g := range gw.GetGroups() {
+		b, _ = opts.MarshalAppend(b[:0], g)
+		h := sha256.New()
+		h.Write(sharedSum)
+		frame(h, b)
+		sum := h.Sum(nil)
+		groups[i] = hex.EncodeToString(sum)
+		whole.Write(sum)
+	}
+	return hex.EncodeToString(whole.Sum(nil))[:16], groups
+}
+
+// groupsField is the number of Gateway.groups.
+const groupsField = 5
+
+// frame writes b to h preceded by its length, so that no two sequences of
+// parts hash alike.
+func frame(h hash.Hash, b []byte) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+	h.Write(b)
 }

@@ -282,3 +282,74 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestGroupDigests: a group's digest changes exactly when something its
+// model is resolved from changes (its own definition, or anything outside
+// the groups), so the translator may reuse an unchanged group's output.
+func TestGroupDigests(t *testing.T) {
+	const base = `
+environments: [{name: BETA, variables: {h: 10.0.0.1}}]
+apps: [{name: a, key: 0123456789abcdef0123456789abcdef, secret: {env: APP_SECRET}}]
+groups:
+  - name: one
+    domains: [one.example.com]
+    apis: [{name: ax, path: /x, auth: none, backend: {url: "http://10.0.0.1"}}]
+  - name: two
+    domains: [two.example.com]
+    apis: [{name: ay, path: /y, auth: none, backend: {url: "http://#{h}#"}, environments: [BETA]}]
+`
+	secret := "s3cr3t-s3cr3t-s3cr3t"
+	load := func(src string) *model.Snapshot {
+		t.Helper()
+		snap, err := Load("digests", []byte(src), Options{LookupEnv: func(string) (string, bool) { return secret, true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	digests := func(s *model.Snapshot) []string {
+		var out []string
+		for _, g := range s.Groups {
+			if len(g.Digest) != 64 {
+				t.Fatalf("group %s digest %q, want 64 hex digits", g.Name, g.Digest)
+			}
+			out = append(out, g.Digest)
+		}
+		return out
+	}
+	orig := load(base)
+	was := digests(orig)
+	if was[0] == was[1] {
+		t.Fatalf("different groups share digest %s", was[0])
+	}
+	tests := []struct {
+		name    string
+		edit    func(string) string
+		secret  string
+		changed []bool // per group
+	}{
+		{"nothing", func(s string) string { return s }, secret, []bool{false, false}},
+		{"comment and layout", func(s string) string { return "# edited\n" + strings.ReplaceAll(s, "[one.example.com]", "\n      - one.example.com") }, secret, []bool{false, false}},
+		{"one API of group one", func(s string) string { return strings.Replace(s, "path: /x", "path: /x2", 1) }, secret, []bool{true, false}},
+		{"group two's domains", func(s string) string { return strings.Replace(s, "two.example.com", "2.example.com", 1) }, secret, []bool{false, true}},
+		{"a variable (outside the groups)", func(s string) string { return strings.Replace(s, "h: 10.0.0.1", "h: 10.0.0.2", 1) }, secret, []bool{true, true}},
+		{"an app (outside the groups)", func(s string) string { return strings.Replace(s, "name: a,", "name: b,", 1) }, secret, []bool{true, true}},
+		{"a secret's resolved value", func(s string) string { return s }, "another-secret-value", []bool{true, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			secret = tt.secret
+			defer func() { secret = "s3cr3t-s3cr3t-s3cr3t" }()
+			snap := load(tt.edit(base))
+			now := digests(snap)
+			for i := range now {
+				if got := now[i] != was[i]; got != tt.changed[i] {
+					t.Errorf("group %d digest changed = %v, want %v", i, got, tt.changed[i])
+				}
+			}
+			if changed := snap.Version != orig.Version; changed != (tt.changed[0] || tt.changed[1]) {
+				t.Errorf("version changed = %v (%s -> %s), want %v", changed, orig.Version, snap.Version, tt.changed[0] || tt.changed[1])
+			}
+		})
+	}
+}

@@ -250,6 +250,11 @@ type Group struct {
 	// PathEnvironments maps a first path segment to an environment when the
 	// environment is selected by path; nil when X-Stage selects it.
 	PathEnvironments map[string]string
+	// Digest hashes everything the group's model is resolved from: its own
+	// definition and every definition outside the groups. Equal digests
+	// mean equal models, so a translation of the group can be reused.
+	// Empty when unknown (a model built by hand): never reuse then.
+	Digest string
 }
 
 // API is one operation, resolved per environment.
