@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/apigwio/apigw/model"
 )
 
 // minParallelAPIs is the size from which virtual hosts are translated in
@@ -13,16 +16,16 @@ import (
 const minParallelAPIs = 512
 
 // virtualHosts builds one virtual host per group, in declaration order.
-// The groups are split into contiguous chunks of about the same number of
-// APIs, translated in parallel by workers with their own translator state,
-// then merged in group order, so the result (including which error is
-// reported first) is exactly that of translating the groups one by one:
+// Each group is translated by its own translator (in parallel on large
+// configurations), or taken from t.reuse when the previous translation
+// had a group with the same digest; the results are then merged in group
+// order, so the result (including which error is reported first) is
+// exactly that of translating the groups one by one:
 //
 //   - domain ownership is checked first, in order; a group's domain error
 //     comes before any error of its own virtual host;
 //   - clusters, endpoints and IP tags are keyed by names that fix their
-//     content; the first chunk to define one wins, as the first group
-//     would;
+//     content; the first group to define one wins;
 //   - the flags and limits the listener needs (dialect, route misses,
 //     throttling, re-routing headers, mock body size) are combined.
 func (t *translator) virtualHosts() []*routev3.VirtualHost {
@@ -41,6 +44,25 @@ func (t *translator) virtualHosts() []*routev3.VirtualHost {
 	return t.virtualHostsWith(workers)
 }
 
+// groupOutput is the translation of one group: its virtual host, and in
+// part what the group adds to the clusters, endpoints and listener (the
+// clusters, endpoints, IP tags, re-routing headers and flags; the
+// per-deployment caches are dropped). Read-only once made.
+type groupOutput struct {
+	vh   *routev3.VirtualHost
+	part *translator
+}
+
+// groupMemo holds the translation of each group of one configuration by
+// group digest (model.Group.Digest), for the next translation to reuse:
+// a group whose digest is unchanged has, by the digest's definition, an
+// unchanged model, so its translation is the same. It only holds the
+// groups of one configuration.
+type groupMemo struct {
+	opts   Options
+	groups map[string]*groupOutput
+}
+
 // virtualHostsWith is virtualHosts with at most workers workers.
 func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 	groups := t.snap.Groups
@@ -56,35 +78,32 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 		c.checkDomains(g, owners)
 		domainErr[i] = c.err
 	}
-	chunks := splitGroups(t, workers)
-	shards := make([]*translator, len(chunks))
-	vhs := make([]*routev3.VirtualHost, len(groups))
+	outs := make([]*groupOutput, len(groups))
 	vhErr := make([]error, len(groups))
+	var todo []int
+	for i, g := range groups {
+		if g == nil {
+			continue
+		}
+		if o := t.reuse.lookup(g, t.opts); o != nil {
+			outs[i] = o
+			continue
+		}
+		todo = append(todo, i)
+	}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for c, ch := range chunks {
-		w := newTranslator(t.snap, t.opts)
-		shards[c] = w
+	for range max(1, min(workers, len(todo))) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			i := ch[0]
-			defer func() {
-				// As Translate's own recover: a bug rejects the
-				// configuration instead of killing the process.
-				if r := recover(); r != nil {
-					vhErr[i] = fmt.Errorf("xds: internal error translating group %d: %v", i, r)
-				}
-			}()
-			for ; i < ch[1]; i++ {
-				g := groups[i]
-				if g == nil {
-					continue
-				}
-				vhs[i] = w.virtualHost(g)
-				if w.err != nil {
-					vhErr[i] = w.err // the first error of this chunk
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(todo) {
 					return
 				}
+				i := todo[k]
+				outs[i], vhErr[i] = t.translateGroup(i, groups[i])
 			}
 		}()
 	}
@@ -96,44 +115,49 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 			}
 		}
 	}
-	for _, w := range shards {
-		t.merge(w)
-	}
+	memo := &groupMemo{opts: t.opts, groups: make(map[string]*groupOutput, len(groups))}
 	out := make([]*routev3.VirtualHost, 0, len(groups))
-	for _, vh := range vhs {
-		if vh != nil {
-			out = append(out, vh)
+	for i, o := range outs {
+		if o == nil {
+			continue
+		}
+		t.merge(o.part)
+		out = append(out, o.vh)
+		if d := groups[i].Digest; d != "" {
+			memo.groups[d] = o
 		}
 	}
+	t.memo = memo
 	return out
 }
 
-// splitGroups cuts the groups into at most workers contiguous ranges
-// [from, to) of about the same number of APIs.
-func splitGroups(t *translator, workers int) [][2]int {
-	groups := t.snap.Groups
-	total := 0
-	for _, g := range groups {
-		if g != nil {
-			total += len(g.APIs) + 1
+// translateGroup translates group i with a translator of its own.
+func (t *translator) translateGroup(i int, g *model.Group) (out *groupOutput, err error) {
+	defer func() {
+		// As Translate's own recover: a bug rejects the configuration
+		// instead of killing the process.
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("xds: internal error translating group %d: %v", i, r)
 		}
+	}()
+	w := newTranslator(t.snap, t.opts)
+	vh := w.virtualHost(g)
+	if w.err != nil {
+		return nil, w.err
 	}
-	workers = max(1, min(workers, len(groups)))
-	var out [][2]int
-	from, acc := 0, 0
-	for i, g := range groups {
-		if g != nil {
-			acc += len(g.APIs) + 1
-		}
-		if len(out) < workers-1 && acc*workers >= total*(len(out)+1) {
-			out = append(out, [2]int{from, i + 1})
-			from = i + 1
-		}
+	part := &translator{
+		clusters: w.clusters, endpoints: w.endpoints, ipTags: w.ipTags, rerouteHeaders: w.rerouteHeaders,
+		tencent: w.tencent, routeMisses: w.routeMisses, throttled: w.throttled, maxMockBody: w.maxMockBody,
 	}
-	if from < len(groups) || len(out) == 0 {
-		out = append(out, [2]int{from, len(groups)})
+	return &groupOutput{vh: vh, part: part}, nil
+}
+
+// lookup returns the memorised translation of g, or nil.
+func (m *groupMemo) lookup(g *model.Group, opts Options) *groupOutput {
+	if m == nil || g.Digest == "" || m.opts != opts {
+		return nil
 	}
-	return out
+	return m.groups[g.Digest]
 }
 
 // merge adds what a worker's translation of some groups found to t.

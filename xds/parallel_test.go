@@ -2,10 +2,13 @@ package xds
 
 import (
 	"bytes"
-	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/apigwio/apigw/model"
 )
@@ -83,35 +86,92 @@ groups:
 	}
 }
 
-func TestSplitGroups(t *testing.T) {
-	groups := func(sizes ...int) *translator {
-		s := &model.Snapshot{}
-		for i, n := range sizes {
-			if n < 0 {
-				s.Groups = append(s.Groups, nil)
-				continue
-			}
-			s.Groups = append(s.Groups, &model.Group{Name: fmt.Sprint(i), APIs: make([]*model.API, n)})
-		}
-		return &translator{snap: s}
-	}
+// TestReuseIsTranslation: translating a configuration while reusing the
+// groups of a previous translation gives byte for byte what a fresh
+// translation gives, and reuses exactly the groups whose digest did not
+// change.
+func TestReuseIsTranslation(t *testing.T) {
+	const base = `
+environments: [{name: RELEASE, variables: {h: 10.0.0.4}}, {name: BETA, variables: {h: 10.0.0.2}}]
+channels: [{name: ch, members: [{address: "10.0.1.1:80"}]}]
+groups:
+  - name: g0
+    domains: [a.example.com]
+    apis:
+      - {name: a, path: /a, auth: none, backend: {url: "http://10.0.0.1"}}
+      - {name: b, path: /b, auth: none, environments: [RELEASE, BETA], backend: {url: "http://#{h}#:81"}}
+  - name: g1
+    domains: [b.example.com]
+    error_dialect: tencent
+    path_environments: {enabled: true}
+    apis: [{name: c, path: /c, auth: none, backend: {channel: ch}}]
+  - name: g2
+    domains: [c.example.com]
+    apis:
+      - {name: d, path: /d, auth: none, backend: {url: "http://10.0.0.9"}, cors: {allow_origins: ["https://x.example.com"]}}
+      - {name: e, path: /e, auth: none, backend: {mock: {status: 200, body: "{}"}}}
+`
 	tests := []struct {
-		name    string
-		sizes   []int
-		workers int
-		want    [][2]int
+		name   string
+		edit   func(string) string
+		reused []bool // per group of the edited configuration
 	}{
-		{"no groups", nil, 2, [][2]int{{0, 0}}},
-		{"one worker", []int{5, 5, 5}, 1, [][2]int{{0, 3}}},
-		{"even", []int{9, 9, 9, 9}, 2, [][2]int{{0, 2}, {2, 4}}},
-		{"one large group first", []int{99, 1, 1, 1}, 2, [][2]int{{0, 1}, {1, 4}}},
-		{"more workers than groups", []int{3, 3}, 8, [][2]int{{0, 1}, {1, 2}}},
-		{"nil group", []int{4, -1, 4}, 2, [][2]int{{0, 1}, {1, 3}}},
+		{"unchanged", func(s string) string { return s }, []bool{true, true, true}},
+		{"one API path", func(s string) string { return strings.Replace(s, "path: /d,", "path: /d2,", 1) }, []bool{true, true, false}},
+		{"an API added", func(s string) string {
+			return strings.Replace(s, "apis: [{name: c,", "apis: [{name: c2, path: /c2, auth: none, backend: {url: \"http://10.7.7.7\"}}, {name: c,", 1)
+		}, []bool{true, false, true}},
+		{"a cluster moves to another group", func(s string) string {
+			return strings.Replace(strings.Replace(s, `"http://10.0.0.1"`, `"http://10.0.0.8"`, 1), `"http://10.0.0.9"`, `"http://10.0.0.1"`, 1)
+		}, []bool{false, true, false}},
+		{"a group removed", func(s string) string { return s[:strings.Index(s, "  - name: g2")] }, []bool{true, true}},
+		{"groups reordered", func(s string) string {
+			i, j := strings.Index(s, "  - name: g1"), strings.Index(s, "  - name: g2")
+			return s[:strings.Index(s, "  - name: g0")] + s[i:j] + s[j:] + s[strings.Index(s, "  - name: g0"):i]
+		}, []bool{true, true, true}},
+		{"a variable (outside the groups)", func(s string) string { return strings.Replace(s, "h: 10.0.0.2", "h: 10.0.0.3", 1) }, []bool{false, false, false}},
+		{"a channel (outside the groups)", func(s string) string { return strings.Replace(s, "10.0.1.1:80", "10.0.1.1:8080", 1) }, []bool{false, false, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := splitGroups(groups(tt.sizes...), tt.workers); !slices.Equal(got, tt.want) {
-				t.Errorf("splitGroups = %v, want %v", got, tt.want)
+			_, memo, err := translateReusing(loadYAML(t, "base", base), Options{}, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := map[*routev3.VirtualHost]bool{}
+			for _, o := range memo.groups {
+				before[o.vh] = true
+			}
+			snap := loadYAML(t, "edited", tt.edit(base))
+			fresh, err := Translate(snap, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, workers := range []int{1, 2} {
+				res, _, err := translateReusing(snap, Options{}, workers, memo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(marshalAll(t, res), marshalAll(t, fresh)) {
+					t.Errorf("%d workers: reusing gives other resources than translating afresh", workers)
+				}
+				var reused []bool
+				for _, vh := range res.Routes[0].GetVirtualHosts() {
+					reused = append(reused, before[vh])
+				}
+				if !slices.Equal(reused, tt.reused) {
+					t.Errorf("%d workers: reused groups %v, want %v", workers, reused, tt.reused)
+				}
+			}
+			// Other options: nothing may be reused.
+			res, _, err := translateReusing(snap, Options{CheckTimeout: 3 * time.Second}, 0, memo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, vh := range res.Routes[0].GetVirtualHosts() {
+				if before[vh] {
+					t.Errorf("group %s reused across different options", vh.GetName())
+				}
 			}
 		})
 	}

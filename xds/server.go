@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
@@ -44,10 +45,12 @@ type Server struct {
 	mu        sync.Mutex // guards the fields below
 	version   string
 	published time.Time
-	// valid holds the message hashes the last validation found valid (see
-	// Resources.validate); replaced on each Publish, so it stays the size
-	// of one configuration.
-	valid map[msgHash]bool
+	// last is what the last Publish learnt: the message hashes found valid
+	// and the virtual hosts' encodings (see Resources.validate), and the
+	// translation of each group; replaced on each Publish, so it stays the
+	// size of one configuration.
+	last *validation
+	memo *groupMemo
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -85,23 +88,28 @@ func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
 		return errors.New("xds: nil snapshot")
 	}
 	start := time.Now()
-	res, err := Translate(snap, s.opts)
+	s.mu.Lock()
+	last, memo := s.last, s.memo
+	s.mu.Unlock()
+	// Unchanged groups (same digest) reuse their translation, so a
+	// one-API change translates one group.
+	res, memo, err := translateReusing(snap, s.opts, 0, memo)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	known := s.valid
-	s.mu.Unlock()
-	if known == nil {
-		known = map[msgHash]bool{}
+	known, done := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil)
+	if last != nil {
+		known, done = last.valid, last.vhosts
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not
 	// found valid by the last Publish: a one-API change validates one
-	// route. The hashes also make the resource versions of delta xDS, so
-	// nothing is marshalled again for them, and a resource that cannot be
-	// marshalled fails here, before the cache is touched.
-	v, err := res.validate(known)
+	// route. A reused group's virtual host (the very message) is not even
+	// hashed again. The hashes also make the resource versions of delta
+	// xDS, and each virtual host is encoded once: the route configuration
+	// sent to Envoy is assembled from those encodings. A resource that
+	// cannot be marshalled fails here, before the cache is touched.
+	v, err := res.validate(known, done)
 	if err != nil {
 		return err
 	}
@@ -111,11 +119,11 @@ func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.valid = v.valid
+	s.last, s.memo = v, memo
 	if version == s.version {
 		return nil
 	}
-	cs, err := res.Snapshot(version)
+	cs, err := res.snapshot(version, v)
 	if err != nil {
 		return err
 	}

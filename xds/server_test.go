@@ -18,6 +18,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/apigwio/apigw/model"
@@ -33,6 +34,10 @@ groups:
     apis:
       - {name: a, method: GET, path: /a, backend: {channel: pool}}
       - {name: b, method: GET, path: /b, backend: {url: "http://10.0.0.9:80"}}
+  - name: h
+    domains: [h.example.com]
+    apis:
+      - {name: c, method: GET, path: /c, backend: {mock: {status: 200}}}
 `
 
 // syncBuffer is a goroutine-safe log sink.
@@ -126,6 +131,21 @@ func badSnapshot(snap *model.Snapshot) *model.Snapshot {
 	bad.Version = "bad"
 	bad.Server.AdvertiseAddress = "no port"
 	return &bad
+}
+
+// sameRouteConfig checks that a received route configuration decodes to
+// exactly the translation of snap (the server sends it assembled from
+// stored virtual-host encodings).
+func sameRouteConfig(t testing.TB, got *anypb.Any, snap *model.Snapshot) {
+	t.Helper()
+	rc := &routev3.RouteConfiguration{}
+	if err := got.UnmarshalTo(rc); err != nil {
+		t.Fatal(err)
+	}
+	want := translate(t, snap).Routes[0]
+	if !proto.Equal(rc, want) {
+		t.Errorf("received route configuration differs from the translation:\n%s", firstDiff(string(marshalJSON(t, want)), string(marshalJSON(t, rc))))
+	}
 }
 
 func routeNames(t testing.TB, resources []*anypb.Any) []string {
@@ -285,7 +305,7 @@ func TestADSDelta(t *testing.T) {
 	clusters := subscribe(resourcev3.ClusterType)
 	subscribe(resourcev3.EndpointType, "channel.pool")
 	subscribe(resourcev3.ListenerType)
-	subscribe(resourcev3.RouteType, RouteConfigName)
+	sameRouteConfig(t, subscribe(resourcev3.RouteType, RouteConfigName).GetResources()[0].GetResource(), snapA)
 	if len(clusters.GetResources()) != 3 {
 		t.Errorf("%d clusters", len(clusters.GetResources()))
 	}
@@ -309,6 +329,8 @@ func TestADSDelta(t *testing.T) {
 	}
 	if rds := got[resourcev3.RouteType]; rds == nil || len(rds.GetResources()) != 1 {
 		t.Errorf("route delta = %v", rds)
+	} else {
+		sameRouteConfig(t, rds.GetResources()[0].GetResource(), snapB)
 	}
 	nothing(t, in, "delta update for an unchanged type")
 

@@ -43,23 +43,33 @@ func Translate(snap *model.Snapshot, opts Options) (res *Resources, err error) {
 // translateWorkers is Translate with at most workers workers for the virtual
 // hosts (0: by size and GOMAXPROCS, see virtualHosts).
 func translateWorkers(snap *model.Snapshot, opts Options, workers int) (res *Resources, err error) {
+	res, _, err = translateReusing(snap, opts, workers, nil)
+	return res, err
+}
+
+// translateReusing is translateWorkers reusing, for each group whose
+// digest is unchanged, its translation memorised in reuse (nil: none). It
+// also returns the memo of this translation's groups, for the next one.
+// The result is the same as without reuse (TestReuseIsTranslation).
+func translateReusing(snap *model.Snapshot, opts Options, workers int, reuse *groupMemo) (res *Resources, memo *groupMemo, err error) {
 	if snap == nil {
-		return nil, errors.New("xds: nil snapshot")
+		return nil, nil, errors.New("xds: nil snapshot")
 	}
 	defer func() {
 		// Defence in depth: a bug must reject one configuration, not kill
 		// the process that serves the last good one.
 		if r := recover(); r != nil {
-			res, err = nil, fmt.Errorf("xds: internal error translating snapshot %s: %v", snap.Version, r)
+			res, memo, err = nil, nil, fmt.Errorf("xds: internal error translating snapshot %s: %v", snap.Version, r)
 		}
 	}()
 	t := newTranslator(snap, opts.withDefaults())
 	t.workers = workers
+	t.reuse = reuse
 	rc := t.routeConfig()
 	t.authzCluster()
 	lis := t.listener()
 	if t.err != nil {
-		return nil, t.err
+		return nil, nil, t.err
 	}
 	res = &Resources{
 		Listeners: []*listenerv3.Listener{lis},
@@ -71,7 +81,7 @@ func translateWorkers(snap *model.Snapshot, opts Options, workers int) (res *Res
 	for _, name := range sortedKeys(t.endpoints) {
 		res.Endpoints = append(res.Endpoints, t.endpoints[name])
 	}
-	return res, nil
+	return res, t.memo, nil
 }
 
 // translator holds the state of one Translate call.
@@ -117,6 +127,9 @@ type translator struct {
 	err            error
 	// workers bounds the parallel translation of virtual hosts (0: auto).
 	workers int
+	// reuse holds the previous translation's groups, by digest (nil:
+	// translate every group); memo receives this translation's.
+	reuse, memo *groupMemo
 }
 
 func newTranslator(snap *model.Snapshot, opts Options) *translator {

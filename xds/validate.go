@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -33,43 +35,72 @@ type validator interface{ ValidateAll() error }
 // virtual host and each route of a route configuration (the largest
 // resource by far).
 func (r *Resources) Validate() error {
-	_, err := r.validate(nil)
+	_, err := r.validate(nil, nil)
 	return err
 }
 
 // validation is what an incremental validation (validate with hashing)
-// learnt: the hash of every message it checked, and a version of each
-// resource for delta xDS.
+// learnt: the hash of every message it checked, the encoding of every
+// virtual host, and a version of each resource for delta xDS.
 type validation struct {
 	// valid holds the hashes of the messages found valid: a later
 	// validation need not check them again.
 	valid map[msgHash]bool
+	// vhosts holds the hashes and encoding of each virtual host: a later
+	// validation given the same (read-only) virtual host reuses them.
+	vhosts map[*routev3.VirtualHost]*vhostWire
 	// versions maps type URL and resource name to a version: a hash of the
 	// resource's deterministic encoding (a hash of its parts' hashes for a
 	// route configuration), equal for equal resources.
 	versions map[string]map[string]string
-	// hashes are the task hashes in resource order (for a version of the
+	// hashes are the part hashes in resource order (for a version of the
 	// whole set).
 	hashes []msgHash
+}
+
+// vhostWire is what validation learns of one virtual host.
+type vhostWire struct {
+	// parts are the hashes of the virtual host's own fields, then of each
+	// route.
+	parts []msgHash
+	// field is the virtual host encoded as a RouteConfiguration
+	// virtual_hosts field (tag, length, deterministic encoding).
+	field []byte
 }
 
 // msgHash is the SHA-256 of a message's full type name and deterministic
 // encoding: equal hashes mean equal messages, so equal validation results.
 type msgHash [sha256.Size]byte
 
+// virtualHostsField is the number of RouteConfiguration.virtual_hosts.
+var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descriptor().Fields().ByName("virtual_hosts").Number()
+
 // validate validates r. With known non-nil, it also hashes every task's
 // message (deterministic encoding) and skips the ones whose hash is in
 // known, which a previous validation found valid: validation is a pure
 // function of the message, so a message with the same bytes is valid
-// again. Every other message is validated in full. It returns what it
-// learnt (nil without known).
-func (r *Resources) validate(known map[msgHash]bool) (*validation, error) {
+// again. Every other message is validated in full. A virtual host found
+// in done (the vhosts of a previous validation: the translation reused
+// the very message) is neither hashed nor validated again. It returns
+// what it learnt (nil without known).
+func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire) (*validation, error) {
+	hashing := known != nil
+	if !hashing {
+		done = nil
+	}
+	// A part of a resource: a range of tasks, or a reused virtual host.
+	type part struct {
+		from, to int // task indexes
+		vh       *routev3.VirtualHost
+		reused   *vhostWire
+	}
 	type span struct {
 		typeURL, name string
-		from, to      int // task indexes
+		parts         []part
 	}
 	var tasks []validateTask
 	var spans []span
+	var fresh []part // new virtual hosts (to encode)
 	for _, g := range r.groups() {
 		names := map[string]bool{}
 		for _, m := range g.list {
@@ -78,18 +109,54 @@ func (r *Resources) validate(known map[msgHash]bool) (*validation, error) {
 				return nil, fmt.Errorf("xds: invalid resource: %s %q is defined twice", g.kind, name)
 			}
 			names[name] = true
-			from := len(tasks)
-			tasks = append(tasks, splitTasks(g.kind+"["+name+"]", m)...)
-			spans = append(spans, span{g.typeURL, name, from, len(tasks)})
+			path := g.kind + "[" + name + "]"
+			sp := span{typeURL: g.typeURL, name: name}
+			rc, ok := m.(*routev3.RouteConfiguration)
+			if !ok || len(rc.GetVirtualHosts()) == 0 {
+				sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
+				tasks = append(tasks, validateTask{path, m})
+				spans = append(spans, sp)
+				continue
+			}
+			// A route configuration: one task for its own fields, and for
+			// each virtual host one for its own fields and one per route.
+			// Per-field validation rules do not span virtual hosts or
+			// routes, so this checks exactly what ValidateAll on the whole
+			// would. (Smaller tasks also let an incremental validation skip
+			// more.)
+			sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
+			tasks = append(tasks, validateTask{path, without(rc, "virtual_hosts")})
+			for i, vh := range rc.GetVirtualHosts() {
+				if w := done[vh]; w != nil {
+					sp.parts = append(sp.parts, part{vh: vh, reused: w})
+					continue
+				}
+				vpath := path + ".virtual_hosts[" + strconv.Itoa(i) + "]"
+				p := part{from: len(tasks), vh: vh}
+				tasks = append(tasks, validateTask{vpath, without(vh, "routes")})
+				for j, rt := range vh.GetRoutes() {
+					tasks = append(tasks, validateTask{vpath + ".routes[" + strconv.Itoa(j) + "]", rt})
+				}
+				p.to = len(tasks)
+				sp.parts = append(sp.parts, p)
+				fresh = append(fresh, p)
+			}
+			spans = append(spans, sp)
 		}
 	}
-	hashing := known != nil
 	errs := make([]error, len(tasks))
 	var hashes []msgHash
 	if hashing {
 		hashes = make([]msgHash, len(tasks))
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(tasks))
+	fields := make([][]byte, len(fresh))
+	// Workers take tasks, then (hashing) the encoding of the new virtual
+	// hosts, by index from one counter.
+	jobs := len(tasks)
+	if hashing {
+		jobs += len(fresh)
+	}
+	workers := min(runtime.GOMAXPROCS(0), jobs)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -100,8 +167,12 @@ func (r *Resources) validate(known map[msgHash]bool) (*validation, error) {
 			var buf []byte
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(tasks) {
+				if i >= jobs {
 					return
+				}
+				if i >= len(tasks) {
+					fields[i-len(tasks)] = encodeField(virtualHostsField, fresh[i-len(tasks)].vh)
+					continue
 				}
 				if hashing {
 					var err error
@@ -131,21 +202,54 @@ func (r *Resources) validate(known map[msgHash]bool) (*validation, error) {
 	if !hashing {
 		return nil, nil
 	}
-	v := &validation{valid: make(map[msgHash]bool, len(hashes)), versions: map[string]map[string]string{}, hashes: hashes}
-	for _, h := range hashes {
-		v.valid[h] = true
+	for i, f := range fields {
+		if f == nil {
+			return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", fresh[i].vh.GetName())
+		}
 	}
+	v := &validation{valid: map[msgHash]bool{}, vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{}}
+	k := 0 // next of fields
 	for _, sp := range spans {
+		var hs []msgHash
+		for _, p := range sp.parts {
+			switch {
+			case p.reused != nil:
+				hs = append(hs, p.reused.parts...)
+				v.vhosts[p.vh] = p.reused
+			case p.vh != nil:
+				w := &vhostWire{parts: slices.Clone(hashes[p.from:p.to]), field: fields[k]}
+				k++
+				hs = append(hs, w.parts...)
+				v.vhosts[p.vh] = w
+			default:
+				hs = append(hs, hashes[p.from:p.to]...)
+			}
+		}
+		for _, h := range hs {
+			v.valid[h] = true
+		}
+		v.hashes = append(v.hashes, hs...)
 		if v.versions[sp.typeURL] == nil {
 			v.versions[sp.typeURL] = map[string]string{}
 		}
-		v.versions[sp.typeURL][sp.name] = hashOf(hashes[sp.from:sp.to])
+		v.versions[sp.typeURL][sp.name] = hashOf(hs)
 	}
 	return v, nil
 }
 
-// hashOf is the hex version of a sequence of task hashes: the hash itself
-// for one task, a hash of the sequence for several (the parts of a route
+// encodeField returns m as field number n of a message (tag, length,
+// deterministic encoding), nil if it cannot be marshalled.
+func encodeField(n protowire.Number, m proto.Message) []byte {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	out := protowire.AppendTag(make([]byte, 0, len(b)+16), n, protowire.BytesType)
+	return protowire.AppendBytes(out, b)
+}
+
+// hashOf is the hex version of a sequence of part hashes: the hash itself
+// for one part, a hash of the sequence for several (the parts of a route
 // configuration, which split in one way only: each virtual host's own
 // fields precede its routes).
 func hashOf(hs []msgHash) string {
@@ -160,7 +264,7 @@ func hashOf(hs []msgHash) string {
 }
 
 // version is a version of the whole set of resources, for snapshots
-// without one: a hash of every task hash.
+// without one: a hash of every part hash.
 func (v *validation) version() string {
 	return "h" + hashOf(append([]msgHash{{}}, v.hashes...))[:16]
 }
@@ -169,27 +273,6 @@ func (v *validation) version() string {
 type validateTask struct {
 	path string
 	msg  proto.Message
-}
-
-// splitTasks makes one task of a resource, except a route configuration:
-// one task for its own fields, and for each virtual host one for its own
-// fields and one per route. Per-field validation rules do not span virtual
-// hosts or routes, so this checks exactly what ValidateAll on the whole
-// would. (Smaller tasks also let an incremental validation skip more.)
-func splitTasks(path string, m proto.Message) []validateTask {
-	rc, ok := m.(*routev3.RouteConfiguration)
-	if !ok || len(rc.GetVirtualHosts()) == 0 {
-		return []validateTask{{path, m}}
-	}
-	tasks := []validateTask{{path, without(rc, "virtual_hosts")}}
-	for i, vh := range rc.GetVirtualHosts() {
-		vpath := path + ".virtual_hosts[" + strconv.Itoa(i) + "]"
-		tasks = append(tasks, validateTask{vpath, without(vh, "routes")})
-		for j, r := range vh.GetRoutes() {
-			tasks = append(tasks, validateTask{vpath + ".routes[" + strconv.Itoa(j) + "]", r})
-		}
-	}
-	return tasks
 }
 
 // without returns a shallow copy of m without the named field (the other
@@ -238,10 +321,19 @@ func (r *Resources) groups() []resourceGroup {
 // given version, after checking that it is consistent (every EDS and RDS
 // name referenced exists, and nothing else of those types).
 func (r *Resources) Snapshot(version string) (*cachev3.Snapshot, error) {
+	return r.snapshot(version, nil)
+}
+
+// snapshot is Snapshot; with v, each route configuration whose virtual
+// hosts v encoded is served in its wire form (see validation.wire).
+func (r *Resources) snapshot(version string, v *validation) (*cachev3.Snapshot, error) {
 	res := map[resourcev3.Type][]types.Resource{}
 	for _, g := range r.groups() {
 		list := make([]types.Resource, len(g.list))
 		for i, m := range g.list {
+			if rc, ok := m.(*routev3.RouteConfiguration); ok && v != nil {
+				m = v.wire(rc)
+			}
 			list[i] = m
 		}
 		res[g.typeURL] = list
@@ -254,6 +346,31 @@ func (r *Resources) Snapshot(version string) (*cachev3.Snapshot, error) {
 		return nil, fmt.Errorf("xds: inconsistent snapshot: %w", err)
 	}
 	return s, nil
+}
+
+// wire returns rc in the form the xDS server sends: its own fields, with
+// its virtual hosts as their stored encodings (unknown fields, which
+// protobuf marshals back verbatim, in order). Its encoding is a valid
+// encoding of rc, so Envoy decodes exactly rc; but it costs a copy instead
+// of marshalling every virtual host again, which matters since the one
+// route configuration holds every route and is sent whole on any change.
+// rc itself is returned when a virtual host has no encoding.
+func (v *validation) wire(rc *routev3.RouteConfiguration) proto.Message {
+	n := 0
+	for _, vh := range rc.GetVirtualHosts() {
+		w := v.vhosts[vh]
+		if w == nil {
+			return rc
+		}
+		n += len(w.field)
+	}
+	raw := make([]byte, 0, n)
+	for _, vh := range rc.GetVirtualHosts() {
+		raw = append(raw, v.vhosts[vh].field...)
+	}
+	out := without(rc, "virtual_hosts")
+	out.ProtoReflect().SetUnknown(raw)
+	return out
 }
 
 func validateOne(m proto.Message) error {

@@ -14,6 +14,7 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -130,7 +131,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 // is validated in full, and versions change exactly for changed resources.
 func TestIncrementalValidation(t *testing.T) {
 	in := filepath.Join("testdata", "policies.input.yaml")
-	first, err := translate(t, load(t, in)).validate(map[msgHash]bool{})
+	first, err := translate(t, load(t, in)).validate(map[msgHash]bool{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestIncrementalValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := translate(t, load(t, in))
 			tt.change(t, res)
-			v, err := res.validate(first.valid)
+			v, err := res.validate(first.valid, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("validate = %v, want an error containing %q", err, tt.wantErr)
@@ -185,15 +186,15 @@ func TestIncrementalValidation(t *testing.T) {
 // TestVersionsMatchContent: resource versions are equal for equal
 // resources and differ otherwise, across translations.
 func TestVersionsMatchContent(t *testing.T) {
-	a, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{})
+	a, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{})
+	b, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := translate(t, syntheticSnapshot(t, 300, 1)).validate(a.valid)
+	c, err := translate(t, syntheticSnapshot(t, 300, 1)).validate(a.valid, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +206,110 @@ func TestVersionsMatchContent(t *testing.T) {
 	}
 	if !maps.Equal(a.versions[resourcev3.ClusterType], c.versions[resourcev3.ClusterType]) {
 		t.Error("unchanged clusters changed versions")
+	}
+}
+
+// TestReusedVirtualHosts: validating a translation that reused groups of a
+// previous one (the very virtual-host messages) skips those virtual hosts
+// yet learns exactly what validating from scratch learns: the same
+// versions, and a wire route configuration that decodes to the
+// translation.
+func TestReusedVirtualHosts(t *testing.T) {
+	inputs, _ := filepath.Glob(filepath.Join("testdata", "*.input.yaml"))
+	for _, in := range inputs {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			snap := load(t, in)
+			res, memo, err := translateReusing(snap, Options{}, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, err := res.validate(map[msgHash]bool{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wireDecodes(t, first, res.Routes[0])
+			again, _, err := translateReusing(load(t, in), Options{}, 0, memo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A broken reused virtual host shows that it is not validated
+			// again: the translation never changes a message it reused.
+			vh := again.Routes[0].GetVirtualHosts()
+			if len(vh) == 0 {
+				t.Skip("no virtual hosts")
+			}
+			if first.vhosts[vh[0]] == nil {
+				t.Fatal("the unchanged group was not reused")
+			}
+			domains := vh[0].Domains
+			vh[0].Domains = nil
+			v, err := again.validate(first.valid, first.vhosts)
+			vh[0].Domains = domains
+			if err != nil {
+				t.Fatalf("a reused virtual host was validated again: %v", err)
+			}
+			if !maps.EqualFunc(first.versions, v.versions, maps.Equal) || first.version() != v.version() {
+				t.Error("reusing changed the versions")
+			}
+			wireDecodes(t, v, again.Routes[0])
+		})
+	}
+	t.Run("one group changed", func(t *testing.T) {
+		res, memo, err := translateReusing(syntheticSnapshot(t, 1000, 0), Options{}, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := res.validate(map[msgHash]bool{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed, _, err := translateReusing(syntheticSnapshot(t, 1000, 1), Options{}, 0, memo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused := 0
+		for _, vh := range changed.Routes[0].VirtualHosts {
+			if first.vhosts[vh] != nil {
+				reused++
+			}
+		}
+		if want := len(changed.Routes[0].VirtualHosts) - 1; reused != want {
+			t.Fatalf("%d virtual hosts reused, want %d", reused, want)
+		}
+		incremental, err := changed.validate(first.valid, first.vhosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scratch, err := translate(t, syntheticSnapshot(t, 1000, 1)).validate(map[msgHash]bool{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.EqualFunc(scratch.versions, incremental.versions, maps.Equal) || scratch.version() != incremental.version() {
+			t.Error("incremental validation gives other versions than validating from scratch")
+		}
+		if maps.Equal(first.versions[resourcev3.RouteType], incremental.versions[resourcev3.RouteType]) {
+			t.Error("the changed route configuration kept its version")
+		}
+		wireDecodes(t, incremental, changed.Routes[0])
+	})
+}
+
+// wireDecodes checks that the wire form of rc decodes to rc.
+func wireDecodes(t *testing.T, v *validation, rc *routev3.RouteConfiguration) {
+	t.Helper()
+	w := v.wire(rc)
+	if w == proto.Message(rc) {
+		t.Fatal("no wire form: a virtual host has no encoding")
+	}
+	b, err := cachev3.MarshalResource(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &routev3.RouteConfiguration{}
+	if err := proto.Unmarshal(b, got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, rc) {
+		t.Errorf("wire form decodes to another route configuration:\n%s", firstDiff(string(marshalJSON(t, rc)), string(marshalJSON(t, got))))
 	}
 }
