@@ -56,7 +56,16 @@ func LoadFile(path string, opts Options) (*model.Snapshot, error) {
 
 // Load parses data (YAML or JSON) named source, validates it and resolves it.
 func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	gw, err := Parse(data)
+	return load(source, data, opts, Parse)
+}
+
+// Load is the package's Load, parsing with p.
+func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
+	return load(source, data, opts, p.Parse)
+}
+
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error)) (*model.Snapshot, error) {
+	gw, err := parse(data)
 	if err != nil {
 		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
 	}

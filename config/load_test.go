@@ -329,7 +329,9 @@ groups:
 		changed []bool // per group
 	}{
 		{"nothing", func(s string) string { return s }, secret, []bool{false, false}},
-		{"comment and layout", func(s string) string { return "# edited\n" + strings.ReplaceAll(s, "[one.example.com]", "\n      - one.example.com") }, secret, []bool{false, false}},
+		{"comment and layout", func(s string) string {
+			return "# edited\n" + strings.ReplaceAll(s, "[one.example.com]", "\n      - one.example.com")
+		}, secret, []bool{false, false}},
 		{"one API of group one", func(s string) string { return strings.Replace(s, "path: /x", "path: /x2", 1) }, secret, []bool{true, false}},
 		{"group two's domains", func(s string) string { return strings.Replace(s, "two.example.com", "2.example.com", 1) }, secret, []bool{false, true}},
 		{"a variable (outside the groups)", func(s string) string { return strings.Replace(s, "h: 10.0.0.1", "h: 10.0.0.2", 1) }, secret, []bool{true, true}},

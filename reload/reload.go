@@ -55,6 +55,9 @@ type Reloader struct {
 	log      *slog.Logger
 	interval time.Duration
 	trigger  chan struct{}
+	// parser remembers the groups of the last file parsed, so that a
+	// reload parses the groups whose text changed only.
+	parser config.Parser
 
 	mu      sync.Mutex // serialises loads and guards the fields below
 	digest  [32]byte
@@ -103,7 +106,7 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	if len(data) > config.MaxFileSize {
 		return r.refuse(&config.Error{Source: r.path, Problems: []config.Problem{{Message: "file too large"}}})
 	}
-	snap, err := config.Load(r.path, data, r.opts)
+	snap, err := r.parser.Load(r.path, data, r.opts)
 	if err != nil {
 		r.digest = digest // do not retry the same bad content every tick
 		return r.refuse(err)
