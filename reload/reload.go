@@ -41,6 +41,11 @@ type Status struct {
 	Reloads int `json:"reloads"`
 	// Failures counts refused configurations.
 	Failures int `json:"failures"`
+	// LoadMillis is how long the accepted snapshot took to read, parse and
+	// validate, ApplyMillis to prepare and publish everywhere (Check side,
+	// xDS, rate limits).
+	LoadMillis  float64 `json:"load_ms"`
+	ApplyMillis float64 `json:"apply_ms"`
 	// LastError is the last refusal, with every problem; empty after a success.
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when it happened.
@@ -95,6 +100,7 @@ func (r *Reloader) Load(ctx context.Context) error {
 }
 
 func (r *Reloader) load(ctx context.Context, publish bool) error {
+	start := time.Now()
 	data, err := os.ReadFile(r.path)
 	if err != nil {
 		return r.refuse(&config.Error{Source: r.path, Problems: []config.Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}})
@@ -111,6 +117,7 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 		r.digest = digest // do not retry the same bad content every tick
 		return r.refuse(err)
 	}
+	loaded := time.Now()
 	for _, sink := range r.sinks {
 		if !publish {
 			break
@@ -126,14 +133,24 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	r.status.Version = snap.Version
 	r.status.LoadedAt = time.Now()
 	r.status.Reloads++
+	r.status.LoadMillis = millis(loaded.Sub(start))
+	r.status.ApplyMillis = millis(time.Since(loaded))
 	r.status.LastError = ""
 	r.status.LastErrorAt = time.Time{}
 	if prev == nil {
 		r.log.Info("config loaded", "path", r.path, "version", snap.Version, "apis", len(snap.APIs))
 	} else {
-		r.log.Info("config reloaded", "path", r.path, "version", snap.Version, "previous", prev.Version, "apis", len(snap.APIs))
+		// load: read, parse and validate the file; apply: prepare and
+		// publish it everywhere.
+		r.log.Info("config reloaded", "path", r.path, "version", snap.Version, "previous", prev.Version, "apis", len(snap.APIs),
+			"load_ms", r.status.LoadMillis, "apply_ms", r.status.ApplyMillis)
 	}
 	return nil
+}
+
+// millis is d in milliseconds, to a tenth.
+func millis(d time.Duration) float64 {
+	return float64(d.Round(100*time.Microsecond)) / float64(time.Millisecond)
 }
 
 // watch returns a channel of file-system events on the configuration

@@ -36,12 +36,40 @@ import (
 	"github.com/apigwio/apigw/throttle"
 )
 
+// stage prepares snap on the Check side and the xDS side concurrently,
+// and publishes it to Envoy if both accept it. The Check side's error
+// comes first when both refuse.
+func (s *Server) stage(ctx context.Context, snap *model.Snapshot, x XDS) error {
+	if x == nil {
+		return s.authz.Stage(ctx, snap)
+	}
+	var commit func() error
+	var xerr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		commit, xerr = x.Prepare(ctx, snap)
+	}()
+	aerr := s.authz.Stage(ctx, snap)
+	<-done
+	switch {
+	case aerr != nil:
+		return aerr
+	case xerr != nil:
+		return xerr
+	}
+	return commit()
+}
+
 // XDS is the xDS side as the server wires it (implemented by xds.Server).
 type XDS interface {
 	// Register adds the xDS services to the gRPC server.
 	Register(*grpc.Server)
 	// Publish translates and serves snap; on error nothing changes.
 	Publish(context.Context, *model.Snapshot) error
+	// Prepare translates snap without serving it; commit serves it. On
+	// error nothing changes.
+	Prepare(context.Context, *model.Snapshot) (commit func() error, err error)
 }
 
 // Options configure a Server. Addresses left empty come from the
@@ -108,12 +136,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		interval = 0
 	}
 	s := &Server{opts: o, log: o.Logger, errs: make(chan error, 2)}
-	// A new configuration is prepared on the Check side first (it can fail:
-	// token key sets), then published to Envoy, then served by Check.
-	sinks := []reload.Sink{func(ctx context.Context, snap *model.Snapshot) error { return s.authz.Stage(ctx, snap) }}
-	if o.XDS != nil {
-		sinks = append(sinks, o.XDS.Publish)
-	}
+	// A new configuration is prepared on both sides at once, the Check side
+	// (it can fail: token key sets) and the xDS side (translation); when
+	// both accept it, it is published to Envoy, then served by Check.
+	sinks := []reload.Sink{func(ctx context.Context, snap *model.Snapshot) error { return s.stage(ctx, snap, o.XDS) }}
 	sinks = append(sinks,
 		func(_ context.Context, snap *model.Snapshot) error { return s.limiter.Update(throttle.Config(snap)) },
 		func(ctx context.Context, snap *model.Snapshot) error { return s.authz.Activate(ctx, snap) })

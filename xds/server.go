@@ -84,8 +84,22 @@ func (s *Server) Register(g *grpc.Server) {
 // when it is empty). Publishing the version already served is a no-op, so
 // Envoy sees no update for an unchanged configuration.
 func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
+	commit, err := s.Prepare(ctx, snap)
+	if err != nil {
+		return err
+	}
+	return commit()
+}
+
+// Prepare does the work of Publish that can fail (translation,
+// validation, snapshot consistency) without serving anything, and returns
+// the function that serves the result (which fails only if the cache
+// refuses it). Nothing changes for Envoy until commit runs, so Prepare
+// can run alongside the Check side's own staging of snap, and a
+// configuration either of them refuses is never served.
+func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func() error, err error) {
 	if snap == nil {
-		return errors.New("xds: nil snapshot")
+		return nil, errors.New("xds: nil snapshot")
 	}
 	start := time.Now()
 	s.mu.Lock()
@@ -95,7 +109,7 @@ func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
 	// one-API change translates one group.
 	res, memo, err := translateReusing(snap, s.opts, 0, memo)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	known, done := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil)
 	if last != nil {
@@ -111,34 +125,38 @@ func (s *Server) Publish(ctx context.Context, snap *model.Snapshot) error {
 	// cannot be marshalled fails here, before the cache is touched.
 	v, err := res.validate(known, done)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	version := snap.Version
 	if version == "" {
 		version = v.version()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.last, s.memo = v, memo
-	if version == s.version {
-		return nil
-	}
 	cs, err := res.snapshot(version, v)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cs.VersionMap = v.versions
-	if err := s.cache.SetSnapshot(ctx, nodeKey, cs); err != nil {
-		return fmt.Errorf("xds: %w", err)
-	}
-	s.version, s.published = version, time.Now()
-	if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
-		s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
-	}
-	s.log.Info("xds configuration published", "version", version,
-		"listeners", len(res.Listeners), "routes", routeCount(res), "clusters", len(res.Clusters),
-		"endpoints", len(res.Endpoints), "duration", time.Since(start).Round(time.Millisecond))
-	return nil
+	return func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		// What this translation learnt serves the next one, even when the
+		// version is unchanged.
+		s.last, s.memo = v, memo
+		if version == s.version {
+			return nil
+		}
+		if err := s.cache.SetSnapshot(ctx, nodeKey, cs); err != nil {
+			return fmt.Errorf("xds: %w", err)
+		}
+		s.version, s.published = version, time.Now()
+		if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
+			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
+		}
+		s.log.Info("xds configuration published", "version", version,
+			"listeners", len(res.Listeners), "routes", routeCount(res), "clusters", len(res.Clusters),
+			"endpoints", len(res.Endpoints), "duration", time.Since(start).Round(time.Millisecond))
+		return nil
+	}, nil
 }
 
 // Status returns the served version and the ACK/NACK state of each node.
