@@ -58,6 +58,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// envoyWindow is Envoy's default HTTP/2 initial stream and connection
+// window (256 MiB).
+const envoyWindow = 256 << 20
+
 // startServer runs a Server on a loopback gRPC port and returns a client
 // connection to it.
 func startServer(t testing.TB) (*Server, *grpc.ClientConn, *syncBuffer) {
@@ -73,9 +77,12 @@ func startServer(t testing.TB) (*Server, *grpc.ClientConn, *syncBuffer) {
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	// Like Envoy, accept large messages: a big route configuration is
-	// one resource (grpc-go clients default to 4 MB).
+	// one resource (grpc-go clients default to 4 MB); and like Envoy, open
+	// large HTTP/2 flow-control windows (Envoy's default is 256 MiB per
+	// stream and connection; grpc-go's starts at 64 KiB).
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
+		grpc.WithInitialWindowSize(envoyWindow), grpc.WithInitialConnWindowSize(envoyWindow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +233,7 @@ func TestADSStateOfTheWorld(t *testing.T) {
 	if names := routeNames(t, last[resourcev3.RouteType].GetResources()); !strings.Contains(strings.Join(names, ","), "g/b|RELEASE") {
 		t.Fatalf("routes %v", names)
 	}
+	sameRouteConfig(t, last[resourcev3.RouteType].GetResources()[0], snapB)
 
 	// An invalid configuration is refused and nothing is sent.
 	if err := s.Publish(ctx, badSnapshot(snapB)); err == nil || !strings.Contains(err.Error(), "advertise address") {

@@ -71,8 +71,11 @@ func benchFileToDeltaClient(b *testing.B, format func(string) string) {
 		b.Fatal(err)
 	}
 	defer s.Shutdown()
+	// Like Envoy: large messages, and Envoy's default HTTP/2 windows (256
+	// MiB; grpc-go's start at 64 KiB).
 	conn, err := grpc.NewClient(s.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)),
+		grpc.WithInitialWindowSize(256<<20), grpc.WithInitialConnWindowSize(256<<20))
 	if err != nil {
 		b.Fatal(err)
 	}
