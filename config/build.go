@@ -38,7 +38,10 @@ const (
 	MaxBackendTimeout         = 60 * time.Second
 	MaxRetries                = 10
 	MinSecretBytes            = 8
-	MaxSecretBytes            = 4096
+	// DefaultBackendCAFile is the CA bundle https backends are verified
+	// against by default.
+	DefaultBackendCAFile = model.DefaultBackendCAFile
+	MaxSecretBytes       = 4096
 )
 
 var (
@@ -221,6 +224,17 @@ func (b *builder) settings(s *configv1.Settings) {
 		out.Throttling.FailClosed = true
 	default:
 		b.ps.add("settings.throttling.failure_mode", "%q is not open or closed", th.GetFailureMode())
+	}
+	bt := s.GetBackendTls()
+	out.BackendTLS = model.BackendTLS{CAFile: bt.GetCaFile(), InsecureSkipVerify: bt.GetInsecureSkipVerify()}
+	switch ca := out.BackendTLS.CAFile; {
+	case ca == "" && !out.BackendTLS.InsecureSkipVerify:
+		out.BackendTLS.CAFile = DefaultBackendCAFile
+	case ca == "":
+	case !strings.HasPrefix(ca, "/") || strings.ContainsAny(ca, "\x00\r\n"):
+		b.ps.add("settings.backend_tls.ca_file", "%q is not an absolute path (Envoy reads the file)", ca)
+	case out.BackendTLS.InsecureSkipVerify:
+		b.ps.add("settings.backend_tls.ca_file", "a CA file is pointless with insecure_skip_verify")
 	}
 	for i, c := range s.GetDeniedBackendCidrs() {
 		p, err := netip.ParsePrefix(c)

@@ -59,6 +59,7 @@ func TestDefaults(t *testing.T) {
 		Lockout:            model.Lockout{Enabled: true, MaxFailures: 5, Duration: 5 * time.Minute, MaxTrackedKeys: DefaultLockoutTrackedKeys},
 		HMAC:               model.HMACPolicy{ClockSkew: 900 * time.Second},
 		Throttling:         model.Throttling{DefaultAPIRPS: 200},
+		BackendTLS:         model.BackendTLS{CAFile: DefaultBackendCAFile},
 	}
 	if fmt.Sprint(snap.Settings) != fmt.Sprint(want) {
 		t.Errorf("settings = %+v\nwant       %+v", snap.Settings, want)
@@ -127,6 +128,7 @@ settings:
   max_uri_size: 12XB
   lockout: {max_failures: 0}
   denied_backend_cidrs: ["169.254.0.0/16", "bogus"]
+  backend_tls: {ca_file: certs/ca.pem}
 environments:
   - name: BETA
   - name: BETA
@@ -166,6 +168,7 @@ iam_users:
 		`settings.max_uri_size: "12XB" has an unknown unit`,
 		`settings.lockout.max_failures: 0 is out of range`,
 		`settings.denied_backend_cidrs[1]: "bogus" is not a CIDR`,
+		`settings.backend_tls.ca_file: "certs/ca.pem" is not an absolute path (Envoy reads the file)`,
 		`environments[1].name: environment "BETA" is defined twice`,
 		`environments[2].name: "1bad" is not a valid environment name`,
 		`channels[0].members[0].address: "10.0.0.1" is not host:port`,
@@ -353,5 +356,35 @@ groups:
 				t.Errorf("version changed = %v (%s -> %s), want %v", changed, orig.Version, snap.Version, tt.changed[0] || tt.changed[1])
 			}
 		})
+	}
+}
+
+func TestBackendTLS(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    model.BackendTLS
+		problem string
+	}{
+		{"{}", model.BackendTLS{CAFile: DefaultBackendCAFile}, ""},
+		{"{settings: {backend_tls: {ca_file: /etc/ssl/ca.pem}}}", model.BackendTLS{CAFile: "/etc/ssl/ca.pem"}, ""},
+		{"{settings: {backend_tls: {insecure_skip_verify: true}}}", model.BackendTLS{InsecureSkipVerify: true}, ""},
+		{"{settings: {backend_tls: {ca_file: ca.pem}}}", model.BackendTLS{}, `settings.backend_tls.ca_file: "ca.pem" is not an absolute path`},
+		{"{settings: {backend_tls: {ca_file: /ca.pem, insecure_skip_verify: true}}}", model.BackendTLS{}, "a CA file is pointless with insecure_skip_verify"},
+	}
+	for _, tt := range tests {
+		snap, err := Load("tls", []byte(tt.in), Options{})
+		if tt.problem != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.problem) {
+				t.Errorf("%s: error %v, want %q", tt.in, err, tt.problem)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.in, err)
+			continue
+		}
+		if snap.Settings.BackendTLS != tt.want {
+			t.Errorf("%s: backend TLS %+v, want %+v", tt.in, snap.Settings.BackendTLS, tt.want)
+		}
 	}
 }

@@ -188,6 +188,22 @@ type Settings struct {
 	AppCodeAllowHTTP bool
 	// Throttling holds the rate-limit defaults and store.
 	Throttling Throttling
+	// BackendTLS is how Envoy verifies https backends.
+	BackendTLS BackendTLS
+}
+
+// DefaultBackendCAFile is the CA bundle https backends are verified against
+// unless configured otherwise: the system bundle of Debian, Ubuntu (the
+// official Envoy images) and Alpine, on Envoy's file system.
+const DefaultBackendCAFile = "/etc/ssl/certs/ca-certificates.crt"
+
+// BackendTLS configures the verification of https backends' certificates.
+type BackendTLS struct {
+	// CAFile is a PEM file of trusted CAs on Envoy's file system (empty:
+	// DefaultBackendCAFile).
+	CAFile string
+	// InsecureSkipVerify accepts any backend certificate.
+	InsecureSkipVerify bool
 }
 
 // HMACPolicy configures HMAC key-pair verification.

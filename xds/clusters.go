@@ -13,6 +13,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -95,7 +96,7 @@ func (t *translator) urlCluster(u *url.URL) (name, host string, err error) {
 		if isIP {
 			sni = ""
 		}
-		c.TransportSocket = t.upstreamTLS(sni)
+		c.TransportSocket = t.upstreamTLS(sni, []string{hostname})
 	}
 	t.clusters[name] = c
 	return name, u.Host, nil
@@ -146,7 +147,11 @@ func (t *translator) channelCluster(ch *model.Channel) (string, error) {
 		c.HealthChecks = []*corev3.HealthCheck{healthCheck(hc)}
 	}
 	if ch.TLS {
-		c.TransportSocket = t.upstreamTLS("")
+		hosts := map[string]bool{}
+		for _, m := range ch.Members {
+			hosts[m.Host] = true
+		}
+		c.TransportSocket = t.upstreamTLS("", sortedKeys(hosts))
 	}
 	t.clusters[name] = c
 	return name, nil
@@ -198,12 +203,37 @@ func lbEndpoint(host string, port, weight uint32) *endpointv3.LbEndpoint {
 	return e
 }
 
-// upstreamTLS is a TLS transport socket with an optional SNI. The backend
-// certificate is not verified (docs/xds.md).
-func (t *translator) upstreamTLS(sni string) *corev3.TransportSocket {
+// upstreamTLS is a TLS transport socket with an optional SNI, verifying
+// the backend certificate as Settings.BackendTLS says: it must chain to the
+// CAs of the CA file and name one of hosts (a DNS or IP-address subject
+// alternative name). (Envoy's system_root_certs is not implemented by
+// Envoy, and Envoy refuses SAN matching without trusted CAs, so a CA file
+// is always given.)
+func (t *translator) upstreamTLS(sni string, hosts []string) *corev3.TransportSocket {
+	tc := &tlsv3.UpstreamTlsContext{Sni: sni}
+	if bt := t.snap.Settings.BackendTLS; !bt.InsecureSkipVerify {
+		ca := bt.CAFile
+		if ca == "" {
+			ca = model.DefaultBackendCAFile
+		}
+		vc := &tlsv3.CertificateValidationContext{
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: ca}},
+		}
+		for _, h := range hosts {
+			san := tlsv3.SubjectAltNameMatcher_DNS
+			if _, err := netip.ParseAddr(h); err == nil {
+				san = tlsv3.SubjectAltNameMatcher_IP_ADDRESS
+			}
+			vc.MatchTypedSubjectAltNames = append(vc.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
+				SanType: san,
+				Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: h}},
+			})
+		}
+		tc.CommonTlsContext = &tlsv3.CommonTlsContext{ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}}
+	}
 	return &corev3.TransportSocket{
 		Name:       "envoy.transport_sockets.tls",
-		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: t.pack(&tlsv3.UpstreamTlsContext{Sni: sni})},
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: t.pack(tc)},
 	}
 }
 
