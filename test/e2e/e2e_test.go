@@ -96,6 +96,24 @@ func TestEndToEnd(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/down", nil), code, "APIG.0202", "APIG.0610")
 	})
 
+	t.Run("https backend with a certificate from the configured CA naming it", func(t *testing.T) {
+		r := g.echoed(t, g.request(t, "GET", "/secure", nil))
+		if r.Name != "secure" || r.Path != "/secure" {
+			t.Errorf("backend %q saw %s, want secure /secure", r.Name, r.Path)
+		}
+	})
+
+	t.Run("https backend whose certificate does not name it gets APIG.0202", func(t *testing.T) {
+		code, _, body, err := g.do(g.request(t, "GET", "/wrong-name", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != http.StatusBadGateway && code != http.StatusServiceUnavailable {
+			t.Fatalf("GET /wrong-name = %d %s, want 502 (certificate verification fails)", code, body)
+		}
+		g.expectError(t, g.request(t, "GET", "/wrong-name", nil), code, "APIG.0202", "APIG.0610")
+	})
+
 	t.Run("slow backend gets APIG.0203 after the backend timeout", func(t *testing.T) {
 		start := time.Now()
 		g.expectError(t, g.signed(t, "GET", "/slow?ms=3000", nil, nil), http.StatusGatewayTimeout, "APIG.0203")

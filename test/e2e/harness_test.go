@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -81,8 +82,11 @@ func freePorts(t *testing.T, n int) []int {
 type params struct {
 	GRPCPort, AdminPort, ListenerPort int
 	Release, Beta                     string // echo backends, host:port
-	DeadPort                          int    // nothing listens there
-	AppKey, AppSecret, AppName        string
+	// Secure is an https echo backend (127.0.0.1:port) whose certificate
+	// names 127.0.0.1 and example.com, signed by the CA in CAFile.
+	Secure, CAFile             string
+	DeadPort                   int // nothing listens there
+	AppKey, AppSecret, AppName string
 	// Added adds the API "added" (the configuration change test).
 	Added bool
 }
@@ -101,6 +105,7 @@ listener:
 settings:
   max_body_size: 1MB
   lockout: {max_failures: 50, duration: 1m}
+  backend_tls: {ca_file: "{{.CAFile}}"}
 environments:
   - name: RELEASE
     variables: {backend: "{{.Release}}"}
@@ -141,6 +146,16 @@ groups:
         path: /limited
         auth: none
         backend: {url: "http://#{backend}#/limited"}
+      - name: secure
+        method: GET
+        path: /secure
+        auth: none
+        backend: {url: "https://{{.Secure}}/secure"}
+      - name: wrong-name
+        method: GET
+        path: /wrong-name
+        auth: none
+        backend: {url: "https://localhost:{{.SecurePort}}/wrong-name"}
 {{- if .Added}}
       - name: added
         method: GET
@@ -159,6 +174,12 @@ apps:
     secret: {value: "{{.AppSecret}}"}
     grants: [{api: "e2e/*"}]
 `))
+
+// SecurePort is the port of Secure.
+func (p params) SecurePort() string {
+	_, port, _ := net.SplitHostPort(p.Secure)
+	return port
+}
 
 func renderConfig(t *testing.T, p params) []byte {
 	t.Helper()
@@ -210,6 +231,10 @@ func startGateway(t *testing.T) *gateway {
 	t.Cleanup(release.Close)
 	beta := httptest.NewServer(echoserver.Handler("beta"))
 	t.Cleanup(beta.Close)
+	// httptest's certificate is its own CA and names 127.0.0.1, ::1 and
+	// example.com (not localhost).
+	secure := httptest.NewTLSServer(echoserver.Handler("secure"))
+	t.Cleanup(secure.Close)
 
 	ports := freePorts(t, 5)
 	g := &gateway{
@@ -218,12 +243,15 @@ func startGateway(t *testing.T) *gateway {
 			GRPCPort: ports[0], AdminPort: ports[1], ListenerPort: ports[2], DeadPort: ports[3],
 			Release: strings.TrimPrefix(release.URL, "http://"),
 			Beta:    strings.TrimPrefix(beta.URL, "http://"),
+			Secure:  strings.TrimPrefix(secure.URL, "https://"),
 			AppKey:  appKey, AppSecret: appSecret, AppName: appName,
 		},
 		envoyPort:      ports[2],
 		envoyAdminPort: ports[4],
 		client:         &http.Client{Timeout: requestTimeout},
 	}
+	g.params.CAFile = filepath.Join(g.dir, "backend-ca.pem")
+	writeFileAtomic(t, g.params.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}))
 	g.configPath = filepath.Join(g.dir, "gateway.yaml")
 	writeFileAtomic(t, g.configPath, renderConfig(t, g.params))
 	g.rateLimited = listenerRateLimited(t, g.configPath)

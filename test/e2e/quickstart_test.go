@@ -8,6 +8,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"net"
@@ -276,7 +278,7 @@ func checkMounted(t *testing.T, volumes []string, target, hostFile string) {
 // valid, before and after its change.
 func TestSuiteConfiguration(t *testing.T) {
 	p := params{GRPCPort: 1, AdminPort: 2, ListenerPort: 3, DeadPort: 4, Release: "127.0.0.1:5", Beta: "127.0.0.1:6",
-		AppKey: appKey, AppSecret: appSecret, AppName: appName}
+		Secure: "127.0.0.1:7", CAFile: "/tmp/ca.pem", AppKey: appKey, AppSecret: appSecret, AppName: appName}
 	for _, added := range []bool{false, true} {
 		p.Added = added
 		path := filepath.Join(t.TempDir(), "gateway.yaml")
@@ -318,6 +320,28 @@ func TestHarnessWithoutEnvoy(t *testing.T) {
 		_, added := cur.APIs["e2e/added"]
 		return added && g.xds.Status().Version == cur.Version && cur.Version != v1, g.xds.Status().Version
 	})
+
+	// The suite's TLS premises, checked with Go's verifier: the CA file
+	// verifies the https backend by IP, and the name "localhost" is not in
+	// its certificate.
+	pemCA, err := os.ReadFile(g.params.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemCA) {
+		t.Fatal("the CA file holds no certificate")
+	}
+	tlsClient := &http.Client{Timeout: requestTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	if resp, err := tlsClient.Get("https://" + g.params.Secure + "/secure"); err != nil {
+		t.Errorf("https backend not verified by the CA file: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := tlsClient.Get("https://localhost:" + g.params.SecurePort() + "/wrong-name"); err == nil {
+		resp.Body.Close()
+		t.Error("the https backend's certificate names localhost; the wrong-name test needs a name it does not have")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
