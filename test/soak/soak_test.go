@@ -1,6 +1,7 @@
 // Package soak runs the Check service under steady load while its
 // configuration changes every 200 ms and (with Redis) the shared store
-// restarts, and checks every decision. It is not part of the default test
+// restarts, and checks every decision; a delta xDS client checks every
+// route configuration it receives. It is not part of the default test
 // run: `make soak` (APIGW_SOAK=1, optionally APIGW_SOAK_DURATION=60s).
 package soak
 
@@ -19,19 +20,29 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/apigwio/apigw/config"
 	"github.com/apigwio/apigw/internal/envoycheck"
+	"github.com/apigwio/apigw/model"
 	"github.com/apigwio/apigw/ratelimit/redistest"
 	"github.com/apigwio/apigw/server"
 	"github.com/apigwio/apigw/signing"
+	"github.com/apigwio/apigw/xds"
 )
 
-// Two configurations alternate. Both have the API g/main and the app
-// "stable"; only A has the API g/extra and the app "temp".
+// Three configurations take turns (A, C, B, A, ...). All have the API
+// g/main, the app "stable" and the group "steady"; A and C also have the
+// API g/extra (with another backend in C) and the app "temp". From A to C
+// only group g changes (the xDS side reuses the translation of "steady");
+// the other steps change apps too (everything is translated again).
 const base = `
 server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0"}
 settings: {lockout: {max_failures: 5, duration: 1m}}
@@ -40,6 +51,11 @@ groups:
     apis:
       - {name: main, path: /main, auth: app, backend: {url: "http://10.0.0.1"}}
 %s
+  - name: steady
+    domains: [steady.example.com]
+    apis:
+      - {name: one, path: /one, auth: none, backend: {url: "https://steady.internal/one"}}
+      - {name: two, path: /two, auth: none, environments: [RELEASE], backend: {mock: {status: 204}}}
 apps:
   - {name: stable, key: stable-key, secret: {value: stable-secret}, grants: [{api: g/*}]}
   - {name: burner, key: burner-key, secret: {value: burner-secret}, grants: [{api: g/*}]}
@@ -50,6 +66,8 @@ var (
 	cfgA = fmt.Sprintf(base, `      - {name: extra, path: /extra, auth: app, backend: {url: "http://10.0.0.1"}}`,
 		`  - {name: temp, key: temp-key, secret: {value: temp-secret-1}, grants: [{api: g/*}]}`)
 	cfgB = fmt.Sprintf(base, "", "")
+	cfgC = fmt.Sprintf(base, `      - {name: extra, path: /extra, auth: app, backend: {url: "http://10.0.0.2"}}`,
+		`  - {name: temp, key: temp-key, secret: {value: temp-secret-1}, grants: [{api: g/*}]}`)
 )
 
 // probe is one kind of request and its expected decision per config.
@@ -89,9 +107,14 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	snapC, err := config.Load("C", []byte(cfgC), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	expect := map[string]func(probe) bool{
 		snapA.Version: func(p probe) bool { return p.allowA },
 		snapB.Version: func(p probe) bool { return p.allow },
+		snapC.Version: func(p probe) bool { return p.allowA },
 	}
 
 	runtime.GC()
@@ -103,9 +126,11 @@ func TestSoak(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
 	writeFile(t, path, cfgA)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	xdsSrv := xds.NewServer(quiet, xds.Options{})
 	srv, err := server.Start(context.Background(), server.Options{
 		ConfigPath: path, RedisAddress: redisAddr, WatchInterval: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: quiet, XDS: xdsSrv,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +158,7 @@ func TestSoak(t *testing.T) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				next := cfgA
-				if i%2 == 0 {
-					next = cfgB
-				}
-				writeFile(t, path, next)
+				writeFile(t, path, []string{cfgC, cfgB, cfgA}[i%3])
 				flips.Add(1)
 			}
 		}
@@ -156,6 +177,54 @@ func TestSoak(t *testing.T) {
 			}
 		}()
 	}
+
+	// A delta xDS client (like Envoy) ACKs every response and checks that
+	// every route configuration it receives is exactly the translation of
+	// A, B or C (the server sends it assembled from stored encodings).
+	routes := map[string]*routev3.RouteConfiguration{
+		snapA.Version: translateRoutes(t, snapA), snapB.Version: translateRoutes(t, snapB), snapC.Version: translateRoutes(t, snapC),
+	}
+	var routeUpdates, badRoutes atomic.Int64
+	var lastRoutes atomic.Value
+	adsCtx, adsCancel := context.WithCancel(context.Background())
+	defer adsCancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(adsCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
+		if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "soak"}, TypeUrl: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adsDone := make(chan struct{})
+	go func() {
+		defer close(adsDone)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if resp.GetTypeUrl() == resourcev3.RouteType {
+				for _, r := range resp.GetResources() {
+					rc := &routev3.RouteConfiguration{}
+					err := r.GetResource().UnmarshalTo(rc)
+					known := false
+					for _, want := range routes {
+						known = known || proto.Equal(rc, want)
+					}
+					if err != nil || !known {
+						badRoutes.Add(1)
+					}
+					lastRoutes.Store(rc)
+					routeUpdates.Add(1)
+				}
+			}
+			if stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}) != nil {
+				return
+			}
+		}
+	}()
 
 	var total, wrong, rpcErrors atomic.Int64
 	var firstWrong atomic.Value
@@ -191,9 +260,28 @@ func TestSoak(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
+	// The client ends with the routes of the configuration in use.
+	final := routes[srv.Reloader().Current().Version]
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if rc, _ := lastRoutes.Load().(*routev3.RouteConfiguration); proto.Equal(rc, final) {
+			break
+		}
+	}
+	if rc, _ := lastRoutes.Load().(*routev3.RouteConfiguration); !proto.Equal(rc, final) {
+		t.Error("the xDS client did not end with the routes of the configuration in use")
+	}
+	adsCancel()
+	<-adsDone
 	conn.Close()
 	st := srv.Reloader().Status()
 	srv.Shutdown()
+	t.Logf("xDS: %d route configurations received, %d not a translation of A, B or C", routeUpdates.Load(), badRoutes.Load())
+	if badRoutes.Load() > 0 {
+		t.Errorf("%d route configurations received were not the translation of either configuration", badRoutes.Load())
+	}
+	if routeUpdates.Load() < int64(st.Reloads/2) {
+		t.Errorf("only %d route configurations received for %d reloads", routeUpdates.Load(), st.Reloads)
+	}
 
 	t.Logf("%d decisions in %s (%.0f/s), %d config flips, %d reloads, %d refused, %d gRPC errors",
 		total.Load(), duration, float64(total.Load())/duration.Seconds(), flips.Load(), st.Reloads, st.Failures, rpcErrors.Load())
@@ -222,6 +310,16 @@ func TestSoak(t *testing.T) {
 	if ms.HeapAlloc > baseHeap+32<<20 {
 		t.Errorf("heap grew from %d to %d bytes", baseHeap, ms.HeapAlloc)
 	}
+}
+
+// translateRoutes is the route configuration of snap.
+func translateRoutes(t *testing.T, snap *model.Snapshot) *routev3.RouteConfiguration {
+	t.Helper()
+	res, err := xds.Translate(snap, xds.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Routes[0]
 }
 
 func signed(t *testing.T, p probe) *authv3.CheckRequest {
