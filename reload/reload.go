@@ -43,9 +43,10 @@ type Status struct {
 	Failures int `json:"failures"`
 	// LoadMillis is how long the accepted snapshot took to read, parse and
 	// validate, ApplyMillis to prepare and publish everywhere (Check side,
-	// xDS, rate limits).
+	// xDS, rate limits; not for the first load, which the service applies
+	// itself while starting).
 	LoadMillis  float64 `json:"load_ms"`
-	ApplyMillis float64 `json:"apply_ms"`
+	ApplyMillis float64 `json:"apply_ms,omitempty"`
 	// LastError is the last refusal, with every problem; empty after a success.
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when it happened.
@@ -134,7 +135,10 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	r.status.LoadedAt = time.Now()
 	r.status.Reloads++
 	r.status.LoadMillis = millis(loaded.Sub(start))
-	r.status.ApplyMillis = millis(time.Since(loaded))
+	r.status.ApplyMillis = 0
+	if publish {
+		r.status.ApplyMillis = millis(time.Since(loaded))
+	}
 	r.status.LastError = ""
 	r.status.LastErrorAt = time.Time{}
 	if prev == nil {
