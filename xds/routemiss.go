@@ -17,17 +17,23 @@ import (
 	"github.com/apigwio/apigw/model"
 )
 
-// Tencent routing misses. In a group with the tencent dialect and path
-// environments, a request no API route takes gets 404 with one of
+// Tencent routing misses. In a group with the tencent dialect, a request
+// no API route takes gets 404 with one of
 //
 //	{"message": "There is no api match method[<METHOD>]"}      path of an API, not its method
 //	{"message": "There is no api match uri[<path after the segment>]"}  mapped segment, no API path
 //	{"message": "There is no api match env_mapping[<first segment>]"}   segment not mapped
 //
+// with path environments, and without them (X-Stage selects the
+// environment) one of
+//
+//	{"message": "There is no api match method[<METHOD>]"}  path of an API in that environment, not its method
+//	{"message": "There is no api match uri[<path>]"}       any other request
+//
 // The virtual host ends with miss routes instead of the one catch-all:
-// after all API routes, one route per API path and segment without the
-// method matcher, then one prefix route per mapped segment, then the
-// catch-all. Like the catch-all they route to the undefined NotFoundCluster
+// after all API routes, one route per API path and segment (or
+// environment) without the method matcher, then one prefix route per
+// mapped segment, then the catch-all. Like the catch-all they route to the undefined NotFoundCluster
 // (404, flag NC) with ext_authz off. Envoy's formatter cannot cut a path
 // into segments, and a route's request_headers_to_add are only applied
 // once the cluster is found, so each miss route instead gives the
@@ -49,43 +55,59 @@ const (
 )
 
 // routeMisses reports whether g answers routing misses with the tencent
-// messages (rather than the catch-all's APIG.0101 or its tencent form).
+// messages (rather than the catch-all's APIG.0101).
 func routeMisses(g *model.Group) bool {
-	return g.Dialect == apigerr.Tencent && g.PathEnvironments != nil
+	return g.Dialect == apigerr.Tencent
 }
 
-// missRoutes returns the miss routes of a tencent group with path
-// environments, to follow all its API routes (apis in route order):
+// missRoutes returns the miss routes of a tencent group, to follow all its
+// API routes (apis in route order):
 //
-//  1. for each API path and segment where an API is published (in API
-//     order) and that no ANY API covers: the path without the method
-//     matcher, "method[<method>]";
-//  2. for each mapped segment (by name): path_separated_prefix
-//     "/<segment>", "uri[<rest of the path, without the query>]";
-//  3. the catch-all, "env_mapping[<first segment>]".
+//  1. for each API path and segment (with path environments) or
+//     environment (without) where an API is published, in API order, and
+//     that no ANY API covers: the path (and the environment's X-Stage
+//     matcher) without the method matcher, "method[<method>]";
+//  2. with path environments, for each mapped segment (by name):
+//     path_separated_prefix "/<segment>", "uri[<rest of the path, without
+//     the query>]";
+//  3. the catch-all: "env_mapping[<first segment>]" with path
+//     environments, "uri[<path, without the query>]" without.
 func (t *translator) missRoutes(g *model.Group, apis []*model.API) []*routev3.Route {
 	t.routeMisses = true
 	type pathKey struct {
 		match model.MatchKind
 		path  string
+		env   string // with X-Stage only: the stage is part of the match
+	}
+	key := func(api *model.API, pl placement) pathKey {
+		k := pathKey{match: api.Match, path: pl.path(api)}
+		if pl.seg == "" {
+			k.env = pl.env
+		}
+		return k
 	}
 	covered := map[pathKey]bool{} // ANY APIs take every method
 	for _, api := range apis {
 		if api.Method == model.MethodAny {
 			for _, pl := range t.placements(g, api) {
-				covered[pathKey{api.Match, pl.path(api)}] = true
+				covered[key(api, pl)] = true
 			}
 		}
 	}
 	var routes []*routev3.Route
 	for _, api := range apis {
 		for _, pl := range t.placements(g, api) {
-			k := pathKey{api.Match, pl.path(api)}
+			k := key(api, pl)
 			if covered[k] {
 				continue
 			}
 			covered[k] = true
-			routes = append(routes, t.missRoute("apigw.not_found|method|"+k.path, pathMatch(api, k.path), t.missMethodRule()))
+			name, m := "apigw.not_found|method|"+k.path, pathMatch(api, k.path)
+			if pl.seg == "" {
+				name += "|" + pl.env
+				m.Headers = []*routev3.HeaderMatcher{t.sharedHeader("stage", pl.env, func() *routev3.HeaderMatcher { return t.stageMatcher(pl.env) })}
+			}
+			routes = append(routes, t.missRoute(name, m, t.missMethodRule()))
 		}
 	}
 	for _, seg := range sortedKeys(g.PathEnvironments) {
@@ -95,8 +117,12 @@ func (t *translator) missRoutes(g *model.Group, apis []*model.API) []*routev3.Ro
 		m := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: "/" + seg}}
 		routes = append(routes, t.missRoute("apigw.not_found|uri|/"+seg, m, t.missURIRule(seg)))
 	}
+	last := t.missEnvRule()
+	if g.PathEnvironments == nil {
+		last = t.missPathRule()
+	}
 	catchAll := t.notFoundRoute()
-	catchAll.TypedPerFilterConfig = map[string]*anypb.Any{FilterExtAuthz: t.authzOff(), FilterHeaderToMetadata: t.missEnvRule()}
+	catchAll.TypedPerFilterConfig = map[string]*anypb.Any{FilterExtAuthz: t.authzOff(), FilterHeaderToMetadata: last}
 	return append(routes, catchAll)
 }
 
@@ -120,6 +146,13 @@ func (t *translator) missMethodRule() *anypb.Any {
 func (t *translator) missURIRule(seg string) *anypb.Any {
 	return t.shared("miss_uri/"+seg, func() proto.Message {
 		return missRule(":path", `^/`+regexp.QuoteMeta(seg)+`([^?]*)(?:\?.*)?$`, "There is no api match uri[\\1]")
+	})
+}
+
+// missPathRule: "There is no api match uri[<path, no query>]".
+func (t *translator) missPathRule() *anypb.Any {
+	return t.shared("miss_path", func() proto.Message {
+		return missRule(":path", `^([^?]*)(?:\?.*)?$`, "There is no api match uri[\\1]")
 	})
 }
 

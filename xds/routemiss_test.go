@@ -105,6 +105,58 @@ func missMessage(t testing.TB, r *routev3.Route, hdr map[string]string) string {
 	return re.ReplaceAllString(hdr[rule.GetHeader()], sub)
 }
 
+// TestTencentRouteMissesWithStage follows requests through the routes of
+// a tencent group without path environments (X-Stage selects the
+// environment): "method[...]" where an API of that environment has the
+// path, "uri[<path>]" for anything else.
+func TestTencentRouteMissesWithStage(t *testing.T) {
+	snap := loadYAML(t, "stage", `
+environments: [{name: BETA}]
+groups:
+  - name: tc
+    error_dialect: tencent
+    apis:
+      - {name: get-user, method: GET, path: /users, environments: [RELEASE, BETA], backend: {url: "http://10.0.0.1"}}
+      - {name: new-user, method: POST, path: /users, environments: [BETA], backend: {url: "http://10.0.0.1"}}
+      - {name: files, method: ANY, match: prefix, path: /files, backend: {url: "http://10.0.0.1"}}
+      - {name: docs, method: GET, match: prefix, path: /docs/, environments: [BETA], backend: {url: "http://10.0.0.1"}}
+`)
+	routes := routesOf(t, translate(t, snap), "tc")
+	beta := map[string]string{"x-stage": "BETA"}
+	tests := []struct {
+		name, method, target string
+		headers              map[string]string
+		wantRoute            string
+		wantMessage          string
+	}{
+		{"API", "GET", "/users?x=1", nil, "tc/get-user|RELEASE", ""},
+		{"API in BETA", "POST", "/users", beta, "tc/new-user|BETA", ""},
+		{"path of an API, other method", "PUT", "/users", nil, "apigw.not_found|method|/users|RELEASE", "There is no api match method[PUT]"},
+		{"method of an API of another environment", "POST", "/users", nil, "apigw.not_found|method|/users|RELEASE", "There is no api match method[POST]"},
+		{"path of an API, other method, BETA", "DELETE", "/users", beta, "apigw.not_found|method|/users|BETA", "There is no api match method[DELETE]"},
+		{"ANY prefix API", "DELETE", "/files/a", nil, "tc/files|RELEASE", ""},
+		{"ANY API not published in BETA", "GET", "/files/a?b=/c", beta, "apigw.not_found", "There is no api match uri[/files/a]"},
+		{"prefix API, other method", "POST", "/docs/x", beta, "apigw.not_found|method|/docs/|BETA", "There is no api match method[POST]"},
+		{"prefix API of another environment", "GET", "/docs/x", nil, "apigw.not_found", "There is no api match uri[/docs/x]"},
+		{"no such path, query dropped", "GET", "/nothing?a=1", nil, "apigw.not_found", "There is no api match uri[/nothing]"},
+		{"root", "GET", "/", nil, "apigw.not_found", "There is no api match uri[/]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := matchRoute(t, routes, tt.method, tt.target, tt.headers)
+			if r == nil {
+				t.Fatal("no route matched")
+			}
+			if r.GetName() != tt.wantRoute {
+				t.Fatalf("route %s, want %s", r.GetName(), tt.wantRoute)
+			}
+			if msg := missMessage(t, r, map[string]string{":method": tt.method, ":path": tt.target}); msg != tt.wantMessage {
+				t.Errorf("message %q, want %q", msg, tt.wantMessage)
+			}
+		})
+	}
+}
+
 // TestTencentRouteMisses follows requests through the routes of
 // testdata/path_environments_tencent.input.yaml: API routes where one
 // matches, otherwise the miss route and the message Envoy would answer.
@@ -166,8 +218,7 @@ func authzDisabled(t testing.TB, r *routev3.Route) bool {
 
 // TestRouteMissMapper: the miss message mapper answers NC replies that
 // carry the message in dynamic metadata, before the catch-all mappers, and
-// exists only with tencent path-environment groups; the header_to_metadata
-// filter likewise.
+// exists only with tencent groups; the header_to_metadata filter likewise.
 func TestRouteMissMapper(t *testing.T) {
 	tests := []struct {
 		file       string
@@ -175,7 +226,8 @@ func TestRouteMissMapper(t *testing.T) {
 	}{
 		{"path_environments_tencent.input.yaml", 8}, // after the quota, rate-limit and RLSE mappers
 		{"path_environments.input.yaml", -1},
-		{"dialect.input.yaml", -1},
+		{"dialect.input.yaml", 8},
+		{"environments.input.yaml", -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -84,7 +84,7 @@ func TestFilterOrder(t *testing.T) {
 	}{
 		{"listener.input.yaml", "envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
 		{"policies.input.yaml", "envoy.filters.http.ip_tagging envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
-		{"dialect.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"dialect.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
 		{"path_environments_tencent.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
 		{"mock.input.yaml", "envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
 	}
@@ -453,6 +453,7 @@ func TestLocalReplies(t *testing.T) {
 			"- message", "- error_code,error_msg,request_id", "- -",
 			"429 message", "429 message", "429 error_code,error_msg,request_id", // quota, rate, APIG
 			"- message", "- error_code,error_msg,request_id",
+			"404 message", // a tencent routing miss
 			"404 message", "404 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",
