@@ -155,7 +155,7 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	}
 	if m, ok := s.lockout.(interface{ SetPolicy(lockout.Policy) }); ok {
 		lo := snap.Settings.Lockout
-		m.SetPolicy(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration})
+		m.SetPolicy(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration, MaxKeys: lo.MaxTrackedKeys})
 	}
 	old := s.tables.Swap(s.staged)
 	s.staged = nil

@@ -39,8 +39,13 @@ type Policy struct {
 
 type entry struct {
 	failures    int
+	lastFailure time.Time
 	lockedUntil time.Time
 }
+
+// MaxDuration is the longest lock the configuration allows; the in-memory
+// store keeps an entry at most that long after its last change.
+const MaxDuration = 24 * time.Hour
 
 // Memory is an in-memory Store bounded in size, whose entries expire.
 type Memory struct {
@@ -62,21 +67,27 @@ func NewMemory(policy Policy, now func() time.Time) *Memory {
 	return &Memory{
 		policy: policy,
 		now:    now,
-		// Entries live as long as a lock; the LRU's own TTL is a backstop
-		// that keeps memory bounded in time, expiry is decided with now().
-		// The LRU runs a cleanup goroutine for its lifetime: create one
-		// store per process, not per configuration.
-		lru: expirable.NewLRU[string, *entry](policy.MaxKeys, nil, policy.Duration),
+		// Expiry (of a lock, and of failures older than Duration) is
+		// decided with now(), so that a reload changing Duration applies
+		// to existing entries; the LRU's own TTL is only a backstop that
+		// keeps memory bounded in time, as long as the longest lock. The
+		// LRU runs a cleanup goroutine for its lifetime: create one store
+		// per process, not per configuration.
+		lru: expirable.NewLRU[string, *entry](policy.MaxKeys, nil, MaxDuration),
 	}
 }
 
-// SetPolicy changes MaxFailures and Duration for future decisions (a
-// configuration reload). MaxKeys and the entries' lifetime bound are fixed
-// when the store is created.
+// SetPolicy changes the policy for future decisions (a configuration
+// reload): MaxFailures and Duration, and MaxKeys when set (shrinking
+// forgets the least recently used keys).
 func (m *Memory) SetPolicy(p Policy) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.policy.MaxFailures, m.policy.Duration = p.MaxFailures, p.Duration
+	if p.MaxKeys > 0 && p.MaxKeys != m.policy.MaxKeys {
+		m.policy.MaxKeys = p.MaxKeys
+		m.lru.Resize(p.MaxKeys)
+	}
 }
 
 // Locked implements Store.
@@ -93,13 +104,18 @@ func (m *Memory) Failure(_ context.Context, key string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.lru.Get(key)
-	if !ok || (!e.lockedUntil.IsZero() && !now.Before(e.lockedUntil)) {
+	switch {
+	case !ok:
+		e = &entry{}
+	case now.Before(e.lockedUntil):
+		return true, nil
+	case !e.lockedUntil.IsZero(), now.Sub(e.lastFailure) >= m.policy.Duration:
+		// The lock is over, or the failures are older than Duration: the
+		// count starts again.
 		e = &entry{}
 	}
-	if now.Before(e.lockedUntil) {
-		return true, nil
-	}
 	e.failures++
+	e.lastFailure = now
 	if e.failures > m.policy.MaxFailures {
 		e.lockedUntil = now.Add(m.policy.Duration)
 	}

@@ -89,3 +89,49 @@ func BenchmarkLockedAndSuccess(b *testing.B) {
 		m.Success(ctx, "ak")
 	}
 }
+
+// TestFailuresExpire: failures older than Duration no longer count.
+func TestFailuresExpire(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	m := NewMemory(Policy{MaxFailures: 2, Duration: time.Minute, MaxKeys: 100}, c.now)
+	m.Failure(ctx, "k")
+	m.Failure(ctx, "k")
+	c.t = c.t.Add(time.Minute)
+	for i, wantLocked := range []bool{false, false, true} {
+		if locked, _ := m.Failure(ctx, "k"); locked != wantLocked {
+			t.Fatalf("failure %d after the old ones expired: locked %v, want %v", i+1, locked, wantLocked)
+		}
+	}
+}
+
+// TestSetPolicy: a reload's policy applies to the existing store: a longer
+// Duration is honoured even past the Duration the store was created with,
+// and MaxKeys resizes it.
+func TestSetPolicy(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory(Policy{MaxFailures: 1, Duration: 50 * time.Millisecond, MaxKeys: 100}, nil)
+	m.SetPolicy(Policy{MaxFailures: 1, Duration: time.Hour, MaxKeys: 100})
+	m.Failure(ctx, "k")
+	if locked, _ := m.Failure(ctx, "k"); !locked {
+		t.Fatal("second failure did not lock")
+	}
+	time.Sleep(150 * time.Millisecond) // three times the creation Duration
+	if locked, _ := m.Locked(ctx, "k"); !locked {
+		t.Fatal("a one-hour lock was forgotten after the store's original 50ms")
+	}
+	for i := 0; i < 100; i++ {
+		m.Failure(ctx, fmt.Sprint("k", i))
+	}
+	m.SetPolicy(Policy{MaxFailures: 1, Duration: time.Hour, MaxKeys: 10})
+	if m.Len() > 10 {
+		t.Fatalf("%d keys tracked after shrinking to 10", m.Len())
+	}
+	m.SetPolicy(Policy{MaxFailures: 1, Duration: time.Hour, MaxKeys: 1000})
+	for i := 0; i < 500; i++ {
+		m.Failure(ctx, fmt.Sprint("n", i))
+	}
+	if m.Len() < 500 {
+		t.Fatalf("%d keys tracked after growing to 1000, want at least 500", m.Len())
+	}
+}

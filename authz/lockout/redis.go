@@ -46,9 +46,11 @@ return 0`
 // "apigw:lockout:").
 func NewRedis(client redis.UniversalClient, prefix string, p Policy) *Redis {
 	r := &Redis{
-		client:   client,
-		prefix:   prefix,
-		dirty:    expirable.NewLRU[string, struct{}](10000, nil, p.Duration),
+		client: client,
+		prefix: prefix,
+		// As long as the longest lock: a reload may lengthen Duration, and
+		// forgetting a key early would leave its counter in place.
+		dirty:    expirable.NewLRU[string, struct{}](10000, nil, MaxDuration),
 		failures: redis.NewScript(failureScript),
 	}
 	r.SetPolicy(p)
