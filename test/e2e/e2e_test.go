@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,6 +68,31 @@ func TestEndToEnd(t *testing.T) {
 		req := g.request(t, "GET", "/public", nil)
 		req.Header.Set("X-Stage", "BETA") // public is published in RELEASE only
 		g.expectError(t, req, http.StatusNotFound, "APIG.0101")
+	})
+
+	t.Run("tencent group: routing misses get Tencent's messages", func(t *testing.T) {
+		tencent := func(method, path string) *http.Request {
+			req := g.request(t, method, path, nil)
+			req.Host = "tc.example.com"
+			return req
+		}
+		if code, _, body, err := g.do(tencent("GET", "/ping")); err != nil || code != http.StatusOK || body != "pong" {
+			t.Fatalf("GET tc.example.com/ping = %d %q %v, want 200 pong", code, body, err)
+		}
+		for _, tt := range []struct{ method, path, want string }{
+			{"POST", "/ping", "There is no api match method[POST]"},
+			{"GET", "/nothing/here?x=/y", "There is no api match uri[/nothing/here]"},
+		} {
+			code, hdr, body, err := g.do(tencent(tt.method, tt.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct{ Message string }
+			if code != http.StatusNotFound || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") ||
+				json.Unmarshal([]byte(body), &got) != nil || got.Message != tt.want {
+				t.Errorf("%s tc.example.com%s = %d (%s) %s, want 404 {\"message\":%q}", tt.method, tt.path, code, hdr.Get("Content-Type"), body, tt.want)
+			}
+		}
 	})
 
 	t.Run("forged identity headers do not reach the backend", func(t *testing.T) {

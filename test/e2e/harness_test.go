@@ -163,6 +163,15 @@ groups:
         auth: none
         backend: {mock: {status: 200, body: "added", headers: {content-type: text/plain}}}
 {{- end}}
+  - name: tc
+    domains: [tc.example.com]
+    error_dialect: tencent
+    apis:
+      - name: ping
+        method: GET
+        path: /ping
+        auth: none
+        backend: {mock: {status: 200, body: pong, headers: {content-type: text/plain}}}
 throttle_policies:
   - name: tight
     unit: second
