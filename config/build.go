@@ -67,11 +67,21 @@ type builder struct {
 	snap             *model.Snapshot
 	envs             map[string]*model.Environment
 	secrets          [][]byte
+	// digests are the group digests, in declaration order; reuse holds
+	// models of a previous snapshot's groups by digest.
+	digests []string
+	reuse   map[string]*model.Group
 }
 
 // Build validates gw and resolves it into a Snapshot. source names the
 // configuration in error messages.
 func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, error) {
+	return build(source, gw, opts, nil)
+}
+
+// build is Build reusing, for each group whose digest is a key of reuse,
+// that model (a previous snapshot's group: copied, never changed).
+func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group) (*model.Snapshot, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
@@ -87,6 +97,9 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 		ACLPolicies:      map[string]*model.ACLPolicy{},
 		ThrottlePolicies: map[string]*model.ThrottlePolicy{},
 	}}
+	var shared []byte
+	shared, b.digests = groupDigests(gw)
+	b.reuse = reuse
 	b.server(gw.GetServer())
 	b.listener(gw.GetListener())
 	b.settings(gw.GetSettings())
@@ -103,15 +116,7 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 	if err := b.ps.err(source); err != nil {
 		return nil, err
 	}
-	var groupDigests []string
-	b.snap.Version, groupDigests = digests(gw, b.secrets)
-	// Without problems every declared group has its model, in order; a
-	// group left without a digest is translated afresh every time.
-	if len(groupDigests) == len(b.snap.Groups) {
-		for i, g := range b.snap.Groups {
-			g.Digest = groupDigests[i]
-		}
-	}
+	b.snap.Version = version(shared, b.digests, b.secrets)
 	return b.snap, nil
 }
 
@@ -459,6 +464,19 @@ func (b *builder) groups(list []*configv1.Group) {
 				domainOwner[strings.ToLower(d)] = grp.Name
 			}
 		}
+		grp.Digest = b.digests[i]
+		if old := b.reuse[grp.Digest]; old != nil {
+			// Same definition and same surroundings: the same model, but
+			// for the policy bindings made below (apps, usage plans, ACL
+			// and throttle policies bind this snapshot's objects).
+			for _, a := range old.APIs {
+				api := b.reuseAPI(a)
+				grp.APIs = append(grp.APIs, api)
+				b.snap.APIs[api.ID] = api
+			}
+			b.snap.Groups = append(b.snap.Groups, grp)
+			continue
+		}
 		for j, a := range g.GetApis() {
 			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
 			if api != nil {
@@ -469,6 +487,25 @@ func (b *builder) groups(list []*configv1.Group) {
 		}
 		b.snap.Groups = append(b.snap.Groups, grp)
 	}
+}
+
+// reuseAPI copies an API of a previous snapshot's group with the same
+// digest: what the group defines is shared (read-only), what the rest of
+// the configuration binds to its deployments is left for this build to
+// bind (model.Deployment's bound fields), and the authorizer is this
+// snapshot's.
+func (b *builder) reuseAPI(old *model.API) *model.API {
+	api := *old
+	api.Deployments = make(map[string]*model.Deployment, len(old.Deployments))
+	for env, d := range old.Deployments {
+		dep := *d
+		dep.ACLs, dep.Throttle, dep.UsagePlans = nil, nil, nil
+		api.Deployments[env] = &dep
+	}
+	if old.Authorizer != nil {
+		api.Authorizer = b.authorizerByName[old.Authorizer.Name]
+	}
+	return &api
 }
 
 func (b *builder) api(path, group string, a *configv1.Api, routes map[string]string) *model.API {

@@ -59,9 +59,30 @@ func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
 	return load(source, data, opts, Parse)
 }
 
-// Load is the package's Load, parsing with p.
+// Load is the package's Load, parsing with p, and building with the
+// models of the last configuration p loaded: a group whose digest did not
+// change keeps its model (a copy, with the policy bindings of the new
+// configuration).
 func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	return load(source, data, opts, p.Parse)
+	gw, err := p.Parse(data)
+	if err != nil {
+		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
+	}
+	p.mu.Lock()
+	reuse := p.models
+	p.mu.Unlock()
+	snap, err := build(source, gw, opts, reuse)
+	if err != nil {
+		return nil, err
+	}
+	models := make(map[string]*model.Group, len(snap.Groups))
+	for _, g := range snap.Groups {
+		models[g.Digest] = g
+	}
+	p.mu.Lock()
+	p.models = models
+	p.mu.Unlock()
+	return snap, nil
 }
 
 func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error)) (*model.Snapshot, error) {
@@ -105,17 +126,14 @@ func isJSONObject(data []byte) bool {
 	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
-// digests computes the snapshot version and each group's digest.
-//
-// The version hashes the whole schema message and the resolved secrets, so
-// that a secret changed in its file or variable yields a new version.
-//
-// A group's digest hashes the group's own definition and everything
-// defined outside the groups (settings, environments, channels, policies,
-// apps, resolved secrets): a group's resolved model depends on nothing
-// else, so two groups with equal digests resolve to equal models. The
-// xDS translator uses it to reuse the translation of unchanged groups.
-func digests(gw *configv1.Gateway, secrets [][]byte) (version string, groups []string) {
+// groupDigests hashes what each group's model is resolved from: the
+// group's own definition and everything defined outside the groups
+// (settings, environments, channels, policies, apps; not the resolved
+// secret values, which no group model holds). Two groups with equal
+// digests resolve to equal models: Build reuses the model of an unchanged
+// group, and the xDS translator its translation. shared is the hash of
+// the definitions outside the groups.
+func groupDigests(gw *configv1.Gateway) (shared []byte, groups []string) {
 	opts := proto.MarshalOptions{Deterministic: true}
 	// A shallow copy without the groups (the fields are shared, not copied).
 	outside := &configv1.Gateway{}
@@ -125,26 +143,34 @@ func digests(gw *configv1.Gateway, secrets [][]byte) (version string, groups []s
 		}
 		return true
 	})
-	shared := sha256.New()
+	h := sha256.New()
 	b, _ := opts.Marshal(outside)
-	frame(shared, b)
-	for _, s := range secrets {
-		frame(shared, s)
-	}
-	sharedSum := shared.Sum(nil)
-	whole := sha256.New()
-	whole.Write(sharedSum)
+	frame(h, b)
+	shared = h.Sum(nil)
 	groups = make([]string, len(gw.GetGroups()))
 	for i, g := range gw.GetGroups() {
 		b, _ = opts.MarshalAppend(b[:0], g)
 		h := sha256.New()
-		h.Write(sharedSum)
+		h.Write(shared)
 		frame(h, b)
-		sum := h.Sum(nil)
-		groups[i] = hex.EncodeToString(sum)
-		whole.Write(sum)
+		groups[i] = hex.EncodeToString(h.Sum(nil))
 	}
-	return hex.EncodeToString(whole.Sum(nil))[:16], groups
+	return shared, groups
+}
+
+// version is the snapshot version: a hash of the whole definition (the
+// shared and group digests) and of the resolved secrets, so that a secret
+// changed in its file or variable yields a new version.
+func version(shared []byte, groups []string, secrets [][]byte) string {
+	h := sha256.New()
+	frame(h, shared)
+	for _, g := range groups {
+		frame(h, []byte(g))
+	}
+	for _, s := range secrets {
+		frame(h, s)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // groupsField is the number of Gateway.groups.

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	configv1 "github.com/apigwio/apigw/gen/apigw/config/v1"
+	"github.com/apigwio/apigw/model"
 )
 
 // A large configuration is mostly its groups, and a reload usually changes
@@ -34,6 +35,9 @@ import (
 type Parser struct {
 	mu   sync.Mutex
 	memo map[groupKey]*configv1.Group
+	// models are the group models of the last configuration Load built,
+	// by digest.
+	models map[string]*model.Group
 }
 
 // groupKey identifies a group's source text and its syntax.

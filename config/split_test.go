@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	configv1 "github.com/apigwio/apigw/gen/apigw/config/v1"
+	"github.com/apigwio/apigw/model"
 )
 
 func TestSplitYAML(t *testing.T) {
@@ -201,7 +204,8 @@ func sameParse(t *testing.T, p *Parser, in []byte) *configv1.Gateway {
 
 // FuzzParserSplit: whatever the input, the parser (which parses the groups
 // of a split file one by one, reusing the previous file's) gives exactly
-// what Parse gives: the same configuration, or the same error.
+// what Parse gives: the same configuration, or the same error; and its
+// Load (which also reuses the models of unchanged groups) what Load gives.
 func FuzzParserSplit(f *testing.F) {
 	data, _ := os.ReadFile(filepath.Join("..", "examples", "quickstart", "gateway.yaml"))
 	f.Add(data, []byte("groups:\n  - name: g\n    apis: [{name: a, path: /a}]\n"))
@@ -209,8 +213,9 @@ func FuzzParserSplit(f *testing.F) {
 	f.Add([]byte(`{"groups":[{"name":"a"},{"name":"b"}],"settings":{}}`), []byte(`{"groups":[{"name":"a"}],"groups":[]}`))
 	f.Add([]byte("groups:\n  - name: a\n    description: |\n      - name: b\n"), []byte("groups:\n  - name: a\n  - <<: {name: b}\n"))
 	f.Add([]byte(`{"gr\u006fups":[{"name":"a,]}"},{"name":"b\"[{"}] , "settings" : {"max_body_size":"1MB"}}`), []byte(`{"groups":[{"name":"a"}],"gr\u006fups":[]}`))
+	opts := Options{LookupEnv: func(string) (string, bool) { return "", false }, ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist }}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		var p Parser
+		var p, l Parser
 		for _, in := range [][]byte{a, b, a} {
 			got, err := p.Parse(in)
 			want, wantErr := Parse(in)
@@ -219,6 +224,15 @@ func FuzzParserSplit(f *testing.F) {
 			}
 			if !proto.Equal(got, want) {
 				t.Fatalf("input %q: Parser.Parse and Parse differ:\n%v\n%v", in, got, want)
+			}
+			// Loading, which also reuses the models of unchanged groups.
+			snap, err := l.Load("fuzz", in, opts)
+			wantSnap, wantErr := Load("fuzz", in, opts)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Fatalf("input %q: Parser.Load error %v, Load error %v", in, err, wantErr)
+			}
+			if !reflect.DeepEqual(snap, wantSnap) {
+				t.Fatalf("input %q: Parser.Load and Load differ", in)
 			}
 		}
 	})
@@ -276,6 +290,120 @@ func BenchmarkParseOneGroupChanged(b *testing.B) {
 				if _, err := p.Parse(docs[i%2]); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestParserLoadReusesModels: Parser.Load builds the same snapshot as Load
+// (deeply equal) while reusing the models of unchanged groups, re-binding
+// the policies of the new configuration, and never changes the snapshot
+// it reused from.
+func TestParserLoadReusesModels(t *testing.T) {
+	const base = `
+environments: [{name: PREPUB}]
+channels: [{name: pool, members: [{address: "10.0.1.1:80"}]}]
+authorizers:
+  - {name: fn, url: "http://127.0.0.1:9/auth", timeout: 100ms, identity_headers: [X-Token]}
+groups:
+  - name: one
+    domains: [one.example.com]
+    apis:
+      - {name: k, path: /k, auth: hmac, environments: [RELEASE, PREPUB], backend: {url: "http://10.0.0.1"}}
+      - {name: z, path: /z, auth: authorizer, authorizer: fn, backend: {channel: pool}}
+  - name: two
+    domains: [two.example.com]
+    apis:
+      - name: c
+        path: /c
+        cors: {allow_origins: ["https://app.example.com"]}
+        backend: {url: "http://10.0.0.2/c"}
+        backend_policies: [{name: canary, conditions: [{type: header, name: x-canary, values: ["1"]}], backend: {url: "http://10.0.0.3"}}]
+      - {name: why, path: /y, auth: authorizer, authorizer: fn, backend: {url: "http://10.0.0.4"}}
+key_pairs:
+  - {id: kp1, secret: {value: key-pair-secret-1}}
+usage_plans:
+  - {name: gold, key_pairs: [kp1], environments: [RELEASE], rate_per_second: 10}
+acl_policies:
+  - {name: office, type: ip, action: allow, values: ["10.0.0.0/8"], bindings: [{api: one/*}, {api: two/c}]}
+throttle_policies:
+  - {name: std, unit: minute, api_limit: 100, bindings: [{api: two/c}, {api: one/k, environments: [PREPUB]}]}
+apps:
+  - {name: app, key: app-key-0001, secret: {value: app-secret-0001}, grants: [{api: "two/*"}]}
+`
+	tests := []struct {
+		name   string
+		edit   func(string) string
+		reused []bool // per group
+	}{
+		{"unchanged", func(s string) string { return s }, []bool{true, true}},
+		{"one API of group two", func(s string) string { return strings.Replace(s, "path: /c", "path: /c2", 1) }, []bool{true, false}},
+		{"a policy binding (outside the groups)", func(s string) string { return strings.Replace(s, "10.0.0.0/8", "10.0.0.0/16", 1) }, []bool{false, false}},
+		{"the authorizer (outside the groups)", func(s string) string { return strings.Replace(s, "timeout: 100ms", "timeout: 200ms", 1) }, []bool{false, false}},
+		{"groups reordered", func(s string) string {
+			i, j, k := strings.Index(s, "  - name: one"), strings.Index(s, "  - name: two"), strings.Index(s, "key_pairs:")
+			return s[:i] + s[j:k] + s[i:j] + s[k:]
+		}, []bool{true, true}},
+	}
+	load := func(t *testing.T, load func(string, []byte, Options) (*model.Snapshot, error), src string) *model.Snapshot {
+		t.Helper()
+		snap, err := load("reuse", []byte(src), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	fresh := load(t, Load, base)
+	bound := map[string]bool{}
+	for _, api := range fresh.APIs {
+		bound["authorizer"] = bound["authorizer"] || api.Authorizer != nil
+		for _, d := range api.Deployments {
+			bound["acl"] = bound["acl"] || len(d.ACLs) > 0
+			bound["throttle"] = bound["throttle"] || d.Throttle != nil
+			bound["plan"] = bound["plan"] || len(d.UsagePlans) > 0
+		}
+	}
+	if len(bound) != 4 || !bound["authorizer"] || !bound["acl"] || !bound["throttle"] || !bound["plan"] {
+		t.Fatalf("the configuration must bind every kind of outside object: %v", bound)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Parser
+			first := load(t, p.Load, base)
+			if !reflect.DeepEqual(first, load(t, Load, base)) {
+				t.Fatal("Parser.Load and Load differ on a first load")
+			}
+			backends := map[*url.URL]bool{}
+			for _, api := range first.APIs {
+				for _, d := range api.Deployments {
+					backends[d.Backend.URL] = true
+				}
+			}
+			edited := tt.edit(base)
+			second := load(t, p.Load, edited)
+			if want := load(t, Load, edited); !reflect.DeepEqual(second, want) {
+				t.Error("Parser.Load reusing models differs from Load")
+			}
+			if !reflect.DeepEqual(first, load(t, Load, base)) {
+				t.Error("the snapshot reused from was changed")
+			}
+			// One object per authorizer within a snapshot, as Load makes.
+			authorizers := map[string]*model.Authorizer{}
+			for _, api := range second.APIs {
+				if a := api.Authorizer; a != nil {
+					if prev := authorizers[a.Name]; prev != nil && prev != a {
+						t.Errorf("API %s points at another copy of authorizer %s", api.ID, a.Name)
+					}
+					authorizers[a.Name] = a
+				}
+			}
+			var reused []bool
+			for _, g := range second.Groups {
+				_, shared := backends[g.APIs[0].Deployments[g.APIs[0].Environments[0]].Backend.URL]
+				reused = append(reused, shared)
+			}
+			if fmt.Sprint(reused) != fmt.Sprint(tt.reused) {
+				t.Errorf("reused groups %v, want %v", reused, tt.reused)
 			}
 		})
 	}

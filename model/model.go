@@ -310,6 +310,11 @@ type API struct {
 }
 
 // Deployment is an API published in one environment, with variables applied.
+//
+// ACLs, Throttle and UsagePlans are bound by definitions outside the
+// group; the rest comes from the group's own definition. A field added to
+// the first kind must also be cleared where config reuses an unchanged
+// group's model (builder.reuseAPI).
 type Deployment struct {
 	// Environment name.
 	Environment string
