@@ -56,7 +56,7 @@ func LoadFile(path string, opts Options) (*model.Snapshot, error) {
 
 // Load parses data (YAML or JSON) named source, validates it and resolves it.
 func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	return load(source, data, opts, Parse)
+	return load(source, data, opts, Parse, nil)
 }
 
 // Load is the package's Load, parsing with p, and building with the
@@ -64,14 +64,10 @@ func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
 // change keeps its model (a copy, with the policy bindings of the new
 // configuration).
 func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	gw, err := p.Parse(data)
-	if err != nil {
-		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
-	}
 	p.mu.Lock()
 	reuse := p.models
 	p.mu.Unlock()
-	snap, err := build(source, gw, opts, reuse)
+	snap, err := load(source, data, opts, p.Parse, reuse)
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +81,14 @@ func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot
 	return snap, nil
 }
 
-func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error)) (*model.Snapshot, error) {
+// load parses data with parse and builds it, reusing the group models in
+// reuse (see build).
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group) (*model.Snapshot, error) {
 	gw, err := parse(data)
 	if err != nil {
 		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
 	}
-	return Build(source, gw, opts)
+	return build(source, gw, opts, reuse)
 }
 
 // Parse decodes YAML or JSON into the schema message. Unknown fields are
@@ -174,7 +172,7 @@ func version(shared []byte, groups []string, secrets [][]byte) string {
 }
 
 // groupsField is the number of Gateway.groups.
-const groupsField = 5
+var groupsField = (&configv1.Gateway{}).ProtoReflect().Descriptor().Fields().ByName("groups").Number()
 
 // frame writes b to h preceded by its length, so that no two sequences of
 // parts hash alike.
