@@ -38,9 +38,14 @@ func (t *translator) baseMatch(api *model.API, pl placement) *routev3.RouteMatch
 		}))
 	}
 	if pl.seg == "" {
-		m.Headers = append(m.Headers, t.sharedHeader("stage", pl.env, func() *routev3.HeaderMatcher { return t.stageMatcher(pl.env) }))
+		m.Headers = append(m.Headers, t.stageHeader(pl.env))
 	}
 	return m
+}
+
+// stageHeader is the one (shared, read-only) stageMatcher of env.
+func (t *translator) stageHeader(env string) *routev3.HeaderMatcher {
+	return t.sharedHeader("stage", env, func() *routev3.HeaderMatcher { return t.stageMatcher(env) })
 }
 
 // stageMatcher selects the environment. A non-default environment needs

@@ -105,7 +105,7 @@ func (t *translator) missRoutes(g *model.Group, apis []*model.API) []*routev3.Ro
 			name, m := "apigw.not_found|method|"+k.path, pathMatch(api, k.path)
 			if pl.seg == "" {
 				name += "|" + pl.env
-				m.Headers = []*routev3.HeaderMatcher{t.sharedHeader("stage", pl.env, func() *routev3.HeaderMatcher { return t.stageMatcher(pl.env) })}
+				m.Headers = []*routev3.HeaderMatcher{t.stageHeader(pl.env)}
 			}
 			routes = append(routes, t.missRoute(name, m, t.missMethodRule()))
 		}
