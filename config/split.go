@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	configv1 "github.com/apigwio/apigw/gen/apigw/config/v1"
+	"github.com/apigwio/apigw/internal/parallel"
 	"github.com/apigwio/apigw/model"
 )
 
@@ -93,28 +94,19 @@ func (p *Parser) Parse(data []byte) (*configv1.Gateway, error) {
 		todo = append(todo, i)
 	}
 	var failed atomic.Bool
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !failed.Load() {
-				k := int(next.Add(1)) - 1
-				if k >= len(todo) {
-					return
-				}
-				i := todo[k]
-				g, err := parseGroup(items[i], isJSON)
-				if err != nil {
-					failed.Store(true)
-					return
-				}
-				groups[i] = g
+	parallel.For(len(todo), runtime.GOMAXPROCS(0), func() func(int) {
+		return func(k int) {
+			if failed.Load() {
+				return // the whole file is parsed instead
 			}
-		}()
-	}
-	wg.Wait()
+			g, err := parseGroup(items[todo[k]], isJSON)
+			if err != nil {
+				failed.Store(true)
+				return
+			}
+			groups[todo[k]] = g
+		}
+	})
 	if failed.Load() {
 		return Parse(data)
 	}

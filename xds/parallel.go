@@ -3,11 +3,10 @@ package xds
 import (
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	"github.com/apigwio/apigw/internal/parallel"
 	"github.com/apigwio/apigw/model"
 )
 
@@ -91,23 +90,12 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 		}
 		todo = append(todo, i)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range max(1, min(workers, len(todo))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= len(todo) {
-					return
-				}
-				i := todo[k]
-				outs[i], vhErr[i] = t.translateGroup(i, groups[i])
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(todo), workers, func() func(int) {
+		return func(k int) {
+			i := todo[k]
+			outs[i], vhErr[i] = t.translateGroup(i, groups[i])
+		}
+	})
 	for i := range groups {
 		for _, err := range []error{domainErr[i], vhErr[i]} {
 			if err != nil && t.err == nil {

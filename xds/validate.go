@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -19,6 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/apigwio/apigw/internal/parallel"
 )
 
 // validator is implemented by every generated Envoy message (protoc-gen-validate).
@@ -156,44 +157,32 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 	if hashing {
 		jobs += len(fresh)
 	}
-	workers := min(runtime.GOMAXPROCS(0), jobs)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &anyWalker{seen: map[*anypb.Any]bool{}}
-			var buf []byte
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= jobs {
+	parallel.For(jobs, runtime.GOMAXPROCS(0), func() func(int) {
+		w := &anyWalker{seen: map[*anypb.Any]bool{}}
+		var buf []byte
+		return func(i int) {
+			if i >= len(tasks) {
+				fields[i-len(tasks)] = encodeField(virtualHostsField, fresh[i-len(tasks)].vh)
+				return
+			}
+			if hashing {
+				var err error
+				if buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(buf[:0], tasks[i].msg); err != nil {
+					errs[i] = fmt.Errorf("%s: cannot marshal: %w", tasks[i].path, err)
 					return
 				}
-				if i >= len(tasks) {
-					fields[i-len(tasks)] = encodeField(virtualHostsField, fresh[i-len(tasks)].vh)
-					continue
+				h := sha256.New()
+				h.Write([]byte(tasks[i].msg.ProtoReflect().Descriptor().FullName()))
+				h.Write([]byte{0})
+				h.Write(buf)
+				h.Sum(hashes[i][:0])
+				if known[hashes[i]] {
+					return
 				}
-				if hashing {
-					var err error
-					if buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(buf[:0], tasks[i].msg); err != nil {
-						errs[i] = fmt.Errorf("%s: cannot marshal: %w", tasks[i].path, err)
-						continue
-					}
-					h := sha256.New()
-					h.Write([]byte(tasks[i].msg.ProtoReflect().Descriptor().FullName()))
-					h.Write([]byte{0})
-					h.Write(buf)
-					h.Sum(hashes[i][:0])
-					if known[hashes[i]] {
-						continue
-					}
-				}
-				errs[i] = w.check(tasks[i].path, tasks[i].msg)
 			}
-		}()
-	}
-	wg.Wait()
+			errs[i] = w.check(tasks[i].path, tasks[i].msg)
+		}
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("xds: invalid resource: %w", err)

@@ -1,0 +1,36 @@
+// Package parallel runs independent, indexed pieces of work on a few
+// goroutines.
+package parallel
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// For calls work(i) once for every i in [0, n), on at most workers
+// goroutines (at least one when n > 0), each taking the next index as it
+// finishes one, and returns when all are done. newWorker runs once per
+// goroutine and returns that goroutine's work function, so a worker can
+// keep its own scratch state.
+func For(n, workers int, newWorker func() func(i int)) {
+	if n <= 0 {
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work := newWorker()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				work(i)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,42 @@
+package parallel
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func TestFor(t *testing.T) {
+	tests := []struct{ n, workers, wantWorkers int }{
+		{0, 4, 0},
+		{1, 4, 1},
+		{10, 0, 1},
+		{10, 3, 3},
+		{3, 8, 3},
+		{1000, 2, 2},
+	}
+	for _, tt := range tests {
+		var mu sync.Mutex
+		seen := map[int]int{}
+		var workers atomic.Int64
+		For(tt.n, tt.workers, func() func(int) {
+			workers.Add(1)
+			return func(i int) {
+				mu.Lock()
+				seen[i]++
+				mu.Unlock()
+			}
+		})
+		if len(seen) != tt.n {
+			t.Errorf("n=%d workers=%d: %d indexes done", tt.n, tt.workers, len(seen))
+		}
+		for i, c := range seen {
+			if i < 0 || i >= tt.n || c != 1 {
+				t.Errorf("n=%d: index %d done %d times", tt.n, i, c)
+			}
+		}
+		if got := int(workers.Load()); got != tt.wantWorkers {
+			t.Errorf("n=%d workers=%d: %d workers started, want %d", tt.n, tt.workers, got, tt.wantWorkers)
+		}
+	}
+}
