@@ -189,7 +189,7 @@ func (b *builder) settings(s *configv1.Settings) {
 	out.Lockout = model.Lockout{
 		Enabled:        !lo.GetDisabled(),
 		MaxFailures:    DefaultLockoutFailures,
-		Duration:       b.duration("settings.lockout.duration", lo.GetDuration(), DefaultLockoutDuration, time.Second, 24*time.Hour),
+		Duration:       b.duration("settings.lockout.duration", lo.GetDuration(), DefaultLockoutDuration, time.Second, model.MaxLockoutDuration),
 		MaxTrackedKeys: DefaultLockoutTrackedKeys,
 	}
 	if lo != nil && lo.MaxFailures != nil {

@@ -231,6 +231,10 @@ type Throttling struct {
 	FailClosed bool
 }
 
+// MaxLockoutDuration is the longest Lockout.Duration a configuration may
+// set (the lockout stores keep entries at most that long).
+const MaxLockoutDuration = 24 * time.Hour
+
 // Lockout configures key lockout after consecutive failures.
 type Lockout struct {
 	// Enabled turns lockout on.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/apigwio/apigw/model"
 )
 
 // Store tracks failures. Implementations must be safe for concurrent use; a
@@ -45,7 +47,7 @@ type entry struct {
 
 // MaxDuration is the longest lock the configuration allows; the in-memory
 // store keeps an entry at most that long after its last change.
-const MaxDuration = 24 * time.Hour
+const MaxDuration = model.MaxLockoutDuration
 
 // Memory is an in-memory Store bounded in size, whose entries expire.
 type Memory struct {
