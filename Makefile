@@ -46,7 +46,7 @@ generate:
 
 ## bench: Go micro-benchmarks of the hot paths
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./signing/ ./authz/... ./xds/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./authz/... ./xds/... ./ratelimit/...
 
 ## fuzz: run every fuzz target for FUZZTIME each (new inputs are minimised for at most 5 s, not the default 60 s, so large inputs do not stall a run)
 fuzz:
@@ -62,8 +62,8 @@ clean:
 ## bench-load: load benchmark of Check over gRPC against the no-op limit (docs/performance.md)
 bench-load:
 	$(GO) build -o bin/apigw ./cmd/apigw
-	$(GO) build -o bin/noopauthz ./bench/noopauthz
-	$(GO) run ./bench/loadbench -concurrency $(or $(CONCURRENCY),50) -duration $(or $(DURATION),10s)
+	$(GO) build -o bin/noopauthz ./test/bench/noopauthz
+	$(GO) run ./test/bench/loadbench -concurrency $(or $(CONCURRENCY),50) -duration $(or $(DURATION),10s)
 
 ## soak: 60 s of load while the config changes every 200 ms and Redis restarts (SOAK_DURATION to change)
 soak:

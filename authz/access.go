@@ -3,9 +3,9 @@ package authz
 import (
 	"net/netip"
 
-	"github.com/apigwio/apigw/acl"
-	"github.com/apigwio/apigw/apigerr"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/authz/acl"
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // compileACLs builds the access-control set of a deployment. IP lists are

@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 
-	"github.com/apigwio/apigw/apigerr"
+	"github.com/apigwio/apigw/internal/apigerr"
 )
 
 // HeaderAppCode carries an app code (simple authentication).

@@ -15,8 +15,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	lru "github.com/hashicorp/golang-lru/v2"
 
-	"github.com/apigwio/apigw/apigerr"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Custom authorizers: the Check service POSTs the request's identity to an

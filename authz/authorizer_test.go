@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/internal/config"
 )
 
 // fakeAuthorizer answers by the value of the X-Token identity header.

@@ -14,9 +14,9 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/signer"
 	sdkrequest "github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
 
-	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/envoycheck"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 const (

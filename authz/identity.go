@@ -5,9 +5,9 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/apigwio/apigw/apigerr"
+	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/apigerr"
 	"github.com/apigwio/apigw/internal/echo"
-	"github.com/apigwio/apigw/signing"
 )
 
 // scheme is one credential kind verified with the SDK-HMAC family: the App

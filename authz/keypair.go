@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 
-	"github.com/apigwio/apigw/apigerr"
-	"github.com/apigwio/apigw/keypair"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/authz/keypair"
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // hmacFailure turns a key-pair failure into the gateway answer: the Tencent

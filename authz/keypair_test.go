@@ -8,9 +8,9 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/apigwio/apigw/config"
-	"github.com/apigwio/apigw/keypair"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/authz/keypair"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 const keyPairConfig = `

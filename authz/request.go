@@ -5,8 +5,8 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/apigwio/apigw/model"
-	"github.com/apigwio/apigw/signing"
+	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // request is the Check phases' view of an Envoy CheckRequest.

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
 
-	"github.com/apigwio/apigw/apigerr"
+	"github.com/apigwio/apigw/internal/apigerr"
 )
 
 var (

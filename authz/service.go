@@ -32,9 +32,9 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/apigwio/apigw/apigerr"
 	"github.com/apigwio/apigw/authz/lockout"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Service implements authv3.AuthorizationServer.

@@ -6,9 +6,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/apigwio/apigw/acl"
-	"github.com/apigwio/apigw/keypair"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/authz/acl"
+	"github.com/apigwio/apigw/authz/keypair"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // tables are the lookup structures the Check path uses, compiled once per

@@ -10,9 +10,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	lru "github.com/hashicorp/golang-lru/v2"
 
-	"github.com/apigwio/apigw/apigerr"
-	"github.com/apigwio/apigw/model"
-	"github.com/apigwio/apigw/token"
+	"github.com/apigwio/apigw/authz/token"
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // detailTokenInvalid is the documented detail for a token that cannot be

@@ -12,7 +12,7 @@ import (
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/apigwio/apigw/ratelimit/redistest"
+	"github.com/apigwio/apigw/internal/redistest"
 )
 
 // TestRedisKeysAndExpiry checks the key format, the counts and the TTL.

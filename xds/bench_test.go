@@ -11,9 +11,9 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
-	"github.com/apigwio/apigw/config"
-	configv1 "github.com/apigwio/apigw/gen/apigw/config/v1"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
+	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
 
 // Benchmarks (see docs/xds.md, "Performance"):

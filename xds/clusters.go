@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Cluster name prefixes. Clusters are shared by every route with the same

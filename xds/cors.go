@@ -8,7 +8,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // allMethods are the methods an ANY API allows by default.

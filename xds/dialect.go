@@ -8,8 +8,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/apigwio/apigw/apigerr"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Error dialects of Envoy's own replies. The Check service renders its

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
-	"github.com/apigwio/apigw/config"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files (testdata/*.golden.yaml, ../envoy/bootstrap.yaml)")

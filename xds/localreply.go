@@ -10,9 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/apigwio/apigw/apigerr"
+	"github.com/apigwio/apigw/internal/apigerr"
 	"github.com/apigwio/apigw/ratelimit"
-	"github.com/apigwio/apigw/throttle"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
 // requestIDFormat is the Envoy command operator for the request id.

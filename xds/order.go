@@ -4,7 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // orderAPIs returns the valid APIs of g in route order. Envoy takes the

@@ -6,8 +6,8 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/internal/parallel"
-	"github.com/apigwio/apigw/model"
 )
 
 // minParallelAPIs is the size from which virtual hosts are translated in

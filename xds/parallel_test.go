@@ -10,7 +10,7 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // TestParallelTranslationIsSequential: translating the virtual hosts with

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/apigwio/apigw/apigerr"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Tencent routing misses. In a group with the tencent dialect, a request

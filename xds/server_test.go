@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // serverConfig has every resource type: a channel of IPs gives EDS.

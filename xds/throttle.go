@@ -10,8 +10,8 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/apigwio/apigw/model"
-	"github.com/apigwio/apigw/throttle"
+	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
 // Global rate limiting. The throttle package derives, from the snapshot,

@@ -11,9 +11,9 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/ratelimit"
-	"github.com/apigwio/apigw/throttle"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
 // sendDescriptor builds the descriptor Envoy sends for rl, as its rate-limit

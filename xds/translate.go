@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/apigwio/apigw/model"
-	"github.com/apigwio/apigw/throttle"
+	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
 // Resources are the Envoy resources of one snapshot, each list sorted by

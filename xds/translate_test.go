@@ -16,8 +16,8 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/apigwio/apigw/config"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // marshalAll marshals resources deterministically, as the xDS server does.

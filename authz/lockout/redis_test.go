@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apigwio/apigw/ratelimit/redistest"
+	"github.com/apigwio/apigw/internal/redistest"
 )
 
 // TestRedisSharedBetweenReplicas: a key locked through replica A is locked

@@ -21,11 +21,11 @@ import (
 	"sort"
 	"time"
 
-	"github.com/apigwio/apigw/config"
-	"github.com/apigwio/apigw/metrics"
-	"github.com/apigwio/apigw/model"
-	"github.com/apigwio/apigw/server"
-	"github.com/apigwio/apigw/throttle"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/internal/server"
+	"github.com/apigwio/apigw/internal/server/metrics"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

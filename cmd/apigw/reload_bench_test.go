@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"sigs.k8s.io/yaml"
 
-	"github.com/apigwio/apigw/server"
+	"github.com/apigwio/apigw/internal/server"
 )
 
 // bigConfig is n APIs in 10 groups, each published in 2 environments.

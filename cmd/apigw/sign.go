@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apigwio/apigw/keypair"
-	"github.com/apigwio/apigw/signing"
+	"github.com/apigwio/apigw/authz/keypair"
+	"github.com/apigwio/apigw/authz/signing"
 )
 
 // headerFlags collects repeated -H "Name: value" flags.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apigwio/apigw/keypair"
-	"github.com/apigwio/apigw/signing"
+	"github.com/apigwio/apigw/authz/keypair"
+	"github.com/apigwio/apigw/authz/signing"
 )
 
 // parseHeaders reads "Name: value" lines.

@@ -3,7 +3,7 @@ package main
 import (
 	"log/slog"
 
-	"github.com/apigwio/apigw/metrics"
+	"github.com/apigwio/apigw/internal/server/metrics"
 	"github.com/apigwio/apigw/xds"
 )
 

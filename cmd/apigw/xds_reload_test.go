@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/apigwio/apigw/server"
+	"github.com/apigwio/apigw/internal/server"
 )
 
 const reloadCfg = `

@@ -22,10 +22,10 @@ import (
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
-	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/examples/echo/echoserver"
-	"github.com/apigwio/apigw/server"
-	"github.com/apigwio/apigw/signing"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/server"
 	"github.com/apigwio/apigw/xds"
 )
 

@@ -26,8 +26,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/apigwio/apigw/config"
-	"github.com/apigwio/apigw/model"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/xds"
 )
 

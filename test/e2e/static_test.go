@@ -27,11 +27,11 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/examples/echo/echoserver"
-	"github.com/apigwio/apigw/model"
-	"github.com/apigwio/apigw/server"
-	"github.com/apigwio/apigw/signing"
-	"github.com/apigwio/apigw/throttle"
+	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/internal/server"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 	"github.com/apigwio/apigw/xds"
 )
 

@@ -29,12 +29,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/apigwio/apigw/config"
+	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/envoycheck"
-	"github.com/apigwio/apigw/model"
-	"github.com/apigwio/apigw/ratelimit/redistest"
-	"github.com/apigwio/apigw/server"
-	"github.com/apigwio/apigw/signing"
+	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/internal/redistest"
+	"github.com/apigwio/apigw/internal/server"
 	"github.com/apigwio/apigw/xds"
 )
 

@@ -1,0 +1,183 @@
+// Package config loads, validates and resolves gateway configuration files
+// into an immutable model.Snapshot.
+//
+// Files are YAML or JSON following the schema in proto/apigw/config/v1. A
+// configuration is accepted whole or refused whole: Load returns an *Error
+// listing every problem with its field path, never a partial snapshot.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"os"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"sigs.k8s.io/yaml"
+
+	"github.com/apigwio/apigw/internal/model"
+	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
+)
+
+// MaxFileSize bounds the size of a configuration file.
+const MaxFileSize = 64 << 20
+
+// Options change how secrets are resolved; the zero value uses the process
+// environment and the file system.
+type Options struct {
+	// LookupEnv resolves secret.env references. Default os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// ReadFile resolves secret.file references. Default os.ReadFile.
+	ReadFile func(string) ([]byte, error)
+}
+
+// LoadFile reads, validates and resolves the configuration file at path.
+func LoadFile(path string, opts Options) (*model.Snapshot, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, &Error{Source: path, Problems: []Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}}
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, &Error{Source: path, Problems: []Problem{{Message: fmt.Sprintf("file is %d bytes, larger than the %d allowed", fi.Size(), MaxFileSize)}}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Source: path, Problems: []Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}}
+	}
+	return Load(path, data, opts)
+}
+
+// Load parses data (YAML or JSON) named source, validates it and resolves it.
+func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
+	return load(source, data, opts, Parse, nil)
+}
+
+// Load is the package's Load, parsing with p, and building with the
+// models of the last configuration p loaded: a group whose digest did not
+// change keeps its model (a copy, with the policy bindings of the new
+// configuration).
+func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
+	p.mu.Lock()
+	reuse := p.models
+	p.mu.Unlock()
+	snap, err := load(source, data, opts, p.Parse, reuse)
+	if err != nil {
+		return nil, err
+	}
+	models := make(map[string]*model.Group, len(snap.Groups))
+	for _, g := range snap.Groups {
+		models[g.Digest] = g
+	}
+	p.mu.Lock()
+	p.models = models
+	p.mu.Unlock()
+	return snap, nil
+}
+
+// load parses data with parse and builds it, reusing the group models in
+// reuse (see build).
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group) (*model.Snapshot, error) {
+	gw, err := parse(data)
+	if err != nil {
+		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
+	}
+	return build(source, gw, opts, reuse)
+}
+
+// Parse decodes YAML or JSON into the schema message. Unknown fields are
+// errors, so a misspelt key is reported instead of silently ignored.
+func Parse(data []byte) (*configv1.Gateway, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("configuration is %d bytes, larger than the %d allowed", len(data), MaxFileSize)
+	}
+	js := data
+	if !isJSONObject(data) {
+		// YAML (a superset of JSON) goes through JSON; a file that already
+		// is a JSON object skips the conversion, the costliest step of
+		// loading a large generated configuration.
+		var err error
+		if js, err = yaml.YAMLToJSON(data); err != nil {
+			return nil, fmt.Errorf("not valid YAML or JSON: %v", err)
+		}
+	}
+	gw := &configv1.Gateway{}
+	if strings.TrimSpace(string(js)) == "null" {
+		return gw, nil
+	}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(js, gw); err != nil {
+		return nil, fmt.Errorf("does not match the schema: %s", strings.ReplaceAll(err.Error(), "\u00a0", " "))
+	}
+	return gw, nil
+}
+
+// isJSONObject reports whether data is a JSON object (checked exactly, so
+// a YAML flow mapping such as {a: 1} still takes the YAML path).
+func isJSONObject(data []byte) bool {
+	t := bytes.TrimSpace(data)
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+}
+
+// groupDigests hashes what each group's model is resolved from: the
+// group's own definition and everything defined outside the groups
+// (settings, environments, channels, policies, apps; not the resolved
+// secret values, which no group model holds). Two groups with equal
+// digests resolve to equal models: Build reuses the model of an unchanged
+// group, and the xDS translator its translation. shared is the hash of
+// the definitions outside the groups.
+func groupDigests(gw *configv1.Gateway) (shared []byte, groups []string) {
+	opts := proto.MarshalOptions{Deterministic: true}
+	// A shallow copy without the groups (the fields are shared, not copied).
+	outside := &configv1.Gateway{}
+	gw.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Number() != groupsField {
+			outside.ProtoReflect().Set(fd, v)
+		}
+		return true
+	})
+	h := sha256.New()
+	b, _ := opts.Marshal(outside)
+	frame(h, b)
+	shared = h.Sum(nil)
+	groups = make([]string, len(gw.GetGroups()))
+	for i, g := range gw.GetGroups() {
+		b, _ = opts.MarshalAppend(b[:0], g)
+		h := sha256.New()
+		h.Write(shared)
+		frame(h, b)
+		groups[i] = hex.EncodeToString(h.Sum(nil))
+	}
+	return shared, groups
+}
+
+// version is the snapshot version: a hash of the whole definition (the
+// shared and group digests) and of the resolved secrets, so that a secret
+// changed in its file or variable yields a new version.
+func version(shared []byte, groups []string, secrets [][]byte) string {
+	h := sha256.New()
+	frame(h, shared)
+	for _, g := range groups {
+		frame(h, []byte(g))
+	}
+	for _, s := range secrets {
+		frame(h, s)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// groupsField is the number of Gateway.groups.
+var groupsField = (&configv1.Gateway{}).ProtoReflect().Descriptor().Fields().ByName("groups").Number()
+
+// frame writes b to h preceded by its length, so that no two sequences of
+// parts hash alike.
+func frame(h hash.Hash, b []byte) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+	h.Write(b)
+}

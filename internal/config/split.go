@@ -1,0 +1,366 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
+
+	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/internal/parallel"
+	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
+)
+
+// A large configuration is mostly its groups, and a reload usually changes
+// few of them. Parser splits a file into the entries outside the groups
+// and the text of each group, and parses only the groups whose text it has
+// not parsed before; parsing one group's text alone gives what it gives
+// inside the file whenever the split is exact, and every case where it may
+// not be (anything unusual, and every error) takes the plain path of
+// parsing the file whole. FuzzParserSplit checks the two agree.
+
+// Parser parses configurations like Parse, remembering the groups of the
+// last configuration it parsed by the text that defines them: parsing a
+// file where one group changed parses that group's text and the entries
+// outside the groups only. It is safe for concurrent use; what it
+// remembers is one configuration's groups (the last one parsed).
+type Parser struct {
+	mu   sync.Mutex
+	memo map[groupKey]*configv1.Group
+	// models are the group models of the last configuration Load built,
+	// by digest.
+	models map[string]*model.Group
+}
+
+// groupKey identifies a group's source text and its syntax.
+type groupKey struct {
+	json bool
+	sum  [sha256.Size]byte
+}
+
+// errNoSplit sends a document to the plain path.
+var errNoSplit = errors.New("config: not split")
+
+// Parse decodes data like the package's Parse. The groups it returns may
+// be shared with earlier results: treat them as read-only.
+func (p *Parser) Parse(data []byte) (*configv1.Gateway, error) {
+	if len(data) > MaxFileSize {
+		return Parse(data)
+	}
+	isJSON := isJSONObject(data)
+	var rest []byte
+	var items [][]byte
+	var err error
+	placeholders := 0 // empty groups standing in for the items in rest
+	if isJSON {
+		rest, items, err = splitJSON(data)
+	} else {
+		rest, items, err = splitYAML(data)
+		placeholders = len(items)
+	}
+	if err != nil || len(items) == 0 {
+		return Parse(data)
+	}
+	gw, err := Parse(rest)
+	if err != nil || len(gw.GetGroups()) != placeholders {
+		return Parse(data) // the plain path reports the error
+	}
+	for _, g := range gw.GetGroups() {
+		if proto.Size(g) != 0 {
+			return Parse(data)
+		}
+	}
+	p.mu.Lock()
+	old := p.memo
+	p.mu.Unlock()
+	groups := make([]*configv1.Group, len(items))
+	keys := make([]groupKey, len(items))
+	var todo []int
+	for i, it := range items {
+		keys[i] = groupKey{isJSON, sha256.Sum256(it)}
+		if g := old[keys[i]]; g != nil {
+			groups[i] = g
+			continue
+		}
+		todo = append(todo, i)
+	}
+	var failed atomic.Bool
+	parallel.For(len(todo), runtime.GOMAXPROCS(0), func() func(int) {
+		return func(k int) {
+			if failed.Load() {
+				return // the whole file is parsed instead
+			}
+			g, err := parseGroup(items[todo[k]], isJSON)
+			if err != nil {
+				failed.Store(true)
+				return
+			}
+			groups[todo[k]] = g
+		}
+	})
+	if failed.Load() {
+		return Parse(data)
+	}
+	memo := make(map[groupKey]*configv1.Group, len(items))
+	for i, g := range groups {
+		memo[keys[i]] = g
+	}
+	p.mu.Lock()
+	p.memo = memo
+	p.mu.Unlock()
+	gw.Groups = groups
+	return gw, nil
+}
+
+// parseGroup parses the text of one group: a YAML block sequence of one
+// item, or a JSON object.
+func parseGroup(text []byte, isJSON bool) (*configv1.Group, error) {
+	js := text
+	if !isJSON {
+		var err error
+		if js, err = yaml.YAMLToJSON(text); err != nil {
+			return nil, err
+		}
+		js = bytes.TrimSpace(js)
+		if len(js) < 2 || js[0] != '[' || js[len(js)-1] != ']' {
+			return nil, errNoSplit
+		}
+		js = js[1 : len(js)-1]
+	}
+	doc := make([]byte, 0, len(js)+12)
+	doc = append(append(append(doc, `{"groups":[`...), js...), "]}"...)
+	gw := &configv1.Gateway{}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(doc, gw); err != nil {
+		return nil, err
+	}
+	if len(gw.GetGroups()) != 1 {
+		return nil, errNoSplit
+	}
+	return gw.Groups[0], nil
+}
+
+// groupsLine is a top-level "groups:" key whose value is on the lines
+// below (a block sequence).
+var groupsLine = regexp.MustCompile(`^groups:([ \t]+#.*|[ \t]*)$`)
+
+// splitYAML cuts a YAML document into the text of each item of its
+// top-level groups entry's block sequence, and the document with each item
+// replaced by an empty one (rest: parsing it checks that the document
+// around the items is well formed, as it is in the file). It only splits
+// the plain layout,
+//
+//	groups:
+//	  - name: a      (items all at one indentation)
+//	    ...
+//	other: ...
+//
+// and refuses (errNoSplit) anything else it would have to understand:
+// document markers and directives, complex keys, a second groups entry,
+// lines less indented than the items. An item's text parsed alone equals
+// the item in the document unless the item refers to the rest of the
+// document (aliases), which fails to parse alone, and the caller then
+// parses the document whole.
+func splitYAML(data []byte) (rest []byte, items [][]byte, err error) {
+	if !utf8.Valid(data) || otherBreaks(data) {
+		return nil, nil, errNoSplit
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	inGroups, seen := false, false
+	indent := -1 // of the items, once known
+	var item []byte
+	flush := func() {
+		if item != nil {
+			items = append(items, item)
+			item = nil
+		}
+	}
+	for _, l := range lines {
+		body := bytes.TrimRight(l, "\r\n")
+		if len(body) > 0 && body[0] == '\t' {
+			return nil, nil, errNoSplit // tabs do not indent YAML
+		}
+		trimmed := bytes.TrimLeft(body, " ")
+		blank := len(bytes.TrimSpace(body)) == 0
+		comment := !blank && trimmed[0] == '#'
+		topLevel := !blank && !comment && len(trimmed) == len(body) && !(body[0] == '-' && (len(body) == 1 || body[1] == ' '))
+		if topLevel {
+			switch {
+			case bytes.HasPrefix(body, []byte("---")), bytes.HasPrefix(body, []byte("...")), body[0] == '%', body[0] == '?':
+				return nil, nil, errNoSplit
+			case groupsLine.Match(body):
+				if seen {
+					return nil, nil, errNoSplit
+				}
+				seen, inGroups = true, true
+				rest = append(rest, l...)
+				continue
+			}
+			if inGroups {
+				flush()
+				inGroups = false
+			}
+		}
+		if !inGroups {
+			rest = append(rest, l...)
+			continue
+		}
+		if blank || comment {
+			if item != nil {
+				item = append(item, l...)
+			} else {
+				rest = append(rest, l...)
+			}
+			continue
+		}
+		n := len(body) - len(trimmed)
+		isItem := trimmed[0] == '-' && (len(trimmed) == 1 || trimmed[1] == ' ')
+		if indent < 0 {
+			if !isItem {
+				return nil, nil, errNoSplit
+			}
+			indent = n
+		}
+		switch {
+		case n < indent:
+			return nil, nil, errNoSplit
+		case n == indent && isItem:
+			flush()
+			item = append([]byte(nil), l...)
+			if len(rest) > 0 && rest[len(rest)-1] != '\n' {
+				rest = append(rest, '\n')
+			}
+			rest = append(append(rest, body[:n]...), "- {}\n"...)
+		case n == indent:
+			return nil, nil, errNoSplit
+		default:
+			item = append(item, l...)
+		}
+	}
+	flush()
+	if seen && len(items) == 0 {
+		return nil, nil, errNoSplit
+	}
+	return rest, items, nil
+}
+
+// otherBreaks reports whether data has line breaks other than "\n" and
+// "\r\n": a lone "\r", or (YAML 1.1) NEL, LS or PS.
+func otherBreaks(data []byte) bool {
+	for i, c := range data {
+		if c == '\r' && (i+1 == len(data) || data[i+1] != '\n') {
+			return true
+		}
+	}
+	return bytes.Contains(data, []byte("\u0085")) || bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029"))
+}
+
+// splitJSON cuts a JSON object into the object without its "groups" member
+// (rest) and the text of each element of that member's array. data must
+// be valid JSON (the caller checked it); one pass over it finds the
+// members and elements. A duplicate member, or groups that are not an
+// array, refuse the split (the plain path reports what protojson
+// reports).
+func splitJSON(data []byte) (rest []byte, items [][]byte, err error) {
+	t := bytes.Trim(data, " \t\r\n")
+	// Only JSON's own white space may surround the object (protojson
+	// refuses any other).
+	if len(t) < 2 || t[0] != '{' || !bytes.Equal(t, bytes.TrimSpace(data)) {
+		return nil, nil, errNoSplit
+	}
+	seen := map[string]bool{}
+	rest = append(rest, '{')
+	var groups []byte
+	for _, m := range jsonMembers(t) {
+		var key string
+		if err := json.Unmarshal(m[0], &key); err != nil || seen[key] {
+			return nil, nil, errNoSplit
+		}
+		seen[key] = true
+		if key == "groups" {
+			groups = m[1]
+			continue
+		}
+		if len(rest) > 1 {
+			rest = append(rest, ',')
+		}
+		rest = append(append(append(rest, m[0]...), ':'), m[1]...)
+	}
+	rest = append(rest, '}')
+	if len(groups) < 2 || groups[0] != '[' {
+		return nil, nil, errNoSplit
+	}
+	return rest, jsonElements(groups), nil
+}
+
+// jsonMembers returns the key and value text of each member of the valid
+// JSON object obj.
+func jsonMembers(obj []byte) [][2][]byte {
+	var out [][2][]byte
+	for _, part := range jsonParts(obj) {
+		// A part is `ws "key" ws : ws value ws`.
+		p := bytes.Trim(part, " \t\r\n")
+		end := jsonStringEnd(p)
+		colon := end + bytes.IndexByte(p[end:], ':')
+		out = append(out, [2][]byte{p[:end], bytes.Trim(p[colon+1:], " \t\r\n")})
+	}
+	return out
+}
+
+// jsonElements returns the text of each element of the valid JSON array.
+func jsonElements(arr []byte) [][]byte {
+	var out [][]byte
+	for _, part := range jsonParts(arr) {
+		out = append(out, bytes.Trim(part, " \t\r\n"))
+	}
+	return out
+}
+
+// jsonParts splits the inside of a valid JSON object or array at its
+// top-level commas (none for an empty one).
+func jsonParts(v []byte) [][]byte {
+	inner := v[1 : len(v)-1]
+	if len(bytes.Trim(inner, " \t\r\n")) == 0 {
+		return nil
+	}
+	var out [][]byte
+	depth, from := 0, 0
+	for i := 0; i < len(inner); i++ {
+		switch inner[i] {
+		case '"':
+			i += jsonStringEnd(inner[i:]) - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, inner[from:i])
+				from = i + 1
+			}
+		}
+	}
+	return append(out, inner[from:])
+}
+
+// jsonStringEnd returns the length of the valid JSON string at the start
+// of b (quotes included).
+func jsonStringEnd(b []byte) int {
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}

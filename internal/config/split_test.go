@@ -1,0 +1,410 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
+
+	"github.com/apigwio/apigw/internal/model"
+	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
+)
+
+func TestSplitYAML(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		rest  string
+		items []string // nil: refused
+	}{
+		{
+			name:  "plain layout",
+			in:    "settings: {max_body_size: 1MB}\ngroups:\n  - name: a\n    domains: [a]\n\n  # about b\n  - name: b\nenvironments: []\n",
+			rest:  "settings: {max_body_size: 1MB}\ngroups:\n  - {}\n  - {}\nenvironments: []\n",
+			items: []string{"  - name: a\n    domains: [a]\n\n  # about b\n", "  - name: b\n"},
+		},
+		{
+			name:  "items at column 0, comment on the key, CRLF",
+			in:    "groups: # all of them\r\n- name: a\r\n  apis: []\r\n- name: b\r\n",
+			rest:  "groups: # all of them\r\n- {}\n- {}\n",
+			items: []string{"- name: a\r\n  apis: []\r\n", "- name: b\r\n"},
+		},
+		{
+			name:  "empty item marker",
+			in:    "groups:\n  -\n    name: a\n",
+			rest:  "groups:\n  - {}\n",
+			items: []string{"  -\n    name: a\n"},
+		},
+		{name: "no groups", in: "settings: {}\n", rest: "settings: {}\n", items: []string{}},
+		{name: "flow groups stay in the rest", in: "groups: [{name: a}]\n", rest: "groups: [{name: a}]\n", items: []string{}},
+		{name: "document marker", in: "---\ngroups:\n  - name: a\n", items: nil},
+		{name: "directive", in: "%YAML 1.2\n---\ngroups:\n  - name: a\n", items: nil},
+		{name: "complex key", in: "? groups\n: []\ngroups:\n  - name: a\n", items: nil},
+		{name: "two groups entries", in: "groups:\n  - name: a\ngroups:\n  - name: b\n", items: nil},
+		{name: "less indented line", in: "groups:\n    - name: a\n  - name: b\n", items: nil},
+		{name: "a key at the items' indentation", in: "groups:\n  - name: a\n  name: b\n", items: nil},
+		{name: "not a sequence", in: "groups:\n  name: a\n", items: nil},
+		{name: "tab indentation", in: "groups:\n\t- name: a\n", items: nil},
+		{name: "groups without items", in: "groups:\n# nothing\n", items: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rest, items, err := splitYAML([]byte(tt.in))
+			if tt.items == nil {
+				if err == nil {
+					t.Fatalf("split into %q and %q, want a refusal", rest, items)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(rest) != tt.rest {
+				t.Errorf("rest = %q, want %q", rest, tt.rest)
+			}
+			got := []string{}
+			for _, it := range items {
+				got = append(got, string(it))
+			}
+			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tt.items) {
+				t.Errorf("items = %q, want %q", got, tt.items)
+			}
+		})
+	}
+}
+
+func TestSplitJSON(t *testing.T) {
+	rest, items, err := splitJSON([]byte(`{"settings": {"max_body_size": "1MB"}, "groups": [{"name": "a"}, {"name": "b", "apis": []}], "environments": []}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rest) != `{"settings":{"max_body_size": "1MB"},"environments":[]}` {
+		t.Errorf("rest = %s", rest)
+	}
+	if len(items) != 2 || string(items[0]) != `{"name": "a"}` || string(items[1]) != `{"name": "b", "apis": []}` {
+		t.Errorf("items = %q", items)
+	}
+	for _, in := range []string{
+		`{"groups": [], "groups": [{"name": "a"}]}`,
+		`{"groups": {"name": "a"}}`,
+		`{"settings": {}}`,
+		`[{"name": "a"}]`,
+	} {
+		if _, _, err := splitJSON([]byte(in)); err == nil {
+			t.Errorf("splitJSON(%s) split, want a refusal", in)
+		}
+	}
+}
+
+// TestParserMatchesParse: the parser gives what Parse gives, for the
+// repository's configurations in YAML and JSON, and on a second parse of
+// an edited file reuses exactly the groups whose text did not change.
+func TestParserMatchesParse(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "xds", "testdata", "*.input.yaml"))
+	files = append(files, filepath.Join("..", "..", "examples", "quickstart", "gateway.yaml"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := yaml.YAMLToJSON(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for format, in := range map[string][]byte{"yaml": data, "json": js} {
+			t.Run(filepath.Base(f)+"/"+format, func(t *testing.T) {
+				var p Parser
+				sameParse(t, &p, in)
+				sameParse(t, &p, in)
+			})
+		}
+	}
+
+	const base = `
+settings: {max_body_size: 2MB}
+groups:
+  - name: one
+    apis: [{name: a, path: /a, backend: {url: "http://10.0.0.1"}}]
+  - name: two
+    domains: [two.example.com]
+    apis:
+      - {name: b, path: /b, backend: {url: "http://10.0.0.2"}}
+      - name: c
+        path: /c
+        backend: {url: "http://10.0.0.3"}
+  - name: three
+    domains: [three.example.com]
+    apis: [{name: d, path: /d, backend: {mock: {status: 204}}}]
+`
+	edits := []struct {
+		name   string
+		edit   func(string) string
+		reused []bool
+	}{
+		{"unchanged", func(s string) string { return s }, []bool{true, true, true}},
+		{"one API in group two", func(s string) string { return strings.Replace(s, "path: /c", "path: /c2", 1) }, []bool{true, false, true}},
+		{"outside the groups", func(s string) string { return strings.Replace(s, "2MB", "3MB", 1) }, []bool{true, true, true}},
+		{"a group removed", func(s string) string { return s[:strings.Index(s, "  - name: three")] }, []bool{true, true}},
+		{"groups reordered", func(s string) string {
+			i, j := strings.Index(s, "  - name: two"), strings.Index(s, "  - name: three")
+			return s[:strings.Index(s, "  - name: one")] + s[j:] + s[i:j] + s[strings.Index(s, "  - name: one"):i]
+		}, []bool{true, true, true}},
+	}
+	formats := map[string]func(string) []byte{
+		"yaml": func(s string) []byte { return []byte(s) },
+		"json": func(s string) []byte {
+			js, err := yaml.YAMLToJSON([]byte(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return js
+		},
+	}
+	for _, tt := range edits {
+		for format, conv := range formats {
+			t.Run(tt.name+"/"+format, func(t *testing.T) {
+				var p Parser
+				first := sameParse(t, &p, conv(base))
+				old := map[*configv1.Group]bool{}
+				for _, g := range first.GetGroups() {
+					old[g] = true
+				}
+				second := sameParse(t, &p, conv(tt.edit(base)))
+				var reused []bool
+				for _, g := range second.GetGroups() {
+					reused = append(reused, old[g])
+				}
+				if fmt.Sprint(reused) != fmt.Sprint(tt.reused) {
+					t.Errorf("reused groups %v, want %v", reused, tt.reused)
+				}
+			})
+		}
+	}
+}
+
+// sameParse parses in with p and checks the result against Parse.
+func sameParse(t *testing.T, p *Parser, in []byte) *configv1.Gateway {
+	t.Helper()
+	got, err := p.Parse(in)
+	want, wantErr := Parse(in)
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Fatalf("Parser.Parse error %v, Parse error %v", err, wantErr)
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("Parser.Parse and Parse differ:\n%v\n%v", got, want)
+	}
+	return got
+}
+
+// FuzzParserSplit: whatever the input, the parser (which parses the groups
+// of a split file one by one, reusing the previous file's) gives exactly
+// what Parse gives: the same configuration, or the same error; and its
+// Load (which also reuses the models of unchanged groups) what Load gives.
+func FuzzParserSplit(f *testing.F) {
+	data, _ := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart", "gateway.yaml"))
+	f.Add(data, []byte("groups:\n  - name: g\n    apis: [{name: a, path: /a}]\n"))
+	f.Add([]byte("groups:\n- name: a\n  x: &y {}\n- name: b\n  z: *y\n"), []byte("groups:\n  - name: a\n    domains: [\"a\n  - b\"]\n"))
+	f.Add([]byte(`{"groups":[{"name":"a"},{"name":"b"}],"settings":{}}`), []byte(`{"groups":[{"name":"a"}],"groups":[]}`))
+	f.Add([]byte("groups:\n  - name: a\n    description: |\n      - name: b\n"), []byte("groups:\n  - name: a\n  - <<: {name: b}\n"))
+	f.Add([]byte(`{"gr\u006fups":[{"name":"a,]}"},{"name":"b\"[{"}] , "settings" : {"max_body_size":"1MB"}}`), []byte(`{"groups":[{"name":"a"}],"gr\u006fups":[]}`))
+	opts := Options{LookupEnv: func(string) (string, bool) { return "", false }, ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist }}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var p, l Parser
+		for _, in := range [][]byte{a, b, a} {
+			got, err := p.Parse(in)
+			want, wantErr := Parse(in)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Fatalf("input %q: Parser.Parse error %v, Parse error %v", in, err, wantErr)
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("input %q: Parser.Parse and Parse differ:\n%v\n%v", in, got, want)
+			}
+			// Loading, which also reuses the models of unchanged groups.
+			snap, err := l.Load("fuzz", in, opts)
+			wantSnap, wantErr := Load("fuzz", in, opts)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Fatalf("input %q: Parser.Load error %v, Load error %v", in, err, wantErr)
+			}
+			if !reflect.DeepEqual(snap, wantSnap) {
+				t.Fatalf("input %q: Parser.Load and Load differ", in)
+			}
+		}
+	})
+}
+
+// bigConfig is a configuration of 10 groups of 1,000 APIs; extra is added
+// to the first group's API list.
+func bigConfig(extra string) string {
+	var b strings.Builder
+	b.WriteString("server: {grpc_address: \"127.0.0.1:0\"}\nenvironments: [{name: BETA}]\ngroups:\n")
+	for g := 0; g < 10; g++ {
+		fmt.Fprintf(&b, "  - name: g%d\n    domains: [g%d.example.com]\n    apis:\n", g, g)
+		for i := 0; i < 1000; i++ {
+			fmt.Fprintf(&b, "      - {name: a%d, path: /a%d, auth: none, environments: [RELEASE, BETA], backend: {url: \"http://10.0.%d.%d:8080\"}}\n", i, i, g, i%250+1)
+		}
+		if g == 0 {
+			b.WriteString(extra)
+		}
+	}
+	return b.String()
+}
+
+// BenchmarkParseOneGroupChanged parses a 10,000-API file (YAML, then
+// JSON) in which one group changed since the last parse: whole with
+// Parse, split with a Parser.
+//
+//	go test ./config -run '^$' -bench ParseOneGroupChanged -benchtime 20x
+func BenchmarkParseOneGroupChanged(b *testing.B) {
+	for _, format := range []string{"yaml", "json"} {
+		conv := func(s string) []byte {
+			if format == "yaml" {
+				return []byte(s)
+			}
+			js, err := yaml.YAMLToJSON([]byte(s))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return js
+		}
+		docs := [][]byte{conv(bigConfig("")), conv(bigConfig("      - {name: added, path: /added, backend: {url: \"http://10.9.9.9\"}}\n"))}
+		b.Run(format+"/Parse", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := Parse(docs[i%2]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(format+"/Parser", func(b *testing.B) {
+			var p Parser
+			if _, err := p.Parse(docs[1]); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := p.Parse(docs[i%2]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestParserLoadReusesModels: Parser.Load builds the same snapshot as Load
+// (deeply equal) while reusing the models of unchanged groups, re-binding
+// the policies of the new configuration, and never changes the snapshot
+// it reused from.
+func TestParserLoadReusesModels(t *testing.T) {
+	const base = `
+environments: [{name: PREPUB}]
+channels: [{name: pool, members: [{address: "10.0.1.1:80"}]}]
+authorizers:
+  - {name: fn, url: "http://127.0.0.1:9/auth", timeout: 100ms, identity_headers: [X-Token]}
+groups:
+  - name: one
+    domains: [one.example.com]
+    apis:
+      - {name: k, path: /k, auth: hmac, environments: [RELEASE, PREPUB], backend: {url: "http://10.0.0.1"}}
+      - {name: z, path: /z, auth: authorizer, authorizer: fn, backend: {channel: pool}}
+  - name: two
+    domains: [two.example.com]
+    apis:
+      - name: c
+        path: /c
+        cors: {allow_origins: ["https://app.example.com"]}
+        backend: {url: "http://10.0.0.2/c"}
+        backend_policies: [{name: canary, conditions: [{type: header, name: x-canary, values: ["1"]}], backend: {url: "http://10.0.0.3"}}]
+      - {name: why, path: /y, auth: authorizer, authorizer: fn, backend: {url: "http://10.0.0.4"}}
+key_pairs:
+  - {id: kp1, secret: {value: key-pair-secret-1}}
+usage_plans:
+  - {name: gold, key_pairs: [kp1], environments: [RELEASE], rate_per_second: 10}
+acl_policies:
+  - {name: office, type: ip, action: allow, values: ["10.0.0.0/8"], bindings: [{api: one/*}, {api: two/c}]}
+throttle_policies:
+  - {name: std, unit: minute, api_limit: 100, bindings: [{api: two/c}, {api: one/k, environments: [PREPUB]}]}
+apps:
+  - {name: app, key: app-key-0001, secret: {value: app-secret-0001}, grants: [{api: "two/*"}]}
+`
+	tests := []struct {
+		name   string
+		edit   func(string) string
+		reused []bool // per group
+	}{
+		{"unchanged", func(s string) string { return s }, []bool{true, true}},
+		{"one API of group two", func(s string) string { return strings.Replace(s, "path: /c", "path: /c2", 1) }, []bool{true, false}},
+		{"a policy binding (outside the groups)", func(s string) string { return strings.Replace(s, "10.0.0.0/8", "10.0.0.0/16", 1) }, []bool{false, false}},
+		{"the authorizer (outside the groups)", func(s string) string { return strings.Replace(s, "timeout: 100ms", "timeout: 200ms", 1) }, []bool{false, false}},
+		{"groups reordered", func(s string) string {
+			i, j, k := strings.Index(s, "  - name: one"), strings.Index(s, "  - name: two"), strings.Index(s, "key_pairs:")
+			return s[:i] + s[j:k] + s[i:j] + s[k:]
+		}, []bool{true, true}},
+	}
+	load := func(t *testing.T, load func(string, []byte, Options) (*model.Snapshot, error), src string) *model.Snapshot {
+		t.Helper()
+		snap, err := load("reuse", []byte(src), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	fresh := load(t, Load, base)
+	bound := map[string]bool{}
+	for _, api := range fresh.APIs {
+		bound["authorizer"] = bound["authorizer"] || api.Authorizer != nil
+		for _, d := range api.Deployments {
+			bound["acl"] = bound["acl"] || len(d.ACLs) > 0
+			bound["throttle"] = bound["throttle"] || d.Throttle != nil
+			bound["plan"] = bound["plan"] || len(d.UsagePlans) > 0
+		}
+	}
+	if len(bound) != 4 || !bound["authorizer"] || !bound["acl"] || !bound["throttle"] || !bound["plan"] {
+		t.Fatalf("the configuration must bind every kind of outside object: %v", bound)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Parser
+			first := load(t, p.Load, base)
+			if !reflect.DeepEqual(first, load(t, Load, base)) {
+				t.Fatal("Parser.Load and Load differ on a first load")
+			}
+			backends := map[*url.URL]bool{}
+			for _, api := range first.APIs {
+				for _, d := range api.Deployments {
+					backends[d.Backend.URL] = true
+				}
+			}
+			edited := tt.edit(base)
+			second := load(t, p.Load, edited)
+			if want := load(t, Load, edited); !reflect.DeepEqual(second, want) {
+				t.Error("Parser.Load reusing models differs from Load")
+			}
+			if !reflect.DeepEqual(first, load(t, Load, base)) {
+				t.Error("the snapshot reused from was changed")
+			}
+			// One object per authorizer within a snapshot, as Load makes.
+			authorizers := map[string]*model.Authorizer{}
+			for _, api := range second.APIs {
+				if a := api.Authorizer; a != nil {
+					if prev := authorizers[a.Name]; prev != nil && prev != a {
+						t.Errorf("API %s points at another copy of authorizer %s", api.ID, a.Name)
+					}
+					authorizers[a.Name] = a
+				}
+			}
+			var reused []bool
+			for _, g := range second.Groups {
+				_, shared := backends[g.APIs[0].Deployments[g.APIs[0].Environments[0]].Backend.URL]
+				reused = append(reused, shared)
+			}
+			if fmt.Sprint(reused) != fmt.Sprint(tt.reused) {
+				t.Errorf("reused groups %v, want %v", reused, tt.reused)
+			}
+		})
+	}
+}

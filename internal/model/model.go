@@ -1,0 +1,654 @@
+// Package model is the resolved, immutable view of a gateway configuration.
+//
+// The config package builds a Snapshot from user files; the authz package
+// (Envoy ext_authz Check) and the xds package (Envoy resources) read it. A
+// Snapshot is never modified after it is built: a new configuration produces a
+// new Snapshot, published atomically.
+package model
+
+import (
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/apigwio/apigw/internal/apigerr"
+)
+
+// Context extension keys that the xDS side sets on every route
+// (ExtAuthzPerRoute.check_settings.context_extensions) and the Check side
+// reads to know which API and environment a request matched.
+const (
+	// ContextKeyAPI carries the API id ("<group>/<api>").
+	ContextKeyAPI = "apigw.api"
+	// ContextKeyEnv carries the environment name.
+	ContextKeyEnv = "apigw.env"
+	// ContextKeyDialect carries the group's error dialect ("tencent") on
+	// routes whose answers must use it even when no API matched.
+	ContextKeyDialect = "apigw.dialect"
+)
+
+// Headers exchanged with Envoy and the backend.
+const (
+	// StageHeader selects a non-default environment.
+	StageHeader = "x-stage"
+	// HeaderAppID names the authenticated app to the backend.
+	HeaderAppID = "x-apig-app-id"
+	// HeaderAppKey carries the authenticated app's key to the backend.
+	HeaderAppKey = "x-apig-app-key"
+	// HeaderUserID names the authenticated IAM user to the backend.
+	HeaderUserID = "x-apig-user-id"
+	// HeaderAccount names the authenticated IAM user's account to the backend.
+	HeaderAccount = "x-apig-account"
+	// HeaderAccessKey carries the authenticated IAM access key id to the backend.
+	HeaderAccessKey = "x-apig-access-key"
+	// HeaderProjectID names the project of a token caller to the backend.
+	HeaderProjectID = "x-apig-project-id"
+	// HeaderKeyID names the authenticated HMAC key pair to the backend.
+	HeaderKeyID = "x-apig-key-id"
+	// HeaderAPIID names the matched API to the backend.
+	HeaderAPIID = "x-apig-api-id"
+	// HeaderStage names the matched environment to the backend.
+	HeaderStage = "x-apig-stage"
+	// MetadataNamespace is where Envoy stores the Check response's dynamic metadata.
+	MetadataNamespace = "envoy.filters.http.ext_authz"
+)
+
+// IdentityHeaders are the headers the gateway sets upstream on an allowed
+// request. A client may not send them: they are removed or overwritten.
+var IdentityHeaders = []string{
+	HeaderAppID, HeaderAppKey, HeaderUserID, HeaderAccount, HeaderAccessKey, HeaderProjectID, HeaderKeyID, HeaderAPIID, HeaderStage,
+}
+
+// AuthType is how an API authenticates callers.
+type AuthType uint8
+
+// Authentication types.
+const (
+	AuthNone AuthType = iota + 1
+	AuthApp
+	AuthIAM
+	AuthHMAC
+	AuthToken
+	AuthAppCode
+	AuthAuthorizer
+)
+
+// String returns the configuration spelling of a.
+func (a AuthType) String() string {
+	switch a {
+	case AuthNone:
+		return "none"
+	case AuthApp:
+		return "app"
+	case AuthIAM:
+		return "iam"
+	case AuthHMAC:
+		return "hmac"
+	case AuthToken:
+		return "token"
+	case AuthAppCode:
+		return "app_code"
+	case AuthAuthorizer:
+		return "authorizer"
+	}
+	return "unknown"
+}
+
+// MatchKind is how an API path matches the request path.
+type MatchKind uint8
+
+// Path match kinds.
+const (
+	MatchExact MatchKind = iota + 1
+	MatchPrefix
+)
+
+// String returns the configuration spelling of m.
+func (m MatchKind) String() string {
+	if m == MatchPrefix {
+		return "prefix"
+	}
+	return "exact"
+}
+
+// MethodAny matches every HTTP method.
+const MethodAny = "ANY"
+
+// Snapshot is one fully resolved configuration.
+type Snapshot struct {
+	// Version identifies the configuration content (a hash).
+	Version string
+	// Server holds the service's own addresses.
+	Server Server
+	// Listener is the Envoy listener for API traffic.
+	Listener Listener
+	// Settings are the gateway-wide limits.
+	Settings Settings
+	// Environments, default first, then by name.
+	Environments []*Environment
+	// Groups in declaration order.
+	Groups []*Group
+	// APIs by id.
+	APIs map[string]*API
+	// Channels by name.
+	Channels map[string]*Channel
+	// Apps by AppKey (enabled apps only).
+	Apps map[string]*App
+	// AccessKeys by AK (enabled keys only).
+	AccessKeys map[string]*AccessKey
+	// KeyPairs by secret id (enabled key pairs only).
+	KeyPairs map[string]*KeyPair
+	// UsagePlans in declaration order.
+	UsagePlans []*UsagePlan
+	// TokenIssuers in declaration order.
+	TokenIssuers []*TokenIssuer
+	// ACLPolicies by name.
+	ACLPolicies map[string]*ACLPolicy
+	// ThrottlePolicies by name.
+	ThrottlePolicies map[string]*ThrottlePolicy
+}
+
+// Server holds the service's own addresses.
+type Server struct {
+	// GRPCAddress serves Check, health and xDS.
+	GRPCAddress string
+	// AdminAddress serves the admin HTTP endpoints.
+	AdminAddress string
+	// AdvertiseAddress is how Envoy reaches GRPCAddress.
+	AdvertiseAddress string
+}
+
+// Listener is the Envoy listener for API traffic.
+type Listener struct {
+	// Address to bind.
+	Address string
+	// Port to bind.
+	Port uint32
+	// XFFNumTrustedHops is the number of trusted proxies in X-Forwarded-For.
+	XFFNumTrustedHops uint32
+}
+
+// Settings are the gateway-wide limits.
+type Settings struct {
+	// ClockSkew is the allowed |X-Sdk-Date - now|.
+	ClockSkew time.Duration
+	// MaxBodyBytes is the largest accepted request body.
+	MaxBodyBytes int64
+	// MaxURIBytes is the largest accepted path plus query.
+	MaxURIBytes int
+	// Lockout configures key lockout.
+	Lockout Lockout
+	// DefaultEnvironment is selected when no X-Stage header is sent.
+	DefaultEnvironment string
+	// DeniedBackendCIDRs are ranges no backend may resolve into.
+	DeniedBackendCIDRs []netip.Prefix
+	// HMAC is the key-pair verification default.
+	HMAC HMACPolicy
+	// AppCodeAllowHTTP accepts app codes over plain HTTP.
+	AppCodeAllowHTTP bool
+	// Throttling holds the rate-limit defaults and store.
+	Throttling Throttling
+	// BackendTLS is how Envoy verifies https backends.
+	BackendTLS BackendTLS
+}
+
+// DefaultBackendCAFile is the CA bundle https backends are verified against
+// unless configured otherwise: the system bundle of Debian, Ubuntu (the
+// official Envoy images) and Alpine, on Envoy's file system.
+const DefaultBackendCAFile = "/etc/ssl/certs/ca-certificates.crt"
+
+// BackendTLS configures the verification of https backends' certificates.
+type BackendTLS struct {
+	// CAFile is a PEM file of trusted CAs on Envoy's file system (empty:
+	// DefaultBackendCAFile).
+	CAFile string
+	// InsecureSkipVerify accepts any backend certificate.
+	InsecureSkipVerify bool
+}
+
+// HMACPolicy configures HMAC key-pair verification.
+type HMACPolicy struct {
+	// Algorithms allowed ("hmac-sha256", ...); empty means all.
+	Algorithms []string
+	// ClockSkew allowed for X-Date / Date.
+	ClockSkew time.Duration
+	// EnforceHeaders must be among the signed headers.
+	EnforceHeaders []string
+	// ValidateBody requires a matching Digest header.
+	ValidateBody bool
+}
+
+// Throttling holds the rate-limit defaults and store.
+type Throttling struct {
+	// DefaultAPIRPS is the per-API limit per second when no policy is bound;
+	// 0 means none.
+	DefaultAPIRPS uint32
+	// RedisAddress of the shared store; empty for memory.
+	RedisAddress string
+	// RedisPassword of the shared store.
+	RedisPassword Secret
+	// FailClosed denies when the store is unreachable.
+	FailClosed bool
+}
+
+// MaxLockoutDuration is the longest Lockout.Duration a configuration may
+// set (the lockout stores keep entries at most that long).
+const MaxLockoutDuration = 24 * time.Hour
+
+// Lockout configures key lockout after consecutive failures.
+type Lockout struct {
+	// Enabled turns lockout on.
+	Enabled bool
+	// MaxFailures tolerated; one more locks the key.
+	MaxFailures int
+	// Duration of a lock.
+	Duration time.Duration
+	// MaxTrackedKeys bounds the memory used.
+	MaxTrackedKeys int
+}
+
+// Environment is a stage with its variables.
+type Environment struct {
+	// Name of the environment.
+	Name string
+	// Default is true for the environment selected without X-Stage.
+	Default bool
+	// Variables substituted into backends.
+	Variables map[string]string
+}
+
+// Group is an API group.
+type Group struct {
+	// Name of the group.
+	Name string
+	// Domains served (Envoy virtual host domains).
+	Domains []string
+	// APIs in declaration order.
+	APIs []*API
+	// Dialect of error answers.
+	Dialect apigerr.Dialect
+	// PathEnvironments maps a first path segment to an environment when the
+	// environment is selected by path; nil when X-Stage selects it.
+	PathEnvironments map[string]string
+	// Digest hashes everything the group's model is resolved from: its own
+	// definition and every definition outside the groups. Equal digests
+	// mean equal models, so a translation of the group can be reused.
+	// Empty when unknown (a model built by hand): never reuse then.
+	Digest string
+}
+
+// API is one operation, resolved per environment.
+type API struct {
+	// ID is "<group>/<name>".
+	ID string
+	// Name of the API in its group.
+	Name string
+	// Group name.
+	Group string
+	// Method, upper case, or MethodAny.
+	Method string
+	// Path as configured.
+	Path string
+	// Match kind.
+	Match MatchKind
+	// Auth type.
+	Auth AuthType
+	// WebSocket allows upgrades.
+	WebSocket bool
+	// CORS policy, nil when off.
+	CORS *CORS
+	// Deployments by environment name: where the API is published.
+	Deployments map[string]*Deployment
+	// Environments the API is published in, default first then by name.
+	Environments []string
+	// AppCode accepts X-Apig-AppCode for auth app.
+	AppCode bool
+	// HMAC is the key-pair policy for auth hmac.
+	HMAC HMACPolicy
+	// TokenIssuers accepted for auth token (names; empty: all).
+	TokenIssuers []string
+	// Authorizer for auth authorizer.
+	Authorizer *Authorizer
+	// Dialect of error answers (the group's).
+	Dialect apigerr.Dialect
+}
+
+// Deployment is an API published in one environment, with variables applied.
+//
+// ACLs, Throttle and UsagePlans are bound by definitions outside the
+// group; the rest comes from the group's own definition. A field added to
+// the first kind must also be cleared where config reuses an unchanged
+// group's model (builder.reuseAPI).
+type Deployment struct {
+	// Environment name.
+	Environment string
+	// Backend with variables resolved.
+	Backend Backend
+	// Policies are conditional backends, first match wins.
+	Policies []BackendPolicy
+	// ACLs bound to the API in this environment.
+	ACLs []*ACLPolicy
+	// Throttle bound to the API in this environment (nil: the default).
+	Throttle *ThrottlePolicy
+	// UsagePlans bound to the API in this environment (auth hmac).
+	UsagePlans []*UsagePlan
+}
+
+// BackendKind says which kind of backend a Backend is.
+type BackendKind uint8
+
+// Backend kinds.
+const (
+	BackendURL BackendKind = iota + 1
+	BackendChannel
+	BackendMock
+)
+
+// Backend is a resolved backend.
+type Backend struct {
+	// Kind of backend.
+	Kind BackendKind
+	// URL for BackendURL (variables resolved).
+	URL *url.URL
+	// Channel name for BackendChannel.
+	Channel string
+	// Path to send upstream (URL path or configured path), "" keeps the request path.
+	Path string
+	// Mock response for BackendMock.
+	Mock *Mock
+	// Timeout of the upstream request.
+	Timeout time.Duration
+	// Retries on failure.
+	Retries uint32
+	// HostHeader overrides the Host sent upstream.
+	HostHeader string
+}
+
+// Mock is a fixed response.
+type Mock struct {
+	// Status code.
+	Status uint32
+	// Body.
+	Body string
+	// Headers of the response.
+	Headers map[string]string
+}
+
+// BackendPolicy is a conditional backend.
+type BackendPolicy struct {
+	// Name of the policy.
+	Name string
+	// Conditions, all of which must hold.
+	Conditions []Condition
+	// Backend to use.
+	Backend Backend
+}
+
+// ConditionType is what a Condition tests.
+type ConditionType uint8
+
+// Condition types.
+const (
+	ConditionSourceIP ConditionType = iota + 1
+	ConditionHeader
+	ConditionQuery
+	ConditionApp
+)
+
+// Condition is one test on a request.
+type Condition struct {
+	// Type of test.
+	Type ConditionType
+	// Name of the header or query parameter.
+	Name string
+	// Values accepted (CIDRs for source IP, app names for app).
+	Values []string
+}
+
+// CORS is a resolved CORS policy.
+type CORS struct {
+	// AllowOrigins are exact origins or "*".
+	AllowOrigins []string
+	// AllowMethods allowed.
+	AllowMethods []string
+	// AllowHeaders allowed.
+	AllowHeaders []string
+	// ExposeHeaders exposed.
+	ExposeHeaders []string
+	// MaxAge of preflight results; 0 leaves it unset.
+	MaxAge time.Duration
+	// AllowCredentials allows credentials.
+	AllowCredentials bool
+}
+
+// LBPolicy is a channel's load-balancing policy.
+type LBPolicy uint8
+
+// Load-balancing policies.
+const (
+	LBRoundRobin LBPolicy = iota + 1
+	LBLeastRequest
+	LBRandom
+	LBRingHash
+)
+
+// Channel is a load-balance channel.
+type Channel struct {
+	// Name of the channel.
+	Name string
+	// Members (servers).
+	Members []ChannelMember
+	// LBPolicy of the channel.
+	LBPolicy LBPolicy
+	// HealthCheck, nil when off.
+	HealthCheck *HealthCheck
+	// TLS is true for https channels.
+	TLS bool
+}
+
+// ChannelMember is one server.
+type ChannelMember struct {
+	// Host is an IP address or name.
+	Host string
+	// Port number.
+	Port uint32
+	// Weight relative to other members.
+	Weight uint32
+}
+
+// HealthCheck is an active HTTP health check.
+type HealthCheck struct {
+	// Path requested.
+	Path string
+	// Interval between checks.
+	Interval time.Duration
+	// Timeout of one check.
+	Timeout time.Duration
+	// HealthyThreshold successes to mark healthy.
+	HealthyThreshold uint32
+	// UnhealthyThreshold failures to mark unhealthy.
+	UnhealthyThreshold uint32
+}
+
+// App is an application credential.
+type App struct {
+	// Name of the app (its id upstream).
+	Name string
+	// Key is the AppKey.
+	Key string
+	// Secret is the AppSecret.
+	Secret Secret
+	// Codes are the app codes for simple authentication.
+	Codes []Secret
+	// TrustedIPs the app may call from; empty means any.
+	TrustedIPs []netip.Prefix
+	// grants holds GrantKey(api, env) entries.
+	grants map[string]struct{}
+}
+
+// NewApp returns an app with the given grants (pairs of API id and environment).
+func NewApp(name, key string, secret Secret, grants [][2]string) *App {
+	a := &App{Name: name, Key: key, Secret: secret, grants: make(map[string]struct{}, len(grants))}
+	for _, g := range grants {
+		a.grants[grantKey(g[0], g[1])] = struct{}{}
+	}
+	return a
+}
+
+// Granted reports whether the app may call the API in the environment.
+func (a *App) Granted(apiID, env string) bool {
+	_, ok := a.grants[grantKey(apiID, env)]
+	return ok
+}
+
+// GrantCount returns the number of (API, environment) pairs granted.
+func (a *App) GrantCount() int { return len(a.grants) }
+
+func grantKey(apiID, env string) string { return apiID + "\x00" + env }
+
+// AccessKey is an IAM AK/SK pair with its owner.
+type AccessKey struct {
+	// ID is the AK.
+	ID string
+	// Secret is the SK.
+	Secret Secret
+	// Account of the owner.
+	Account string
+	// User name of the owner.
+	User string
+}
+
+// Secret holds secret bytes. Its String and GoString methods never reveal
+// them, so a Secret printed by mistake in a log or error shows "[redacted]".
+type Secret struct{ b []byte }
+
+// NewSecret wraps b.
+func NewSecret(b []byte) Secret { return Secret{b: b} }
+
+// Bytes returns the secret material. Callers must not modify or log it.
+func (s Secret) Bytes() []byte { return s.b }
+
+// String implements fmt.Stringer without revealing the secret.
+func (s Secret) String() string { return "[redacted]" }
+
+// GoString implements fmt.GoStringer without revealing the secret.
+func (s Secret) GoString() string { return "[redacted]" }
+
+// MarshalText implements encoding.TextMarshaler without revealing the secret.
+func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// DefaultEnvironment returns the default environment of s.
+func (s *Snapshot) DefaultEnvironment() *Environment {
+	for _, e := range s.Environments {
+		if e.Default {
+			return e
+		}
+	}
+	return nil
+}
+
+// KeyPair is an HMAC key pair.
+type KeyPair struct {
+	// ID is the secret id.
+	ID string
+	// Secret is the secret key.
+	Secret Secret
+	// Plans the key pair is bound to.
+	Plans []*UsagePlan
+}
+
+// UsagePlan binds key pairs to APIs with limits.
+type UsagePlan struct {
+	// Name of the plan.
+	Name string
+	// RatePerSecond per key pair; 0 means unlimited.
+	RatePerSecond uint32
+	// QuotaRequests per QuotaPeriod per key pair; 0 means none.
+	QuotaRequests uint32
+	// QuotaPeriod is "minute", "hour" or "day".
+	QuotaPeriod string
+	// keys bound to the plan.
+	keys map[string]struct{}
+}
+
+// NewUsagePlan returns a plan with the given key pair ids.
+func NewUsagePlan(name string, rps, quota uint32, period string, keys []string) *UsagePlan {
+	p := &UsagePlan{Name: name, RatePerSecond: rps, QuotaRequests: quota, QuotaPeriod: period, keys: map[string]struct{}{}}
+	for _, k := range keys {
+		p.keys[k] = struct{}{}
+	}
+	return p
+}
+
+// HasKey reports whether the key pair id is bound to the plan.
+func (p *UsagePlan) HasKey(id string) bool {
+	_, ok := p.keys[id]
+	return ok
+}
+
+// TokenIssuer is a trusted token issuer.
+type TokenIssuer struct {
+	// Name of the issuer entry.
+	Name string
+	// Issuer is the expected iss claim.
+	Issuer string
+	// Audiences accepted (any); empty means not checked.
+	Audiences []string
+	// JWKSFile path.
+	JWKSFile string
+	// JWKSURL of the key set.
+	JWKSURL string
+	// Refresh interval.
+	Refresh time.Duration
+	// Algorithms allowed.
+	Algorithms []string
+	// AccountClaim, UserClaim, ProjectClaim name the identity claims.
+	AccountClaim, UserClaim, ProjectClaim string
+}
+
+// ACLType is what an ACL policy tests.
+type ACLType uint8
+
+// ACL types.
+const (
+	ACLIP ACLType = iota + 1
+	ACLAccount
+)
+
+// ACLPolicy is an access-control policy.
+type ACLPolicy struct {
+	// Name of the policy.
+	Name string
+	// Type of the values.
+	Type ACLType
+	// Allow is true for allow lists, false for deny lists.
+	Allow bool
+	// Values are addresses/CIDRs or account names.
+	Values []string
+}
+
+// ThrottlePolicy limits request rates of an API.
+type ThrottlePolicy struct {
+	// Name of the policy.
+	Name string
+	// Unit is "second", "minute", "hour" or "day".
+	Unit string
+	// APILimit, UserLimit, AppLimit, IPLimit per unit; 0 means none.
+	APILimit, UserLimit, AppLimit, IPLimit uint32
+	// SpecialApps and SpecialUsers override AppLimit / UserLimit.
+	SpecialApps, SpecialUsers map[string]uint32
+}
+
+// Authorizer is a custom authorizer endpoint.
+type Authorizer struct {
+	// Name of the authorizer.
+	Name string
+	// URL the identity is POSTed to.
+	URL string
+	// Timeout of one call.
+	Timeout time.Duration
+	// IdentityHeaders (lower case) sent to the authorizer.
+	IdentityHeaders []string
+	// CacheTTL of answers per identity source; 0 disables the cache.
+	CacheTTL time.Duration
+}

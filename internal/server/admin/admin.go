@@ -1,0 +1,126 @@
+// Package admin serves the gateway's admin HTTP endpoints:
+//
+//	/healthz        the process is up
+//	/readyz         the configuration is loaded and the gRPC port is serving
+//	/debug/config   the configuration in use, secrets redacted
+//	/debug/<name>   other JSON status documents (xDS nodes, reloads)
+//	/debug/pprof/   Go runtime profiles
+//	/metrics        Prometheus metrics
+//
+// Bind it to loopback or a private network: it shows configuration.
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+
+	"github.com/apigwio/apigw/internal/model"
+)
+
+// Options are the admin server's data sources.
+type Options struct {
+	// Ready reports readiness.
+	Ready func() bool
+	// Snapshot returns the configuration in use.
+	Snapshot func() *model.Snapshot
+	// Debug maps a name to a JSON status document served at /debug/<name>.
+	Debug map[string]func() any
+	// Extra handlers (e.g. /metrics) by path.
+	Extra map[string]http.Handler
+}
+
+// NewHandler returns the admin HTTP handler.
+func NewHandler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.Ready == nil || !o.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, Redacted(o.Snapshot()))
+	})
+	names := make([]string, 0, len(o.Debug))
+	for name, fn := range o.Debug {
+		names = append(names, name)
+		mux.HandleFunc("GET /debug/"+name, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, fn()) })
+	}
+	sort.Strings(names)
+	for path, h := range o.Extra {
+		mux.Handle(path, h)
+	}
+	// Profiles for diagnosing the running service (the admin port must stay
+	// private: see the package comment).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]any{"endpoints": append([]string{"/healthz", "/readyz", "/debug/config"}, prefixed(names)...)})
+	})
+	return mux
+}
+
+func prefixed(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "/debug/" + n
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Redacted returns a JSON-ready view of snap without secret material.
+func Redacted(snap *model.Snapshot) any {
+	if snap == nil {
+		return map[string]any{"loaded": false}
+	}
+	type app struct {
+		Name   string `json:"name"`
+		Key    string `json:"key"`
+		Secret string `json:"secret"`
+		Grants int    `json:"grants"`
+	}
+	type accessKey struct {
+		ID      string `json:"id"`
+		Secret  string `json:"secret"`
+		Account string `json:"account"`
+		User    string `json:"user"`
+	}
+	apps := make([]app, 0, len(snap.Apps))
+	for _, a := range snap.Apps {
+		apps = append(apps, app{a.Name, a.Key, a.Secret.String(), a.GrantCount()})
+	}
+	sort.Slice(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
+	keys := make([]accessKey, 0, len(snap.AccessKeys))
+	for _, k := range snap.AccessKeys {
+		keys = append(keys, accessKey{k.ID, k.Secret.String(), k.Account, k.User})
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].ID < keys[j].ID })
+	return map[string]any{
+		"version":      snap.Version,
+		"server":       snap.Server,
+		"listener":     snap.Listener,
+		"settings":     snap.Settings,
+		"environments": snap.Environments,
+		"groups":       snap.Groups,
+		"channels":     snap.Channels,
+		"apps":         apps,
+		"access_keys":  keys,
+	}
+}

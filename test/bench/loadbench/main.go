@@ -1,0 +1,412 @@
+// Command loadbench drives Authorization/Check over real gRPC connections on
+// loopback with a realistic request mix, first against a no-op Check server
+// (the practical limit: same gRPC settings, no work) and then against apigw,
+// and prints requests/s, latency percentiles, server CPU and peak RSS, and
+// the ratios between the two.
+//
+//	make bench-load                         # builds both servers and runs this
+//	go run ./bench/loadbench -concurrency 50 -duration 20s
+//
+// Every response is checked against the expected decision for its request;
+// a wrong decision makes the run fail.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/apigwio/apigw/authz/keypair"
+	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/envoycheck"
+)
+
+func main() {
+	concurrency := flag.Int("concurrency", 50, "concurrent callers")
+	duration := flag.Duration("duration", 10*time.Second, "measured duration per server")
+	warmup := flag.Duration("warmup", 2*time.Second, "warm-up before measuring")
+	conns := flag.Int("connections", 2, "gRPC connections (Envoy opens one per worker thread)")
+	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
+	noopBin := flag.String("noop", "bin/noopauthz", "no-op Check server binary")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "loadbench")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	cfg, tokenKey, err := writeConfig(dir)
+	if err != nil {
+		fail(err)
+	}
+	mix, err := buildMix(time.Now(), tokenKey)
+	if err != nil {
+		fail(err)
+	}
+	noop, err := measure("no-op", []string{*noopBin, "-address", "127.0.0.1:18100"}, "127.0.0.1:18100", mix, true, *concurrency, *conns, *warmup, *duration)
+	if err != nil {
+		fail(err)
+	}
+	full, err := measure("apigw", []string{*apigwBin, "serve", "--config", cfg, "--grpc-address", "127.0.0.1:18200",
+		"--admin-address", "127.0.0.1:18201", "--log-level", "warn", "--watch-interval", "0"}, "127.0.0.1:18200", mix, false, *concurrency, *conns, *warmup, *duration)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("\nconcurrency %d, %d connections, %s measured after %s warm-up, mix: %s\n\n", *concurrency, *conns, *duration, *warmup, mix.describe())
+	fmt.Println("| server | requests/s | p50 | p90 | p99 | p99.9 | server CPU (cores) | server peak RSS | wrong decisions |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, r := range []*result{noop, full} {
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %.2f | %.1f MiB | %d |\n", r.name, r.rps, us(r.p50), us(r.p90), us(r.p99), us(r.p999), r.cpu, float64(r.rssKiB)/1024, r.wrong)
+	}
+	tput := full.rps / noop.rps
+	p99 := float64(full.p99) / float64(noop.p99)
+	fmt.Printf("\nthroughput apigw/no-op: %.1f%% (target >= 85%%)   p99 apigw/no-op: %.2fx (target <= 1.5x)\n", tput*100, p99)
+	if full.wrong > 0 || full.errors > 0 {
+		fail(fmt.Errorf("%d wrong decisions, %d gRPC errors", full.wrong, full.errors))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "loadbench:", err)
+	os.Exit(1)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
+
+// item is one request of the mix and the decision it must get.
+type item struct {
+	kind  string
+	req   *authv3.CheckRequest
+	allow bool
+}
+
+type mixList []item
+
+func (m mixList) describe() string {
+	counts := map[string]int{}
+	for _, it := range m {
+		counts[it.kind]++
+	}
+	var parts []string
+	for k, v := range counts {
+		parts = append(parts, fmt.Sprintf("%s %d%%", k, v*100/len(m)))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// benchConfig is the gateway configuration of the benchmark; %s is the
+// JWKS file of the token issuer.
+const benchConfig = `
+settings:
+  lockout: {max_failures: 5, duration: 5m}
+  throttling: {default_disabled: true}
+token_issuers:
+  - {name: bench, issuer: "https://id.bench", jwks_file: %q}
+groups:
+  - name: bench
+    apis:
+      - {name: app, method: POST, path: /app, auth: app, backend: {url: "http://127.0.0.1:9"}}
+      - {name: iam, method: GET, path: /iam, auth: iam, backend: {url: "http://127.0.0.1:9"}}
+      - {name: hmac, method: GET, path: /hmac, auth: hmac, backend: {url: "http://127.0.0.1:9"}}
+      - {name: token, method: GET, path: /token, auth: token, backend: {url: "http://127.0.0.1:9"}}
+      - {name: open, method: GET, path: /open, auth: none, backend: {url: "http://127.0.0.1:9"}}
+apps:
+  - {name: bench-app, key: bench-app-key-0001, secret: {value: bench-app-secret-0001}, grants: [{api: bench/*}]}
+iam_users:
+  - {account: bench, user: loader, access_keys: [{id: BENCHAK0000000000001, secret: {value: bench-iam-secret-0001}}]}
+key_pairs:
+  - {id: AKIDbench, secret: {value: bench-keypair-secret}}
+usage_plans:
+  - {name: bench, key_pairs: [AKIDbench], environments: [RELEASE]}
+`
+
+// writeConfig writes the configuration and the token issuer's JWKS into
+// dir and returns the config path and the token signing key.
+func writeConfig(dir string) (string, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	point, err := key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		return "", nil, err
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	jwks := filepath.Join(dir, "jwks.json")
+	doc := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","x":%q,"y":%q}]}`, enc(point[1:33]), enc(point[33:65]))
+	if err := os.WriteFile(jwks, []byte(doc), 0o600); err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "gateway.yaml")
+	return path, key, os.WriteFile(path, []byte(fmt.Sprintf(benchConfig, jwks)), 0o600)
+}
+
+// jwt signs an ES256 token.
+func jwt(key *ecdsa.PrivateKey, t time.Time) (string, error) {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	input := enc(map[string]string{"alg": "ES256", "kid": "k1", "typ": "JWT"}) + "." +
+		enc(map[string]any{"iss": "https://id.bench", "sub": "loader", "account": "bench", "exp": t.Add(time.Hour).Unix()})
+	digest := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+	if err != nil {
+		return "", err
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)), nil
+}
+
+// buildMix signs the requests of the mix (at t, so they are fresh).
+func buildMix(t time.Time, tokenKey *ecdsa.PrivateKey) (mixList, error) {
+	body := []byte(`{"data":"` + strings.Repeat("x", 1024-11) + `"}`)
+	app, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
+	if err != nil {
+		return nil, err
+	}
+	iam, err := signed("GET", "/iam?limit=10", nil, "BENCHAK0000000000001", "bench-iam-secret-0001", t, "bench/iam")
+	if err != nil {
+		return nil, err
+	}
+	tampered, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
+	if err != nil {
+		return nil, err
+	}
+	tampered.Attributes.Request.Http.Path = "/app?a=2&b=two"
+	unknown, err := signed("GET", "/iam", nil, "NOSUCHKEY", "whatever-secret", t, "bench/iam")
+	if err != nil {
+		return nil, err
+	}
+	open := unsigned("GET", "/open", nil, "bench/open")
+	hr, _ := http.NewRequest("GET", "http://bench.example.com/hmac?x=1", nil)
+	hr.Header.Set("Source", "bench")
+	if err := keypair.Sign(hr, nil, "AKIDbench", "bench-keypair-secret", keypair.HMACSHA256, []string{"x-date", "source", "request-line"}, t); err != nil {
+		return nil, err
+	}
+	hmacReq := envoycheck.FromHTTP(hr, nil, "bench/hmac", "RELEASE")
+	hmacReq.Attributes.Request.Http.Protocol = "HTTP/1.1"
+	tok, err := jwt(tokenKey, t)
+	if err != nil {
+		return nil, err
+	}
+	tokenReq := unsigned("GET", "/token", map[string]string{"X-Auth-Token": tok}, "bench/token")
+	var m mixList
+	add := func(n int, it item) {
+		for i := 0; i < n; i++ {
+			m = append(m, it)
+		}
+	}
+	add(8, item{"app-signed 1KiB body", app, true})
+	add(4, item{"iam-signed", iam, true})
+	add(3, item{"hmac key pair", hmacReq, true})
+	add(2, item{"token", tokenReq, true})
+	add(1, item{"auth none", open, true})
+	add(1, item{"tampered", tampered, false})
+	add(1, item{"unknown key", unknown, false})
+	return m, nil
+}
+
+func signed(method, target string, body []byte, key, secret string, t time.Time, api string) (*authv3.CheckRequest, error) {
+	r, err := http.NewRequest(method, "http://bench.example.com"+target, nil)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	r.Header.Set("X-Trace-Id", "bench")
+	if err := signing.SignRequest(r, body, signing.SignOptions{Access: key, Secret: secret, Time: t}); err != nil {
+		return nil, err
+	}
+	return envoycheck.FromHTTP(r, body, api, "RELEASE"), nil
+}
+
+// unsigned is a request without a signature (auth none, tokens).
+func unsigned(method, target string, headers map[string]string, api string) *authv3.CheckRequest {
+	r, _ := http.NewRequest(method, "http://bench.example.com"+target, nil)
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	return envoycheck.FromHTTP(r, nil, api, "RELEASE")
+}
+
+type result struct {
+	name                 string
+	rps                  float64
+	p50, p90, p99, p999  time.Duration
+	cpu                  float64
+	rssKiB               int64
+	wrong, errors, count int64
+}
+
+func measure(name string, argv []string, addr string, mix mixList, noop bool, concurrency, nconns int, warmup, duration time.Duration) (*result, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w (run `make bench-load`, which builds it)", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	conns := make([]*grpc.ClientConn, nconns)
+	for i := range conns {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	if err := waitServing(conns[0], noop); err != nil {
+		return nil, fmt.Errorf("%s did not start: %w", name, err)
+	}
+	// A server that exited (e.g. its port was taken) must not be measured
+	// through whatever else answers on the port.
+	select {
+	case <-exited:
+		return nil, fmt.Errorf("%s exited at start-up (is %s already in use?)", name, addr)
+	case <-time.After(500 * time.Millisecond):
+	}
+	run := func(d time.Duration, record bool) ([][]time.Duration, int64, int64) {
+		var wrong, errs atomic.Int64
+		lat := make([][]time.Duration, concurrency)
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(d)
+		for w := 0; w < concurrency; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				client := authv3.NewAuthorizationClient(conns[w%len(conns)])
+				for i := w; time.Now().Before(deadline); i++ {
+					it := mix[i%len(mix)]
+					start := time.Now()
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					resp, err := client.Check(ctx, it.req)
+					cancel()
+					if record {
+						lat[w] = append(lat[w], time.Since(start))
+					}
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					if !noop && (resp.GetOkResponse() != nil) != it.allow {
+						if wrong.Add(1) == 1 {
+							fmt.Fprintf(os.Stderr, "loadbench: first wrong decision: %s allowed=%v %s\n", it.kind, !it.allow, resp.GetDeniedResponse().GetBody())
+						}
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		return lat, wrong.Load(), errs.Load()
+	}
+	run(warmup, false)
+	cpu0, err := cpuSeconds(cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	lat, wrong, errs := run(duration, true)
+	elapsed := time.Since(start)
+	cpu1, _ := cpuSeconds(cmd.Process.Pid)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if len(all) == 0 {
+		return nil, errors.New("no request completed")
+	}
+	pct := func(p float64) time.Duration { return all[int(math.Min(float64(len(all)-1), p*float64(len(all))))] }
+	return &result{
+		name: name, rps: float64(len(all)) / elapsed.Seconds(),
+		p50: pct(0.50), p90: pct(0.90), p99: pct(0.99), p999: pct(0.999),
+		cpu: (cpu1 - cpu0) / elapsed.Seconds(), rssKiB: peakRSSKiB(cmd.Process.Pid),
+		wrong: wrong, errors: errs, count: int64(len(all)),
+	}, nil
+}
+
+func waitServing(c *grpc.ClientConn, noop bool) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var err error
+		if noop {
+			_, err = authv3.NewAuthorizationClient(c).Check(ctx, &authv3.CheckRequest{})
+		} else {
+			var r *healthpb.HealthCheckResponse
+			r, err = healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{})
+			if err == nil && r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				err = errors.New("not serving")
+			}
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("timeout")
+}
+
+// cpuSeconds reads a process's user+system CPU time from /proc.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading CPU time (Linux /proc needed): %w", err)
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// peakRSSKiB reads VmHWM from /proc.
+func peakRSSKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
