@@ -6,7 +6,7 @@ PKGS        := ./...
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 1s
 
-.PHONY: all build test test-short lint fmt vet generate bench bench-load soak fuzz run tools clean
+.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load soak fuzz run tools clean
 
 all: build test
 
@@ -27,7 +27,7 @@ test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
 ## lint: gofmt, go vet and golangci-lint (installed into .tools on first use)
-lint: fmt vet
+lint: fmt vet tidy
 	@test -x $(TOOLS)/golangci-lint || GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest
 	$(TOOLS)/golangci-lint run $(PKGS)
 
@@ -36,6 +36,10 @@ fmt:
 
 vet:
 	$(GO) vet $(PKGS)
+
+## tidy: fail when go.mod/go.sum are not what `go mod tidy` would write
+tidy:
+	$(GO) mod tidy -diff
 
 ## generate: regenerate Go code from proto/ (buf and plugins installed into .tools)
 generate:
