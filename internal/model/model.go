@@ -14,51 +14,6 @@ import (
 	"github.com/apigwio/apigw/internal/apigerr"
 )
 
-// Context extension keys that the xDS side sets on every route
-// (ExtAuthzPerRoute.check_settings.context_extensions) and the Check side
-// reads to know which API and environment a request matched.
-const (
-	// ContextKeyAPI carries the API id ("<group>/<api>").
-	ContextKeyAPI = "apigw.api"
-	// ContextKeyEnv carries the environment name.
-	ContextKeyEnv = "apigw.env"
-	// ContextKeyDialect carries the group's error dialect ("tencent") on
-	// routes whose answers must use it even when no API matched.
-	ContextKeyDialect = "apigw.dialect"
-)
-
-// Headers exchanged with Envoy and the backend.
-const (
-	// StageHeader selects a non-default environment.
-	StageHeader = "x-stage"
-	// HeaderAppID names the authenticated app to the backend.
-	HeaderAppID = "x-apig-app-id"
-	// HeaderAppKey carries the authenticated app's key to the backend.
-	HeaderAppKey = "x-apig-app-key"
-	// HeaderUserID names the authenticated IAM user to the backend.
-	HeaderUserID = "x-apig-user-id"
-	// HeaderAccount names the authenticated IAM user's account to the backend.
-	HeaderAccount = "x-apig-account"
-	// HeaderAccessKey carries the authenticated IAM access key id to the backend.
-	HeaderAccessKey = "x-apig-access-key"
-	// HeaderProjectID names the project of a token caller to the backend.
-	HeaderProjectID = "x-apig-project-id"
-	// HeaderKeyID names the authenticated HMAC key pair to the backend.
-	HeaderKeyID = "x-apig-key-id"
-	// HeaderAPIID names the matched API to the backend.
-	HeaderAPIID = "x-apig-api-id"
-	// HeaderStage names the matched environment to the backend.
-	HeaderStage = "x-apig-stage"
-	// MetadataNamespace is where Envoy stores the Check response's dynamic metadata.
-	MetadataNamespace = "envoy.filters.http.ext_authz"
-)
-
-// IdentityHeaders are the headers the gateway sets upstream on an allowed
-// request. A client may not send them: they are removed or overwritten.
-var IdentityHeaders = []string{
-	HeaderAppID, HeaderAppKey, HeaderUserID, HeaderAccount, HeaderAccessKey, HeaderProjectID, HeaderKeyID, HeaderAPIID, HeaderStage,
-}
-
 // AuthType is how an API authenticates callers.
 type AuthType uint8
 
