@@ -1,0 +1,261 @@
+package config
+
+// Groups and their APIs: routes, CORS and the API model.
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
+	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
+)
+
+func (b *builder) groups(list []*configv1.Group) {
+	seenGroup := map[string]bool{}
+	routes := map[string]string{}      // route key -> path of first declaration
+	domainOwner := map[string]string{} // lower-cased domain -> group (Envoy: one virtual host per domain)
+	for i, g := range list {
+		path := idx("groups", i)
+		if !reGroupName.MatchString(g.GetName()) {
+			b.ps.add(field(path, "name"), "%q is not a valid group name (letters, digits, _ . -; at most 64)", g.GetName())
+			continue
+		}
+		if seenGroup[g.GetName()] {
+			b.ps.add(field(path, "name"), "group %q is defined twice", g.GetName())
+			continue
+		}
+		seenGroup[g.GetName()] = true
+		grp := &model.Group{Name: g.GetName(), Domains: g.GetDomains()}
+		switch g.GetErrorDialect() {
+		case "", "apig":
+		case "tencent":
+			grp.Dialect = apigerr.Tencent
+		default:
+			b.ps.add(field(path, "error_dialect"), "%q is not apig or tencent", g.GetErrorDialect())
+		}
+		if pe := g.GetPathEnvironments(); pe.GetEnabled() {
+			grp.PathEnvironments = b.pathEnvironments(field(path, "path_environments"), pe)
+		}
+		if len(grp.Domains) == 0 {
+			grp.Domains = []string{"*"}
+		}
+		for j, d := range grp.Domains {
+			if d == "" || strings.ContainsAny(d, " /\t") {
+				b.ps.add(idx(field(path, "domains"), j), "%q is not a domain", d)
+				continue
+			}
+			switch owner, dup := domainOwner[strings.ToLower(d)]; {
+			case dup && owner == grp.Name:
+				b.ps.add(idx(field(path, "domains"), j), "domain %q is listed twice", d)
+			case dup:
+				b.ps.add(idx(field(path, "domains"), j), "domain %q is already used by group %q (give each group its own domains)", d, owner)
+			default:
+				domainOwner[strings.ToLower(d)] = grp.Name
+			}
+		}
+		grp.Digest = b.digests[i]
+		if old := b.reuse[grp.Digest]; old != nil {
+			// Same definition and same surroundings: the same model, but
+			// for the policy bindings made below (apps, usage plans, ACL
+			// and throttle policies bind this snapshot's objects).
+			for _, a := range old.APIs {
+				api := b.reuseAPI(a)
+				grp.APIs = append(grp.APIs, api)
+				b.snap.APIs[api.ID] = api
+			}
+			b.snap.Groups = append(b.snap.Groups, grp)
+			continue
+		}
+		for j, a := range g.GetApis() {
+			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
+			if api != nil {
+				api.Dialect = grp.Dialect
+				grp.APIs = append(grp.APIs, api)
+				b.snap.APIs[api.ID] = api
+			}
+		}
+		b.snap.Groups = append(b.snap.Groups, grp)
+	}
+}
+
+// reuseAPI copies an API of a previous snapshot's group with the same
+// digest: what the group defines is shared (read-only), what the rest of
+// the configuration binds to its deployments is left for this build to
+// bind (model.Deployment's bound fields), and the authorizer is this
+// snapshot's.
+func (b *builder) reuseAPI(old *model.API) *model.API {
+	api := *old
+	api.Deployments = make(map[string]*model.Deployment, len(old.Deployments))
+	for env, d := range old.Deployments {
+		dep := *d
+		dep.ACLs, dep.Throttle, dep.UsagePlans = nil, nil, nil
+		api.Deployments[env] = &dep
+	}
+	if old.Authorizer != nil {
+		api.Authorizer = b.authorizerByName[old.Authorizer.Name]
+	}
+	return &api
+}
+
+func (b *builder) api(path, group string, a *configv1.Api, routes map[string]string) *model.API {
+	if !reGroupName.MatchString(a.GetName()) {
+		b.ps.add(field(path, "name"), "%q is not a valid API name (letters, digits, _ . -; at most 64)", a.GetName())
+		return nil
+	}
+	api := &model.API{
+		ID:          group + "/" + a.GetName(),
+		Name:        a.GetName(),
+		Group:       group,
+		Method:      strings.ToUpper(a.GetMethod()),
+		Path:        a.GetPath(),
+		WebSocket:   a.GetWebsocket(),
+		Deployments: map[string]*model.Deployment{},
+	}
+	if b.snap.APIs[api.ID] != nil {
+		b.ps.add(field(path, "name"), "API %q is defined twice in group %q", api.Name, group)
+		return nil
+	}
+	if api.Method == "" {
+		api.Method = model.MethodAny
+	} else if !methods[api.Method] {
+		b.ps.add(field(path, "method"), "%q is not one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, ANY", a.GetMethod())
+	}
+	if !strings.HasPrefix(api.Path, "/") || len(api.Path) > 1024 || strings.ContainsAny(api.Path, "?# \t\r\n") {
+		b.ps.add(field(path, "path"), "%q must start with / and contain no query, fragment or spaces (at most 1024 bytes)", api.Path)
+	}
+	switch a.GetMatch() {
+	case "", "exact":
+		api.Match = model.MatchExact
+	case "prefix":
+		api.Match = model.MatchPrefix
+	default:
+		b.ps.add(field(path, "match"), "%q is not exact or prefix", a.GetMatch())
+	}
+	switch a.GetAuth() {
+	case "", "app":
+		api.Auth = model.AuthApp
+	case "iam":
+		api.Auth = model.AuthIAM
+	case "none":
+		api.Auth = model.AuthNone
+	case "hmac":
+		api.Auth = model.AuthHMAC
+	case "token":
+		api.Auth = model.AuthToken
+	case "app_code":
+		api.Auth = model.AuthAppCode
+	case "authorizer":
+		api.Auth = model.AuthAuthorizer
+		api.Authorizer = b.authorizerByName[a.GetAuthorizer()]
+		if api.Authorizer == nil {
+			b.ps.add(field(path, "authorizer"), "authorizer %q is not defined (auth authorizer names one of authorizers[])", a.GetAuthorizer())
+		}
+	default:
+		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, authorizer, none", a.GetAuth())
+	}
+	if a.GetAuthorizer() != "" && api.Auth != model.AuthAuthorizer {
+		b.ps.add(field(path, "authorizer"), "authorizer applies to auth authorizer only")
+	}
+	api.AppCode = a.GetAppCode() || api.Auth == model.AuthAppCode
+	if a.GetAppCode() && api.Auth != model.AuthApp {
+		b.ps.add(field(path, "app_code"), "app_code applies to auth app only")
+	}
+	api.HMAC = b.snap.Settings.HMAC
+	if a.GetHmac() != nil {
+		if api.Auth != model.AuthHMAC {
+			b.ps.add(field(path, "hmac"), "hmac settings apply to auth hmac only")
+		}
+		api.HMAC = b.hmac(field(path, "hmac"), a.GetHmac(), api.HMAC)
+	}
+	for k, name := range a.GetTokenIssuers() {
+		if !b.issuerNames[name] {
+			b.ps.add(idx(field(path, "token_issuers"), k), "token issuer %q is not defined", name)
+		}
+	}
+	api.TokenIssuers = a.GetTokenIssuers()
+	if api.Auth == model.AuthToken && len(b.snap.TokenIssuers) == 0 {
+		b.ps.add(field(path, "auth"), "auth token needs at least one token_issuers entry")
+	}
+	if c := a.GetCors(); c != nil {
+		api.CORS = b.cors(field(path, "cors"), c)
+	}
+	envs := a.GetEnvironments()
+	if len(envs) == 0 {
+		envs = []string{b.snap.Settings.DefaultEnvironment}
+	}
+	for k, e := range envs {
+		env := b.envs[e]
+		if env == nil {
+			b.ps.add(idx(field(path, "environments"), k), "environment %q is not defined", e)
+			continue
+		}
+		if api.Deployments[e] != nil {
+			b.ps.add(idx(field(path, "environments"), k), "environment %q is listed twice", e)
+			continue
+		}
+		rk := strings.Join([]string{group, api.Method, api.Match.String(), api.Path, e}, "\x00")
+		if first, dup := routes[rk]; dup {
+			b.ps.add(path, "duplicate route: %s %s (%s match) in environment %s is already defined at %s", api.Method, api.Path, api.Match, e, first)
+		} else {
+			routes[rk] = path
+		}
+		dep := &model.Deployment{Environment: e}
+		dep.Backend = b.backend(field(path, "backend"), a.GetBackend(), env)
+		for m, p := range a.GetBackendPolicies() {
+			pp := idx(field(path, "backend_policies"), m)
+			if p.GetBackend() == nil {
+				b.ps.add(field(pp, "backend"), "a backend policy needs a backend")
+				continue
+			}
+			dep.Policies = append(dep.Policies, model.BackendPolicy{
+				Name:       p.GetName(),
+				Conditions: b.conditions(pp, p.GetConditions(), env.Default),
+				Backend:    b.backend(field(pp, "backend"), p.GetBackend(), env),
+			})
+		}
+		api.Deployments[e] = dep
+		api.Environments = append(api.Environments, e)
+	}
+	sort.Slice(api.Environments, func(i, j int) bool {
+		ei, ej := b.envs[api.Environments[i]], b.envs[api.Environments[j]]
+		if ei.Default != ej.Default {
+			return ei.Default
+		}
+		return ei.Name < ej.Name
+	})
+	return api
+}
+
+func (b *builder) cors(path string, c *configv1.Cors) *model.CORS {
+	out := &model.CORS{
+		AllowOrigins:     c.GetAllowOrigins(),
+		AllowMethods:     c.GetAllowMethods(),
+		AllowHeaders:     c.GetAllowHeaders(),
+		ExposeHeaders:    c.GetExposeHeaders(),
+		AllowCredentials: c.GetAllowCredentials(),
+	}
+	if len(out.AllowOrigins) == 0 {
+		b.ps.add(field(path, "allow_origins"), "list at least one origin, or \"*\"")
+	}
+	for i, m := range out.AllowMethods {
+		if !methods[strings.ToUpper(m)] || strings.ToUpper(m) == model.MethodAny {
+			b.ps.add(idx(field(path, "allow_methods"), i), "%q is not an HTTP method", m)
+		}
+	}
+	for _, hs := range []struct {
+		name string
+		list []string
+	}{{"allow_headers", out.AllowHeaders}, {"expose_headers", out.ExposeHeaders}} {
+		for i, h := range hs.list {
+			if !reHeader.MatchString(h) {
+				b.ps.add(idx(field(path, hs.name), i), "%q is not a header name", h)
+			}
+		}
+	}
+	if c.GetMaxAge() != "" {
+		out.MaxAge = b.duration(field(path, "max_age"), c.GetMaxAge(), 0, time.Second, 24*time.Hour)
+	}
+	return out
+}
