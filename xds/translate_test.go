@@ -113,9 +113,9 @@ func TestExtAuthzSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := "settings: {max_body_size: " + tt.maxBody + "}\n"
+			cfg := "allow_empty: true\nsettings: {max_body_size: " + tt.maxBody + "}\n"
 			if tt.maxBody == "" {
-				cfg = ""
+				cfg = "allow_empty: true\n"
 			}
 			if tt.reroute {
 				cfg += `groups: [{name: g, apis: [{name: a, path: /a, backend: {url: "http://10.0.0.1"},
@@ -276,9 +276,9 @@ func TestMaxRequestHeaders(t *testing.T) {
 		uri  string
 		want uint32
 	}{{"", 64}, {"1KB", 60}, {"1MB", 1056}} {
-		cfg := ""
+		cfg := "allow_empty: true\n"
 		if tt.uri != "" {
-			cfg = "settings: {max_uri_size: " + tt.uri + "}"
+			cfg += "settings: {max_uri_size: " + tt.uri + "}"
 		}
 		if got := hcmOf(t, translate(t, loadYAML(t, tt.uri, cfg))).GetMaxRequestHeadersKb().GetValue(); got != tt.want {
 			t.Errorf("max_uri_size %q: max_request_headers_kb %d, want %d", tt.uri, got, tt.want)
@@ -412,7 +412,7 @@ func FuzzTranslate(f *testing.F) {
 // TestAdvertisePortZero: a gRPC port picked at start (port 0, no advertise
 // address) still translates, so the service can start; Publish warns.
 func TestAdvertisePortZero(t *testing.T) {
-	snap := loadYAML(t, "zero", `server: {grpc_address: "127.0.0.1:0"}`)
+	snap := loadYAML(t, "zero", `{allow_empty: true, server: {grpc_address: "127.0.0.1:0"}}`)
 	res := translate(t, snap)
 	for _, c := range res.Clusters {
 		if c.GetName() == AuthzCluster && c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetPortValue() != 0 {
@@ -425,7 +425,7 @@ func TestAdvertisePortZero(t *testing.T) {
 // dialect mark are removed from client requests before routing (the golden
 // files show a placeholder for the identity headers).
 func TestInternalOnlyHeaders(t *testing.T) {
-	got := translate(t, loadYAML(t, "empty", "")).Routes[0].GetInternalOnlyHeaders()
+	got := translate(t, loadYAML(t, "empty", "allow_empty: true")).Routes[0].GetInternalOnlyHeaders()
 	want := append(append([]string(nil), model.IdentityHeaders...), IPTagsHeader, DialectHeader)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

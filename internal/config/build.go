@@ -63,6 +63,8 @@ type builder struct {
 	// digests are the group digests, in declaration order; reuse holds
 	// models of a previous snapshot's groups by digest.
 	digests []string
+	// allowEmpty accepts a configuration without groups.
+	allowEmpty bool
 	reuse   map[string]*model.Group
 }
 
@@ -93,6 +95,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	var shared []byte
 	shared, b.digests = groupDigests(gw)
 	b.reuse = reuse
+	b.allowEmpty = gw.GetAllowEmpty()
 	b.server(gw.GetServer())
 	b.listener(gw.GetListener())
 	b.settings(gw.GetSettings())

@@ -13,6 +13,9 @@ import (
 )
 
 func (b *builder) groups(list []*configv1.Group) {
+	if len(list) == 0 && !b.allowEmpty {
+		b.ps.add("groups", "no groups: refusing to publish an empty configuration (set allow_empty: true to serve no APIs on purpose)")
+	}
 	seenGroup := map[string]bool{}
 	routes := map[string]string{}      // route key -> path of first declaration
 	domainOwner := map[string]string{} // lower-cased domain -> group (Envoy: one virtual host per domain)

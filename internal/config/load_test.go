@@ -49,17 +49,18 @@ func TestQuickstartLoads(t *testing.T) {
 func keys[V any](m map[string]V) []string { return sortedKeys(m) }
 
 func TestDefaults(t *testing.T) {
-	snap, err := Load("inline", []byte("{}"), Options{})
+	snap, err := Load("inline", []byte("{allow_empty: true}"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := model.Settings{
 		ClockSkew: DefaultClockSkew, MaxBodyBytes: DefaultMaxBodyBytes, MaxURIBytes: DefaultMaxURIBytes,
-		DefaultEnvironment: "RELEASE",
-		Lockout:            model.Lockout{Enabled: true, MaxFailures: 5, Duration: 5 * time.Minute, MaxTrackedKeys: DefaultLockoutTrackedKeys},
-		HMAC:               model.HMACPolicy{ClockSkew: 900 * time.Second},
-		Throttling:         model.Throttling{DefaultAPIRPS: 200},
-		BackendTLS:         model.BackendTLS{CAFile: DefaultBackendCAFile},
+		DefaultEnvironment:   "RELEASE",
+		Lockout:              model.Lockout{Enabled: true, MaxFailures: 5, Duration: 5 * time.Minute, MaxTrackedKeys: DefaultLockoutTrackedKeys},
+		HMAC:                 model.HMACPolicy{ClockSkew: 900 * time.Second},
+		Throttling:           model.Throttling{DefaultAPIRPS: 200},
+		BackendTLS:           model.BackendTLS{CAFile: DefaultBackendCAFile},
+		MaxAPIRemovalPercent: 100,
 	}
 	if fmt.Sprint(snap.Settings) != fmt.Sprint(want) {
 		t.Errorf("settings = %+v\nwant       %+v", snap.Settings, want)
@@ -79,6 +80,7 @@ func TestSecretSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`
+allow_empty: true
 iam_users:
   - account: a
     user: u
@@ -369,9 +371,9 @@ func TestBackendTLS(t *testing.T) {
 		want    model.BackendTLS
 		problem string
 	}{
-		{"{}", model.BackendTLS{CAFile: DefaultBackendCAFile}, ""},
-		{"{settings: {backend_tls: {ca_file: /etc/ssl/ca.pem}}}", model.BackendTLS{CAFile: "/etc/ssl/ca.pem"}, ""},
-		{"{settings: {backend_tls: {insecure_skip_verify: true}}}", model.BackendTLS{InsecureSkipVerify: true}, ""},
+		{"{allow_empty: true}", model.BackendTLS{CAFile: DefaultBackendCAFile}, ""},
+		{"{allow_empty: true, settings: {backend_tls: {ca_file: /etc/ssl/ca.pem}}}", model.BackendTLS{CAFile: "/etc/ssl/ca.pem"}, ""},
+		{"{allow_empty: true, settings: {backend_tls: {insecure_skip_verify: true}}}", model.BackendTLS{InsecureSkipVerify: true}, ""},
 		{"{settings: {backend_tls: {ca_file: ca.pem}}}", model.BackendTLS{}, `settings.backend_tls.ca_file: "ca.pem" is not an absolute path`},
 		{"{settings: {backend_tls: {ca_file: /ca.pem, insecure_skip_verify: true}}}", model.BackendTLS{}, "a CA file is pointless with insecure_skip_verify"},
 	}
@@ -390,5 +392,38 @@ func TestBackendTLS(t *testing.T) {
 		if snap.Settings.BackendTLS != tt.want {
 			t.Errorf("%s: backend TLS %+v, want %+v", tt.in, snap.Settings.BackendTLS, tt.want)
 		}
+	}
+}
+
+// TestEmptyConfigurationRefused: an empty, comment-only or group-less file
+// is refused (it would remove every route), unless it says allow_empty.
+func TestEmptyConfigurationRefused(t *testing.T) {
+	const want = "groups: no groups: refusing to publish an empty configuration"
+	tests := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"empty file", "", false},
+		{"whitespace", "\n  \n", false},
+		{"comments only", "# nothing yet\n# still nothing\n", false},
+		{"empty object", "{}", false},
+		{"empty JSON object", `{"groups": []}`, false},
+		{"settings but no groups", "settings: {clock_skew: 5m}\n", false},
+		{"allow_empty", "allow_empty: true\n", true},
+		{"allow_empty false", "allow_empty: false\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load("gateway.yaml", []byte(tt.in), Options{})
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v, want %q", err, want)
+			}
+		})
 	}
 }

@@ -100,6 +100,13 @@ func (b *builder) settings(s *configv1.Settings) {
 		}
 		out.Lockout.MaxTrackedKeys = int(n)
 	}
+	out.MaxAPIRemovalPercent = 100
+	if p := s.GetMaxApiRemovalPercent(); p != 0 {
+		if p > 100 {
+			b.ps.add("settings.max_api_removal_percent", "%d is out of range (1-100)", p)
+		}
+		out.MaxAPIRemovalPercent = int(p)
+	}
 	out.HMAC = b.hmac("settings.hmac", s.GetHmac(), model.HMACPolicy{ClockSkew: DefaultHMACClockSkew})
 	out.AppCodeAllowHTTP = s.GetAppCodeAllowHttp()
 	th := s.GetThrottling()

@@ -145,6 +145,9 @@ type Settings struct {
 	Throttling Throttling
 	// BackendTLS is how Envoy verifies https backends.
 	BackendTLS BackendTLS
+	// MaxAPIRemovalPercent refuses a reload that would remove more than
+	// this percentage of the published APIs, unless forced (100: never).
+	MaxAPIRemovalPercent int
 }
 
 // DefaultBackendCAFile is the CA bundle https backends are verified against

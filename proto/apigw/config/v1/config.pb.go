@@ -59,7 +59,12 @@ type Gateway struct {
 	// Throttling policies, bound to APIs.
 	ThrottlePolicies []*ThrottlePolicy `protobuf:"bytes,13,rep,name=throttle_policies,json=throttlePolicies,proto3" json:"throttle_policies,omitempty"`
 	// Custom authorizers (HTTP functions) for auth "authorizer".
-	Authorizers   []*Authorizer `protobuf:"bytes,14,rep,name=authorizers,proto3" json:"authorizers,omitempty"`
+	Authorizers []*Authorizer `protobuf:"bytes,14,rep,name=authorizers,proto3" json:"authorizers,omitempty"`
+	// Accept a configuration without groups. Without it, a file with no
+	// groups is refused ("no groups: refusing to publish an empty
+	// configuration"): an empty or half-written file must never remove every
+	// route from Envoy.
+	AllowEmpty    bool `protobuf:"varint,15,opt,name=allow_empty,json=allowEmpty,proto3" json:"allow_empty,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -190,6 +195,13 @@ func (x *Gateway) GetAuthorizers() []*Authorizer {
 		return x.Authorizers
 	}
 	return nil
+}
+
+func (x *Gateway) GetAllowEmpty() bool {
+	if x != nil {
+		return x.AllowEmpty
+	}
+	return false
 }
 
 // Authorizer is a custom authorizer: an HTTP endpoint that decides.
@@ -432,9 +444,15 @@ type Settings struct {
 	// Throttling defaults and the rate-limit store.
 	Throttling *Throttling `protobuf:"bytes,9,opt,name=throttling,proto3" json:"throttling,omitempty"`
 	// How Envoy verifies https backends (URL backends and https channels).
-	BackendTls    *BackendTls `protobuf:"bytes,10,opt,name=backend_tls,json=backendTls,proto3" json:"backend_tls,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BackendTls *BackendTls `protobuf:"bytes,10,opt,name=backend_tls,json=backendTls,proto3" json:"backend_tls,omitempty"`
+	// A reload that would remove more than this percentage of the published
+	// APIs is refused (the previous configuration keeps serving) unless it is
+	// forced (POST /debug/reload?force=true on the admin port). 1-100;
+	// default 100 (no reload is refused for what it removes; an empty
+	// configuration is refused unless allow_empty is set).
+	MaxApiRemovalPercent uint32 `protobuf:"varint,11,opt,name=max_api_removal_percent,json=maxApiRemovalPercent,proto3" json:"max_api_removal_percent,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
@@ -535,6 +553,13 @@ func (x *Settings) GetBackendTls() *BackendTls {
 		return x.BackendTls
 	}
 	return nil
+}
+
+func (x *Settings) GetMaxApiRemovalPercent() uint32 {
+	if x != nil {
+		return x.MaxApiRemovalPercent
+	}
+	return 0
 }
 
 // BackendTls configures the verification of https backends' certificates.
@@ -2892,7 +2917,7 @@ var File_apigw_config_v1_config_proto protoreflect.FileDescriptor
 
 const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xb4\x06\n" +
+	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xd5\x06\n" +
 	"\aGateway\x12/\n" +
 	"\x06server\x18\x01 \x01(\v2\x17.apigw.config.v1.ServerR\x06server\x125\n" +
 	"\blistener\x18\x02 \x01(\v2\x19.apigw.config.v1.ListenerR\blistener\x125\n" +
@@ -2909,7 +2934,9 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\rtoken_issuers\x18\v \x03(\v2\x1c.apigw.config.v1.TokenIssuerR\ftokenIssuers\x12=\n" +
 	"\facl_policies\x18\f \x03(\v2\x1a.apigw.config.v1.AclPolicyR\vaclPolicies\x12L\n" +
 	"\x11throttle_policies\x18\r \x03(\v2\x1f.apigw.config.v1.ThrottlePolicyR\x10throttlePolicies\x12=\n" +
-	"\vauthorizers\x18\x0e \x03(\v2\x1b.apigw.config.v1.AuthorizerR\vauthorizers\"\x94\x01\n" +
+	"\vauthorizers\x18\x0e \x03(\v2\x1b.apigw.config.v1.AuthorizerR\vauthorizers\x12\x1f\n" +
+	"\vallow_empty\x18\x0f \x01(\bR\n" +
+	"allowEmpty\"\x94\x01\n" +
 	"\n" +
 	"Authorizer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
@@ -2924,7 +2951,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
-	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\xdb\x03\n" +
+	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\x92\x04\n" +
 	"\bSettings\x12\x1d\n" +
 	"\n" +
 	"clock_skew\x18\x01 \x01(\tR\tclockSkew\x12\"\n" +
@@ -2941,7 +2968,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"throttling\x12<\n" +
 	"\vbackend_tls\x18\n" +
 	" \x01(\v2\x1b.apigw.config.v1.BackendTlsR\n" +
-	"backendTls\"W\n" +
+	"backendTls\x125\n" +
+	"\x17max_api_removal_percent\x18\v \x01(\rR\x14maxApiRemovalPercent\"W\n" +
 	"\n" +
 	"BackendTls\x12\x17\n" +
 	"\aca_file\x18\x01 \x01(\tR\x06caFile\x120\n" +
