@@ -2,10 +2,15 @@
 //
 // A Reloader loads the file, validates it whole and hands the resulting
 // snapshot to its sinks (the xDS cache, the Check service) in order. A change
-// is picked up by polling the file's content (robust to editors that replace
-// files and to Kubernetes ConfigMap symlink swaps) or on demand (SIGHUP). A
-// configuration that fails to load, or that a sink refuses, is logged with
-// every problem and changes nothing: the last good snapshot keeps serving.
+// is picked up from file-system events (on Linux, only once the writer has
+// closed the file), by polling the file's size, modification time and inode
+// (robust to editors that replace files and to Kubernetes ConfigMap symlink
+// swaps), or on demand (SIGHUP). A file is read only once it is stable: two
+// reads StableInterval apart must agree. A configuration that fails to
+// load, that a sink refuses, or that would remove more of the published APIs
+// than settings.max_api_removal_percent allows (unless forced), is logged
+// with every problem and changes nothing: the last good snapshot keeps
+// serving.
 package reload
 
 import (
@@ -15,11 +20,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
@@ -67,8 +70,35 @@ type Reloader struct {
 
 	mu      sync.Mutex // serialises loads and guards the fields below
 	digest  [32]byte
+	stat    fileStamp // of the file when digest was taken
+	polled  fileStamp // seen by the last poll
 	current *model.Snapshot
 	status  Status
+	// force lets the next load remove any share of the APIs.
+	force bool
+	// reads counts file reads (tests: an idle poll reads nothing).
+	reads atomic.Int64
+}
+
+// StableInterval is how long apart the two reads of a changed file are:
+// a file whose two reads differ is still being written and is read again
+// (up to stableReads times) before anything is parsed.
+const StableInterval = 20 * time.Millisecond
+
+// stableReads bounds the reads of a file that keeps changing.
+const stableReads = 10
+
+// fileStamp is what the polling compares before reading a file: its size,
+// modification time and inode (a replaced file or a swapped symlink gets
+// a new inode).
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+}
+
+func stampOf(fi os.FileInfo) fileStamp {
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}
 }
 
 // New returns a Reloader for the file at path. interval is how often the
@@ -100,35 +130,77 @@ func (r *Reloader) Load(ctx context.Context) error {
 	return r.load(ctx, true)
 }
 
+// readStable reads the file until two reads StableInterval apart agree.
+func (r *Reloader) readStable(ctx context.Context) ([]byte, fileStamp, error) {
+	var stamp fileStamp
+	read := func() ([]byte, error) {
+		fi, err := os.Stat(r.path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Size() > config.MaxFileSize {
+			return nil, fmt.Errorf("file is %d bytes, larger than the %d allowed", fi.Size(), config.MaxFileSize)
+		}
+		stamp = stampOf(fi)
+		r.reads.Add(1)
+		return os.ReadFile(r.path)
+	}
+	data, err := read()
+	if err != nil {
+		return nil, stamp, err
+	}
+	for range stableReads {
+		select {
+		case <-ctx.Done():
+			return nil, stamp, ctx.Err()
+		case <-time.After(StableInterval):
+		}
+		again, err := read()
+		if err != nil {
+			return nil, stamp, err
+		}
+		if bytes.Equal(again, data) {
+			return data, stamp, nil
+		}
+		data = again
+	}
+	return nil, stamp, fmt.Errorf("the file is still changing after %d reads %v apart", stableReads+1, StableInterval)
+}
+
 func (r *Reloader) load(ctx context.Context, publish bool) error {
 	start := time.Now()
-	data, err := os.ReadFile(r.path)
+	data, stamp, err := r.readStable(ctx)
 	if err != nil {
 		return r.refuse(&config.Error{Source: r.path, Problems: []config.Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}})
 	}
 	digest := sha256.Sum256(data)
 	if r.current != nil && bytes.Equal(digest[:], r.digest[:]) {
+		r.stat = stamp
 		return nil
-	}
-	if len(data) > config.MaxFileSize {
-		return r.refuse(&config.Error{Source: r.path, Problems: []config.Problem{{Message: "file too large"}}})
 	}
 	snap, err := r.parser.Load(r.path, data, r.opts)
 	if err != nil {
-		r.digest = digest // do not retry the same bad content every tick
+		r.digest, r.stat = digest, stamp // do not retry the same bad content every tick
 		return r.refuse(err)
 	}
+	if publish && !r.force {
+		if err := removalAllowed(r.current, snap); err != nil {
+			r.digest, r.stat = digest, stamp
+			return r.refuse(fmt.Errorf("config %s refused: %w", r.path, err))
+		}
+	}
+	r.force = false
 	loaded := time.Now()
 	for _, sink := range r.sinks {
 		if !publish {
 			break
 		}
 		if err := sink(ctx, snap); err != nil {
-			r.digest = digest
+			r.digest, r.stat = digest, stamp
 			return r.refuse(fmt.Errorf("config %s refused: %w", r.path, err))
 		}
 	}
-	r.digest = digest
+	r.digest, r.stat = digest, stamp
 	prev := r.current
 	r.current = snap
 	r.status.Version = snap.Version
@@ -152,31 +224,32 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	return nil
 }
 
+// removalAllowed refuses next when it would remove more of prev's APIs
+// than next's settings.max_api_removal_percent allows.
+func removalAllowed(prev, next *model.Snapshot) error {
+	if prev == nil || len(prev.APIs) == 0 {
+		return nil
+	}
+	limit := next.Settings.MaxAPIRemovalPercent
+	if limit <= 0 || limit >= 100 {
+		return nil
+	}
+	removed := 0
+	for id := range prev.APIs {
+		if _, ok := next.APIs[id]; !ok {
+			removed++
+		}
+	}
+	if removed*100 <= limit*len(prev.APIs) {
+		return nil
+	}
+	return fmt.Errorf("it would remove %d of the %d published APIs (%d%%), more than settings.max_api_removal_percent (%d%%); "+
+		"force it with POST /debug/reload?force=true on the admin port", removed, len(prev.APIs), removed*100/len(prev.APIs), limit)
+}
+
 // millis is d in milliseconds, to a tenth.
 func millis(d time.Duration) float64 {
 	return float64(d.Round(100*time.Microsecond)) / float64(time.Millisecond)
-}
-
-// watch returns a channel of file-system events on the configuration
-// file's directory (nil, never ready, when events are unavailable: polling
-// then does the work) and a function that stops watching.
-func (r *Reloader) watch() (<-chan fsnotify.Event, func()) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		r.log.Warn("config file events unavailable; polling only", "error", err.Error())
-		return nil, func() {}
-	}
-	if err := w.Add(filepath.Dir(r.path)); err != nil {
-		_ = w.Close()
-		r.log.Warn("config file events unavailable; polling only", "error", err.Error())
-		return nil, func() {}
-	}
-	go func() {
-		for err := range w.Errors {
-			r.log.Warn("config file events", "error", err.Error())
-		}
-	}()
-	return w.Events, func() { _ = w.Close() }
 }
 
 func (r *Reloader) refuse(err error) error {
@@ -205,6 +278,18 @@ func (r *Reloader) Status() Status {
 	return r.status
 }
 
+// Force reloads now, accepting a configuration that removes more APIs than
+// settings.max_api_removal_percent allows (every other rule still
+// applies). It returns the refusal, if any.
+func (r *Reloader) Force(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.digest = [32]byte{}
+	r.force = true
+	defer func() { r.force = false }()
+	return r.load(ctx, true)
+}
+
 // Trigger asks Run to reload now (e.g. on SIGHUP). It never blocks.
 func (r *Reloader) Trigger() {
 	select {
@@ -213,15 +298,34 @@ func (r *Reloader) Trigger() {
 	}
 }
 
+// fileEvent is what a file-system event says about the configuration file.
+type fileEvent uint8
+
+const (
+	// eventSettled: a writer closed the file, or the directory changed
+	// (rename, creation, deletion, symlink swap): read it after debounce.
+	eventSettled fileEvent = iota
+	// eventWriting: the file is being written; wait for the writer to close
+	// it (eventSettled) or to stay quiet for writeQuiet.
+	eventWriting
+)
+
 // debounce lets a burst of file events (an editor's write, truncate and
 // rename) settle into one reload.
 const debounce = 10 * time.Millisecond
 
+// writeQuiet is how long a file written without a close event must stay
+// unwritten before it is read anyway; polling does not read a file written
+// less than writeQuiet ago.
+const writeQuiet = time.Second
+
 // Run watches the file until ctx ends: file-system events on its directory
 // (which also catch atomic renames and Kubernetes ConfigMap symlink swaps)
-// reload within milliseconds; the polling interval is the fallback where
-// events are unavailable. Triggered reloads happen even when the file
-// content is unchanged (the secrets it names may have changed).
+// reload within milliseconds of the writer closing the file; the polling
+// interval is the fallback where events are unavailable (a poll only
+// stats the file, and reads it when its size, modification time or inode
+// changed). Triggered reloads happen even when the file content is
+// unchanged (the secrets it names may have changed).
 func (r *Reloader) Run(ctx context.Context) {
 	var tick <-chan time.Time
 	if r.interval > 0 {
@@ -234,16 +338,46 @@ func (r *Reloader) Run(ctx context.Context) {
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
+	var writing time.Time // when a write without a close was last seen
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-events:
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if ev == eventWriting {
+				writing = time.Now()
+				settle.Reset(writeQuiet)
+				continue
+			}
+			writing = time.Time{}
 			settle.Reset(debounce)
 		case <-settle.C:
+			writing = time.Time{}
 			_ = r.Load(ctx)
 		case <-tick:
-			_ = r.Load(ctx)
+			// Events already queued decide first (select picks at random
+			// among ready cases).
+			for drained := false; !drained; {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						events = nil
+					} else if ev == eventWriting {
+						writing = time.Now()
+						settle.Reset(writeQuiet)
+					}
+				default:
+					drained = true
+				}
+			}
+			if !writing.IsZero() && time.Since(writing) < writeQuiet {
+				continue // a writer is at work; its close (or silence) reloads
+			}
+			_ = r.poll(ctx)
 		case <-r.trigger:
 			r.mu.Lock()
 			r.digest = [32]byte{}
@@ -251,4 +385,24 @@ func (r *Reloader) Run(ctx context.Context) {
 			_ = r.Load(ctx)
 		}
 	}
+}
+
+// poll loads the file if its size, modification time or inode changed,
+// and stayed so for one polling interval (a file caught mid-write by a
+// poll is left to the next one).
+func (r *Reloader) poll(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fi, err := os.Stat(r.path)
+	if err == nil {
+		stamp := stampOf(fi)
+		if r.current != nil && stamp == r.stat {
+			return nil
+		}
+		if stamp != r.polled {
+			r.polled = stamp
+			return nil
+		}
+	}
+	return r.load(ctx, true)
 }
