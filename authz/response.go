@@ -52,6 +52,19 @@ func denied(e *apigerr.Error, d apigerr.Dialect, requestID string) *authv3.Check
 	}
 }
 
+// InternalErrorResponse is the answer to a Check that failed inside the
+// service (a recovered panic): 500 APIG.0601 in the platform's JSON, with
+// the request id Envoy sent.
+func InternalErrorResponse(req *authv3.CheckRequest) *authv3.CheckResponse {
+	// Only nil-safe getters: the request itself may be what failed.
+	h := req.GetAttributes().GetRequest().GetHttp()
+	rid := h.GetHeaders()["x-request-id"]
+	if rid == "" {
+		rid = h.GetId()
+	}
+	return denied(apigerr.New(apigerr.InternalError), apigerr.APIG, rid)
+}
+
 // dialect is the error dialect of a denial: its API's group's, or the one
 // the route names (for requests that matched no published API).
 func (d decision) dialect(r *request) apigerr.Dialect {

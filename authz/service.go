@@ -51,6 +51,10 @@ type Service struct {
 
 	mu     sync.Mutex // serialises Stage and Activate
 	staged *tables
+	// removed keeps the tables an Activate replaced, for RemovalGrace:
+	// Check still answers for the APIs the new configuration removed
+	// until Envoy, which gets the removal after Check, stops routing them.
+	removed atomic.Pointer[retired]
 
 	lockoutErrors atomic.Uint64
 	lastStoreLog  atomic.Int64 // Unix nanoseconds of the last store error line
@@ -146,7 +150,22 @@ func (s *Service) Stage(ctx context.Context, snap *model.Snapshot) error {
 	return nil
 }
 
-// Activate serves the snapshot prepared by Stage.
+// RemovalGrace is how long Check keeps answering, as before, for the APIs a
+// reload removed: a reload switches Check first (so that Envoy never routes
+// to an API Check does not know yet) and Envoy second, so for a moment Envoy
+// still routes the removed APIs.
+const RemovalGrace = 10 * time.Second
+
+// retired is a configuration replaced by Activate, still consulted until
+// its deadline for the deployments the new one lacks.
+type retired struct {
+	t     *tables
+	until time.Time
+}
+
+// Activate serves the snapshot prepared by Stage. Until RemovalGrace has
+// passed, requests for deployments that snap no longer has are still
+// decided by the configuration it replaces.
 func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,12 +178,31 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	}
 	old := s.tables.Swap(s.staged)
 	s.staged = nil
+	if old != nil {
+		r := &retired{t: old, until: s.now().Add(RemovalGrace)}
+		s.removed.Store(r)
+		time.AfterFunc(RemovalGrace, func() { s.removed.CompareAndSwap(r, nil) })
+	}
 	if old != nil && old.tokens != nil && old.tokens != s.tables.Load().tokens {
 		// Checks in flight may still use the old key sets for a moment.
 		v := old.tokens.verifier
 		time.AfterFunc(5*time.Second, v.Close)
 	}
 	return nil
+}
+
+// Revert serves again the configuration the last Activate replaced (when
+// the xDS side failed to publish after Check switched). It reports
+// whether there was one to go back to.
+func (s *Service) Revert() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.removed.Swap(nil)
+	if r == nil {
+		return false
+	}
+	s.tables.Store(r.t)
+	return true
 }
 
 // discardStaged drops a staged configuration that was never activated,
@@ -231,9 +269,18 @@ type decision struct {
 
 func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, *apigerr.Error) {
 	// 1. locate
-	dep := t.deployments[deploymentKey{r.apiID, r.env}]
+	key := deploymentKey{r.apiID, r.env}
+	dep := t.deployments[key]
 	if dep == nil {
-		return decision{}, apigerr.New(apigerr.APINotFound)
+		// An API the last reload removed, while Envoy may still route it.
+		if old := s.removed.Load(); old != nil && s.now().Before(old.until) {
+			if dep = old.t.deployments[key]; dep != nil {
+				t = old.t
+			}
+		}
+		if dep == nil {
+			return decision{}, apigerr.New(apigerr.APINotFound)
+		}
 	}
 	// 2. limits
 	if err := checkLimits(&t.snap.Settings, r); err != nil {

@@ -147,15 +147,26 @@ func New(opts Options) *Service {
 // validate is rejected with every problem, and the configuration in use
 // keeps serving. A nil cfg removes the configuration: every request is OK.
 func (s *Service) Update(cfg *Config) error {
+	commit, err := s.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	commit()
+	return nil
+}
+
+// Prepare validates and indexes cfg without serving it; commit serves it.
+// A cfg that does not validate is rejected with every problem and nothing
+// changes. Prepare lets a reload refuse before anything is published.
+func (s *Service) Prepare(cfg *Config) (commit func(), err error) {
 	if cfg == nil {
-		s.state.Store(nil)
-		return nil
+		return func() { s.state.Store(nil) }, nil
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
-		return fmt.Errorf("rate-limit config for domain %q rejected: %w", cfg.Domain, errors.Join(errs...))
+		return nil, fmt.Errorf("rate-limit config for domain %q rejected: %w", cfg.Domain, errors.Join(errs...))
 	}
-	s.state.Store(&state{cfg: cfg, idx: cfg.index(), cache: newOverLimitCache(s.cacheSize)})
-	return nil
+	st := &state{cfg: cfg, idx: cfg.index(), cache: newOverLimitCache(s.cacheSize)}
+	return func() { s.state.Store(st) }, nil
 }
 
 // Config returns the configuration in use, or nil.

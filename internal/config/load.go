@@ -30,6 +30,11 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// ReadFile resolves secret.file references. Default os.ReadFile.
 	ReadFile func(string) ([]byte, error)
+	// GRPCAddress and AdminAddress, when set, replace server.grpc_address
+	// and server.admin_address (the serve command's flags, or the address
+	// actually bound when the port was 0). The gRPC address is also what
+	// Envoy is told to reach unless server.advertise_address is set.
+	GRPCAddress, AdminAddress string
 }
 
 // LoadFile reads, validates and resolves the configuration file at path.

@@ -18,9 +18,19 @@ import (
 
 func (b *builder) server(s *configv1.Server) {
 	srv := &b.snap.Server
-	srv.GRPCAddress = b.hostPort("server.grpc_address", s.GetGrpcAddress(), DefaultGRPCAddress, true)
-	srv.AdminAddress = b.hostPort("server.admin_address", s.GetAdminAddress(), DefaultAdminAddress, true)
+	srv.GRPCAddress = b.hostPort("server.grpc_address", firstSet(b.opts.GRPCAddress, s.GetGrpcAddress()), DefaultGRPCAddress, true)
+	srv.AdminAddress = b.hostPort("server.admin_address", firstSet(b.opts.AdminAddress, s.GetAdminAddress()), DefaultAdminAddress, true)
 	srv.AdvertiseAddress = b.hostPort("server.advertise_address", s.GetAdvertiseAddress(), srv.GRPCAddress, false)
+}
+
+// firstSet is the first non-empty string.
+func firstSet(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // hostPort validates a host:port; port 0 (any free port) is allowed for

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,19 +37,30 @@ import (
 	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
-// stage prepares snap on the Check side and the xDS side concurrently,
-// and publishes it to Envoy if both accept it. The Check side's error
-// comes first when both refuse.
-func (s *Server) stage(ctx context.Context, snap *model.Snapshot, x XDS) error {
-	if x == nil {
-		return s.authz.Stage(ctx, snap)
+// apply makes snap the configuration of every side, in the order that
+// keeps Envoy and Check in step:
+//
+//  1. everything that can refuse runs first, changing nothing: the rate
+//     limits are validated, the Check side (token key sets) and the xDS
+//     side (translation) are prepared concurrently;
+//  2. Check switches to snap: it knows the added APIs before Envoy routes
+//     to them, and still answers for the removed ones for
+//     authz.RemovalGrace, while Envoy may still route them;
+//  3. Envoy gets the new routes (if that fails, Check goes back);
+//  4. the rate limiter switches.
+func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
+	commitLimits, err := s.limiter.Prepare(throttle.Config(snap))
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
 	}
-	var commit func() error
+	var commitXDS func() error
 	var xerr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		commit, xerr = x.Prepare(ctx, snap)
+		if x != nil {
+			commitXDS, xerr = x.Prepare(ctx, snap)
+		}
 	}()
 	aerr := s.authz.Stage(ctx, snap)
 	<-done
@@ -58,7 +70,17 @@ func (s *Server) stage(ctx context.Context, snap *model.Snapshot, x XDS) error {
 	case xerr != nil:
 		return xerr
 	}
-	return commit()
+	if err := s.authz.Activate(ctx, snap); err != nil {
+		return err
+	}
+	if commitXDS != nil {
+		if err := commitXDS(); err != nil {
+			s.authz.Revert()
+			return err
+		}
+	}
+	commitLimits()
+	return nil
 }
 
 // XDS is the xDS side as the server wires it (implemented by xds.Server).
@@ -98,6 +120,9 @@ type Options struct {
 	// Metrics receives the service's metrics, served at /metrics on the
 	// admin port. Default: a new registry.
 	Metrics *metrics.Registry
+	// UnaryInterceptors run inside the panic recovery, around every unary
+	// call (tests inject faults with them).
+	UnaryInterceptors []grpc.UnaryServerInterceptor
 }
 
 // Server is a running gateway service.
@@ -112,6 +137,7 @@ type Server struct {
 	health   *health.Server
 	admin    *http.Server
 	grpcLis  net.Listener
+	recovery *recovery
 	adminLis net.Listener
 	ready    atomic.Bool
 	cancel   context.CancelFunc
@@ -136,17 +162,28 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		interval = 0
 	}
 	s := &Server{opts: o, log: o.Logger, errs: make(chan error, 2)}
-	// A new configuration is prepared on both sides at once, the Check side
-	// (it can fail: token key sets) and the xDS side (translation); when
-	// both accept it, it is published to Envoy, then served by Check.
-	sinks := []reload.Sink{func(ctx context.Context, snap *model.Snapshot) error { return s.stage(ctx, snap, o.XDS) }}
-	sinks = append(sinks,
-		func(_ context.Context, snap *model.Snapshot) error { return s.limiter.Update(throttle.Config(snap)) },
-		func(ctx context.Context, snap *model.Snapshot) error { return s.authz.Activate(ctx, snap) })
-	s.reloader = reload.New(o.ConfigPath, config.Options{}, interval, s.log, sinks...)
+	s.reloader = reload.New(o.ConfigPath, config.Options{GRPCAddress: o.GRPCAddress, AdminAddress: o.AdminAddress}, interval, s.log,
+		func(ctx context.Context, snap *model.Snapshot) error { return s.apply(ctx, snap, o.XDS) })
 	snap, err := s.reloader.Prime(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// Listen before anything else is started, so that a port in use fails
+	// with nothing to clean up, and so that the address Envoy is told is
+	// the one bound (a port 0 becomes the port picked).
+	if s.grpcLis, err = net.Listen("tcp", snap.Server.GRPCAddress); err != nil {
+		return nil, fmt.Errorf("gRPC listener on %s: %w", snap.Server.GRPCAddress, err)
+	}
+	if s.adminLis, err = net.Listen("tcp", snap.Server.AdminAddress); err != nil {
+		s.grpcLis.Close()
+		return nil, fmt.Errorf("admin listener on %s: %w", snap.Server.AdminAddress, err)
+	}
+	if g, a := s.grpcLis.Addr().String(), s.adminLis.Addr().String(); g != snap.Server.GRPCAddress || a != snap.Server.AdminAddress {
+		s.reloader.SetAddresses(g, a)
+		if snap, err = s.reloader.Prime(ctx); err != nil {
+			s.closeListeners()
+			return nil, err
+		}
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
@@ -177,30 +214,28 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.limiter = ratelimit.New(limiterOpts)
 	if err := s.limiter.Update(throttle.Config(snap)); err != nil {
 		s.closeRedis()
+		s.closeListeners()
 		return nil, fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err)
 	}
 	if s.authz, err = authz.New(ctx, snap, authzOpts); err != nil {
 		s.closeRedis()
+		s.closeListeners()
 		return nil, fmt.Errorf("config %s refused: %w", o.ConfigPath, err)
 	}
 	if o.XDS != nil {
 		if err := o.XDS.Publish(ctx, snap); err != nil {
 			s.authz.Close()
+			s.closeRedis()
+			s.closeListeners()
 			return nil, fmt.Errorf("config %s refused by the xDS translator: %w", o.ConfigPath, err)
 		}
 	}
 
-	grpcAddr := firstNonEmpty(o.GRPCAddress, snap.Server.GRPCAddress)
-	adminAddr := firstNonEmpty(o.AdminAddress, snap.Server.AdminAddress)
-	if s.grpcLis, err = net.Listen("tcp", grpcAddr); err != nil {
-		return nil, fmt.Errorf("gRPC listener: %w", err)
-	}
-	if s.adminLis, err = net.Listen("tcp", adminAddr); err != nil {
-		s.grpcLis.Close()
-		return nil, fmt.Errorf("admin listener: %w", err)
-	}
-
-	s.grpc = grpc.NewServer(GRPCServerOptions(snap.Settings.MaxBodyBytes)...)
+	s.recovery = &recovery{log: s.log}
+	grpcOpts := append(GRPCServerOptions(snap.Settings.MaxBodyBytes),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recovery.unary}, o.UnaryInterceptors...)...),
+		grpc.ChainStreamInterceptor(s.recovery.stream))
+	s.grpc = grpc.NewServer(grpcOpts...)
 	authv3.RegisterAuthorizationServer(s.grpc, s.authz)
 	rlsv3.RegisterRateLimitServiceServer(s.grpc, s.limiter)
 	s.health = health.NewServer()
@@ -226,7 +261,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			Ready:    s.ready.Load,
 			Snapshot: s.reloader.Current,
 			Debug:    debug,
-			Extra:    map[string]http.Handler{"GET /metrics": o.Metrics.Handler()},
+			Extra: map[string]http.Handler{
+				"GET /metrics":       o.Metrics.Handler(),
+				"POST /debug/reload": http.HandlerFunc(s.reloadNow),
+			},
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -313,6 +351,26 @@ func (s *Server) Shutdown() {
 	s.log.Info("apigw stopped")
 }
 
+// reloadNow is POST /debug/reload[?force=true]: reload the file now (even
+// unchanged) and answer with the reload status; 409 with the refusal when
+// the configuration is refused. force=true accepts a configuration that
+// removes more APIs than settings.max_api_removal_percent allows.
+func (s *Server) reloadNow(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	var err error
+	if r.URL.Query().Get("force") == "true" {
+		err = s.reloader.Force(ctx)
+	} else {
+		err = s.reloader.LoadNow(ctx)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusConflict)
+	}
+	_ = json.NewEncoder(w).Encode(s.reloader.Status())
+}
+
 // registerMetrics exposes the components' counters, read at scrape time.
 func (s *Server) registerMetrics(m *metrics.Registry) {
 	m.Info("apigw_config_info", "The configuration in use (value 1; its version as a label).", []string{"version"}, func() []string {
@@ -321,6 +379,7 @@ func (s *Server) registerMetrics(m *metrics.Registry) {
 		}
 		return nil
 	})
+	m.Counter("apigw_panics_total", "Panics recovered in gRPC handlers (each answered: Check with 500 APIG.0601, others with status Internal).", func() float64 { return float64(s.recovery.panics.Load()) })
 	m.Counter("apigw_config_reloads_total", "Configurations accepted (the first load included).", func() float64 { return float64(s.reloader.Status().Reloads) })
 	m.Counter("apigw_config_reload_failures_total", "Configurations refused (the previous one kept serving).", func() float64 { return float64(s.reloader.Status().Failures) })
 	m.Counter("apigw_ratelimit_requests_total", "ShouldRateLimit calls.", func() float64 { return float64(s.limiter.Stats().Requests) })
@@ -334,6 +393,15 @@ func (s *Server) registerMetrics(m *metrics.Registry) {
 type quietRedisLogger struct{}
 
 func (quietRedisLogger) Printf(context.Context, string, ...any) {}
+
+func (s *Server) closeListeners() {
+	if s.grpcLis != nil {
+		s.grpcLis.Close()
+	}
+	if s.adminLis != nil {
+		s.adminLis.Close()
+	}
+}
 
 func (s *Server) closeRedis() {
 	if s.redis != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,4 +184,174 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+// TestPanicAnsweredAndServing: a panic inside a Check is answered with
+// 500 APIG.0601 and the request id, counted, and the service keeps serving.
+func TestPanicAnsweredAndServing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var boom atomic.Bool
+	boom.Store(true)
+	logs := &strings.Builder{}
+	s, err := Start(context.Background(), Options{
+		ConfigPath: path, WatchInterval: -1, ShutdownTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: logs}, nil)),
+		UnaryInterceptors: []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if boom.Load() {
+				panic("injected fault")
+			}
+			return h(ctx, req)
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	conn, err := grpc.NewClient(s.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	resp := checkOpen(t, client, "g/open")
+	denied := resp.GetDeniedResponse()
+	if denied.GetStatus().GetCode() != 500 || !strings.Contains(denied.GetBody(), `"error_code":"APIG.0601"`) || !strings.Contains(denied.GetBody(), `"request_id":"rid"`) {
+		t.Fatalf("panic answered with %v", resp)
+	}
+	if !strings.Contains(logs.String(), "injected fault") || !strings.Contains(logs.String(), "request_id=rid") || strings.Count(logs.String(), "panic in a gRPC handler") != 1 {
+		t.Fatalf("panic not logged once with its request id:\n%s", logs.String())
+	}
+	boom.Store(false)
+	if resp := checkOpen(t, client, "g/open"); resp.GetOkResponse() == nil {
+		t.Fatalf("service not serving after a panic: %v", resp)
+	}
+	if _, body := get(t, "http://"+s.AdminAddr().String()+"/metrics"); !strings.Contains(body, "apigw_panics_total 1") {
+		t.Fatalf("panic not counted:\n%s", body)
+	}
+}
+
+// TestPortZeroIsWhatEnvoyIsTold: with --grpc-address 127.0.0.1:0 the
+// snapshot (hence the apigw_authz cluster and /debug/config) carries the
+// port actually bound, not the file's 18000.
+func TestPortZeroIsWhatEnvoyIsTold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	body := "server: {grpc_address: \"127.0.0.1:18000\", admin_address: \"127.0.0.1:0\"}\n" + cfg[strings.Index(cfg, "groups:"):]
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	x := &recordingXDS{}
+	s, err := Start(context.Background(), Options{ConfigPath: path, GRPCAddress: "127.0.0.1:0", WatchInterval: -1, ShutdownTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), XDS: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	bound := s.GRPCAddr().String()
+	if strings.HasSuffix(bound, ":18000") || strings.HasSuffix(bound, ":0") {
+		t.Fatalf("bound %s", bound)
+	}
+	if got := x.last().Server.AdvertiseAddress; got != bound {
+		t.Fatalf("Envoy is told %s, the service listens on %s", got, bound)
+	}
+	if got := s.Reloader().Current().Server.GRPCAddress; got != bound {
+		t.Fatalf("/debug/config shows %s, the service listens on %s", got, bound)
+	}
+	// A reload keeps the bound address.
+	if err := s.Reloader().LoadNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.last().Server.AdvertiseAddress; got != bound {
+		t.Fatalf("after a reload Envoy is told %s, the service listens on %s", got, bound)
+	}
+}
+
+// recordingXDS is an XDS side that records what it is given.
+type recordingXDS struct {
+	mu    sync.Mutex
+	snaps []*model.Snapshot
+	// beforeCommit runs when a prepared snapshot is committed.
+	beforeCommit func(*model.Snapshot)
+}
+
+func (x *recordingXDS) Register(*grpc.Server) {}
+
+func (x *recordingXDS) Publish(_ context.Context, snap *model.Snapshot) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.snaps = append(x.snaps, snap)
+	return nil
+}
+
+func (x *recordingXDS) Prepare(_ context.Context, snap *model.Snapshot) (func() error, error) {
+	return func() error {
+		if x.beforeCommit != nil {
+			x.beforeCommit(snap)
+		}
+		return x.Publish(context.Background(), snap)
+	}, nil
+}
+
+func (x *recordingXDS) last() *model.Snapshot {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.snaps[len(x.snaps)-1]
+}
+
+// TestReloadOrder: when Envoy receives a configuration that adds an API,
+// Check already allows it; when Envoy receives one that removes an API,
+// Check still answers for it (Envoy may route it until it applies the
+// change), so Envoy never sees APIG.0101 for a route it has.
+func TestReloadOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	x := &recordingXDS{}
+	s, err := Start(context.Background(), Options{ConfigPath: path, WatchInterval: -1, ShutdownTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), XDS: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	conn, err := grpc.NewClient(s.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+
+	var atCommit []string
+	x.beforeCommit = func(snap *model.Snapshot) {
+		for _, api := range []string{"g/open", "g/new"} {
+			resp := checkOpen(t, client, api)
+			atCommit = append(atCommit, fmt.Sprintf("%s in=%v ok=%v", api, snap.APIs[api] != nil, resp.GetOkResponse() != nil))
+		}
+	}
+	added := cfg + "      - {name: new, path: /new, auth: none, backend: {url: \"http://10.0.0.1\"}}\n"
+	if err := os.WriteFile(path, []byte(added), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reloader().Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	removed := strings.Replace(cfg, "{name: open, path: /open", "{name: new, path: /new", 1)
+	if err := os.WriteFile(path, []byte(removed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reloader().Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"g/open in=true ok=true", "g/new in=true ok=true", // added: Check knows g/new before Envoy
+		"g/open in=false ok=true", "g/new in=true ok=true", // removed: Check still answers g/open while Envoy may route it
+	}
+	if fmt.Sprint(atCommit) != fmt.Sprint(want) {
+		t.Fatalf("Check's answers when Envoy got each configuration:\n got %q\nwant %q", atCommit, want)
+	}
+	// After the change, an API that is gone from both is not found once
+	// the grace has passed; an unknown one at once.
+	if resp := checkOpen(t, client, "g/never"); resp.GetDeniedResponse().GetStatus().GetCode() != 404 {
+		t.Fatalf("unknown API: %v", resp)
+	}
 }

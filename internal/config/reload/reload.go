@@ -110,6 +110,18 @@ func New(path string, opts config.Options, interval time.Duration, log *slog.Log
 	return &Reloader{path: path, opts: opts, sinks: sinks, log: log, interval: interval, trigger: make(chan struct{}, 1)}
 }
 
+// SetAddresses makes later loads use these listen addresses (see
+// config.Options.GRPCAddress) and forgets the last content, so that the
+// next Prime or Load rebuilds the snapshot with them.
+func (r *Reloader) SetAddresses(grpcAddr, adminAddr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts.GRPCAddress, r.opts.AdminAddress = grpcAddr, adminAddr
+	r.digest = [32]byte{}
+	r.current = nil
+	r.status = Status{}
+}
+
 // Prime loads the file without publishing it and makes it the current
 // snapshot: the caller builds its services from it, and later loads publish
 // only changes.
@@ -287,6 +299,16 @@ func (r *Reloader) Force(ctx context.Context) error {
 	r.digest = [32]byte{}
 	r.force = true
 	defer func() { r.force = false }()
+	return r.load(ctx, true)
+}
+
+// LoadNow loads the file and publishes it even if its content is
+// unchanged (the secrets it names may have changed). It returns the
+// refusal, if any.
+func (r *Reloader) LoadNow(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.digest = [32]byte{}
 	return r.load(ctx, true)
 }
 

@@ -1,0 +1,48 @@
+package authz
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/apigwio/apigw/internal/config"
+)
+
+// TestRemovedAPIAnsweredForTheGrace: after a reload that removes an API,
+// Check still decides requests for it as before for RemovalGrace (Envoy,
+// which gets the removal after Check, may still route it), then answers
+// APIG.0101. Revert goes back to the replaced configuration.
+func TestRemovedAPIAnsweredForTheGrace(t *testing.T) {
+	f := newFixture(t)
+	hr, _ := http.NewRequest("GET", "http://shop.example.com/open", nil)
+	req := envoyCheck(hr, nil, "shop/open", "RELEASE")
+	if code, _, _ := f.check(t, req); code != 200 {
+		t.Fatalf("before: %d", code)
+	}
+	without := strings.Replace(testConfig, "      - {name: open, method: GET, path: /open, auth: none, backend: {url: \"http://10.0.0.1:8080\"}}\n", "", 1)
+	without = strings.Replace(without, "      - {api: shop/open}\n", "", 1)
+	snap, err := config.Load("test", []byte(without), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.APIs["shop/open"] != nil {
+		t.Fatal("test premise: shop/open still in the new configuration")
+	}
+	if err := f.svc.Update(context.Background(), snap); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := f.check(t, req); code != 200 {
+		t.Fatalf("right after the removal: %d, want 200 (the previous configuration decides)", code)
+	}
+	f.now = f.now.Add(RemovalGrace)
+	if code, body, _ := f.check(t, req); code != 404 || body.Code != "APIG.0101" {
+		t.Fatalf("after the grace: %d %s, want 404 APIG.0101", code, body.Code)
+	}
+	if !f.svc.Revert() {
+		t.Fatal("nothing to revert to")
+	}
+	if code, _, _ := f.check(t, req); code != 200 {
+		t.Fatalf("after Revert: %d, want 200", code)
+	}
+}
