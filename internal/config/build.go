@@ -65,7 +65,7 @@ type builder struct {
 	digests []string
 	// allowEmpty accepts a configuration without groups.
 	allowEmpty bool
-	reuse   map[string]*model.Group
+	reuse      map[string]*model.Group
 }
 
 // Build validates gw and resolves it into a Snapshot. source names the
