@@ -266,7 +266,11 @@ func TestSoak(t *testing.T) {
 						known = known || proto.Equal(rc, want)
 					}
 					if err != nil || !known {
-						badRoutes.Add(1)
+						if badRoutes.Add(1) == 1 && os.Getenv("APIGW_SOAK_DEBUG") != "" {
+							for v, want := range routes {
+								t.Logf("bad route config vs %s:\n got %v\nwant %v", v, rc, want)
+							}
+						}
 					}
 					lastRoutes.Store(rc)
 					routeUpdates.Add(1)
