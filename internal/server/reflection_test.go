@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,9 +29,9 @@ func listServices(ctx context.Context, conn *grpc.ClientConn) ([]string, error) 
 	}
 	if err := stream.Send(&reflectionpb.ServerReflectionRequest{
 		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{ListServices: "*"},
-	}); err != nil {
+	}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
-	}
+	} // on io.EOF the stream ended: Recv gives the status (Unimplemented when reflection is off)
 	resp, err := stream.Recv()
 	if err != nil {
 		return nil, err
