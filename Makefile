@@ -5,6 +5,11 @@ TOOLS       := $(CURDIR)/.tools
 PKGS        := ./...
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 1s
+# Stamped into bin/apigw (apigw version); go's own VCS stamping is off when
+# GOFLAGS has -buildvcs=false or the tree is not a Git checkout.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: all build test test-short lint fmt vet tidy generate bench bench-load soak fuzz run tools clean
 
@@ -12,7 +17,7 @@ all: build test
 
 ## build: compile the apigw binary into bin/
 build:
-	$(GO) build -o bin/apigw ./cmd/apigw
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/apigw ./cmd/apigw
 
 ## run: serve the quickstart configuration
 run:
@@ -65,7 +70,7 @@ clean:
 
 ## bench-load: load benchmark of Check over gRPC against the no-op limit (docs/performance.md)
 bench-load:
-	$(GO) build -o bin/apigw ./cmd/apigw
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/apigw ./cmd/apigw
 	$(GO) build -o bin/noopauthz ./test/bench/noopauthz
 	$(GO) run ./test/bench/loadbench -concurrency $(or $(CONCURRENCY),50) -duration $(or $(DURATION),10s)
 

@@ -131,14 +131,14 @@ Try it (in another terminal, from $(pwd)):
   # a signed app request (what the official SDKs send); the backend echoes
   # the identity headers apigw added (x-apig-app-id: demo-app)
   export APIGW_KEY=4f5a1c2e9b8d4e6f8a7b6c5d4e3f2a1b APIGW_SECRET=quickstart-app-secret-change-me
-  bin/apigw sign -url http://$LISTENER/hello -o curl          # prints the curl command
-  bin/apigw sign -url http://$LISTENER/hello -o curl | sh     # runs it
-  bin/apigw sign -url http://$LISTENER/hello -H 'X-Stage: BETA' -o curl | sh   # the BETA backend
-  bin/apigw sign -url http://$LISTENER/hello -explain         # canonical request, string to sign
+  bin/apigw sign --url http://$LISTENER/hello -o curl          # prints the curl command
+  bin/apigw sign --url http://$LISTENER/hello -o curl | sh     # runs it
+  bin/apigw sign --url http://$LISTENER/hello -H 'X-Stage: BETA' -o curl | sh   # the BETA backend
+  bin/apigw sign --url http://$LISTENER/hello --explain         # canonical request, string to sign
 
   # an IAM-signed request (AK/SK), any method under /orders/
   APIGW_KEY=QUICKSTARTAK0000000001 APIGW_SECRET=quickstart-iam-secret-change-me \\
-    bin/apigw sign -X POST -url http://$LISTENER/orders/42 -d '{"qty":1}' -o curl | sh
+    bin/apigw sign -X POST --url http://$LISTENER/orders/42 -d '{"qty":1}' -o curl | sh
 
   # no signature: the public mock, and an unsigned call to a signed API (APIG.0303)
   curl -s http://$LISTENER/public

@@ -1,44 +1,42 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"io"
+	"github.com/spf13/cobra"
 
 	"github.com/apigwio/apigw/xds"
 )
 
-// runBootstrap prints an Envoy bootstrap that points Envoy at this
-// service's xDS server:
-//
-//	apigw bootstrap [--node-id ID] [--cluster NAME] [--xds-address HOST:PORT] [--admin-port N] [--sotw] > bootstrap.yaml
-//	envoy -c bootstrap.yaml
-func runBootstrap(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
-	nodeID := fs.String("node-id", xds.DefaultNodeID, "Envoy node id (shown in the xDS status)")
-	cluster := fs.String("cluster", xds.DefaultNodeCluster, "Envoy node cluster")
-	xdsAddr := fs.String("xds-address", xds.DefaultXDSAddress, "host:port where Envoy reaches the apigw gRPC port (xDS and Check)")
-	adminPort := fs.Uint("admin-port", xds.DefaultAdminPort, "Envoy admin port, on 127.0.0.1")
-	sotw := fs.Bool("sotw", false, "use state-of-the-world ADS instead of delta ADS")
-	if err := fs.Parse(args); err != nil {
-		return err
+// newBootstrapCmd prints an Envoy bootstrap that points Envoy at this
+// service's xDS server.
+func newBootstrapCmd() *cobra.Command {
+	var o xds.BootstrapOptions
+	var adminPort uint
+	cmd := &cobra.Command{
+		Use:   "bootstrap [flags] > bootstrap.yaml",
+		Short: "Print an Envoy bootstrap that points at this service",
+		Long: `Print an Envoy bootstrap (YAML) whose only static resource is the apigw
+cluster: Envoy gets its listeners, routes, clusters and endpoints over ADS
+from apigw, and calls Check on the same address.`,
+		Example: `  apigw bootstrap --xds-address 127.0.0.1:18000 > envoy.yaml && envoy -c envoy.yaml`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if adminPort == 0 || adminPort > 65535 {
+				return usagef("--admin-port %d is out of range (1-65535)", adminPort)
+			}
+			o.AdminPort = uint32(adminPort)
+			out, err := xds.Bootstrap(o)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if *adminPort == 0 || *adminPort > 65535 {
-		return fmt.Errorf("--admin-port %d is out of range (1-65535)", *adminPort)
-	}
-	out, err := xds.Bootstrap(xds.BootstrapOptions{
-		NodeID:     *nodeID,
-		Cluster:    *cluster,
-		XDSAddress: *xdsAddr,
-		AdminPort:  uint32(*adminPort),
-		SotW:       *sotw,
-	})
-	if err != nil {
-		return err
-	}
-	_, err = stdout.Write(out)
-	return err
+	fl := cmd.Flags()
+	fl.StringVar(&o.NodeID, "node-id", xds.DefaultNodeID, "Envoy node id (shown in the xDS status)")
+	fl.StringVar(&o.Cluster, "cluster", xds.DefaultNodeCluster, "Envoy node cluster")
+	fl.StringVar(&o.XDSAddress, "xds-address", xds.DefaultXDSAddress, "host:port where Envoy reaches the apigw gRPC port (xDS and Check)")
+	fl.UintVar(&adminPort, "admin-port", xds.DefaultAdminPort, "Envoy admin port, on 127.0.0.1")
+	fl.BoolVar(&o.SotW, "sotw", false, "use state-of-the-world ADS instead of delta ADS")
+	return cmd
 }

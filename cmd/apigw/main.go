@@ -2,194 +2,233 @@
 // ext_authz Check service that verifies signed requests, and the xDS server
 // that turns published APIs into Envoy configuration.
 //
-//	apigw serve     --config FILE   run the service
-//	apigw validate  --config FILE   check a configuration and exit
-//	apigw bootstrap [flags]         print an Envoy bootstrap for this service
-//	apigw sign -url URL [flags]     sign a request for testing and debugging
-//	apigw ratelimit-config --config FILE   the envoyproxy/ratelimit equivalent of the limits
-//	apigw version                   print the version
+//	apigw serve --config FILE                run the service
+//	apigw validate FILE...                   check configuration files and exit
+//	apigw bootstrap [flags]                  print an Envoy bootstrap for this service
+//	apigw sign --url URL [flags]             sign a request for testing and debugging
+//	apigw ratelimit-config --config FILE     the envoyproxy/ratelimit equivalent of the limits
+//	apigw version                            print the version
+//	apigw completion bash|zsh|fish|powershell  shell completion
+//
+// Exit codes: 0 success, 1 failure (an invalid configuration, an unreadable
+// input, a service that cannot start), 2 usage error (unknown command or
+// flag, bad flag value, conflicting flags, wrong arguments).
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"sort"
-	"time"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/apigwio/apigw/internal/config"
-	"github.com/apigwio/apigw/internal/model"
-	"github.com/apigwio/apigw/internal/server"
-	"github.com/apigwio/apigw/internal/server/metrics"
-	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// Exit codes, documented in the root command's help and in
+// docs/configuration.md.
+const (
+	exitOK      = 0
+	exitFailure = 1 // invalid configuration, unreadable input, failed start
+	exitUsage   = 2 // the command line is wrong
+)
 
-type command struct {
-	summary string
-	run     func(args []string, stdout, stderr io.Writer) error
+// usageError marks an error as a misuse of the command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"serve":            {"run the Check and xDS service", runServe},
-		"validate":         {"check a configuration file and exit", runValidate},
-		"bootstrap":        {"print an Envoy bootstrap that points at this service", func(args []string, stdout, _ io.Writer) error { return runBootstrap(args, stdout) }},
-		"sign":             {"sign a request (headers, curl command, or step-by-step explanation)", runSign},
-		"ratelimit-config": {"print the equivalent envoyproxy/ratelimit configuration", runRatelimitConfig},
-		"version": {"print the version", func(_ []string, stdout, _ io.Writer) error {
-			_, err := fmt.Fprintln(stdout, "apigw", version)
-			return err
-		}},
-	}
-}
+// reportedError is a failure the command already reported (validate prints
+// each file's result): only its exit code is left to give.
+type reportedError struct{ code int }
+
+func (e reportedError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// errUsage marks an error whose message is already printed with the usage.
-var errUsage = errors.New("usage")
-
-func run(args []string, stdout, stderr io.Writer) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stderr, cmds)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+// run executes the command line args and returns the exit code. It is the
+// one place that prints errors: commands return them.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	// An error that comes back before a command's RunE started is cobra's:
+	// an unknown command or flag, bad arguments, a missing required or
+	// conflicting flag — a usage error.
+	ran := false
+	markRun(root, &ran)
+	cmd, err := singleDash(root, args)
+	if err == nil {
+		cmd, err = root.ExecuteC()
 	}
-	cmd, ok := cmds[args[0]]
+	if err == nil {
+		return exitOK
+	}
+	var reported reportedError
+	if errors.As(err, &reported) {
+		return reported.code
+	}
+	code := exitFailure
+	if !ran || errors.As(err, new(usageError)) {
+		code = exitUsage
+	}
+	if cmd == nil {
+		cmd = root
+	}
+	msg := describe(err)
+	if code == exitUsage {
+		msg = flatten(msg) + fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", cmd.CommandPath(), msg)
+	return code
+}
+
+// markRun makes every command's RunE set *ran when it starts.
+func markRun(c *cobra.Command, ran *bool) {
+	if f := c.RunE; f != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			*ran = true
+			return f(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRun(sub, ran)
+	}
+}
+
+// describe renders err for the terminal. A refused configuration with one
+// problem (an unreadable or garbage file) fits on one line.
+func describe(err error) string {
+	ce, ok := err.(*config.Error)
 	if !ok {
-		fmt.Fprintf(stderr, "apigw: unknown command %q\n\n", args[0])
-		usage(stderr, cmds)
-		return 2
+		return err.Error()
 	}
-	if err := cmd.run(args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	return configErrorText(ce)
+}
+
+func configErrorText(ce *config.Error) string {
+	if len(ce.Problems) == 1 {
+		return ce.Source + ": " + oneLine(ce.Problems[0].String())
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problems", ce.Source, len(ce.Problems))
+	for _, p := range ce.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(oneLine(p.String()))
+	}
+	return b.String()
+}
+
+// oneLine keeps a message on one line: control characters (from a binary
+// file quoted in a parser's message) are escaped.
+func oneLine(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
+		return s
+	}
+	q := fmt.Sprintf("%q", s)
+	return q[1 : len(q)-1]
+}
+
+// exclusiveMsg is cobra's message for MarkFlagsMutuallyExclusive.
+var exclusiveMsg = regexp.MustCompile(`^if any flags in the group \[[^]]*\] are set none of the others can be; \[([^]]*)\] were all set$`)
+
+// noArgs refuses positional arguments.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q: %s takes flags only", args[0], cmd.CommandPath())
+	}
+	return nil
+}
+
+// flatten puts cobra's multi-line messages (unknown command with
+// suggestions) on one line.
+func flatten(s string) string {
+	if m := exclusiveMsg.FindStringSubmatch(s); m != nil {
+		return "--" + strings.Join(strings.Fields(m[1]), " and --") + " cannot be used together"
+	}
+	if before, after, ok := strings.Cut(s, "\n\nDid you mean this?\n"); ok {
+		return before + "; did you mean " + strings.Join(strings.Fields(after), " or ") + "?"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+const rootLong = `apigw is an Envoy-native API gateway brain: the Envoy ext_authz Check service
+that verifies the signatures the official cloud SDKs produce, and the xDS
+server that turns published APIs into Envoy configuration, on one gRPC port.
+
+Exit codes:
+  0  success
+  1  failure: an invalid configuration, an unreadable input, a service that
+     cannot start (for validate: any of the files is invalid)
+  2  usage error: unknown command or flag, bad flag value, conflicting
+     flags, missing or extra arguments`
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "apigw",
+		Short:         "Envoy ext_authz Check service and xDS server",
+		Long:          rootLong,
+		Version:       versionString(readVersion()),
+		SilenceErrors: true, // run prints them, once
+		SilenceUsage:  true, // a usage error names --help instead of printing it all
+	}
+	root.SetVersionTemplate("apigw {{.Version}}\n")
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(newServeCmd(), newValidateCmd(), newBootstrapCmd(), newSignCmd(), newRatelimitConfigCmd(), newVersionCmd())
+	return root
+}
+
+// flagError marks flag parsing errors as usage errors.
+func flagError(_ *cobra.Command, err error) error { return usageError{err} }
+
+// singleDash finds a long flag written with one dash ("-url" for "--url"):
+// pflag would read it as shorthands ("-u -r -l"), or as -d with the value
+// "ata-file", and fail with a confusing message or not at all.
+func singleDash(root *cobra.Command, args []string) (*cobra.Command, error) {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil {
+		return nil, nil
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
 		}
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "apigw %s: %v\n", args[0], err)
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+			continue
 		}
-		return 1
+		name, _, _ := strings.Cut(a[1:], "=")
+		if len(name) > 1 && cmd.Flags().Lookup(name) != nil {
+			return cmd, usagef("%s: long flags take two dashes: --%s", a, a[1:])
+		}
 	}
-	return 0
+	return nil, nil
 }
 
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "Usage: apigw <command> [flags]\n\nCommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+// checkChoice returns a usage error unless value is one of choices.
+func checkChoice(flag, value string, choices ...string) error {
+	for _, c := range choices {
+		if value == c {
+			return nil
+		}
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'apigw <command> -h' for the flags of a command.")
+	return usagef("--%s %q: use %s", flag, value, strings.Join(choices, ", "))
 }
 
-// loadConfigArg parses a command's only flag, --config, and loads the file.
-func loadConfigArg(name string, args []string, stderr io.Writer) (string, *model.Snapshot, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML or JSON)")
-	if err := fs.Parse(args); err != nil {
-		return "", nil, err
+// completeChoices completes a flag's value from a fixed list.
+func completeChoices(choices ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return choices, cobra.ShellCompDirectiveNoFileComp
 	}
-	if *path == "" {
-		fs.Usage()
-		return "", nil, fmt.Errorf("--config is required")
-	}
-	snap, err := config.LoadFile(*path, config.Options{})
-	return *path, snap, err
-}
-
-func runValidate(args []string, stdout, stderr io.Writer) error {
-	path, snap, err := loadConfigArg("validate", args, stderr)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(stdout, "%s: OK (version %s: %d groups, %d APIs, %d environments, %d apps, %d access keys)\n",
-		path, snap.Version, len(snap.Groups), len(snap.APIs), len(snap.Environments), len(snap.Apps), len(snap.AccessKeys))
-	return err
-}
-
-func runServe(args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML or JSON)")
-	grpcAddr := fs.String("grpc-address", "", "gRPC listen address (default: server.grpc_address, 127.0.0.1:18000)")
-	adminAddr := fs.String("admin-address", "", "admin HTTP listen address (default: server.admin_address, 127.0.0.1:18001)")
-	watch := fs.Duration("watch-interval", time.Second, "how often the config file is also polled for changes, as a fallback to file-system events (0 disables polling; events and SIGHUP still reload)")
-	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight calls may drain on shutdown")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	redisAddr := fs.String("redis", "", "Redis host:port shared by replicas for rate limits and lockout (default: settings.throttling.redis_address; none: in memory)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" {
-		fs.Usage()
-		return fmt.Errorf("--config is required")
-	}
-	logger, err := newLogger(stderr, *logFormat, *logLevel)
-	if err != nil {
-		return err
-	}
-	interval := *watch
-	if interval == 0 {
-		interval = -1
-	}
-	x := newXDS(logger)
-	m := metrics.New()
-	registerXDSMetrics(m, x)
-	return server.Run(context.Background(), server.Options{
-		Metrics:         m,
-		ConfigPath:      *path,
-		GRPCAddress:     *grpcAddr,
-		AdminAddress:    *adminAddr,
-		WatchInterval:   interval,
-		ShutdownTimeout: *shutdown,
-		Logger:          logger,
-		XDS:             x,
-		RedisAddress:    *redisAddr,
-		Debug:           map[string]func() any{"xds": func() any { return x.Status() }},
-	})
-}
-
-func runRatelimitConfig(args []string, stdout, stderr io.Writer) error {
-	_, snap, err := loadConfigArg("ratelimit-config", args, stderr)
-	if err != nil {
-		return err
-	}
-	out, err := throttle.Config(snap).MarshalEnvoyRatelimitYAML()
-	if err != nil {
-		return err
-	}
-	_, err = stdout.Write(out)
-	return err
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }

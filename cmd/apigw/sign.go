@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,107 +10,170 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/apigwio/apigw/authz/keypair"
 	"github.com/apigwio/apigw/authz/signing"
 )
-
-// headerFlags collects repeated -H "Name: value" flags.
-type headerFlags []string
-
-func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
-func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
 // signFlags are the inputs of `apigw sign`.
 type signFlags struct {
 	method, url, data, dataFile, scheme, key, secret, region, service, date, output string
 	signedHeaders                                                                   string
-	headers                                                                         headerFlags
+	headers                                                                         []string
 	unsignedPayload                                                                 bool
 }
 
-func runSign(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// maxBody bounds a body read from --data-file or stdin.
+const maxBody = 64 << 20
+
+const signLong = `Sign a request the way the official SDKs do and print the headers to send,
+a curl command, or the visualised signing to compare with your own client.
+Credentials: --key/--secret or APIGW_KEY/APIGW_SECRET (prefer the variables:
+flags show in ps).
+
+Output (-o):
+  headers  the headers to send, "Name: value" per line (default)
+  curl     a ready-to-run curl command
+  explain  canonical request, string to sign, signature, step by step
+  json     one JSON document, stable field names:
+           {"method": "GET", "url": "...", "scheme": "SDK-HMAC-SHA256",
+            "headers": {"Authorization": "...", "X-Sdk-Date": "..."},   every header to send
+            "signed_headers": ["host", "x-sdk-date"],
+            "canonical_request": "...",   SDK schemes only
+            "string_to_sign": "...",      key pairs: the signing string
+            "signature": "..."}
+
+Exit status: 0 signed, 1 the body cannot be read, 2 usage error (missing
+--url or credentials, bad --scheme, --date, -H or -o, conflicting flags).`
+
+func newSignCmd() *cobra.Command {
 	var f signFlags
-	fs.StringVar(&f.method, "X", "GET", "HTTP method")
-	fs.StringVar(&f.url, "url", "", "request URL, e.g. http://127.0.0.1:10080/hello?a=1 (required)")
-	fs.Var(&f.headers, "H", `request header "Name: value" (repeatable; signed)`)
-	fs.StringVar(&f.data, "d", "", "request body")
-	fs.StringVar(&f.dataFile, "data-file", "", "read the request body from this file (- for stdin)")
-	fs.StringVar(&f.scheme, "scheme", "SDK-HMAC-SHA256", "SDK-HMAC-SHA256, SDK-HMAC-SM3, V11-HMAC-SHA256, or a key-pair algorithm: hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512")
-	fs.StringVar(&f.signedHeaders, "signed-headers", "", `key-pair schemes: the headers to sign, space-separated (default "x-date" plus every -H header; may include request-line, @request-target, digest)`)
-	fs.StringVar(&f.key, "key", os.Getenv("APIGW_KEY"), "AppKey or AK (default $APIGW_KEY)")
-	fs.StringVar(&f.secret, "secret", "", "AppSecret or SK (default $APIGW_SECRET; prefer the variable: flags show in ps)")
-	fs.StringVar(&f.region, "region", "", "V11 region")
-	fs.StringVar(&f.service, "service", "", "V11 service")
-	fs.StringVar(&f.date, "date", "", "fixed signing time, 20060102T150405Z or RFC 3339 (default now)")
-	fs.StringVar(&f.output, "o", "headers", "output: headers, curl or explain")
-	fs.BoolVar(&f.unsignedPayload, "unsigned-payload", false, "send X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD instead of hashing the body")
-	explain := fs.Bool("explain", false, "same as -o explain: canonical request, string to sign and signature step by step")
-	curl := fs.Bool("curl", false, "same as -o curl: print a ready-to-run curl command")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: apigw sign -url URL [-X METHOD] [-H 'Name: value']... [-d BODY | -data-file FILE] [-o headers|curl|explain]")
-		fmt.Fprintln(stderr, "\nSigns a request the way the official SDKs do and prints the headers to send,")
-		fmt.Fprintln(stderr, "a curl command, or the visualised signing to compare with your own client.")
-		fmt.Fprintln(stderr, "Credentials: -key/-secret or APIGW_KEY/APIGW_SECRET.\n\nFlags:")
-		fs.PrintDefaults()
+	var explain, curl bool
+	cmd := &cobra.Command{
+		Use:   "sign --url URL [flags]",
+		Short: "Sign a request (headers, curl command, step-by-step explanation or JSON)",
+		Long:  signLong,
+		Example: `  export APIGW_KEY=... APIGW_SECRET=...
+  apigw sign --url http://127.0.0.1:10080/hello -o curl | sh
+  apigw sign -X POST --url http://127.0.0.1:10080/orders/ -H 'Content-Type: application/json' -d '{"n":1}'
+  apigw sign --url http://127.0.0.1:10080/hello --explain --date 20221208T015751Z
+  apigw sign --scheme hmac-sha256 --url http://127.0.0.1:10080/hello -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if explain {
+				f.output = "explain"
+			}
+			if curl {
+				f.output = "curl"
+			}
+			if f.key == "" {
+				f.key = os.Getenv("APIGW_KEY")
+			}
+			if f.secret == "" {
+				f.secret = os.Getenv("APIGW_SECRET")
+			}
+			if f.dataFile == "-" {
+				body, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxBody+1))
+				if err != nil {
+					return fmt.Errorf("reading the body from stdin: %v", err)
+				}
+				if len(body) > maxBody {
+					return fmt.Errorf("the body on stdin is larger than the %d bytes allowed", maxBody)
+				}
+				if len(body) == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "apigw sign: warning: the body read from stdin is empty; signing an empty body")
+				}
+				f.dataFile, f.data = "", string(body)
+			}
+			return sign(f, cmd.OutOrStdout())
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *explain {
-		f.output = "explain"
-	}
-	if *curl {
-		f.output = "curl"
-	}
-	if f.secret == "" {
-		f.secret = os.Getenv("APIGW_SECRET")
-	}
-	return sign(f, os.Stdin, stdout)
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "url", "", "request URL, e.g. http://127.0.0.1:10080/hello?a=1 (required)")
+	fl.StringVarP(&f.method, "request", "X", "GET", "HTTP method")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, `request header "Name: value" (repeatable; signed)`)
+	fl.StringVarP(&f.data, "data", "d", "", "request body")
+	fl.StringVar(&f.dataFile, "data-file", "", "read the request body from this file (- for stdin)")
+	fl.StringVar(&f.scheme, "scheme", "SDK-HMAC-SHA256", "SDK-HMAC-SHA256, SDK-HMAC-SM3, V11-HMAC-SHA256, or a key-pair algorithm: hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512")
+	fl.StringVar(&f.signedHeaders, "signed-headers", "", `key-pair schemes: the headers to sign, space-separated (default "x-date" plus every -H header; may include request-line, @request-target, digest)`)
+	fl.StringVar(&f.key, "key", "", "AppKey or AK (default $APIGW_KEY)")
+	fl.StringVar(&f.secret, "secret", "", "AppSecret or SK (default $APIGW_SECRET; prefer the variable: flags show in ps)")
+	fl.StringVar(&f.region, "region", "", "V11 region")
+	fl.StringVar(&f.service, "service", "", "V11 service")
+	fl.StringVar(&f.date, "date", "", "fixed signing time, 20060102T150405Z or RFC 3339 (default now)")
+	fl.StringVarP(&f.output, "output", "o", "headers", "output: headers, curl, explain or json")
+	fl.BoolVar(&f.unsignedPayload, "unsigned-payload", false, "send X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD instead of hashing the body")
+	fl.BoolVar(&explain, "explain", false, "same as -o explain: canonical request, string to sign and signature step by step")
+	fl.BoolVar(&curl, "curl", false, "same as -o curl: print a ready-to-run curl command")
+	_ = cmd.MarkFlagRequired("url")
+	cmd.MarkFlagsMutuallyExclusive("data", "data-file")
+	cmd.MarkFlagsMutuallyExclusive("output", "explain", "curl")
+	_ = cmd.RegisterFlagCompletionFunc("output", completeChoices("headers", "curl", "explain", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("scheme", completeChoices("SDK-HMAC-SHA256", "SDK-HMAC-SM3", "V11-HMAC-SHA256", "hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"))
+	_ = cmd.RegisterFlagCompletionFunc("request", completeChoices("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+	return cmd
 }
 
-func sign(f signFlags, stdin io.Reader, stdout io.Writer) error {
+// readBody reads --data-file, refusing directories and files over maxBody.
+func readBody(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("--data-file: %v", err)
+	case fi.IsDir():
+		return nil, fmt.Errorf("--data-file %s: is a directory", path)
+	case fi.Size() > maxBody:
+		return nil, fmt.Errorf("--data-file %s: %d bytes, larger than the %d allowed", path, fi.Size(), maxBody)
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--data-file: %v", err)
+	}
+	return body, nil
+}
+
+// sign signs the request f describes and prints it in f.output. Problems
+// with the flags are usage errors.
+func sign(f signFlags, stdout io.Writer) error {
 	if f.url == "" {
-		return fmt.Errorf("-url is required")
+		return usagef("--url is required")
+	}
+	if err := checkChoice("output", f.output, "headers", "curl", "explain", "json"); err != nil {
+		return err
 	}
 	if f.key == "" || f.secret == "" {
-		return fmt.Errorf("a key and a secret are required (-key/-secret or APIGW_KEY/APIGW_SECRET)")
+		return usagef("a key and a secret are required (--key/--secret or APIGW_KEY/APIGW_SECRET)")
 	}
 	kpAlg, isKeyPair := keypair.ParseAlgorithm(strings.ToLower(f.scheme))
 	alg, ok := signing.ParseAlgorithm(strings.ToUpper(f.scheme))
 	if !ok && !isKeyPair {
-		return fmt.Errorf("-scheme %q: use SDK-HMAC-SHA256, SDK-HMAC-SM3, V11-HMAC-SHA256, hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512", f.scheme)
+		return usagef("--scheme %q: use SDK-HMAC-SHA256, SDK-HMAC-SM3, V11-HMAC-SHA256, hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512", f.scheme)
 	}
-	body := []byte(f.data)
-	if f.dataFile != "" {
-		var err error
-		if f.dataFile == "-" {
-			body, err = io.ReadAll(io.LimitReader(stdin, 64<<20))
-		} else {
-			body, err = os.ReadFile(f.dataFile)
-		}
-		if err != nil {
-			return fmt.Errorf("reading the body: %v", err)
-		}
-	}
-	var t time.Time
+	t := time.Now()
 	if f.date != "" {
 		var err error
 		if t, err = time.Parse(signing.DateFormat, f.date); err != nil {
 			if t, err = time.Parse(time.RFC3339, f.date); err != nil {
-				return fmt.Errorf("-date %q: use 20060102T150405Z or RFC 3339", f.date)
+				return usagef("--date %q: use 20060102T150405Z or RFC 3339", f.date)
 			}
+		}
+	}
+	body := []byte(f.data)
+	if f.dataFile != "" {
+		var err error
+		if body, err = readBody(f.dataFile); err != nil {
+			return err
 		}
 	}
 	req, err := http.NewRequest(strings.ToUpper(f.method), f.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("-url: %v", err)
+		return usagef("--url: %v", err)
 	}
 	for _, h := range f.headers {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok || strings.TrimSpace(name) == "" {
-			return fmt.Errorf("-H %q: write \"Name: value\"", h)
+			return usagef("-H %q: write \"Name: value\"", h)
 		}
 		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
@@ -120,30 +182,50 @@ func sign(f signFlags, stdin io.Reader, stdout io.Writer) error {
 	}
 	opts := signing.SignOptions{Algorithm: alg, Access: f.key, Secret: f.secret, Time: t,
 		Region: f.region, Service: f.service, UnsignedPayload: f.unsignedPayload}
+	e, err := signing.Explain(req, body, opts)
+	if err != nil {
+		return usageError{err}
+	}
 	if f.output == "explain" {
-		e, err := signing.Explain(req, body, opts)
-		if err != nil {
-			return err
-		}
 		return printExplanation(stdout, e)
 	}
 	if err := signing.SignRequest(req, body, opts); err != nil {
-		return err
+		return usageError{err}
 	}
 	switch f.output {
-	case "headers":
-		return printHeaders(stdout, req.Header)
 	case "curl":
 		return printCurl(stdout, req, body)
+	case "json":
+		return writeJSON(stdout, signResult{Method: req.Method, URL: req.URL.String(), Scheme: alg.String(),
+			Headers: flatHeaders(req.Header), SignedHeaders: e.SignedHeaders,
+			CanonicalRequest: e.CanonicalRequest, StringToSign: e.StringToSign, Signature: e.Signature})
 	}
-	return fmt.Errorf("-o %q: use headers, curl or explain", f.output)
+	return printHeaders(stdout, req.Header)
+}
+
+// signResult is `apigw sign -o json`. Field names are stable.
+type signResult struct {
+	Method           string            `json:"method"`
+	URL              string            `json:"url"`
+	Scheme           string            `json:"scheme"`
+	Headers          map[string]string `json:"headers"`
+	SignedHeaders    []string          `json:"signed_headers"`
+	CanonicalRequest string            `json:"canonical_request,omitempty"`
+	StringToSign     string            `json:"string_to_sign"`
+	Signature        string            `json:"signature"`
+}
+
+// flatHeaders is h with one value per name (several joined with ", ").
+func flatHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, vs := range h {
+		out[k] = strings.Join(vs, ", ")
+	}
+	return out
 }
 
 // signKeyPair signs with an HMAC key pair (Tencent / Kong format).
 func signKeyPair(f signFlags, req *http.Request, body []byte, alg keypair.Algorithm, t time.Time, stdout io.Writer) error {
-	if t.IsZero() {
-		t = time.Now()
-	}
 	headers := strings.Fields(f.signedHeaders)
 	if len(headers) == 0 {
 		headers = []string{"x-date"}
@@ -160,26 +242,37 @@ func signKeyPair(f signFlags, req *http.Request, body []byte, alg keypair.Algori
 			Header: pairHeader(req), Body: body, HasBody: true}
 		sts, err := keypair.SigningString(view, headers)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
 		sig, err := keypair.Signature(view, alg, headers, []byte(f.secret))
 		if err != nil {
-			return err
+			return usageError{err}
 		}
 		_, err = fmt.Fprintf(stdout, "== Signing string (%s)\n%s\n\n== Signature\n%s\n\n== Headers to send\nX-Date: %s\nAuthorization: %s\n",
 			alg, sts, sig, req.Header.Get("X-Date"), keypair.FormatAuthorization(f.key, alg, headers, sig))
 		return err
 	}
 	if err := keypair.Sign(req, body, f.key, f.secret, alg, headers, t); err != nil {
-		return err
+		return usageError{err}
 	}
 	switch f.output {
-	case "headers":
-		return printHeaders(stdout, req.Header)
 	case "curl":
 		return printCurl(stdout, req, body)
+	case "json":
+		view := &keypair.Request{Method: req.Method, Target: req.URL.RequestURI(), Proto: "HTTP/1.1", Host: req.Host,
+			Header: pairHeader(req), Body: body, HasBody: true}
+		sts, err := keypair.SigningString(view, headers)
+		if err != nil {
+			return usageError{err}
+		}
+		sig, err := keypair.Signature(view, alg, headers, []byte(f.secret))
+		if err != nil {
+			return usageError{err}
+		}
+		return writeJSON(stdout, signResult{Method: req.Method, URL: req.URL.String(), Scheme: alg.String(),
+			Headers: flatHeaders(req.Header), SignedHeaders: headers, StringToSign: sts, Signature: sig})
 	}
-	return fmt.Errorf("-o %q: use headers, curl or explain", f.output)
+	return printHeaders(stdout, req.Header)
 }
 
 // pairHeader is req's headers as the verifier sees them.

@@ -29,8 +29,8 @@ func parseHeaders(t *testing.T, out string) map[string]string {
 func TestSignHeadersVerify(t *testing.T) {
 	var out bytes.Buffer
 	err := sign(signFlags{method: "post", url: "http://api.example.com:10080/items/7?b=2&a=1", data: `{"x":1}`,
-		headers: headerFlags{"Content-Type: application/json", "X-Trace: abc"}, scheme: "SDK-HMAC-SHA256",
-		key: "my-app-key", secret: "my-app-secret-123", date: "20221208T015751Z", output: "headers"}, nil, &out)
+		headers: []string{"Content-Type: application/json", "X-Trace: abc"}, scheme: "SDK-HMAC-SHA256",
+		key: "my-app-key", secret: "my-app-secret-123", date: "20221208T015751Z", output: "headers"}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +51,8 @@ func TestSignHeadersVerify(t *testing.T) {
 	// Deterministic with --date: same input, same output.
 	var again bytes.Buffer
 	_ = sign(signFlags{method: "post", url: "http://api.example.com:10080/items/7?b=2&a=1", data: `{"x":1}`,
-		headers: headerFlags{"Content-Type: application/json", "X-Trace: abc"}, scheme: "SDK-HMAC-SHA256",
-		key: "my-app-key", secret: "my-app-secret-123", date: "20221208T015751Z", output: "headers"}, nil, &again)
+		headers: []string{"Content-Type: application/json", "X-Trace: abc"}, scheme: "SDK-HMAC-SHA256",
+		key: "my-app-key", secret: "my-app-secret-123", date: "20221208T015751Z", output: "headers"}, &again)
 	if again.String() != out.String() {
 		t.Error("output with a fixed --date is not reproducible")
 	}
@@ -71,11 +71,11 @@ func TestSignOutputs(t *testing.T) {
 		{"v11", func(f *signFlags) { f.scheme = "V11-HMAC-SHA256"; f.region = "r1"; f.service = "apig" }, []string{"Authorization: V11-HMAC-SHA256 Credential=k1/20221208/r1/apig"}, ""},
 		{"sm3", func(f *signFlags) { f.scheme = "SDK-HMAC-SM3" }, []string{"Authorization: SDK-HMAC-SM3 Access=k1"}, ""},
 		{"no secret", func(f *signFlags) { f.secret = "" }, nil, "a key and a secret are required"},
-		{"bad scheme", func(f *signFlags) { f.scheme = "MD5" }, nil, `-scheme "MD5"`},
-		{"bad date", func(f *signFlags) { f.date = "yesterday" }, nil, `-date "yesterday"`},
-		{"bad header", func(f *signFlags) { f.headers = headerFlags{"novalue"} }, nil, `-H "novalue"`},
-		{"bad output", func(f *signFlags) { f.output = "xml" }, nil, `-o "xml"`},
-		{"no url", func(f *signFlags) { f.url = "" }, nil, "-url is required"},
+		{"bad scheme", func(f *signFlags) { f.scheme = "MD5" }, nil, `--scheme "MD5"`},
+		{"bad date", func(f *signFlags) { f.date = "yesterday" }, nil, `--date "yesterday"`},
+		{"bad header", func(f *signFlags) { f.headers = []string{"novalue"} }, nil, `-H "novalue"`},
+		{"bad output", func(f *signFlags) { f.output = "xml" }, nil, `--output "xml"`},
+		{"no url", func(f *signFlags) { f.url = "" }, nil, "--url is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestSignOutputs(t *testing.T) {
 			f.output = "headers"
 			tt.mod(&f)
 			var out bytes.Buffer
-			err := sign(f, nil, &out)
+			err := sign(f, &out)
 			if tt.errHas != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errHas) {
 					t.Fatalf("err = %v, want %q", err, tt.errHas)
@@ -108,8 +108,8 @@ func TestSignOutputs(t *testing.T) {
 func TestSignKeyPairVerifies(t *testing.T) {
 	var out bytes.Buffer
 	f := signFlags{method: "GET", url: "http://gw.example.com/k?a=1", scheme: "hmac-sha256", key: "AKIDx", secret: "kp-secret-123",
-		date: "2026-11-23T03:00:00Z", output: "headers", headers: headerFlags{"Source: cli"}, signedHeaders: "x-date source request-line"}
-	if err := sign(f, nil, &out); err != nil {
+		date: "2026-11-23T03:00:00Z", output: "headers", headers: []string{"Source: cli"}, signedHeaders: "x-date source request-line"}
+	if err := sign(f, &out); err != nil {
 		t.Fatal(err)
 	}
 	h := parseHeaders(t, out.String())
@@ -127,7 +127,7 @@ func TestSignKeyPairVerifies(t *testing.T) {
 	}
 	out.Reset()
 	f.output = "explain"
-	if err := sign(f, nil, &out); err != nil {
+	if err := sign(f, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "x-date: Mon, 23 Nov 2026 03:00:00 GMT\nsource: cli\nGET /k?a=1 HTTP/1.1") {

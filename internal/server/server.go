@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/apigwio/apigw/authz"
 	"github.com/apigwio/apigw/authz/lockout"
@@ -101,6 +102,9 @@ type Options struct {
 	ConfigPath string
 	// GRPCAddress overrides server.grpc_address.
 	GRPCAddress string
+	// GRPCReflection serves gRPC server reflection (for grpcurl). nil: on
+	// when the gRPC listener is bound to a loopback address, off otherwise.
+	GRPCReflection *bool
 	// AdminAddress overrides server.admin_address.
 	AdminAddress string
 	// WatchInterval is how often the file is polled, as a fallback to
@@ -243,6 +247,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.XDS != nil {
 		o.XDS.Register(s.grpc)
 	}
+	reflect := isLoopback(s.grpcLis.Addr())
+	if o.GRPCReflection != nil {
+		reflect = *o.GRPCReflection
+	}
+	if reflect {
+		reflection.Register(s.grpc)
+	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(rlsv3.RateLimitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -289,9 +300,24 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.reloader.Run(runCtx)
 	}()
 	s.ready.Store(true)
-	s.log.Info("apigw serving", "grpc", s.grpcLis.Addr().String(), "admin", s.adminLis.Addr().String(),
-		"config", o.ConfigPath, "version", snap.Version)
+	// One line per listener, with the bound address (the real port when :0
+	// was asked), once both serve.
+	services := "ext_authz Check, rate limit, health"
+	if o.XDS != nil {
+		services = "ext_authz Check, xDS (ADS), rate limit, health"
+	}
+	s.log.Info("listening", "listener", "grpc", "address", s.grpcLis.Addr().String(),
+		"services", services, "reflection", reflect)
+	s.log.Info("listening", "listener", "admin", "address", s.adminLis.Addr().String(),
+		"url", "http://"+s.adminLis.Addr().String()+"/")
+	s.log.Info("apigw ready", "config", o.ConfigPath, "version", snap.Version)
 	return s, nil
+}
+
+// isLoopback reports whether addr is a loopback TCP address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // GRPCServerOptions are the gRPC server settings of the service (shared with

@@ -69,6 +69,7 @@ type Reloader struct {
 	parser config.Parser
 
 	mu      sync.Mutex // serialises loads and guards the fields below
+	priming bool       // in Prime: refusals are returned, not logged
 	digest  [32]byte
 	stat    fileStamp // of the file when digest was taken
 	polled  fileStamp // seen by the last poll
@@ -124,10 +125,13 @@ func (r *Reloader) SetAddresses(grpcAddr, adminAddr string) {
 
 // Prime loads the file without publishing it and makes it the current
 // snapshot: the caller builds its services from it, and later loads publish
-// only changes.
+// only changes. A refusal is returned, not logged: the caller reports it
+// (there is no previous configuration that keeps serving).
 func (r *Reloader) Prime(ctx context.Context) (*model.Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.priming = true
+	defer func() { r.priming = false }()
 	if err := r.load(ctx, false); err != nil {
 		return nil, err
 	}
@@ -268,6 +272,9 @@ func (r *Reloader) refuse(err error) error {
 	r.status.Failures++
 	r.status.LastError = err.Error()
 	r.status.LastErrorAt = time.Now()
+	if r.priming {
+		return err
+	}
 	attrs := []any{"path", r.path, "error", err.Error()}
 	if r.current != nil {
 		attrs = append(attrs, "serving", r.current.Version)

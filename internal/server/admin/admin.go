@@ -6,6 +6,7 @@
 //	/debug/<name>   other JSON status documents (xDS nodes, reloads)
 //	/debug/pprof/   Go runtime profiles
 //	/metrics        Prometheus metrics
+//	/               the list of these endpoints (JSON)
 //
 // Bind it to loopback or a private network: it shows configuration.
 package admin
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"strings"
 
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -55,17 +57,25 @@ func NewHandler(o Options) http.Handler {
 		names = append(names, name)
 		mux.HandleFunc("GET /debug/"+name, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, fn()) })
 	}
-	sort.Strings(names)
-	for path, h := range o.Extra {
-		mux.Handle(path, h)
+	endpoints := []string{"/healthz", "/readyz", "/debug/config", "/debug/pprof/"}
+	endpoints = append(endpoints, prefixed(names)...)
+	for pattern, h := range o.Extra {
+		mux.Handle(pattern, h)
+		// "GET /metrics" -> "/metrics"
+		path := pattern
+		if _, p, ok := strings.Cut(pattern, " "); ok {
+			path = p
+		}
+		endpoints = append(endpoints, path)
 	}
+	sort.Strings(endpoints)
 	// Profiles for diagnosing the running service (the admin port must stay
 	// private: see the package comment).
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]any{"endpoints": append([]string{"/healthz", "/readyz", "/debug/config"}, prefixed(names)...)})
+		writeJSON(w, map[string]any{"endpoints": endpoints})
 	})
 	return mux
 }

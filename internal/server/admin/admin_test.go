@@ -22,6 +22,9 @@ func TestEndpoints(t *testing.T) {
 		Ready:    func() bool { return ready },
 		Snapshot: func() *model.Snapshot { return snap },
 		Debug:    map[string]func() any{"xds": func() any { return map[string]int{"nodes": 2} }},
+		Extra: map[string]http.Handler{"GET /metrics": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("apigw_up 1\n"))
+		})},
 	}))
 	defer srv.Close()
 
@@ -38,6 +41,9 @@ func TestEndpoints(t *testing.T) {
 		{"/debug/config", nil, 200, `"secret": "[redacted]"`},
 		{"/debug/xds", nil, 200, `"nodes": 2`},
 		{"/", nil, 200, "/debug/xds"},
+		{"/", nil, 200, `"/metrics"`},
+		{"/", nil, 200, `"/debug/pprof/"`},
+		{"/metrics", nil, 200, "apigw_up 1"},
 		{"/nope", nil, 404, ""},
 	}
 	for _, tt := range tests {
