@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
+	"github.com/apigwio/apigw/internal/model"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
 
@@ -111,6 +112,16 @@ func TestSchemaProblems(t *testing.T) {
 			want: []string{`gw.yaml:7:9: groups[0].apis[0].backend: a backend is required (url, channel or mock)`},
 		},
 		{
+			name: "a bare number duration asks for a unit",
+			in:   strings.Replace(schemaBase, "timeout: 5s", "timeout: 5", 1),
+			want: []string{`gw.yaml:17:20: groups[0].apis[1].backend.timeout: 5 has no unit; write "5s" (or "5000ms")`},
+		},
+		{
+			name: "a quoted bare number duration too",
+			in:   strings.Replace(schemaBase, "timeout: 5s", "timeout: '1.5'", 1),
+			want: []string{`gw.yaml:17:20: groups[0].apis[1].backend.timeout: 1.5 has no unit; write "1.5s" (or "1500ms")`},
+		},
+		{
 			name: "a wrong value dropped is not reported again by the validation",
 			in:   strings.Replace(schemaBase, `backend: {url: "http://10.0.0.1"}`, `backend: "http://10.0.0.1"`, 1),
 			want: []string{`gw.yaml:10:18: groups[0].apis[0].backend: expected a mapping (with keys such as url, channel, mock), got "http://10.0.0.1"`},
@@ -176,8 +187,45 @@ func TestSchemaProblems(t *testing.T) {
 	}
 }
 
+// TestPlainNumberSizes: sizes may be plain numbers of bytes, in YAML and
+// in JSON, whole or split by group.
+func TestPlainNumberSizes(t *testing.T) {
+	for _, in := range []string{
+		strings.Replace(schemaBase, "max_body_size: 2MB", "max_body_size: 2097152\n  max_uri_size: 4096", 1),
+		`{"settings": {"max_body_size": 2097152, "maxUriSize": "4KB"}, "groups": [{"name": "g", "apis": [{"name": "a", "path": "/a", "auth": "none", "backend": {"url": "http://10.0.0.1"}}]}]}`,
+	} {
+		var p Parser
+		for _, load := range []func(string, []byte, Options) (*model.Snapshot, error){Load, p.Load} {
+			snap, err := load("gw", []byte(in), Options{})
+			if err != nil {
+				t.Fatalf("%s: %v", in, err)
+			}
+			if snap.Settings.MaxBodyBytes != 2097152 || snap.Settings.MaxURIBytes != 4096 {
+				t.Errorf("%s: sizes %d and %d", in, snap.Settings.MaxBodyBytes, snap.Settings.MaxURIBytes)
+			}
+		}
+	}
+}
+
+// TestUnitHint: a duration without a unit gets the hint (0 is a
+// duration in Go, refused where durations must be positive).
+func TestUnitHint(t *testing.T) {
+	for in, want := range map[string]string{
+		"5":    `5 has no unit; write "5s" (or "5000ms")`,
+		"0.25": `0.25 has no unit; write "0.25s" (or "250ms")`,
+		"5x":   `"5x" is not a duration`,
+		"1e3":  `"1e3" is not a duration`,
+		"0":    `"0" must be positive`,
+	} {
+		_, err := parseDuration(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseDuration(%q) = %v, want %q", in, err, want)
+		}
+	}
+}
+
 // FuzzSchemaWalker: the walker accepts exactly what protojson accepts
-// (besides plain numbers where the schema says): on a document protojson
+// (besides plain numbers for sizes and durations): on a document protojson
 // decodes, it finds nothing and decodes the same message; when it finds
 // nothing, protojson decodes what it kept. It never panics, and places
 // problems in the document as written.
