@@ -76,6 +76,8 @@ type configCounts struct {
 }
 
 type problemReport struct {
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
 	Path    string `json:"path,omitempty"`
 	Message string `json:"message"`
 }
@@ -94,7 +96,7 @@ Output -o json: one JSON document on stdout (nothing on stderr):
               "valid": bool,
               "version": "...",         valid files: the configuration version
               "counts": {"groups", "apis", "environments", "apps", "access_keys"},
-              "problems": [{"path": "groups[0].apis[0].path", "message": "..."}]}]}
+              "problems": [{"line": 12, "column": 7, "path": "groups[0].apis[0].path", "message": "..."}]}]}
 
 Exit status: 0 when every file is valid, 1 when any is invalid or
 unreadable, 2 on a usage error.`
@@ -151,7 +153,7 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 				ce = refused(p, err.Error())
 			}
 			for _, pr := range ce.Problems {
-				fr.Problems = append(fr.Problems, problemReport{Path: pr.Path, Message: pr.Message})
+				fr.Problems = append(fr.Problems, problemReport{Line: pr.Line, Column: pr.Column, Path: pr.Path, Message: pr.Message})
 			}
 			if output == "text" {
 				fmt.Fprintf(stderr, "apigw validate: %s\n", configErrorText(ce))

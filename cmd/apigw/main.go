@@ -119,14 +119,22 @@ func describe(err error) string {
 }
 
 func configErrorText(ce *config.Error) string {
+	// file:line:col: path: message, as compilers print it (editors jump
+	// to the line).
+	at := func(p config.Problem) string {
+		if p.Line > 0 {
+			return ce.Source + ":" + oneLine(p.String())
+		}
+		return ce.Source + ": " + oneLine(p.String())
+	}
 	if len(ce.Problems) == 1 {
-		return ce.Source + ": " + oneLine(ce.Problems[0].String())
+		return at(ce.Problems[0])
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d problems", ce.Source, len(ce.Problems))
 	for _, p := range ce.Problems {
 		b.WriteString("\n  ")
-		b.WriteString(oneLine(p.String()))
+		b.WriteString(at(p))
 	}
 	return b.String()
 }

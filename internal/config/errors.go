@@ -6,20 +6,30 @@ import (
 )
 
 // Problem is one thing wrong with a configuration, located by its path
-// (for example "groups[0].apis[3].backend.url").
+// (for example "groups[0].apis[3].backend.url") and, when the file could be
+// read, by its line and column.
 type Problem struct {
-	// Path of the offending field.
+	// Path of the offending field, spelt as in the file.
 	Path string
 	// Message says what is wrong and how to fix it. It never contains secrets.
 	Message string
+	// Line and Column (1-based, Column in characters) of the offending key
+	// or value in the file; 0 when unknown. For something missing, the
+	// place of what should hold it.
+	Line, Column int
 }
 
-// String renders the problem as "path: message".
+// String renders the problem as "line:col: path: message", leaving out
+// what is unknown.
 func (p Problem) String() string {
-	if p.Path == "" {
-		return p.Message
+	s := p.Message
+	if p.Path != "" {
+		s = p.Path + ": " + s
 	}
-	return p.Path + ": " + p.Message
+	if p.Line > 0 {
+		s = fmt.Sprintf("%d:%d: %s", p.Line, p.Column, s)
+	}
+	return s
 }
 
 // Error is returned when a configuration is refused. It lists every problem
@@ -31,12 +41,20 @@ type Error struct {
 	Problems []Problem
 }
 
-// Error implements error with one problem per line.
+// Error implements error with one problem per line, each as
+// "file:line:col: path: message" (the form editors and terminals link to).
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config %s refused: %d problem(s)", e.Source, len(e.Problems))
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
+		if e.Source != "" {
+			b.WriteString(e.Source)
+			b.WriteString(":")
+			if p.Line <= 0 {
+				b.WriteString(" ")
+			}
+		}
 		b.WriteString(p.String())
 	}
 	return b.String()

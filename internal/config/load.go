@@ -9,8 +9,11 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -81,39 +84,119 @@ func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot
 }
 
 // load parses data with parse and builds it, reusing the group models in
-// reuse (see build).
+// reuse (see build). A refusal lists every problem of the file, those of
+// the schema (unknown keys, wrong types) and those of the values together,
+// each with its line and column.
 func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group) (*model.Snapshot, error) {
 	gw, err := parse(data)
+	var pe *parseError
 	if err != nil {
-		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
+		if !errors.As(err, &pe) {
+			return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
+		}
+		if pe.gw == nil {
+			return nil, &Error{Source: source, Problems: pe.problems}
+		}
+		gw, reuse = pe.gw, nil
 	}
-	return build(source, gw, opts, reuse)
+	snap, err := build(source, gw, opts, reuse)
+	if pe == nil && err == nil {
+		return snap, nil
+	}
+	var problems []Problem
+	var pos *tree
+	if pe != nil {
+		problems, pos = pe.problems, pe.pos
+	}
+	var be *Error
+	if errors.As(err, &be) {
+		if pos == nil {
+			pos = positions(data)
+		}
+	next:
+		for _, p := range be.Problems {
+			if pe != nil {
+				for canon := range pe.dropped {
+					if under(p.Path, canon) {
+						continue next // a consequence of a schema problem
+					}
+				}
+			}
+			p.Line, p.Column, p.Path = locate(pos, p.Path)
+			problems = append(problems, p)
+		}
+	} else if err != nil {
+		problems = append(problems, Problem{Message: err.Error()})
+	}
+	sortProblems(problems)
+	return nil, &Error{Source: source, Problems: problems}
+}
+
+// positions parses data as written, for the lines and columns of its
+// problems; nil if it cannot.
+func positions(data []byte) *tree {
+	var t *tree
+	var err error
+	if isJSONObject(data) {
+		t, err = parseJSONTree(data)
+	} else {
+		t, err = parseYAMLTree(data)
+	}
+	if err != nil {
+		return nil
+	}
+	return t
 }
 
 // Parse decodes YAML or JSON into the schema message. Unknown fields are
 // errors, so a misspelt key is reported instead of silently ignored.
+//
+// The document is decoded by protojson. Only when protojson refuses it is
+// it walked against the schema (schema.go), which lists every problem with
+// its line, column and path, and accepts the plain numbers protojson
+// refuses for sizes and durations (strings in the schema).
 func Parse(data []byte) (*configv1.Gateway, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("configuration is %d bytes, larger than the %d allowed", len(data), MaxFileSize)
 	}
 	js := data
-	if !isJSONObject(data) {
+	isJSON := isJSONObject(data)
+	if !isJSON {
 		// YAML (a superset of JSON) goes through JSON; a file that already
 		// is a JSON object skips the conversion, the costliest step of
 		// loading a large generated configuration.
 		var err error
 		if js, err = yaml.YAMLToJSON(data); err != nil {
-			return nil, fmt.Errorf("not valid YAML or JSON: %v", err)
+			return nil, syntaxError(err)
 		}
 	}
 	gw := &configv1.Gateway{}
 	if strings.TrimSpace(string(js)) == "null" {
 		return gw, nil
 	}
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(js, gw); err != nil {
-		return nil, fmt.Errorf("does not match the schema: %s", strings.ReplaceAll(err.Error(), "\u00a0", " "))
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(js, gw); err == nil {
+		return gw, nil
 	}
-	return gw, nil
+	e := decodeSlow(data, js, isJSON)
+	if len(e.problems) == 0 {
+		return e.gw, nil
+	}
+	return nil, e
+}
+
+var reYAMLLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// syntaxError is a YAML syntax error, placed at its line when the parser
+// says which.
+func syntaxError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+	p := Problem{Message: "not valid YAML or JSON: " + msg}
+	if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		p.Column = 1
+		p.Message = "not valid YAML or JSON: " + msg[len(m[0]):]
+	}
+	return &parseError{problems: []Problem{p}}
 }
 
 // isJSONObject reports whether data is a JSON object (checked exactly, so

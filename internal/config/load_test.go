@@ -219,9 +219,9 @@ iam_users:
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"yaml syntax", "groups: [", "not valid YAML or JSON"},
-		{"unknown field", "groupz: []", `unknown field "groupz"`},
-		{"wrong type", "listener: {port: abc}", "does not match the schema"},
-		{"json ok but typo", `{"settings": {"clockskew": "1m"}}`, `unknown field "clockskew"`},
+		{"unknown field", "groupz: []", `x:1:1: groupz: unknown field; did you mean "groups"?`},
+		{"wrong type", "listener: {port: abc}", `x:1:18: listener.port: expected a whole number (0-4294967295), got "abc"`},
+		{"json ok but typo", `{"settings": {"clockskew": "1m"}}`, `x:1:15: settings.clockskew: unknown field; did you mean "clock_skew"?`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,10 +44,26 @@ func parseSize(s string) (int64, error) {
 func parseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
+		if hint := unitHint(strings.TrimSpace(s)); hint != "" {
+			return 0, errors.New(hint)
+		}
 		return 0, fmt.Errorf("%q is not a duration (write e.g. 500ms, 5s, 15m)", s)
 	}
 	if d <= 0 {
 		return 0, fmt.Errorf("%q must be positive", s)
 	}
 	return d, nil
+}
+
+// unitHint explains a duration written as a bare number (YAML "timeout: 5"):
+// it has no unit, and the loader does not guess seconds.
+func unitHint(s string) string {
+	if s == "" || strings.Trim(s, "0123456789.") != "" {
+		return ""
+	}
+	d, err := time.ParseDuration(s + "s")
+	if err != nil || d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s has no unit; write %q (or %q)", s, s+"s", strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64)+"ms")
 }
