@@ -12,6 +12,7 @@ import (
 
 	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/internal/hmacpool"
+	"github.com/apigwio/apigw/internal/ows"
 )
 
 // Request is the verifier's view of an HTTP request.
@@ -250,7 +251,7 @@ func (st *state) checkDates(req *Request, headers []string, skew time.Duration, 
 		if len(st.vals) > 1 {
 			return NewError(KindInvalidDate)
 		}
-		t, ok := parseHTTPDate(trimOWS(st.vals[0]))
+		t, ok := parseHTTPDate(ows.Trim(st.vals[0]))
 		if !ok {
 			return NewError(KindInvalidDate)
 		}
@@ -289,7 +290,7 @@ func (st *state) checkDigest(req *Request, headers []string) error {
 			} else {
 				entry, v = v, ""
 			}
-			entry = trimOWS(entry)
+			entry = ows.Trim(entry)
 			eq := strings.IndexByte(entry, '=')
 			if eq < 0 || !strings.EqualFold(entry[:eq], "SHA-256") {
 				continue
@@ -486,7 +487,7 @@ func (st *state) buildSigningString(req *Request, names []string, prefixedLine b
 			if j > 0 {
 				b = append(b, ", "...)
 			}
-			b = append(b, trimOWS(v)...)
+			b = append(b, ows.Trim(v)...)
 		}
 	}
 	st.buf = b
