@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,7 +181,7 @@ func (t *translator) placements(g *model.Group, api *model.API) []placement {
 		}
 		return out
 	}
-	for _, seg := range sortedKeys(g.PathEnvironments) {
+	for _, seg := range slices.Sorted(maps.Keys(g.PathEnvironments)) {
 		env := g.PathEnvironments[seg]
 		if !validSegment(seg) {
 			t.fail("group %q: path environment segment %q is not a path segment", g.Name, seg)
@@ -201,7 +203,7 @@ func validSegment(seg string) bool {
 // the default one. The stage matchers make them disjoint, so the order only
 // keeps the output stable and readable.
 func (t *translator) envOrder(api *model.API) []string {
-	envs := sortedKeys(api.Deployments)
+	envs := slices.Sorted(maps.Keys(api.Deployments))
 	out := make([]string, 0, len(envs))
 	hasDefault := false
 	for _, e := range envs {
@@ -413,7 +415,7 @@ func (t *translator) mockAction(m *model.Mock) *routev3.Route_DirectResponse {
 
 func mockHeaders(h map[string]string) []*corev3.HeaderValueOption {
 	var out []*corev3.HeaderValueOption
-	for _, k := range sortedKeys(h) {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
 		out = append(out, &corev3.HeaderValueOption{
 			Header:       &corev3.HeaderValue{Key: k, Value: h[k]},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,

@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -301,7 +303,7 @@ func (b *builder) environments(list []*configv1.Environment) {
 			env = &model.Environment{Name: e.GetName(), Variables: map[string]string{}}
 			b.envs[e.GetName()] = env
 		}
-		for _, k := range sortedKeys(e.GetVariables()) {
+		for _, k := range slices.Sorted(maps.Keys(e.GetVariables())) {
 			if !reVarName.MatchString(k) {
 				b.ps.add(field(path, "variables."+k), "%q is not a valid variable name (a letter, then letters, digits, _ or -)", k)
 				continue
@@ -319,15 +321,6 @@ func (b *builder) environments(list []*configv1.Environment) {
 		}
 		return a.Name < c.Name
 	})
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func (b *builder) channels(list []*configv1.Channel) {
