@@ -286,8 +286,12 @@ var extAuthzPerRouteURL = "type.googleapis.com/" + string((&extauthzv3.ExtAuthzP
 // contextExtensions encodes ExtAuthzPerRoute{check_settings{
 // context_extensions{apigw.api: apiID, apigw.env: env}}} exactly as a
 // deterministic proto.Marshal does (map entries sorted by key), without
-// building and reflecting over the message: there is one per deployment, so
-// this is a measurable part of translating a large configuration. A test
+// building and reflecting over the message. It is kept hand-encoded because
+// there is one per deployment, so this is a measurable part of translating
+// a large configuration: BenchmarkContextExtensions measured 381 ns,
+// 5 allocs against 3,463 ns, 18 allocs for the message plus proto.Marshal
+// (benchstat medians of 6 runs, shared 2-core AMD EPYC; an earlier
+// measurement gave 257 ns against 1,727 ns). TestContextExtensionsEncoding
 // checks the bytes against proto.Marshal.
 func contextExtensions(apiID, env string) []byte {
 	entry := func(b []byte, k, v string) []byte {
