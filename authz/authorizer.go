@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -50,8 +49,7 @@ const (
 // authorizerClient calls custom authorizers and caches their answers.
 type authorizerClient struct {
 	http  *http.Client
-	mu    sync.Mutex
-	cache *lru.Cache[[32]byte, authorizerAnswer]
+	cache *lru.Cache[[32]byte, authorizerAnswer] // safe for concurrent use
 }
 
 // authorizerAnswer is a cached decision.
@@ -91,9 +89,7 @@ func (s *Service) authenticateAuthorizer(ctx context.Context, dep *deployment, r
 	h.Sum(key[:0])
 	now := s.now()
 	if az.CacheTTL > 0 {
-		s.authorizers.mu.Lock()
 		a, ok := s.authorizers.cache.Get(key)
-		s.authorizers.mu.Unlock()
 		if ok && now.Before(a.until) {
 			return authorizerCaller(a)
 		}
@@ -106,9 +102,7 @@ func (s *Service) authenticateAuthorizer(ctx context.Context, dep *deployment, r
 	}
 	if az.CacheTTL > 0 {
 		a.until = now.Add(az.CacheTTL)
-		s.authorizers.mu.Lock()
 		s.authorizers.cache.Add(key, a)
-		s.authorizers.mu.Unlock()
 	}
 	return authorizerCaller(a)
 }

@@ -39,7 +39,7 @@ type memCounter struct {
 }
 
 type memShard struct {
-	mu  sync.Mutex
+	mu  sync.Mutex // simplelru is not thread-safe; also makes get-or-add and count atomic
 	lru *simplelru.LRU[memKey, *memCounter]
 	_   [48]byte // keep shards on separate cache lines
 }

@@ -1,87 +1,55 @@
 package ratelimit
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+
+	"sigs.k8s.io/yaml"
 )
+
+// envoyDoc is the envoyproxy/ratelimit configuration file format.
+type envoyDoc struct {
+	Domain      string      `json:"domain"`
+	Descriptors []envoyDesc `json:"descriptors"`
+}
+
+type envoyDesc struct {
+	Key         string      `json:"key"`
+	Value       string      `json:"value,omitempty"`
+	RateLimit   *envoyLimit `json:"rate_limit,omitempty"`
+	Descriptors []envoyDesc `json:"descriptors,omitempty"`
+}
+
+type envoyLimit struct {
+	Name            string `json:"name,omitempty"`
+	Unit            string `json:"unit"`
+	RequestsPerUnit uint32 `json:"requests_per_unit"`
+}
+
+func envoyDescs(ds []*Descriptor) []envoyDesc {
+	out := make([]envoyDesc, 0, len(ds))
+	for _, d := range ds {
+		e := envoyDesc{Key: d.Key, Value: d.Value}
+		if len(d.Children) > 0 {
+			e.Descriptors = envoyDescs(d.Children)
+		}
+		if l := d.Limit; l != nil {
+			e.RateLimit = &envoyLimit{Name: l.Name, Unit: l.Unit.String(), RequestsPerUnit: l.Requests}
+		}
+		out = append(out, e)
+	}
+	return out
+}
 
 // MarshalEnvoyRatelimitYAML returns the envoyproxy/ratelimit configuration
 // file equivalent to c: the domain and the nested descriptors (key, value,
 // rate_limit{name, unit, requests_per_unit}, descriptors), so that a team
 // running envoyproxy/ratelimit can serve the same descriptors. The output is
-// deterministic (configuration order). It fails if c does not validate.
+// deterministic: descriptors in configuration order, the keys of each
+// mapping sorted (sigs.k8s.io/yaml). It fails if c does not validate.
 func (c *Config) MarshalEnvoyRatelimitYAML() ([]byte, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("rate-limit config is invalid: %w", errors.Join(errs...))
 	}
-	var b bytes.Buffer
-	b.WriteString("domain: ")
-	b.WriteString(yamlString(c.Domain))
-	b.WriteByte('\n')
-	if len(c.Descriptors) == 0 {
-		b.WriteString("descriptors: []\n")
-		return b.Bytes(), nil
-	}
-	b.WriteString("descriptors:\n")
-	writeDescriptors(&b, c.Descriptors, "  ")
-	return b.Bytes(), nil
-}
-
-func writeDescriptors(b *bytes.Buffer, ds []*Descriptor, indent string) {
-	in := indent + "  " // the fields of a list item
-	for _, d := range ds {
-		b.WriteString(indent)
-		b.WriteString("- key: ")
-		b.WriteString(yamlString(d.Key))
-		b.WriteByte('\n')
-		if d.Value != "" {
-			fmt.Fprintf(b, "%svalue: %s\n", in, yamlString(d.Value))
-		}
-		if l := d.Limit; l != nil {
-			fmt.Fprintf(b, "%srate_limit:\n", in)
-			if l.Name != "" {
-				fmt.Fprintf(b, "%s  name: %s\n", in, yamlString(l.Name))
-			}
-			fmt.Fprintf(b, "%s  unit: %s\n", in, l.Unit)
-			fmt.Fprintf(b, "%s  requests_per_unit: %d\n", in, l.Requests)
-		}
-		if len(d.Children) > 0 {
-			fmt.Fprintf(b, "%sdescriptors:\n", in)
-			writeDescriptors(b, d.Children, in+"  ")
-		}
-	}
-}
-
-// yamlString writes s as a plain scalar when it is an unambiguous string
-// in YAML 1.1 and 1.2, else double-quoted. Go's quoting is valid YAML for
-// valid UTF-8, which Validate guarantees.
-func yamlString(s string) string {
-	if plainYAML(s) {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-func plainYAML(s string) bool {
-	if s == "" {
-		return false
-	}
-	c := s[0]
-	if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') {
-		return false // digits (numbers), '-', '.', indicators...
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '/') {
-			return false
-		}
-	}
-	switch strings.ToLower(s) {
-	case "y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf":
-		return false
-	}
-	return true
+	return yaml.Marshal(envoyDoc{Domain: c.Domain, Descriptors: envoyDescs(c.Descriptors)})
 }

@@ -14,39 +14,22 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
-// yamlDoc is the envoyproxy/ratelimit configuration file format.
-type yamlDoc struct {
-	Domain      string     `json:"domain"`
-	Descriptors []yamlDesc `json:"descriptors"`
-}
-
-type yamlDesc struct {
-	Key         string     `json:"key"`
-	Value       string     `json:"value,omitempty"`
-	RateLimit   *yamlLimit `json:"rate_limit,omitempty"`
-	Descriptors []yamlDesc `json:"descriptors,omitempty"`
-}
-
-type yamlLimit struct {
-	Name            string `json:"name,omitempty"`
-	Unit            string `json:"unit"`
-	RequestsPerUnit uint32 `json:"requests_per_unit"`
-}
-
-func toYAMLDoc(c *Config) yamlDoc {
-	var conv func([]*Descriptor) []yamlDesc
-	conv = func(ds []*Descriptor) []yamlDesc {
-		var out []yamlDesc
+// toYAMLDoc is the expected reading of the output, built independently of
+// envoyDescs.
+func toYAMLDoc(c *Config) envoyDoc {
+	var conv func([]*Descriptor) []envoyDesc
+	conv = func(ds []*Descriptor) []envoyDesc {
+		var out []envoyDesc
 		for _, d := range ds {
-			y := yamlDesc{Key: d.Key, Value: d.Value, Descriptors: conv(d.Children)}
+			y := envoyDesc{Key: d.Key, Value: d.Value, Descriptors: conv(d.Children)}
 			if d.Limit != nil {
-				y.RateLimit = &yamlLimit{Name: d.Limit.Name, Unit: d.Limit.Unit.String(), RequestsPerUnit: d.Limit.Requests}
+				y.RateLimit = &envoyLimit{Name: d.Limit.Name, Unit: d.Limit.Unit.String(), RequestsPerUnit: d.Limit.Requests}
 			}
 			out = append(out, y)
 		}
 		return out
 	}
-	return yamlDoc{Domain: c.Domain, Descriptors: conv(c.Descriptors)}
+	return envoyDoc{Domain: c.Domain, Descriptors: conv(c.Descriptors)}
 }
 
 func TestMarshalEnvoyRatelimitYAMLGolden(t *testing.T) {
@@ -75,7 +58,7 @@ func TestMarshalEnvoyRatelimitYAMLGolden(t *testing.T) {
 		t.Errorf("YAML differs from %s (run with -update after checking the diff):\n%s", golden, got)
 	}
 	// The document reads back as the same descriptors.
-	var doc yamlDoc
+	var doc envoyDoc
 	if err := yaml.UnmarshalStrict(got, &doc); err != nil {
 		t.Fatalf("output is not valid YAML for the format: %v\n%s", err, got)
 	}
@@ -90,7 +73,7 @@ func TestMarshalEnvoyRatelimitYAMLRejectsInvalid(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	out, err := (&Config{Domain: "empty"}).MarshalEnvoyRatelimitYAML()
-	if err != nil || string(out) != "domain: empty\ndescriptors: []\n" {
+	if err != nil || string(out) != "descriptors: []\ndomain: empty\n" {
 		t.Fatalf("empty config: %q, %v", out, err)
 	}
 }

@@ -2,9 +2,11 @@ package xds
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -151,7 +153,7 @@ func (t *translator) channelCluster(ch *model.Channel) (string, error) {
 		for _, m := range ch.Members {
 			hosts[m.Host] = true
 		}
-		c.TransportSocket = t.upstreamTLS("", sortedKeys(hosts))
+		c.TransportSocket = t.upstreamTLS("", slices.Sorted(maps.Keys(hosts)))
 	}
 	t.clusters[name] = c
 	return name, nil

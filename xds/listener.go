@@ -1,9 +1,11 @@
 package xds
 
 import (
+	"maps"
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -180,7 +182,7 @@ func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
 		// app): re-resolve the route after Check, but only when it touched
 		// one of them. docs/xds.md explains why this cannot skip a check.
 		cfg.ClearRouteCache = true
-		cfg.ClearRouteCacheHeaders = sortedKeys(t.rerouteHeaders)
+		cfg.ClearRouteCacheHeaders = slices.Sorted(maps.Keys(t.rerouteHeaders))
 	}
 	return cfg
 }
@@ -196,7 +198,7 @@ func (t *translator) ipTagging() *iptaggingv3.IPTagging {
 			Action: iptaggingv3.IPTagging_IpTagHeader_SANITIZE,
 		},
 	}
-	for _, name := range sortedKeys(t.ipTags) {
+	for _, name := range slices.Sorted(maps.Keys(t.ipTags)) {
 		cfg.IpTags = append(cfg.IpTags, &iptaggingv3.IPTagging_IPTag{IpTagName: name, IpList: t.ipTags[name]})
 	}
 	return cfg

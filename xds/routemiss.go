@@ -1,7 +1,9 @@
 package xds
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -110,7 +112,7 @@ func (t *translator) missRoutes(g *model.Group, apis []*model.API) []*routev3.Ro
 			routes = append(routes, t.missRoute(name, m, t.missMethodRule()))
 		}
 	}
-	for _, seg := range sortedKeys(g.PathEnvironments) {
+	for _, seg := range slices.Sorted(maps.Keys(g.PathEnvironments)) {
 		if !validSegment(seg) {
 			continue // refused by placements
 		}

@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -179,7 +181,7 @@ func (t *translator) placements(g *model.Group, api *model.API) []placement {
 		}
 		return out
 	}
-	for _, seg := range sortedKeys(g.PathEnvironments) {
+	for _, seg := range slices.Sorted(maps.Keys(g.PathEnvironments)) {
 		env := g.PathEnvironments[seg]
 		if !validSegment(seg) {
 			t.fail("group %q: path environment segment %q is not a path segment", g.Name, seg)
@@ -201,7 +203,7 @@ func validSegment(seg string) bool {
 // the default one. The stage matchers make them disjoint, so the order only
 // keeps the output stable and readable.
 func (t *translator) envOrder(api *model.API) []string {
-	envs := sortedKeys(api.Deployments)
+	envs := slices.Sorted(maps.Keys(api.Deployments))
 	out := make([]string, 0, len(envs))
 	hasDefault := false
 	for _, e := range envs {
@@ -284,8 +286,12 @@ var extAuthzPerRouteURL = "type.googleapis.com/" + string((&extauthzv3.ExtAuthzP
 // contextExtensions encodes ExtAuthzPerRoute{check_settings{
 // context_extensions{apigw.api: apiID, apigw.env: env}}} exactly as a
 // deterministic proto.Marshal does (map entries sorted by key), without
-// building and reflecting over the message: there is one per deployment, so
-// this is a measurable part of translating a large configuration. A test
+// building and reflecting over the message. It is kept hand-encoded because
+// there is one per deployment, so this is a measurable part of translating
+// a large configuration: BenchmarkContextExtensions measured 381 ns,
+// 5 allocs against 3,463 ns, 18 allocs for the message plus proto.Marshal
+// (benchstat medians of 6 runs, shared 2-core AMD EPYC; an earlier
+// measurement gave 257 ns against 1,727 ns). TestContextExtensionsEncoding
 // checks the bytes against proto.Marshal.
 func contextExtensions(apiID, env string) []byte {
 	entry := func(b []byte, k, v string) []byte {
@@ -413,7 +419,7 @@ func (t *translator) mockAction(m *model.Mock) *routev3.Route_DirectResponse {
 
 func mockHeaders(h map[string]string) []*corev3.HeaderValueOption {
 	var out []*corev3.HeaderValueOption
-	for _, k := range sortedKeys(h) {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
 		out = append(out, &corev3.HeaderValueOption{
 			Header:       &corev3.HeaderValue{Key: k, Value: h[k]},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,

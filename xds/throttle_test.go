@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -98,8 +99,8 @@ func TestRateLimitsMatchServiceConfig(t *testing.T) {
 			}
 			users, apps, plans := []string{"acme/someone"}, []string{"some-app"}, []string(nil)
 			for _, p := range snap.ThrottlePolicies {
-				users = append(users, sortedKeys(p.SpecialUsers)...)
-				apps = append(apps, sortedKeys(p.SpecialApps)...)
+				users = append(users, slices.Sorted(maps.Keys(p.SpecialUsers))...)
+				apps = append(apps, slices.Sorted(maps.Keys(p.SpecialApps))...)
 			}
 			for _, p := range snap.UsagePlans {
 				plans = append(plans, p.Name)

@@ -3,7 +3,8 @@ package xds
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -75,10 +76,10 @@ func translateReusing(snap *model.Snapshot, opts Options, workers int, reuse *gr
 		Listeners: []*listenerv3.Listener{lis},
 		Routes:    []*routev3.RouteConfiguration{rc},
 	}
-	for _, name := range sortedKeys(t.clusters) {
+	for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
 		res.Clusters = append(res.Clusters, t.clusters[name])
 	}
-	for _, name := range sortedKeys(t.endpoints) {
+	for _, name := range slices.Sorted(maps.Keys(t.endpoints)) {
 		res.Endpoints = append(res.Endpoints, t.endpoints[name])
 	}
 	return res, t.memo, nil
@@ -191,13 +192,4 @@ func (t *translator) sharedHeader(kind, value string, mk func() *routev3.HeaderM
 	h := mk()
 	t.headerMatchers[key] = h
 	return h
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"bytes"
+	"maps"
 	"math"
 	"net/url"
 	"os"
@@ -468,7 +469,7 @@ func TestLocalReplies(t *testing.T) {
 			if m.GetStatusCode() != nil {
 				status = strconv.Itoa(int(m.GetStatusCode().GetValue()))
 			}
-			keys := sortedKeys(m.GetBodyFormatOverride().GetJsonFormat().GetFields())
+			keys := slices.Sorted(maps.Keys(m.GetBodyFormatOverride().GetJsonFormat().GetFields()))
 			body := strings.Join(keys, ",")
 			if body == "" {
 				body = "-"

@@ -66,14 +66,6 @@ func (a Algorithm) Size() int {
 	return 0
 }
 
-// blockSize returns the block size of the underlying hash.
-func (a Algorithm) blockSize() int {
-	if a == HMACSHA384 || a == HMACSHA512 {
-		return sha512.BlockSize
-	}
-	return sha256.BlockSize // also SHA-1's
-}
-
 // newHash returns a fresh hash for the algorithm; a must be valid.
 func (a Algorithm) newHash() hash.Hash {
 	switch a {
@@ -103,9 +95,5 @@ func ParseAlgorithm(s string) (Algorithm, bool) {
 	return 0, false
 }
 
-const (
-	// maxBlockSize is the largest hash block size (SHA-384/512).
-	maxBlockSize = sha512.BlockSize
-	// maxMACSize is the largest MAC size (SHA-512).
-	maxMACSize = sha512.Size
-)
+// maxMACSize is the largest MAC size (SHA-512).
+const maxMACSize = sha512.Size

@@ -111,7 +111,8 @@
 // # Performance
 //
 // Verify allocates nothing on success for a parsed Credential and
-// signing.MapHeader / signing.PairHeader headers: the signing string is
-// built in a pooled buffer, and HMAC (RFC 2104) is computed with pooled
-// hashers; signatures are compared with [hmac.Equal].
+// signing.MapHeader / signing.PairHeader headers when the secret is the one
+// last used on the same P: the signing string is built in a pooled buffer,
+// and the HMAC is crypto/hmac with keyed states pooled per secret (a new
+// secret costs one hmac.New); signatures are compared with [hmac.Equal].
 package keypair

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/ows"
 )
 
 // Header names the package looks up (lower case, as signing.Header expects).
@@ -63,14 +64,14 @@ func ParseRequestAuthorization(h signing.Header) (cred Credential, from string, 
 
 // hasHMACScheme reports whether v starts with the auth-scheme "hmac".
 func hasHMACScheme(v string) bool {
-	v = trimOWS(v)
+	v = ows.Trim(v)
 	return len(v) >= len(scheme) && strings.EqualFold(v[:len(scheme)], scheme) &&
 		(len(v) == len(scheme) || v[len(scheme)] == ' ' || v[len(scheme)] == '\t')
 }
 
 func firstNonBlank(h signing.Header, name string) (string, bool) {
 	v, ok := signing.FirstValue(h, name)
-	if !ok || trimOWS(v) == "" {
+	if !ok || ows.Trim(v) == "" {
 		return "", false
 	}
 	return v, true
@@ -94,15 +95,4 @@ func appendValues(dst []string, h signing.Header, name string) []string {
 	default:
 		return append(dst, h.Values(name)...)
 	}
-}
-
-// trimOWS trims spaces and horizontal tabs.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/apigwio/apigw/internal/ows"
 )
 
 // Credential is a parsed key-pair Authorization value. ID, AlgorithmName
@@ -101,14 +103,14 @@ func ParseAuthorization(v string) (Credential, error) {
 	if len(v) > MaxAuthorizationLen {
 		return c, NewError(KindInvalidAuthorization)
 	}
-	v = trimOWS(v)
+	v = ows.Trim(v)
 	if v == "" {
 		return c, NewError(KindMissingAuthorization)
 	}
 	if !hasHMACScheme(v) {
 		return c, NewError(KindInvalidAuthorization)
 	}
-	rest := trimOWS(v[len(scheme):])
+	rest := ows.Trim(v[len(scheme):])
 	if rest == "" {
 		return c, NewError(KindInvalidAuthorization)
 	}
@@ -162,14 +164,14 @@ func ParseAuthorization(v string) (Credential, error) {
 		}
 		seen[p] = true
 
-		rest = trimOWS(rest)
+		rest = ows.Trim(rest)
 		if rest == "" {
 			break
 		}
 		if rest[0] != ',' {
 			return c, NewError(KindInvalidAuthorization)
 		}
-		rest = trimOWS(rest[1:])
+		rest = ows.Trim(rest[1:])
 		if rest == "" {
 			return c, NewError(KindInvalidAuthorization) // trailing comma
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/hmacpool"
+	"github.com/apigwio/apigw/internal/ows"
 )
 
 // Request is the verifier's view of an HTTP request.
@@ -249,7 +251,7 @@ func (st *state) checkDates(req *Request, headers []string, skew time.Duration, 
 		if len(st.vals) > 1 {
 			return NewError(KindInvalidDate)
 		}
-		t, ok := parseHTTPDate(trimOWS(st.vals[0]))
+		t, ok := parseHTTPDate(ows.Trim(st.vals[0]))
 		if !ok {
 			return NewError(KindInvalidDate)
 		}
@@ -288,7 +290,7 @@ func (st *state) checkDigest(req *Request, headers []string) error {
 			} else {
 				entry, v = v, ""
 			}
-			entry = trimOWS(entry)
+			entry = ows.Trim(entry)
 			eq := strings.IndexByte(entry, '=')
 			if eq < 0 || !strings.EqualFold(entry[:eq], "SHA-256") {
 				continue
@@ -307,9 +309,13 @@ func (st *state) checkDigest(req *Request, headers []string) error {
 
 // bodyDigest returns base64(sha256(body)) in st.b64.
 func (st *state) bodyDigest(body []byte) []byte {
-	h := st.hasher(HMACSHA256)
+	if st.digest == nil {
+		st.digest = sha256.New()
+	}
+	h := st.digest
+	h.Reset()
 	h.Write(body)
-	sum := h.Sum(st.inner[:0])
+	sum := h.Sum(st.sum[:0])
 	base64.StdEncoding.Encode(st.b64[:], sum)
 	return st.b64[:base64.StdEncoding.EncodedLen(sha256.Size)]
 }
@@ -388,12 +394,11 @@ type state struct {
 	buf  []byte   // signing string
 	vals []string // header values of one name
 
-	hashes [numAlgorithms]hash.Hash
+	digest hash.Hash // SHA-256 of the body
 
-	k0, pad    [maxBlockSize]byte
-	inner, mac [maxMACSize]byte
-	want       [maxMACSize]byte
-	b64        [64]byte
+	sum, mac [maxMACSize]byte
+	want     [maxMACSize]byte
+	b64      [64]byte
 }
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
@@ -404,9 +409,6 @@ func getState() *state { return statePool.Get().(*state) }
 const maxPooledBuf = 64 << 10
 
 func putState(st *state) {
-	clear(st.k0[:])
-	clear(st.pad[:])
-	clear(st.inner[:])
 	clear(st.mac[:])
 	clear(st.vals[:cap(st.vals)])
 	st.vals = st.vals[:0]
@@ -416,46 +418,18 @@ func putState(st *state) {
 	statePool.Put(st)
 }
 
-// hasher returns the pooled hash of alg, reset.
-func (st *state) hasher(a Algorithm) hash.Hash {
-	h := st.hashes[a]
-	if h == nil {
-		h = a.newHash()
-		st.hashes[a] = h
-	} else {
-		h.Reset()
-	}
-	return h
+// macPools holds the keyed HMAC states of each algorithm.
+var macPools = [numAlgorithms]*hmacpool.Pool{
+	HMACSHA1:   hmacpool.New(HMACSHA1.newHash),
+	HMACSHA256: hmacpool.New(HMACSHA256.newHash),
+	HMACSHA384: hmacpool.New(HMACSHA384.newHash),
+	HMACSHA512: hmacpool.New(HMACSHA512.newHash),
 }
 
-// hmacSum computes HMAC-alg(key, msg) with pooled memory (RFC 2104); the
-// result aliases st.mac.
+// hmacSum computes HMAC-alg(key, msg) (crypto/hmac, keyed states pooled per
+// secret); the result aliases st.mac.
 func (st *state) hmacSum(a Algorithm, key, msg []byte) []byte {
-	bs := a.blockSize()
-	h := st.hasher(a)
-	k0 := st.k0[:bs]
-	clear(k0)
-	if len(key) > bs {
-		h.Write(key)
-		h.Sum(k0[:0])
-		h.Reset()
-	} else {
-		copy(k0, key)
-	}
-	pad := st.pad[:bs]
-	for i := range pad {
-		pad[i] = k0[i] ^ 0x36
-	}
-	h.Write(pad)
-	h.Write(msg)
-	inner := h.Sum(st.inner[:0])
-	h.Reset()
-	for i := range pad {
-		pad[i] = k0[i] ^ 0x5c
-	}
-	h.Write(pad)
-	h.Write(inner)
-	return h.Sum(st.mac[:0])
+	return macPools[a].Sum(st.mac[:], key, msg)
 }
 
 // buildSigningString writes the signing string of req for the (lower-case,
@@ -513,7 +487,7 @@ func (st *state) buildSigningString(req *Request, names []string, prefixedLine b
 			if j > 0 {
 				b = append(b, ", "...)
 			}
-			b = append(b, trimOWS(v)...)
+			b = append(b, ows.Trim(v)...)
 		}
 	}
 	st.buf = b

@@ -53,7 +53,7 @@ const MaxDuration = model.MaxLockoutDuration
 type Memory struct {
 	policy Policy
 	now    func() time.Time
-	mu     sync.Mutex
+	mu     sync.Mutex // makes Failure's read-modify-write atomic, guards policy and entry fields (the LRU is thread-safe)
 	lru    *expirable.LRU[string, *entry]
 }
 

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/apigwio/apigw/internal/echo"
+	"github.com/apigwio/apigw/internal/ows"
 )
 
 // Credential is a parsed Authorization header value. Its strings are
@@ -55,7 +56,7 @@ const maxAuthorizationLen = 16 << 10
 // panics.
 func ParseAuthorization(v string) (Credential, error) {
 	var c Credential
-	v = trimOWS(v)
+	v = ows.Trim(v)
 	if v == "" {
 		return c, malformed("Authorization format incorrect: empty value")
 	}
@@ -65,7 +66,7 @@ func ParseAuthorization(v string) (Credential, error) {
 	sp := strings.IndexAny(v, " \t")
 	name, rest := v, ""
 	if sp >= 0 {
-		name, rest = v[:sp], trimOWS(v[sp+1:])
+		name, rest = v[:sp], ows.Trim(v[sp+1:])
 	}
 	alg, ok := ParseAlgorithm(name)
 	if !ok {
@@ -85,13 +86,13 @@ func ParseAuthorization(v string) (Credential, error) {
 		var p string
 		if i := strings.IndexByte(rest, ','); i >= 0 {
 			p, rest = rest[:i], rest[i+1:]
-			if trimOWS(rest) == "" {
+			if ows.Trim(rest) == "" {
 				return c, malformed("Authorization format incorrect: trailing comma")
 			}
 		} else {
 			p, rest = rest, ""
 		}
-		p = trimOWS(p)
+		p = ows.Trim(p)
 		if p == "" {
 			return c, malformed("Authorization format incorrect: empty parameter")
 		}
@@ -264,17 +265,6 @@ func unhex(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
-}
-
-// trimOWS trims spaces and horizontal tabs.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // maxEcho caps the input echoed in error details.

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/apigwio/apigw/internal/hmacpool"
 )
 
 // state holds the scratch memory of one canonicalisation / verification. It
@@ -25,10 +27,9 @@ type state struct {
 	payload    []byte // hex body hash when not taken from a header
 	payloadBuf [2 * sigLen]byte
 
-	k0, pad         [64]byte
-	sum, inner, mac [sigLen]byte
-	want            [sigLen]byte
-	derived         [2 * sigLen]byte
+	sum, mac [sigLen]byte
+	want     [sigLen]byte
+	derived  [2 * sigLen]byte
 }
 
 type qpair struct{ ks, ke, vs, ve int }
@@ -41,10 +42,7 @@ func getState() *state { return statePool.Get().(*state) }
 const maxPooledBuf = 64 << 10
 
 func putState(st *state) {
-	clear(st.k0[:])
-	clear(st.pad[:])
 	clear(st.derived[:])
-	clear(st.inner[:])
 	clear(st.mac[:])
 	clear(st.vals[:cap(st.vals)])
 	st.vals = st.vals[:0]
@@ -79,31 +77,17 @@ func sumInto(h hash.Hash, dst []byte) []byte {
 	return h.Sum(dst[:0])
 }
 
-// hmacSum computes HMAC(key, msg) with the hash of alg (block size 64 for
-// both SHA-256 and SM3) using pooled memory; the result aliases st.mac.
+// macPools holds the keyed HMAC states of each algorithm.
+var macPools = [...]*hmacpool.Pool{
+	SDKHMACSHA256: hmacpool.New(SDKHMACSHA256.newHash),
+	SDKHMACSM3:    hmacpool.New(SDKHMACSM3.newHash),
+	V11HMACSHA256: hmacpool.New(V11HMACSHA256.newHash),
+}
+
+// hmacSum computes HMAC(key, msg) with the hash of alg (crypto/hmac, keyed
+// states pooled per secret); the result aliases st.mac.
 func (st *state) hmacSum(a Algorithm, key, msg []byte) []byte {
-	h := st.hasher(a)
-	clear(st.k0[:])
-	if len(key) > len(st.k0) {
-		h.Write(key)
-		sumInto(h, st.k0[:])
-		h.Reset()
-	} else {
-		copy(st.k0[:], key)
-	}
-	for i := range st.pad {
-		st.pad[i] = st.k0[i] ^ 0x36
-	}
-	h.Write(st.pad[:])
-	h.Write(msg)
-	inner := sumInto(h, st.inner[:])
-	h.Reset()
-	for i := range st.pad {
-		st.pad[i] = st.k0[i] ^ 0x5c
-	}
-	h.Write(st.pad[:])
-	h.Write(inner)
-	return sumInto(h, st.mac[:])
+	return macPools[a].Sum(st.mac[:], key, msg)
 }
 
 // signingKey returns the HMAC key: the secret for SDK-HMAC-*, and for V11

@@ -7,7 +7,8 @@
 //   - the verifier ([ParseAuthorization], [Verify]) used on the gateway's hot
 //     path (Envoy ext_authz Check service). It allocates nothing on success for
 //     the SHA-256 algorithms: canonical parts are appended to pooled scratch
-//     buffers and hashed with pooled hashers.
+//     buffers and hashed with pooled hashers, and the HMAC is crypto/hmac
+//     with keyed states pooled per secret (a new secret costs one hmac.New).
 //   - the client signer ([SignRequest], [Explain]) used by the CLI and by tests.
 //     It builds a verifier [Request] out of the *http.Request and runs exactly
 //     the same code, so what the client signs is what the verifier checks.

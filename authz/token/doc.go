@@ -12,10 +12,11 @@
 //     union of the issuers' Algorithms ("none" is never accepted);
 //  3. reads the payload's "iss" (unverified) only to select the issuer;
 //  4. verifies the signature with that issuer's keys only, selected by "kid";
-//  5. checks exp, nbf and iat with the clock skew, and aud.
+//  5. checks aud, and nbf, exp and iat with the clock skew.
 //
-// The payload is decoded without a map[string]any: the registered claims and
-// the mapped identity claims are read from a scan of the top-level members.
+// The payload is decoded with go-jose's jwt package (jwt.Claims and its
+// JSON decoder, which refuses repeated member names), and validated with
+// jwt.Claims.ValidateWithLeeway.
 //
 // # Errors
 //

@@ -9,12 +9,14 @@ import (
 	"time"
 )
 
-func FuzzScan(f *testing.F) {
+// FuzzClaims checks the payload decoding against encoding/json
+// (checkClaims).
+func FuzzClaims(f *testing.F) {
 	for _, s := range payloadSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
-		checkScan(t, p)
+		checkClaims(t, p)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Identity is what a verified token says about its bearer.
@@ -184,18 +185,21 @@ func (v *Verifier) Ready() error {
 // identity it asserts. Errors are *Error.
 //
 // Checks, in order: length (at most MaxTokenBytes) and shape; "alg" allowed
-// for some issuer ("none" never is); payload a JSON object; "iss" names a
+// for some issuer ("none" never is); the payload a JSON object without a
+// repeated member whose registered claims are well formed (go-jose's
+// jwt.Claims: iss and sub strings, aud a string or an array of strings,
+// exp/nbf/iat numbers of seconds, fractions dropped); "iss" names a
 // configured issuer (read before verification, only to pick the issuer)
-// whose Algorithms include "alg"; the registered and mapped claims it uses
-// well formed and not repeated; the signature verifies with one of that
-// issuer's keys: the keys with the token's "kid" (an unknown kid triggers
-// one rate-limited refresh, see NewVerifier), or, without "kid", each key in
-// turn (at most 16); a key whose JWK "alg" or type does not fit the token's
-// "alg" is never used, so an HMAC token cannot be verified with an RSA or EC
-// public key. Then, for a genuine token only: "aud" must name one of
-// Audiences when those are configured; "exp" (required) must satisfy
-// now < exp + skew (else KindExpired); nbf and iat, when present, must be
-// <= now + skew (else KindNotYetValid).
+// whose Algorithms include "alg"; "exp" present; the signature verifies with
+// one of that issuer's keys: the keys with the token's "kid" (an unknown kid
+// triggers one rate-limited refresh, see NewVerifier), or, without "kid",
+// each key in turn (at most 16); a key whose JWK "alg" or type does not fit
+// the token's "alg" is never used, so an HMAC token cannot be verified with
+// an RSA or EC public key. Then, for a genuine token only
+// (jwt.Claims.ValidateWithLeeway with the clock skew): "aud" must name one
+// of Audiences when those are configured; nbf and iat, when present, must be
+// <= now + skew (else KindNotYetValid); "exp" must satisfy now < exp + skew
+// (else KindExpired).
 func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if v == nil || len(v.list) == 0 {
 		return Identity{}, invalid("no token issuer is configured")
@@ -209,7 +213,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if !compactShape(raw) {
 		return Identity{}, invalid("not a JWS in compact serialisation")
 	}
-	jws, err := jose.ParseSignedCompact(raw, v.algs)
+	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
 		var ua *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &ua) {
@@ -217,143 +221,67 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 		}
 		return Identity{}, invalid("malformed token header")
 	}
-	if len(jws.Signatures) != 1 {
+	if len(tok.Headers) != 1 {
 		return Identity{}, invalid("malformed token header")
 	}
-	hdr := jws.Signatures[0].Header
-	alg, kid := hdr.Algorithm, hdr.KeyID
+	alg, kid := tok.Headers[0].Algorithm, tok.Headers[0].KeyID
 
-	var pl payload
-	if why := pl.scan(jws.UnsafePayloadWithoutVerification()); why != "" {
+	c, why := decodeClaims(tok)
+	if why != "" {
 		return Identity{}, invalid(why)
 	}
-	issVal, dup := pl.get("iss")
-	if dup {
-		return Identity{}, invalid("claim iss is repeated")
+	if c.Issuer == "" {
+		return Identity{}, invalid("missing iss")
 	}
-	var is *issuer
-	if b, simple, _ := rawString(issVal); simple {
-		is = v.byIss[string(b)] // no allocation
-	} else if iss, ok := jsonString(issVal); ok {
-		is = v.byIss[iss]
-	} else {
-		return Identity{}, invalid("missing or malformed iss")
-	}
+	is := v.byIss[c.Issuer]
 	if is == nil {
-		iss, _ := jsonString(issVal)
-		return Identity{}, invalid("unknown issuer " + quote(iss))
+		return Identity{}, invalid("unknown issuer " + quote(c.Issuer))
 	}
 	if !is.allows(alg) {
 		return Identity{}, invalid("algorithm " + quote(alg) + " is not allowed for issuer " + quote(is.cfg.Name))
 	}
-	c, why := is.decodeClaims(&pl)
-	if why != "" {
-		return Identity{}, invalid(why)
+	if c.Expiry == nil {
+		return Identity{}, invalid("token has no exp")
 	}
 
-	if err := is.verifySignature(ctx, jws, alg, kid); err != nil {
+	if err := is.verifySignature(ctx, tok, alg, kid); err != nil {
 		return Identity{}, err
 	}
 
-	if len(is.cfg.Audiences) > 0 {
-		if c.aud == nil {
-			return Identity{}, invalid("token has no aud")
-		}
-		match, ok := audienceMatch(c.aud, is.cfg.Audiences)
-		if !ok {
-			return Identity{}, invalid("malformed aud")
-		}
-		if !match {
-			return Identity{}, invalid("aud does not name an accepted audience")
-		}
-	}
 	now := v.opts.Now()
 	skew := v.opts.ClockSkew
-	if !now.Before(c.exp.Add(skew)) {
-		return Identity{}, &Error{Kind: KindExpired, Detail: "token expired at " + c.exp.UTC().Format(time.RFC3339)}
+	exp := c.Expiry.Time()
+	err = c.ValidateWithLeeway(jwt.Expected{AnyAudience: is.cfg.Audiences, Time: now}, skew)
+	switch {
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return Identity{}, invalid("aud does not name an accepted audience")
+	case errors.Is(err, jwt.ErrExpired):
+		return Identity{}, &Error{Kind: KindExpired, Detail: "token expired at " + exp.UTC().Format(time.RFC3339)}
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return Identity{}, &Error{Kind: KindNotYetValid, Detail: "token not valid before " + c.NotBefore.Time().UTC().Format(time.RFC3339)}
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return Identity{}, &Error{Kind: KindNotYetValid, Detail: "token issued in the future at " + c.IssuedAt.Time().UTC().Format(time.RFC3339)}
+	case err != nil:
+		return Identity{}, invalid("invalid claims")
 	}
-	if c.hasNbf && now.Add(skew).Before(c.nbf) {
-		return Identity{}, &Error{Kind: KindNotYetValid, Detail: "token not valid before " + c.nbf.UTC().Format(time.RFC3339)}
-	}
-	if c.hasIat && now.Add(skew).Before(c.iat) {
-		return Identity{}, &Error{Kind: KindNotYetValid, Detail: "token issued in the future at " + c.iat.UTC().Format(time.RFC3339)}
+	// RFC 7519, Section 4.1.4: the token is expired from exp on; go-jose
+	// still accepts it at exactly exp + skew.
+	if !now.Before(exp.Add(skew)) {
+		return Identity{}, &Error{Kind: KindExpired, Detail: "token expired at " + exp.UTC().Format(time.RFC3339)}
 	}
 	return Identity{
 		IssuerName: is.cfg.Name,
 		Issuer:     is.cfg.Issuer,
-		Subject:    c.sub,
-		Account:    c.account,
-		User:       c.user,
-		Project:    c.project,
-		ExpiresAt:  c.exp,
+		Subject:    c.Subject,
+		Account:    c.text(is.account),
+		User:       c.text(is.user),
+		Project:    c.text(is.project),
+		ExpiresAt:  exp,
 	}, nil
 }
 
-// claims are the decoded (not yet trusted) claims Verify uses.
-type claims struct {
-	sub                    string
-	account, user, project string
-	exp, nbf, iat          time.Time
-	hasNbf, hasIat         bool
-	aud                    []byte
-}
-
-func (is *issuer) decodeClaims(pl *payload) (c claims, why string) {
-	var dup bool
-	var v []byte
-	if v, dup = pl.get("sub"); dup {
-		return c, "claim sub is repeated"
-	} else if v != nil {
-		var ok bool
-		if c.sub, ok = jsonString(v); !ok {
-			return c, "malformed sub"
-		}
-	}
-	if c.aud, dup = pl.get("aud"); dup {
-		return c, "claim aud is repeated"
-	}
-	for _, d := range []struct {
-		name string
-		t    *time.Time
-		has  *bool
-	}{{"exp", &c.exp, nil}, {"nbf", &c.nbf, &c.hasNbf}, {"iat", &c.iat, &c.hasIat}} {
-		v, dup := pl.get(d.name)
-		switch {
-		case dup:
-			return c, "claim " + d.name + " is repeated"
-		case v == nil && d.has == nil:
-			return c, "token has no " + d.name
-		case v == nil:
-			continue
-		}
-		t, ok := numericDate(v)
-		if !ok {
-			return c, "malformed " + d.name
-		}
-		*d.t = t
-		if d.has != nil {
-			*d.has = true
-		}
-	}
-	for _, m := range []struct {
-		name string
-		dst  *string
-	}{{is.account, &c.account}, {is.user, &c.user}, {is.project, &c.project}} {
-		if m.name == "sub" {
-			*m.dst = c.sub // already decoded, and checked for repeats
-			continue
-		}
-		v, dup := pl.get(m.name)
-		if dup {
-			return c, "claim " + quote(m.name) + " is repeated"
-		}
-		*m.dst = claimText(v)
-	}
-	return c, ""
-}
-
-// verifySignature verifies jws with the issuer's keys for kid.
-func (is *issuer) verifySignature(ctx context.Context, jws *jose.JSONWebSignature, alg, kid string) *Error {
+// verifySignature verifies tok with the issuer's keys for kid.
+func (is *issuer) verifySignature(ctx context.Context, tok *jwt.JSONWebToken, alg, kid string) *Error {
 	cands := is.keys.Load().candidates(kid)
 	if len(cands) == 0 {
 		// Unknown kid, or no keys yet: the keys may have rotated. Look
@@ -377,7 +305,7 @@ func (is *issuer) verifySignature(ctx context.Context, jws *jose.JSONWebSignatur
 			break
 		}
 		tried++
-		if _, err := jws.Verify(k.key); err == nil {
+		if tok.Claims(k.key) == nil { // the signature only: the claims are decoded
 			return nil
 		}
 	}

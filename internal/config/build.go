@@ -3,7 +3,6 @@ package config
 import (
 	"os"
 	"regexp"
-	"sort"
 	"time"
 
 	"github.com/apigwio/apigw/internal/model"
@@ -114,13 +113,4 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	}
 	b.snap.Version = version(shared, b.digests, b.secrets)
 	return b.snap, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"maps"
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,7 +74,7 @@ func (b *builder) pathEnvironments(path string, pe *configv1.PathEnvironments) m
 		}
 		return out
 	}
-	for _, seg := range sortedKeys(pe.GetMapping()) {
+	for _, seg := range slices.Sorted(maps.Keys(pe.GetMapping())) {
 		env := pe.GetMapping()[seg]
 		if !rePathSegment.MatchString(seg) {
 			b.ps.add(field(path, "mapping."+seg), "%q is not a path segment (letters, digits, _ . -)", seg)

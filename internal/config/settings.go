@@ -5,8 +5,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -214,7 +216,7 @@ func (b *builder) environments(list []*configv1.Environment) {
 			env = &model.Environment{Name: e.GetName(), Variables: map[string]string{}}
 			b.envs[e.GetName()] = env
 		}
-		for _, k := range sortedKeys(e.GetVariables()) {
+		for _, k := range slices.Sorted(maps.Keys(e.GetVariables())) {
 			if !reVarName.MatchString(k) {
 				b.ps.add(field(path, "variables."+k), "%q is not a valid variable name (a letter, then letters, digits, _ or -)", k)
 				continue
