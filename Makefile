@@ -6,7 +6,7 @@ PKGS        := ./...
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 1s
 
-.PHONY: all build test test-short lint fmt vet generate bench bench-load soak fuzz run tools clean
+.PHONY: all build test test-short lint fmt vet generate bench bench-load soak fuzz run tools clean envoy
 
 all: build test
 
@@ -17,6 +17,10 @@ build:
 ## run: serve the quickstart configuration
 run:
 	$(GO) run ./cmd/apigw serve --config examples/quickstart/gateway.yaml
+
+## envoy: install the Envoy of envoy/VERSION into .tools/envoy (the tests and the quickstart use it; a second run does nothing)
+envoy:
+	@bash scripts/install-envoy.sh
 
 ## test: the full test suite with the race detector (what CI runs)
 test:

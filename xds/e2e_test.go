@@ -18,6 +18,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+
+	"github.com/apigwio/apigw/internal/envoybin"
 )
 
 // allowAll is a stand-in Check service that allows every request.
@@ -32,14 +34,6 @@ func (allowAll) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckRespo
 	}, nil
 }
 
-func envoyBinary() string {
-	if bin := os.Getenv("ENVOY_BIN"); bin != "" {
-		return bin
-	}
-	bin, _ := exec.LookPath("envoy")
-	return bin
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -52,16 +46,14 @@ func freePort(t *testing.T) int {
 
 // TestEnvoyEndToEnd runs a real Envoy with the generated bootstrap against
 // the xDS server (and a permissive Check service), then calls a mock API
-// and an unknown path. It needs an Envoy binary (ENVOY_BIN, or envoy on
-// PATH) and skips without one; CI can run it with the official Envoy image.
+// and an unknown path. It needs an Envoy binary (see internal/envoybin:
+// `make envoy` installs one) and skips without one, or fails when
+// APIGW_REQUIRE_ENVOY=1.
 func TestEnvoyEndToEnd(t *testing.T) {
-	bin := envoyBinary()
-	if bin == "" {
-		t.Skip("no Envoy binary: set ENVOY_BIN (or put envoy on PATH) to run the end-to-end test")
-	}
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
+	bin := envoybin.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 

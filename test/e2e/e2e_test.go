@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apigwio/apigw/internal/envoybin"
 )
 
 // TestEndToEnd runs apigw, two echo backends (RELEASE and BETA) and a real
@@ -14,13 +16,10 @@ import (
 // gateway sees. Each subtest depends only on the configuration, not on the
 // others, except the last ones (configuration change, xDS status).
 func TestEndToEnd(t *testing.T) {
-	bin := envoyBinary()
-	if bin == "" {
-		t.Skip(noEnvoy)
-	}
 	if testing.Short() {
 		t.Skip("end-to-end suite skipped in -short mode")
 	}
+	bin := envoybin.Require(t)
 	g := startGateway(t)
 	g.startEnvoy(t, bin)
 
