@@ -161,6 +161,46 @@ groups:
 		t.Errorf("xDS status of the Envoy node: %+v", n)
 	}
 
+	// An Envoy on the state-of-the-world bootstrap (apigw bootstrap --sotw)
+	// receives and accepts the same configuration.
+	t.Run("state-of-the-world ADS", func(t *testing.T) {
+		boot, err := Bootstrap(BootstrapOptions{NodeID: "apigw-sotw", XDSAddress: lis.Addr().String(), AdminPort: uint32(freePort(t)), SotW: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "sotw.yaml")
+		if err := os.WriteFile(path, boot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		sotw := exec.CommandContext(ctx, bin, "-c", path, "--disable-hot-restart", "--log-level", "warn", "--concurrency", "1")
+		sotw.Stdout, sotw.Stderr = &out, &out
+		if err := sotw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = sotw.Process.Kill()
+			_ = sotw.Wait()
+			if t.Failed() {
+				t.Logf("Envoy (SotW) log:\n%s", out.String())
+			}
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			n := nodeStatus(s.Status(), "apigw-sotw")
+			if n != nil && n.LastNACK != nil {
+				t.Fatalf("the SotW Envoy rejected the configuration: %+v", *n.LastNACK)
+			}
+			if n != nil && n.Acked["listener"] == snap.Version && n.Acked["route"] == snap.Version && n.Acked["cluster"] == snap.Version {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the SotW Envoy did not ACK version %s: %+v", snap.Version, n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
 	// The same Envoy then receives the translation of every golden input
 	// (testdata/*.input.yaml and the quickstart), one after the other, and
 	// must accept each: what ValidateAll and the golden files cannot tell.
