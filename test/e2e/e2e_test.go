@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -53,6 +54,19 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("unsigned request to an app API gets APIG.0303", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/hello", nil), http.StatusUnauthorized, "APIG.0303")
+	})
+
+	t.Run("signed POST with a body reaches the backend whole; a changed body gets APIG.0303", func(t *testing.T) {
+		body := []byte(`{"order":42,"note":"` + strings.Repeat("x", 200<<10) + `"}`)
+		headers := map[string]string{"Content-Type": "application/json"}
+		r := g.echoed(t, g.signed(t, "POST", "/submit?dry=1", body, headers))
+		if r.Method != "POST" || r.BodySize != int64(len(body)) || r.Headers["x-apig-app-id"] != appName {
+			t.Errorf("backend saw %s with %d bytes, app %q; want POST with %d bytes from %s", r.Method, r.BodySize, r.Headers["x-apig-app-id"], len(body), appName)
+		}
+		req := g.signed(t, "POST", "/submit", body, headers)
+		changed := bytes.Replace(body, []byte("42"), []byte("43"), 1)
+		req.Body = io.NopCloser(bytes.NewReader(changed))
+		g.expectError(t, req, http.StatusUnauthorized, "APIG.0303")
 	})
 
 	t.Run("X-Stage BETA selects the BETA backend", func(t *testing.T) {

@@ -119,6 +119,11 @@ groups:
         path: /upload
         auth: none
         backend: {url: "http://#{backend}#/upload"}
+      - name: submit
+        method: POST
+        path: /submit
+        auth: app
+        backend: {url: "http://#{backend}#/submit"}
       - name: down
         method: GET
         path: /down
