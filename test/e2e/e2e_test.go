@@ -229,6 +229,20 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("headers over the limit get 494 APIG.0201", func(t *testing.T) {
+		req := g.request(t, "GET", "/public", nil)
+		req.Header.Set("X-Big", strings.Repeat("b", 120<<10)) // over max_request_headers_kb
+		code, hdr, body, err := g.do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e apigError
+		if code != 494 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") ||
+			json.Unmarshal([]byte(body), &e) != nil || e.Code != "APIG.0201" || e.Msg != "Request headers too large." {
+			t.Errorf("GET /public with a 120KB header = %d (%s) %s, want 494 APIG.0201 Request headers too large.", code, hdr.Get("Content-Type"), body)
+		}
+	})
+
 	t.Run("throttle policy gives 429", func(t *testing.T) {
 		if !g.rateLimited {
 			t.Skip("the generated listener has no rate-limit filter: throttling is not translated to xDS yet")
