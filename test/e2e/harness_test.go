@@ -214,7 +214,8 @@ type gateway struct {
 	srv        *server.Server
 	xds        *xds.Server
 	// rateLimited is true when the generated listener has a rate-limit
-	// filter (throttling reaches Envoy).
+	// filter (throttling reaches Envoy); the suite's throttle policy
+	// requires it.
 	rateLimited bool
 
 	envoyPort, envoyAdminPort int
