@@ -11,7 +11,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load soak fuzz run tools clean
+.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load soak fuzz run tools clean envoy
 
 all: build test
 
@@ -22,6 +22,10 @@ build:
 ## run: serve the quickstart configuration
 run:
 	$(GO) run ./cmd/apigw serve --config examples/quickstart/gateway.yaml
+
+## envoy: install the Envoy of envoy/VERSION into .tools/envoy (the tests and the quickstart use it; a second run does nothing)
+envoy:
+	@bash scripts/install-envoy.sh
 
 ## test: the full test suite with the race detector (what CI runs)
 test:

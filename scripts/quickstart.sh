@@ -3,7 +3,8 @@
 #   two echo backends (RELEASE 127.0.0.1:18080, BETA 127.0.0.1:18081),
 #   apigw serve on examples/quickstart/gateway.yaml (gRPC 18000, admin 18001),
 #   Envoy on examples/quickstart/envoy.yaml (APIs on 10080, admin 9901) when
-#   an Envoy binary is available ($ENVOY_BIN, or envoy on PATH);
+#   an Envoy binary is available ($ENVOY_BIN, else .tools/envoy/bin/envoy as
+#   `make envoy` installs it, else envoy on PATH);
 # then print what to try, and stop everything on Ctrl-C.
 #
 # Environment: GO (go), ENVOY_BIN, ENVOY_IMAGE (for the docker hint),
@@ -15,8 +16,14 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 CONFIG=examples/quickstart/gateway.yaml
 BOOTSTRAP=examples/quickstart/envoy.yaml
-ENVOY_IMAGE=${ENVOY_IMAGE:-envoyproxy/envoy:v1.39-latest}
-ENVOY_BIN=${ENVOY_BIN:-$(command -v envoy 2>/dev/null || true)}
+ENVOY_IMAGE=${ENVOY_IMAGE:-envoyproxy/envoy:v$(tr -d '[:space:]' <envoy/VERSION)}
+if [ -z "${ENVOY_BIN:-}" ]; then
+  if [ -x .tools/envoy/bin/envoy ]; then
+    ENVOY_BIN=$PWD/.tools/envoy/bin/envoy
+  else
+    ENVOY_BIN=$(command -v envoy 2>/dev/null || true)
+  fi
+fi
 LOG_DIR=${LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/apigw-quickstart.XXXXXX")}
 mkdir -p "$LOG_DIR"
 
@@ -108,8 +115,9 @@ if [ -n "$ENVOY_BIN" ]; then
 else
   cat <<EOF
 
-No Envoy binary found (set ENVOY_BIN or put envoy on PATH). apigw is
-running; start Envoy yourself in another terminal, either installed:
+No Envoy binary found (ENVOY_BIN, .tools/envoy/bin/envoy, envoy on PATH);
+\`make envoy\` installs the tested version. apigw is running; start Envoy
+yourself in another terminal, either installed:
 
     envoy -c $BOOTSTRAP
 

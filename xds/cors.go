@@ -22,6 +22,10 @@ func (t *translator) corsPolicy(api *model.API) *corsv3.CorsPolicy {
 	p := &corsv3.CorsPolicy{
 		AllowHeaders:  strings.Join(c.AllowHeaders, ","),
 		ExposeHeaders: strings.Join(c.ExposeHeaders, ","),
+		// Envoy answers a preflight from a foreign origin itself (200
+		// without Access-Control-Allow-Origin) instead of passing it on to
+		// the route: a preflight never reaches a backend.
+		ForwardNotMatchingPreflights: wrapperspb.Bool(false),
 	}
 	for _, o := range c.AllowOrigins {
 		if o == "*" {

@@ -43,12 +43,16 @@ const requestIDFormat = "%REQ(X-REQUEST-ID)%"
 //     before the response): 502 APIG.0202.
 //   - UT (route timeout): 504 APIG.0203.
 //   - any other 413 (body over the ext_authz buffer limit): APIG.0201.
+//   - 431 (request headers over max_request_headers_kb, answered by the
+//     HTTP codec with a text/plain body and no response flag): 494
+//     APIG.0201 "Request headers too large."; its request_id is null, the
+//     request having no headers yet.
 //
 // Each has a tencent-dialect variant first ({"message": ...}, same status)
 // for requests marked with DialectHeader, when a group uses that dialect.
 // Matching on response flags keeps mock (direct_response) replies intact:
-// they carry no flag. The one exception is a mock that answers 413, which
-// gets the gateway's 413 body.
+// they carry no flag. The exceptions are a mock that answers 413 or 431,
+// which gets the gateway's 413 or 494 body.
 func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 	rules := []struct {
 		filter   *accesslogv3.AccessLogFilter
@@ -65,6 +69,7 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 		{flagFilter("UF", "UC", "UR"), apigerr.BackendUnavailable, true, ""},
 		{flagFilter("UT"), apigerr.BackendTimeout, true, ""},
 		{statusFilter(413), apigerr.RequestEntityTooLarge, true, ""},
+		{statusFilter(431), apigerr.RequestHeadersTooLarge, true, ""},
 	}
 	cfg := &hcmv3.LocalReplyConfig{}
 	for _, r := range rules {

@@ -221,10 +221,16 @@ func (t *translator) envOrder(api *model.API) []string {
 
 // preflightRoute answers CORS preflights for api in every environment:
 // browsers send no X-Stage on a preflight (with path environments there is
-// one preflight route per segment). The CORS filter answers allowed
-// preflights from the route's policy; a preflight it does not answer
-// (origin not allowed) gets a bare 403, never the backend, and ext_authz is
-// off.
+// one preflight route per segment). The CORS filter answers every preflight
+// of the route from its policy (forward_not_matching_preflights is off): an
+// allowed origin gets the Access-Control-Allow-* headers, any other origin
+// a 200 without them, which browsers refuse. ext_authz is off and the
+// backend is never reached.
+//
+// The route must have a route action: Envoy's CORS filter ignores routes
+// without one (a direct_response route), so the allowed preflights got the
+// route's own reply. Its cluster is the undefined NotFoundCluster, reached
+// only if the CORS filter does not answer.
 func (t *translator) preflightRoute(api *model.API, pl placement, cors *anypb.Any) *routev3.Route {
 	m := pathMatch(api, pl.path(api))
 	acrm := presentHeader("access-control-request-method")
@@ -237,9 +243,12 @@ func (t *translator) preflightRoute(api *model.API, pl placement, cors *anypb.An
 		name += "|/" + pl.seg
 	}
 	return &routev3.Route{
-		Name:   name,
-		Match:  m,
-		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 403}},
+		Name:  name,
+		Match: m,
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier:            &routev3.RouteAction_Cluster{Cluster: NotFoundCluster},
+			ClusterNotFoundResponseCode: routev3.RouteAction_NOT_FOUND,
+		}},
 		TypedPerFilterConfig: map[string]*anypb.Any{
 			FilterCORS:     cors,
 			FilterExtAuthz: t.authzOff(),

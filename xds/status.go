@@ -67,8 +67,16 @@ type tracker struct {
 
 	mu          sync.Mutex
 	nodes       map[string]*NodeStatus
-	streams     map[int64]*streamState
+	streams     map[streamKey]*streamState
 	acks, nacks uint64
+}
+
+// streamKey names a stream: the SotW and the delta servers number their
+// streams each from 1, so an id alone names two streams once Envoys of
+// both protocols connect.
+type streamKey struct {
+	delta bool
+	id    int64
 }
 
 type streamState struct {
@@ -80,7 +88,7 @@ type streamState struct {
 }
 
 func newTracker(log *slog.Logger) *tracker {
-	return &tracker{log: log, now: time.Now, nodes: map[string]*NodeStatus{}, streams: map[int64]*streamState{}}
+	return &tracker{log: log, now: time.Now, nodes: map[string]*NodeStatus{}, streams: map[streamKey]*streamState{}}
 }
 
 // shortType names the common resource types briefly.
@@ -101,14 +109,14 @@ func shortType(typeURL string) string {
 func (t *tracker) open(id int64, typeURL string, delta bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.streams[id] = &streamState{delta: delta, typeURL: typeURL, sent: map[string]string{}, sentVers: map[string]string{}}
+	t.streams[streamKey{delta, id}] = &streamState{delta: delta, typeURL: typeURL, sent: map[string]string{}, sentVers: map[string]string{}}
 }
 
-func (t *tracker) closed(id int64) {
+func (t *tracker) closed(id int64, delta bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := t.streams[id]
-	delete(t.streams, id)
+	st := t.streams[streamKey{delta, id}]
+	delete(t.streams, streamKey{delta, id})
 	if st == nil || st.node == "" {
 		return
 	}
@@ -121,13 +129,13 @@ func (t *tracker) closed(id int64) {
 
 // request records a request: the node on its first message, then an ACK
 // or a NACK of the last response of that type.
-func (t *tracker) request(id int64, node *corev3.Node, typeURL, nonce, ackedVersion string, errDetail string, hasErr bool) {
+func (t *tracker) request(id int64, delta bool, node *corev3.Node, typeURL, nonce, ackedVersion string, errDetail string, hasErr bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := t.streams[id]
+	st := t.streams[streamKey{delta, id}]
 	if st == nil { // stream opened before the tracker knew it; be lenient
-		st = &streamState{sent: map[string]string{}, sentVers: map[string]string{}}
-		t.streams[id] = st
+		st = &streamState{delta: delta, sent: map[string]string{}, sentVers: map[string]string{}}
+		t.streams[streamKey{delta, id}] = st
 	}
 	if typeURL == "" {
 		typeURL = st.typeURL
@@ -173,10 +181,10 @@ func (t *tracker) request(id int64, node *corev3.Node, typeURL, nonce, ackedVers
 	t.log.Debug("xds configuration accepted (ACK)", "node", st.node, "type", shortType(typeURL), "version", version)
 }
 
-func (t *tracker) response(id int64, typeURL, nonce, version string) {
+func (t *tracker) response(id int64, delta bool, typeURL, nonce, version string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := t.streams[id]
+	st := t.streams[streamKey{delta, id}]
 	if st == nil {
 		return
 	}
@@ -222,20 +230,20 @@ func (t *tracker) OnStreamOpen(_ context.Context, id int64, typeURL string) erro
 }
 
 // OnStreamClosed implements the state-of-the-world server callbacks.
-func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) { t.closed(id) }
+func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) { t.closed(id, false) }
 
 // OnStreamRequest implements the state-of-the-world server callbacks. In a
 // SotW request, version_info is the last version accepted, and error_detail
 // is set on a NACK of the response named by response_nonce.
 func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
-	t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(),
+	t.request(id, false, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(),
 		req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 	return nil
 }
 
 // OnStreamResponse implements the state-of-the-world server callbacks.
 func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+	t.response(id, false, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
 }
 
 // OnDeltaStreamOpen implements the delta server callbacks.
@@ -245,20 +253,20 @@ func (t *tracker) OnDeltaStreamOpen(_ context.Context, id int64, typeURL string)
 }
 
 // OnDeltaStreamClosed implements the delta server callbacks.
-func (t *tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.closed(id) }
+func (t *tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.closed(id, true) }
 
 // OnStreamDeltaRequest implements the delta server callbacks. A delta
 // request carries no version: the version is that of the response its
 // nonce names.
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-	t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "",
+	t.request(id, true, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "",
 		req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 	return nil
 }
 
 // OnStreamDeltaResponse implements the delta server callbacks.
 func (t *tracker) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-	t.response(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+	t.response(id, true, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
 }
 
 // OnFetchRequest implements the REST callbacks (unused: no REST endpoint).

@@ -449,6 +449,7 @@ func TestLocalReplies(t *testing.T) {
 			"404 error_code,error_msg,request_id",
 			"502 error_code,error_msg,request_id", "502 error_code,error_msg,request_id",
 			"504 error_code,error_msg,request_id", "413 error_code,error_msg,request_id",
+			"494 error_code,error_msg,request_id",
 		}},
 		{"dialect.input.yaml", []string{
 			"- message", "- error_code,error_msg,request_id", "- -",
@@ -460,6 +461,7 @@ func TestLocalReplies(t *testing.T) {
 			"502 message", "502 error_code,error_msg,request_id",
 			"504 message", "504 error_code,error_msg,request_id",
 			"413 message", "413 error_code,error_msg,request_id",
+			"494 message", "494 error_code,error_msg,request_id",
 		}},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,8 @@
 // and its working directory in a temporary folder, waits until it answers
 // PING, and stops it when the test ends. The test is skipped only when no
 // redis-server binary exists (install the Debian package redis-server, or
-// set REDIS_SERVER to the binary's path); any other failure fails the test.
+// set REDIS_SERVER to the binary's path), and fails instead when
+// APIGW_REQUIRE_REDIS=1 (as .ci/run sets); any other failure fails the test.
 // Stop, Restart, Pause and Resume let a test see how its code behaves while
 // Redis is down or hung, and after it comes back.
 package redistest
@@ -66,13 +67,22 @@ func Binary() (path string, ok bool) {
 	return "", false
 }
 
+// RequireEnv is the environment variable that turns a missing redis-server
+// into a test failure.
+const RequireEnv = "APIGW_REQUIRE_REDIS"
+
 // Start runs a new redis-server for t and stops it when t ends. It skips t
-// when no redis-server binary exists.
+// when no redis-server binary exists, or fails it when $APIGW_REQUIRE_REDIS
+// is 1.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, ok := Binary()
 	if !ok {
-		t.Skip("redis-server not found: install the Debian package redis-server (or set REDIS_SERVER)")
+		const msg = "redis-server not found: install the Debian package redis-server (or set REDIS_SERVER)"
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("%s (%s=1: Redis is required)", msg, RequireEnv)
+		}
+		t.Skipf("%s; %s=1 makes this a failure", msg, RequireEnv)
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	var err error

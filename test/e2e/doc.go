@@ -4,10 +4,12 @@
 // ports; requests go through Envoy over real HTTP, signed with the signing
 // package as the official SDKs sign them.
 //
-//	ENVOY_BIN=/path/to/envoy go test ./test/e2e/ -v
+//	make envoy                    # once: the Envoy of envoy/VERSION in .tools/envoy
+//	go test ./test/e2e/ -v
 //
-// Without an Envoy binary (ENVOY_BIN, or envoy on PATH) the Envoy tests skip;
-// the CI workflow .github/workflows/e2e.yml takes Envoy from the official
-// image and runs them. The tests that need no Envoy (the quickstart and
-// compose files, the suite's own configuration and harness) always run.
+// The Envoy binary is $ENVOY_BIN, else .tools/envoy/bin/envoy, else envoy on
+// PATH (internal/envoybin). Without one the Envoy tests skip, or fail when
+// APIGW_REQUIRE_ENVOY=1, as .ci/run sets after installing Envoy. The tests
+// that need no Envoy (the quickstart and compose files, the suite's own
+// configuration and harness) always run.
 package e2e

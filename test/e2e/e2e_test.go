@@ -3,10 +3,13 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apigwio/apigw/internal/envoybin"
 )
 
 // TestEndToEnd runs apigw, two echo backends (RELEASE and BETA) and a real
@@ -14,13 +17,10 @@ import (
 // gateway sees. Each subtest depends only on the configuration, not on the
 // others, except the last ones (configuration change, xDS status).
 func TestEndToEnd(t *testing.T) {
-	bin := envoyBinary()
-	if bin == "" {
-		t.Skip(noEnvoy)
-	}
 	if testing.Short() {
 		t.Skip("end-to-end suite skipped in -short mode")
 	}
+	bin := envoybin.Require(t)
 	g := startGateway(t)
 	g.startEnvoy(t, bin)
 
@@ -54,6 +54,19 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("unsigned request to an app API gets APIG.0303", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/hello", nil), http.StatusUnauthorized, "APIG.0303")
+	})
+
+	t.Run("signed POST with a body reaches the backend whole; a changed body gets APIG.0303", func(t *testing.T) {
+		body := []byte(`{"order":42,"note":"` + strings.Repeat("x", 200<<10) + `"}`)
+		headers := map[string]string{"Content-Type": "application/json"}
+		r := g.echoed(t, g.signed(t, "POST", "/submit?dry=1", body, headers))
+		if r.Method != "POST" || r.BodySize != int64(len(body)) || r.Headers["x-apig-app-id"] != appName {
+			t.Errorf("backend saw %s with %d bytes, app %q; want POST with %d bytes from %s", r.Method, r.BodySize, r.Headers["x-apig-app-id"], len(body), appName)
+		}
+		req := g.signed(t, "POST", "/submit", body, headers)
+		changed := bytes.Replace(body, []byte("42"), []byte("43"), 1)
+		req.Body = io.NopCloser(bytes.NewReader(changed))
+		g.expectError(t, req, http.StatusUnauthorized, "APIG.0303")
 	})
 
 	t.Run("X-Stage BETA selects the BETA backend", func(t *testing.T) {
@@ -166,8 +179,9 @@ func TestEndToEnd(t *testing.T) {
 		if hdr.Get("X-Echo-Name") != "" {
 			t.Error("the preflight reached the backend")
 		}
-		// An origin that is not allowed is not answered by the CORS filter:
-		// the preflight route refuses it, without reaching the backend.
+		// A preflight from an origin that is not allowed is answered by
+		// Envoy's CORS filter too, without Access-Control-Allow-Origin
+		// (browsers refuse it), and does not reach the backend.
 		req = g.request(t, "OPTIONS", "/public", nil)
 		req.Header.Set("Origin", "https://evil.example.com")
 		req.Header.Set("Access-Control-Request-Method", "GET")
@@ -175,8 +189,8 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code != http.StatusForbidden || hdr.Get("Access-Control-Allow-Origin") != "" || hdr.Get("X-Echo-Name") != "" {
-			t.Errorf("preflight from a foreign origin = %d, allow-origin %q, backend %q; want 403 from Envoy", code, hdr.Get("Access-Control-Allow-Origin"), hdr.Get("X-Echo-Name"))
+		if code != http.StatusOK || hdr.Get("Access-Control-Allow-Origin") != "" || hdr.Get("X-Echo-Name") != "" {
+			t.Errorf("preflight from a foreign origin = %d, allow-origin %q, backend %q; want 200 from Envoy without allow-origin", code, hdr.Get("Access-Control-Allow-Origin"), hdr.Get("X-Echo-Name"))
 		}
 		// The actual request carries the CORS response headers.
 		req = g.request(t, "GET", "/public", nil)
@@ -215,9 +229,23 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("headers over the limit get 494 APIG.0201", func(t *testing.T) {
+		req := g.request(t, "GET", "/public", nil)
+		req.Header.Set("X-Big", strings.Repeat("b", 120<<10)) // over max_request_headers_kb
+		code, hdr, body, err := g.do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e apigError
+		if code != 494 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") ||
+			json.Unmarshal([]byte(body), &e) != nil || e.Code != "APIG.0201" || e.Msg != "Request headers too large." {
+			t.Errorf("GET /public with a 120KB header = %d (%s) %s, want 494 APIG.0201 Request headers too large.", code, hdr.Get("Content-Type"), body)
+		}
+	})
+
 	t.Run("throttle policy gives 429", func(t *testing.T) {
 		if !g.rateLimited {
-			t.Skip("the generated listener has no rate-limit filter: throttling is not translated to xDS yet")
+			t.Fatal("the generated listener has no rate-limit filter, though the configuration has a throttle policy")
 		}
 		var ok, limited int
 		var body429 string

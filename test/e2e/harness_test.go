@@ -29,9 +29,6 @@ import (
 	"github.com/apigwio/apigw/xds"
 )
 
-// noEnvoy is the skip message of the tests that need Envoy.
-const noEnvoy = "no Envoy binary: set ENVOY_BIN or put envoy on PATH to run the end-to-end suite (the CI workflow .github/workflows/e2e.yml does)"
-
 // The app of the suite's configuration.
 const (
 	appName   = "e2e-app"
@@ -45,15 +42,6 @@ const (
 	reloadTimeout     = 30 * time.Second
 	requestTimeout    = 10 * time.Second
 )
-
-// envoyBinary is $ENVOY_BIN, else envoy on PATH, else "".
-func envoyBinary() string {
-	if bin := os.Getenv("ENVOY_BIN"); bin != "" {
-		return bin
-	}
-	bin, _ := exec.LookPath("envoy")
-	return bin
-}
 
 // freePorts returns n distinct free loopback ports. They are free when
 // returned; another process could take one before it is bound again, which
@@ -131,6 +119,11 @@ groups:
         path: /upload
         auth: none
         backend: {url: "http://#{backend}#/upload"}
+      - name: submit
+        method: POST
+        path: /submit
+        auth: app
+        backend: {url: "http://#{backend}#/submit"}
       - name: down
         method: GET
         path: /down
@@ -221,7 +214,8 @@ type gateway struct {
 	srv        *server.Server
 	xds        *xds.Server
 	// rateLimited is true when the generated listener has a rate-limit
-	// filter (throttling reaches Envoy).
+	// filter (throttling reaches Envoy); the suite's throttle policy
+	// requires it.
 	rateLimited bool
 
 	envoyPort, envoyAdminPort int

@@ -29,6 +29,7 @@ import (
 
 	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/examples/echo/echoserver"
+	"github.com/apigwio/apigw/internal/envoybin"
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/internal/server"
 	"github.com/apigwio/apigw/ratelimit/throttle"
@@ -197,13 +198,10 @@ func staticHCMOf(t *testing.T, res *xds.Resources) *hcmv3.HttpConnectionManager 
 // configuration against apigw (Check and rate limits only, no xDS) on the
 // quickstart configuration.
 func TestStaticEnvoyConfig(t *testing.T) {
-	bin := envoyBinary()
-	if bin == "" {
-		t.Skip(noEnvoy)
-	}
 	if testing.Short() {
 		t.Skip("end-to-end suite skipped in -short mode")
 	}
+	bin := envoybin.Require(t)
 	backend := httptest.NewServer(echoserver.Handler("release"))
 	defer backend.Close()
 	backendPort := backend.Listener.Addr().(*net.TCPAddr).Port
