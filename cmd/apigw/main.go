@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/apigwio/apigw/internal/config"
@@ -134,12 +135,24 @@ func runServe(args []string, _, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	redisAddr := fs.String("redis", "", "Redis host:port shared by replicas for rate limits and lockout (default: settings.throttling.redis_address; none: in memory)")
+	redisCluster := fs.String("redis-cluster", "", "Redis Cluster seed nodes, host:port,host:port,... (instead of --redis; default: settings.throttling.redis_cluster)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" {
 		fs.Usage()
 		return fmt.Errorf("--config is required")
+	}
+	var cluster []string
+	if *redisCluster != "" {
+		if *redisAddr != "" {
+			return fmt.Errorf("set either --redis or --redis-cluster, not both")
+		}
+		for _, a := range strings.Split(*redisCluster, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cluster = append(cluster, a)
+			}
+		}
 	}
 	logger, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -162,6 +175,7 @@ func runServe(args []string, _, stderr io.Writer) error {
 		Logger:          logger,
 		XDS:             x,
 		RedisAddress:    *redisAddr,
+		RedisCluster:    cluster,
 		Debug:           map[string]func() any{"xds": func() any { return x.Status() }},
 	})
 }
