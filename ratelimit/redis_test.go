@@ -153,7 +153,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	mk := func(mode FailureMode) *Service {
 		r := NewRedis(srv.Client(), "down:")
 		r.now = c.now
-		return newService(t, r, c, Options{FailureMode: mode, Logger: quiet, Timeout: time.Second})
+		return withFailureMode(t, newService(t, r, c, Options{Logger: quiet, Timeout: time.Second}), mode)
 	}
 	open, closed := mk(FailOpen), mk(FailClosed)
 	user := func(name string) *rlsv3.RateLimitRequest { return request(desc("generic_key", "api-1", "user", name)) }

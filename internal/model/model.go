@@ -185,7 +185,10 @@ type Throttling struct {
 	RedisCluster []string
 	// RedisPassword of the shared store.
 	RedisPassword Secret
-	// FailClosed denies when the store is unreachable.
+	// FailClosed denies when the store is unreachable. It is the one source
+	// of the failure mode: the rate-limit service (through throttle.Config)
+	// and lockout both read it from the snapshot in use, so a reload
+	// changes both.
 	FailClosed bool
 }
 

@@ -157,10 +157,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		o.Metrics = metrics.New()
 	}
 	authzOpts := authz.Options{Logger: s.log, Observer: o.Metrics}
+	// The failure mode is not an option here: both the rate-limit service
+	// (throttle.Config) and lockout read settings.throttling.failure_mode
+	// from the snapshot in use, so a reload changes both.
 	limiterOpts := ratelimit.Options{Logger: s.log}
-	if snap.Settings.Throttling.FailClosed {
-		limiterOpts.FailureMode = ratelimit.FailClosed
-	}
 	if s.redis, err = newRedisClient(o, snap.Settings.Throttling); err != nil {
 		return nil, err
 	}

@@ -688,7 +688,8 @@ type Throttling struct {
 	// Redis password.
 	RedisPassword *Secret `protobuf:"bytes,4,opt,name=redis_password,json=redisPassword,proto3" json:"redis_password,omitempty"`
 	// When the store is unreachable: "open" (allow; Envoy's default) or
-	// "closed" (deny). Default "open".
+	// "closed" (deny). Default "open". Applied on reload to rate limits and
+	// lockout alike.
 	FailureMode string `protobuf:"bytes,5,opt,name=failure_mode,json=failureMode,proto3" json:"failure_mode,omitempty"`
 	// Redis Cluster seed nodes (host:port each; a few masters suffice, the
 	// client discovers the rest), instead of redis_address. The password
