@@ -171,28 +171,24 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.limiter = ratelimit.New(limiterOpts)
 	if err := s.limiter.Update(throttle.Config(snap)); err != nil {
-		s.closeRedis()
-		return nil, fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err)
+		return s.abort(fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err))
 	}
 	if s.authz, err = authz.New(ctx, snap, authzOpts); err != nil {
-		s.closeRedis()
-		return nil, fmt.Errorf("config %s refused: %w", o.ConfigPath, err)
+		return s.abort(fmt.Errorf("config %s refused: %w", o.ConfigPath, err))
 	}
 	if o.XDS != nil {
 		if err := o.XDS.Publish(ctx, snap); err != nil {
-			s.authz.Close()
-			return nil, fmt.Errorf("config %s refused by the xDS translator: %w", o.ConfigPath, err)
+			return s.abort(fmt.Errorf("config %s refused by the xDS translator: %w", o.ConfigPath, err))
 		}
 	}
 
 	grpcAddr := firstNonEmpty(o.GRPCAddress, snap.Server.GRPCAddress)
 	adminAddr := firstNonEmpty(o.AdminAddress, snap.Server.AdminAddress)
 	if s.grpcLis, err = net.Listen("tcp", grpcAddr); err != nil {
-		return nil, fmt.Errorf("gRPC listener: %w", err)
+		return s.abort(fmt.Errorf("gRPC listener on %s: %w", grpcAddr, err))
 	}
 	if s.adminLis, err = net.Listen("tcp", adminAddr); err != nil {
-		s.grpcLis.Close()
-		return nil, fmt.Errorf("admin listener: %w", err)
+		return s.abort(fmt.Errorf("admin listener on %s: %w", adminAddr, err))
 	}
 
 	s.grpc = grpc.NewServer(GRPCServerOptions(snap.Settings.MaxBodyBytes)...)
@@ -249,6 +245,21 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.log.Info("apigw serving", "grpc", s.grpcLis.Addr().String(), "admin", s.adminLis.Addr().String(),
 		"config", o.ConfigPath, "version", snap.Version)
 	return s, nil
+}
+
+// abort releases what a failed Start opened (listeners, the Check
+// service's token verifier, the Redis client) and returns err.
+func (s *Server) abort(err error) (*Server, error) {
+	for _, l := range []net.Listener{s.grpcLis, s.adminLis} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+	if s.authz != nil {
+		s.authz.Close()
+	}
+	s.closeRedis()
+	return nil, err
 }
 
 // GRPCServerOptions are the gRPC server settings of the service (shared with
