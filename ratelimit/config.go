@@ -103,6 +103,11 @@ type Config struct {
 	Domain string
 	// Descriptors are the top-level descriptor nodes.
 	Descriptors []*Descriptor
+	// FailureMode is what the Service answers for the descriptors it could
+	// not count because its Backend failed. Default FailOpen. It belongs to
+	// the configuration so that Update changes it with the limits. (It has
+	// no counterpart in the envoyproxy/ratelimit YAML.)
+	FailureMode FailureMode
 
 	once sync.Once
 	idx  *index
@@ -128,6 +133,9 @@ func (c *Config) Validate() []error {
 		errs = append(errs, errors.New("domain: must not be empty"))
 	} else if !utf8.ValidString(c.Domain) {
 		errs = append(errs, errors.New("domain: must be valid UTF-8"))
+	}
+	if c.FailureMode != FailOpen && c.FailureMode != FailClosed {
+		errs = append(errs, fmt.Errorf("failure_mode: %d is not FailOpen or FailClosed", c.FailureMode))
 	}
 	return validateLevel(errs, c.Descriptors, "descriptors", 1)
 }

@@ -13,7 +13,7 @@
 //     by every replica and needs one round trip per request.
 //   - service: [Service] answers ShouldRateLimit with one Backend call per
 //     request, keeps a bounded local cache of counters already over their
-//     limit, and applies a [FailureMode] when the backend fails.
+//     limit, and applies the Config's [FailureMode] when the backend fails.
 //
 // The package is independent of the gateway configuration: the gateway maps
 // its throttling policies onto a Config and calls [Service.Update] on every

@@ -83,6 +83,17 @@ func redisKind() backendKind {
 // backendKinds are the backends every service behaviour is tested on.
 func backendKinds() []backendKind { return []backendKind{memoryKind(), redisKind()} }
 
+// withFailureMode installs testConfig with failure mode m in s.
+func withFailureMode(t testing.TB, s *Service, m FailureMode) *Service {
+	t.Helper()
+	cfg := testConfig()
+	cfg.FailureMode = m
+	if err := s.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // newService returns a Service on testConfig with backend b and clock c.
 func newService(t testing.TB, b Backend, c *clock, opts Options) *Service {
 	t.Helper()

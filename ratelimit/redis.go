@@ -20,7 +20,9 @@ const expiryGrace = time.Second
 // its counters, INCRBY and PEXPIRE (the time left in the window plus a
 // one-second grace; a relative TTL does not depend on Redis's clock) in one
 // pipeline: one round trip per call, whatever the number of counters
-// (a Redis Cluster client splits it per node, in parallel).
+// (a Redis Cluster client splits it per node, in parallel). Every command
+// touches one key, so the keys need no hash tag to work on a cluster, and
+// the counters of one call spread over the masters.
 //
 // Calls are bounded by their context only if the client was created with
 // ContextTimeoutEnabled; otherwise its ReadTimeout and WriteTimeout bound

@@ -153,7 +153,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	mk := func(mode FailureMode) *Service {
 		r := NewRedis(srv.Client(), "down:")
 		r.now = c.now
-		return newService(t, r, c, Options{FailureMode: mode, Logger: quiet, Timeout: time.Second})
+		return withFailureMode(t, newService(t, r, c, Options{Logger: quiet, Timeout: time.Second}), mode)
 	}
 	open, closed := mk(FailOpen), mk(FailClosed)
 	user := func(name string) *rlsv3.RateLimitRequest { return request(desc("generic_key", "api-1", "user", name)) }
@@ -255,6 +255,84 @@ func TestRedisRealTimeWindows(t *testing.T) {
 		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
 		if got := countAllowed(t, s, req, 5); got != 3 {
 			t.Fatalf("round %d: %d allowed in one second, want 3", round, got)
+		}
+	}
+}
+
+// TestRedisCluster runs two Services (two replicas) on a three-master Redis
+// Cluster: each command touches one key, and go-redis splits a request's
+// pipeline per master, so a request whose counters live on several masters
+// is counted in one call, and the counts are shared exactly.
+func TestRedisCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	c := newClock()
+	var svcs [2]*Service
+	var backends [2]*Redis
+	for i := range svcs {
+		backends[i] = NewRedis(cl.Client(), "apigw:rl:") // one client per replica
+		backends[i].now = c.now
+		svcs[i] = newService(t, backends[i], c, Options{})
+	}
+
+	// The four counters of this request live on at least two masters.
+	req := request(
+		desc("generic_key", "api-1"),
+		desc("generic_key", "api-1", "user", "alice"),
+		desc("generic_key", "api-1", "app", "shop"),
+		desc("generic_key", "api-1", "remote_address", "192.0.2.1"),
+	)
+	nodes := map[int]bool{}
+	for _, d := range req.GetDescriptors() {
+		var es []Entry
+		for _, e := range d.GetEntries() {
+			es = append(es, Entry{Key: e.GetKey(), Value: e.GetValue()})
+		}
+		w := int64(60)
+		if len(es) == 2 && es[1].Key == "app" {
+			w = 3600
+		} else if len(es) == 2 && es[1].Key == "remote_address" {
+			w = 1
+		}
+		nodes[cl.NodeOf(backends[0].key(counterKey(testDomain, es), windowStart(c.now().Unix(), w)))] = true
+	}
+	if len(nodes) < 2 {
+		t.Fatalf("the request's counters are all on one master (%s): pick other values", cl)
+	}
+	// Limits 5/min, 3/min, 2/h, 4/s: alternating replicas, the app limit
+	// (2/h) refuses the third request, and every counter keeps counting.
+	for i := 1; i <= 4; i++ {
+		resp := call(t, svcs[i%2], req)
+		wantOK := i <= 2
+		if (resp.GetOverallCode() == codeOK) != wantOK {
+			t.Fatalf("request %d: %v, want ok=%v", i, resp.GetOverallCode(), wantOK)
+		}
+		if r := resp.GetStatuses()[0].GetLimitRemaining(); r != uint32(5-i) {
+			t.Fatalf("request %d: api remaining %d, want %d (counts not shared)", i, r, 5-i)
+		}
+	}
+
+	// Concurrent callers on both replicas: exactly the limit passes.
+	const callers, each = 10, 8 // 160 requests for a limit of 20
+	shared := request(desc("generic_key", "api-1", "app", "partner"))
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 2 * callers {
+		s := svcs[i%2]
+		wg.Go(func() {
+			for range each {
+				if resp, err := s.ShouldRateLimit(context.Background(), shared); err == nil && resp.GetOverallCode() == codeOK {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != 20 {
+		t.Fatalf("%d allowed of 160, want exactly 20", allowed.Load())
+	}
+	for i, s := range svcs {
+		if st := s.Stats(); st.BackendErrors != 0 {
+			t.Errorf("service %d: %d backend errors", i, st.BackendErrors)
 		}
 	}
 }

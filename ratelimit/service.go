@@ -15,7 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// FailureMode is what a Service answers when its Backend fails.
+// FailureMode is what a Service answers when its Backend fails; it is set
+// per Config (Config.FailureMode), so Update changes it.
 type FailureMode uint8
 
 const (
@@ -49,8 +50,6 @@ const DefaultErrorLogInterval = 10 * time.Second
 type Options struct {
 	// Backend counts hits. Default: NewMemory(DefaultMemoryKeys, Now).
 	Backend Backend
-	// FailureMode applies when the Backend fails. Default FailOpen.
-	FailureMode FailureMode
 	// Timeout bounds each Backend call (the incoming context's deadline
 	// still applies when it is sooner). Default DefaultTimeout.
 	Timeout time.Duration
@@ -88,14 +87,13 @@ type Stats struct {
 type Service struct {
 	rlsv3.UnimplementedRateLimitServiceServer
 
-	state       atomic.Pointer[state]
-	backend     Backend
-	local       bool // the backend never blocks: no per-call timeout needed
-	failureMode FailureMode
-	timeout     time.Duration
-	cacheSize   int
-	now         func() time.Time
-	log         *slog.Logger
+	state     atomic.Pointer[state]
+	backend   Backend
+	local     bool // the backend never blocks: no per-call timeout needed
+	timeout   time.Duration
+	cacheSize int
+	now       func() time.Time
+	log       *slog.Logger
 
 	requests, overLimit, backendErrors, cacheHits atomic.Uint64
 
@@ -116,7 +114,6 @@ type state struct {
 func New(opts Options) *Service {
 	s := &Service{
 		backend:     opts.Backend,
-		failureMode: opts.FailureMode,
 		timeout:     opts.Timeout,
 		cacheSize:   opts.OverLimitCacheSize,
 		now:         opts.Now,
@@ -300,9 +297,9 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 			err = fmt.Errorf("backend returned %d counts for %d counters", len(counts), len(sc.reqs))
 		}
 		if err != nil {
-			s.backendError(ctx, err)
+			s.backendError(ctx, err, st.cfg.FailureMode)
 			for _, i := range sc.pos {
-				if s.failureMode == FailClosed {
+				if st.cfg.FailureMode == FailClosed {
 					statuses[i].Code = rlsv3.RateLimitResponse_OVER_LIMIT
 					over = true
 				} else {
@@ -360,7 +357,7 @@ func setDuration(d *durationpb.Duration, v time.Duration) {
 
 // backendError counts err and logs it, at most once per ErrorLogInterval
 // with the number of errors not logged since.
-func (s *Service) backendError(ctx context.Context, err error) {
+func (s *Service) backendError(ctx context.Context, err error, mode FailureMode) {
 	s.backendErrors.Add(1)
 	now := time.Now().UnixNano()
 	last := s.errLogLast.Load()
@@ -370,6 +367,6 @@ func (s *Service) backendError(ctx context.Context, err error) {
 	}
 	s.log.LogAttrs(ctx, slog.LevelError, "rate limit: backend failed",
 		slog.String("error", err.Error()),
-		slog.String("failure_mode", s.failureMode.String()),
+		slog.String("failure_mode", mode.String()),
 		slog.Uint64("suppressed", s.errSuppressed.Swap(0)))
 }

@@ -348,7 +348,7 @@ func TestFailureModes(t *testing.T) {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
-			s := newService(t, failingBackend{errors.New("connection refused")}, newClock(), Options{FailureMode: tt.mode, Logger: log, ErrorLogInterval: time.Hour})
+			s := withFailureMode(t, newService(t, failingBackend{errors.New("connection refused")}, newClock(), Options{Logger: log, ErrorLogInterval: time.Hour}), tt.mode)
 			req := request(desc("generic_key", "api-1", "user", "alice"), desc("unknown", "x"))
 			for range 20 {
 				resp := call(t, s, req)
@@ -397,13 +397,36 @@ func TestBackendTimeout(t *testing.T) {
 	}
 }
 
+// TestFailureModeFollowsUpdate: the failure mode is part of the Config, so
+// Update switches it along with the limits (a reload from fail-open to
+// fail-closed and back), and an unknown mode is refused.
+func TestFailureModeFollowsUpdate(t *testing.T) {
+	s := newService(t, failingBackend{errors.New("down")}, newClock(), Options{Logger: slog.New(slog.DiscardHandler)})
+	req := request(desc("generic_key", "api-1"))
+	for _, mode := range []FailureMode{FailOpen, FailClosed, FailOpen} {
+		withFailureMode(t, s, mode)
+		want := codeOK
+		if mode == FailClosed {
+			want = codeOver
+		}
+		if got := call(t, s, req).GetOverallCode(); got != want {
+			t.Fatalf("after Update to %v: %v, want %v", mode, got, want)
+		}
+	}
+	cfg := testConfig()
+	cfg.FailureMode = 7
+	if err := s.Update(cfg); err == nil || !strings.Contains(err.Error(), "failure_mode") {
+		t.Fatalf("Update with failure mode 7: %v", err)
+	}
+}
+
 // shortBackend returns fewer counts than asked: treated as a failure.
 type shortBackend struct{}
 
 func (shortBackend) Incr(context.Context, []CounterRequest) ([]uint64, error) { return nil, nil }
 
 func TestBackendShortAnswerIsAnError(t *testing.T) {
-	s := newService(t, shortBackend{}, newClock(), Options{FailureMode: FailClosed, Logger: slog.New(slog.DiscardHandler)})
+	s := withFailureMode(t, newService(t, shortBackend{}, newClock(), Options{Logger: slog.New(slog.DiscardHandler)}), FailClosed)
 	if resp := call(t, s, request(desc("generic_key", "api-1"))); resp.GetOverallCode() != codeOver || s.Stats().BackendErrors != 1 {
 		t.Fatalf("%v %+v", resp, s.Stats())
 	}

@@ -2,6 +2,7 @@ package lockout
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,10 @@ import (
 // Redis is a Store shared by replicas through Redis, so that a key locked
 // through one replica is locked on all. Per key it keeps a failure counter
 // (expiring after the lock duration) and a lock flag (expiring when the lock
-// does).
+// does): prefix + "{" + key + "}:f" and prefix + "{" + key + "}:l". The
+// braces are a Redis Cluster hash tag: both keys of one lockout key hash to
+// the same slot, so the MGET and the script that read and write them both
+// work on a cluster (see tagged for keys containing braces).
 //
 // Locked reads both in one round trip and remembers, in a small local cache,
 // which keys currently have failures; Success then deletes the counter only
@@ -43,7 +47,9 @@ end
 return 0`
 
 // NewRedis returns a Store on client with keys under prefix (e.g.
-// "apigw:lockout:").
+// "apigw:lockout:"). client may be a *redis.Client or a *redis.ClusterClient:
+// every command touches one key or the two keys of one hash tag. A prefix
+// with a hash tag of its own ("{x}") would put every key in one slot.
 func NewRedis(client redis.UniversalClient, prefix string, p Policy) *Redis {
 	r := &Redis{
 		client: client,
@@ -60,8 +66,39 @@ func NewRedis(client redis.UniversalClient, prefix string, p Policy) *Redis {
 // SetPolicy changes MaxFailures and Duration for future decisions.
 func (r *Redis) SetPolicy(p Policy) { r.policy.Store(&p) }
 
+// keys returns the counter and lock keys of key, which share a hash tag.
 func (r *Redis) keys(key string) (counter, lock string) {
-	return r.prefix + "f:" + key, r.prefix + "l:" + key
+	base := r.prefix + "{" + tagged(key) + "}:"
+	return base + "f", base + "l"
+}
+
+// tagged returns key made fit for a hash tag: a brace in key would end the
+// tag early or leave it empty (then Redis hashes the whole name and the two
+// keys may land in different slots), so '%', '{' and '}' are
+// percent-encoded (one-to-one: distinct keys stay distinct), and the empty
+// key becomes "%" (which no encoded key is).
+func tagged(key string) string {
+	if key == "" {
+		return "%"
+	}
+	if !strings.ContainsAny(key, "%{}") {
+		return key
+	}
+	var b strings.Builder
+	b.Grow(len(key) + 8)
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; c {
+		case '%':
+			b.WriteString("%25")
+		case '{':
+			b.WriteString("%7B")
+		case '}':
+			b.WriteString("%7D")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // Locked implements Store.

@@ -2,6 +2,7 @@ package lockout
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +69,65 @@ func TestRedisDown(t *testing.T) {
 	srv.Restart()
 	if locked, err := s.Locked(ctx, "k"); err != nil || locked {
 		t.Fatalf("did not recover after restart: %v %v", locked, err)
+	}
+}
+
+// TestRedisCluster runs two stores (two replicas) on a three-master Redis
+// Cluster: the counter and lock keys of one key share a hash tag, so the
+// MGET and the script work (no CROSSSLOT), N failures through either lock
+// the key for both, and keys with braces stay in one slot.
+func TestRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := Policy{MaxFailures: 2, Duration: time.Minute}
+	a := NewRedis(c.Client(), "apigw:lockout:", p)
+	b := NewRedis(c.Client(), "apigw:lockout:", p)
+	nodes := map[int]bool{}
+	for i, key := range []string{"iam:AK1", "iam:AK2", "iam:AK3", "hmac:x", "app:y", "}", "{", "{}", "a{b}c", "%7B", ""} {
+		counter, lock := a.keys(key)
+		if c.NodeOf(counter) != c.NodeOf(lock) {
+			t.Fatalf("%q: %s and %s on different masters", key, counter, lock)
+		}
+		nodes[c.NodeOf(counter)] = true
+		// Failures alternate between the replicas: the third locks.
+		for f := 0; f < 2; f++ {
+			s := []*Redis{a, b}[(i+f)%2]
+			if locked, err := s.Failure(ctx, key); err != nil || locked {
+				t.Fatalf("%q failure %d: %v %v", key, f, locked, err)
+			}
+			if locked, err := s.Locked(ctx, key); err != nil || locked {
+				t.Fatalf("%q locked after %d failures: %v %v", key, f+1, locked, err)
+			}
+		}
+		if locked, err := []*Redis{a, b}[i%2].Failure(ctx, key); err != nil || !locked {
+			t.Fatalf("%q third failure: %v %v", key, locked, err)
+		}
+		for _, s := range []*Redis{a, b} {
+			if locked, err := s.Locked(ctx, key); err != nil || !locked {
+				t.Fatalf("%q: lock not seen by a replica: %v %v", key, locked, err)
+			}
+		}
+	}
+	if len(nodes) < 2 {
+		t.Fatalf("keys all on one master (%v): the test proves nothing about slots", nodes)
+	}
+	// Distinct keys keep distinct entries ("{" and "%7B" are not confused).
+	if locked, err := a.Locked(ctx, "other"); err != nil || locked {
+		t.Fatalf("an untouched key: %v %v", locked, err)
+	}
+}
+
+func TestTaggedIsOneToOne(t *testing.T) {
+	seen := map[string]string{}
+	for _, k := range []string{"", "%", "%25", "{", "%7B", "}", "%7D", "{}", "a", "a{b}", "a%7Bb%7D"} {
+		tag := tagged(k)
+		if strings.ContainsAny(tag, "{}") || tag == "" {
+			t.Errorf("tagged(%q) = %q", k, tag)
+		}
+		if prev, ok := seen[tag]; ok {
+			t.Errorf("tagged(%q) = tagged(%q) = %q", k, prev, tag)
+		}
+		seen[tag] = k
 	}
 }

@@ -16,6 +16,7 @@ type serveFlags struct {
 	config, grpcAddr, adminAddr, logFormat, logLevel, redis string
 	watch, shutdown                                         time.Duration
 	reflection                                              bool
+	redisCluster                                            []string
 }
 
 func newServeCmd() *cobra.Command {
@@ -55,6 +56,8 @@ port cannot be bound, 2 on a usage error.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.redis, "redis", "", "Redis host:port shared by replicas for rate limits and lockout (default: settings.throttling.redis_address; none: in memory)")
+	fl.StringSliceVar(&f.redisCluster, "redis-cluster", nil, "Redis Cluster seed nodes, host:port,host:port,... (instead of --redis; default: settings.throttling.redis_cluster)")
+	cmd.MarkFlagsMutuallyExclusive("redis", "redis-cluster")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")
 	_ = cmd.RegisterFlagCompletionFunc("log-format", completeChoices("text", "json"))
@@ -94,6 +97,7 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 		Logger:          logger,
 		XDS:             x,
 		RedisAddress:    f.redis,
+		RedisCluster:    f.redisCluster,
 		Debug:           map[string]func() any{"xds": func() any { return x.Status() }},
 	})
 }

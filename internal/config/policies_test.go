@@ -188,3 +188,26 @@ groups:
 		}
 	}
 }
+
+// TestRedisCluster: redis_cluster lists seed nodes, each host:port and
+// listed once, and excludes redis_address.
+func TestRedisCluster(t *testing.T) {
+	const groups = "\ngroups: [{name: g, apis: [{name: a, path: /a, auth: none, backend: {url: \"http://10.0.0.1\"}}]}]\n"
+	snap, err := Load("p", []byte(`settings: {throttling: {redis_cluster: ["10.0.0.1:6379", "redis-1.internal:6379"]}}`+groups), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th := snap.Settings.Throttling; th.RedisAddress != "" || len(th.RedisCluster) != 2 || th.RedisCluster[1] != "redis-1.internal:6379" {
+		t.Fatalf("throttling %+v", th)
+	}
+	_, err = Load("p", []byte(`settings: {throttling: {redis_address: "10.0.0.9:6379", redis_cluster: ["10.0.0.1:6379", nohost, "10.0.0.1:6379"]}}`+groups), Options{})
+	for _, want := range []string{
+		`settings.throttling.redis_cluster[1]: "nohost" is not host:port`,
+		`settings.throttling.redis_cluster[2]: "10.0.0.1:6379" is listed twice`,
+		`settings.throttling.redis_cluster: set either redis_address (one Redis) or redis_cluster (a Redis Cluster), not both`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %s, got %v", want, err)
+		}
+	}
+}

@@ -135,6 +135,20 @@ func (b *builder) settings(s *configv1.Settings) {
 			b.ps.add("settings.throttling.redis_address", "%v", err)
 		}
 	}
+	seen := map[string]bool{}
+	for i, addr := range th.GetRedisCluster() {
+		field := fmt.Sprintf("settings.throttling.redis_cluster[%d]", i)
+		if _, err := parseHostPort(addr, false); err != nil {
+			b.ps.add(field, "%v", err)
+		} else if seen[addr] {
+			b.ps.add(field, "%q is listed twice", addr)
+		}
+		seen[addr] = true
+		out.Throttling.RedisCluster = append(out.Throttling.RedisCluster, addr)
+	}
+	if out.Throttling.RedisAddress != "" && len(out.Throttling.RedisCluster) > 0 {
+		b.ps.add("settings.throttling.redis_cluster", "set either redis_address (one Redis) or redis_cluster (a Redis Cluster), not both")
+	}
 	if th.GetRedisPassword() != nil {
 		out.Throttling.RedisPassword, _ = b.secretAllowShort("settings.throttling.redis_password", th.GetRedisPassword(), 1)
 	}

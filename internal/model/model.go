@@ -181,11 +181,17 @@ type Throttling struct {
 	// DefaultAPIRPS is the per-API limit per second when no policy is bound;
 	// 0 means none.
 	DefaultAPIRPS uint32
-	// RedisAddress of the shared store; empty for memory.
+	// RedisAddress of the shared store; empty for memory (or a cluster).
 	RedisAddress string
+	// RedisCluster are the seed nodes of a Redis Cluster used as the shared
+	// store instead of RedisAddress (they are exclusive).
+	RedisCluster []string
 	// RedisPassword of the shared store.
 	RedisPassword Secret
-	// FailClosed denies when the store is unreachable.
+	// FailClosed denies when the store is unreachable. It is the one source
+	// of the failure mode: the rate-limit service (through throttle.Config)
+	// and lockout both read it from the snapshot in use, so a reload
+	// changes both.
 	FailClosed bool
 }
 

@@ -2,10 +2,11 @@
 //
 // Start launches redis-server on a free loopback port with persistence off
 // and its working directory in a temporary folder, waits until it answers
-// PING, and stops it when the test ends. The test is skipped only when no
-// redis-server binary exists (install the Debian package redis-server, or
-// set REDIS_SERVER to the binary's path), and fails instead when
-// APIGW_REQUIRE_REDIS=1 (as .ci/run sets); any other failure fails the test.
+// PING, and stops it when the test ends. StartCluster does the same for a
+// three-master Redis Cluster. The test is skipped only when no redis-server
+// (or, for a cluster, redis-cli) binary exists (install the Debian package
+// redis-server, or set REDIS_SERVER to the binary's path), and fails instead
+// when APIGW_REQUIRE_REDIS=1 (CI); any other failure fails the test.
 // Stop, Restart, Pause and Resume let a test see how its code behaves while
 // Redis is down or hung, and after it comes back.
 package redistest
@@ -38,10 +39,12 @@ type Server struct {
 	// Restart.
 	Addr string
 
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
+	t       testing.TB
+	bin     string
+	dir     string
+	port    int
+	cluster bool // started with cluster mode on
+	busPort int  // the cluster bus port, when cluster
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -67,28 +70,39 @@ func Binary() (path string, ok bool) {
 	return "", false
 }
 
-// RequireEnv is the environment variable that turns a missing redis-server
-// into a test failure.
-const RequireEnv = "APIGW_REQUIRE_REDIS"
-
 // Start runs a new redis-server for t and stops it when t ends. It skips t
-// when no redis-server binary exists, or fails it when $APIGW_REQUIRE_REDIS
-// is 1.
+// when no redis-server binary exists (fails it with APIGW_REQUIRE_REDIS=1).
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, ok := Binary()
 	if !ok {
-		const msg = "redis-server not found: install the Debian package redis-server (or set REDIS_SERVER)"
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%s (%s=1: Redis is required)", msg, RequireEnv)
-		}
-		t.Skipf("%s; %s=1 makes this a failure", msg, RequireEnv)
+		missing(t, "redis-server not found: install the Debian package redis-server (or set REDIS_SERVER)")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	return startServer(t, bin, false)
+}
+
+// missing skips t for a missing binary, or fails it when
+// APIGW_REQUIRE_REDIS=1.
+func missing(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("APIGW_REQUIRE_REDIS") == "1" {
+		t.Fatal(msg + " (and APIGW_REQUIRE_REDIS=1)")
+	}
+	t.Skip(msg)
+}
+
+func startServer(t testing.TB, bin string, cluster bool) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), cluster: cluster}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ { // the free port may be taken meanwhile
 		if s.port, err = freePort(); err != nil {
 			t.Fatalf("redistest: no free loopback port: %v", err)
+		}
+		if cluster {
+			if s.busPort, err = freePort(); err != nil {
+				t.Fatalf("redistest: no free loopback port: %v", err)
+			}
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 		if err = s.start(); err == nil {
@@ -119,7 +133,7 @@ func (s *Server) start() error {
 		return nil
 	}
 	out := new(bytes.Buffer)
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -127,7 +141,11 @@ func (s *Server) start() error {
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--loglevel", "warning",
-	)
+	}
+	if s.cluster {
+		args = append(args, clusterArgs(s.busPort)...)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,8 @@ package redistest
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +65,49 @@ func TestTwoServersAreIndependent(t *testing.T) {
 	a.Client().Set(ctx, "k", "a", 0)
 	if n := b.Client().Exists(ctx, "k").Val(); n != 0 {
 		t.Fatal("servers share data")
+	}
+}
+
+// TestCluster: three masters share the slots; keys of one hash tag land on
+// one node, multi-key commands on them work, and a stopped master's slots
+// fail while the others keep serving.
+func TestCluster(t *testing.T) {
+	c := StartCluster(t)
+	if len(c.Addrs) != 3 {
+		t.Fatalf("%d masters", len(c.Addrs))
+	}
+	ctx := context.Background()
+	cc := c.Client()
+	if err := cc.MSet(ctx, "{k}a", "1", "{k}b", "2").Err(); err != nil {
+		t.Fatalf("MSET in one slot: %v", err)
+	}
+	if err := cc.MSet(ctx, "ka", "1", "kb", "2").Err(); err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Fatalf("MSET across slots: %v, want CROSSSLOT", err)
+	}
+	// One key per node.
+	keys := map[int]string{}
+	for i := 0; len(keys) < 3 && i < 1000; i++ {
+		k := "key" + strconv.Itoa(i)
+		if _, ok := keys[c.NodeOf(k)]; !ok {
+			keys[c.NodeOf(k)] = k
+		}
+	}
+	if len(keys) != 3 {
+		t.Fatalf("keys not spread over 3 nodes: %v (%s)", keys, c)
+	}
+	for _, k := range keys {
+		if err := cc.Set(ctx, k, "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Nodes[0].Stop()
+	for n, k := range keys {
+		err := cc.Get(ctx, k).Err()
+		if n == 0 && err == nil {
+			t.Errorf("key %s of the stopped master answered", k)
+		}
+		if n != 0 && err != nil {
+			t.Errorf("key %s of a live master: %v", k, err)
+		}
 	}
 }

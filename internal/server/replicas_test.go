@@ -36,10 +36,12 @@ iam_users:
   - {account: acme, user: alice, access_keys: [{id: SHAREDAK, secret: {value: shared-secret-1}}]}
 `
 
-func startReplica(t *testing.T, path, redisAddr string) (*Server, *grpc.ClientConn) {
+// startReplica starts a service on the configuration at path, with the
+// shared store of o (RedisAddress or RedisCluster).
+func startReplica(t *testing.T, path string, o Options) (*Server, *grpc.ClientConn) {
 	t.Helper()
-	s, err := Start(context.Background(), Options{ConfigPath: path, RedisAddress: redisAddr, WatchInterval: -1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o.ConfigPath, o.WatchInterval, o.Logger = path, -1, slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +66,22 @@ func signedCheck(t *testing.T, secret string) *authv3.CheckRequest {
 // locked through instance A is refused by instance B, and a limit of N
 // across both lets exactly N through.
 func TestReplicasShareRedis(t *testing.T) {
-	rdb := redistest.Start(t)
+	testReplicasShare(t, Options{RedisAddress: redistest.Start(t).Addr})
+}
+
+// TestReplicasShareRedisCluster is TestReplicasShareRedis on a three-master
+// Redis Cluster.
+func TestReplicasShareRedisCluster(t *testing.T) {
+	testReplicasShare(t, Options{RedisCluster: redistest.StartCluster(t).Addrs})
+}
+
+func testReplicasShare(t *testing.T, o Options) {
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	if err := os.WriteFile(path, []byte(replicaCfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sa, connA := startReplica(t, path, rdb.Addr)
-	sb, connB := startReplica(t, path, rdb.Addr)
+	sa, connA := startReplica(t, path, o)
+	sb, connB := startReplica(t, path, o)
 	a, b := authv3.NewAuthorizationClient(connA), authv3.NewAuthorizationClient(connB)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -112,8 +123,8 @@ func TestReplicasShareRedis(t *testing.T) {
 		}
 	}
 	for _, s := range []*Server{sa, sb} {
-		if st := s.Limiter().Stats(); st.BackendErrors != 0 {
-			t.Fatalf("Redis errors during the test (%d): the count would not be exact", st.BackendErrors)
+		if st := s.Limiter().Stats(); st.BackendErrors != 0 || s.authz.Stats().LockoutStoreErrors != 0 {
+			t.Fatalf("Redis errors during the test (%d, lockout %d): the count would not be exact", st.BackendErrors, s.authz.Stats().LockoutStoreErrors)
 		}
 	}
 	if got := ok.Load(); got != 7 {

@@ -118,9 +118,14 @@ type Options struct {
 	XDS XDS
 	// Debug adds JSON documents to the admin endpoint (/debug/<name>).
 	Debug map[string]func() any
-	// RedisAddress overrides settings.throttling.redis_address: the store
-	// shared by replicas for rate-limit counters and lockout.
+	// RedisAddress overrides settings.throttling.redis_address and
+	// redis_cluster: one Redis shared by replicas for rate-limit counters
+	// and lockout.
 	RedisAddress string
+	// RedisCluster overrides settings.throttling.redis_address and
+	// redis_cluster: the seed nodes of a Redis Cluster used instead of one
+	// Redis. Set at most one of RedisAddress and RedisCluster.
+	RedisCluster []string
 	// Metrics receives the service's metrics, served at /metrics on the
 	// admin port. Default: a new registry.
 	Metrics *metrics.Registry
@@ -136,7 +141,7 @@ type Server struct {
 	reloader *reload.Reloader
 	authz    *authz.Service
 	limiter  *ratelimit.Service
-	redis    *redis.Client
+	redis    redis.UniversalClient
 	grpc     *grpc.Server
 	health   *health.Server
 	admin    *http.Server
@@ -185,53 +190,35 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if g, a := s.grpcLis.Addr().String(), s.adminLis.Addr().String(); g != snap.Server.GRPCAddress || a != snap.Server.AdminAddress {
 		s.reloader.SetAddresses(g, a)
 		if snap, err = s.reloader.Prime(ctx); err != nil {
-			s.closeListeners()
-			return nil, err
+			return s.abort(err)
 		}
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New()
 	}
 	authzOpts := authz.Options{Logger: s.log, Observer: o.Metrics}
+	// The failure mode is not an option here: both the rate-limit service
+	// (throttle.Config) and lockout read settings.throttling.failure_mode
+	// from the snapshot in use, so a reload changes both.
 	limiterOpts := ratelimit.Options{Logger: s.log}
-	if snap.Settings.Throttling.FailClosed {
-		limiterOpts.FailureMode = ratelimit.FailClosed
+	if s.redis, err = newRedisClient(o, snap.Settings.Throttling); err != nil {
+		return s.abort(err)
 	}
-	if addr := firstNonEmpty(o.RedisAddress, snap.Settings.Throttling.RedisAddress); addr != "" {
-		// Store failures are counted and logged (rate-limited) by the
-		// components; go-redis's own per-dial lines would flood the log.
-		redis.SetLogger(quietRedisLogger{})
-		s.redis = redis.NewClient(&redis.Options{
-			Addr:                  addr,
-			Password:              string(snap.Settings.Throttling.RedisPassword.Bytes()),
-			DialTimeout:           time.Second,
-			ReadTimeout:           200 * time.Millisecond,
-			WriteTimeout:          200 * time.Millisecond,
-			ContextTimeoutEnabled: true,
-			PoolSize:              64,
-		})
+	if s.redis != nil {
 		lo := snap.Settings.Lockout
 		authzOpts.Lockout = lockout.NewRedis(s.redis, "apigw:lockout:", lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration})
 		limiterOpts.Backend = ratelimit.NewRedis(s.redis, "apigw:rl:")
-		s.log.Info("shared state in Redis", "address", addr, "failure_mode", limiterOpts.FailureMode.String())
 	}
 	s.limiter = ratelimit.New(limiterOpts)
 	if err := s.limiter.Update(throttle.Config(snap)); err != nil {
-		s.closeRedis()
-		s.closeListeners()
-		return nil, fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err)
+		return s.abort(fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err))
 	}
 	if s.authz, err = authz.New(ctx, snap, authzOpts); err != nil {
-		s.closeRedis()
-		s.closeListeners()
-		return nil, fmt.Errorf("config %s refused: %w", o.ConfigPath, err)
+		return s.abort(fmt.Errorf("config %s refused: %w", o.ConfigPath, err))
 	}
 	if o.XDS != nil {
 		if err := o.XDS.Publish(ctx, snap); err != nil {
-			s.authz.Close()
-			s.closeRedis()
-			s.closeListeners()
-			return nil, fmt.Errorf("config %s refused by the xDS translator: %w", o.ConfigPath, err)
+			return s.abort(fmt.Errorf("config %s refused by the xDS translator: %w", o.ConfigPath, err))
 		}
 	}
 
@@ -320,6 +307,21 @@ func isLoopback(addr net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
+// abort releases what a failed Start opened (listeners, the Check
+// service's token verifier, the Redis client) and returns err.
+func (s *Server) abort(err error) (*Server, error) {
+	for _, l := range []net.Listener{s.grpcLis, s.adminLis} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+	if s.authz != nil {
+		s.authz.Close()
+	}
+	s.closeRedis()
+	return nil, err
+}
+
 // GRPCServerOptions are the gRPC server settings of the service (shared with
 // the benchmark's no-op server so both are measured alike): keepalives that
 // suit Envoy's long-lived connections, and a receive limit that fits a
@@ -330,6 +332,52 @@ func GRPCServerOptions(maxBody int64) []grpc.ServerOption {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.MaxRecvMsgSize(int(maxBody) + 1<<20),
 	}
+}
+
+// newRedisClient returns the client of the shared store: a cluster client
+// for a Redis Cluster, a plain one for one Redis, nil for none (memory).
+// The Options win over the configuration.
+func newRedisClient(o Options, th model.Throttling) (redis.UniversalClient, error) {
+	addr, cluster := th.RedisAddress, th.RedisCluster
+	if o.RedisAddress != "" || len(o.RedisCluster) > 0 {
+		addr, cluster = o.RedisAddress, o.RedisCluster
+	}
+	if addr != "" && len(cluster) > 0 {
+		return nil, errors.New("set either a Redis address or Redis Cluster nodes, not both")
+	}
+	if addr == "" && len(cluster) == 0 {
+		return nil, nil
+	}
+	// Store failures are counted and logged (rate-limited) by the
+	// components; go-redis's own per-dial lines would flood the log.
+	redis.SetLogger(quietRedisLogger{})
+	password := string(th.RedisPassword.Bytes())
+	mode := "open"
+	if th.FailClosed {
+		mode = "closed"
+	}
+	if len(cluster) > 0 {
+		o.Logger.Info("shared state in Redis Cluster", "nodes", cluster, "failure_mode", mode)
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                 cluster,
+			Password:              password,
+			DialTimeout:           time.Second,
+			ReadTimeout:           200 * time.Millisecond,
+			WriteTimeout:          200 * time.Millisecond,
+			ContextTimeoutEnabled: true,
+			PoolSize:              64, // per node
+		}), nil
+	}
+	o.Logger.Info("shared state in Redis", "address", addr, "failure_mode", mode)
+	return redis.NewClient(&redis.Options{
+		Addr:                  addr,
+		Password:              password,
+		DialTimeout:           time.Second,
+		ReadTimeout:           200 * time.Millisecond,
+		WriteTimeout:          200 * time.Millisecond,
+		ContextTimeoutEnabled: true,
+		PoolSize:              64,
+	}), nil
 }
 
 func firstNonEmpty(a, b string) string {
@@ -419,15 +467,6 @@ func (s *Server) registerMetrics(m *metrics.Registry) {
 type quietRedisLogger struct{}
 
 func (quietRedisLogger) Printf(context.Context, string, ...any) {}
-
-func (s *Server) closeListeners() {
-	if s.grpcLis != nil {
-		s.grpcLis.Close()
-	}
-	if s.adminLis != nil {
-		s.adminLis.Close()
-	}
-}
 
 func (s *Server) closeRedis() {
 	if s.redis != nil {

@@ -143,9 +143,13 @@ func limit(name string, n uint32, unit string) *ratelimit.Limit {
 	return &ratelimit.Limit{Name: name, Requests: n, Unit: u}
 }
 
-// Config returns the rate-limit service configuration for snap.
+// Config returns the rate-limit service configuration for snap, with the
+// failure mode of settings.throttling.failure_mode.
 func Config(snap *model.Snapshot) *ratelimit.Config {
 	cfg := &ratelimit.Config{Domain: Domain}
+	if snap.Settings.Throttling.FailClosed {
+		cfg.FailureMode = ratelimit.FailClosed
+	}
 	ids := make([]string, 0, len(snap.APIs))
 	for id := range snap.APIs {
 		ids = append(ids, id)

@@ -707,13 +707,19 @@ type Throttling struct {
 	// Turns the default per-API limit off.
 	DefaultDisabled bool `protobuf:"varint,2,opt,name=default_disabled,json=defaultDisabled,proto3" json:"default_disabled,omitempty"`
 	// Redis address (host:port) shared by replicas for rate-limit counters,
-	// lockout and quotas. Empty: in memory. The --redis flag overrides.
+	// lockout and quotas. Empty (and no redis_cluster): in memory. The
+	// --redis and --redis-cluster flags override.
 	RedisAddress string `protobuf:"bytes,3,opt,name=redis_address,json=redisAddress,proto3" json:"redis_address,omitempty"`
 	// Redis password.
 	RedisPassword *Secret `protobuf:"bytes,4,opt,name=redis_password,json=redisPassword,proto3" json:"redis_password,omitempty"`
 	// When the store is unreachable: "open" (allow; Envoy's default) or
-	// "closed" (deny). Default "open".
-	FailureMode   string `protobuf:"bytes,5,opt,name=failure_mode,json=failureMode,proto3" json:"failure_mode,omitempty"`
+	// "closed" (deny). Default "open". Applied on reload to rate limits and
+	// lockout alike.
+	FailureMode string `protobuf:"bytes,5,opt,name=failure_mode,json=failureMode,proto3" json:"failure_mode,omitempty"`
+	// Redis Cluster seed nodes (host:port each; a few masters suffice, the
+	// client discovers the rest), instead of redis_address. The password
+	// applies to every node. The --redis and --redis-cluster flags override.
+	RedisCluster  []string `protobuf:"bytes,6,rep,name=redis_cluster,json=redisCluster,proto3" json:"redis_cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -781,6 +787,13 @@ func (x *Throttling) GetFailureMode() string {
 		return x.FailureMode
 	}
 	return ""
+}
+
+func (x *Throttling) GetRedisCluster() []string {
+	if x != nil {
+		return x.RedisCluster
+	}
+	return nil
 }
 
 // Lockout rejects a key after too many consecutive failures.
@@ -2981,14 +2994,15 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"clock_skew\x18\x02 \x01(\tR\tclockSkew\x12'\n" +
 	"\x0fenforce_headers\x18\x03 \x03(\tR\x0eenforceHeaders\x12#\n" +
-	"\rvalidate_body\x18\x04 \x01(\bR\fvalidateBody\"\xe7\x01\n" +
+	"\rvalidate_body\x18\x04 \x01(\bR\fvalidateBody\"\x8c\x02\n" +
 	"\n" +
 	"Throttling\x12&\n" +
 	"\x0fdefault_api_rps\x18\x01 \x01(\rR\rdefaultApiRps\x12)\n" +
 	"\x10default_disabled\x18\x02 \x01(\bR\x0fdefaultDisabled\x12#\n" +
 	"\rredis_address\x18\x03 \x01(\tR\fredisAddress\x12>\n" +
 	"\x0eredis_password\x18\x04 \x01(\v2\x17.apigw.config.v1.SecretR\rredisPassword\x12!\n" +
-	"\ffailure_mode\x18\x05 \x01(\tR\vfailureMode\"\xa4\x01\n" +
+	"\ffailure_mode\x18\x05 \x01(\tR\vfailureMode\x12#\n" +
+	"\rredis_cluster\x18\x06 \x03(\tR\fredisCluster\"\xa4\x01\n" +
 	"\aLockout\x12&\n" +
 	"\fmax_failures\x18\x01 \x01(\rH\x00R\vmaxFailures\x88\x01\x01\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
