@@ -1,12 +1,16 @@
 package authz
 
 import (
+	"slices"
+	"strings"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
 
+	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/internal/apigerr"
 )
 
@@ -16,9 +20,10 @@ var (
 )
 
 // response builds the OK answer: the caller's and the API's identity headers
-// upstream, forged identity headers removed, and the caller's identity as
-// dynamic metadata for rate limiting.
-func (d decision) response() *authv3.CheckResponse {
+// upstream, forged identity headers removed (also custom-authorizer context
+// headers, X-Apig-Context-*, that r carries and the caller does not set),
+// and the caller's identity as dynamic metadata for rate limiting.
+func (d decision) response(r *request) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	resp := &authv3.CheckResponse{
 		Status:       okStatus,
@@ -35,7 +40,38 @@ func (d decision) response() *authv3.CheckResponse {
 		ok.HeadersToRemove = d.caller.removes
 		resp.DynamicMetadata = d.caller.metadata
 	}
+	if forged := r.forgedContextHeaders(ok.Headers); len(forged) > 0 {
+		ok.HeadersToRemove = slices.Concat(ok.HeadersToRemove, forged)
+	}
 	return resp
+}
+
+// forgedContextHeaders returns the names of the X-Apig-Context-* headers
+// of r (lower case) that set does not set. A client may not send them:
+// the backend would take them for a custom authorizer's context. Envoy's
+// internal_only_headers cannot name a prefix, so Check removes them.
+func (r *request) forgedContextHeaders(set []*corev3.HeaderValueOption) []string {
+	var forged []string
+	add := func(name string) {
+		if len(name) <= len(contextHeaderPrefix) || !strings.EqualFold(name[:len(contextHeaderPrefix)], contextHeaderPrefix) {
+			return
+		}
+		name = strings.ToLower(name)
+		if slices.Contains(forged, name) || slices.ContainsFunc(set, func(h *corev3.HeaderValueOption) bool { return h.GetHeader().GetKey() == name }) {
+			return
+		}
+		forged = append(forged, name)
+	}
+	if r.mapHeaders != nil {
+		for name := range r.mapHeaders {
+			add(name)
+		}
+	} else if pairs, ok := r.headers.(signing.PairHeader); ok {
+		for _, p := range pairs {
+			add(p.Name)
+		}
+	}
+	return forged
 }
 
 // denied builds the error answer: the JSON body of the dialect, with its

@@ -5,6 +5,7 @@
 // package as the official SDKs sign them.
 //
 //	make envoy                    # once: the Envoy of envoy/VERSION in .tools/envoy
+//	scripts/install-sdks.sh       # once: the Node.js and Python SDK signers (sdk_test.go)
 //	go test ./test/e2e/ -v
 //
 // The Envoy binary is $ENVOY_BIN, else .tools/envoy/bin/envoy, else envoy on

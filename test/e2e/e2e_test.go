@@ -272,6 +272,11 @@ func TestEndToEnd(t *testing.T) {
 		expectErrorBody(t, body429, "APIG.0308")
 	})
 
+	// Every auth type, and the official SDK signers as clients
+	// (auth_test.go, sdk_test.go).
+	g.runAuthSubtests(t)
+	g.runSDKSubtests(t)
+
 	t.Run("configuration change is served without restarting Envoy", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/added", nil), http.StatusNotFound, "APIG.0101")
 		p := g.params

@@ -77,6 +77,13 @@ type params struct {
 	AppKey, AppSecret, AppName string
 	// Added adds the API "added" (the configuration change test).
 	Added bool
+	// Auth adds the auth-type fixtures of auth_test.go (IAM users, key
+	// pairs, a token issuer with JWKSFile, a custom authorizer at
+	// AuthorizerURL, an app with a code); AppCodeHTTP sets
+	// settings.app_code_allow_http.
+	Auth                    bool
+	JWKSFile, AuthorizerURL string
+	AppCodeHTTP             bool
 }
 
 // configTemplate is the suite's gateway configuration. Settings are chosen
@@ -94,6 +101,9 @@ settings:
   max_body_size: 1MB
   lockout: {max_failures: 50, duration: 1m}
   backend_tls: {ca_file: "{{.CAFile}}"}
+{{- if .AppCodeHTTP}}
+  app_code_allow_http: true
+{{- end}}
 environments:
   - name: RELEASE
     variables: {backend: "{{.Release}}"}
@@ -149,6 +159,9 @@ groups:
         path: /wrong-name
         auth: none
         backend: {url: "https://localhost:{{.SecurePort}}/wrong-name"}
+{{- if .Auth}}
+{{template "authAPIs" .}}
+{{- end}}
 {{- if .Added}}
       - name: added
         method: GET
@@ -165,6 +178,9 @@ groups:
         path: /ping
         auth: none
         backend: {mock: {status: 200, body: pong, headers: {content-type: text/plain}}}
+{{- if .Auth}}
+{{template "authGroups" .}}
+{{- end}}
 throttle_policies:
   - name: tight
     unit: second
@@ -175,6 +191,9 @@ apps:
     key: {{.AppKey}}
     secret: {value: "{{.AppSecret}}"}
     grants: [{api: "e2e/*"}]
+{{- if .Auth}}
+{{template "authCredentials" .}}
+{{- end}}
 `))
 
 // SecurePort is the port of Secure.
@@ -224,6 +243,7 @@ type gateway struct {
 	envoyErr                  error         // its exit status, once envoyDone is closed
 	envoyLog                  string
 	client                    *http.Client
+	auth                      *authFixtures // auth_test.go
 }
 
 // startGateway starts the echo backends and apigw (in process, as
@@ -253,6 +273,7 @@ func startGateway(t *testing.T) *gateway {
 		envoyAdminPort: ports[4],
 		client:         &http.Client{Timeout: requestTimeout},
 	}
+	g.auth = newAuthFixtures(t, g.dir, &g.params)
 	g.params.CAFile = filepath.Join(g.dir, "backend-ca.pem")
 	writeFileAtomic(t, g.params.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}))
 	g.configPath = filepath.Join(g.dir, "gateway.yaml")
