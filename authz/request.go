@@ -103,3 +103,20 @@ func (r *request) signingRequest() signing.Request {
 		HasBody: len(r.body) > 0,
 	}
 }
+
+// eachHeaderName calls fn with the name of every request header (lower
+// case in the map form, as received in the header_map form; repeated
+// names may repeat).
+func (r *request) eachHeaderName(fn func(name string)) {
+	if r.mapHeaders != nil {
+		for k := range r.mapHeaders {
+			fn(k)
+		}
+		return
+	}
+	if pairs, ok := r.headers.(signing.PairHeader); ok {
+		for i := range pairs {
+			fn(pairs[i].Name)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package authz
 
 import (
+	"slices"
+	"strings"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
@@ -8,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 var (
@@ -18,7 +22,7 @@ var (
 // response builds the OK answer: the caller's and the API's identity headers
 // upstream, forged identity headers removed, and the caller's identity as
 // dynamic metadata for rate limiting.
-func (d decision) response() *authv3.CheckResponse {
+func (d decision) response(r *request) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	resp := &authv3.CheckResponse{
 		Status:       okStatus,
@@ -27,15 +31,44 @@ func (d decision) response() *authv3.CheckResponse {
 	switch d.caller {
 	case nil:
 		ok.Headers = d.dep.headers
-		ok.HeadersToRemove = removeForNone
+		ok.HeadersToRemove = gatewayRemovals(r, removeForNone, ok.Headers)
 		resp.DynamicMetadata = anonymousMetadata
 	default:
 		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.dep.headers)+len(d.caller.headers))
 		ok.Headers = append(append(ok.Headers, d.dep.headers...), d.caller.headers...)
-		ok.HeadersToRemove = d.caller.removes
+		ok.HeadersToRemove = gatewayRemovals(r, d.caller.removes, ok.Headers)
 		resp.DynamicMetadata = d.caller.metadata
 	}
 	return resp
+}
+
+// gatewayRemovals returns base (shared, never modified) plus every header
+// of the gateway's namespace (x-apig-*) the client sent that is neither in
+// base nor set by Check (set headers are overwritten, not removed).
+func gatewayRemovals(r *request, base []string, set []*corev3.HeaderValueOption) []string {
+	out := base
+	r.eachHeaderName(func(name string) {
+		const prefix = model.GatewayHeaderPrefix
+		if len(name) <= len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
+			return
+		}
+		name = strings.ToLower(name)
+		if slices.Contains(out, name) || isSet(set, name) {
+			return
+		}
+		out = append(slices.Clip(out), name)
+	})
+	return out
+}
+
+// isSet reports whether name is among the headers set.
+func isSet(set []*corev3.HeaderValueOption, name string) bool {
+	for _, h := range set {
+		if h.GetHeader().GetKey() == name {
+			return true
+		}
+	}
+	return false
 }
 
 // denied builds the error answer: the JSON body of the dialect, with its
