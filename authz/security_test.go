@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/apigwio/apigw/internal/config"
@@ -137,4 +139,92 @@ groups:
 	// scope authorizer: every API.
 	expect(req("g/a", "/a", "all"), 200, 1)
 	expect(req("g/b", "/b?z", "all"), 200, 0)
+}
+
+// countingObserver counts locks.
+type countingObserver struct{ locks atomic.Int32 }
+
+func (*countingObserver) Decision(string, bool, string, time.Duration) {}
+func (o *countingObserver) Locked()                                    { o.locks.Add(1) }
+
+// lockoutFixture is the test config with the given lockout scope.
+func lockoutFixture(t *testing.T, scope string) (*fixture, *countingObserver) {
+	cfg := strings.Replace(testConfig, "lockout: {max_failures: 5, duration: 5m}", "lockout: {max_failures: 5, duration: 5m, scope: "+scope+"}", 1)
+	snap, err := config.Load("test", []byte(cfg), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &countingObserver{}
+	f := &fixture{now: testNow, snap: snap}
+	f.svc = mustNew(t, snap, Options{Now: func() time.Time { return f.now }, Observer: obs})
+	return f, obs
+}
+
+// from sets the connection peer of req.
+func from(req *authv3.CheckRequest, ip string) *authv3.CheckRequest {
+	req.Attributes.Source = &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+		SocketAddress: &corev3.SocketAddress{Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40000}}}}}
+	return req
+}
+
+// TestLockoutCountsOnlySignatureComparisons: requests that carry a key but
+// never reach the signature comparison (no, malformed or expired date, a
+// missing signed header) do not count toward the key's lockout.
+func TestLockoutCountsOnlySignatureComparisons(t *testing.T) {
+	f, obs := lockoutFixture(t, "key")
+	zero := strings.Repeat("0", 64)
+	attempts := []map[string]string{
+		{"Authorization": "SDK-HMAC-SHA256 Access=" + appKey + ", SignedHeaders=host;x-sdk-date, Signature=" + zero},
+		{"Authorization": "SDK-HMAC-SHA256 Access=" + appKey + ", SignedHeaders=host;x-sdk-date, Signature=" + zero, "X-Sdk-Date": "yesterday"},
+		{"Authorization": "SDK-HMAC-SHA256 Access=" + appKey + ", SignedHeaders=host;x-sdk-date, Signature=" + zero, "X-Sdk-Date": "20200101T000000Z"},
+		{"Authorization": "SDK-HMAC-SHA256 Access=" + appKey + ", SignedHeaders=host;x-sdk-date;x-absent, Signature=" + zero, "X-Sdk-Date": testDate},
+	}
+	for i := 0; i < 10; i++ {
+		for _, h := range attempts {
+			hr, _ := http.NewRequest("GET", "http://"+testHost+"/items/1", nil)
+			for k, v := range h {
+				hr.Header.Set(k, v)
+			}
+			if status, _, _ := f.check(t, envoyCheck(hr, nil, "shop/items", "RELEASE")); status != 401 {
+				t.Fatalf("status %d", status)
+			}
+		}
+	}
+	good, gbody := signWithSDK(t, sdkRequest{method: "GET", path: "/items/1"}, appKey, appSecret)
+	if status, d, _ := f.check(t, envoyCheck(good, gbody, "shop/items", "RELEASE")); status != 200 {
+		t.Fatalf("key locked by requests that compared no signature: %+v", d)
+	}
+	if n := obs.locks.Load(); n != 0 {
+		t.Errorf("%d locks counted", n)
+	}
+}
+
+// TestLockoutScope: with scope key (the default) failures from one address
+// lock the key everywhere; with key_and_ip only for that address. Locks
+// are reported to the observer.
+func TestLockoutScope(t *testing.T) {
+	const locked = "Incorrect app authentication information: AK access failed to reach the limit,forbidden"
+	for _, tt := range []struct {
+		scope          string
+		otherAddressOK bool
+	}{{"key", false}, {"key_and_ip", true}} {
+		t.Run(tt.scope, func(t *testing.T) {
+			f, obs := lockoutFixture(t, tt.scope)
+			bad, bbody := signWithSDK(t, sdkRequest{method: "GET", path: "/items/1"}, appKey, "wrong-secret-xyz")
+			good, gbody := signWithSDK(t, sdkRequest{method: "GET", path: "/items/1"}, appKey, appSecret)
+			for i := 0; i < 6; i++ {
+				f.check(t, from(envoyCheck(bad, bbody, "shop/items", "RELEASE"), "192.0.2.1"))
+			}
+			if _, d, _ := f.check(t, from(envoyCheck(good, gbody, "shop/items", "RELEASE"), "192.0.2.1")); d.Msg != locked {
+				t.Fatalf("attacking address not locked: %+v", d)
+			}
+			status, d, _ := f.check(t, from(envoyCheck(good, gbody, "shop/items", "RELEASE"), "198.51.100.7"))
+			if (status == 200) != tt.otherAddressOK {
+				t.Fatalf("other address: %d %+v", status, d)
+			}
+			if n := obs.locks.Load(); n != 1 {
+				t.Errorf("%d locks reported, want 1", n)
+			}
+		})
+	}
 }

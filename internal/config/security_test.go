@@ -18,6 +18,10 @@ groups:
         backend: {url: "http://10.0.0.1"}
         backend_policies: [{name: p, conditions: [{type: header, name: X-Apig-Context-Role, values: [admin]}], backend: {url: "http://10.0.0.2"}}]
 `, `groups[0].apis[0].backend_policies[0].conditions[0].name: "X-Apig-Context-Role" is in the x-apig- namespace the gateway owns`},
+		{"lockout scope", `
+settings: {lockout: {scope: ip}}
+groups: [{name: g, apis: [{name: a, path: /a, auth: none, backend: {url: "http://10.0.0.1"}}]}]
+`, `settings.lockout.scope: "ip" is not key or key_and_ip`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

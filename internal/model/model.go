@@ -203,6 +203,9 @@ type Lockout struct {
 	Duration time.Duration
 	// MaxTrackedKeys bounds the memory used.
 	MaxTrackedKeys int
+	// PerIP counts failures and locks per key and client address
+	// (settings.lockout.scope: key_and_ip) instead of per key.
+	PerIP bool
 }
 
 // Environment is a stage with its variables.

@@ -793,7 +793,12 @@ type Lockout struct {
 	// Upper bound of keys tracked in memory. Default 100000.
 	MaxTrackedKeys uint32 `protobuf:"varint,3,opt,name=max_tracked_keys,json=maxTrackedKeys,proto3" json:"max_tracked_keys,omitempty"`
 	// Turns lockout off.
-	Disabled      bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// What a lock applies to: "key" (default: the key, from every address,
+	// as the platform documents) or "key_and_ip" (the key from one client
+	// address, so that failures from one address do not lock the key out
+	// for everybody).
+	Scope         string `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +859,13 @@ func (x *Lockout) GetDisabled() bool {
 		return x.Disabled
 	}
 	return false
+}
+
+func (x *Lockout) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
 }
 
 // Environment is a stage an API is published in, with variables.
@@ -2988,12 +3000,13 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x10default_disabled\x18\x02 \x01(\bR\x0fdefaultDisabled\x12#\n" +
 	"\rredis_address\x18\x03 \x01(\tR\fredisAddress\x12>\n" +
 	"\x0eredis_password\x18\x04 \x01(\v2\x17.apigw.config.v1.SecretR\rredisPassword\x12!\n" +
-	"\ffailure_mode\x18\x05 \x01(\tR\vfailureMode\"\xa4\x01\n" +
+	"\ffailure_mode\x18\x05 \x01(\tR\vfailureMode\"\xba\x01\n" +
 	"\aLockout\x12&\n" +
 	"\fmax_failures\x18\x01 \x01(\rH\x00R\vmaxFailures\x88\x01\x01\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
 	"\x10max_tracked_keys\x18\x03 \x01(\rR\x0emaxTrackedKeys\x12\x1a\n" +
-	"\bdisabled\x18\x04 \x01(\bR\bdisabledB\x0f\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\x12\x14\n" +
+	"\x05scope\x18\x05 \x01(\tR\x05scopeB\x0f\n" +
 	"\r_max_failures\"\xcc\x01\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
