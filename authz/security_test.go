@@ -228,3 +228,44 @@ func TestLockoutScope(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenLeewayAndClaims: tokens get the issuer's leeway (default 60 s,
+// not the 15-minute signature clock skew); claims with control characters
+// never reach upstream headers.
+func TestTokenLeewayAndClaims(t *testing.T) {
+	a := newAccessFixture(t, 0)
+	now := time.Now()
+	claims := func(k string, v any) map[string]any {
+		c := map[string]any{"iss": "https://id.example.com", "aud": "apigw", "sub": "alice", "domain": "good", "exp": now.Add(time.Hour).Unix()}
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	const invalid = "Incorrect IAM authentication information: decrypt token fail"
+	tests := []struct {
+		name   string
+		claims map[string]any
+		status int
+		code   string
+	}{
+		{"expired 2 minutes ago", claims("exp", now.Add(-2*time.Minute).Unix()), 401, "APIG.0307"},
+		{"expired 30 s ago: within the leeway", claims("exp", now.Add(-30*time.Second).Unix()), 200, ""},
+		{"not valid for 2 more minutes", claims("nbf", now.Add(2*time.Minute).Unix()), 401, "APIG.0301"},
+		{"no aud while the issuer requires one", claims("aud", nil), 401, "APIG.0301"},
+		{"CR LF in the user claim", claims("sub", "alice\r\nX-Apig-App-Id: admin"), 401, "APIG.0301"},
+		{"control character in the account claim", claims("domain", "go\x00od"), 401, "APIG.0301"},
+		{"DEL in the project claim", claims("project", "p\x7f"), 401, "APIG.0301"},
+		{"non-ASCII is fine", claims("sub", "Zoë"), 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, d, _ := a.check(t, plain("g/tok", "10.0.0.1", "https", map[string]string{"X-Auth-Token": a.jwt(t, tt.claims)}))
+			if status != tt.status || d.Code != tt.code || (tt.code == "APIG.0301" && d.Msg != invalid) {
+				t.Fatalf("got %d %s %q", status, d.Code, d.Msg)
+			}
+		})
+	}
+}

@@ -269,6 +269,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	}
 	now := v.opts.Now()
 	skew := v.opts.ClockSkew
+	if is.cfg.Leeway != 0 {
+		skew = max(is.cfg.Leeway, 0)
+	}
 	if !now.Before(c.exp.Add(skew)) {
 		return Identity{}, &Error{Kind: KindExpired, Detail: "token expired at " + c.exp.UTC().Format(time.RFC3339)}
 	}

@@ -561,6 +561,8 @@ type TokenIssuer struct {
 	JWKSURL string
 	// Refresh interval.
 	Refresh time.Duration
+	// Leeway applied to exp, nbf and iat (may be 0).
+	Leeway time.Duration
 	// Algorithms allowed.
 	Algorithms []string
 	// AccountClaim, UserClaim, ProjectClaim name the identity claims.

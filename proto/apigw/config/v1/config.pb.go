@@ -2460,7 +2460,10 @@ type TokenIssuer struct {
 	// Allowed algorithms. Default RS256, ES256, EdDSA.
 	Algorithms []string `protobuf:"bytes,7,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
 	// Claims giving the account, user and project.
-	Claims        *TokenClaims `protobuf:"bytes,8,opt,name=claims,proto3" json:"claims,omitempty"`
+	Claims *TokenClaims `protobuf:"bytes,8,opt,name=claims,proto3" json:"claims,omitempty"`
+	// Leeway applied to exp, nbf and iat. Default "60s" (as Envoy's
+	// jwt_authn); "0s" to "5m".
+	Leeway        string `protobuf:"bytes,9,opt,name=leeway,proto3" json:"leeway,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2549,6 +2552,13 @@ func (x *TokenIssuer) GetClaims() *TokenClaims {
 		return x.Claims
 	}
 	return nil
+}
+
+func (x *TokenIssuer) GetLeeway() string {
+	if x != nil {
+		return x.Leeway
+	}
+	return ""
 }
 
 // TokenClaims names the claims mapped to the caller identity.
@@ -3133,7 +3143,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x05quota\x18\x06 \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\";\n" +
 	"\x05Quota\x12\x1a\n" +
 	"\brequests\x18\x01 \x01(\rR\brequests\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\"\xff\x01\n" +
+	"\x06period\x18\x02 \x01(\tR\x06period\"\x97\x02\n" +
 	"\vTokenIssuer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -3144,7 +3154,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"algorithms\x18\a \x03(\tR\n" +
 	"algorithms\x124\n" +
-	"\x06claims\x18\b \x01(\v2\x1c.apigw.config.v1.TokenClaimsR\x06claims\"U\n" +
+	"\x06claims\x18\b \x01(\v2\x1c.apigw.config.v1.TokenClaimsR\x06claims\x12\x16\n" +
+	"\x06leeway\x18\t \x01(\tR\x06leeway\"U\n" +
 	"\vTokenClaims\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
