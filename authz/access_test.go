@@ -61,7 +61,8 @@ type accessFixture struct {
 	key *ecdsa.PrivateKey
 }
 
-func newAccessFixture(t testing.TB, trustedHops int) *accessFixture {
+// newAccessFixture serves accessConfig, passed through edits.
+func newAccessFixture(t testing.TB, trustedHops int, edits ...func(string) string) *accessFixture {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,11 @@ func newAccessFixture(t testing.TB, trustedHops int) *accessFixture {
 	if err := os.WriteFile(jwks, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := config.Load("access", []byte(accessConfig(jwks, trustedHops)), config.Options{})
+	cfg := accessConfig(jwks, trustedHops)
+	for _, e := range edits {
+		cfg = e(cfg)
+	}
+	snap, err := config.Load("access", []byte(cfg), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

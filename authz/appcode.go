@@ -28,5 +28,6 @@ func authenticateAppCode(t *tables, r *request, code string) (*caller, *apigerr.
 	if e == nil || subtle.ConstantTimeCompare(e.code, []byte(code)) != 1 {
 		return nil, apigerr.WithDetail(apigerr.AppAuthFailed, "app code not found")
 	}
+	r.credHeader = HeaderAppCode
 	return e.caller, nil
 }

@@ -68,6 +68,7 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	verr := signing.Verify(&sreq, cred, c.secret, s.now(), t.snap.Settings.ClockSkew)
 	if verr == nil {
 		s.succeeded(ctx, t, lockKey)
+		r.credHeader = "authorization"
 		return c, nil
 	}
 	var serr *signing.Error

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/apigwio/apigw/authz/keypair"
 	"github.com/apigwio/apigw/internal/apigerr"
@@ -30,7 +31,7 @@ func keyPairPolicy(p model.HMACPolicy) keypair.Policy {
 // authenticateKeyPair verifies an HMAC key-pair signature (Tencent / Kong
 // format) and the usage plan that must bind the key to the API.
 func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deployment, r *request) (*caller, *apigerr.Error) {
-	cred, _, err := keypair.ParseRequestAuthorization(r.headers)
+	cred, from, err := keypair.ParseRequestAuthorization(r.headers)
 	if err != nil {
 		return nil, keyPairError(err)
 	}
@@ -67,6 +68,7 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 		return nil, keyPairError(verr)
 	}
 	s.succeeded(ctx, t, lockKey)
+	r.credHeader = strings.ToLower(from)
 	return c.withPlan(plan), nil
 }
 

@@ -27,6 +27,9 @@ type request struct {
 	mapHeaders map[string]string // set when headers come as Envoy's map
 	body       []byte
 	size       int64 // declared body size (-1 unknown)
+	// credHeader is the (lower-case) header the request authenticated
+	// with, set by the identity phase; hide_credentials removes it.
+	credHeader string
 }
 
 // newRequest reads the parts of req the phases use. Envoy sends headers

@@ -28,24 +28,32 @@ func (d decision) response(r *request) *authv3.CheckResponse {
 		Status:       okStatus,
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 	}
+	hide := d.dep.api.HideCredentials
+	keepAppCode := hide != nil && !*hide
 	switch d.caller {
 	case nil:
 		ok.Headers = d.dep.headers
-		ok.HeadersToRemove = gatewayRemovals(r, removeForNone, ok.Headers)
+		ok.HeadersToRemove = gatewayRemovals(r, removeForNone, ok.Headers, keepAppCode)
 		resp.DynamicMetadata = anonymousMetadata
 	default:
 		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.dep.headers)+len(d.caller.headers))
 		ok.Headers = append(append(ok.Headers, d.dep.headers...), d.caller.headers...)
-		ok.HeadersToRemove = gatewayRemovals(r, d.caller.removes, ok.Headers)
+		ok.HeadersToRemove = gatewayRemovals(r, d.caller.removes, ok.Headers, keepAppCode)
 		resp.DynamicMetadata = d.caller.metadata
+	}
+	// hide_credentials: unset hides app codes only (done above: the
+	// x-apig- namespace), true every scheme's credential header.
+	if c := r.credHeader; c != "" && hide != nil && *hide && !slices.Contains(ok.HeadersToRemove, c) {
+		ok.HeadersToRemove = append(slices.Clip(ok.HeadersToRemove), c)
 	}
 	return resp
 }
 
 // gatewayRemovals returns base (shared, never modified) plus every header
 // of the gateway's namespace (x-apig-*) the client sent that is neither in
-// base nor set by Check (set headers are overwritten, not removed).
-func gatewayRemovals(r *request, base []string, set []*corev3.HeaderValueOption) []string {
+// base nor set by Check (set headers are overwritten, not removed), but
+// X-Apig-AppCode when keepAppCode (hide_credentials: false).
+func gatewayRemovals(r *request, base []string, set []*corev3.HeaderValueOption, keepAppCode bool) []string {
 	out := base
 	r.eachHeaderName(func(name string) {
 		const prefix = model.GatewayHeaderPrefix
@@ -53,7 +61,7 @@ func gatewayRemovals(r *request, base []string, set []*corev3.HeaderValueOption)
 			return
 		}
 		name = strings.ToLower(name)
-		if slices.Contains(out, name) || isSet(set, name) {
+		if slices.Contains(out, name) || isSet(set, name) || keepAppCode && name == HeaderAppCode {
 			return
 		}
 		out = append(slices.Clip(out), name)

@@ -269,3 +269,69 @@ func TestTokenLeewayAndClaims(t *testing.T) {
 		})
 	}
 }
+
+// TestHideCredentials: the credential header a request authenticated with
+// is removed upstream when hide_credentials is on (by default only for app
+// codes).
+func TestHideCredentials(t *testing.T) {
+	hide := func(api, v string) func(string) string {
+		return func(cfg string) string {
+			old := "{name: " + api + ", path: /" + api + ","
+			if !strings.Contains(cfg, old) {
+				t.Fatalf("no API %s", api)
+			}
+			return strings.Replace(cfg, old, old+" hide_credentials: "+v+",", 1)
+		}
+	}
+	a := newAccessFixture(t, 0, hide("tok", "true"), hide("iam", "true"), hide("codeonly", "false"))
+	tok := a.jwt(t, map[string]any{"iss": "https://id.example.com", "aud": "apigw", "sub": "alice", "domain": "good", "exp": time.Now().Add(time.Hour).Unix()})
+	iam, _ := signWithSDK(t, sdkRequest{method: "GET", path: "/iam"}, "GOODAK", "good-secret-1")
+	iamHeaders := map[string]string{"Authorization": iam.Header.Get("Authorization"), "X-Sdk-Date": testDate}
+	code := map[string]string{"X-Apig-AppCode": appCode}
+	tests := []struct {
+		name    string
+		api     string
+		path    string
+		headers map[string]string
+		removed string
+		kept    string
+	}{
+		{"app code, default: hidden", "g/code", "/code", code, "x-apig-appcode", ""},
+		{"app code, hide_credentials false: kept", "g/codeonly", "/codeonly", code, "", "x-apig-appcode"},
+		{"token in Authorization, hide_credentials true", "g/tok", "/tok", map[string]string{"Authorization": "Bearer " + tok}, "authorization", ""},
+		{"token in X-Auth-Token, hide_credentials true", "g/tok", "/tok", map[string]string{"X-Auth-Token": tok, "Authorization": "Basic other"}, "x-auth-token", "authorization"},
+		{"iam signature, hide_credentials true", "g/iam", "/iam", iamHeaders, "authorization", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.api == "g/iam" {
+				a.now = testNow
+			} else {
+				a.now = time.Now()
+			}
+			req := from(plain(tt.api, "192.0.2.9", "https", tt.headers), "192.0.2.9")
+			req.Attributes.Request.Http.Path = tt.path
+			req.Attributes.Request.Http.Host = testHost
+			req.Attributes.Request.Http.Headers[":authority"] = testHost
+			req.Attributes.Request.Http.Headers["x-forwarded-proto"] = "https"
+			status, d, resp := a.check(t, req)
+			if status != 200 {
+				t.Fatalf("status %d %+v", status, d)
+			}
+			rm := removed(resp)
+			if tt.removed != "" && !slices.Contains(rm, tt.removed) {
+				t.Errorf("%s not removed: %v", tt.removed, rm)
+			}
+			if tt.kept != "" && slices.Contains(rm, tt.kept) {
+				t.Errorf("%s removed: %v", tt.kept, rm)
+			}
+		})
+	}
+	// Without hide_credentials the signature's Authorization goes upstream
+	// as before.
+	f := newFixture(t)
+	hr, body := signWithSDK(t, sdkRequest{method: "GET", path: "/items/1"}, appKey, appSecret)
+	if _, _, resp := f.check(t, envoyCheck(hr, body, "shop/items", "RELEASE")); slices.Contains(removed(resp), "authorization") {
+		t.Errorf("Authorization removed by default: %v", removed(resp))
+	}
+}

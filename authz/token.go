@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -137,6 +138,10 @@ func (s *Service) authenticateToken(ctx context.Context, t *tables, dep *deploym
 			s.log.LogAttrs(ctx, slog.LevelDebug, "token refused", slog.String("request_id", r.requestID), slog.String("reason", "control character in an identity claim"))
 		}
 		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
+	}
+	r.credHeader = "authorization"
+	if strings.Trim(xat, " \t") != "" {
+		r.credHeader = "x-auth-token" // the one ExtractToken reads first
 	}
 	return &caller{
 		account: id.Account,

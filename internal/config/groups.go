@@ -75,6 +75,10 @@ func (b *builder) groups(list []*configv1.Group) {
 			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
 			if api != nil {
 				api.Dialect = grp.Dialect
+				if api.HideCredentials == nil && g.HideCredentials != nil {
+					v := g.GetHideCredentials()
+					api.HideCredentials = &v
+				}
 				grp.APIs = append(grp.APIs, api)
 				b.snap.APIs[api.ID] = api
 			}
@@ -162,6 +166,10 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		b.ps.add(field(path, "authorizer"), "authorizer applies to auth authorizer only")
 	}
 	api.AppCode = a.GetAppCode() || api.Auth == model.AuthAppCode
+	if a.HideCredentials != nil {
+		v := a.GetHideCredentials()
+		api.HideCredentials = &v
+	}
 	if a.GetAppCode() && api.Auth != model.AuthApp {
 		b.ps.add(field(path, "app_code"), "app_code applies to auth app only")
 	}

@@ -264,6 +264,10 @@ type API struct {
 	Environments []string
 	// AppCode accepts X-Apig-AppCode for auth app.
 	AppCode bool
+	// HideCredentials removes the credential header a request
+	// authenticated with before it goes upstream: nil (unset) for
+	// X-Apig-AppCode only, true for every scheme's header, false for none.
+	HideCredentials *bool
 	// HMAC is the key-pair policy for auth hmac.
 	HMAC HMACPolicy
 	// TokenIssuers accepted for auth token (names; empty: all).

@@ -945,8 +945,10 @@ type Group struct {
 	ErrorDialect string `protobuf:"bytes,4,opt,name=error_dialect,json=errorDialect,proto3" json:"error_dialect,omitempty"`
 	// Select the environment from the first path segment instead of X-Stage.
 	PathEnvironments *PathEnvironments `protobuf:"bytes,5,opt,name=path_environments,json=pathEnvironments,proto3" json:"path_environments,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Default of hide_credentials for the group's APIs.
+	HideCredentials *bool `protobuf:"varint,6,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
@@ -1012,6 +1014,13 @@ func (x *Group) GetPathEnvironments() *PathEnvironments {
 		return x.PathEnvironments
 	}
 	return nil
+}
+
+func (x *Group) GetHideCredentials() bool {
+	if x != nil && x.HideCredentials != nil {
+		return *x.HideCredentials
+	}
+	return false
 }
 
 // PathEnvironments maps the first path segment to an environment; the
@@ -1103,9 +1112,13 @@ type Api struct {
 	// For auth "token": names of the accepted token issuers (default all).
 	TokenIssuers []string `protobuf:"bytes,14,rep,name=token_issuers,json=tokenIssuers,proto3" json:"token_issuers,omitempty"`
 	// For auth "authorizer": the name of the custom authorizer.
-	Authorizer    string `protobuf:"bytes,15,opt,name=authorizer,proto3" json:"authorizer,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Authorizer string `protobuf:"bytes,15,opt,name=authorizer,proto3" json:"authorizer,omitempty"`
+	// Remove the credential headers the request authenticated with before it
+	// goes upstream (Authorization of signatures and tokens, X-Apig-AppCode).
+	// Unset: the group's value, else only X-Apig-AppCode is removed.
+	HideCredentials *bool `protobuf:"varint,16,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Api) Reset() {
@@ -1241,6 +1254,13 @@ func (x *Api) GetAuthorizer() string {
 		return x.Authorizer
 	}
 	return ""
+}
+
+func (x *Api) GetHideCredentials() bool {
+	if x != nil && x.HideCredentials != nil {
+		return *x.HideCredentials
+	}
+	return false
 }
 
 // Backend is where a request is forwarded: exactly one of url, channel, mock.
@@ -2462,7 +2482,7 @@ type TokenIssuer struct {
 	// Claims giving the account, user and project.
 	Claims *TokenClaims `protobuf:"bytes,8,opt,name=claims,proto3" json:"claims,omitempty"`
 	// Leeway applied to exp, nbf and iat. Default "60s" (as Envoy's
-	// jwt_authn); "0s" to "5m".
+	// jwt_authn); at most "5m".
 	Leeway        string `protobuf:"bytes,9,opt,name=leeway,proto3" json:"leeway,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3024,19 +3044,21 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
 	"\x04apis\x18\x03 \x03(\v2\x14.apigw.config.v1.ApiR\x04apis\x12#\n" +
 	"\rerror_dialect\x18\x04 \x01(\tR\ferrorDialect\x12N\n" +
-	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\"\xb2\x01\n" +
+	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\x12.\n" +
+	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
+	"\x11_hide_credentials\"\xb2\x01\n" +
 	"\x10PathEnvironments\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12H\n" +
 	"\amapping\x18\x02 \x03(\v2..apigw.config.v1.PathEnvironments.MappingEntryR\amapping\x1a:\n" +
 	"\fMappingEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x88\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x04\n" +
 	"\x03Api\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3055,7 +3077,9 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\rtoken_issuers\x18\x0e \x03(\tR\ftokenIssuers\x12\x1e\n" +
 	"\n" +
 	"authorizer\x18\x0f \x01(\tR\n" +
-	"authorizer\"\xc9\x01\n" +
+	"authorizer\x12.\n" +
+	"\x10hide_credentials\x18\x10 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
+	"\x11_hide_credentials\"\xc9\x01\n" +
 	"\aBackend\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12)\n" +
@@ -3295,6 +3319,8 @@ func file_apigw_config_v1_config_proto_init() {
 		return
 	}
 	file_apigw_config_v1_config_proto_msgTypes[8].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[10].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[12].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[21].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
