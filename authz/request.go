@@ -95,7 +95,11 @@ func (r *request) header(name string) (string, bool) {
 	return signing.FirstValue(r.headers, name)
 }
 
-// signingRequest is the verifier's view of r.
+// signingRequest is the verifier's view of r. Envoy forwards the whole
+// body to Check (the xDS side sets with_request_body without partial
+// messages, up to settings.max_body_size, beyond which Envoy answers 413),
+// so the body is complete, an empty one included, unless Envoy reports a
+// larger size than it sent.
 func (r *request) signingRequest() signing.Request {
 	return signing.Request{
 		Method:  r.method,
@@ -103,7 +107,7 @@ func (r *request) signingRequest() signing.Request {
 		Host:    r.host,
 		Header:  r.headers,
 		Body:    r.body,
-		HasBody: len(r.body) > 0,
+		HasBody: r.size <= int64(len(r.body)),
 	}
 }
 

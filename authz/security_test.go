@@ -1,6 +1,9 @@
 package authz
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -333,5 +337,69 @@ func TestHideCredentials(t *testing.T) {
 	hr, body := signWithSDK(t, sdkRequest{method: "GET", path: "/items/1"}, appKey, appSecret)
 	if _, _, resp := f.check(t, envoyCheck(hr, body, "shop/items", "RELEASE")); slices.Contains(removed(resp), "authorization") {
 		t.Errorf("Authorization removed by default: %v", removed(resp))
+	}
+}
+
+// handSigned returns a CheckRequest for an app request signed by hand with
+// exactly the signed headers given (lower case, ";"-joined), the headers
+// and the body the client claims, and the body Envoy forwards.
+func handSigned(t *testing.T, method, path string, signed string, headers map[string]string, forwarded []byte) *authv3.CheckRequest {
+	t.Helper()
+	h := map[string]string{"x-sdk-date": testDate, ":authority": testHost}
+	for k, v := range headers {
+		h[k] = v
+	}
+	cred := signing.Credential{Algorithm: signing.SDKHMACSHA256, Access: appKey, SignedHeaders: signed}
+	sreq := signing.Request{Method: method, Target: path, Host: testHost, Header: signing.MapHeader(h)}
+	sts, err := signing.StringToSign(&sreq, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, []byte(appSecret))
+	mac.Write([]byte(sts))
+	h["authorization"] = "SDK-HMAC-SHA256 Access=" + appKey + ", SignedHeaders=" + signed + ", Signature=" + hex.EncodeToString(mac.Sum(nil))
+	hr, _ := http.NewRequest(method, "http://"+testHost+path, nil)
+	for k, v := range h {
+		if k[0] != ':' {
+			hr.Header.Set(k, v)
+		}
+	}
+	return envoyCheck(hr, forwarded, "shop/items", "RELEASE")
+}
+
+// TestSignatureScope: SDK-HMAC signatures must sign host, and a content
+// hash must match the forwarded body, an empty one included.
+func TestSignatureScope(t *testing.T) {
+	f := newFixture(t)
+	claimed := sha256.Sum256([]byte(`{"amount":1000}`))
+	tests := []struct {
+		name      string
+		method    string
+		signed    string
+		headers   map[string]string
+		forwarded []byte
+		status    int
+		msg       string
+	}{
+		{"host and date signed", "GET", "host;x-sdk-date", nil, nil, 200, ""},
+		// The official Go SDK (huaweicloud-sdk-go-v3 core/auth/signer) signs
+		// host only when the caller adds a Host header parameter, which
+		// its own client does not: host cannot be required.
+		{"host not signed (as the official Go SDK signs)", "GET", "x-sdk-date", nil, nil, 200, ""},
+		{"content hash of another body, body stripped", "POST", "host;x-sdk-content-sha256;x-sdk-date",
+			map[string]string{"x-sdk-content-sha256": hex.EncodeToString(claimed[:])}, nil, 401,
+			"Incorrect app authentication information: X-Sdk-Content-Sha256 does not match the request body"},
+		{"content hash of the body", "POST", "host;x-sdk-content-sha256;x-sdk-date",
+			map[string]string{"x-sdk-content-sha256": hex.EncodeToString(claimed[:])}, []byte(`{"amount":1000}`), 200, ""},
+		{"UNSIGNED-PAYLOAD", "POST", "host;x-sdk-content-sha256;x-sdk-date",
+			map[string]string{"x-sdk-content-sha256": "UNSIGNED-PAYLOAD"}, []byte(`anything`), 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, d, _ := f.check(t, handSigned(t, tt.method, "/items/1", tt.signed, tt.headers, tt.forwarded))
+			if status != tt.status || (tt.msg != "" && d.Msg != tt.msg) {
+				t.Fatalf("got %d %q", status, d.Msg)
+			}
+		})
 	}
 }
