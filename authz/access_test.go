@@ -106,7 +106,8 @@ func (a *accessFixture) jwt(t testing.TB, claims map[string]any) string {
 	return signingInput + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
-// plain builds a CheckRequest from peer with headers.
+// plain builds a CheckRequest from peer with headers, over a connection
+// of scheme: Envoy (use_remote_address) sets x-forwarded-proto to it.
 func plain(api, peer, scheme string, headers map[string]string) *authv3.CheckRequest {
 	hr, _ := http.NewRequest("GET", "http://gw/x", nil)
 	for k, v := range headers {
@@ -116,6 +117,7 @@ func plain(api, peer, scheme string, headers map[string]string) *authv3.CheckReq
 	req.Attributes.Source = &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
 		SocketAddress: &corev3.SocketAddress{Address: peer, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40000}}}}}
 	req.Attributes.Request.Http.Scheme = scheme
+	req.Attributes.Request.Http.Headers["x-forwarded-proto"] = scheme
 	return req
 }
 

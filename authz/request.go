@@ -2,6 +2,7 @@ package authz
 
 import (
 	"net/netip"
+	"strings"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
@@ -14,7 +15,7 @@ type request struct {
 	apiID, env string
 	dialect    string // from the route, for requests without a known API
 	peer       string // connection peer address as Envoy reports it
-	scheme     string // "http" or "https"
+	tls        bool   // the client connection is TLS, as Envoy knows it
 	ip         netip.Addr
 	ipOK       bool
 	ipResolved bool
@@ -44,7 +45,6 @@ func newRequest(req *authv3.CheckRequest) request {
 		env:     ctxExt[model.ContextKeyEnv],
 		dialect: ctxExt[model.ContextKeyDialect],
 		peer:    attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
-		scheme:  h.GetScheme(),
 		method:  h.GetMethod(),
 		target:  h.GetPath(),
 		host:    h.GetHost(),
@@ -78,12 +78,31 @@ func newRequest(req *authv3.CheckRequest) request {
 	if r.target == "" {
 		r.target, _ = r.header(":path")
 	}
+	r.tls = connectionTLS(attrs, &r)
 	if rid, ok := r.header("x-request-id"); ok {
 		r.requestID = rid
 	} else {
 		r.requestID = h.GetId()
 	}
 	return r
+}
+
+// connectionTLS reports whether the client's connection to Envoy is TLS,
+// from what Envoy knows of the connection: TLS attributes (a TLS session,
+// a local or peer principal, a client certificate — reported when the
+// listener terminates TLS), else x-forwarded-proto. The listener sets
+// use_remote_address, so Envoy overwrites x-forwarded-proto with the
+// connection's scheme unless the peer is a trusted proxy
+// (listener.xff_num_trusted_hops > 0), whose value it keeps. The request's
+// :scheme (request.http.scheme) is not used: an h2c client sends any
+// :scheme it likes over plain TCP.
+func connectionTLS(attrs *authv3.AttributeContext, r *request) bool {
+	if attrs.GetTlsSession() != nil || attrs.GetDestination().GetPrincipal() != "" ||
+		attrs.GetSource().GetPrincipal() != "" || attrs.GetSource().GetCertificate() != "" {
+		return true
+	}
+	xfp, _ := r.header("x-forwarded-proto")
+	return strings.EqualFold(strings.TrimSpace(xfp), "https")
 }
 
 // header returns the first value of the lower-case header name.

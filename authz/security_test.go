@@ -403,3 +403,42 @@ func TestSignatureScope(t *testing.T) {
 		})
 	}
 }
+
+// TestAppCodeTLSFromConnection: "TLS only" is decided from what Envoy
+// knows of the connection (x-forwarded-proto, which Envoy overwrites with
+// use_remote_address, or the TLS attributes), never from :scheme, which
+// an h2c client chooses.
+func TestAppCodeTLSFromConnection(t *testing.T) {
+	a := newAccessFixture(t, 0)
+	const refused = "Incorrect app authentication information: app code authentication requires HTTPS"
+	tests := []struct {
+		name   string
+		scheme string
+		xfp    string
+		tls    bool // destination principal reported: a TLS connection
+		status int
+	}{
+		{"h2c client claims :scheme https", "https", "http", false, 401},
+		{"h2c client claims :scheme https, no x-forwarded-proto", "https", "", false, 401},
+		{"TLS connection", "https", "https", false, 200},
+		{"TLS attributes", "http", "", true, 200},
+		{"plain http", "http", "http", false, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := plain("g/codeonly", "192.0.2.5", tt.scheme, map[string]string{"X-Apig-AppCode": appCode})
+			h := req.Attributes.Request.Http.Headers
+			delete(h, "x-forwarded-proto")
+			if tt.xfp != "" {
+				h["x-forwarded-proto"] = tt.xfp
+			}
+			if tt.tls {
+				req.Attributes.Destination = &authv3.AttributeContext_Peer{Principal: "CN=api.example.com"}
+			}
+			status, d, _ := a.check(t, req)
+			if status != tt.status || (status == 401 && d.Msg != refused) {
+				t.Fatalf("got %d %q", status, d.Msg)
+			}
+		})
+	}
+}
