@@ -41,15 +41,16 @@ func newRequest(req *authv3.CheckRequest) request {
 	ctxExt := attrs.GetContextExtensions()
 	h := attrs.GetRequest().GetHttp()
 	r := request{
-		apiID:   ctxExt[model.ContextKeyAPI],
-		env:     ctxExt[model.ContextKeyEnv],
-		dialect: ctxExt[model.ContextKeyDialect],
-		peer:    attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
-		method:  h.GetMethod(),
-		target:  h.GetPath(),
-		host:    h.GetHost(),
-		size:    h.GetSize(),
-		body:    h.GetRawBody(),
+		apiID:    ctxExt[model.ContextKeyAPI],
+		env:      ctxExt[model.ContextKeyEnv],
+		dialect:  ctxExt[model.ContextKeyDialect],
+		peer:     attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		method:   h.GetMethod(),
+		protocol: h.GetProtocol(),
+		target:   h.GetPath(),
+		host:     h.GetHost(),
+		size:     h.GetSize(),
+		body:     h.GetRawBody(),
 	}
 	if len(r.body) == 0 && h.GetBody() != "" {
 		r.body = []byte(h.GetBody())

@@ -17,6 +17,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/apigwio/apigw/authz/keypair"
 	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
@@ -438,6 +439,52 @@ func TestAppCodeTLSFromConnection(t *testing.T) {
 			status, d, _ := a.check(t, req)
 			if status != tt.status || (status == 401 && d.Msg != refused) {
 				t.Fatalf("got %d %q", status, d.Msg)
+			}
+		})
+	}
+}
+
+// TestKeyPairRequestLineProtocol: request-line is verified with the
+// protocol Envoy reports (Kong writes HTTP/%.01f: HTTP/1.0, HTTP/1.1,
+// HTTP/2.0), and unpadded base64 signatures are accepted.
+func TestKeyPairRequestLineProtocol(t *testing.T) {
+	f := keyPairFixture(t)
+	sign := func(major, minor int, envoyProto string) *authv3.CheckRequest {
+		r, _ := http.NewRequest("GET", "http://gw.example.com/k?a=1", nil)
+		r.ProtoMajor, r.ProtoMinor = major, minor
+		if err := keypair.Sign(r, nil, "AKIDgold", "gold-secret-key", keypair.HMACSHA256, []string{"x-date", "request-line"}, testNow); err != nil {
+			t.Fatal(err)
+		}
+		c := envoyCheck(r, nil, "tc/k", "RELEASE")
+		c.Attributes.Request.Http.Protocol = envoyProto
+		return c
+	}
+	tests := []struct {
+		name   string
+		req    *authv3.CheckRequest
+		status int
+	}{
+		{"HTTP/1.1", sign(1, 1, "HTTP/1.1"), 200},
+		{"HTTP/1.0", sign(1, 0, "HTTP/1.0"), 200},
+		{"HTTP/2 signed as HTTP/2.0", sign(2, 0, "HTTP/2"), 200},
+		{"signed HTTP/1.1, sent over HTTP/2", sign(1, 1, "HTTP/2"), 403},
+	}
+	unpadded := sign(1, 1, "HTTP/1.1")
+	h := unpadded.Attributes.Request.Http.Headers
+	padded, ok := strings.CutSuffix(h["authorization"], `="`) // 32 bytes: one "="
+	if !ok {
+		t.Fatalf("no padding to remove: %s", h["authorization"])
+	}
+	h["authorization"] = padded + `"`
+	tests = append(tests, struct {
+		name   string
+		req    *authv3.CheckRequest
+		status int
+	}{"unpadded base64 signature", unpadded, 200})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, msg, _ := f.tencent(t, tt.req); status != tt.status {
+				t.Fatalf("got %d %q", status, msg)
 			}
 		})
 	}
