@@ -3,6 +3,7 @@ package config
 // Groups and their APIs: routes, CORS and the API model.
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -249,6 +250,9 @@ func (b *builder) cors(path string, c *configv1.Cors) *model.CORS {
 	}
 	if len(out.AllowOrigins) == 0 {
 		b.ps.add(field(path, "allow_origins"), "list at least one origin, or \"*\"")
+	}
+	if out.AllowCredentials && slices.Contains(out.AllowOrigins, "*") {
+		b.ps.add(field(path, "allow_credentials"), "allow_credentials cannot be combined with allow_origins \"*\": browsers refuse credentialed responses to any origin, and echoing the caller's origin instead would let every site make authenticated calls; list the origins")
 	}
 	for i, m := range out.AllowMethods {
 		if !methods[strings.ToUpper(m)] || strings.ToUpper(m) == model.MethodAny {

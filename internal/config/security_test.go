@@ -22,6 +22,9 @@ groups:
 settings: {lockout: {scope: ip}}
 groups: [{name: g, apis: [{name: a, path: /a, auth: none, backend: {url: "http://10.0.0.1"}}]}]
 `, `settings.lockout.scope: "ip" is not key or key_and_ip`},
+		{"CORS any origin with credentials", `
+groups: [{name: g, apis: [{name: a, path: /a, auth: none, backend: {url: "http://10.0.0.1"}, cors: {allow_origins: ["https://a.example.com", "*"], allow_credentials: true}}]}]
+`, `groups[0].apis[0].cors.allow_credentials: allow_credentials cannot be combined with allow_origins "*": browsers refuse credentialed responses to any origin, and echoing the caller's origin instead would let every site make authenticated calls; list the origins`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
