@@ -66,6 +66,9 @@ func gatewayRemovals(r *request, base []string, set []*corev3.HeaderValueOption,
 		}
 		out = append(slices.Clip(out), name)
 	})
+	if len(out) > len(base) {
+		slices.Sort(out[len(base):]) // the map form comes in random order
+	}
 	return out
 }
 
