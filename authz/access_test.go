@@ -61,7 +61,8 @@ type accessFixture struct {
 	key *ecdsa.PrivateKey
 }
 
-func newAccessFixture(t testing.TB, trustedHops int) *accessFixture {
+// newAccessFixture serves accessConfig, passed through edits.
+func newAccessFixture(t testing.TB, trustedHops int, edits ...func(string) string) *accessFixture {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,11 @@ func newAccessFixture(t testing.TB, trustedHops int) *accessFixture {
 	if err := os.WriteFile(jwks, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := config.Load("access", []byte(accessConfig(jwks, trustedHops)), config.Options{})
+	cfg := accessConfig(jwks, trustedHops)
+	for _, e := range edits {
+		cfg = e(cfg)
+	}
+	snap, err := config.Load("access", []byte(cfg), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +106,8 @@ func (a *accessFixture) jwt(t testing.TB, claims map[string]any) string {
 	return signingInput + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
-// plain builds a CheckRequest from peer with headers.
+// plain builds a CheckRequest from peer with headers, over a connection
+// of scheme: Envoy (use_remote_address) sets x-forwarded-proto to it.
 func plain(api, peer, scheme string, headers map[string]string) *authv3.CheckRequest {
 	hr, _ := http.NewRequest("GET", "http://gw/x", nil)
 	for k, v := range headers {
@@ -111,6 +117,7 @@ func plain(api, peer, scheme string, headers map[string]string) *authv3.CheckReq
 	req.Attributes.Source = &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
 		SocketAddress: &corev3.SocketAddress{Address: peer, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40000}}}}}
 	req.Attributes.Request.Http.Scheme = scheme
+	req.Attributes.Request.Http.Headers["x-forwarded-proto"] = scheme
 	return req
 }
 

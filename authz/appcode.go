@@ -21,12 +21,13 @@ type appCodeEntry struct {
 // authenticateAppCode authenticates an X-Apig-AppCode request. Codes are
 // accepted only over TLS unless the gateway allows plain HTTP.
 func authenticateAppCode(t *tables, r *request, code string) (*caller, *apigerr.Error) {
-	if r.scheme != "https" && !t.snap.Settings.AppCodeAllowHTTP {
+	if !r.tls && !t.snap.Settings.AppCodeAllowHTTP {
 		return nil, apigerr.WithDetail(apigerr.AppAuthFailed, "app code authentication requires HTTPS")
 	}
 	e := t.appCodes[sha256.Sum256([]byte(code))]
 	if e == nil || subtle.ConstantTimeCompare(e.code, []byte(code)) != 1 {
 		return nil, apigerr.WithDetail(apigerr.AppAuthFailed, "app code not found")
 	}
+	r.credHeader = HeaderAppCode
 	return e.caller, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -33,8 +34,12 @@ import (
 // another status, a timeout, a connection error — is AUTHORIZER_FAILURE
 // (500 APIG.0601). A request missing one of the identity headers is refused
 // with 401 APIG.0305 without a call (AUTHORIZER_IDENTITIES_FAILURE). With a
-// cache_ttl, allow and deny answers are cached per authorizer and identity
-// (a SHA-256 of the identity header values), in a bounded LRU.
+// cache_ttl, allow and deny answers are cached in a bounded LRU, keyed by a
+// SHA-256 of the authorizer, the identity header values and what the
+// answer's "scope" covers: by default (no or an unknown scope) the API,
+// environment, method and path it was asked about; "api" widens it to any
+// method and path of the API in that environment, "env" to every API of
+// the environment, "authorizer" to every API using the authorizer.
 
 const (
 	maxAuthorizerBody     = 64 << 10
@@ -55,6 +60,7 @@ type authorizerClient struct {
 // authorizerAnswer is a cached decision.
 type authorizerAnswer struct {
 	allow   bool
+	scope   cacheScope
 	headers []*corev3.HeaderValueOption
 	until   time.Time
 }
@@ -74,23 +80,19 @@ func newAuthorizerClient() *authorizerClient {
 func (s *Service) authenticateAuthorizer(ctx context.Context, dep *deployment, r *request) (*caller, *apigerr.Error) {
 	az := dep.api.Authorizer
 	identity := make(map[string]string, len(az.IdentityHeaders))
-	h := sha256.New()
-	h.Write([]byte(az.Name))
+	values := make([]string, 0, len(az.IdentityHeaders))
 	for _, name := range az.IdentityHeaders {
 		v, ok := r.header(name)
 		if !ok || v == "" {
 			return nil, apigerr.WithDetail(apigerr.AuthFailed, detailIdentityMissing)
 		}
 		identity[name] = v
-		h.Write([]byte{0})
-		h.Write([]byte(v))
+		values = append(values, v)
 	}
-	var key [32]byte
-	h.Sum(key[:0])
 	now := s.now()
 	if az.CacheTTL > 0 {
-		a, ok := s.authorizers.cache.Get(key)
-		if ok && now.Before(a.until) {
+		a, ok := s.authorizers.lookup(az, dep, r, values, now)
+		if ok {
 			return authorizerCaller(a)
 		}
 	}
@@ -102,9 +104,83 @@ func (s *Service) authenticateAuthorizer(ctx context.Context, dep *deployment, r
 	}
 	if az.CacheTTL > 0 {
 		a.until = now.Add(az.CacheTTL)
-		s.authorizers.cache.Add(key, a)
+		s.authorizers.cache.Add(cacheKey(a.scope, az, dep, r, values), a)
 	}
 	return authorizerCaller(a)
+}
+
+// cacheScope is how widely an authorizer's answer may be replayed (the
+// "scope" field of its answer).
+type cacheScope uint8
+
+const (
+	// scopeRequest (the default, and the answer to an unknown value): the
+	// same API, environment, method and path.
+	scopeRequest cacheScope = iota
+	// scopeAPI ("api"): the same API and environment, any method and path.
+	scopeAPI
+	// scopeEnv ("env"): every API of the environment that uses this
+	// authorizer.
+	scopeEnv
+	// scopeAuthorizer ("authorizer"): every API and environment that uses
+	// this authorizer.
+	scopeAuthorizer
+)
+
+func parseScope(s string) cacheScope {
+	switch s {
+	case "api":
+		return scopeAPI
+	case "env":
+		return scopeEnv
+	case "authorizer":
+		return scopeAuthorizer
+	}
+	return scopeRequest
+}
+
+// cacheKey is the cache key of an answer of scope sc: the scope, the
+// authorizer, the identity values, and what the scope covers of the
+// request. Every part is length-prefixed.
+func cacheKey(sc cacheScope, az *model.Authorizer, dep *deployment, r *request, values []string) [32]byte {
+	h := sha256.New()
+	var n [8]byte
+	put := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	h.Write([]byte{byte(sc)})
+	put(az.Name)
+	if sc <= scopeEnv {
+		put(dep.env)
+	}
+	if sc <= scopeAPI {
+		put(dep.api.ID)
+	}
+	if sc == scopeRequest {
+		put(r.method)
+		put(r.target)
+	}
+	binary.BigEndian.PutUint64(n[:], uint64(len(values)))
+	h.Write(n[:])
+	for _, v := range values {
+		put(v)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	return key
+}
+
+// lookup returns a cached answer that covers the request, narrowest scope
+// first.
+func (c *authorizerClient) lookup(az *model.Authorizer, dep *deployment, r *request, values []string, now time.Time) (authorizerAnswer, bool) {
+	for sc := scopeRequest; sc <= scopeAuthorizer; sc++ {
+		if a, ok := c.cache.Get(cacheKey(sc, az, dep, r, values)); ok && now.Before(a.until) {
+			return a, true
+		}
+	}
+	return authorizerAnswer{}, false
 }
 
 func authorizerCaller(a authorizerAnswer) (*caller, *apigerr.Error) {
@@ -147,21 +223,25 @@ func (s *Service) callAuthorizer(ctx context.Context, az *model.Authorizer, dep 
 	if err != nil {
 		return authorizerAnswer{}, err
 	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return authorizerAnswer{allow: false}, nil
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return authorizerAnswer{}, &statusError{resp.StatusCode}
-	}
 	var answer struct {
 		Context map[string]string `json:"context"`
+		Scope   string            `json:"scope"`
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// A denial's body is optional and need not be JSON; a JSON body
+		// may scope the denial.
+		_ = json.Unmarshal(raw, &answer)
+		return authorizerAnswer{allow: false, scope: parseScope(answer.Scope)}, nil
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return authorizerAnswer{}, &statusError{resp.StatusCode}
 	}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &answer); err != nil {
 			return authorizerAnswer{}, err
 		}
 	}
-	a := authorizerAnswer{allow: true}
+	a := authorizerAnswer{allow: true, scope: parseScope(answer.Scope)}
 	for k, v := range answer.Context {
 		if len(a.headers) == maxContextEntries || len(v) > maxContextValueBytes || !contextName(k) || strings.ContainsAny(v, "\r\n\x00") {
 			continue

@@ -56,7 +56,8 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	if c == nil {
 		return nil, apigerr.WithDetail(sc.code, sc.unknownKey(cred.Access))
 	}
-	locked, closed := s.locked(ctx, t, c.lockKey)
+	lockKey := s.lockKey(t, c, r)
+	locked, closed := s.locked(ctx, t, lockKey)
 	if closed {
 		return nil, apigerr.New(apigerr.InternalError)
 	}
@@ -66,14 +67,17 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	sreq := r.signingRequest()
 	verr := signing.Verify(&sreq, cred, c.secret, s.now(), t.snap.Settings.ClockSkew)
 	if verr == nil {
-		s.succeeded(ctx, t, c.lockKey)
+		s.succeeded(ctx, t, lockKey)
+		r.credHeader = "authorization"
 		return c, nil
-	}
-	if s.failed(ctx, t, c.lockKey) {
-		return nil, apigerr.WithDetail(sc.code, detailLocked)
 	}
 	var serr *signing.Error
 	if errors.As(verr, &serr) && serr.Reason == signing.ReasonMismatch {
+		// Only a signature actually compared counts toward the lockout:
+		// anyone who knows a key can send it with no or a stale date.
+		if s.failed(ctx, t, lockKey) {
+			return nil, apigerr.WithDetail(sc.code, detailLocked)
+		}
 		return nil, apigerr.WithDetail(sc.code, sc.mismatch+strings.ReplaceAll(serr.CanonicalRequest, "\n", "|"))
 	}
 	return nil, apigerr.WithDetail(sc.code, verr.Error())

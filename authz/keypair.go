@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/apigwio/apigw/authz/keypair"
 	"github.com/apigwio/apigw/internal/apigerr"
@@ -30,7 +31,7 @@ func keyPairPolicy(p model.HMACPolicy) keypair.Policy {
 // authenticateKeyPair verifies an HMAC key-pair signature (Tencent / Kong
 // format) and the usage plan that must bind the key to the API.
 func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deployment, r *request) (*caller, *apigerr.Error) {
-	cred, _, err := keypair.ParseRequestAuthorization(r.headers)
+	cred, from, err := keypair.ParseRequestAuthorization(r.headers)
 	if err != nil {
 		return nil, keyPairError(err)
 	}
@@ -47,7 +48,8 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 	if c == nil || plan == nil {
 		return nil, hmacFailure(keypair.MsgUnknownKey, 403)
 	}
-	locked, closed := s.locked(ctx, t, c.lockKey)
+	lockKey := s.lockKey(t, c, r)
+	locked, closed := s.locked(ctx, t, lockKey)
 	if closed {
 		return nil, apigerr.New(apigerr.InternalError)
 	}
@@ -59,12 +61,14 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 		Header: r.headers, Body: r.body, HasBody: len(r.body) > 0 || r.size == 0,
 	}
 	if verr := keypair.Verify(&req, cred, c.secret, dep.hmac, s.now()); verr != nil {
-		if s.failed(ctx, t, c.lockKey) {
+		// Only a signature actually compared counts toward the lockout.
+		if keypair.KindOf(verr) == keypair.KindSignatureMismatch && s.failed(ctx, t, lockKey) {
 			return nil, hmacFailure(detailLocked, 403)
 		}
 		return nil, keyPairError(verr)
 	}
-	s.succeeded(ctx, t, c.lockKey)
+	s.succeeded(ctx, t, lockKey)
+	r.credHeader = strings.ToLower(from)
 	return c.withPlan(plan), nil
 }
 

@@ -14,6 +14,20 @@ import (
 // APIG.0601. Errors are logged; the decision never waits past the store's
 // timeout.
 
+// lockKey is the lockout store key of caller c for request r: the
+// caller's key, or with settings.lockout.scope key_and_ip the key and the
+// client address (the connection peer, or X-Forwarded-For behind trusted
+// proxies; "?" when it cannot be determined).
+func (s *Service) lockKey(t *tables, c *caller, r *request) string {
+	if !t.snap.Settings.Lockout.PerIP {
+		return c.lockKey
+	}
+	if ip, ok := r.clientIP(t.snap.Listener.XFFNumTrustedHops); ok {
+		return c.lockKey + "@" + ip.String()
+	}
+	return c.lockKey + "@?"
+}
+
 // locked reports whether key is locked; errClosed is true when the store
 // failed and the failure mode is closed.
 func (s *Service) locked(ctx context.Context, t *tables, key string) (locked, errClosed bool) {

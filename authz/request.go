@@ -2,6 +2,7 @@ package authz
 
 import (
 	"net/netip"
+	"strings"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
@@ -14,7 +15,7 @@ type request struct {
 	apiID, env string
 	dialect    string // from the route, for requests without a known API
 	peer       string // connection peer address as Envoy reports it
-	scheme     string // "http" or "https"
+	tls        bool   // the client connection is TLS, as Envoy knows it
 	ip         netip.Addr
 	ipOK       bool
 	ipResolved bool
@@ -27,6 +28,9 @@ type request struct {
 	mapHeaders map[string]string // set when headers come as Envoy's map
 	body       []byte
 	size       int64 // declared body size (-1 unknown)
+	// credHeader is the (lower-case) header the request authenticated
+	// with, set by the identity phase; hide_credentials removes it.
+	credHeader string
 }
 
 // newRequest reads the parts of req the phases use. Envoy sends headers
@@ -37,16 +41,16 @@ func newRequest(req *authv3.CheckRequest) request {
 	ctxExt := attrs.GetContextExtensions()
 	h := attrs.GetRequest().GetHttp()
 	r := request{
-		apiID:   ctxExt[model.ContextKeyAPI],
-		env:     ctxExt[model.ContextKeyEnv],
-		dialect: ctxExt[model.ContextKeyDialect],
-		peer:    attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
-		scheme:  h.GetScheme(),
-		method:  h.GetMethod(),
-		target:  h.GetPath(),
-		host:    h.GetHost(),
-		size:    h.GetSize(),
-		body:    h.GetRawBody(),
+		apiID:    ctxExt[model.ContextKeyAPI],
+		env:      ctxExt[model.ContextKeyEnv],
+		dialect:  ctxExt[model.ContextKeyDialect],
+		peer:     attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		method:   h.GetMethod(),
+		protocol: h.GetProtocol(),
+		target:   h.GetPath(),
+		host:     h.GetHost(),
+		size:     h.GetSize(),
+		body:     h.GetRawBody(),
 	}
 	if len(r.body) == 0 && h.GetBody() != "" {
 		r.body = []byte(h.GetBody())
@@ -75,12 +79,31 @@ func newRequest(req *authv3.CheckRequest) request {
 	if r.target == "" {
 		r.target, _ = r.header(":path")
 	}
+	r.tls = connectionTLS(attrs, &r)
 	if rid, ok := r.header("x-request-id"); ok {
 		r.requestID = rid
 	} else {
 		r.requestID = h.GetId()
 	}
 	return r
+}
+
+// connectionTLS reports whether the client's connection to Envoy is TLS,
+// from what Envoy knows of the connection: TLS attributes (a TLS session,
+// a local or peer principal, a client certificate — reported when the
+// listener terminates TLS), else x-forwarded-proto. The listener sets
+// use_remote_address, so Envoy overwrites x-forwarded-proto with the
+// connection's scheme unless the peer is a trusted proxy
+// (listener.xff_num_trusted_hops > 0), whose value it keeps. The request's
+// :scheme (request.http.scheme) is not used: an h2c client sends any
+// :scheme it likes over plain TCP.
+func connectionTLS(attrs *authv3.AttributeContext, r *request) bool {
+	if attrs.GetTlsSession() != nil || attrs.GetDestination().GetPrincipal() != "" ||
+		attrs.GetSource().GetPrincipal() != "" || attrs.GetSource().GetCertificate() != "" {
+		return true
+	}
+	xfp, _ := r.header("x-forwarded-proto")
+	return strings.EqualFold(strings.TrimSpace(xfp), "https")
 }
 
 // header returns the first value of the lower-case header name.
@@ -92,7 +115,11 @@ func (r *request) header(name string) (string, bool) {
 	return signing.FirstValue(r.headers, name)
 }
 
-// signingRequest is the verifier's view of r.
+// signingRequest is the verifier's view of r. Envoy forwards the whole
+// body to Check (the xDS side sets with_request_body without partial
+// messages, up to settings.max_body_size, beyond which Envoy answers 413),
+// so the body is complete, an empty one included, unless Envoy reports a
+// larger size than it sent.
 func (r *request) signingRequest() signing.Request {
 	return signing.Request{
 		Method:  r.method,
@@ -100,6 +127,23 @@ func (r *request) signingRequest() signing.Request {
 		Host:    r.host,
 		Header:  r.headers,
 		Body:    r.body,
-		HasBody: len(r.body) > 0,
+		HasBody: r.size <= int64(len(r.body)),
+	}
+}
+
+// eachHeaderName calls fn with the name of every request header (lower
+// case in the map form, as received in the header_map form; repeated
+// names may repeat).
+func (r *request) eachHeaderName(fn func(name string)) {
+	if r.mapHeaders != nil {
+		for k := range r.mapHeaders {
+			fn(k)
+		}
+		return
+	}
+	if pairs, ok := r.headers.(signing.PairHeader); ok {
+		for i := range pairs {
+			fn(pairs[i].Name)
+		}
 	}
 }

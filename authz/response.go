@@ -10,8 +10,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
 
-	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 var (
@@ -20,58 +20,66 @@ var (
 )
 
 // response builds the OK answer: the caller's and the API's identity headers
-// upstream, forged identity headers removed (also custom-authorizer context
-// headers, X-Apig-Context-*, that r carries and the caller does not set),
-// and the caller's identity as dynamic metadata for rate limiting.
+// upstream, forged identity headers removed, and the caller's identity as
+// dynamic metadata for rate limiting.
 func (d decision) response(r *request) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	resp := &authv3.CheckResponse{
 		Status:       okStatus,
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 	}
+	hide := d.dep.api.HideCredentials
+	keepAppCode := hide != nil && !*hide
 	switch d.caller {
 	case nil:
 		ok.Headers = d.dep.headers
-		ok.HeadersToRemove = removeForNone
+		ok.HeadersToRemove = gatewayRemovals(r, removeForNone, ok.Headers, keepAppCode)
 		resp.DynamicMetadata = anonymousMetadata
 	default:
 		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.dep.headers)+len(d.caller.headers))
 		ok.Headers = append(append(ok.Headers, d.dep.headers...), d.caller.headers...)
-		ok.HeadersToRemove = d.caller.removes
+		ok.HeadersToRemove = gatewayRemovals(r, d.caller.removes, ok.Headers, keepAppCode)
 		resp.DynamicMetadata = d.caller.metadata
 	}
-	if forged := r.forgedContextHeaders(ok.Headers); len(forged) > 0 {
-		ok.HeadersToRemove = slices.Concat(ok.HeadersToRemove, forged)
+	// hide_credentials: unset hides app codes only (done above: the
+	// x-apig- namespace), true every scheme's credential header.
+	if c := r.credHeader; c != "" && hide != nil && *hide && !slices.Contains(ok.HeadersToRemove, c) {
+		ok.HeadersToRemove = append(slices.Clip(ok.HeadersToRemove), c)
 	}
 	return resp
 }
 
-// forgedContextHeaders returns the names of the X-Apig-Context-* headers
-// of r (lower case) that set does not set. A client may not send them:
-// the backend would take them for a custom authorizer's context. Envoy's
-// internal_only_headers cannot name a prefix, so Check removes them.
-func (r *request) forgedContextHeaders(set []*corev3.HeaderValueOption) []string {
-	var forged []string
-	add := func(name string) {
-		if len(name) <= len(contextHeaderPrefix) || !strings.EqualFold(name[:len(contextHeaderPrefix)], contextHeaderPrefix) {
+// gatewayRemovals returns base (shared, never modified) plus every header
+// of the gateway's namespace (x-apig-*) the client sent that is neither in
+// base nor set by Check (set headers are overwritten, not removed), but
+// X-Apig-AppCode when keepAppCode (hide_credentials: false).
+func gatewayRemovals(r *request, base []string, set []*corev3.HeaderValueOption, keepAppCode bool) []string {
+	out := base
+	r.eachHeaderName(func(name string) {
+		const prefix = model.GatewayHeaderPrefix
+		if len(name) <= len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
 			return
 		}
 		name = strings.ToLower(name)
-		if slices.Contains(forged, name) || slices.ContainsFunc(set, func(h *corev3.HeaderValueOption) bool { return h.GetHeader().GetKey() == name }) {
+		if slices.Contains(out, name) || isSet(set, name) || keepAppCode && name == HeaderAppCode {
 			return
 		}
-		forged = append(forged, name)
+		out = append(slices.Clip(out), name)
+	})
+	if len(out) > len(base) {
+		slices.Sort(out[len(base):]) // the map form comes in random order
 	}
-	if r.mapHeaders != nil {
-		for name := range r.mapHeaders {
-			add(name)
-		}
-	} else if pairs, ok := r.headers.(signing.PairHeader); ok {
-		for _, p := range pairs {
-			add(p.Name)
+	return out
+}
+
+// isSet reports whether name is among the headers set.
+func isSet(set []*corev3.HeaderValueOption, name string) bool {
+	for _, h := range set {
+		if h.GetHeader().GetKey() == name {
+			return true
 		}
 	}
-	return forged
+	return false
 }
 
 // denied builds the error answer: the JSON body of the dialect, with its

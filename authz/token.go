@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -26,10 +27,20 @@ func tokenIssuers(snap *model.Snapshot) []token.IssuerConfig {
 		out = append(out, token.IssuerConfig{
 			Name: ti.Name, Issuer: ti.Issuer, Audiences: ti.Audiences,
 			JWKSFile: ti.JWKSFile, JWKSURL: ti.JWKSURL, Refresh: ti.Refresh, Algorithms: ti.Algorithms,
+			Leeway: leeway(ti.Leeway),
 			Claims: token.ClaimMapping{Account: ti.AccountClaim, User: ti.UserClaim, Project: ti.ProjectClaim},
 		})
 	}
 	return out
+}
+
+// leeway maps the configured leeway to the verifier's (where 0 means the
+// default and a negative value none).
+func leeway(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // tokenVerifier returns a verifier for snap's issuers: prev when the issuers
@@ -119,6 +130,19 @@ func (s *Service) authenticateToken(ctx context.Context, t *tables, dep *deploym
 	if len(dep.api.TokenIssuers) > 0 && !slices.Contains(dep.api.TokenIssuers, id.IssuerName) {
 		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
 	}
+	// Claims become upstream header values: a control character (CR/LF
+	// above all) would let a token's issuer, or whoever chose the claim
+	// value, smuggle headers.
+	if hasControl(id.User) || hasControl(id.Account) || hasControl(id.Project) {
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.LogAttrs(ctx, slog.LevelDebug, "token refused", slog.String("request_id", r.requestID), slog.String("reason", "control character in an identity claim"))
+		}
+		return nil, apigerr.WithDetail(apigerr.IAMAuthFailed, detailTokenInvalid)
+	}
+	r.credHeader = "authorization"
+	if strings.Trim(xat, " \t") != "" {
+		r.credHeader = "x-auth-token" // the one ExtractToken reads first
+	}
 	return &caller{
 		account: id.Account,
 		headers: []*corev3.HeaderValueOption{
@@ -129,4 +153,14 @@ func (s *Service) authenticateToken(ctx context.Context, t *tables, dep *deploym
 		metadata: identityMetadata(map[string]string{"auth": "token", "account": id.Account, "user": id.Account + "/" + id.User}),
 		removes:  removeForToken,
 	}, nil
+}
+
+// hasControl reports whether s has an ASCII control character (C0 or DEL).
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }

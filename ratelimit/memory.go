@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,12 +22,27 @@ const memShards = 32
 // its window has ended (lazily, a few per call) or, when the bound is
 // reached, least recently used first; an evicted counter restarts from zero,
 // so under a flood of distinct keys the bound trades accuracy for memory.
+//
+// Eviction is fair between descriptor kinds: a counter key's kind is its
+// domain and entry keys without the values ("apigw|api|remote_address"),
+// and each kind has its own LRU order. When a shard is full, a new counter
+// evicts the oldest counter of its own kind if that kind holds its fair
+// share (the shard's bound divided by the kinds present) or more, else the
+// oldest counter of the largest kind. So a flood of distinct values of one
+// kind (client addresses, header values) recycles that kind's counters
+// only: the counters of the other kinds keep counting, while a single kind
+// may still use the whole bound. Keys without entries share one kind, and
+// past maxKinds kinds per shard the rest share one too.
+//
 // Memory is safe for concurrent use.
 type Memory struct {
 	now    func() time.Time
 	seed   maphash.Seed
 	shards []memShard
 }
+
+// maxKinds bounds the kinds a shard tracks apart.
+const maxKinds = 64
 
 type memKey struct {
 	key    string
@@ -39,9 +55,11 @@ type memCounter struct {
 }
 
 type memShard struct {
-	mu  sync.Mutex // simplelru is not thread-safe; also makes get-or-add and count atomic
-	lru *simplelru.LRU[memKey, *memCounter]
-	_   [48]byte // keep shards on separate cache lines
+	mu    sync.Mutex // the kinds' LRUs are not thread-safe; also makes get-or-add, eviction and count atomic
+	size  int        // bound of the shard
+	total int        // counters held
+	kinds map[string]*simplelru.LRU[memKey, *memCounter]
+	_     [40]byte // keep shards on separate cache lines
 }
 
 // NewMemory returns a Memory backend holding at most maxKeys counters
@@ -63,27 +81,57 @@ func NewMemory(maxKeys int, now func() time.Time) *Memory {
 		if i < maxKeys%n {
 			size++
 		}
-		m.shards[i].lru, _ = simplelru.NewLRU[memKey, *memCounter](size, nil) // size >= 1: no error
+		m.shards[i].size = size
+		m.shards[i].kinds = make(map[string]*simplelru.LRU[memKey, *memCounter])
 	}
 	return m
+}
+
+// kindOf appends the kind of a counter key to b: the key with every
+// "=value" removed (values are escaped, so '|' and '=' only separate).
+// A key without entries has the empty kind.
+func kindOf(b []byte, key string) []byte {
+	if strings.IndexByte(key, '=') < 0 {
+		return b
+	}
+	skip := false
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c == '=':
+			skip = true
+		case c == '|':
+			skip = false
+			b = append(b, c)
+		case !skip:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // Incr implements Backend. It never fails.
 func (m *Memory) Incr(_ context.Context, reqs []CounterRequest) ([]uint64, error) {
 	now := m.now().Unix()
 	counts := make([]uint64, len(reqs))
+	var kbuf [128]byte
 	for i := range reqs {
 		r := &reqs[i]
 		w := windowSeconds(r.Window)
 		start := windowStart(now, w)
 		k := memKey{r.Key, w}
+		kind := kindOf(kbuf[:0], r.Key)
 		s := &m.shards[maphash.String(m.seed, r.Key)%uint64(len(m.shards))]
 		s.mu.Lock()
-		s.expireOldest(now, 2)
-		c, ok := s.lru.Get(k)
+		lru := s.lru(kind)
+		s.expireOldest(lru, now, 2)
+		c, ok := lru.Get(k)
 		if !ok {
+			if s.total >= s.size {
+				s.evictFor(lru)
+			}
 			c = &memCounter{start: start}
-			s.lru.Add(k, c)
+			lru.Add(k, c)
+			s.total++
 		} else if c.start != start {
 			c.start, c.count = start, 0
 		}
@@ -94,15 +142,52 @@ func (m *Memory) Incr(_ context.Context, reqs []CounterRequest) ([]uint64, error
 	return counts, nil
 }
 
-// expireOldest drops up to n least recently used counters whose window has
-// ended: old counters leave without a sweeper goroutine.
-func (s *memShard) expireOldest(now int64, n int) {
+// lru returns the LRU of kind (created on first use; past maxKinds, the
+// shared one of the empty kind).
+func (s *memShard) lru(kind []byte) *simplelru.LRU[memKey, *memCounter] {
+	if l, ok := s.kinds[string(kind)]; ok { // no allocation
+		return l
+	}
+	if len(s.kinds) >= maxKinds {
+		kind = nil
+		if l, ok := s.kinds[""]; ok {
+			return l
+		}
+	}
+	// Each LRU could hold the whole shard; the shard's total is what is
+	// bounded (evictFor).
+	l, _ := simplelru.NewLRU[memKey, *memCounter](s.size, nil) // size >= 1: no error
+	s.kinds[string(kind)] = l
+	return l
+}
+
+// evictFor makes room for a new counter in lru: it drops the oldest
+// counter of lru's kind when that kind holds its fair share or more, else
+// the oldest counter of the largest kind.
+func (s *memShard) evictFor(lru *simplelru.LRU[memKey, *memCounter]) {
+	victim := lru
+	if fair := s.size / len(s.kinds); lru.Len() < max(fair, 1) {
+		for _, l := range s.kinds {
+			if l.Len() > victim.Len() {
+				victim = l
+			}
+		}
+	}
+	if _, _, ok := victim.RemoveOldest(); ok {
+		s.total--
+	}
+}
+
+// expireOldest drops up to n least recently used counters of lru whose
+// window has ended: old counters leave without a sweeper goroutine.
+func (s *memShard) expireOldest(lru *simplelru.LRU[memKey, *memCounter], now int64, n int) {
 	for ; n > 0; n-- {
-		k, c, ok := s.lru.GetOldest()
+		k, c, ok := lru.GetOldest()
 		if !ok || c.start+k.window > now {
 			return
 		}
-		s.lru.Remove(k)
+		lru.Remove(k)
+		s.total--
 	}
 }
 
@@ -112,7 +197,7 @@ func (m *Memory) Len() int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		n += s.lru.Len()
+		n += s.total
 		s.mu.Unlock()
 	}
 	return n

@@ -25,7 +25,7 @@ type Credential struct {
 	// other names as KindInvalidAuthorization).
 	Headers []string
 	// Signature is the decoded signature. It is nil when SignatureB64 is not
-	// padded standard base64 of exactly Algorithm.Size() bytes; [Verify]
+	// standard base64 (padded or not) of exactly Algorithm.Size() bytes; [Verify]
 	// reports that as KindMalformedSignature ("HMAC signature does not
 	// match"), after the checks that need no secret.
 	Signature []byte
@@ -93,8 +93,8 @@ const (
 //   - KindUnsupportedAlgorithm: algorithm is not one of the four names; the
 //     returned Credential is filled in nonetheless.
 //
-// A signature that is not padded standard base64 of the MAC size is not an
-// error here: Signature is left nil and Verify reports it. The headers list
+// A signature that is not standard base64 (padded or not) of the MAC size
+// is not an error here: Signature is left nil and Verify reports it. The headers list
 // is split on runs of spaces and tabs (leading and trailing ones ignored);
 // an empty list parses, and Verify then reports the missing date header.
 // The work is linear in len(v), and it never panics.
@@ -200,13 +200,33 @@ func ParseAuthorization(v string) (Credential, error) {
 	return c, nil
 }
 
-// decodeSignature appends to dst the decoded signature when s is padded
-// standard base64 (with zero padding bits) of exactly alg.Size() bytes, and
-// returns nil otherwise. dst nil allocates.
+// rawStrict decodes unpadded standard base64 with zero padding bits.
+var rawStrict = base64.RawStdEncoding.Strict()
+
+// decodeSignature appends to dst the decoded signature when s is standard
+// base64 (with zero padding bits), padded or not, of exactly alg.Size()
+// bytes, and returns nil otherwise. dst nil allocates.
 func decodeSignature(dst []byte, s string, alg Algorithm) []byte {
 	size := alg.Size()
-	if size == 0 || len(s) != base64.StdEncoding.EncodedLen(size) {
+	if size == 0 {
 		return nil
+	}
+	if len(s) != base64.StdEncoding.EncodedLen(size) {
+		if len(s) != base64.RawStdEncoding.EncodedLen(size) {
+			return nil
+		}
+		// Unpadded (some clients strip the "="; every MAC size here
+		// needs padding, so the two lengths differ).
+		var src [(maxMACSize + 2) / 3 * 4]byte
+		var out [maxMACSize + 3]byte
+		n, err := rawStrict.Decode(out[:], src[:copy(src[:], s)])
+		if err != nil || n != size {
+			return nil
+		}
+		if dst == nil {
+			dst = make([]byte, 0, size)
+		}
+		return append(dst, out[:n]...)
 	}
 	var buf [maxMACSize + 3]byte
 	n, ok := decodeBase64(buf[:], s)

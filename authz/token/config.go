@@ -97,6 +97,9 @@ type IssuerConfig struct {
 	Algorithms []string
 	// Claims maps identity fields to claims.
 	Claims ClaimMapping
+	// Leeway, when non-zero, replaces Options.ClockSkew for this issuer's
+	// exp, nbf and iat; a negative value means none.
+	Leeway time.Duration
 }
 
 // Options configures a Verifier.

@@ -250,6 +250,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 
 	now := v.opts.Now()
 	skew := v.opts.ClockSkew
+	if is.cfg.Leeway != 0 {
+		skew = max(is.cfg.Leeway, 0)
+	}
 	exp := c.Expiry.Time()
 	err = c.ValidateWithLeeway(jwt.Expected{AnyAudience: is.cfg.Audiences, Time: now}, skew)
 	switch {

@@ -142,6 +142,12 @@ func (b *builder) conditions(path string, list []*configv1.Condition, report boo
 			if !reHeader.MatchString(mc.Name) {
 				add(field(cp, "name"), "%q is not a valid %s name", mc.Name, c.GetType())
 			}
+			if c.GetType() == "header" && strings.HasPrefix(strings.ToLower(mc.Name), model.GatewayHeaderPrefix) {
+				// Envoy routes on the client's headers, before Check
+				// removes the gateway's namespace: such a condition would
+				// let a client choose the backend.
+				add(field(cp, "name"), "%q is in the x-apig- namespace the gateway owns: clients can forge it before routing", mc.Name)
+			}
 		case "app":
 			mc.Type = model.ConditionApp
 		default:

@@ -3,6 +3,7 @@ package config
 // Groups and their APIs: routes, CORS and the API model.
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -75,6 +76,10 @@ func (b *builder) groups(list []*configv1.Group) {
 			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
 			if api != nil {
 				api.Dialect = grp.Dialect
+				if api.HideCredentials == nil && g.HideCredentials != nil {
+					v := g.GetHideCredentials()
+					api.HideCredentials = &v
+				}
 				grp.APIs = append(grp.APIs, api)
 				b.snap.APIs[api.ID] = api
 			}
@@ -162,6 +167,10 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		b.ps.add(field(path, "authorizer"), "authorizer applies to auth authorizer only")
 	}
 	api.AppCode = a.GetAppCode() || api.Auth == model.AuthAppCode
+	if a.HideCredentials != nil {
+		v := a.GetHideCredentials()
+		api.HideCredentials = &v
+	}
 	if a.GetAppCode() && api.Auth != model.AuthApp {
 		b.ps.add(field(path, "app_code"), "app_code applies to auth app only")
 	}
@@ -241,6 +250,9 @@ func (b *builder) cors(path string, c *configv1.Cors) *model.CORS {
 	}
 	if len(out.AllowOrigins) == 0 {
 		b.ps.add(field(path, "allow_origins"), "list at least one origin, or \"*\"")
+	}
+	if out.AllowCredentials && slices.Contains(out.AllowOrigins, "*") {
+		b.ps.add(field(path, "allow_credentials"), "allow_credentials cannot be combined with allow_origins \"*\": browsers refuse credentialed responses to any origin, and echoing the caller's origin instead would let every site make authenticated calls; list the origins")
 	}
 	for i, m := range out.AllowMethods {
 		if !methods[strings.ToUpper(m)] || strings.ToUpper(m) == model.MethodAny {

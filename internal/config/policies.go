@@ -18,6 +18,7 @@ const (
 	DefaultHMACClockSkew = 900 * time.Second
 	DefaultAPIRPS        = 200
 	DefaultJWKSRefresh   = 5 * time.Minute
+	DefaultTokenLeeway   = time.Minute
 	MaxAppCodes          = 5
 )
 
@@ -106,6 +107,7 @@ func (b *builder) tokenIssuers(list []*configv1.TokenIssuer) {
 			Name: t.GetName(), Issuer: t.GetIssuer(), Audiences: t.GetAudiences(),
 			JWKSFile: t.GetJwksFile(), JWKSURL: t.GetJwksUrl(),
 			Refresh:      b.duration(field(path, "refresh"), t.GetRefresh(), DefaultJWKSRefresh, 10*time.Second, 24*time.Hour),
+			Leeway:       b.duration(field(path, "leeway"), t.GetLeeway(), DefaultTokenLeeway, 0, 5*time.Minute),
 			Algorithms:   t.GetAlgorithms(),
 			AccountClaim: orString(t.GetClaims().GetAccount(), "account"),
 			UserClaim:    orString(t.GetClaims().GetUser(), "sub"),

@@ -106,6 +106,13 @@ func (b *builder) settings(s *configv1.Settings) {
 		}
 		out.Lockout.MaxFailures = int(lo.GetMaxFailures())
 	}
+	switch lo.GetScope() {
+	case "", "key":
+	case "key_and_ip":
+		out.Lockout.PerIP = true
+	default:
+		b.ps.add("settings.lockout.scope", "%q is not key or key_and_ip", lo.GetScope())
+	}
 	if n := lo.GetMaxTrackedKeys(); n != 0 {
 		if n < 100 || n > 10_000_000 {
 			b.ps.add("settings.lockout.max_tracked_keys", "%d is out of range (100-10000000)", n)

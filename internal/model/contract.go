@@ -44,6 +44,11 @@ const (
 	MetadataNamespace = "envoy.filters.http.ext_authz"
 )
 
+// GatewayHeaderPrefix is the header namespace the gateway owns: Check
+// removes every header under it that a client sent and Check does not set
+// itself, and backend-policy conditions may not match on it.
+const GatewayHeaderPrefix = "x-apig-"
+
 // IdentityHeaders are the headers the gateway sets upstream on an allowed
 // request. A client may not send them: they are removed or overwritten.
 var IdentityHeaders = []string{

@@ -209,6 +209,9 @@ type Lockout struct {
 	Duration time.Duration
 	// MaxTrackedKeys bounds the memory used.
 	MaxTrackedKeys int
+	// PerIP counts failures and locks per key and client address
+	// (settings.lockout.scope: key_and_ip) instead of per key.
+	PerIP bool
 }
 
 // Environment is a stage with its variables.
@@ -267,6 +270,10 @@ type API struct {
 	Environments []string
 	// AppCode accepts X-Apig-AppCode for auth app.
 	AppCode bool
+	// HideCredentials removes the credential header a request
+	// authenticated with before it goes upstream: nil (unset) for
+	// X-Apig-AppCode only, true for every scheme's header, false for none.
+	HideCredentials *bool
 	// HMAC is the key-pair policy for auth hmac.
 	HMAC HMACPolicy
 	// TokenIssuers accepted for auth token (names; empty: all).
@@ -564,6 +571,8 @@ type TokenIssuer struct {
 	JWKSURL string
 	// Refresh interval.
 	Refresh time.Duration
+	// Leeway applied to exp, nbf and iat (may be 0).
+	Leeway time.Duration
 	// Algorithms allowed.
 	Algorithms []string
 	// AccountClaim, UserClaim, ProjectClaim name the identity claims.

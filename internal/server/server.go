@@ -132,6 +132,9 @@ type Options struct {
 	// UnaryInterceptors run inside the panic recovery, around every unary
 	// call (tests inject faults with them).
 	UnaryInterceptors []grpc.UnaryServerInterceptor
+	// Pprof serves Go runtime profiles at /debug/pprof/ on the admin port.
+	// Default off.
+	Pprof bool
 }
 
 // Server is a running gateway service.
@@ -259,6 +262,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			Ready:    s.ready.Load,
 			Snapshot: s.reloader.Current,
 			Debug:    debug,
+			Pprof:    o.Pprof,
 			Extra: map[string]http.Handler{
 				"GET /metrics":       o.Metrics.Handler(),
 				"POST /debug/reload": http.HandlerFunc(s.reloadNow),

@@ -2,9 +2,9 @@
 //
 //	/healthz        the process is up
 //	/readyz         the configuration is loaded and the gRPC port is serving
-//	/debug/config   the configuration in use, secrets redacted
+//	/debug/config   the configuration in use, secrets and URL userinfo redacted
 //	/debug/<name>   other JSON status documents (xDS nodes, reloads)
-//	/debug/pprof/   Go runtime profiles
+//	/debug/pprof/   Go runtime profiles, only with Options.Pprof
 //	/metrics        Prometheus metrics
 //	/               the list of these endpoints (JSON)
 //
@@ -12,9 +12,11 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -31,6 +33,9 @@ type Options struct {
 	Debug map[string]func() any
 	// Extra handlers (e.g. /metrics) by path.
 	Extra map[string]http.Handler
+	// Pprof serves the Go runtime profiles at /debug/pprof/. Off by
+	// default: a CPU profile or trace costs the gateway while it runs.
+	Pprof bool
 }
 
 // NewHandler returns the admin HTTP handler.
@@ -71,9 +76,11 @@ func NewHandler(o Options) http.Handler {
 	sort.Strings(endpoints)
 	// Profiles for diagnosing the running service (the admin port must stay
 	// private: see the package comment).
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	if o.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{"endpoints": endpoints})
 	})
@@ -122,7 +129,7 @@ func Redacted(snap *model.Snapshot) any {
 		keys = append(keys, accessKey{k.ID, k.Secret.String(), k.Account, k.User})
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].ID < keys[j].ID })
-	return map[string]any{
+	return redactUserinfo(map[string]any{
 		"version":      snap.Version,
 		"server":       snap.Server,
 		"listener":     snap.Listener,
@@ -132,5 +139,49 @@ func Redacted(snap *model.Snapshot) any {
 		"channels":     snap.Channels,
 		"apps":         apps,
 		"access_keys":  keys,
+	})
+}
+
+// redactUserinfo returns the JSON form of v with the userinfo of every URL
+// in it (say an authorizer's https://user:password@host/) replaced by
+// "redacted". Numbers keep their exact text.
+func redactUserinfo(v any) any {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return map[string]any{"error": "cannot render the configuration"}
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return map[string]any{"error": "cannot render the configuration"}
+	}
+	return redactValue(out)
+}
+
+func redactValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = redactValue(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = redactValue(e)
+		}
+	case string:
+		if i := strings.Index(x, "://"); i > 0 && strings.Contains(x[i+3:], "@") {
+			if u, err := url.Parse(x); err == nil {
+				if u.User == nil {
+					return x // an "@" in the path or query
+				}
+				u.User = url.User("redacted")
+				return u.String()
+			}
+			// Unparsable but holding an "@" after the scheme: keep only
+			// the scheme.
+			return x[:i+3] + "redacted"
+		}
+	}
+	return v
 }

@@ -806,7 +806,12 @@ type Lockout struct {
 	// Upper bound of keys tracked in memory. Default 100000.
 	MaxTrackedKeys uint32 `protobuf:"varint,3,opt,name=max_tracked_keys,json=maxTrackedKeys,proto3" json:"max_tracked_keys,omitempty"`
 	// Turns lockout off.
-	Disabled      bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// What a lock applies to: "key" (default: the key, from every address,
+	// as the platform documents) or "key_and_ip" (the key from one client
+	// address, so that failures from one address do not lock the key out
+	// for everybody).
+	Scope         string `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -867,6 +872,13 @@ func (x *Lockout) GetDisabled() bool {
 		return x.Disabled
 	}
 	return false
+}
+
+func (x *Lockout) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
 }
 
 // Environment is a stage an API is published in, with variables.
@@ -946,8 +958,10 @@ type Group struct {
 	ErrorDialect string `protobuf:"bytes,4,opt,name=error_dialect,json=errorDialect,proto3" json:"error_dialect,omitempty"`
 	// Select the environment from the first path segment instead of X-Stage.
 	PathEnvironments *PathEnvironments `protobuf:"bytes,5,opt,name=path_environments,json=pathEnvironments,proto3" json:"path_environments,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Default of hide_credentials for the group's APIs.
+	HideCredentials *bool `protobuf:"varint,6,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
@@ -1013,6 +1027,13 @@ func (x *Group) GetPathEnvironments() *PathEnvironments {
 		return x.PathEnvironments
 	}
 	return nil
+}
+
+func (x *Group) GetHideCredentials() bool {
+	if x != nil && x.HideCredentials != nil {
+		return *x.HideCredentials
+	}
+	return false
 }
 
 // PathEnvironments maps the first path segment to an environment; the
@@ -1104,9 +1125,13 @@ type Api struct {
 	// For auth "token": names of the accepted token issuers (default all).
 	TokenIssuers []string `protobuf:"bytes,14,rep,name=token_issuers,json=tokenIssuers,proto3" json:"token_issuers,omitempty"`
 	// For auth "authorizer": the name of the custom authorizer.
-	Authorizer    string `protobuf:"bytes,15,opt,name=authorizer,proto3" json:"authorizer,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Authorizer string `protobuf:"bytes,15,opt,name=authorizer,proto3" json:"authorizer,omitempty"`
+	// Remove the credential headers the request authenticated with before it
+	// goes upstream (Authorization of signatures and tokens, X-Apig-AppCode).
+	// Unset: the group's value, else only X-Apig-AppCode is removed.
+	HideCredentials *bool `protobuf:"varint,16,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Api) Reset() {
@@ -1242,6 +1267,13 @@ func (x *Api) GetAuthorizer() string {
 		return x.Authorizer
 	}
 	return ""
+}
+
+func (x *Api) GetHideCredentials() bool {
+	if x != nil && x.HideCredentials != nil {
+		return *x.HideCredentials
+	}
+	return false
 }
 
 // Backend is where a request is forwarded: exactly one of url, channel, mock.
@@ -2461,7 +2493,10 @@ type TokenIssuer struct {
 	// Allowed algorithms. Default RS256, ES256, EdDSA.
 	Algorithms []string `protobuf:"bytes,7,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
 	// Claims giving the account, user and project.
-	Claims        *TokenClaims `protobuf:"bytes,8,opt,name=claims,proto3" json:"claims,omitempty"`
+	Claims *TokenClaims `protobuf:"bytes,8,opt,name=claims,proto3" json:"claims,omitempty"`
+	// Leeway applied to exp, nbf and iat. Default "60s" (as Envoy's
+	// jwt_authn); at most "5m".
+	Leeway        string `protobuf:"bytes,9,opt,name=leeway,proto3" json:"leeway,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2550,6 +2585,13 @@ func (x *TokenIssuer) GetClaims() *TokenClaims {
 		return x.Claims
 	}
 	return nil
+}
+
+func (x *TokenIssuer) GetLeeway() string {
+	if x != nil {
+		return x.Leeway
+	}
+	return ""
 }
 
 // TokenClaims names the claims mapped to the caller identity.
@@ -3002,12 +3044,13 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\rredis_address\x18\x03 \x01(\tR\fredisAddress\x12>\n" +
 	"\x0eredis_password\x18\x04 \x01(\v2\x17.apigw.config.v1.SecretR\rredisPassword\x12!\n" +
 	"\ffailure_mode\x18\x05 \x01(\tR\vfailureMode\x12#\n" +
-	"\rredis_cluster\x18\x06 \x03(\tR\fredisCluster\"\xa4\x01\n" +
+	"\rredis_cluster\x18\x06 \x03(\tR\fredisCluster\"\xba\x01\n" +
 	"\aLockout\x12&\n" +
 	"\fmax_failures\x18\x01 \x01(\rH\x00R\vmaxFailures\x88\x01\x01\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
 	"\x10max_tracked_keys\x18\x03 \x01(\rR\x0emaxTrackedKeys\x12\x1a\n" +
-	"\bdisabled\x18\x04 \x01(\bR\bdisabledB\x0f\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\x12\x14\n" +
+	"\x05scope\x18\x05 \x01(\tR\x05scopeB\x0f\n" +
 	"\r_max_failures\"\xcc\x01\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12I\n" +
@@ -3015,19 +3058,21 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
 	"\x04apis\x18\x03 \x03(\v2\x14.apigw.config.v1.ApiR\x04apis\x12#\n" +
 	"\rerror_dialect\x18\x04 \x01(\tR\ferrorDialect\x12N\n" +
-	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\"\xb2\x01\n" +
+	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\x12.\n" +
+	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
+	"\x11_hide_credentials\"\xb2\x01\n" +
 	"\x10PathEnvironments\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12H\n" +
 	"\amapping\x18\x02 \x03(\v2..apigw.config.v1.PathEnvironments.MappingEntryR\amapping\x1a:\n" +
 	"\fMappingEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x88\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x04\n" +
 	"\x03Api\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3046,7 +3091,9 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\rtoken_issuers\x18\x0e \x03(\tR\ftokenIssuers\x12\x1e\n" +
 	"\n" +
 	"authorizer\x18\x0f \x01(\tR\n" +
-	"authorizer\"\xc9\x01\n" +
+	"authorizer\x12.\n" +
+	"\x10hide_credentials\x18\x10 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
+	"\x11_hide_credentials\"\xc9\x01\n" +
 	"\aBackend\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12)\n" +
@@ -3134,7 +3181,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x05quota\x18\x06 \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\";\n" +
 	"\x05Quota\x12\x1a\n" +
 	"\brequests\x18\x01 \x01(\rR\brequests\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\"\xff\x01\n" +
+	"\x06period\x18\x02 \x01(\tR\x06period\"\x97\x02\n" +
 	"\vTokenIssuer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -3145,7 +3192,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"algorithms\x18\a \x03(\tR\n" +
 	"algorithms\x124\n" +
-	"\x06claims\x18\b \x01(\v2\x1c.apigw.config.v1.TokenClaimsR\x06claims\"U\n" +
+	"\x06claims\x18\b \x01(\v2\x1c.apigw.config.v1.TokenClaimsR\x06claims\x12\x16\n" +
+	"\x06leeway\x18\t \x01(\tR\x06leeway\"U\n" +
 	"\vTokenClaims\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
@@ -3285,6 +3333,8 @@ func file_apigw_config_v1_config_proto_init() {
 		return
 	}
 	file_apigw_config_v1_config_proto_msgTypes[8].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[10].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[12].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[21].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
