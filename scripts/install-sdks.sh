@@ -44,21 +44,8 @@ py_installed() {
 }
 if ! py_installed; then
   echo "install-sdks: installing huaweicloudsdkcore==$py_version into $venv" >&2
-  if [ ! -x "$venv/bin/pip" ]; then
-    mkdir -p "$root/.tools"
-    if ! "$python" -m venv "$venv" >&2; then
-      # Debian's python3 needs python3-venv for ensurepip.
-      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        rm -rf "$venv"
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
-        "$python" -m venv "$venv" >&2
-      else
-        echo "install-sdks: '$python -m venv' failed: install python3-venv" >&2
-        exit 1
-      fi
-    fi
-  fi
+  . "$root/scripts/venv.sh"
+  make_venv "$venv" install-sdks
   "$venv/bin/pip" install --quiet --disable-pip-version-check "huaweicloudsdkcore==$py_version" >&2
   py_installed || { echo "install-sdks: huaweicloudsdkcore==$py_version did not install" >&2; exit 1; }
 fi
