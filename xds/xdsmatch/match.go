@@ -330,3 +330,29 @@ func StringMatch(m *matcherv3.StringMatcher, value string) (bool, error) {
 		return false, fmt.Errorf("string matcher %T", p)
 	}
 }
+
+// NearMiss reports, for a route whose path matches req but which does not
+// match as a whole, the first header or query parameter matcher that fails
+// (by name, e.g. ":method" or "x-stage"); "" when the path does not match,
+// the route matches, or it cannot be evaluated.
+func NearMiss(r *routev3.Route, req Request) string {
+	path, query, _ := strings.Cut(req.Path, "?")
+	path = NormalizePath(path)
+	v := view{req: req, path: path, query: query, fullPath: req.Path}
+	m := r.GetMatch()
+	bare := &routev3.RouteMatch{PathSpecifier: m.GetPathSpecifier(), CaseSensitive: m.GetCaseSensitive()}
+	if ok, err := v.route(bare); !ok || err != nil {
+		return ""
+	}
+	for _, h := range m.GetHeaders() {
+		if ok, err := v.header(h); err == nil && !ok {
+			return h.GetName()
+		}
+	}
+	for _, q := range m.GetQueryParameters() {
+		if ok, err := v.queryParam(q); err == nil && !ok {
+			return "?" + q.GetName()
+		}
+	}
+	return ""
+}
