@@ -6,13 +6,15 @@
 //	apigw validate FILE...                   check configuration files and exit
 //	apigw bootstrap [flags]                  print an Envoy bootstrap for this service
 //	apigw sign --url URL [flags]             sign a request for testing and debugging
+//	apigw check --config FILE --url URL      what the gateway would do with a request
 //	apigw ratelimit-config --config FILE     the envoyproxy/ratelimit equivalent of the limits
 //	apigw version                            print the version
 //	apigw completion bash|zsh|fish|powershell  shell completion
 //
 // Exit codes: 0 success, 1 failure (an invalid configuration, an unreadable
 // input, a service that cannot start), 2 usage error (unknown command or
-// flag, bad flag value, conflicting flags, wrong arguments).
+// flag, bad flag value, conflicting flags, wrong arguments); `check` also
+// exits 3 when the request would be refused.
 package main
 
 import (
@@ -181,7 +183,8 @@ Exit codes:
   1  failure: an invalid configuration, an unreadable input, a service that
      cannot start (for validate: any of the files is invalid)
   2  usage error: unknown command or flag, bad flag value, conflicting
-     flags, missing or extra arguments`
+     flags, missing or extra arguments
+  3  check only: the request would be refused (denied, not found)`
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -194,7 +197,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("apigw {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newServeCmd(), newValidateCmd(), newBootstrapCmd(), newSignCmd(), newRatelimitConfigCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newValidateCmd(), newBootstrapCmd(), newSignCmd(), newRatelimitConfigCmd(), newCheckCmd(), newVersionCmd())
 	return root
 }
 

@@ -21,6 +21,12 @@ const RequestID = "req-123"
 // set, :path raw with the query, the body packed as bytes, and the route's
 // context extensions.
 func FromHTTP(r *http.Request, body []byte, apiID, env string) *authv3.CheckRequest {
+	return WithContext(r, body, map[string]string{model.ContextKeyAPI: apiID, model.ContextKeyEnv: env})
+}
+
+// WithContext is FromHTTP with the route's context extensions as given
+// (what the matched route's ExtAuthzPerRoute carries).
+func WithContext(r *http.Request, body []byte, contextExtensions map[string]string) *authv3.CheckRequest {
 	headers := map[string]string{"x-request-id": RequestID}
 	for k, vs := range r.Header {
 		headers[strings.ToLower(k)] = strings.Join(vs, ",")
@@ -36,7 +42,7 @@ func FromHTTP(r *http.Request, body []byte, apiID, env string) *authv3.CheckRequ
 		headers["content-length"] = strconv.Itoa(len(body))
 	}
 	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		ContextExtensions: map[string]string{model.ContextKeyAPI: apiID, model.ContextKeyEnv: env},
+		ContextExtensions: contextExtensions,
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Id:      "1234",
 			Method:  r.Method,

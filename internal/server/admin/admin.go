@@ -55,7 +55,7 @@ func NewHandler(o Options) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, Redacted(o.Snapshot()))
+		writeJSON(w, Render(o.Snapshot()))
 	})
 	names := make([]string, 0, len(o.Debug))
 	for name, fn := range o.Debug {
