@@ -12,11 +12,9 @@
 package admin
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
-	"net/url"
 	"sort"
 	"strings"
 
@@ -100,88 +98,4 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// Redacted returns a JSON-ready view of snap without secret material.
-func Redacted(snap *model.Snapshot) any {
-	if snap == nil {
-		return map[string]any{"loaded": false}
-	}
-	type app struct {
-		Name   string `json:"name"`
-		Key    string `json:"key"`
-		Secret string `json:"secret"`
-		Grants int    `json:"grants"`
-	}
-	type accessKey struct {
-		ID      string `json:"id"`
-		Secret  string `json:"secret"`
-		Account string `json:"account"`
-		User    string `json:"user"`
-	}
-	apps := make([]app, 0, len(snap.Apps))
-	for _, a := range snap.Apps {
-		apps = append(apps, app{a.Name, a.Key, a.Secret.String(), a.GrantCount()})
-	}
-	sort.Slice(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
-	keys := make([]accessKey, 0, len(snap.AccessKeys))
-	for _, k := range snap.AccessKeys {
-		keys = append(keys, accessKey{k.ID, k.Secret.String(), k.Account, k.User})
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].ID < keys[j].ID })
-	return redactUserinfo(map[string]any{
-		"version":      snap.Version,
-		"server":       snap.Server,
-		"listener":     snap.Listener,
-		"settings":     snap.Settings,
-		"environments": snap.Environments,
-		"groups":       snap.Groups,
-		"channels":     snap.Channels,
-		"apps":         apps,
-		"access_keys":  keys,
-	})
-}
-
-// redactUserinfo returns the JSON form of v with the userinfo of every URL
-// in it (say an authorizer's https://user:password@host/) replaced by
-// "redacted". Numbers keep their exact text.
-func redactUserinfo(v any) any {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return map[string]any{"error": "cannot render the configuration"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var out any
-	if err := dec.Decode(&out); err != nil {
-		return map[string]any{"error": "cannot render the configuration"}
-	}
-	return redactValue(out)
-}
-
-func redactValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = redactValue(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = redactValue(e)
-		}
-	case string:
-		if i := strings.Index(x, "://"); i > 0 && strings.Contains(x[i+3:], "@") {
-			if u, err := url.Parse(x); err == nil {
-				if u.User == nil {
-					return x // an "@" in the path or query
-				}
-				u.User = url.User("redacted")
-				return u.String()
-			}
-			// Unparsable but holding an "@" after the scheme: keep only
-			// the scheme.
-			return x[:i+3] + "redacted"
-		}
-	}
-	return v
 }
