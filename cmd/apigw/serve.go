@@ -15,7 +15,7 @@ import (
 type serveFlags struct {
 	config, grpcAddr, adminAddr, logFormat, logLevel, redis string
 	watch, shutdown                                         time.Duration
-	reflection                                              bool
+	reflection, pprof                                       bool
 	redisCluster                                            []string
 }
 
@@ -51,6 +51,7 @@ port cannot be bound, 2 on a usage error.`,
 	fl.StringVar(&f.grpcAddr, "grpc-address", "", "gRPC listen address (default: server.grpc_address, 127.0.0.1:18000)")
 	fl.StringVar(&f.adminAddr, "admin-address", "", "admin HTTP listen address (default: server.admin_address, 127.0.0.1:18001)")
 	fl.BoolVar(&f.reflection, "grpc-reflection", false, "serve gRPC server reflection, for grpcurl and grpcui (default: on when the gRPC address is loopback, off otherwise)")
+	fl.BoolVar(&f.pprof, "pprof", false, "serve Go runtime profiles at /debug/pprof/ on the admin port (off by default: profiles reveal memory contents and cost CPU)")
 	fl.DurationVar(&f.watch, "watch-interval", time.Second, "how often the config file is also polled for changes, as a fallback to file-system events (0 disables polling; events and SIGHUP still reload)")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 10*time.Second, "how long in-flight calls may drain on shutdown")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -92,6 +93,7 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 		GRPCAddress:     f.grpcAddr,
 		AdminAddress:    f.adminAddr,
 		GRPCReflection:  reflection,
+		Pprof:           f.pprof,
 		WatchInterval:   interval,
 		ShutdownTimeout: f.shutdown,
 		Logger:          logger,
