@@ -66,8 +66,13 @@ const envoyWindow = 256 << 20
 // connection to it.
 func startServer(t testing.TB) (*Server, *grpc.ClientConn, *syncBuffer) {
 	t.Helper()
+	return startServerOptions(t, Options{})
+}
+
+func startServerOptions(t testing.TB, opts Options) (*Server, *grpc.ClientConn, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
-	s := NewServer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Options{})
+	s := NewServer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), opts)
 	g := grpc.NewServer()
 	s.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -282,7 +287,8 @@ func TestADSStateOfTheWorld(t *testing.T) {
 }
 
 func TestADSDelta(t *testing.T) {
-	s, conn, _ := startServer(t)
+	const drain = time.Second
+	s, conn, _ := startServerOptions(t, Options{ClusterDrain: drain})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	snapA := loadYAML(t, "a", serverConfig)
@@ -319,8 +325,11 @@ func TestADSDelta(t *testing.T) {
 	}
 
 	// Only what changed is sent: the route configuration and the new
-	// cluster, and the removed cluster is named.
+	// cluster. The cluster no longer used is removed only after the drain
+	// (make before break: Envoy may apply a removal before the route
+	// update).
 	snapB := loadYAML(t, "b", strings.Replace(serverConfig, `url: "http://10.0.0.9:80"`, `url: "http://10.0.0.8:80"`, 1))
+	published := time.Now()
 	if err := s.Publish(ctx, snapB); err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +341,7 @@ func TestADSDelta(t *testing.T) {
 	}
 	cds := got[resourcev3.ClusterType]
 	if cds == nil || len(cds.GetResources()) != 1 || cds.GetResources()[0].GetName() != "url.http.10.0.0.8.80" ||
-		strings.Join(cds.GetRemovedResources(), ",") != "url.http.10.0.0.9.80" {
+		len(cds.GetRemovedResources()) != 0 {
 		t.Errorf("cluster delta = %v", cds)
 	}
 	if rds := got[resourcev3.RouteType]; rds == nil || len(rds.GetResources()) != 1 {
@@ -346,6 +355,19 @@ func TestADSDelta(t *testing.T) {
 		n := nodeStatus(s.Status(), "envoy-1")
 		return n != nil && n.Acked["cluster"] == snapB.Version && n.Acked["route"] == snapB.Version && n.Acked["listener"] == snapA.Version
 	})
+
+	// After the drain, the removal alone.
+	removal := next(t, in, "the drained cluster's removal")
+	if d := time.Since(published); d < drain {
+		t.Errorf("cluster removed after %v, before the %v drain", d, drain)
+	}
+	if removal.GetTypeUrl() != resourcev3.ClusterType || len(removal.GetResources()) != 0 ||
+		strings.Join(removal.GetRemovedResources(), ",") != "url.http.10.0.0.9.80" {
+		t.Errorf("removal = %v", removal)
+	}
+	send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: removal.GetTypeUrl(), ResponseNonce: removal.GetNonce()})
+	cds = removal
+	nothing(t, in, "delta update after the drain")
 
 	// A NACK on the delta stream.
 	send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce(),
