@@ -306,4 +306,11 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
+
+	// Rewrites the configuration; puts the one above back (reload_test.go).
+	t.Run("hot reload under traffic", func(t *testing.T) {
+		base := g.params
+		base.Added = true
+		testReloadUnderTraffic(t, g, base)
+	})
 }

@@ -77,6 +77,9 @@ type params struct {
 	AppKey, AppSecret, AppName string
 	// Added adds the API "added" (the configuration change test).
 	Added bool
+	// ExtraAPIs is YAML appended to the apis of group e2e (items indented
+	// by six spaces), for the reload tests.
+	ExtraAPIs string
 }
 
 // configTemplate is the suite's gateway configuration. Settings are chosen
@@ -155,6 +158,9 @@ groups:
         path: /added
         auth: none
         backend: {mock: {status: 200, body: "added", headers: {content-type: text/plain}}}
+{{- end}}
+{{- if .ExtraAPIs}}
+{{.ExtraAPIs}}
 {{- end}}
   - name: tc
     domains: [tc.example.com]
