@@ -3,6 +3,8 @@ package xds
 import (
 	"regexp"
 	"testing"
+
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 )
 
 func TestPrefixExceptRegex(t *testing.T) {
@@ -38,6 +40,38 @@ func TestPrefixExceptRegex(t *testing.T) {
 			if re.MatchString(s) {
 				t.Errorf("except %v: %s matches %q", tt.except, expr, s)
 			}
+		}
+	}
+}
+
+// TestStripClientHeaders: the first filter removes client x-apig-* headers
+// but X-Apig-AppCode and authorizer identity headers in the namespace.
+func TestStripClientHeaders(t *testing.T) {
+	snap := loadYAML(t, "strip", `
+authorizers:
+  - name: auth
+    url: http://127.0.0.1:9000/auth
+    identity_headers: [X-Apig-Token, authorization]
+groups:
+  - name: g
+    apis:
+      - {name: a, path: /a, auth: authorizer, authorizer: auth, backend: {mock: {body: a}}}
+`)
+	fs := hcmOf(t, translate(t, snap)).GetHttpFilters()
+	if fs[0].GetName() != FilterStripClientHeaders {
+		t.Fatalf("first filter %s", fs[0].GetName())
+	}
+	cfg := &headermutationv3.HeaderMutation{}
+	if err := fs[0].GetTypedConfig().UnmarshalTo(cfg); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("^(?:" + cfg.GetMutations().GetRequestMutations()[0].GetRemoveOnMatch().GetKeyMatcher().GetSafeRegex().GetRegex() + ")$")
+	for h, removed := range map[string]bool{
+		"x-apig-app-id": true, "x-apig-context-role": true, "x-apig-tokens": true,
+		"x-apig-token": false, "x-apig-appcode": false, "authorization": false, "x-apigw-ip-tags": false,
+	} {
+		if re.MatchString(h) != removed {
+			t.Errorf("%s removed: %v, want %v (regex %s)", h, !removed, removed, re)
 		}
 	}
 }
