@@ -274,6 +274,8 @@ func TestEndToEnd(t *testing.T) {
 		expectErrorBody(t, body429, "APIG.0308")
 	})
 
+	t.Run("throttled answer: 429 APIG.0308 with X-RateLimit headers", func(t *testing.T) { testThrottleAnswer(t, g) }) // throttle_test.go
+
 	t.Run("configuration change is served without restarting Envoy", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/added", nil), http.StatusNotFound, "APIG.0101")
 		p := g.params

@@ -233,8 +233,9 @@ type gateway struct {
 }
 
 // startGateway starts the echo backends and apigw (in process, as
-// `apigw serve` wires it) on free loopback ports.
-func startGateway(t *testing.T) *gateway {
+// `apigw serve` wires it) on free loopback ports. opts change the server
+// options before the start.
+func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 	t.Helper()
 	release := httptest.NewServer(echoserver.Handler("release"))
 	t.Cleanup(release.Close)
@@ -275,14 +276,18 @@ func startGateway(t *testing.T) *gateway {
 	g.xds = xds.NewServer(logger, xds.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	g.srv, err = server.Start(ctx, server.Options{
+	so := server.Options{
 		ConfigPath:      g.configPath,
 		WatchInterval:   200 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          logger,
 		XDS:             g.xds,
 		Debug:           map[string]func() any{"xds": func() any { return g.xds.Status() }},
-	})
+	}
+	for _, o := range opts {
+		o(&so)
+	}
+	g.srv, err = server.Start(ctx, so)
 	if err != nil {
 		t.Fatalf("starting apigw: %v", err)
 	}
