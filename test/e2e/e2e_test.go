@@ -124,6 +124,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("routing", func(t *testing.T) { testRouting(t, g) }) // routing_test.go
+
 	t.Run("forged x-apig headers never reach the backend", func(t *testing.T) { testForgedHeaders(t, g) }) // identity_test.go
 
 	t.Run("backend down gets APIG.0202 or APIG.0610", func(t *testing.T) {

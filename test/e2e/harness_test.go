@@ -77,6 +77,9 @@ type params struct {
 	AppKey, AppSecret, AppName string
 	// Added adds the API "added" (the configuration change test).
 	Added bool
+	// ChanA and ChanB are the echo servers (host:port) of the channel
+	// "pair" (routing_test.go).
+	ChanA, ChanB string
 	// ExtraAPIs is YAML appended to the apis of group e2e (items indented
 	// by six spaces), for the reload tests.
 	ExtraAPIs string
@@ -162,6 +165,31 @@ groups:
 {{- if .ExtraAPIs}}
 {{.ExtraAPIs}}
 {{- end}}
+  - name: route
+    domains: [route.example.com]
+    apis:
+      - {name: exact, method: GET, path: /r/a, auth: none, backend: {url: "http://{{.Release}}/exact"}}
+      - {name: prefix, method: GET, path: /r/a/, match: prefix, auth: none, backend: {url: "http://{{.Release}}/prefix/"}}
+      - {name: post, method: POST, path: /r/post, auth: none, backend: {url: "http://{{.Release}}/post"}}
+      - name: policy
+        method: GET
+        path: /r/policy
+        auth: none
+        backend: {url: "http://{{.Release}}/policy"}
+        backend_policies:
+          - {name: by-header, conditions: [{type: header, name: x-variant, values: [beta]}], backend: {url: "http://{{.Beta}}/policy-header"}}
+          - {name: by-query, conditions: [{type: query, name: v, values: [beta, b]}], backend: {url: "http://{{.Beta}}/policy-query"}}
+      - name: policy-app
+        method: GET
+        path: /r/policy-app
+        auth: app
+        backend: {url: "http://{{.Release}}/policy-app"}
+        backend_policies:
+          - {name: by-app, conditions: [{type: app, values: [{{.AppName}}]}], backend: {url: "http://{{.Beta}}/policy-app-beta"}}
+      - {name: mock, method: GET, path: /r/mock, auth: none, backend: {mock: {status: 201, body: '{"mock":true}', headers: {content-type: application/json, x-mock: "yes"}}}}
+      - {name: channel, method: GET, path: /r/channel, auth: none, backend: {channel: pair, path: /channel}}
+      - {name: retry, method: GET, path: /r/retry, auth: none, backend: {channel: flaky, path: /retry, retries: 2}}
+      - {name: noretry, method: GET, path: /r/noretry, auth: none, backend: {channel: flaky, path: /noretry}}
   - name: tc
     domains: [tc.example.com]
     error_dialect: tencent
@@ -171,6 +199,12 @@ groups:
         path: /ping
         auth: none
         backend: {mock: {status: 200, body: pong, headers: {content-type: text/plain}}}
+channels:
+  - name: pair
+    members: [{address: "{{.ChanA}}"}, {address: "{{.ChanB}}"}]
+    health_check: {path: /health, interval: 1s, timeout: 500ms, healthy_threshold: 1, unhealthy_threshold: 1}
+  - name: flaky
+    members: [{address: "127.0.0.1:{{.DeadPort}}"}, {address: "{{.Release}}"}]
 throttle_policies:
   - name: tight
     unit: second
@@ -180,7 +214,7 @@ apps:
   - name: {{.AppName}}
     key: {{.AppKey}}
     secret: {value: "{{.AppSecret}}"}
-    grants: [{api: "e2e/*"}]
+    grants: [{api: "e2e/*"}, {api: "route/*"}]
 `))
 
 // SecurePort is the port of Secure.
@@ -224,6 +258,10 @@ type gateway struct {
 	// requires it.
 	rateLimited bool
 
+	// chanA is the first member of the channel "pair" (routing_test.go
+	// stops it).
+	chanA *httptest.Server
+
 	envoyPort, envoyAdminPort int
 	envoy                     *exec.Cmd
 	envoyDone                 chan struct{} // closed when Envoy exited
@@ -245,6 +283,10 @@ func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 	// example.com (not localhost).
 	secure := httptest.NewTLSServer(echoserver.Handler("secure"))
 	t.Cleanup(secure.Close)
+	chanA := httptest.NewServer(echoserver.Handler("chan-a"))
+	t.Cleanup(chanA.Close)
+	chanB := httptest.NewServer(echoserver.Handler("chan-b"))
+	t.Cleanup(chanB.Close)
 
 	ports := freePorts(t, 5)
 	g := &gateway{
@@ -255,7 +297,10 @@ func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 			Beta:    strings.TrimPrefix(beta.URL, "http://"),
 			Secure:  strings.TrimPrefix(secure.URL, "https://"),
 			AppKey:  appKey, AppSecret: appSecret, AppName: appName,
+			ChanA: strings.TrimPrefix(chanA.URL, "http://"),
+			ChanB: strings.TrimPrefix(chanB.URL, "http://"),
 		},
+		chanA:          chanA,
 		envoyPort:      ports[2],
 		envoyAdminPort: ports[4],
 		client:         &http.Client{Timeout: requestTimeout},
