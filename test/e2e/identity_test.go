@@ -90,6 +90,14 @@ func testForgedHeaders(t *testing.T, g *gateway) {
 			}
 		}
 	})
+	t.Run("backend-policy and channel routes", func(t *testing.T) {
+		req := forge(g.routeReq(t, "GET", "/r/policy"))
+		req.Header.Set("X-Variant", "beta")
+		r := g.routed(t, req, "beta", "/policy-header", "route/policy")
+		checkNoForged(t, "GET route.example.com/r/policy (backend policy)", r.Headers, map[string]string{"x-apig-api-id": "route/policy", "x-apig-stage": "RELEASE"})
+		r = g.echoed(t, forge(g.routeReq(t, "GET", "/r/retry")))
+		checkNoForged(t, "GET route.example.com/r/retry (channel)", r.Headers, map[string]string{"x-apig-api-id": "route/retry", "x-apig-stage": "RELEASE"})
+	})
 	t.Run("mock route", func(t *testing.T) {
 		req := forge(g.request(t, "GET", "/ping", nil))
 		req.Host = "tc.example.com"
