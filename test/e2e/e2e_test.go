@@ -319,4 +319,9 @@ func TestEndToEnd(t *testing.T) {
 		base.Added = true
 		testReloadUnderTraffic(t, g, base)
 	})
+	t.Run("Envoy's NACK shows in /debug/xds and /metrics", func(t *testing.T) {
+		base := g.params
+		base.Added = true
+		testNACK(t, g, base)
+	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/apigwio/apigw/examples/echo/echoserver"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/server"
+	"github.com/apigwio/apigw/internal/server/metrics"
 	"github.com/apigwio/apigw/xds"
 )
 
@@ -321,7 +322,10 @@ func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 	g.xds = xds.NewServer(logger, xds.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	reg := metrics.New() // with the xDS metrics, as apigw serve has them
+	g.xds.RegisterMetrics(reg)
 	so := server.Options{
+		Metrics:         reg,
 		ConfigPath:      g.configPath,
 		WatchInterval:   200 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second,

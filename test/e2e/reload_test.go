@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -221,5 +222,69 @@ func testReloadUnderTraffic(t *testing.T, g *gateway, base params) {
 	}
 	if r := g.echoed(t, g.signed(t, "GET", "/hello", nil, nil)); r.Name != "release" {
 		t.Errorf("after restoring the configuration GET /hello reached %q, want release", r.Name)
+	}
+}
+
+// metricValue is the value of an unlabelled metric at apigw's /metrics.
+func (g *gateway) metricValue(t *testing.T, name string) string {
+	t.Helper()
+	code, _, body, err := g.do(mustRequest(t, "GET", "http://"+g.srv.AdminAddr().String()+"/metrics", nil))
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d %v", code, err)
+	}
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return ""
+}
+
+// testNACK publishes a configuration apigw accepts and Envoy refuses (the
+// backend CA file does not exist on Envoy's file system): the NACK shows in
+// /debug/xds and /metrics, Envoy keeps serving the last configuration it
+// accepted, and the next good configuration is ACKed again.
+func testNACK(t *testing.T, g *gateway, base params) {
+	before := g.reloadStatus(t)
+	nacksBefore := g.metricValue(t, "apigw_xds_nacks_total")
+	p := base
+	p.CAFile = filepath.Join(g.dir, "no-such-ca.pem")
+	writeFileAtomic(t, g.configPath, renderConfig(t, p))
+	var version string
+	g.eventually(t, reloadTimeout, "apigw accepts the configuration", func() (bool, string) {
+		st := g.reloadStatus(t)
+		version = st.Version
+		return st.Version != before.Version, mustJSON(st)
+	})
+	var nack *xds.NACK
+	g.eventually(t, reloadTimeout, "Envoy's NACK of version "+version+" in /debug/xds", func() (bool, string) {
+		st := g.xdsStatus(t)
+		for _, n := range st.Nodes {
+			if n.ID == "apigw-e2e" && n.LastNACK != nil && n.LastNACK.Version == version {
+				nack = n.LastNACK
+				return true, ""
+			}
+		}
+		return false, mustJSON(st)
+	})
+	t.Logf("NACK: %+v", *nack)
+	if nack.Type != "cluster" || !strings.Contains(nack.Message, "no-such-ca.pem") {
+		t.Errorf("NACK %+v, want the clusters refused for the missing CA file", *nack)
+	}
+	if got := g.metricValue(t, "apigw_xds_nodes_nacking"); got != "1" {
+		t.Errorf("apigw_xds_nodes_nacking = %s, want 1", got)
+	}
+	if got := g.metricValue(t, "apigw_xds_nacks_total"); got == nacksBefore {
+		t.Errorf("apigw_xds_nacks_total = %s, unchanged by the NACK", got)
+	}
+	// Envoy keeps the clusters it had: the https backend still answers.
+	if r := g.echoed(t, g.request(t, "GET", "/secure", nil)); r.Name != "secure" {
+		t.Errorf("GET /secure after the NACK reached %q", r.Name)
+	}
+	// The next good configuration is ACKed.
+	g.rewrite(t, base)
+	if got := g.metricValue(t, "apigw_xds_nodes_nacking"); got != "0" {
+		t.Errorf("after a good configuration apigw_xds_nodes_nacking = %s, want 0", got)
 	}
 }
