@@ -124,7 +124,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("routing", func(t *testing.T) { testRouting(t, g) }) // routing_test.go
+	t.Run("routing", func(t *testing.T) { testRouting(t, g) })     // routing_test.go
+	t.Run("websocket", func(t *testing.T) { testWebSocket(t, g) }) // websocket_test.go
 
 	t.Run("forged x-apig headers never reach the backend", func(t *testing.T) { testForgedHeaders(t, g) }) // identity_test.go
 

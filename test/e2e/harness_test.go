@@ -81,6 +81,8 @@ type params struct {
 	// ChanA and ChanB are the echo servers (host:port) of the channel
 	// "pair" (routing_test.go).
 	ChanA, ChanB string
+	// WS is the WebSocket echo server (websocket_test.go), host:port.
+	WS string
 	// ExtraAPIs is YAML appended to the apis of group e2e (items indented
 	// by six spaces), for the reload tests.
 	ExtraAPIs string
@@ -187,6 +189,8 @@ groups:
         backend: {url: "http://{{.Release}}/policy-app"}
         backend_policies:
           - {name: by-app, conditions: [{type: app, values: [{{.AppName}}]}], backend: {url: "http://{{.Beta}}/policy-app-beta"}}
+      - {name: ws, method: GET, path: /r/ws, auth: none, websocket: true, backend: {url: "http://{{.WS}}/ws"}}
+      - {name: ws-app, method: GET, path: /r/ws-app, auth: app, websocket: true, backend: {url: "http://{{.WS}}/ws-app"}}
       - {name: mock, method: GET, path: /r/mock, auth: none, backend: {mock: {status: 201, body: '{"mock":true}', headers: {content-type: application/json, x-mock: "yes"}}}}
       - {name: channel, method: GET, path: /r/channel, auth: none, backend: {channel: pair, path: /channel}}
       - {name: retry, method: GET, path: /r/retry, auth: none, backend: {channel: flaky, path: /retry, retries: 2}}
@@ -288,6 +292,8 @@ func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 	t.Cleanup(chanA.Close)
 	chanB := httptest.NewServer(echoserver.Handler("chan-b"))
 	t.Cleanup(chanB.Close)
+	ws := httptest.NewServer(wsEchoHandler())
+	t.Cleanup(ws.Close)
 
 	ports := freePorts(t, 5)
 	g := &gateway{
@@ -300,6 +306,7 @@ func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 			AppKey:  appKey, AppSecret: appSecret, AppName: appName,
 			ChanA: strings.TrimPrefix(chanA.URL, "http://"),
 			ChanB: strings.TrimPrefix(chanB.URL, "http://"),
+			WS:    strings.TrimPrefix(ws.URL, "http://"),
 		},
 		chanA:          chanA,
 		envoyPort:      ports[2],

@@ -285,7 +285,7 @@ func checkMounted(t *testing.T, volumes []string, target, hostFile string) {
 func TestSuiteConfiguration(t *testing.T) {
 	p := params{GRPCPort: 1, AdminPort: 2, ListenerPort: 3, DeadPort: 4, Release: "127.0.0.1:5", Beta: "127.0.0.1:6",
 		Secure: "127.0.0.1:7", CAFile: "/tmp/ca.pem", AppKey: appKey, AppSecret: appSecret, AppName: appName,
-		ChanA: "127.0.0.1:8", ChanB: "127.0.0.1:9"}
+		ChanA: "127.0.0.1:8", ChanB: "127.0.0.1:9", WS: "127.0.0.1:10"}
 	for _, added := range []bool{false, true} {
 		p.Added = added
 		path := filepath.Join(t.TempDir(), "gateway.yaml")
