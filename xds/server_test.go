@@ -14,6 +14,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -446,5 +448,47 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClusterDrain: a channel the configuration stops using keeps its
+// cluster and endpoints (a consistent snapshot) for the drain, then both go.
+func TestClusterDrain(t *testing.T) {
+	const drain = 300 * time.Millisecond
+	s, _, _ := startServerOptions(t, Options{ClusterDrain: drain})
+	ctx := context.Background()
+	if err := s.Publish(ctx, loadYAML(t, "a", serverConfig)); err != nil {
+		t.Fatal(err)
+	}
+	served := func() *cachev3.Snapshot {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.served
+	}
+	has := func(snap *cachev3.Snapshot) (cluster, endpoint bool) {
+		_, cluster = snap.Resources[types.Cluster].Items["channel.pool"]
+		_, endpoint = snap.Resources[types.Endpoint].Items["channel.pool"]
+		return
+	}
+	without := strings.Replace(serverConfig, "backend: {channel: pool}", `backend: {url: "http://10.0.0.7:80"}`, 1)
+	if err := s.Publish(ctx, loadYAML(t, "b", without)); err != nil {
+		t.Fatal(err)
+	}
+	snap := served()
+	if c, e := has(snap); !c || !e {
+		t.Fatalf("right after the change: channel cluster %v, endpoints %v; want both kept", c, e)
+	}
+	if err := snap.Consistent(); err != nil {
+		t.Errorf("draining snapshot inconsistent: %v", err)
+	}
+	if _, ok := snap.Resources[types.Cluster].Items["url.http.10.0.0.7.80"]; !ok {
+		t.Error("the new cluster is not served")
+	}
+	waitFor(t, "the drained channel to go", func() bool {
+		c, e := has(served())
+		return !c && !e
+	})
+	if err := served().Consistent(); err != nil {
+		t.Errorf("snapshot after the drain inconsistent: %v", err)
 	}
 }
