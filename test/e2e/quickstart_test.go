@@ -439,7 +439,7 @@ func TestQuickstartRun(t *testing.T) {
 		t.Fatal("README.md: no `export APIGW_KEY=... APIGW_SECRET=...` line")
 	}
 	const signCmd = "bin/apigw sign --url http://127.0.0.1:10080/hello -o curl"
-	for _, want := range []string{"make quickstart", signCmd, "-o curl | sh", "-H 'X-Stage: BETA'", "x-apig-app-id: demo-app", `"error_code":"APIG.0303"`} {
+	for _, want := range []string{"make quickstart", signCmd, "bin/apigw sign --url http://127.0.0.1:10080/hello --explain", "-o curl | sh", "-H 'X-Stage: BETA'", "x-apig-app-id: demo-app", `"error_code":"APIG.0303"`} {
 		if !bytes.Contains(readme, []byte(want)) {
 			t.Fatalf("README.md does not say %q any more: update this test with it", want)
 		}
@@ -557,10 +557,22 @@ func TestQuickstartRun(t *testing.T) {
 		flipped = "1"
 	}
 	tampered := run(curl[:m[1]-1] + flipped + curl[m[1]:])
+	date := regexp.MustCompile(`X-Sdk-Date: (\d{8}T\d{6}Z)`).FindStringSubmatch(curl)
+	if date == nil {
+		t.Fatalf("%s printed no X-Sdk-Date:\n%s", signCmd, curl)
+	}
+	// The gateway's canonical request: that of the signed request (empty
+	// body hash), as `sign --explain` prints it.
+	canonical := "GET|/hello/||host:127.0.0.1:10080|x-sdk-date:" + date[1] + "||host;x-sdk-date|e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 	var e apigError
 	if json.Unmarshal([]byte(tampered), &e) != nil || e.Code != "APIG.0303" || e.RequestID == "" ||
-		!strings.Contains(e.Msg, "verify signature fail, canonicalRequest:GET|/hello/||host:127.0.0.1:10080|x-sdk-date:") {
-		t.Errorf("tampered signature answered %s, want APIG.0303 with the canonical request as README.md shows", tampered)
+		!strings.Contains(e.Msg, "verify signature fail, canonicalRequest:"+canonical) {
+		t.Errorf("tampered signature answered %s, want APIG.0303 with the canonical request %s as README.md shows", tampered, canonical)
+	}
+	// --explain (README step 1) prints the canonical request the same way.
+	explain := run("bin/apigw sign --url http://127.0.0.1:10080/hello --explain")
+	if !regexp.MustCompile(`== Canonical request as the gateway prints it\nGET\|/hello/\|\|host:127\.0\.0\.1:10080\|x-sdk-date:\d{8}T\d{6}Z\|\|host;x-sdk-date\|e3b0c442`).MatchString(explain) {
+		t.Errorf("sign --explain printed:\n%s", explain)
 	}
 
 	// Ctrl-C: exit 0, everything stopped, no tracked file changed.
