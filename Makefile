@@ -82,7 +82,7 @@ bench-load:
 soak:
 	APIGW_SOAK=1 APIGW_SOAK_DURATION=$(or $(SOAK_DURATION),60s) $(GO) test -count=1 -v -timeout 10m -run TestSoak ./test/soak/
 
-## quickstart: run the quickstart on loopback: echo backends, apigw and Envoy when installed (scripts/quickstart.sh)
+## quickstart: run the quickstart on loopback: echo backends, apigw and Envoy (installed with scripts/install-envoy.sh when none is found; scripts/quickstart.sh)
 .PHONY: quickstart
 quickstart:
 	GO="$(GO)" bash scripts/quickstart.sh

@@ -262,8 +262,11 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		if resets == nil {
 			resets = make([]durationpb.Duration, len(descs))
 		}
+		// Whole seconds, rounded up: Envoy's X-RateLimit-Reset takes
+		// the seconds of the duration and drops the rest, so 0.98 s
+		// would read "0" (seen with a 1/s limit through Envoy 1.40).
 		end := time.Unix(windowStart(nowSec, w)+w, 0)
-		setDuration(&resets[i], end.Sub(now))
+		setDuration(&resets[i], (end.Sub(now) + time.Second - 1).Truncate(time.Second))
 		statuses[i].CurrentLimit = n.status
 		statuses[i].DurationUntilReset = &resets[i]
 

@@ -475,3 +475,24 @@ func TestShouldRateLimitAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestDurationUntilResetWholeSeconds: the time to the reset is rounded up
+// to whole seconds, since Envoy's X-RateLimit-Reset drops the fraction
+// (0.98 s read "0" through Envoy 1.40).
+func TestDurationUntilResetWholeSeconds(t *testing.T) {
+	c := newClock()
+	c.add(20 * time.Millisecond) // 12:00:10.020
+	s := newService(t, memoryKind().make(t, c), c, Options{})
+	for _, tt := range []struct {
+		desc  *extv3.RateLimitDescriptor
+		reset time.Duration
+	}{
+		{desc("generic_key", "api-1", "remote_address", "192.0.2.7"), time.Second}, // per second: 0.98 s
+		{desc("generic_key", "api-1"), 50 * time.Second},                           // per minute: 49.98 s
+	} {
+		st := call(t, s, request(tt.desc)).GetStatuses()[0]
+		if d := st.GetDurationUntilReset().AsDuration(); d != tt.reset {
+			t.Errorf("%v: duration_until_reset %v, want %v", tt.desc, d, tt.reset)
+		}
+	}
+}

@@ -2,14 +2,16 @@
 # make quickstart: run the whole quickstart on loopback —
 #   two echo backends (RELEASE 127.0.0.1:18080, BETA 127.0.0.1:18081),
 #   apigw serve on examples/quickstart/gateway.yaml (gRPC 18000, admin 18001),
-#   Envoy on examples/quickstart/envoy.yaml (APIs on 10080, admin 9901) when
-#   an Envoy binary is available ($ENVOY_BIN, else .tools/envoy/bin/envoy as
-#   `make envoy` installs it, else envoy on PATH);
-# then print what to try, and stop everything on Ctrl-C.
+#   Envoy on examples/quickstart/envoy.yaml (APIs on 10080, admin 9901):
+#   $ENVOY_BIN, else .tools/envoy/bin/envoy, else envoy on PATH, else the
+#   pinned Envoy installed into .tools/envoy by scripts/install-envoy.sh
+#   (`make envoy`; when that fails, apigw runs without Envoy and the script
+#   says how to start one);
+# then print what to try, and stop everything on Ctrl-C (exit status 0).
 #
-# Environment: GO (go), ENVOY_BIN, ENVOY_IMAGE (for the docker hint),
-# LOG_DIR (where echo and Envoy logs go; default a new temporary directory).
-# Works with the bash 3.2 of macOS.
+# Environment: GO (go), ENVOY_BIN, ENVOY_INSTALL (0: do not install Envoy),
+# ENVOY_IMAGE (for the docker hint), LOG_DIR (where echo and Envoy logs go;
+# default a new temporary directory). Works with the bash 3.2 of macOS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,10 @@ if [ -z "${ENVOY_BIN:-}" ]; then
     ENVOY_BIN=$PWD/.tools/envoy/bin/envoy
   else
     ENVOY_BIN=$(command -v envoy 2>/dev/null || true)
+  fi
+  if [ -z "$ENVOY_BIN" ] && [ "${ENVOY_INSTALL:-1}" != 0 ]; then
+    printf '==> no Envoy found: installing the pinned version (scripts/install-envoy.sh)\n'
+    ENVOY_BIN=$(bash scripts/install-envoy.sh) || ENVOY_BIN=
   fi
 fi
 LOG_DIR=${LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/apigw-quickstart.XXXXXX")}
@@ -86,7 +92,8 @@ cleanup() {
   say "stopped (logs kept in $LOG_DIR)"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+# Ctrl-C is how the quickstart is meant to stop: a success.
+trap 'exit 0' INT
 trap 'exit 143' TERM
 
 say "starting the echo backends: RELEASE on $RELEASE, BETA on $BETA (logs: $LOG_DIR/echo-*.log)"

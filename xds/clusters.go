@@ -184,8 +184,14 @@ func healthCheck(hc *model.HealthCheck) *corev3.HealthCheck {
 		path = "/"
 	}
 	return &corev3.HealthCheck{
-		Timeout:            durationpb.New(timeout),
-		Interval:           durationpb.New(interval),
+		Timeout:  durationpb.New(timeout),
+		Interval: durationpb.New(interval),
+		// Envoy checks a cluster that has had no traffic yet every 60 s
+		// (no_traffic_interval) and only switches to interval after the
+		// next check: a member that failed in the first minute stayed in
+		// rotation that long (seen with Envoy 1.40, 1 s interval). The
+		// configured interval applies from the start.
+		NoTrafficInterval:  durationpb.New(interval),
 		HealthyThreshold:   wrapperspb.UInt32(max(hc.HealthyThreshold, 1)),
 		UnhealthyThreshold: wrapperspb.UInt32(max(hc.UnhealthyThreshold, 1)),
 		HealthChecker: &corev3.HealthCheck_HttpHealthCheck_{HttpHealthCheck: &corev3.HealthCheck_HttpHealthCheck{

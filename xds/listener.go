@@ -109,7 +109,9 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 
 // httpFilters is the HTTP filter chain, in order:
 //
-//  0. header_mutation (only when a group uses the tencent error dialect):
+//  0. strip_client_headers (a header_mutation filter): removes every
+//     x-apig-* header the client sent (see strip.go);
+//     header_mutation (only when a group uses the tencent error dialect):
 //     marks the requests of such groups for the local-reply mappers;
 //     header_to_metadata (only when such a group has path environments):
 //     the miss routes' per-route rules store their tencent message;
@@ -124,7 +126,7 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 //     filter, when some route sends descriptors;
 //  5. the router.
 func (t *translator) httpFilters() []*hcmv3.HttpFilter {
-	var fs []*hcmv3.HttpFilter
+	fs := []*hcmv3.HttpFilter{t.httpFilter(FilterStripClientHeaders, t.stripClientHeaders())}
 	if t.tencent {
 		fs = append(fs, t.httpFilter(FilterHeaderMutation, &headermutationv3.HeaderMutation{}))
 	}

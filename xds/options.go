@@ -57,6 +57,9 @@ const (
 	// DefaultHeadersAllowanceBytes is the room left for headers besides a
 	// URI of Settings.MaxURIBytes.
 	DefaultHeadersAllowanceBytes = 32 << 10
+	// DefaultClusterDrain is how long a cluster the configuration no longer
+	// has is still served (see Options.ClusterDrain).
+	DefaultClusterDrain = 10 * time.Second
 )
 
 // Options tune the translation and the server. The zero value is usable.
@@ -69,6 +72,13 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// AuthzConnectTimeout bounds a connect to the Check service. Default 1s.
 	AuthzConnectTimeout time.Duration
+	// ClusterDrain is how long the server keeps serving a cluster (and its
+	// endpoints) after a configuration stopped using it: make before
+	// break, so that Envoy, which may apply a cluster removal before the
+	// route update of the same change, never routes to a cluster it no
+	// longer has (that is a 404 APIG.0101 for an API that exists).
+	// Default 10s; negative: removed at once.
+	ClusterDrain time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -83,6 +93,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.AuthzConnectTimeout <= 0 {
 		o.AuthzConnectTimeout = DefaultAuthzConnectTimeout
+	}
+	if o.ClusterDrain == 0 {
+		o.ClusterDrain = DefaultClusterDrain
 	}
 	return o
 }

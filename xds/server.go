@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
@@ -51,6 +53,12 @@ type Server struct {
 	// size of one configuration.
 	last *validation
 	memo *groupMemo
+	// current is the snapshot of the configuration last committed, served
+	// is what the cache serves: current plus the draining clusters, kept
+	// from the time in retired (see Options.ClusterDrain).
+	current, served *cachev3.Snapshot
+	retired         map[string]time.Time
+	drainTimer      *time.Timer
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -145,8 +153,8 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		if version == s.version {
 			return nil
 		}
-		if err := s.cache.SetSnapshot(ctx, nodeKey, cs); err != nil {
-			return fmt.Errorf("xds: %w", err)
+		if err := s.serveLocked(ctx, cs); err != nil {
+			return err
 		}
 		s.version, s.published = version, time.Now()
 		if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
@@ -157,6 +165,98 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 			"endpoints", len(res.Endpoints), "duration", time.Since(start).Round(time.Millisecond))
 		return nil
 	}, nil
+}
+
+// serveLocked serves cs, plus the clusters (and their endpoints) that the
+// last served snapshot had and cs has not, for Options.ClusterDrain after
+// they were first left out: Envoy may apply a cluster removal before the
+// route update that stops using it (it did, Envoy 1.40 over delta ADS,
+// answering 404 NC for the APIs whose backend changed), so a removal
+// reaches Envoy only once the routes have long moved away. A timer serves
+// cs alone when the drain is over. s.mu is held.
+func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot) error {
+	served := cs
+	if drain := s.opts.ClusterDrain; drain > 0 && s.served != nil {
+		now := time.Now()
+		clusters := s.served.Resources[types.Cluster].Items
+		if s.retired == nil {
+			s.retired = map[string]time.Time{}
+		}
+		for name := range s.retired {
+			if _, ok := clusters[name]; !ok {
+				delete(s.retired, name)
+			}
+		}
+		var keep []string
+		for name := range clusters {
+			if _, ok := cs.Resources[types.Cluster].Items[name]; ok {
+				delete(s.retired, name)
+				continue
+			}
+			since, ok := s.retired[name]
+			if !ok {
+				since, s.retired[name] = now, now
+			}
+			if now.Sub(since) < drain {
+				keep = append(keep, name)
+			} else {
+				delete(s.retired, name)
+			}
+		}
+		if len(keep) > 0 {
+			served = withResources(cs, s.served, keep)
+			if s.drainTimer != nil {
+				s.drainTimer.Stop()
+			}
+			s.drainTimer = time.AfterFunc(drain, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if s.current == cs {
+					if err := s.serveLocked(context.Background(), cs); err != nil {
+						s.log.Error("xds: removing drained clusters", "error", err)
+					}
+				}
+			})
+		}
+	}
+	if err := s.cache.SetSnapshot(ctx, nodeKey, served); err != nil {
+		return fmt.Errorf("xds: %w", err)
+	}
+	s.current, s.served = cs, served
+	return nil
+}
+
+// withResources returns a copy of cs that also has the clusters names of
+// from, and their endpoints (an EDS cluster's load assignment has its
+// name), with their delta-xDS versions.
+func withResources(cs, from *cachev3.Snapshot, names []string) *cachev3.Snapshot {
+	out := &cachev3.Snapshot{Resources: cs.Resources, VersionMap: maps.Clone(cs.VersionMap)}
+	for _, typ := range []types.ResponseType{types.Cluster, types.Endpoint} {
+		url, _ := cachev3.GetResponseTypeURL(typ)
+		items := maps.Clone(cs.Resources[typ].Items)
+		if items == nil {
+			items = map[string]types.ResourceWithTTL{}
+		}
+		versions := maps.Clone(out.VersionMap[url])
+		if versions == nil && out.VersionMap != nil {
+			versions = map[string]string{}
+		}
+		for _, name := range names {
+			r, ok := from.Resources[typ].Items[name]
+			if !ok {
+				continue
+			}
+			items[name] = r
+			if versions != nil {
+				versions[name] = from.VersionMap[url][name]
+			}
+		}
+		out.Resources[typ].Items = items
+		if out.VersionMap != nil {
+			out.VersionMap[url] = versions
+		}
+	}
+	return out
 }
 
 // Status returns the served version and the ACK/NACK state of each node.

@@ -14,6 +14,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -66,8 +68,13 @@ const envoyWindow = 256 << 20
 // connection to it.
 func startServer(t testing.TB) (*Server, *grpc.ClientConn, *syncBuffer) {
 	t.Helper()
+	return startServerOptions(t, Options{})
+}
+
+func startServerOptions(t testing.TB, opts Options) (*Server, *grpc.ClientConn, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
-	s := NewServer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Options{})
+	s := NewServer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), opts)
 	g := grpc.NewServer()
 	s.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -282,7 +289,8 @@ func TestADSStateOfTheWorld(t *testing.T) {
 }
 
 func TestADSDelta(t *testing.T) {
-	s, conn, _ := startServer(t)
+	const drain = time.Second
+	s, conn, _ := startServerOptions(t, Options{ClusterDrain: drain})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	snapA := loadYAML(t, "a", serverConfig)
@@ -319,8 +327,11 @@ func TestADSDelta(t *testing.T) {
 	}
 
 	// Only what changed is sent: the route configuration and the new
-	// cluster, and the removed cluster is named.
+	// cluster. The cluster no longer used is removed only after the drain
+	// (make before break: Envoy may apply a removal before the route
+	// update).
 	snapB := loadYAML(t, "b", strings.Replace(serverConfig, `url: "http://10.0.0.9:80"`, `url: "http://10.0.0.8:80"`, 1))
+	published := time.Now()
 	if err := s.Publish(ctx, snapB); err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +343,7 @@ func TestADSDelta(t *testing.T) {
 	}
 	cds := got[resourcev3.ClusterType]
 	if cds == nil || len(cds.GetResources()) != 1 || cds.GetResources()[0].GetName() != "url.http.10.0.0.8.80" ||
-		strings.Join(cds.GetRemovedResources(), ",") != "url.http.10.0.0.9.80" {
+		len(cds.GetRemovedResources()) != 0 {
 		t.Errorf("cluster delta = %v", cds)
 	}
 	if rds := got[resourcev3.RouteType]; rds == nil || len(rds.GetResources()) != 1 {
@@ -346,6 +357,19 @@ func TestADSDelta(t *testing.T) {
 		n := nodeStatus(s.Status(), "envoy-1")
 		return n != nil && n.Acked["cluster"] == snapB.Version && n.Acked["route"] == snapB.Version && n.Acked["listener"] == snapA.Version
 	})
+
+	// After the drain, the removal alone.
+	removal := next(t, in, "the drained cluster's removal")
+	if d := time.Since(published); d < drain {
+		t.Errorf("cluster removed after %v, before the %v drain", d, drain)
+	}
+	if removal.GetTypeUrl() != resourcev3.ClusterType || len(removal.GetResources()) != 0 ||
+		strings.Join(removal.GetRemovedResources(), ",") != "url.http.10.0.0.9.80" {
+		t.Errorf("removal = %v", removal)
+	}
+	send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: removal.GetTypeUrl(), ResponseNonce: removal.GetNonce()})
+	cds = removal
+	nothing(t, in, "delta update after the drain")
 
 	// A NACK on the delta stream.
 	send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: cds.GetNonce(),
@@ -424,5 +448,47 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClusterDrain: a channel the configuration stops using keeps its
+// cluster and endpoints (a consistent snapshot) for the drain, then both go.
+func TestClusterDrain(t *testing.T) {
+	const drain = 300 * time.Millisecond
+	s, _, _ := startServerOptions(t, Options{ClusterDrain: drain})
+	ctx := context.Background()
+	if err := s.Publish(ctx, loadYAML(t, "a", serverConfig)); err != nil {
+		t.Fatal(err)
+	}
+	served := func() *cachev3.Snapshot {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.served
+	}
+	has := func(snap *cachev3.Snapshot) (cluster, endpoint bool) {
+		_, cluster = snap.Resources[types.Cluster].Items["channel.pool"]
+		_, endpoint = snap.Resources[types.Endpoint].Items["channel.pool"]
+		return
+	}
+	without := strings.Replace(serverConfig, "backend: {channel: pool}", `backend: {url: "http://10.0.0.7:80"}`, 1)
+	if err := s.Publish(ctx, loadYAML(t, "b", without)); err != nil {
+		t.Fatal(err)
+	}
+	snap := served()
+	if c, e := has(snap); !c || !e {
+		t.Fatalf("right after the change: channel cluster %v, endpoints %v; want both kept", c, e)
+	}
+	if err := snap.Consistent(); err != nil {
+		t.Errorf("draining snapshot inconsistent: %v", err)
+	}
+	if _, ok := snap.Resources[types.Cluster].Items["url.http.10.0.0.7.80"]; !ok {
+		t.Error("the new cluster is not served")
+	}
+	waitFor(t, "the drained channel to go", func() bool {
+		c, e := has(served())
+		return !c && !e
+	})
+	if err := served().Consistent(); err != nil {
+		t.Errorf("snapshot after the drain inconsistent: %v", err)
 	}
 }

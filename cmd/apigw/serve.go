@@ -86,7 +86,7 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 	}
 	x := newXDS(logger)
 	m := metrics.New()
-	registerXDSMetrics(m, x)
+	x.RegisterMetrics(m)
 	return server.Run(ctx, server.Options{
 		Metrics:         m,
 		ConfigPath:      f.config,

@@ -562,7 +562,8 @@ func tamperSignatureBase64(req *http.Request) {
 // fixtures is valid, with and without app_code_allow_http.
 func TestSuiteAuthConfiguration(t *testing.T) {
 	p := params{GRPCPort: 1, AdminPort: 2, ListenerPort: 3, DeadPort: 4, Release: "127.0.0.1:5", Beta: "127.0.0.1:6",
-		Secure: "127.0.0.1:7", CAFile: "/tmp/ca.pem", AppKey: appKey, AppSecret: appSecret, AppName: appName}
+		Secure: "127.0.0.1:7", CAFile: "/tmp/ca.pem", AppKey: appKey, AppSecret: appSecret, AppName: appName,
+		ChanA: "127.0.0.1:8", ChanB: "127.0.0.1:9", WS: "127.0.0.1:10"}
 	dir := t.TempDir()
 	newAuthFixtures(t, dir, &p)
 	for _, allow := range []bool{false, true} {

@@ -124,6 +124,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("routing", func(t *testing.T) { testRouting(t, g) })     // routing_test.go
+	t.Run("websocket", func(t *testing.T) { testWebSocket(t, g) }) // websocket_test.go
+
+	t.Run("forged x-apig headers never reach the backend", func(t *testing.T) { testForgedHeaders(t, g) }) // identity_test.go
+
 	t.Run("backend down gets APIG.0202 or APIG.0610", func(t *testing.T) {
 		code, _, body, err := g.do(g.request(t, "GET", "/down", nil))
 		if err != nil {
@@ -276,6 +281,7 @@ func TestEndToEnd(t *testing.T) {
 	// (auth_test.go, sdk_test.go).
 	g.runAuthSubtests(t)
 	g.runSDKSubtests(t)
+	t.Run("throttled answer: 429 APIG.0308 with X-RateLimit headers", func(t *testing.T) { testThrottleAnswer(t, g) }) // throttle_test.go
 
 	t.Run("configuration change is served without restarting Envoy", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/added", nil), http.StatusNotFound, "APIG.0101")
@@ -310,5 +316,17 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("node %s rejected a configuration: %+v", n.ID, *n.LastNACK)
 			}
 		}
+	})
+
+	// Rewrites the configuration; puts the one above back (reload_test.go).
+	t.Run("hot reload under traffic", func(t *testing.T) {
+		base := g.params
+		base.Added = true
+		testReloadUnderTraffic(t, g, base)
+	})
+	t.Run("Envoy's NACK shows in /debug/xds and /metrics", func(t *testing.T) {
+		base := g.params
+		base.Added = true
+		testNACK(t, g, base)
 	})
 }

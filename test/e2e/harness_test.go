@@ -26,6 +26,7 @@ import (
 	"github.com/apigwio/apigw/examples/echo/echoserver"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/server"
+	"github.com/apigwio/apigw/internal/server/metrics"
 	"github.com/apigwio/apigw/xds"
 )
 
@@ -84,6 +85,14 @@ type params struct {
 	Auth                    bool
 	JWKSFile, AuthorizerURL string
 	AppCodeHTTP             bool
+	// ChanA and ChanB are the echo servers (host:port) of the channel
+	// "pair" (routing_test.go).
+	ChanA, ChanB string
+	// WS is the WebSocket echo server (websocket_test.go), host:port.
+	WS string
+	// ExtraAPIs is YAML appended to the apis of group e2e (items indented
+	// by six spaces), for the reload tests.
+	ExtraAPIs string
 }
 
 // configTemplate is the suite's gateway configuration. Settings are chosen
@@ -169,6 +178,36 @@ groups:
         auth: none
         backend: {mock: {status: 200, body: "added", headers: {content-type: text/plain}}}
 {{- end}}
+{{- if .ExtraAPIs}}
+{{.ExtraAPIs}}
+{{- end}}
+  - name: route
+    domains: [route.example.com]
+    apis:
+      - {name: exact, method: GET, path: /r/a, auth: none, backend: {url: "http://{{.Release}}/exact"}}
+      - {name: prefix, method: GET, path: /r/a/, match: prefix, auth: none, backend: {url: "http://{{.Release}}/prefix/"}}
+      - {name: post, method: POST, path: /r/post, auth: none, backend: {url: "http://{{.Release}}/post"}}
+      - name: policy
+        method: GET
+        path: /r/policy
+        auth: none
+        backend: {url: "http://{{.Release}}/policy"}
+        backend_policies:
+          - {name: by-header, conditions: [{type: header, name: x-variant, values: [beta]}], backend: {url: "http://{{.Beta}}/policy-header"}}
+          - {name: by-query, conditions: [{type: query, name: v, values: [beta, b]}], backend: {url: "http://{{.Beta}}/policy-query"}}
+      - name: policy-app
+        method: GET
+        path: /r/policy-app
+        auth: app
+        backend: {url: "http://{{.Release}}/policy-app"}
+        backend_policies:
+          - {name: by-app, conditions: [{type: app, values: [{{.AppName}}]}], backend: {url: "http://{{.Beta}}/policy-app-beta"}}
+      - {name: ws, method: GET, path: /r/ws, auth: none, websocket: true, backend: {url: "http://{{.WS}}/ws"}}
+      - {name: ws-app, method: GET, path: /r/ws-app, auth: app, websocket: true, backend: {url: "http://{{.WS}}/ws-app"}}
+      - {name: mock, method: GET, path: /r/mock, auth: none, backend: {mock: {status: 201, body: '{"mock":true}', headers: {content-type: application/json, x-mock: "yes"}}}}
+      - {name: channel, method: GET, path: /r/channel, auth: none, backend: {channel: pair, path: /channel}}
+      - {name: retry, method: GET, path: /r/retry, auth: none, backend: {channel: flaky, path: /retry, retries: 2}}
+      - {name: noretry, method: GET, path: /r/noretry, auth: none, backend: {channel: flaky, path: /noretry}}
   - name: tc
     domains: [tc.example.com]
     error_dialect: tencent
@@ -181,6 +220,12 @@ groups:
 {{- if .Auth}}
 {{template "authGroups" .}}
 {{- end}}
+channels:
+  - name: pair
+    members: [{address: "{{.ChanA}}"}, {address: "{{.ChanB}}"}]
+    health_check: {path: /health, interval: 1s, timeout: 500ms, healthy_threshold: 1, unhealthy_threshold: 1}
+  - name: flaky
+    members: [{address: "127.0.0.1:{{.DeadPort}}"}, {address: "{{.Release}}"}]
 throttle_policies:
   - name: tight
     unit: second
@@ -190,7 +235,7 @@ apps:
   - name: {{.AppName}}
     key: {{.AppKey}}
     secret: {value: "{{.AppSecret}}"}
-    grants: [{api: "e2e/*"}]
+    grants: [{api: "e2e/*"}, {api: "route/*"}]
 {{- if .Auth}}
 {{template "authCredentials" .}}
 {{- end}}
@@ -237,6 +282,10 @@ type gateway struct {
 	// requires it.
 	rateLimited bool
 
+	// chanA is the first member of the channel "pair" (routing_test.go
+	// stops it).
+	chanA *httptest.Server
+
 	envoyPort, envoyAdminPort int
 	envoy                     *exec.Cmd
 	envoyDone                 chan struct{} // closed when Envoy exited
@@ -247,8 +296,9 @@ type gateway struct {
 }
 
 // startGateway starts the echo backends and apigw (in process, as
-// `apigw serve` wires it) on free loopback ports.
-func startGateway(t *testing.T) *gateway {
+// `apigw serve` wires it) on free loopback ports. opts change the server
+// options before the start.
+func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 	t.Helper()
 	release := httptest.NewServer(echoserver.Handler("release"))
 	t.Cleanup(release.Close)
@@ -258,6 +308,12 @@ func startGateway(t *testing.T) *gateway {
 	// example.com (not localhost).
 	secure := httptest.NewTLSServer(echoserver.Handler("secure"))
 	t.Cleanup(secure.Close)
+	chanA := httptest.NewServer(echoserver.Handler("chan-a"))
+	t.Cleanup(chanA.Close)
+	chanB := httptest.NewServer(echoserver.Handler("chan-b"))
+	t.Cleanup(chanB.Close)
+	ws := httptest.NewServer(wsEchoHandler())
+	t.Cleanup(ws.Close)
 
 	ports := freePorts(t, 5)
 	g := &gateway{
@@ -268,7 +324,11 @@ func startGateway(t *testing.T) *gateway {
 			Beta:    strings.TrimPrefix(beta.URL, "http://"),
 			Secure:  strings.TrimPrefix(secure.URL, "https://"),
 			AppKey:  appKey, AppSecret: appSecret, AppName: appName,
+			ChanA: strings.TrimPrefix(chanA.URL, "http://"),
+			ChanB: strings.TrimPrefix(chanB.URL, "http://"),
+			WS:    strings.TrimPrefix(ws.URL, "http://"),
 		},
+		chanA:          chanA,
 		envoyPort:      ports[2],
 		envoyAdminPort: ports[4],
 		client:         &http.Client{Timeout: requestTimeout},
@@ -290,14 +350,21 @@ func startGateway(t *testing.T) *gateway {
 	g.xds = xds.NewServer(logger, xds.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	g.srv, err = server.Start(ctx, server.Options{
+	reg := metrics.New() // with the xDS metrics, as apigw serve has them
+	g.xds.RegisterMetrics(reg)
+	so := server.Options{
+		Metrics:         reg,
 		ConfigPath:      g.configPath,
 		WatchInterval:   200 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          logger,
 		XDS:             g.xds,
 		Debug:           map[string]func() any{"xds": func() any { return g.xds.Status() }},
-	})
+	}
+	for _, o := range opts {
+		o(&so)
+	}
+	g.srv, err = server.Start(ctx, so)
 	if err != nil {
 		t.Fatalf("starting apigw: %v", err)
 	}

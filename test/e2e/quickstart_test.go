@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -19,14 +20,19 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/apigwio/apigw/examples/echo/echoserver"
 	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/envoybin"
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/xds"
 )
@@ -92,6 +98,19 @@ func TestQuickstartConfigAndScript(t *testing.T) {
 	}
 	if snap.Server.AdvertiseAddress != snap.Server.GRPCAddress {
 		t.Errorf("advertise address %s: the script points Envoy at %s", snap.Server.AdvertiseAddress, snap.Server.GRPCAddress)
+	}
+	// Without an Envoy, it installs the pinned one (unless ENVOY_INSTALL=0).
+	if !regexp.MustCompile(`(?m)^\s*ENVOY_BIN=\$\(bash scripts/install-envoy\.sh\)`).Match(script) {
+		t.Error("scripts/quickstart.sh does not install Envoy with scripts/install-envoy.sh when none is found")
+	}
+	// The README's set-up starts with the whole stack, then the tests.
+	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile("(?s)## Set-up.*?```sh\n(\\S+ \\S+)[^\n]*\n(\\S+ \\S+)").FindSubmatch(readme); m == nil ||
+		string(m[1]) != "make quickstart" || string(m[2]) != "make test" {
+		t.Errorf("README.md: the set-up commands start with %q, want make quickstart, then make test", m)
 	}
 	if bash, err := exec.LookPath("bash"); err == nil {
 		if out, err := exec.Command(bash, "-n", filepath.Join(repo, "scripts", "quickstart.sh")).CombinedOutput(); err != nil {
@@ -278,7 +297,8 @@ func checkMounted(t *testing.T, volumes []string, target, hostFile string) {
 // valid, before and after its change.
 func TestSuiteConfiguration(t *testing.T) {
 	p := params{GRPCPort: 1, AdminPort: 2, ListenerPort: 3, DeadPort: 4, Release: "127.0.0.1:5", Beta: "127.0.0.1:6",
-		Secure: "127.0.0.1:7", CAFile: "/tmp/ca.pem", AppKey: appKey, AppSecret: appSecret, AppName: appName}
+		Secure: "127.0.0.1:7", CAFile: "/tmp/ca.pem", AppKey: appKey, AppSecret: appSecret, AppName: appName,
+		ChanA: "127.0.0.1:8", ChanB: "127.0.0.1:9", WS: "127.0.0.1:10"}
 	for _, added := range []bool{false, true} {
 		p.Added = added
 		path := filepath.Join(t.TempDir(), "gateway.yaml")
@@ -350,5 +370,231 @@ func TestHarnessWithoutEnvoy(t *testing.T) {
 		t.Errorf("echo backend: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+// quickstartPorts are the fixed loopback ports scripts/quickstart.sh uses:
+// Envoy's listener and admin, apigw's gRPC and admin, the two echo
+// backends.
+var quickstartPorts = []int{10080, 9901, 18000, 18001, 18080, 18081}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// gitState is what must not change in the working tree: the status of
+// tracked files and their diff.
+func gitState(t *testing.T) string {
+	t.Helper()
+	var out []string
+	for _, args := range [][]string{{"status", "--porcelain", "--untracked-files=no"}, {"diff", "HEAD"}} {
+		b, err := exec.Command("git", append([]string{"-C", repo}, args...)...).Output()
+		if err != nil {
+			t.Skipf("git %v: %v (not a Git checkout?)", args, err)
+		}
+		out = append(out, string(b))
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestQuickstartRun runs scripts/quickstart.sh (`make quickstart`) with a
+// real Envoy, follows the README's "Quickstart" steps verbatim, then stops
+// it with Ctrl-C (SIGINT to its process group, as a terminal sends): it
+// exits 0, stops everything it started and changes no tracked file.
+func TestQuickstartRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	envoyBin := envoybin.Require(t)
+	for _, port := range quickstartPorts {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			if os.Getenv("APIGW_REQUIRE_ENVOY") != "" {
+				t.Fatalf("the quickstart's port 127.0.0.1:%d is in use (%v): stop what listens there (an earlier quickstart?)", port, err)
+			}
+			t.Skipf("the quickstart's port 127.0.0.1:%d is in use (%v); skipped (APIGW_REQUIRE_ENVOY=1 makes this a failure)", port, err)
+		}
+		l.Close()
+	}
+	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exportLine := regexp.MustCompile(`(?m)^\s*(export APIGW_KEY=\S+ APIGW_SECRET=\S+)\s*$`).FindSubmatch(readme)
+	if exportLine == nil {
+		t.Fatal("README.md: no `export APIGW_KEY=... APIGW_SECRET=...` line")
+	}
+	const signCmd = "bin/apigw sign --url http://127.0.0.1:10080/hello -o curl"
+	for _, want := range []string{"make quickstart", signCmd, "bin/apigw sign --url http://127.0.0.1:10080/hello --explain", "-o curl | sh", "-H 'X-Stage: BETA'", "x-apig-app-id: demo-app", `"error_code":"APIG.0303"`} {
+		if !bytes.Contains(readme, []byte(want)) {
+			t.Fatalf("README.md does not say %q any more: update this test with it", want)
+		}
+	}
+	before := gitState(t)
+
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	var out lockedBuffer
+	// `make quickstart` runs the script; make itself, on Ctrl-C, reports
+	// "Interrupt" and dies of the signal whatever the script does, so the
+	// script is run directly.
+	if _, err := exec.LookPath("make"); err == nil {
+		c := exec.Command("make", "-n", "quickstart")
+		c.Dir = repo
+		if b, err := c.Output(); err != nil || !bytes.Contains(b, []byte("scripts/quickstart.sh")) {
+			t.Errorf("make -n quickstart = %s (%v), want it to run scripts/quickstart.sh", b, err)
+		}
+	}
+	cmd := exec.Command("bash", "scripts/quickstart.sh")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "ENVOY_BIN="+envoyBin, "GO="+goBin, "LOG_DIR="+t.TempDir(), "ENVOY_INSTALL=0")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a process group, like a terminal's job
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	t.Cleanup(func() {
+		if stopped {
+			return
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	defer func() {
+		if t.Failed() {
+			t.Logf("quickstart output:\n%s", out.String())
+		}
+	}()
+
+	// Up when it prints the last line of its instructions (it builds
+	// first: allow for a cold build cache).
+	deadline := time.Now().Add(4 * time.Minute)
+	for !strings.Contains(out.String(), "Ctrl-C stops everything.") {
+		select {
+		case err := <-done:
+			stopped = true
+			t.Fatalf("the quickstart exited during start-up: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the quickstart did not come up in 4 minutes")
+		}
+	}
+	if strings.Contains(out.String(), "No Envoy binary found") {
+		t.Fatal("the quickstart did not start Envoy")
+	}
+
+	// run runs a shell snippet in the repository, as the README's reader.
+	run := func(script string) string {
+		t.Helper()
+		c := exec.Command("sh", "-c", string(exportLine[1])+"\n"+script)
+		c.Dir = repo
+		b, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sh -c %q: %v\n%s", script, err, b)
+		}
+		return string(b)
+	}
+	echo := func(script string) echoserver.Response {
+		t.Helper()
+		var r echoserver.Response
+		// Envoy may still be receiving its first configuration.
+		var got string
+		for range 50 {
+			got = run(script)
+			if json.Unmarshal([]byte(got), &r) == nil && r.Name != "" {
+				return r
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("%s printed %s, want the echo backend's JSON", script, got)
+		return r
+	}
+
+	// 1-2. Sign and call: the backend echoes x-apig-app-id: demo-app.
+	if r := echo(signCmd + " | sh"); r.Name != "release" || r.Headers["x-apig-app-id"] != quickstartAppName {
+		t.Errorf("%s | sh reached %q with x-apig-app-id %q, want release with %s", signCmd, r.Name, r.Headers["x-apig-app-id"], quickstartAppName)
+	}
+	// With -H 'X-Stage: BETA': the BETA backend.
+	beta := "bin/apigw sign --url http://127.0.0.1:10080/hello -H 'X-Stage: BETA' -o curl | sh"
+	if r := echo(beta); r.Name != "beta" || r.Headers["x-apig-stage"] != "BETA" || r.Headers["x-apig-app-id"] != quickstartAppName {
+		t.Errorf("%s reached %q in %q as %q, want beta in BETA as %s", beta, r.Name, r.Headers["x-apig-stage"], r.Headers["x-apig-app-id"], quickstartAppName)
+	}
+	// 3. One character of the signature changed: APIG.0303 with the
+	// gateway's canonical request.
+	curl := run(signCmd)
+	m := regexp.MustCompile(`Signature=[0-9a-f]+`).FindStringIndex(curl)
+	if m == nil {
+		t.Fatalf("%s printed no signature:\n%s", signCmd, curl)
+	}
+	last := curl[m[1]-1]
+	flipped := "0"
+	if last == '0' {
+		flipped = "1"
+	}
+	tampered := run(curl[:m[1]-1] + flipped + curl[m[1]:])
+	date := regexp.MustCompile(`X-Sdk-Date: (\d{8}T\d{6}Z)`).FindStringSubmatch(curl)
+	if date == nil {
+		t.Fatalf("%s printed no X-Sdk-Date:\n%s", signCmd, curl)
+	}
+	// The gateway's canonical request: that of the signed request (empty
+	// body hash), as `sign --explain` prints it.
+	canonical := "GET|/hello/||host:127.0.0.1:10080|x-sdk-date:" + date[1] + "||host;x-sdk-date|e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	var e apigError
+	if json.Unmarshal([]byte(tampered), &e) != nil || e.Code != "APIG.0303" || e.RequestID == "" ||
+		!strings.Contains(e.Msg, "verify signature fail, canonicalRequest:"+canonical) {
+		t.Errorf("tampered signature answered %s, want APIG.0303 with the canonical request %s as README.md shows", tampered, canonical)
+	}
+	// --explain (README step 1) prints the canonical request the same way.
+	explain := run("bin/apigw sign --url http://127.0.0.1:10080/hello --explain")
+	if !regexp.MustCompile(`== Canonical request as the gateway prints it\nGET\|/hello/\|\|host:127\.0\.0\.1:10080\|x-sdk-date:\d{8}T\d{6}Z\|\|host;x-sdk-date\|e3b0c442`).MatchString(explain) {
+		t.Errorf("sign --explain printed:\n%s", explain)
+	}
+
+	// Ctrl-C: exit 0, everything stopped, no tracked file changed.
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		stopped = true
+		if err != nil {
+			t.Errorf("after Ctrl-C the quickstart exited with %v, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the quickstart did not stop within 30 s of Ctrl-C")
+	}
+	for _, port := range quickstartPorts {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+			c.Close()
+			t.Errorf("after the quickstart stopped, something still listens on 127.0.0.1:%d", port)
+		}
+	}
+	if after := gitState(t); after != before {
+		t.Errorf("the quickstart changed tracked files:\n%s", after)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
@@ -98,13 +99,20 @@ func TestDeploymentStaticConfig(t *testing.T) {
 		t.Errorf("internal_only_headers %v, want model.IdentityHeaders %v", rc.GetInternalOnlyHeaders(), model.IdentityHeaders)
 	}
 
-	// Filters: ext_authz, then the rate-limit filter, then the router.
+	// Filters: the client-header strip, ext_authz, then the rate-limit
+	// filter, then the router.
 	var names []string
+	var strip *headermutationv3.HeaderMutation
 	var authz *extauthzv3.ExtAuthz
 	var rl *ratelimitv3.RateLimit
 	for _, f := range hcm.GetHttpFilters() {
 		names = append(names, f.GetName())
 		switch f.GetName() {
+		case xds.FilterStripClientHeaders:
+			strip = &headermutationv3.HeaderMutation{}
+			if err := f.GetTypedConfig().UnmarshalTo(strip); err != nil {
+				t.Fatal(err)
+			}
 		case xds.FilterExtAuthz:
 			authz = &extauthzv3.ExtAuthz{}
 			if err := f.GetTypedConfig().UnmarshalTo(authz); err != nil {
@@ -117,7 +125,7 @@ func TestDeploymentStaticConfig(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{xds.FilterExtAuthz, "envoy.filters.http.ratelimit", xds.FilterRouter}; !slices.Equal(names, want) {
+	if want := []string{xds.FilterStripClientHeaders, xds.FilterExtAuthz, "envoy.filters.http.ratelimit", xds.FilterRouter}; !slices.Equal(names, want) {
 		t.Fatalf("HTTP filters %v, want %v", names, want)
 	}
 	if rl.GetDomain() != throttle.Domain {
@@ -132,6 +140,15 @@ func TestDeploymentStaticConfig(t *testing.T) {
 	}
 	var gen *extauthzv3.ExtAuthz
 	for _, f := range staticHCMOf(t, res).GetHttpFilters() {
+		if f.GetName() == xds.FilterStripClientHeaders {
+			genStrip := &headermutationv3.HeaderMutation{}
+			if err := f.GetTypedConfig().UnmarshalTo(genStrip); err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(strip, genStrip) {
+				t.Errorf("strip_client_headers differs from the generated listener's:\n%v\n%v", strip, genStrip)
+			}
+		}
 		if f.GetName() == xds.FilterExtAuthz {
 			gen = &extauthzv3.ExtAuthz{}
 			if err := f.GetTypedConfig().UnmarshalTo(gen); err != nil {
@@ -276,9 +293,14 @@ func TestStaticEnvoyConfig(t *testing.T) {
 		code, _, body, err := g.do(sign())
 		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %s %v", code, body, err)
 	})
-	r := g.echoed(t, sign())
+	req := sign()
+	req.Header.Set("X-Apig-Context-Role", "admin") // forged, unsigned
+	r := g.echoed(t, req)
 	if r.Headers["x-apig-app-id"] != quickstartAppName || r.Headers["x-apig-api-id"] != "demo/hello" || r.Path != "/echo/hello" {
 		t.Errorf("backend saw %s with headers %v", r.Path, r.Headers)
+	}
+	if v, ok := r.Headers["x-apig-context-role"]; ok {
+		t.Errorf("backend saw the forged x-apig-context-role %q", v)
 	}
 	g.expectError(t, mustRequest(t, "GET", url, nil), http.StatusUnauthorized, "APIG.0303")
 }

@@ -1,0 +1,107 @@
+package xds
+
+import (
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+)
+
+// Client-sent headers of the gateway's namespace. The Check service sets
+// the identity headers (model.IdentityHeaders) and, for custom authorizers,
+// x-apig-context-* headers; the backend trusts the whole x-apig- prefix.
+// The route configuration's internal_only_headers can only name headers
+// one by one, so the first HTTP filter, a header_mutation filter, removes
+// every x-apig-* header the client sent (remove_on_match with a regex)
+// before anything reads them — except the ones clients send on purpose:
+// X-Apig-AppCode (app-code authentication) and identity headers of custom
+// authorizers that are in the namespace. What the Check service then sets
+// is all the backend sees of the namespace, on every route.
+const (
+	// FilterStripClientHeaders is the name of that filter (its type is
+	// header_mutation).
+	FilterStripClientHeaders = "apigw.strip_client_headers"
+	// clientHeaderPrefix is the namespace stripped from client requests.
+	clientHeaderPrefix = "x-apig-"
+	// headerAppCode is authz.HeaderAppCode (not imported: xds does not
+	// depend on the Check side).
+	headerAppCode = "x-apig-appcode"
+)
+
+// stripClientHeaders is the filter's configuration.
+func (t *translator) stripClientHeaders() *headermutationv3.HeaderMutation {
+	keep := map[string]bool{headerAppCode: true}
+	for _, api := range t.snap.APIs {
+		if api.Authorizer == nil {
+			continue
+		}
+		for _, h := range api.Authorizer.IdentityHeaders {
+			if h = strings.ToLower(h); strings.HasPrefix(h, clientHeaderPrefix) {
+				keep[h] = true
+			}
+		}
+	}
+	return &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{
+		RequestMutations: []*mutationv3.HeaderMutation{{Action: &mutationv3.HeaderMutation_RemoveOnMatch_{
+			RemoveOnMatch: &mutationv3.HeaderMutation_RemoveOnMatch{KeyMatcher: &matcherv3.StringMatcher{
+				MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{
+					Regex: prefixExceptRegex(clientHeaderPrefix, slices.Sorted(maps.Keys(keep))),
+				}},
+			}},
+		}}},
+	}}
+}
+
+// prefixExceptRegex returns an RE2 regex (matched whole, as Envoy's
+// safe_regex is) for the strings that start with prefix, except the
+// strings of except (which all start with prefix). RE2 has no lookahead,
+// so the exceptions are excluded by a trie of their suffixes: at each
+// node, a string either ends there (unless an exception ends there), or
+// goes on with a byte no exception continues with (then anything), or with
+// one that some exception continues with (then the node of that byte).
+func prefixExceptRegex(prefix string, except []string) string {
+	type node struct {
+		end      bool
+		children map[byte]*node
+	}
+	root := &node{children: map[byte]*node{}}
+	for _, e := range except {
+		n := root
+		for i := range len(e) - len(prefix) {
+			c := e[len(prefix)+i]
+			if n.children[c] == nil {
+				n.children[c] = &node{children: map[byte]*node{}}
+			}
+			n = n.children[c]
+		}
+		n.end = true
+	}
+	var expr func(n *node) string
+	expr = func(n *node) string {
+		if len(n.children) == 0 {
+			if n.end {
+				return ".+" // the exception ends here: one more byte at least
+			}
+			return ".*"
+		}
+		keys := slices.Sorted(maps.Keys(n.children))
+		var class strings.Builder
+		for _, c := range keys {
+			class.WriteString(regexp.QuoteMeta(string(c)))
+		}
+		alts := []string{"[^" + class.String() + "].*"}
+		for _, c := range keys {
+			alts = append(alts, regexp.QuoteMeta(string(c))+expr(n.children[c]))
+		}
+		group := "(?:" + strings.Join(alts, "|") + ")"
+		if n.end {
+			return group
+		}
+		return group + "?"
+	}
+	return regexp.QuoteMeta(prefix) + expr(root)
+}
