@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,25 +120,32 @@ func clusterInfo(ctx context.Context, addr string) (string, error) {
 	return rc.ClusterInfo(ctx).Result()
 }
 
-// loadSlots records which node serves which slots (CLUSTER SLOTS).
+// loadSlots records which node serves which slots (CLUSTER SHARDS).
 func (c *Cluster) loadSlots(ctx context.Context) {
 	rc := redis.NewClient(Options(c.Addrs[0]))
 	defer rc.Close()
-	slots, err := rc.ClusterSlots(ctx).Result()
+	shards, err := rc.ClusterShards(ctx).Result()
 	if err != nil {
-		c.t.Fatalf("redistest: CLUSTER SLOTS: %v", err)
+		c.t.Fatalf("redistest: CLUSTER SHARDS: %v", err)
 	}
-	for _, sl := range slots {
+	for _, sh := range shards {
 		node := -1
-		for i, a := range c.Addrs {
-			if len(sl.Nodes) > 0 && sl.Nodes[0].Addr == a {
-				node = i
+		for _, n := range sh.Nodes {
+			if n.Role != "master" {
+				continue
+			}
+			for i, a := range c.Addrs {
+				if net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10)) == a || net.JoinHostPort(n.Endpoint, strconv.FormatInt(n.Port, 10)) == a {
+					node = i
+				}
 			}
 		}
 		if node < 0 {
-			c.t.Fatalf("redistest: CLUSTER SLOTS names an unknown master: %+v", sl)
+			c.t.Fatalf("redistest: CLUSTER SHARDS names an unknown master: %+v", sh)
 		}
-		c.slots = append(c.slots, slotRange{int(sl.Start), int(sl.End), node})
+		for _, sl := range sh.Slots {
+			c.slots = append(c.slots, slotRange{int(sl.Start), int(sl.End), node})
+		}
 	}
 }
 

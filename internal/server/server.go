@@ -384,13 +384,6 @@ func newRedisClient(o Options, th model.Throttling) (redis.UniversalClient, erro
 	}), nil
 }
 
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // GRPCAddr is the bound gRPC address.
 func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
 

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -448,7 +447,7 @@ func TestQuickstartRun(t *testing.T) {
 
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the quickstart builds with go, which is not on PATH: %v", err)
 	}
 	var out lockedBuffer
 	// `make quickstart` runs the script; make itself, on Ctrl-C, reports

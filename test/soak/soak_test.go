@@ -165,13 +165,13 @@ func TestSoak(t *testing.T) {
 				return
 			case <-tick.C:
 				next := []string{cfgC, cfgB, cfgA}[i%3]
-				switch {
-				case i%10 == 4:
+				switch i % 10 {
+				case 4:
 					writeInPlace(t, path, "", "", 0)
 					emptyWrites.Add(1)
 					time.Sleep(100 * time.Millisecond)
 					writeFile(t, path, next)
-				case i%10 == 9:
+				case 9:
 					cut := strings.Index(next, "  - name: steady")
 					writeInPlace(t, path, next[:cut], next[cut:], 100*time.Millisecond)
 					halfWrites.Add(1)

@@ -259,14 +259,6 @@ func (v view) header(h *routev3.HeaderMatcher) (bool, error) {
 		if match, err = StringMatch(s.StringMatch, value); err != nil {
 			return false, fmt.Errorf("header %s: %v", h.GetName(), err)
 		}
-	case *routev3.HeaderMatcher_ExactMatch:
-		match = value == s.ExactMatch
-	case *routev3.HeaderMatcher_PrefixMatch:
-		match = strings.HasPrefix(value, s.PrefixMatch)
-	case *routev3.HeaderMatcher_SuffixMatch:
-		match = strings.HasSuffix(value, s.SuffixMatch)
-	case *routev3.HeaderMatcher_ContainsMatch:
-		match = strings.Contains(value, s.ContainsMatch)
 	case nil:
 		// No specifier: the header must be present.
 		match = true
