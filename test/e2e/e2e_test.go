@@ -277,6 +277,8 @@ func TestEndToEnd(t *testing.T) {
 	g.runAuthSubtests(t)
 	g.runSDKSubtests(t)
 
+	t.Run("signature keys", func(t *testing.T) { testSignatureKeys(t, g) })
+
 	t.Run("configuration change is served without restarting Envoy", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/added", nil), http.StatusNotFound, "APIG.0101")
 		p := g.params

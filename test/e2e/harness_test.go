@@ -84,6 +84,9 @@ type params struct {
 	Auth                    bool
 	JWKSFile, AuthorizerURL string
 	AppCodeHTTP             bool
+	// SigKeyBackend and SigKeyWrongBackend are the backends that verify
+	// the gateway's signature (sigkey_test.go), host:port.
+	SigKeyBackend, SigKeyWrongBackend string
 }
 
 // configTemplate is the suite's gateway configuration. Settings are chosen
@@ -162,6 +165,9 @@ groups:
 {{- if .Auth}}
 {{template "authAPIs" .}}
 {{- end}}
+{{- if .SigKeyBackend}}
+{{template "sigkeyAPIs" .}}
+{{- end}}
 {{- if .Added}}
       - name: added
         method: GET
@@ -193,6 +199,9 @@ apps:
     grants: [{api: "e2e/*"}]
 {{- if .Auth}}
 {{template "authCredentials" .}}
+{{- end}}
+{{- if .SigKeyBackend}}
+{{template "sigkeyTop" .}}
 {{- end}}
 `))
 
@@ -274,6 +283,7 @@ func startGateway(t *testing.T) *gateway {
 		client:         &http.Client{Timeout: requestTimeout},
 	}
 	g.auth = newAuthFixtures(t, g.dir, &g.params)
+	g.params.SigKeyBackend, g.params.SigKeyWrongBackend = startSigKeyBackends(t)
 	g.params.CAFile = filepath.Join(g.dir, "backend-ca.pem")
 	writeFileAtomic(t, g.params.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}))
 	g.configPath = filepath.Join(g.dir, "gateway.yaml")
