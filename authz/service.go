@@ -246,7 +246,9 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 		return denied(err, d.dialect(&r), r.requestID), nil
 	}
 	s.obs.Decision(d.dep.api.ID, true, "", time.Since(start))
-	return d.response(&r), nil
+	resp := d.response(&r)
+	s.signUpstream(d, &r, resp)
+	return resp, nil
 }
 
 // metricAPI is the API label of a decision: its API id when the request

@@ -36,6 +36,7 @@ type deployment struct {
 	hmac    keypair.Policy     // auth hmac
 	plans   []*model.UsagePlan // auth hmac: plans bound here
 	acls    *acl.Set           // nil without ACL policies
+	signer  *upstreamSigner    // nil without a signature key
 }
 
 // caller is an authenticated identity: an app or an IAM access key.
@@ -118,9 +119,10 @@ func compile(snap *model.Snapshot, tokens *tokenState) *tables {
 					setHeader(model.HeaderAPIID, api.ID),
 					setHeader(model.HeaderStage, env),
 				},
-				hmac:  keyPairPolicy(api.HMAC),
-				plans: api.Deployments[env].UsagePlans,
-				acls:  compileACLs(api.Deployments[env].ACLs, aclCache),
+				hmac:   keyPairPolicy(api.HMAC),
+				plans:  api.Deployments[env].UsagePlans,
+				acls:   compileACLs(api.Deployments[env].ACLs, aclCache),
+				signer: compileSigner(snap, api, api.Deployments[env]),
 			}
 		}
 	}

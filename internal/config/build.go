@@ -108,6 +108,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	b.keyPairs(gw.GetKeyPairs(), gw.GetUsagePlans())
 	b.aclPolicies(gw.GetAclPolicies())
 	b.throttlePolicies(gw.GetThrottlePolicies())
+	b.signatureKeys(gw.GetSignatureKeys())
 	if err := b.ps.err(source); err != nil {
 		return nil, err
 	}

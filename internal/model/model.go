@@ -303,6 +303,8 @@ type Deployment struct {
 	Throttle *ThrottlePolicy
 	// UsagePlans bound to the API in this environment (auth hmac).
 	UsagePlans []*UsagePlan
+	// SignatureKey signs the requests forwarded to the backend (nil: none).
+	SignatureKey *SignatureKey
 }
 
 // BackendKind says which kind of backend a Backend is.

@@ -93,6 +93,9 @@ type params struct {
 	// ExtraAPIs is YAML appended to the apis of group e2e (items indented
 	// by six spaces), for the reload tests.
 	ExtraAPIs string
+	// SigKeyBackend and SigKeyWrongBackend are the backends that verify
+	// the gateway's signature (sigkey_test.go), host:port.
+	SigKeyBackend, SigKeyWrongBackend string
 }
 
 // configTemplate is the suite's gateway configuration. Settings are chosen
@@ -171,6 +174,9 @@ groups:
 {{- if .Auth}}
 {{template "authAPIs" .}}
 {{- end}}
+{{- if .SigKeyBackend}}
+{{template "sigkeyAPIs" .}}
+{{- end}}
 {{- if .Added}}
       - name: added
         method: GET
@@ -238,6 +244,9 @@ apps:
     grants: [{api: "e2e/*"}, {api: "route/*"}]
 {{- if .Auth}}
 {{template "authCredentials" .}}
+{{- end}}
+{{- if .SigKeyBackend}}
+{{template "sigkeyTop" .}}
 {{- end}}
 `))
 
@@ -334,6 +343,7 @@ func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 		client:         &http.Client{Timeout: requestTimeout},
 	}
 	g.auth = newAuthFixtures(t, g.dir, &g.params)
+	g.params.SigKeyBackend, g.params.SigKeyWrongBackend = startSigKeyBackends(t)
 	g.params.CAFile = filepath.Join(g.dir, "backend-ca.pem")
 	writeFileAtomic(t, g.params.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw}))
 	g.configPath = filepath.Join(g.dir, "gateway.yaml")

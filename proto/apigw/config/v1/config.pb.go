@@ -64,7 +64,10 @@ type Gateway struct {
 	// groups is refused ("no groups: refusing to publish an empty
 	// configuration"): an empty or half-written file must never remove every
 	// route from Envoy.
-	AllowEmpty    bool `protobuf:"varint,15,opt,name=allow_empty,json=allowEmpty,proto3" json:"allow_empty,omitempty"`
+	AllowEmpty bool `protobuf:"varint,15,opt,name=allow_empty,json=allowEmpty,proto3" json:"allow_empty,omitempty"`
+	// Signature keys, bound to APIs: the gateway signs the requests it sends
+	// to their backends (docs/configuration.md#signature_keys).
+	SignatureKeys []*SignatureKey `protobuf:"bytes,16,rep,name=signature_keys,json=signatureKeys,proto3" json:"signature_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,6 +205,13 @@ func (x *Gateway) GetAllowEmpty() bool {
 		return x.AllowEmpty
 	}
 	return false
+}
+
+func (x *Gateway) GetSignatureKeys() []*SignatureKey {
+	if x != nil {
+		return x.SignatureKeys
+	}
+	return nil
 }
 
 // Authorizer is a custom authorizer: an HTTP endpoint that decides.
@@ -2968,11 +2978,97 @@ func (x *SpecialThreshold) GetLimit() uint32 {
 	return 0
 }
 
+// SignatureKey makes the gateway sign the requests it forwards to the
+// backends of the APIs it is bound to, so that a backend can verify that a
+// request came through the gateway.
+type SignatureKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "hmac" (SDK-HMAC-SHA256 in Authorization and X-Sdk-Date) or "basic"
+	// (Authorization: Basic).
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// hmac: the access key (Access= in Authorization); basic: the user name.
+	Key string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// hmac: the signing secret; basic: the password.
+	Secret *Secret `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
+	// Where the key applies. An API has at most one signature key per
+	// environment.
+	Bindings      []*Binding `protobuf:"bytes,5,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignatureKey) Reset() {
+	*x = SignatureKey{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignatureKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignatureKey) ProtoMessage() {}
+
+func (x *SignatureKey) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
+func (*SignatureKey) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SignatureKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SignatureKey) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SignatureKey) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SignatureKey) GetSecret() *Secret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *SignatureKey) GetBindings() []*Binding {
+	if x != nil {
+		return x.Bindings
+	}
+	return nil
+}
+
 var File_apigw_config_v1_config_proto protoreflect.FileDescriptor
 
 const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xd5\x06\n" +
+	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\x9b\a\n" +
 	"\aGateway\x12/\n" +
 	"\x06server\x18\x01 \x01(\v2\x17.apigw.config.v1.ServerR\x06server\x125\n" +
 	"\blistener\x18\x02 \x01(\v2\x19.apigw.config.v1.ListenerR\blistener\x125\n" +
@@ -2991,7 +3087,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x11throttle_policies\x18\r \x03(\v2\x1f.apigw.config.v1.ThrottlePolicyR\x10throttlePolicies\x12=\n" +
 	"\vauthorizers\x18\x0e \x03(\v2\x1b.apigw.config.v1.AuthorizerR\vauthorizers\x12\x1f\n" +
 	"\vallow_empty\x18\x0f \x01(\bR\n" +
-	"allowEmpty\"\x94\x01\n" +
+	"allowEmpty\x12D\n" +
+	"\x0esignature_keys\x18\x10 \x03(\v2\x1d.apigw.config.v1.SignatureKeyR\rsignatureKeys\"\x94\x01\n" +
 	"\n" +
 	"Authorizer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
@@ -3220,7 +3317,13 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x10SpecialThreshold\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\rR\x05limitB9Z7github.com/apigwio/apigw/proto/apigw/config/v1;configv1b\x06proto3"
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"\xaf\x01\n" +
+	"\fSignatureKey\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12/\n" +
+	"\x06secret\x18\x04 \x01(\v2\x17.apigw.config.v1.SecretR\x06secret\x124\n" +
+	"\bbindings\x18\x05 \x03(\v2\x18.apigw.config.v1.BindingR\bbindingsB9Z7github.com/apigwio/apigw/proto/apigw/config/v1;configv1b\x06proto3"
 
 var (
 	file_apigw_config_v1_config_proto_rawDescOnce sync.Once
@@ -3234,7 +3337,7 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
 	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
@@ -3271,9 +3374,10 @@ var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Binding)(nil),          // 32: apigw.config.v1.Binding
 	(*ThrottlePolicy)(nil),   // 33: apigw.config.v1.ThrottlePolicy
 	(*SpecialThreshold)(nil), // 34: apigw.config.v1.SpecialThreshold
-	nil,                      // 35: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 36: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 37: apigw.config.v1.Mock.HeadersEntry
+	(*SignatureKey)(nil),     // 35: apigw.config.v1.SignatureKey
+	nil,                      // 36: apigw.config.v1.Environment.VariablesEntry
+	nil,                      // 37: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                      // 38: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
@@ -3290,41 +3394,44 @@ var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	31, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
 	33, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
 	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	8,  // 14: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	6,  // 15: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	7,  // 16: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
-	5,  // 17: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	21, // 18: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	35, // 19: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	12, // 20: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	11, // 21: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	36, // 22: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	13, // 23: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	15, // 24: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	16, // 25: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	6,  // 26: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	14, // 27: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	37, // 28: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	17, // 29: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	13, // 30: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	19, // 31: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	20, // 32: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	21, // 33: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	23, // 34: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	21, // 35: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	25, // 36: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	21, // 37: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	21, // 38: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	28, // 39: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	30, // 40: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	32, // 41: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	34, // 42: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	32, // 43: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	35, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	8,  // 15: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	6,  // 16: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	7,  // 17: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	5,  // 18: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
+	21, // 19: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	36, // 20: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	12, // 21: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	11, // 22: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	37, // 23: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	13, // 24: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	15, // 25: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	16, // 26: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	6,  // 27: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	14, // 28: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	38, // 29: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	17, // 30: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	13, // 31: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	19, // 32: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	20, // 33: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	21, // 34: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	23, // 35: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	21, // 36: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	25, // 37: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	21, // 38: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	21, // 39: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	28, // 40: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	30, // 41: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	32, // 42: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	34, // 43: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	32, // 44: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	21, // 45: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	32, // 46: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3346,7 +3453,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
