@@ -34,16 +34,18 @@ import (
 
 // Credentials of the auth fixtures (the configuration below).
 const (
-	iamAccount    = "e2e-account"
-	iamUser       = "e2e-user"
-	iamAK         = "E2EIAMAK00000000000000000001"
-	iamSK         = "e2e-iam-secret-do-not-use"
-	iamLockAK     = "E2EIAMLOCK000000000000000001" // locked by the lockout test only
-	iamLockSK     = "e2e-iam-lock-secret-do-not-use"
-	keyPairID     = "AKIDe2egold"
-	keyPairSecret = "e2e-keypair-secret-do-not-use"
-	keyPairLoose  = "AKIDe2eloose" // in no usage plan
-	codeAppName   = "e2e-code-app"
+	iamAccount         = "e2e-account"
+	iamUser            = "e2e-user"
+	iamAK              = "E2EIAMAK00000000000000000001"
+	iamSK              = "e2e-iam-secret-do-not-use"
+	iamLockAK          = "E2EIAMLOCK000000000000000001" // locked by the lockout test only
+	iamLockSK          = "e2e-iam-lock-secret-do-not-use"
+	keyPairID          = "AKIDe2egold"
+	keyPairSecret      = "e2e-keypair-secret-do-not-use"
+	keyPairLoose       = "AKIDe2eloose" // in no usage plan
+	keyPairQuota       = "AKIDe2equota" // in the tc-quota plan: 2 requests a minute
+	keyPairQuotaSecret = "e2e-quota-secret-do-not-use"
+	codeAppName        = "e2e-code-app"
 	// appCode is the code app's X-Apig-AppCode (64-180 characters).
 	appCode        = "e2eAppCode0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP+_!@#$%-/="
 	tokenIssuer    = "https://issuer.e2e.example"
@@ -68,6 +70,8 @@ var (
     error_dialect: tencent
     apis:
       - {name: hmac, method: ANY, path: /hmac, auth: hmac, backend: {url: "http://#{backend}#/tc-hmac"}}
+      - {name: quota, method: ANY, path: /quota, auth: hmac, backend: {url: "http://#{backend}#/tc-quota"}}
+      - {name: limited, method: GET, path: /limited, auth: none, backend: {url: "http://#{backend}#/tc-limited"}}
 `, "\n")))
 	_ = template.Must(configTemplate.New("authCredentials").Parse(strings.TrimSuffix(`  - name: `+codeAppName+`
     key: e2e0code0app0key00000000000000001
@@ -83,8 +87,10 @@ iam_users:
 key_pairs:
   - {id: `+keyPairID+`, secret: {value: "`+keyPairSecret+`"}}
   - {id: `+keyPairLoose+`, secret: {value: "e2e-loose-secret-do-not-use"}}
+  - {id: `+keyPairQuota+`, secret: {value: "`+keyPairQuotaSecret+`"}}
 usage_plans:
   - {name: e2e-plan, key_pairs: [`+keyPairID+`], apis: [e2e/hmac, tcauth/hmac]}
+  - {name: tc-quota, key_pairs: [`+keyPairQuota+`], apis: [tcauth/quota], quota: {requests: 2, period: minute}}
 token_issuers:
   - {name: e2e-issuer, issuer: "`+tokenIssuer+`", audiences: [`+tokenAudience+`], jwks_file: "{{.JWKSFile}}"}
 authorizers:
@@ -346,6 +352,36 @@ func (g *gateway) runAuthSubtests(t *testing.T) {
 		t.Logf("over HTTP/2: request-line signed \"GET /hmac?x=2 HTTP/2.0\" = %d %s; signed \"... HTTP/1.1\" = %d %s", c2, b2, c1, b1)
 		if c2 != http.StatusOK || c1 == http.StatusOK {
 			t.Errorf("over HTTP/2, the request-line signed as HTTP/2.0 got %d (want 200) and as HTTP/1.1 got %d (want 401): Check must verify the protocol the request used", c2, c1)
+		}
+	})
+
+	t.Run("tencent group: a usage plan's quota and a rate limit give 429 with Tencent's wording", func(t *testing.T) {
+		// The plan allows 2 requests a minute for this key: the third gets
+		// Tencent's quota message through Envoy's rate-limit reply.
+		for i := range 2 {
+			if code, _, body, err := g.do(g.keyPairSigned(t, tencentHost, "GET", "/quota", keyPairQuota, keyPairQuotaSecret, nil, 1)); err != nil || code != http.StatusOK {
+				t.Fatalf("request %d within the quota: %d %s %v", i+1, code, body, err)
+			}
+		}
+		g.tencentError(t, g.keyPairSigned(t, tencentHost, "GET", "/quota", keyPairQuota, keyPairQuotaSecret, nil, 1), http.StatusTooManyRequests, "API quota exceeded.")
+		// The gateway's default per-API rate (settings.throttling) is high;
+		// a throttle policy on a tencent API gives the rate wording.
+		var last int
+		var lastBody string
+		for range 10 {
+			req := g.request(t, "GET", "/limited", nil)
+			req.Host = tencentHost
+			code, _, body, err := g.do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, lastBody = code, body
+			if code == http.StatusTooManyRequests {
+				break
+			}
+		}
+		if last != http.StatusTooManyRequests || !strings.Contains(lastBody, `"message":"API rate limit exceeded."`) {
+			t.Fatalf("10 requests a second to a tencent API limited to 2/s: last %d %s, want 429 {\"message\":\"API rate limit exceeded.\"}", last, lastBody)
 		}
 	})
 

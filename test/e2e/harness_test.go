@@ -236,7 +236,7 @@ throttle_policies:
   - name: tight
     unit: second
     api_limit: 2
-    bindings: [{api: e2e/limited}]
+    bindings: [{api: e2e/limited}{{if .Auth}}, {api: tcauth/limited}{{end}}]
 apps:
   - name: {{.AppName}}
     key: {{.AppKey}}
