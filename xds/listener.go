@@ -64,6 +64,12 @@ func (t *translator) listener() *listenerv3.Listener {
 		// reach an API that the raw path would not.
 		NormalizePath: wrapperspb.Bool(true),
 		MergeSlashes:  true,
+		// An encoded slash (%2F, %5C) would be a separator to a backend
+		// that decodes it but not to the route: /public/..%2Fadmin. Such
+		// requests get 400 APIG.0201 (pathguard.go; the other path
+		// characters a backend may read differently are refused by the
+		// first route of every virtual host).
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
 		// The Host header keeps its port: clients sign "host:port", so the
 		// Check service must see it as sent (domains still match without
 		// the port: see ignore_port_in_host_matching on the routes).

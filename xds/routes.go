@@ -90,6 +90,8 @@ func (t *translator) checkDomains(g *model.Group, owners map[string]string) {
 func (t *translator) virtualHost(g *model.Group) *routev3.VirtualHost {
 	vh := &routev3.VirtualHost{Name: g.Name, Domains: append([]string(nil), groupDomains(g)...)}
 	t.markDialect(g, vh)
+	// Paths a backend could read differently from Envoy (pathguard.go).
+	vh.Routes = append(vh.Routes, t.pathGuardRoute(g))
 	apis := orderAPIs(t, g)
 	for _, api := range apis {
 		vh.Routes = append(vh.Routes, t.apiRoutes(g, api)...)

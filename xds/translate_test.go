@@ -209,8 +209,8 @@ func TestRouteOrder(t *testing.T) {
 			for _, r := range routesOf(t, res, "g") {
 				names = append(names, r.GetName())
 			}
-			if got := strings.Join(names, " "); got != tt.want+" apigw.not_found" {
-				t.Errorf("routes:\n got %s\nwant %s apigw.not_found", got, tt.want)
+			if got := strings.Join(names, " "); got != PathRejectedRouteName+" "+tt.want+" apigw.not_found" {
+				t.Errorf("routes:\n got %s\nwant %s %s apigw.not_found", got, PathRejectedRouteName, tt.want)
 			}
 		})
 	}
@@ -247,9 +247,9 @@ func TestContextExtensions(t *testing.T) {
 		if err := r.GetTypedPerFilterConfig()[FilterExtAuthz].UnmarshalTo(pr); err != nil {
 			t.Fatalf("%s: %v", r.GetName(), err)
 		}
-		if r.GetName() == "apigw.not_found" {
+		if r.GetName() == "apigw.not_found" || r.GetName() == PathRejectedRouteName {
 			if !pr.GetDisabled() {
-				t.Error("ext_authz is not disabled on the catch-all route")
+				t.Errorf("ext_authz is not disabled on %s", r.GetName())
 			}
 			continue
 		}
@@ -446,6 +446,7 @@ func TestLocalReplies(t *testing.T) {
 		{"mock.input.yaml", []string{
 			"- error_code,error_msg,request_id", "- -",
 			"429 error_code,error_msg,request_id", "- error_code,error_msg,request_id",
+			"- error_code,error_msg,request_id", // an encoded slash in the path
 			"404 error_code,error_msg,request_id",
 			"502 error_code,error_msg,request_id", "502 error_code,error_msg,request_id",
 			"504 error_code,error_msg,request_id", "413 error_code,error_msg,request_id",
@@ -455,6 +456,7 @@ func TestLocalReplies(t *testing.T) {
 			"- message", "- error_code,error_msg,request_id", "- -",
 			"429 message", "429 message", "429 error_code,error_msg,request_id", // quota, rate, APIG
 			"- message", "- error_code,error_msg,request_id",
+			"- message", "- error_code,error_msg,request_id", // an encoded slash in the path
 			"404 message", // a tencent routing miss
 			"404 message", "404 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",

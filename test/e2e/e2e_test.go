@@ -276,6 +276,7 @@ func TestEndToEnd(t *testing.T) {
 	// (auth_test.go, sdk_test.go).
 	g.runAuthSubtests(t)
 	g.runSDKSubtests(t)
+	g.runSecuritySubtests(t)
 
 	t.Run("configuration change is served without restarting Envoy", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/added", nil), http.StatusNotFound, "APIG.0101")

@@ -162,6 +162,7 @@ groups:
 {{- if .Auth}}
 {{template "authAPIs" .}}
 {{- end}}
+{{template "securityAPIs" .}}
 {{- if .Added}}
       - name: added
         method: GET
