@@ -292,12 +292,13 @@ func startGateway(t *testing.T) *gateway {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	g.srv, err = server.Start(ctx, server.Options{
-		ConfigPath:      g.configPath,
-		WatchInterval:   200 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second,
-		Logger:          logger,
-		XDS:             g.xds,
-		Debug:           map[string]func() any{"xds": func() any { return g.xds.Status() }},
+		ConfigPath:        g.configPath,
+		WatchInterval:     200 * time.Millisecond,
+		ShutdownTimeout:   5 * time.Second,
+		UnaryInterceptors: checkInterceptors, // security_test.go
+		Logger:            logger,
+		XDS:               g.xds,
+		Debug:             map[string]func() any{"xds": func() any { return g.xds.Status() }},
 	})
 	if err != nil {
 		t.Fatalf("starting apigw: %v", err)

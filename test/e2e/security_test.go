@@ -2,16 +2,49 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"text/template"
 	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
 )
+
+// checkBodies records, per request path (with its query), how many body
+// bytes the Check service received: the suite's server runs
+// checkInterceptors around every unary call.
+var checkBodies = struct {
+	sync.Mutex
+	byPath map[string]int
+}{byPath: map[string]int{}}
+
+var checkInterceptors = []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if cr, ok := req.(*authv3.CheckRequest); ok {
+		hr := cr.GetAttributes().GetRequest().GetHttp()
+		checkBodies.Lock()
+		checkBodies.byPath[hr.GetPath()] = len(hr.GetRawBody()) + len(hr.GetBody())
+		checkBodies.Unlock()
+	}
+	return h(ctx, req)
+}}
+
+// checkBody returns the body bytes Check received for path, and whether
+// Check was called for it.
+func checkBody(path string) (int, bool) {
+	checkBodies.Lock()
+	defer checkBodies.Unlock()
+	n, ok := checkBodies.byPath[path]
+	return n, ok
+}
 
 // The security fixtures' APIs (at the end of the e2e group): a prefix API
 // with auth none and a stricter API served by the same backend, the layout
@@ -100,6 +133,30 @@ func (g *gateway) runSecuritySubtests(t *testing.T) {
 			if resp, body := g.rawGet(t, target); resp.StatusCode != http.StatusOK {
 				t.Errorf("GET %s = %d %s, want 200", target, resp.StatusCode, body)
 			}
+		}
+	})
+
+	t.Run("security: the body goes to Check only where verification reads it", func(t *testing.T) {
+		body := bytes.Repeat([]byte("b"), 512<<10)
+		r := g.echoed(t, g.request(t, "POST", "/upload?probe=none", body))
+		if r.BodySize != int64(len(body)) {
+			t.Errorf("backend got %d bytes, want %d", r.BodySize, len(body))
+		}
+		if n, called := checkBody("/upload?probe=none"); !called || n != 0 {
+			t.Errorf("auth none: Check called %v with %d body bytes, want called with none", called, n)
+		}
+		r = g.echoed(t, g.signed(t, "POST", "/submit?probe=app", body, nil))
+		if r.BodySize != int64(len(body)) {
+			t.Errorf("backend got %d bytes, want %d", r.BodySize, len(body))
+		}
+		if n, called := checkBody("/submit?probe=app"); !called || n != len(body) {
+			t.Errorf("auth app: Check called %v with %d body bytes, want %d (the signature covers the body)", called, n, len(body))
+		}
+		// Over the limit with a Content-Length: Check answers 413 without
+		// the body.
+		code, _, resp, err := g.do(g.request(t, "POST", "/upload?probe=big", bytes.Repeat([]byte("x"), 1<<20+1)))
+		if err == nil && (code != http.StatusRequestEntityTooLarge || !strings.Contains(resp, "APIG.0201")) {
+			t.Errorf("POST /upload over the limit = %d %s, want 413 APIG.0201", code, resp)
 		}
 	})
 }
