@@ -92,6 +92,8 @@ func (t *translator) listener() *listenerv3.Listener {
 	}
 	return &listenerv3.Listener{
 		Name: ListenerName,
+		// Envoy's edge guidance: 32 KiB read/write buffers per connection.
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(PerConnectionBufferLimitBytes),
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address:       addr.String(),
 			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: l.Port},

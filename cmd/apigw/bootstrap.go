@@ -38,5 +38,7 @@ from apigw, and calls Check on the same address.`,
 	fl.StringVar(&o.XDSAddress, "xds-address", xds.DefaultXDSAddress, "host:port where Envoy reaches the apigw gRPC port (xDS and Check)")
 	fl.UintVar(&adminPort, "admin-port", xds.DefaultAdminPort, "Envoy admin port, on 127.0.0.1")
 	fl.BoolVar(&o.SotW, "sotw", false, "use state-of-the-world ADS instead of delta ADS")
+	fl.Uint64Var(&o.MaxHeapBytes, "max-heap-bytes", xds.DefaultMaxHeapBytes, "heap size the overload manager measures Envoy against (about 80% of Envoy's memory limit)")
+	fl.Uint64Var(&o.MaxConnections, "max-connections", xds.DefaultMaxConnections, "limit on downstream connections across all listeners")
 	return cmd
 }
