@@ -3,20 +3,25 @@ package xds
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"text/template"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	// The overload manager's resource monitors, for ParseBootstrap.
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
+
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Bootstrap defaults.
@@ -65,6 +70,12 @@ type BootstrapOptions struct {
 	// MaxConnections is the global downstream connection limit. Default
 	// 50000.
 	MaxConnections uint64
+	// TLS to the gRPC port (server.tls), paths on Envoy's file system:
+	// XDSCAFile (the CA that signed the port's certificate) turns TLS on;
+	// XDSCertFile and XDSKeyFile are Envoy's client certificate (mTLS);
+	// XDSServerName is the SNI and the SAN expected (default: the host of
+	// XDSAddress).
+	XDSCAFile, XDSCertFile, XDSKeyFile, XDSServerName string
 }
 
 // Bootstrap renders a minimal Envoy bootstrap (YAML) that stock Envoy runs
@@ -107,7 +118,14 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		return nil, fmt.Errorf("bootstrap: xDS address %q is not host:port", o.XDSAddress)
 	}
 	_, ipErr := netip.ParseAddr(host)
+	var tlsCtx string
+	if o.XDSCAFile != "" || o.XDSCertFile != "" || o.XDSKeyFile != "" || o.XDSServerName != "" {
+		if tlsCtx, err = bootstrapTLS(o, host); err != nil {
+			return nil, err
+		}
+	}
 	data := map[string]any{
+		"TLS":       tlsCtx,
 		"NodeID":    jsonString(o.NodeID),
 		"Cluster":   jsonString(o.Cluster),
 		"Host":      jsonString(host),
@@ -132,6 +150,38 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// bootstrapTLS renders the xds_cluster's transport socket (the
+// UpstreamTlsContext of the apigw_authz cluster, grpcPortTLSContext) as
+// YAML lines indented for the template.
+func bootstrapTLS(o BootstrapOptions, host string) (string, error) {
+	if o.XDSCAFile == "" {
+		return "", errors.New("bootstrap: TLS to the xDS server needs the CA file (--xds-ca-file)")
+	}
+	if (o.XDSCertFile == "") != (o.XDSKeyFile == "") {
+		return "", errors.New("bootstrap: --xds-cert-file and --xds-key-file go together")
+	}
+	name := o.XDSServerName
+	if name == "" {
+		name = host
+	}
+	ts := &corev3.TransportSocket{Name: "envoy.transport_sockets.tls"}
+	tc, err := anypb.New(grpcPortTLSContext(&model.ServerTLS{EnvoyCAFile: o.XDSCAFile, EnvoyCertFile: o.XDSCertFile, EnvoyKeyFile: o.XDSKeyFile, ServerName: name}))
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	}
+	ts.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: tc}
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ts)
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	}
+	y, err := yaml.JSONToYAML(js)
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	}
+	// Indented under "transport_socket:" in the cluster.
+	return "\n        " + strings.ReplaceAll(strings.TrimRight(string(y), "\n"), "\n", "\n        "), nil
 }
 
 // ParseBootstrap decodes a bootstrap YAML into Envoy's Bootstrap message
@@ -218,7 +268,8 @@ static_resources:
                 interval: 30s
                 timeout: 5s
       upstream_connection_options:
-        tcp_keepalive: {}
+        tcp_keepalive: {}{{if .TLS}}
+      transport_socket:{{.TLS}}{{end}}
       load_assignment:
         cluster_name: {{.XDSName}}
         endpoints:

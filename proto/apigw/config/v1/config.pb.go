@@ -299,8 +299,10 @@ type Server struct {
 	// Address Envoy uses to reach the gRPC port, when it differs from
 	// grpc_address (e.g. listening on 0.0.0.0). Default: grpc_address.
 	AdvertiseAddress string `protobuf:"bytes,3,opt,name=advertise_address,json=advertiseAddress,proto3" json:"advertise_address,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// TLS (and, with client_ca_file, mTLS) on the gRPC port. Default: plaintext.
+	Tls           *ServerTLS `protobuf:"bytes,4,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Server) Reset() {
@@ -354,6 +356,115 @@ func (x *Server) GetAdvertiseAddress() string {
 	return ""
 }
 
+func (x *Server) GetTls() *ServerTLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+// ServerTLS secures the gRPC port (Check, xDS, rate limit, health). The
+// certificate, key and client CA files are re-read when they change on disk.
+type ServerTLS struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM certificate chain of the gRPC port.
+	CertFile string `protobuf:"bytes,1,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	// PEM private key of cert_file.
+	KeyFile string `protobuf:"bytes,2,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	// PEM CA bundle: when set, clients must present a certificate it signed (mTLS).
+	ClientCaFile string `protobuf:"bytes,3,opt,name=client_ca_file,json=clientCaFile,proto3" json:"client_ca_file,omitempty"`
+	// The generated apigw_authz cluster (Envoy's side, paths on Envoy's file
+	// system): the CA Envoy verifies the gRPC port's certificate with.
+	EnvoyCaFile string `protobuf:"bytes,4,opt,name=envoy_ca_file,json=envoyCaFile,proto3" json:"envoy_ca_file,omitempty"`
+	// Envoy's client certificate and key (required with client_ca_file).
+	EnvoyCertFile string `protobuf:"bytes,5,opt,name=envoy_cert_file,json=envoyCertFile,proto3" json:"envoy_cert_file,omitempty"`
+	EnvoyKeyFile  string `protobuf:"bytes,6,opt,name=envoy_key_file,json=envoyKeyFile,proto3" json:"envoy_key_file,omitempty"`
+	// Name Envoy sends as SNI and expects in the certificate's SANs.
+	// Default: the host of server.advertise_address.
+	ServerName    string `protobuf:"bytes,7,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerTLS) Reset() {
+	*x = ServerTLS{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerTLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerTLS) ProtoMessage() {}
+
+func (x *ServerTLS) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerTLS.ProtoReflect.Descriptor instead.
+func (*ServerTLS) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ServerTLS) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetClientCaFile() string {
+	if x != nil {
+		return x.ClientCaFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetEnvoyCaFile() string {
+	if x != nil {
+		return x.EnvoyCaFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetEnvoyCertFile() string {
+	if x != nil {
+		return x.EnvoyCertFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetEnvoyKeyFile() string {
+	if x != nil {
+		return x.EnvoyKeyFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
 // Listener is the Envoy listener that receives API traffic.
 type Listener struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -370,7 +481,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +493,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +506,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Listener) GetAddress() string {
@@ -457,7 +568,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +580,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +593,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Settings) GetClockSkew() string {
@@ -582,7 +693,7 @@ type BackendTls struct {
 
 func (x *BackendTls) Reset() {
 	*x = BackendTls{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +705,7 @@ func (x *BackendTls) String() string {
 func (*BackendTls) ProtoMessage() {}
 
 func (x *BackendTls) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +718,7 @@ func (x *BackendTls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendTls.ProtoReflect.Descriptor instead.
 func (*BackendTls) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BackendTls) GetCaFile() string {
@@ -642,7 +753,7 @@ type Hmac struct {
 
 func (x *Hmac) Reset() {
 	*x = Hmac{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +765,7 @@ func (x *Hmac) String() string {
 func (*Hmac) ProtoMessage() {}
 
 func (x *Hmac) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +778,7 @@ func (x *Hmac) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
 func (*Hmac) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Hmac) GetAlgorithms() []string {
@@ -726,7 +837,7 @@ type Throttling struct {
 
 func (x *Throttling) Reset() {
 	*x = Throttling{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +849,7 @@ func (x *Throttling) String() string {
 func (*Throttling) ProtoMessage() {}
 
 func (x *Throttling) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +862,7 @@ func (x *Throttling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
 func (*Throttling) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Throttling) GetDefaultApiRps() uint32 {
@@ -813,7 +924,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +936,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +949,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -884,7 +995,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1007,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1020,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Environment) GetName() string {
@@ -952,7 +1063,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1075,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1088,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Group) GetName() string {
@@ -1030,7 +1141,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1153,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1166,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -1111,7 +1222,7 @@ type Api struct {
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1234,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1247,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Api) GetName() string {
@@ -1267,7 +1378,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1390,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1403,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1359,7 +1470,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1482,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1495,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1429,7 +1540,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1552,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1565,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1514,7 +1625,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1637,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1650,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1578,7 +1689,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1701,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1714,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Condition) GetType() string {
@@ -1646,7 +1757,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1769,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1782,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Channel) GetName() string {
@@ -1722,7 +1833,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1845,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1858,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -1783,7 +1894,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1906,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1919,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -1862,7 +1973,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1985,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1998,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -1972,7 +2083,7 @@ type App struct {
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2095,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2108,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *App) GetName() string {
@@ -2062,7 +2173,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2185,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2198,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Grant) GetApi() string {
@@ -2119,7 +2230,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2131,7 +2242,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2144,7 +2255,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2183,7 +2294,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2195,7 +2306,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2208,7 +2319,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2247,7 +2358,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2370,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2383,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2318,7 +2429,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2330,7 +2441,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2343,7 +2454,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2401,7 +2512,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2524,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2537,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2468,7 +2579,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2591,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2604,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -2567,7 +2678,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2690,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2703,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -2635,7 +2746,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2758,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2771,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -2711,7 +2822,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +2834,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +2847,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Binding) GetApi() string {
@@ -2778,7 +2889,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2901,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2914,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -2877,7 +2988,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +3000,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3013,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -2956,11 +3067,21 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x18\n" +
 	"\atimeout\x18\x03 \x01(\tR\atimeout\x12)\n" +
 	"\x10identity_headers\x18\x04 \x03(\tR\x0fidentityHeaders\x12\x1b\n" +
-	"\tcache_ttl\x18\x05 \x01(\tR\bcacheTtl\"}\n" +
+	"\tcache_ttl\x18\x05 \x01(\tR\bcacheTtl\"\xab\x01\n" +
 	"\x06Server\x12!\n" +
 	"\fgrpc_address\x18\x01 \x01(\tR\vgrpcAddress\x12#\n" +
 	"\radmin_address\x18\x02 \x01(\tR\fadminAddress\x12+\n" +
-	"\x11advertise_address\x18\x03 \x01(\tR\x10advertiseAddress\"i\n" +
+	"\x11advertise_address\x18\x03 \x01(\tR\x10advertiseAddress\x12,\n" +
+	"\x03tls\x18\x04 \x01(\v2\x1a.apigw.config.v1.ServerTLSR\x03tls\"\xfc\x01\n" +
+	"\tServerTLS\x12\x1b\n" +
+	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12$\n" +
+	"\x0eclient_ca_file\x18\x03 \x01(\tR\fclientCaFile\x12\"\n" +
+	"\renvoy_ca_file\x18\x04 \x01(\tR\venvoyCaFile\x12&\n" +
+	"\x0fenvoy_cert_file\x18\x05 \x01(\tR\renvoyCertFile\x12$\n" +
+	"\x0eenvoy_key_file\x18\x06 \x01(\tR\fenvoyKeyFile\x12\x1f\n" +
+	"\vserver_name\x18\a \x01(\tR\n" +
+	"serverName\"i\n" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
@@ -3186,97 +3307,99 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
 	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
 	(*Server)(nil),           // 2: apigw.config.v1.Server
-	(*Listener)(nil),         // 3: apigw.config.v1.Listener
-	(*Settings)(nil),         // 4: apigw.config.v1.Settings
-	(*BackendTls)(nil),       // 5: apigw.config.v1.BackendTls
-	(*Hmac)(nil),             // 6: apigw.config.v1.Hmac
-	(*Throttling)(nil),       // 7: apigw.config.v1.Throttling
-	(*Lockout)(nil),          // 8: apigw.config.v1.Lockout
-	(*Environment)(nil),      // 9: apigw.config.v1.Environment
-	(*Group)(nil),            // 10: apigw.config.v1.Group
-	(*PathEnvironments)(nil), // 11: apigw.config.v1.PathEnvironments
-	(*Api)(nil),              // 12: apigw.config.v1.Api
-	(*Backend)(nil),          // 13: apigw.config.v1.Backend
-	(*Mock)(nil),             // 14: apigw.config.v1.Mock
-	(*Cors)(nil),             // 15: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),    // 16: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),        // 17: apigw.config.v1.Condition
-	(*Channel)(nil),          // 18: apigw.config.v1.Channel
-	(*ChannelMember)(nil),    // 19: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),      // 20: apigw.config.v1.HealthCheck
-	(*Secret)(nil),           // 21: apigw.config.v1.Secret
-	(*App)(nil),              // 22: apigw.config.v1.App
-	(*Grant)(nil),            // 23: apigw.config.v1.Grant
-	(*IamUser)(nil),          // 24: apigw.config.v1.IamUser
-	(*AccessKey)(nil),        // 25: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),          // 26: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),        // 27: apigw.config.v1.UsagePlan
-	(*Quota)(nil),            // 28: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),      // 29: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),      // 30: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),        // 31: apigw.config.v1.AclPolicy
-	(*Binding)(nil),          // 32: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),   // 33: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil), // 34: apigw.config.v1.SpecialThreshold
-	nil,                      // 35: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 36: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 37: apigw.config.v1.Mock.HeadersEntry
+	(*ServerTLS)(nil),        // 3: apigw.config.v1.ServerTLS
+	(*Listener)(nil),         // 4: apigw.config.v1.Listener
+	(*Settings)(nil),         // 5: apigw.config.v1.Settings
+	(*BackendTls)(nil),       // 6: apigw.config.v1.BackendTls
+	(*Hmac)(nil),             // 7: apigw.config.v1.Hmac
+	(*Throttling)(nil),       // 8: apigw.config.v1.Throttling
+	(*Lockout)(nil),          // 9: apigw.config.v1.Lockout
+	(*Environment)(nil),      // 10: apigw.config.v1.Environment
+	(*Group)(nil),            // 11: apigw.config.v1.Group
+	(*PathEnvironments)(nil), // 12: apigw.config.v1.PathEnvironments
+	(*Api)(nil),              // 13: apigw.config.v1.Api
+	(*Backend)(nil),          // 14: apigw.config.v1.Backend
+	(*Mock)(nil),             // 15: apigw.config.v1.Mock
+	(*Cors)(nil),             // 16: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),    // 17: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),        // 18: apigw.config.v1.Condition
+	(*Channel)(nil),          // 19: apigw.config.v1.Channel
+	(*ChannelMember)(nil),    // 20: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),      // 21: apigw.config.v1.HealthCheck
+	(*Secret)(nil),           // 22: apigw.config.v1.Secret
+	(*App)(nil),              // 23: apigw.config.v1.App
+	(*Grant)(nil),            // 24: apigw.config.v1.Grant
+	(*IamUser)(nil),          // 25: apigw.config.v1.IamUser
+	(*AccessKey)(nil),        // 26: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),          // 27: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),        // 28: apigw.config.v1.UsagePlan
+	(*Quota)(nil),            // 29: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),      // 30: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),      // 31: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),        // 32: apigw.config.v1.AclPolicy
+	(*Binding)(nil),          // 33: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),   // 34: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil), // 35: apigw.config.v1.SpecialThreshold
+	nil,                      // 36: apigw.config.v1.Environment.VariablesEntry
+	nil,                      // 37: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                      // 38: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
-	3,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
-	4,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	9,  // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	10, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	22, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	24, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	18, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	26, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	27, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	29, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	31, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	33, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	4,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
+	5,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
+	10, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	11, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	23, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	25, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	19, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	27, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	28, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	30, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	32, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	34, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
 	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	8,  // 14: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	6,  // 15: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	7,  // 16: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
-	5,  // 17: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	21, // 18: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	35, // 19: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	12, // 20: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	11, // 21: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	36, // 22: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	13, // 23: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	15, // 24: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	16, // 25: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	6,  // 26: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	14, // 27: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	37, // 28: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	17, // 29: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	13, // 30: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	19, // 31: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	20, // 32: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	21, // 33: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	23, // 34: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	21, // 35: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	25, // 36: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	21, // 37: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	21, // 38: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	28, // 39: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	30, // 40: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	32, // 41: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	34, // 42: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	32, // 43: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	3,  // 14: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
+	9,  // 15: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	7,  // 16: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	8,  // 17: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	6,  // 18: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
+	22, // 19: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	36, // 20: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	13, // 21: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	12, // 22: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	37, // 23: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	14, // 24: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	16, // 25: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	17, // 26: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	7,  // 27: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	15, // 28: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	38, // 29: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	18, // 30: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	14, // 31: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	20, // 32: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	21, // 33: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	22, // 34: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	24, // 35: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	22, // 36: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	26, // 37: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	22, // 38: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	22, // 39: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	29, // 40: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	31, // 41: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	33, // 42: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	35, // 43: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	33, // 44: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3284,8 +3407,8 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[8].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[21].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[22].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3296,7 +3419,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
