@@ -216,7 +216,7 @@ func BenchmarkContextExtensions(b *testing.B) {
 	b.Run("hand", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			contextExtensions(api, env)
+			contextExtensions(api, env, nil)
 		}
 	})
 	b.Run("proto", func(b *testing.B) {

@@ -3,16 +3,25 @@ package xds
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"text/template"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	// The overload manager's resource monitors, for ParseBootstrap.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
+
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Bootstrap defaults.
@@ -28,6 +37,16 @@ const (
 	// XDSClusterName is the static cluster of the bootstrap that reaches
 	// the xDS server.
 	XDSClusterName = "xds_cluster"
+	// DefaultMaxHeapBytes is the default heap size the overload manager
+	// measures Envoy against (1 GiB).
+	DefaultMaxHeapBytes = 1 << 30
+	// DefaultMaxConnections is the default limit on downstream connections
+	// across all listeners (Envoy's edge guidance: 50000).
+	DefaultMaxConnections = 50000
+	// PerConnectionBufferLimitBytes is the per-connection read and write
+	// buffer limit of the listener and the bootstrap's cluster (Envoy's
+	// edge guidance: 32 KiB).
+	PerConnectionBufferLimitBytes = 32 << 10
 )
 
 // BootstrapOptions configure Bootstrap. Zero fields take the defaults.
@@ -43,13 +62,30 @@ type BootstrapOptions struct {
 	AdminPort uint32
 	// SotW selects the state-of-the-world ADS protocol instead of delta.
 	SotW bool
+	// MaxHeapBytes is the heap size of the overload manager's fixed_heap
+	// monitor: at 95% Envoy shrinks its heap and stops accepting
+	// connections, at 98% it stops accepting requests (503). Default 1 GiB;
+	// set it to about 80% of the memory Envoy may use.
+	MaxHeapBytes uint64
+	// MaxConnections is the global downstream connection limit. Default
+	// 50000.
+	MaxConnections uint64
+	// TLS to the gRPC port (server.tls), paths on Envoy's file system:
+	// XDSCAFile (the CA that signed the port's certificate) turns TLS on;
+	// XDSCertFile and XDSKeyFile are Envoy's client certificate (mTLS);
+	// XDSServerName is the SNI and the SAN expected (default: the host of
+	// XDSAddress).
+	XDSCAFile, XDSCertFile, XDSKeyFile, XDSServerName string
 }
 
 // Bootstrap renders a minimal Envoy bootstrap (YAML) that stock Envoy runs
 // as is: the node, ADS over gRPC to the xDS server (delta by default) for
 // listeners and clusters (routes and endpoints follow over the same
-// stream), the static HTTP/2 xds_cluster, and the admin interface on
-// 127.0.0.1. The result is checked against Envoy's bootstrap schema before
+// stream), the static HTTP/2 xds_cluster, the admin interface on
+// 127.0.0.1, and the overload manager of Envoy's edge-proxy guidance (a
+// fixed heap monitor with shrink-heap, stop-accepting-requests and
+// listener-accept load shedding, and a global downstream connection
+// limit). The result is checked against Envoy's bootstrap schema before
 // it is returned.
 func Bootstrap(o BootstrapOptions) ([]byte, error) {
 	if o.NodeID == "" {
@@ -64,6 +100,15 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 	if o.AdminPort == 0 {
 		o.AdminPort = DefaultAdminPort
 	}
+	if o.MaxHeapBytes == 0 {
+		o.MaxHeapBytes = DefaultMaxHeapBytes
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxConnections > math.MaxInt64 {
+		return nil, fmt.Errorf("bootstrap: max connections %d is too large", o.MaxConnections)
+	}
 	if o.AdminPort > 65535 {
 		return nil, fmt.Errorf("bootstrap: admin port %d is out of range (1-65535)", o.AdminPort)
 	}
@@ -73,7 +118,14 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		return nil, fmt.Errorf("bootstrap: xDS address %q is not host:port", o.XDSAddress)
 	}
 	_, ipErr := netip.ParseAddr(host)
+	var tlsCtx string
+	if o.XDSCAFile != "" || o.XDSCertFile != "" || o.XDSKeyFile != "" || o.XDSServerName != "" {
+		if tlsCtx, err = bootstrapTLS(o, host); err != nil {
+			return nil, err
+		}
+	}
 	data := map[string]any{
+		"TLS":       tlsCtx,
 		"NodeID":    jsonString(o.NodeID),
 		"Cluster":   jsonString(o.Cluster),
 		"Host":      jsonString(host),
@@ -83,6 +135,9 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		"Protocol":  "delta xDS",
 		"AdminPort": o.AdminPort,
 		"XDSName":   XDSClusterName,
+		"MaxHeap":   o.MaxHeapBytes,
+		"MaxConns":  o.MaxConnections,
+		"BufLimit":  PerConnectionBufferLimitBytes,
 	}
 	if o.SotW {
 		data["APIType"], data["Protocol"] = "GRPC", "state-of-the-world xDS"
@@ -95,6 +150,38 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// bootstrapTLS renders the xds_cluster's transport socket (the
+// UpstreamTlsContext of the apigw_authz cluster, grpcPortTLSContext) as
+// YAML lines indented for the template.
+func bootstrapTLS(o BootstrapOptions, host string) (string, error) {
+	if o.XDSCAFile == "" {
+		return "", errors.New("bootstrap: TLS to the xDS server needs the CA file (--xds-ca-file)")
+	}
+	if (o.XDSCertFile == "") != (o.XDSKeyFile == "") {
+		return "", errors.New("bootstrap: --xds-cert-file and --xds-key-file go together")
+	}
+	name := o.XDSServerName
+	if name == "" {
+		name = host
+	}
+	ts := &corev3.TransportSocket{Name: "envoy.transport_sockets.tls"}
+	tc, err := anypb.New(grpcPortTLSContext(&model.ServerTLS{EnvoyCAFile: o.XDSCAFile, EnvoyCertFile: o.XDSCertFile, EnvoyKeyFile: o.XDSKeyFile, ServerName: name}))
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	}
+	ts.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: tc}
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(ts)
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	}
+	y, err := yaml.JSONToYAML(js)
+	if err != nil {
+		return "", fmt.Errorf("bootstrap: %w", err)
+	}
+	// Indented under "transport_socket:" in the cluster.
+	return "\n        " + strings.ReplaceAll(strings.TrimRight(string(y), "\n"), "\n", "\n        "), nil
 }
 
 // ParseBootstrap decodes a bootstrap YAML into Envoy's Bootstrap message
@@ -140,9 +227,35 @@ dynamic_resources:
   cds_config:
     resource_api_version: V3
     ads: {}
+overload_manager:
+  refresh_interval: 0.25s
+  resource_monitors:
+    - name: envoy.resource_monitors.fixed_heap
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig
+        max_heap_size_bytes: {{.MaxHeap}}
+    - name: envoy.resource_monitors.global_downstream_max_connections
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
+        max_active_downstream_connections: {{.MaxConns}}
+  actions:
+    - name: envoy.overload_actions.shrink_heap
+      triggers:
+        - name: envoy.resource_monitors.fixed_heap
+          threshold: {value: 0.95}
+    - name: envoy.overload_actions.stop_accepting_requests
+      triggers:
+        - name: envoy.resource_monitors.fixed_heap
+          threshold: {value: 0.98}
+  loadshed_points:
+    - name: envoy.load_shed_points.tcp_listener_accept
+      triggers:
+        - name: envoy.resource_monitors.fixed_heap
+          threshold: {value: 0.95}
 static_resources:
   clusters:
     - name: {{.XDSName}}
+      per_connection_buffer_limit_bytes: {{.BufLimit}}
       type: {{if .StaticIP}}STATIC{{else}}STRICT_DNS
       dns_lookup_family: V4_PREFERRED{{end}}
       connect_timeout: 1s
@@ -155,7 +268,8 @@ static_resources:
                 interval: 30s
                 timeout: 5s
       upstream_connection_options:
-        tcp_keepalive: {}
+        tcp_keepalive: {}{{if .TLS}}
+      transport_socket:{{.TLS}}{{end}}
       load_assignment:
         cluster_name: {{.XDSName}}
         endpoints:

@@ -7,6 +7,8 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	downstreamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
+	fixedheapv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/fixed_heap/v3"
 )
 
 // TestBootstrapGolden keeps envoy/bootstrap.yaml (the default bootstrap)
@@ -96,5 +98,52 @@ func TestBootstrapErrors(t *testing.T) {
 		if _, err := Bootstrap(o); err == nil || !strings.HasPrefix(err.Error(), "bootstrap:") {
 			t.Errorf("Bootstrap(%+v) = %v, want a bootstrap error", o, err)
 		}
+	}
+}
+
+// TestBootstrapOverload: the overload manager and buffer limits of Envoy's
+// edge-proxy guidance, sized by the options.
+func TestBootstrapOverload(t *testing.T) {
+	for _, tt := range []struct {
+		opts        BootstrapOptions
+		heap, conns uint64
+	}{
+		{BootstrapOptions{}, DefaultMaxHeapBytes, DefaultMaxConnections},
+		{BootstrapOptions{MaxHeapBytes: 4 << 30, MaxConnections: 1000}, 4 << 30, 1000},
+	} {
+		y, err := Bootstrap(tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ParseBootstrap(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		om := b.GetOverloadManager()
+		var heap fixedheapv3.FixedHeapConfig
+		var conns downstreamv3.DownstreamConnectionsConfig
+		if len(om.GetResourceMonitors()) != 2 ||
+			om.GetResourceMonitors()[0].GetTypedConfig().UnmarshalTo(&heap) != nil ||
+			om.GetResourceMonitors()[1].GetTypedConfig().UnmarshalTo(&conns) != nil {
+			t.Fatalf("resource monitors %v", om.GetResourceMonitors())
+		}
+		if heap.GetMaxHeapSizeBytes() != tt.heap || uint64(conns.GetMaxActiveDownstreamConnections()) != tt.conns {
+			t.Errorf("heap %d connections %d, want %d %d", heap.GetMaxHeapSizeBytes(), conns.GetMaxActiveDownstreamConnections(), tt.heap, tt.conns)
+		}
+		var actions []string
+		for _, a := range om.GetActions() {
+			actions = append(actions, a.GetName())
+		}
+		if strings.Join(actions, " ") != "envoy.overload_actions.shrink_heap envoy.overload_actions.stop_accepting_requests" ||
+			len(om.GetLoadshedPoints()) != 1 || om.GetLoadshedPoints()[0].GetName() != "envoy.load_shed_points.tcp_listener_accept" {
+			t.Errorf("actions %v, load shed points %v", actions, om.GetLoadshedPoints())
+		}
+		if got := b.GetStaticResources().GetClusters()[0].GetPerConnectionBufferLimitBytes().GetValue(); got != PerConnectionBufferLimitBytes {
+			t.Errorf("xds cluster buffer limit %d", got)
+		}
+	}
+	res := translate(t, load(t, filepath.Join("testdata", "listener.input.yaml")))
+	if got := res.Listeners[0].GetPerConnectionBufferLimitBytes().GetValue(); got != PerConnectionBufferLimitBytes {
+		t.Errorf("listener buffer limit %d, want %d", got, PerConnectionBufferLimitBytes)
 	}
 }

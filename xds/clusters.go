@@ -279,5 +279,8 @@ func (t *translator) authzCluster() {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	}
+	if st := t.snap.Server.TLS; st != nil {
+		c.TransportSocket = t.grpcPortTLS(st)
+	}
 	t.clusters[AuthzCluster] = c
 }

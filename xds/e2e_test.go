@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/apigwio/apigw/internal/envoybin"
+	"github.com/apigwio/apigw/internal/testcerts"
 )
 
 // allowAll is a stand-in Check service that allows every request.
@@ -213,7 +214,7 @@ groups:
 // Envoy connected to s and waits until it ACKs that version's listener and
 // routes, failing on any NACK. Each configuration gets its own free
 // listener port (so the listener changes every time, and nothing binds the
-// committed ports), and a CA file that exists.
+// committed ports), and CA and certificate files that exist.
 func envoyAcceptsGolden(ctx context.Context, t *testing.T, s *Server) {
 	inputs, err := filepath.Glob(filepath.Join("testdata", "*.input.yaml"))
 	if err != nil {
@@ -221,11 +222,17 @@ func envoyAcceptsGolden(ctx context.Context, t *testing.T, s *Server) {
 	}
 	inputs = append(inputs, filepath.Join("..", "examples", "quickstart", "gateway.yaml"))
 	nacks := s.Status().NACKs
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, dir, "ca")
+	envoyCert, envoyKey, _ := ca.Leaf(t, dir, "envoy", "envoy")
 	for _, in := range inputs {
 		snap := load(t, in)
 		snap.Listener.Port = uint32(freePort(t))
 		if snap.Settings.BackendTLS.CAFile != "" {
 			snap.Settings.BackendTLS.CAFile = "/etc/ssl/certs/ca-certificates.crt"
+		}
+		if st := snap.Server.TLS; st != nil { // Envoy reads these files: real ones
+			st.EnvoyCAFile, st.EnvoyCertFile, st.EnvoyKeyFile = ca.File, envoyCert, envoyKey
 		}
 		if err := s.Publish(ctx, snap); err != nil {
 			t.Fatalf("%s: %v", in, err)

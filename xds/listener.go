@@ -64,6 +64,12 @@ func (t *translator) listener() *listenerv3.Listener {
 		// reach an API that the raw path would not.
 		NormalizePath: wrapperspb.Bool(true),
 		MergeSlashes:  true,
+		// An encoded slash (%2F, %5C) would be a separator to a backend
+		// that decodes it but not to the route: /public/..%2Fadmin. Such
+		// requests get 400 APIG.0201 (pathguard.go; the other path
+		// characters a backend may read differently are refused by the
+		// first route of every virtual host).
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
 		// The Host header keeps its port: clients sign "host:port", so the
 		// Check service must see it as sent (domains still match without
 		// the port: see ignore_port_in_host_matching on the routes).
@@ -86,6 +92,8 @@ func (t *translator) listener() *listenerv3.Listener {
 	}
 	return &listenerv3.Listener{
 		Name: ListenerName,
+		// Envoy's edge guidance: 32 KiB read/write buffers per connection.
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(PerConnectionBufferLimitBytes),
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address:       addr.String(),
 			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: l.Port},
@@ -149,25 +157,16 @@ func (t *translator) httpFilter(name string, cfg proto.Message) *hcmv3.HttpFilte
 	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: t.pack(cfg)}}
 }
 
-// extAuthz configures the Check call: gRPC to AuthzCluster, the body
-// buffered up to Settings.MaxBodyBytes (over it Envoy answers 413 itself),
-// fail closed with 503.
+// extAuthz configures the Check call: gRPC to AuthzCluster, fail closed
+// with 503. No body is buffered at the filter level: the routes whose
+// verification reads the body turn buffering on (bodyBuffering).
 func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
-	maxBody := t.snap.Settings.MaxBodyBytes
-	if maxBody <= 0 {
-		t.fail("settings: max body size %d is not positive", maxBody)
-	}
 	cfg := &extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
 			Timeout:         durationpb.New(t.opts.CheckTimeout),
 		}},
-		TransportApiVersion: corev3.ApiVersion_V3,
-		WithRequestBody: &extauthzv3.BufferSettings{
-			MaxRequestBytes:     uint32(min(max(maxBody, 0), math.MaxUint32)),
-			AllowPartialMessage: false,
-			PackAsBytes:         true,
-		},
+		TransportApiVersion:    corev3.ApiVersion_V3,
 		StatusOnError:          &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
 		FailureModeAllow:       false,
 		IncludePeerCertificate: false,
@@ -187,6 +186,47 @@ func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
 		cfg.ClearRouteCacheHeaders = slices.Sorted(maps.Keys(t.rerouteHeaders))
 	}
 	return cfg
+}
+
+// needsBody reports whether the Check service reads the body of api's
+// requests: signatures that cover it (app, IAM) and HMAC key pairs with
+// validate_body (the Digest header). Every other scheme (none, token, app
+// code, authorizer) decides from the headers alone.
+func needsBody(api *model.API) bool {
+	switch api.Auth {
+	case model.AuthApp, model.AuthIAM:
+		return true
+	case model.AuthHMAC:
+		return api.HMAC.ValidateBody
+	}
+	return false
+}
+
+// bodyBuffering returns the encoded BufferSettings of the routes of api
+// (nil when Check does not read its body): the body buffered up to
+// Settings.MaxBodyBytes, at most math.MaxUint32 bytes (Envoy's
+// max_request_bytes is a uint32; over it Envoy answers 413 itself), whole,
+// as bytes.
+func (t *translator) bodyBuffering(api *model.API) []byte {
+	if !needsBody(api) {
+		return nil
+	}
+	if t.bodySettings == nil {
+		maxBody := t.snap.Settings.MaxBodyBytes
+		if maxBody <= 0 {
+			t.fail("settings: max body size %d is not positive", maxBody)
+		}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&extauthzv3.BufferSettings{
+			MaxRequestBytes:     uint32(min(max(maxBody, 0), math.MaxUint32)),
+			AllowPartialMessage: false,
+			PackAsBytes:         true,
+		})
+		if err != nil {
+			t.fail("ext_authz buffer settings: %v", err)
+		}
+		t.bodySettings = b
+	}
+	return t.bodySettings
 }
 
 // ipTagging tags requests with the CIDR sets of source_ip conditions. The

@@ -36,6 +36,9 @@ const requestIDFormat = "%REQ(X-REQUEST-ID)%"
 //   - tencent routing misses of groups with path environments (the route
 //     left the message in dynamic metadata, see routemiss.go): 404 with
 //     that message.
+//   - Envoy's 400 to an encoded slash in the path
+//     (path_with_escaped_slashes_action, told apart by its response code
+//     details with a CEL filter): APIG.0201 naming the path (pathguard.go).
 //   - NR (no virtual host or route matched) and NC (the catch-all route's
 //     deliberately missing cluster): 404 APIG.0101.
 //   - UH (no healthy upstream): 502 APIG.0610.
@@ -64,6 +67,7 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 		{flagFilter("UAEX"), apigerr.Code{}, false, ""}, // denial: keep the Check service's body
 		{flagFilter("RL"), apigerr.Throttled, true, tencentRateLimited},
 		{flagFilter("RLSE"), apigerr.InternalError, false, ""},
+		{t.pathNormalizationFailed(), pathRejected, false, ""},
 		{flagFilter("NR", "NC"), apigerr.APINotFound, true, ""},
 		{flagFilter("UH"), apigerr.NoBackendAvailable, true, ""},
 		{flagFilter("UF", "UC", "UR"), apigerr.BackendUnavailable, true, ""},
@@ -130,9 +134,14 @@ func mapper(f *accesslogv3.AccessLogFilter, c apigerr.Code, override bool, body 
 // apigBody renders {"error_code","error_msg","request_id"} with Envoy's JSON
 // formatter, which escapes the request id.
 func apigBody(c apigerr.Code) *corev3.SubstitutionFormatString {
+	return apigBodyMsg(c.ID, c.Message)
+}
+
+// apigBodyMsg is apigBody with a message of its own.
+func apigBodyMsg(id, msg string) *corev3.SubstitutionFormatString {
 	return jsonBody(map[string]*structpb.Value{
-		"error_code": structpb.NewStringValue(c.ID),
-		"error_msg":  structpb.NewStringValue(c.Message),
+		"error_code": structpb.NewStringValue(id),
+		"error_msg":  structpb.NewStringValue(msg),
 		"request_id": structpb.NewStringValue(requestIDFormat),
 	})
 }

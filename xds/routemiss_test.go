@@ -38,6 +38,10 @@ func matchRoute(t testing.TB, routes []*routev3.Route, method, target string, he
 			if !strings.HasPrefix(path, m.GetPrefix()) {
 				continue
 			}
+		case m.GetSafeRegex() != nil:
+			if !regexp.MustCompile(`^(?:` + m.GetSafeRegex().GetRegex() + `)$`).MatchString(path) {
+				continue
+			}
 		default:
 			t.Fatalf("route %s: unsupported path matcher %v", r.GetName(), m)
 		}
@@ -224,9 +228,9 @@ func TestRouteMissMapper(t *testing.T) {
 		file       string
 		wantMapper int // index of the miss mapper, -1 when absent
 	}{
-		{"path_environments_tencent.input.yaml", 8}, // after the quota, rate-limit and RLSE mappers
+		{"path_environments_tencent.input.yaml", 10}, // after the quota, rate-limit, RLSE and path mappers
 		{"path_environments.input.yaml", -1},
-		{"dialect.input.yaml", 8},
+		{"dialect.input.yaml", 10},
 		{"environments.input.yaml", -1},
 	}
 	for _, tt := range tests {

@@ -264,7 +264,7 @@ func (s *Server) Status() Status {
 	s.mu.Lock()
 	st := Status{Version: s.version, PublishedAt: s.published}
 	s.mu.Unlock()
-	st.Nodes = s.tracker.snapshot()
+	st.Nodes, st.NodesTotal = s.tracker.snapshot()
 	st.ACKs, st.NACKs = s.tracker.counts()
 	return st
 }

@@ -2,15 +2,19 @@ package xds
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Status is the state of the xDS server, served as JSON by the admin
@@ -20,8 +24,13 @@ type Status struct {
 	Version string `json:"version"`
 	// PublishedAt is when that snapshot was published.
 	PublishedAt time.Time `json:"published_at,omitzero"`
-	// Nodes that have connected, by id.
+	// Nodes that have connected, by id: the connected ones and those that
+	// disconnected less than NodeRetention ago, at most MaxStatusNodes
+	// (connected first).
 	Nodes []NodeStatus `json:"nodes"`
+	// NodesTotal is the number of nodes tracked; when it is larger than
+	// len(Nodes), Nodes was cut to MaxStatusNodes.
+	NodesTotal int `json:"nodes_total"`
 	// ACKs and NACKs count the responses Envoy nodes accepted and rejected
 	// since the server started.
 	ACKs  uint64 `json:"acks"`
@@ -45,6 +54,54 @@ type NodeStatus struct {
 	LastNACK *NACK `json:"last_nack,omitempty"`
 	// LastSeen is when the node last sent a request.
 	LastSeen time.Time `json:"last_seen,omitzero"`
+	// DisconnectedAt is when its last stream closed (zero while
+	// connected).
+	DisconnectedAt time.Time `json:"disconnected_at,omitzero"`
+}
+
+// Bounds on the per-node state: node ids and clusters come from any
+// client that reaches the gRPC port.
+const (
+	// MaxNodeIDBytes is the longest node id (and node cluster) accepted:
+	// a stream whose node has a longer one is refused with
+	// InvalidArgument.
+	MaxNodeIDBytes = 256
+	// NodeRetention is how long a disconnected node stays in the status.
+	NodeRetention = 10 * time.Minute
+	// MaxTrackedNodes bounds the disconnected nodes kept: past it the
+	// longest disconnected are forgotten first. Connected nodes are always
+	// tracked.
+	MaxTrackedNodes = 1000
+	// MaxStatusNodes is the most nodes Status lists.
+	MaxStatusNodes = 1000
+	// logIDBytes is how much of a node id a log line shows.
+	logIDBytes = 64
+)
+
+// logID is id for logs: at most logIDBytes bytes, with its length when cut.
+func logID(id string) string {
+	if len(id) <= logIDBytes {
+		return id
+	}
+	cut := logIDBytes
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d bytes)", id[:cut], len(id))
+}
+
+// checkNode refuses a node whose id or cluster is over MaxNodeIDBytes.
+func checkNode(node *corev3.Node) error {
+	if node == nil {
+		return nil
+	}
+	if n := len(node.GetId()); n > MaxNodeIDBytes {
+		return status.Errorf(codes.InvalidArgument, "node id is %d bytes, more than the %d allowed", n, MaxNodeIDBytes)
+	}
+	if n := len(node.GetCluster()); n > MaxNodeIDBytes {
+		return status.Errorf(codes.InvalidArgument, "node cluster is %d bytes, more than the %d allowed", n, MaxNodeIDBytes)
+	}
+	return nil
 }
 
 // NACK is a configuration Envoy rejected.
@@ -123,8 +180,47 @@ func (t *tracker) closed(id int64, delta bool) {
 	if n := t.nodes[st.node]; n != nil {
 		n.Streams--
 		n.Connected = n.Streams > 0
-		t.log.Info("xds stream closed", "node", st.node, "stream", id, "open_streams", n.Streams)
+		if !n.Connected {
+			n.DisconnectedAt = t.now()
+		}
+		t.log.Info("xds stream closed", "node", logID(st.node), "stream", id, "open_streams", n.Streams)
 	}
+	t.prune()
+}
+
+// prune forgets the nodes disconnected for longer than NodeRetention and,
+// past MaxTrackedNodes disconnected nodes, the longest disconnected.
+// t.mu is held.
+func (t *tracker) prune() {
+	now := t.now()
+	var gone []*NodeStatus
+	for id, n := range t.nodes {
+		if n.Connected {
+			continue
+		}
+		if now.Sub(n.DisconnectedAt) > NodeRetention {
+			delete(t.nodes, id)
+			continue
+		}
+		gone = append(gone, n)
+	}
+	if len(gone) <= MaxTrackedNodes {
+		return
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].DisconnectedAt.Before(gone[j].DisconnectedAt) })
+	for _, n := range gone[:len(gone)-MaxTrackedNodes] {
+		delete(t.nodes, n.ID)
+	}
+}
+
+// checkRequest refuses a stream's first request when its node is over the
+// bounds (checkNode), and logs it with the id cut.
+func (t *tracker) checkRequest(id int64, delta bool, node *corev3.Node) error {
+	err := checkNode(node)
+	if err != nil {
+		t.log.Warn("xds stream refused", "node", logID(node.GetId()), "stream", id, "delta", delta, "error", err)
+	}
+	return err
 }
 
 // request records a request: the node on its first message, then an ACK
@@ -153,7 +249,8 @@ func (t *tracker) request(id int64, delta bool, node *corev3.Node, typeURL, nonc
 		n.Cluster = node.GetCluster()
 		n.Streams++
 		n.Connected = true
-		t.log.Info("xds stream opened", "node", st.node, "cluster", n.Cluster, "stream", id, "delta", st.delta)
+		n.DisconnectedAt = time.Time{}
+		t.log.Info("xds stream opened", "node", logID(st.node), "cluster", logID(n.Cluster), "stream", id, "delta", st.delta)
 	}
 	n := t.nodes[st.node]
 	n.LastSeen = t.now()
@@ -171,14 +268,14 @@ func (t *tracker) request(id int64, delta bool, node *corev3.Node, typeURL, nonc
 	if hasErr {
 		t.nacks++
 		n.LastNACK = &NACK{Version: version, Type: shortType(typeURL), Message: errDetail, Time: t.now()}
-		t.log.Warn("xds configuration rejected by Envoy (NACK)", "node", st.node, "type", shortType(typeURL), "version", version, "error", errDetail)
+		t.log.Warn("xds configuration rejected by Envoy (NACK)", "node", logID(st.node), "type", shortType(typeURL), "version", version, "error", errDetail)
 		return
 	}
 	t.acks++
 	if version != "" {
 		n.Acked[shortType(typeURL)] = version
 	}
-	t.log.Debug("xds configuration accepted (ACK)", "node", st.node, "type", shortType(typeURL), "version", version)
+	t.log.Debug("xds configuration accepted (ACK)", "node", logID(st.node), "type", shortType(typeURL), "version", version)
 }
 
 func (t *tracker) response(id int64, delta bool, typeURL, nonce, version string) {
@@ -202,11 +299,14 @@ func (t *tracker) counts() (acks, nacks uint64) {
 	return t.acks, t.nacks
 }
 
-// snapshot copies the node states, sorted by id.
-func (t *tracker) snapshot() []NodeStatus {
+// snapshot copies the node states, sorted by id (connected ones first when
+// there are more than MaxStatusNodes, the list then cut to that), and
+// returns the number of nodes tracked.
+func (t *tracker) snapshot() ([]NodeStatus, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]NodeStatus, 0, len(t.nodes))
+	t.prune()
+	out := make([]NodeStatus, 0, min(len(t.nodes), MaxStatusNodes))
 	for _, n := range t.nodes {
 		s := *n
 		s.Acked = make(map[string]string, len(n.Acked))
@@ -219,8 +319,18 @@ func (t *tracker) snapshot() []NodeStatus {
 		}
 		out = append(out, s)
 	}
+	total := len(out)
+	if total > MaxStatusNodes {
+		sort.Slice(out, func(i, j int) bool {
+			if out[i].Connected != out[j].Connected {
+				return out[i].Connected
+			}
+			return out[i].LastSeen.After(out[j].LastSeen)
+		})
+		out = out[:MaxStatusNodes]
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return out, total
 }
 
 // OnStreamOpen implements the state-of-the-world server callbacks.
@@ -236,6 +346,9 @@ func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) { t.closed(id, false)
 // SotW request, version_info is the last version accepted, and error_detail
 // is set on a NACK of the response named by response_nonce.
 func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	if err := t.checkRequest(id, false, req.GetNode()); err != nil {
+		return err
+	}
 	t.request(id, false, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(),
 		req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 	return nil
@@ -259,6 +372,9 @@ func (t *tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.closed(id, t
 // request carries no version: the version is that of the response its
 // nonce names.
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	if err := t.checkRequest(id, true, req.GetNode()); err != nil {
+		return err
+	}
 	t.request(id, true, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), "",
 		req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 	return nil

@@ -32,7 +32,8 @@ func TestTrackerSotWAndDeltaStreamsWithTheSameID(t *testing.T) {
 
 	_ = tr.OnStreamDeltaRequest(1, &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: "d1"})
 	nodes := map[string]NodeStatus{}
-	for _, n := range tr.snapshot() {
+	ns, _ := tr.snapshot()
+	for _, n := range ns {
 		nodes[n.ID] = n
 	}
 	if d := nodes["delta"]; !d.Connected || d.Streams != 1 || d.Acked["listener"] != "v1" {

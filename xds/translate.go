@@ -105,6 +105,9 @@ type translator struct {
 	routeMisses bool
 	// maxMockBody is the longest direct-response body.
 	maxMockBody int
+	// bodySettings is the encoded BufferSettings of the routes whose
+	// Check reads the body (bodyBuffering), built once.
+	bodySettings []byte
 	// authzPerRoute caches the packed ExtAuthzPerRoute of each API and
 	// environment; shared read-only by all routes of that deployment.
 	authzPerRoute map[[2]string]*anypb.Any

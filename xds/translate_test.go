@@ -114,27 +114,76 @@ func TestExtAuthzSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := "allow_empty: true\nsettings: {max_body_size: " + tt.maxBody + "}\n"
+			cfg := "settings: {max_body_size: " + tt.maxBody + "}\n"
 			if tt.maxBody == "" {
-				cfg = "allow_empty: true\n"
+				cfg = ""
 			}
+			cfg += `groups: [{name: g, apis: [{name: a, path: /a, backend: {url: "http://10.0.0.1"}`
 			if tt.reroute {
-				cfg += `groups: [{name: g, apis: [{name: a, path: /a, backend: {url: "http://10.0.0.1"},
-  backend_policies: [{name: p, conditions: [{type: app, values: [x]}], backend: {url: "http://10.0.0.2"}}]}]}]`
+				cfg += `,
+  backend_policies: [{name: p, conditions: [{type: app, values: [x]}], backend: {url: "http://10.0.0.2"}}]`
 			}
-			e := extAuthzOf(t, translate(t, loadYAML(t, tt.name, cfg)))
-			if got := e.GetWithRequestBody().GetMaxRequestBytes(); got != tt.wantBytes {
-				t.Errorf("max_request_bytes %d, want %d", got, tt.wantBytes)
+			cfg += "}]}]\n"
+			res := translate(t, loadYAML(t, tt.name, cfg))
+			e := extAuthzOf(t, res)
+			if e.GetWithRequestBody() != nil {
+				t.Errorf("filter-level with_request_body %v, want none (per route only)", e.GetWithRequestBody())
 			}
-			if e.GetWithRequestBody().GetAllowPartialMessage() || !e.GetWithRequestBody().GetPackAsBytes() ||
-				e.GetFailureModeAllow() || e.GetIncludePeerCertificate() || e.GetStatusOnError().GetCode() != 503 ||
+			if e.GetFailureModeAllow() || e.GetIncludePeerCertificate() || e.GetStatusOnError().GetCode() != 503 ||
 				e.GetGrpcService().GetEnvoyGrpc().GetClusterName() != AuthzCluster {
 				t.Errorf("ext_authz settings %v", e)
 			}
 			if e.GetClearRouteCache() != tt.reroute || strings.Join(e.GetClearRouteCacheHeaders(), ",") != tt.wantHeader {
 				t.Errorf("clear_route_cache %v %v, want %v %q", e.GetClearRouteCache(), e.GetClearRouteCacheHeaders(), tt.reroute, tt.wantHeader)
 			}
+			for _, r := range routesOf(t, res, "g") {
+				if !strings.HasPrefix(r.GetName(), "g/a|") {
+					continue
+				}
+				var pr extauthzv3.ExtAuthzPerRoute
+				if err := r.GetTypedPerFilterConfig()[FilterExtAuthz].UnmarshalTo(&pr); err != nil {
+					t.Fatal(err)
+				}
+				b := pr.GetCheckSettings().GetWithRequestBody()
+				if b.GetMaxRequestBytes() != tt.wantBytes || b.GetAllowPartialMessage() || !b.GetPackAsBytes() {
+					t.Errorf("route %s: with_request_body %v, want max_request_bytes %d, whole, as bytes", r.GetName(), b, tt.wantBytes)
+				}
+			}
 		})
+	}
+}
+
+// TestBodyBufferedOnlyWhereChecked: Envoy buffers the body and sends it to
+// Check only on the routes whose verification reads it.
+func TestBodyBufferedOnlyWhereChecked(t *testing.T) {
+	res := translate(t, loadYAML(t, "auth", `groups:
+  - name: g
+    apis:
+      - {name: none, path: /none, auth: none, backend: {url: "http://10.0.0.1"}}
+      - {name: app, path: /app, auth: app, backend: {url: "http://10.0.0.1"}}
+      - {name: iam, path: /iam, auth: iam, backend: {url: "http://10.0.0.1"}}
+      - {name: code, path: /code, auth: app_code, backend: {url: "http://10.0.0.1"}}
+      - {name: hmac, path: /hmac, auth: hmac, backend: {url: "http://10.0.0.1"}}
+      - {name: digest, path: /digest, auth: hmac, hmac: {validate_body: true}, backend: {url: "http://10.0.0.1"}}
+`))
+	want := map[string]bool{"g/none": false, "g/app": true, "g/iam": true, "g/code": false, "g/hmac": false, "g/digest": true}
+	seen := 0
+	for _, r := range routesOf(t, res, "g") {
+		api, _, ok := strings.Cut(r.GetName(), "|")
+		if !ok {
+			continue
+		}
+		var pr extauthzv3.ExtAuthzPerRoute
+		if err := r.GetTypedPerFilterConfig()[FilterExtAuthz].UnmarshalTo(&pr); err != nil {
+			t.Fatal(err)
+		}
+		if got := pr.GetCheckSettings().GetWithRequestBody() != nil; got != want[api] {
+			t.Errorf("route %s: body buffered %v, want %v", r.GetName(), got, want[api])
+		}
+		seen++
+	}
+	if seen != len(want) {
+		t.Errorf("%d API routes, want %d", seen, len(want))
 	}
 }
 
@@ -209,8 +258,8 @@ func TestRouteOrder(t *testing.T) {
 			for _, r := range routesOf(t, res, "g") {
 				names = append(names, r.GetName())
 			}
-			if got := strings.Join(names, " "); got != tt.want+" apigw.not_found" {
-				t.Errorf("routes:\n got %s\nwant %s apigw.not_found", got, tt.want)
+			if got := strings.Join(names, " "); got != PathRejectedRouteName+" "+tt.want+" apigw.not_found" {
+				t.Errorf("routes:\n got %s\nwant %s %s apigw.not_found", got, PathRejectedRouteName, tt.want)
 			}
 		})
 	}
@@ -247,9 +296,9 @@ func TestContextExtensions(t *testing.T) {
 		if err := r.GetTypedPerFilterConfig()[FilterExtAuthz].UnmarshalTo(pr); err != nil {
 			t.Fatalf("%s: %v", r.GetName(), err)
 		}
-		if r.GetName() == "apigw.not_found" {
+		if r.GetName() == "apigw.not_found" || r.GetName() == PathRejectedRouteName {
 			if !pr.GetDisabled() {
-				t.Error("ext_authz is not disabled on the catch-all route")
+				t.Errorf("ext_authz is not disabled on %s", r.GetName())
 			}
 			continue
 		}
@@ -446,6 +495,7 @@ func TestLocalReplies(t *testing.T) {
 		{"mock.input.yaml", []string{
 			"- error_code,error_msg,request_id", "- -",
 			"429 error_code,error_msg,request_id", "- error_code,error_msg,request_id",
+			"- error_code,error_msg,request_id", // an encoded slash in the path
 			"404 error_code,error_msg,request_id",
 			"502 error_code,error_msg,request_id", "502 error_code,error_msg,request_id",
 			"504 error_code,error_msg,request_id", "413 error_code,error_msg,request_id",
@@ -455,6 +505,7 @@ func TestLocalReplies(t *testing.T) {
 			"- message", "- error_code,error_msg,request_id", "- -",
 			"429 message", "429 message", "429 error_code,error_msg,request_id", // quota, rate, APIG
 			"- message", "- error_code,error_msg,request_id",
+			"- message", "- error_code,error_msg,request_id", // an encoded slash in the path
 			"404 message", // a tencent routing miss
 			"404 message", "404 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",
@@ -487,20 +538,30 @@ func TestLocalReplies(t *testing.T) {
 // TestContextExtensionsEncoding: the hand-encoded ExtAuthzPerRoute is
 // byte for byte what a deterministic proto.Marshal gives.
 func TestContextExtensionsEncoding(t *testing.T) {
-	tests := []struct{ api, env string }{
-		{"g/a", "RELEASE"},
-		{"", ""},
-		{"group-with-a-long-name/" + strings.Repeat("x", 300), "ENV"},
-		{"g/ünïcode", "TEST"},
+	buf := &extauthzv3.BufferSettings{MaxRequestBytes: 1 << 20, PackAsBytes: true}
+	tests := []struct {
+		api, env string
+		body     *extauthzv3.BufferSettings
+	}{
+		{"g/a", "RELEASE", nil},
+		{"", "", nil},
+		{"group-with-a-long-name/" + strings.Repeat("x", 300), "ENV", nil},
+		{"g/ünïcode", "TEST", nil},
+		{"g/a", "RELEASE", buf},
+		{"g/b", "BETA", &extauthzv3.BufferSettings{MaxRequestBytes: math.MaxUint32, PackAsBytes: true}},
 	}
 	for _, tt := range tests {
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{
-			CheckSettings: &extauthzv3.CheckSettings{ContextExtensions: map[string]string{model.ContextKeyAPI: tt.api, model.ContextKeyEnv: tt.env}},
+			CheckSettings: &extauthzv3.CheckSettings{ContextExtensions: map[string]string{model.ContextKeyAPI: tt.api, model.ContextKeyEnv: tt.env}, WithRequestBody: tt.body},
 		}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := contextExtensions(tt.api, tt.env); !bytes.Equal(got, want) {
+		var body []byte
+		if tt.body != nil {
+			body, _ = proto.MarshalOptions{Deterministic: true}.Marshal(tt.body)
+		}
+		if got := contextExtensions(tt.api, tt.env, body); !bytes.Equal(got, want) {
 			t.Errorf("%q %q:\n got %x\nwant %x", tt.api, tt.env, got, want)
 		}
 	}

@@ -38,5 +38,11 @@ from apigw, and calls Check on the same address.`,
 	fl.StringVar(&o.XDSAddress, "xds-address", xds.DefaultXDSAddress, "host:port where Envoy reaches the apigw gRPC port (xDS and Check)")
 	fl.UintVar(&adminPort, "admin-port", xds.DefaultAdminPort, "Envoy admin port, on 127.0.0.1")
 	fl.BoolVar(&o.SotW, "sotw", false, "use state-of-the-world ADS instead of delta ADS")
+	fl.Uint64Var(&o.MaxHeapBytes, "max-heap-bytes", xds.DefaultMaxHeapBytes, "heap size the overload manager measures Envoy against (about 80% of Envoy's memory limit)")
+	fl.StringVar(&o.XDSCAFile, "xds-ca-file", "", "TLS to the gRPC port: CA file (on Envoy's file system) that signed its certificate (server.tls)")
+	fl.StringVar(&o.XDSCertFile, "xds-cert-file", "", "mTLS: Envoy's client certificate file (on Envoy's file system)")
+	fl.StringVar(&o.XDSKeyFile, "xds-key-file", "", "mTLS: Envoy's client key file (on Envoy's file system)")
+	fl.StringVar(&o.XDSServerName, "xds-server-name", "", "TLS: SNI and expected certificate name (default: the host of --xds-address)")
+	fl.Uint64Var(&o.MaxConnections, "max-connections", xds.DefaultMaxConnections, "limit on downstream connections across all listeners")
 	return cmd
 }

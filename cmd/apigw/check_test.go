@@ -156,7 +156,7 @@ func TestSignCheckPipe(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s%s", args, code, errOut, out)
 		}
-		for _, want := range []string{"route #0 demo/hello|BETA", "app demo-app", "GET http://127.0.0.1:18081/echo/hello", "verdict   ALLOWED"} {
+		for _, want := range []string{"route #1 demo/hello|BETA", "app demo-app", "GET http://127.0.0.1:18081/echo/hello", "verdict   ALLOWED"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%v: output lacks %q:\n%s", args, want, out)
 			}

@@ -65,6 +65,8 @@ type fileReport struct {
 	Version  string          `json:"version,omitempty"`
 	Counts   *configCounts   `json:"counts,omitempty"`
 	Problems []problemReport `json:"problems,omitempty"`
+	// Warnings do not make the file invalid (config.Warnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type configCounts struct {
@@ -162,12 +164,14 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 			fr.Version = snap.Version
 			fr.Counts = &configCounts{len(snap.Groups), len(snap.APIs), len(snap.Environments), len(snap.Apps), len(snap.AccessKeys)}
 			if output == "text" {
-				name := p
-				if p == "-" {
-					name = stdinName
-				}
 				fmt.Fprintf(stdout, "%s: OK (version %s: %d groups, %d APIs, %d environments, %d apps, %d access keys)\n",
-					name, snap.Version, fr.Counts.Groups, fr.Counts.APIs, fr.Counts.Environments, fr.Counts.Apps, fr.Counts.AccessKeys)
+					displayName(p), snap.Version, fr.Counts.Groups, fr.Counts.APIs, fr.Counts.Environments, fr.Counts.Apps, fr.Counts.AccessKeys)
+			}
+			fr.Warnings = config.Warnings(snap)
+			if output == "text" {
+				for _, w := range fr.Warnings {
+					fmt.Fprintf(stderr, "apigw validate: %s: warning: %s\n", displayName(p), w)
+				}
 			}
 		}
 		report.Files = append(report.Files, fr)
@@ -181,6 +185,14 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 		return reportedError{exitFailure}
 	}
 	return nil
+}
+
+// displayName is how path is named in messages.
+func displayName(path string) string {
+	if path == "-" {
+		return stdinName
+	}
+	return path
 }
 
 func writeJSON(w io.Writer, v any) error {

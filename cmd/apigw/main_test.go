@@ -253,3 +253,22 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateWarnsOpenPrefixSharingBackend: a warning is printed (text on
+// stderr, "warnings" in JSON) and the file is still valid (exit 0).
+func TestValidateWarnsOpenPrefixSharingBackend(t *testing.T) {
+	path := writeFile(t, "warn.yaml", `groups:
+  - name: g
+    apis:
+      - {name: public, path: /public, match: prefix, auth: none, backend: {url: "http://svc:8080/public"}}
+      - {name: admin, path: /admin, auth: app, backend: {url: "http://svc:8080/admin"}}
+`)
+	code, out, errOut := runCLI("", "validate", path)
+	if code != 0 || !strings.Contains(out, "OK (version") || !strings.Contains(errOut, "warning: API g/public (prefix /public, auth none) shares backend svc:8080 with API g/admin") {
+		t.Errorf("validate = %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	code, out, _ = runCLI("", "validate", "-o", "json", path)
+	if code != 0 || !strings.Contains(out, `"warnings": [`) || !strings.Contains(out, `"valid": true`) {
+		t.Errorf("validate -o json = %d\n%s", code, out)
+	}
+}

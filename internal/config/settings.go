@@ -23,6 +23,44 @@ func (b *builder) server(s *configv1.Server) {
 	srv.GRPCAddress = b.hostPort("server.grpc_address", firstSet(b.opts.GRPCAddress, s.GetGrpcAddress()), DefaultGRPCAddress, true)
 	srv.AdminAddress = b.hostPort("server.admin_address", firstSet(b.opts.AdminAddress, s.GetAdminAddress()), DefaultAdminAddress, true)
 	srv.AdvertiseAddress = b.hostPort("server.advertise_address", s.GetAdvertiseAddress(), srv.GRPCAddress, false)
+	srv.TLS = b.serverTLS(s.GetTls(), srv.AdvertiseAddress)
+}
+
+// serverTLS validates server.tls: a certificate and key go together, the
+// Envoy side needs a CA, and mTLS needs Envoy's client certificate. Paths
+// Envoy reads must be absolute (like settings.backend_tls.ca_file); the
+// files apigw reads are checked at start (a TLS error then is fatal).
+func (b *builder) serverTLS(t *configv1.ServerTLS, advertise string) *model.ServerTLS {
+	if t == nil {
+		return nil
+	}
+	out := &model.ServerTLS{
+		CertFile: t.GetCertFile(), KeyFile: t.GetKeyFile(), ClientCAFile: t.GetClientCaFile(),
+		EnvoyCAFile: t.GetEnvoyCaFile(), EnvoyCertFile: t.GetEnvoyCertFile(), EnvoyKeyFile: t.GetEnvoyKeyFile(),
+		ServerName: t.GetServerName(),
+	}
+	if out.CertFile == "" || out.KeyFile == "" {
+		b.ps.add("server.tls", "cert_file and key_file are both required")
+	}
+	if out.EnvoyCAFile == "" {
+		b.ps.add("server.tls.envoy_ca_file", "required: the CA Envoy verifies the gRPC port's certificate with")
+	}
+	if out.ClientCAFile != "" && (out.EnvoyCertFile == "" || out.EnvoyKeyFile == "") {
+		b.ps.add("server.tls", "client_ca_file (mTLS) needs envoy_cert_file and envoy_key_file, Envoy's client certificate")
+	}
+	if (out.EnvoyCertFile == "") != (out.EnvoyKeyFile == "") {
+		b.ps.add("server.tls", "envoy_cert_file and envoy_key_file go together")
+	}
+	for _, f := range [][2]string{{"envoy_ca_file", out.EnvoyCAFile}, {"envoy_cert_file", out.EnvoyCertFile}, {"envoy_key_file", out.EnvoyKeyFile}} {
+		name, p := f[0], f[1]
+		if p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\r\n")) {
+			b.ps.add("server.tls."+name, "%q is not an absolute path (Envoy reads the file)", p)
+		}
+	}
+	if out.ServerName == "" {
+		out.ServerName, _, _ = net.SplitHostPort(advertise)
+	}
+	return out
 }
 
 // firstSet is the first non-empty string.

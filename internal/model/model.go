@@ -111,6 +111,24 @@ type Server struct {
 	AdminAddress string
 	// AdvertiseAddress is how Envoy reaches GRPCAddress.
 	AdvertiseAddress string
+	// TLS of the gRPC port; nil: plaintext.
+	TLS *ServerTLS
+}
+
+// ServerTLS is TLS (mTLS with ClientCAFile) on the gRPC port, and how the
+// generated apigw_authz cluster connects to it.
+type ServerTLS struct {
+	// CertFile and KeyFile are the port's PEM certificate chain and key;
+	// ClientCAFile ("" : no client certificate asked) the CA bundle that
+	// must have signed client certificates. Read by apigw, re-read when
+	// they change.
+	CertFile, KeyFile, ClientCAFile string
+	// EnvoyCAFile, EnvoyCertFile and EnvoyKeyFile are paths on Envoy's
+	// file system: the CA Envoy verifies the port with, and Envoy's client
+	// certificate and key ("" without mTLS).
+	EnvoyCAFile, EnvoyCertFile, EnvoyKeyFile string
+	// ServerName is the SNI Envoy sends and the SAN it expects.
+	ServerName string
 }
 
 // Listener is the Envoy listener for API traffic.

@@ -22,6 +22,7 @@ import (
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -226,7 +227,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 
 	s.recovery = &recovery{log: s.log}
-	grpcOpts := append(GRPCServerOptions(snap.Settings.MaxBodyBytes),
+	grpcOpts := GRPCServerOptions(snap.Settings.MaxBodyBytes)
+	if snap.Server.TLS != nil {
+		// TLS is set up at start: a change of server.tls in the
+		// configuration needs a restart; the files it names are re-read
+		// when they change (tls.go).
+		files, err := newTLSFiles(snap.Server.TLS, s.log)
+		if err != nil {
+			return s.abort(err)
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(files.Config())))
+	}
+	grpcOpts = append(grpcOpts,
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recovery.unary}, o.UnaryInterceptors...)...),
 		grpc.ChainStreamInterceptor(s.recovery.stream))
 	s.grpc = grpc.NewServer(grpcOpts...)

@@ -177,6 +177,7 @@ groups:
 {{- if .SigKeyBackend}}
 {{template "sigkeyAPIs" .}}
 {{- end}}
+{{template "securityAPIs" .}}
 {{- if .Added}}
       - name: added
         method: GET
@@ -363,13 +364,14 @@ func startGateway(t *testing.T, opts ...func(*server.Options)) *gateway {
 	reg := metrics.New() // with the xDS metrics, as apigw serve has them
 	g.xds.RegisterMetrics(reg)
 	so := server.Options{
-		Metrics:         reg,
-		ConfigPath:      g.configPath,
-		WatchInterval:   200 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second,
-		Logger:          logger,
-		XDS:             g.xds,
-		Debug:           map[string]func() any{"xds": func() any { return g.xds.Status() }},
+		Metrics:           reg,
+		ConfigPath:        g.configPath,
+		WatchInterval:     200 * time.Millisecond,
+		ShutdownTimeout:   5 * time.Second,
+		Logger:            logger,
+		XDS:               g.xds,
+		UnaryInterceptors: checkInterceptors, // security_test.go
+		Debug:             map[string]func() any{"xds": func() any { return g.xds.Status() }},
 	}
 	for _, o := range opts {
 		o(&so)

@@ -195,6 +195,14 @@ func (v view) route(m *routev3.RouteMatch) (bool, error) {
 	case *routev3.RouteMatch_PathSeparatedPrefix:
 		s := p.PathSeparatedPrefix
 		ok = v.path == s || strings.HasPrefix(v.path, s) && len(v.path) > len(s) && v.path[len(s)] == '/'
+	case *routev3.RouteMatch_SafeRegex:
+		// The whole path (without the query), as Envoy matches it (the
+		// path guard route of every virtual host).
+		re, err := regexp.Compile(`^(?:` + p.SafeRegex.GetRegex() + `)$`)
+		if err != nil {
+			return false, fmt.Errorf("path regex %q: %v", p.SafeRegex.GetRegex(), err)
+		}
+		ok = re.MatchString(v.path)
 	default:
 		return false, fmt.Errorf("path specifier %T", p)
 	}

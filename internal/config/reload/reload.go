@@ -237,6 +237,9 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 		r.log.Info("config reloaded", "path", r.path, "version", snap.Version, "previous", prev.Version, "apis", len(snap.APIs),
 			"load_ms", r.status.LoadMillis, "apply_ms", r.status.ApplyMillis)
 	}
+	for _, w := range config.Warnings(snap) {
+		r.log.Warn("config warning", "path", r.path, "version", snap.Version, "warning", w)
+	}
 	return nil
 }
 

@@ -309,8 +309,10 @@ type Server struct {
 	// Address Envoy uses to reach the gRPC port, when it differs from
 	// grpc_address (e.g. listening on 0.0.0.0). Default: grpc_address.
 	AdvertiseAddress string `protobuf:"bytes,3,opt,name=advertise_address,json=advertiseAddress,proto3" json:"advertise_address,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// TLS (and, with client_ca_file, mTLS) on the gRPC port. Default: plaintext.
+	Tls           *ServerTLS `protobuf:"bytes,4,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Server) Reset() {
@@ -364,6 +366,115 @@ func (x *Server) GetAdvertiseAddress() string {
 	return ""
 }
 
+func (x *Server) GetTls() *ServerTLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+// ServerTLS secures the gRPC port (Check, xDS, rate limit, health). The
+// certificate, key and client CA files are re-read when they change on disk.
+type ServerTLS struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM certificate chain of the gRPC port.
+	CertFile string `protobuf:"bytes,1,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	// PEM private key of cert_file.
+	KeyFile string `protobuf:"bytes,2,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	// PEM CA bundle: when set, clients must present a certificate it signed (mTLS).
+	ClientCaFile string `protobuf:"bytes,3,opt,name=client_ca_file,json=clientCaFile,proto3" json:"client_ca_file,omitempty"`
+	// The generated apigw_authz cluster (Envoy's side, paths on Envoy's file
+	// system): the CA Envoy verifies the gRPC port's certificate with.
+	EnvoyCaFile string `protobuf:"bytes,4,opt,name=envoy_ca_file,json=envoyCaFile,proto3" json:"envoy_ca_file,omitempty"`
+	// Envoy's client certificate and key (required with client_ca_file).
+	EnvoyCertFile string `protobuf:"bytes,5,opt,name=envoy_cert_file,json=envoyCertFile,proto3" json:"envoy_cert_file,omitempty"`
+	EnvoyKeyFile  string `protobuf:"bytes,6,opt,name=envoy_key_file,json=envoyKeyFile,proto3" json:"envoy_key_file,omitempty"`
+	// Name Envoy sends as SNI and expects in the certificate's SANs.
+	// Default: the host of server.advertise_address.
+	ServerName    string `protobuf:"bytes,7,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerTLS) Reset() {
+	*x = ServerTLS{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerTLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerTLS) ProtoMessage() {}
+
+func (x *ServerTLS) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerTLS.ProtoReflect.Descriptor instead.
+func (*ServerTLS) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ServerTLS) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetClientCaFile() string {
+	if x != nil {
+		return x.ClientCaFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetEnvoyCaFile() string {
+	if x != nil {
+		return x.EnvoyCaFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetEnvoyCertFile() string {
+	if x != nil {
+		return x.EnvoyCertFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetEnvoyKeyFile() string {
+	if x != nil {
+		return x.EnvoyKeyFile
+	}
+	return ""
+}
+
+func (x *ServerTLS) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
 // Listener is the Envoy listener that receives API traffic.
 type Listener struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -380,7 +491,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +503,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +516,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Listener) GetAddress() string {
@@ -467,7 +578,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +590,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +603,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Settings) GetClockSkew() string {
@@ -592,7 +703,7 @@ type BackendTls struct {
 
 func (x *BackendTls) Reset() {
 	*x = BackendTls{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +715,7 @@ func (x *BackendTls) String() string {
 func (*BackendTls) ProtoMessage() {}
 
 func (x *BackendTls) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +728,7 @@ func (x *BackendTls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendTls.ProtoReflect.Descriptor instead.
 func (*BackendTls) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BackendTls) GetCaFile() string {
@@ -652,7 +763,7 @@ type Hmac struct {
 
 func (x *Hmac) Reset() {
 	*x = Hmac{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +775,7 @@ func (x *Hmac) String() string {
 func (*Hmac) ProtoMessage() {}
 
 func (x *Hmac) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +788,7 @@ func (x *Hmac) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
 func (*Hmac) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Hmac) GetAlgorithms() []string {
@@ -736,7 +847,7 @@ type Throttling struct {
 
 func (x *Throttling) Reset() {
 	*x = Throttling{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +859,7 @@ func (x *Throttling) String() string {
 func (*Throttling) ProtoMessage() {}
 
 func (x *Throttling) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +872,7 @@ func (x *Throttling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
 func (*Throttling) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Throttling) GetDefaultApiRps() uint32 {
@@ -828,7 +939,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +951,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +964,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -906,7 +1017,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1029,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1042,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Environment) GetName() string {
@@ -976,7 +1087,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1099,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1112,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Group) GetName() string {
@@ -1061,7 +1172,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1184,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1197,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -1146,7 +1257,7 @@ type Api struct {
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1269,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1282,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Api) GetName() string {
@@ -1309,7 +1420,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1432,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1445,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1401,7 +1512,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1524,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1537,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1471,7 +1582,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1594,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1607,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1556,7 +1667,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1679,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1692,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1620,7 +1731,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1743,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1756,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Condition) GetType() string {
@@ -1688,7 +1799,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1811,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1824,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Channel) GetName() string {
@@ -1764,7 +1875,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1887,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1900,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -1825,7 +1936,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1948,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1961,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -1904,7 +2015,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2027,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2040,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -2014,7 +2125,7 @@ type App struct {
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2137,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2150,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *App) GetName() string {
@@ -2104,7 +2215,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2227,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2240,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Grant) GetApi() string {
@@ -2161,7 +2272,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2284,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2297,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2225,7 +2336,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2237,7 +2348,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2250,7 +2361,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2289,7 +2400,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2412,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2425,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2360,7 +2471,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2483,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2496,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2443,7 +2554,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2566,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2579,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2513,7 +2624,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2636,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2649,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -2619,7 +2730,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2742,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2755,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -2687,7 +2798,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +2810,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +2823,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -2763,7 +2874,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2886,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2899,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Binding) GetApi() string {
@@ -2830,7 +2941,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +2953,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +2966,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -2929,7 +3040,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3052,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3065,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -3001,7 +3112,7 @@ type SignatureKey struct {
 
 func (x *SignatureKey) Reset() {
 	*x = SignatureKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3124,7 @@ func (x *SignatureKey) String() string {
 func (*SignatureKey) ProtoMessage() {}
 
 func (x *SignatureKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3137,7 @@ func (x *SignatureKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
 func (*SignatureKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SignatureKey) GetName() string {
@@ -3095,11 +3206,21 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x18\n" +
 	"\atimeout\x18\x03 \x01(\tR\atimeout\x12)\n" +
 	"\x10identity_headers\x18\x04 \x03(\tR\x0fidentityHeaders\x12\x1b\n" +
-	"\tcache_ttl\x18\x05 \x01(\tR\bcacheTtl\"}\n" +
+	"\tcache_ttl\x18\x05 \x01(\tR\bcacheTtl\"\xab\x01\n" +
 	"\x06Server\x12!\n" +
 	"\fgrpc_address\x18\x01 \x01(\tR\vgrpcAddress\x12#\n" +
 	"\radmin_address\x18\x02 \x01(\tR\fadminAddress\x12+\n" +
-	"\x11advertise_address\x18\x03 \x01(\tR\x10advertiseAddress\"i\n" +
+	"\x11advertise_address\x18\x03 \x01(\tR\x10advertiseAddress\x12,\n" +
+	"\x03tls\x18\x04 \x01(\v2\x1a.apigw.config.v1.ServerTLSR\x03tls\"\xfc\x01\n" +
+	"\tServerTLS\x12\x1b\n" +
+	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12$\n" +
+	"\x0eclient_ca_file\x18\x03 \x01(\tR\fclientCaFile\x12\"\n" +
+	"\renvoy_ca_file\x18\x04 \x01(\tR\venvoyCaFile\x12&\n" +
+	"\x0fenvoy_cert_file\x18\x05 \x01(\tR\renvoyCertFile\x12$\n" +
+	"\x0eenvoy_key_file\x18\x06 \x01(\tR\fenvoyKeyFile\x12\x1f\n" +
+	"\vserver_name\x18\a \x01(\tR\n" +
+	"serverName\"i\n" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
@@ -3337,101 +3458,103 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
 	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
 	(*Server)(nil),           // 2: apigw.config.v1.Server
-	(*Listener)(nil),         // 3: apigw.config.v1.Listener
-	(*Settings)(nil),         // 4: apigw.config.v1.Settings
-	(*BackendTls)(nil),       // 5: apigw.config.v1.BackendTls
-	(*Hmac)(nil),             // 6: apigw.config.v1.Hmac
-	(*Throttling)(nil),       // 7: apigw.config.v1.Throttling
-	(*Lockout)(nil),          // 8: apigw.config.v1.Lockout
-	(*Environment)(nil),      // 9: apigw.config.v1.Environment
-	(*Group)(nil),            // 10: apigw.config.v1.Group
-	(*PathEnvironments)(nil), // 11: apigw.config.v1.PathEnvironments
-	(*Api)(nil),              // 12: apigw.config.v1.Api
-	(*Backend)(nil),          // 13: apigw.config.v1.Backend
-	(*Mock)(nil),             // 14: apigw.config.v1.Mock
-	(*Cors)(nil),             // 15: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),    // 16: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),        // 17: apigw.config.v1.Condition
-	(*Channel)(nil),          // 18: apigw.config.v1.Channel
-	(*ChannelMember)(nil),    // 19: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),      // 20: apigw.config.v1.HealthCheck
-	(*Secret)(nil),           // 21: apigw.config.v1.Secret
-	(*App)(nil),              // 22: apigw.config.v1.App
-	(*Grant)(nil),            // 23: apigw.config.v1.Grant
-	(*IamUser)(nil),          // 24: apigw.config.v1.IamUser
-	(*AccessKey)(nil),        // 25: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),          // 26: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),        // 27: apigw.config.v1.UsagePlan
-	(*Quota)(nil),            // 28: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),      // 29: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),      // 30: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),        // 31: apigw.config.v1.AclPolicy
-	(*Binding)(nil),          // 32: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),   // 33: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil), // 34: apigw.config.v1.SpecialThreshold
-	(*SignatureKey)(nil),     // 35: apigw.config.v1.SignatureKey
-	nil,                      // 36: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 37: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 38: apigw.config.v1.Mock.HeadersEntry
+	(*ServerTLS)(nil),        // 3: apigw.config.v1.ServerTLS
+	(*Listener)(nil),         // 4: apigw.config.v1.Listener
+	(*Settings)(nil),         // 5: apigw.config.v1.Settings
+	(*BackendTls)(nil),       // 6: apigw.config.v1.BackendTls
+	(*Hmac)(nil),             // 7: apigw.config.v1.Hmac
+	(*Throttling)(nil),       // 8: apigw.config.v1.Throttling
+	(*Lockout)(nil),          // 9: apigw.config.v1.Lockout
+	(*Environment)(nil),      // 10: apigw.config.v1.Environment
+	(*Group)(nil),            // 11: apigw.config.v1.Group
+	(*PathEnvironments)(nil), // 12: apigw.config.v1.PathEnvironments
+	(*Api)(nil),              // 13: apigw.config.v1.Api
+	(*Backend)(nil),          // 14: apigw.config.v1.Backend
+	(*Mock)(nil),             // 15: apigw.config.v1.Mock
+	(*Cors)(nil),             // 16: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),    // 17: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),        // 18: apigw.config.v1.Condition
+	(*Channel)(nil),          // 19: apigw.config.v1.Channel
+	(*ChannelMember)(nil),    // 20: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),      // 21: apigw.config.v1.HealthCheck
+	(*Secret)(nil),           // 22: apigw.config.v1.Secret
+	(*App)(nil),              // 23: apigw.config.v1.App
+	(*Grant)(nil),            // 24: apigw.config.v1.Grant
+	(*IamUser)(nil),          // 25: apigw.config.v1.IamUser
+	(*AccessKey)(nil),        // 26: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),          // 27: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),        // 28: apigw.config.v1.UsagePlan
+	(*Quota)(nil),            // 29: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),      // 30: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),      // 31: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),        // 32: apigw.config.v1.AclPolicy
+	(*Binding)(nil),          // 33: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),   // 34: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil), // 35: apigw.config.v1.SpecialThreshold
+	(*SignatureKey)(nil),     // 36: apigw.config.v1.SignatureKey
+	nil,                      // 37: apigw.config.v1.Environment.VariablesEntry
+	nil,                      // 38: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                      // 39: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
-	3,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
-	4,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	9,  // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	10, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	22, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	24, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	18, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	26, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	27, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	29, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	31, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	33, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	4,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
+	5,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
+	10, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	11, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	23, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	25, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	19, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	27, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	28, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	30, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	32, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	34, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
 	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	35, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
-	8,  // 15: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	6,  // 16: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	7,  // 17: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
-	5,  // 18: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	21, // 19: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	36, // 20: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	12, // 21: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	11, // 22: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	37, // 23: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	13, // 24: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	15, // 25: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	16, // 26: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	6,  // 27: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	14, // 28: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	38, // 29: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	17, // 30: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	13, // 31: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	19, // 32: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	20, // 33: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	21, // 34: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	23, // 35: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	21, // 36: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	25, // 37: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	21, // 38: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	21, // 39: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	28, // 40: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	30, // 41: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	32, // 42: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	34, // 43: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	32, // 44: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	21, // 45: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
-	32, // 46: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	36, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	3,  // 15: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
+	9,  // 16: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	7,  // 17: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	8,  // 18: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	6,  // 19: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
+	22, // 20: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	37, // 21: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	13, // 22: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	12, // 23: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	38, // 24: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	14, // 25: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	16, // 26: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	17, // 27: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	7,  // 28: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	15, // 29: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	39, // 30: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	18, // 31: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	14, // 32: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	20, // 33: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	21, // 34: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	22, // 35: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	24, // 36: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	22, // 37: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	26, // 38: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	22, // 39: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	22, // 40: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	29, // 41: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	31, // 42: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	33, // 43: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	35, // 44: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	33, // 45: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	22, // 46: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	33, // 47: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3439,10 +3562,10 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[8].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[10].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[12].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[21].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[11].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[13].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[22].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3453,7 +3576,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

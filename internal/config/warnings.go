@@ -1,0 +1,94 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/apigwio/apigw/internal/model"
+)
+
+// Warnings lists what in a valid configuration deserves a second look
+// without being refused: `apigw validate` prints them and `apigw serve`
+// logs them at every load.
+//
+// Today: a prefix API with auth none whose backend host (URL host:port, or
+// channel) also serves an API that authenticates. Envoy routes on the
+// normalised path and refuses paths a backend could read differently
+// (docs/xds.md, "Paths"), but such a layout relies on the backend reading
+// paths exactly as Envoy does: a backend that maps /public/x and /admin to
+// the same handlers by other means would serve the stricter API's content
+// through the open prefix.
+func Warnings(snap *model.Snapshot) []string {
+	type use struct {
+		api   *model.API
+		env   string
+		open  bool // prefix, auth none
+		guard bool // authenticates
+	}
+	byHost := map[string][]use{}
+	for _, g := range snap.Groups {
+		for _, api := range g.APIs {
+			for _, env := range slices.Sorted(maps.Keys(api.Deployments)) {
+				dep := api.Deployments[env]
+				if dep == nil {
+					continue
+				}
+				bs := []model.Backend{dep.Backend}
+				for _, p := range dep.Policies {
+					bs = append(bs, p.Backend)
+				}
+				for _, b := range bs {
+					host := backendHost(b)
+					if host == "" {
+						continue
+					}
+					byHost[host] = append(byHost[host], use{api, env,
+						api.Match == model.MatchPrefix && api.Auth == model.AuthNone, api.Auth != model.AuthNone})
+				}
+			}
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, host := range slices.Sorted(maps.Keys(byHost)) {
+		uses := byHost[host]
+		for _, o := range uses {
+			if !o.open {
+				continue
+			}
+			for _, s := range uses {
+				if !s.guard {
+					continue
+				}
+				msg := fmt.Sprintf("API %s (prefix %s, auth none) shares backend %s with API %s (auth %s): a backend that reads paths differently from Envoy could serve %s's paths through %s without authentication; give them separate backends or tighten %s",
+					o.api.ID, o.api.Path, host, s.api.ID, s.api.Auth, s.api.ID, o.api.ID, o.api.ID)
+				if !seen[msg] {
+					seen[msg] = true
+					out = append(out, msg)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// backendHost identifies the upstream of b: "host:port" of a URL backend
+// (the default port made explicit), "channel NAME", or "" for a mock.
+func backendHost(b model.Backend) string {
+	switch {
+	case b.Kind == model.BackendURL && b.URL != nil:
+		host, port := strings.ToLower(b.URL.Hostname()), b.URL.Port()
+		if port == "" {
+			port = "80"
+			if b.URL.Scheme == "https" {
+				port = "443"
+			}
+		}
+		return host + ":" + port
+	case b.Kind == model.BackendChannel:
+		return "channel " + b.Channel
+	}
+	return ""
+}
