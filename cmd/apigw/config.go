@@ -168,6 +168,9 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 				}
 				fmt.Fprintf(stdout, "%s: OK (version %s: %d groups, %d APIs, %d environments, %d apps, %d access keys)\n",
 					name, snap.Version, fr.Counts.Groups, fr.Counts.APIs, fr.Counts.Environments, fr.Counts.Apps, fr.Counts.AccessKeys)
+				for _, w := range snap.Warnings {
+					fmt.Fprintf(stderr, "apigw validate: %s: warning: %s\n", name, w)
+				}
 			}
 		}
 		report.Files = append(report.Files, fr)

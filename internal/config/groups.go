@@ -80,6 +80,7 @@ func (b *builder) groups(list []*configv1.Group) {
 					v := g.GetHideCredentials()
 					api.HideCredentials = &v
 				}
+				b.replay(idx(field(path, "apis"), j), path, g, a, api)
 				grp.APIs = append(grp.APIs, api)
 				b.snap.APIs[api.ID] = api
 			}

@@ -73,6 +73,9 @@ const MethodAny = "ANY"
 type Snapshot struct {
 	// Version identifies the configuration content (a hash).
 	Version string
+	// Warnings are "path: message" lines about settings accepted but
+	// questionable (printed by validate, logged by serve).
+	Warnings []string
 	// Server holds the service's own addresses.
 	Server Server
 	// Listener is the Envoy listener for API traffic.
@@ -282,6 +285,9 @@ type API struct {
 	Authorizer *Authorizer
 	// Dialect of error answers (the group's).
 	Dialect apigerr.Dialect
+	// Replay is the anti-replay nonce check (nil: off). Set for signed
+	// auth types only (app, iam, hmac).
+	Replay *ReplayProtection
 }
 
 // Deployment is an API published in one environment, with variables applied.
