@@ -459,6 +459,8 @@ type App struct {
 	Codes []Secret
 	// TrustedIPs the app may call from; empty means any.
 	TrustedIPs []netip.Prefix
+	// Quota is the app's calendar quota (nil: none).
+	Quota *CalendarQuota
 	// grants holds GrantKey(api, env) entries.
 	grants map[string]struct{}
 }
@@ -544,6 +546,10 @@ type UsagePlan struct {
 	QuotaRequests uint32
 	// QuotaPeriod is "minute", "hour" or "day".
 	QuotaPeriod string
+	// Calendar is the plan's calendar quota per key pair (week, month, or
+	// a day in a time zone), counted by the Check service; QuotaRequests
+	// is then 0 (the rate limiter does not count it).
+	Calendar *CalendarQuota
 	// keys bound to the plan.
 	keys map[string]struct{}
 }
