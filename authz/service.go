@@ -14,7 +14,8 @@
 //     plans, JWT tokens), with key lockout;
 //  5. authorization: account policies (APIG.0306), the app's grants
 //     (APIG.0304) and trusted addresses (APIG.0405);
-//  6. response: upstream identity headers and dynamic metadata, or the
+//  6. calendar quotas (apps[].quota, usage plans' week and month quotas);
+//  7. response: upstream identity headers and dynamic metadata, or the
 //     error in the group's dialect.
 //
 // The configuration is read through an atomic pointer: the hot path takes no
@@ -34,6 +35,7 @@ import (
 
 	"github.com/apigwio/apigw/authz/lockout"
 	"github.com/apigwio/apigw/authz/nonce"
+	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/apigerr"
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -45,6 +47,8 @@ type Service struct {
 	tables  atomic.Pointer[tables]
 	lockout lockout.Store
 	nonces  nonce.Store
+	quotas  quota.Store
+	usage   usageTable
 	now     func() time.Time
 	log     *slog.Logger
 	obs     Observer
@@ -61,6 +65,7 @@ type Service struct {
 	lockoutErrors atomic.Uint64
 	nonceErrors   atomic.Uint64
 	replays       atomic.Uint64
+	quotaErrors   atomic.Uint64
 	lastStoreLog  atomic.Int64 // Unix nanoseconds of the last store error line
 }
 
@@ -73,6 +78,8 @@ type Stats struct {
 	NonceStoreErrors uint64
 	// Replays counts requests refused because their nonce was used.
 	Replays uint64
+	// QuotaStoreErrors counts failed calls to the quota store.
+	QuotaStoreErrors uint64
 	// NonceEvictions counts nonces the in-memory store forgot before the
 	// end of their window because it was full.
 	NonceEvictions uint64
@@ -80,7 +87,7 @@ type Stats struct {
 
 // Stats returns the service's counters.
 func (s *Service) Stats() Stats {
-	st := Stats{LockoutStoreErrors: s.lockoutErrors.Load(), NonceStoreErrors: s.nonceErrors.Load(), Replays: s.replays.Load()}
+	st := Stats{LockoutStoreErrors: s.lockoutErrors.Load(), NonceStoreErrors: s.nonceErrors.Load(), Replays: s.replays.Load(), QuotaStoreErrors: s.quotaErrors.Load()}
 	if m, ok := s.nonces.(*nonce.Memory); ok {
 		st.NonceEvictions = m.Evicted()
 	}
@@ -95,6 +102,8 @@ type Options struct {
 	// Nonces remembers anti-replay nonces (replay_protection). Default: an
 	// in-memory store (bounded; see nonce.Memory).
 	Nonces nonce.Store
+	// Quotas counts calendar quotas. Default: an in-memory store.
+	Quotas quota.Store
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives decision logs at debug level. Default slog.Default().
@@ -122,7 +131,7 @@ func (nopObserver) Locked()                                      {}
 // New returns a Service serving snap. It fails when snap names token
 // issuers whose keys cannot be loaded.
 func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, error) {
-	s := &Service{lockout: opts.Lockout, nonces: opts.Nonces, now: opts.Now, log: opts.Logger, obs: opts.Observer, authorizers: newAuthorizerClient()}
+	s := &Service{lockout: opts.Lockout, nonces: opts.Nonces, quotas: opts.Quotas, now: opts.Now, log: opts.Logger, obs: opts.Observer, authorizers: newAuthorizerClient()}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -135,6 +144,9 @@ func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, err
 	if s.lockout == nil {
 		lo := snap.Settings.Lockout
 		s.lockout = lockout.NewMemory(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration, MaxKeys: lo.MaxTrackedKeys}, s.now)
+	}
+	if s.quotas == nil {
+		s.quotas = quota.NewMemory(s.now)
 	}
 	if s.nonces == nil {
 		s.nonces = newNonceStore(snap, s.now)
@@ -335,6 +347,12 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 			return decision{dep: dep}, apigerr.New(apigerr.AppNotAuthorized)
 		}
 		if err := checkAppTrustedIP(t, c, r); err != nil {
+			return decision{dep: dep}, err
+		}
+	}
+	// 6. calendar quotas, last: only requests otherwise allowed count
+	if c != nil {
+		if err := s.checkQuota(ctx, t, dep, c); err != nil {
 			return decision{dep: dep}, err
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/apigwio/apigw/authz"
 	"github.com/apigwio/apigw/authz/lockout"
 	"github.com/apigwio/apigw/authz/nonce"
+	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/config/reload"
 	"github.com/apigwio/apigw/internal/model"
@@ -213,6 +214,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		authzOpts.Lockout = lockout.NewRedis(s.redis, "apigw:lockout:", lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration})
 		limiterOpts.Backend = ratelimit.NewRedis(s.redis, "apigw:rl:")
 		authzOpts.Nonces = nonce.NewRedis(s.redis, "apigw:nonce:")
+		authzOpts.Quotas = quota.NewRedis(s.redis, "apigw:quota:")
 	}
 	for _, w := range snap.Warnings {
 		s.log.Warn("configuration warning", "config", o.ConfigPath, "warning", w)
@@ -257,6 +259,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"reload":    func() any { return s.reloader.Status() },
 		"ratelimit": func() any { return s.limiter.Stats() },
 		"authz":     func() any { return s.authz.Stats() },
+		"quotas":    func() any { return s.authz.QuotaUsage() },
 	}
 	for k, v := range o.Debug {
 		debug[k] = v
