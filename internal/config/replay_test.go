@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apigwio/apigw/internal/model"
 )
 
 func replayDoc(group, api string) string {
@@ -97,5 +100,30 @@ func TestReplayProtectionTencentWindow(t *testing.T) {
 	}
 	if n != 2 { // the app and the hmac API
 		t.Errorf("warnings = %q", snap.Warnings)
+	}
+}
+
+// TestReplayWarningsSurviveReuse: a reload that reuses an unchanged
+// group's model repeats its warnings.
+func TestReplayWarningsSurviveReuse(t *testing.T) {
+	doc := replayDoc("replay_protection: {window: 1m}", "")
+	first, err := Load("t", []byte(doc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Warnings) != 2 { // the app and the hmac API: 1m < 2 x skew
+		t.Fatalf("warnings = %q", first.Warnings)
+	}
+	gw, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reuse := map[string]*model.Group{first.Groups[0].Digest: first.Groups[0]}
+	again, err := build("t", gw, Options{}, reuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Groups[0].APIs[0] == first.Groups[0].APIs[0] || !slices.Equal(again.Warnings, first.Warnings) {
+		t.Fatalf("reused build: warnings %q, want %q", again.Warnings, first.Warnings)
 	}
 }

@@ -240,6 +240,9 @@ type Group struct {
 	// PathEnvironments maps a first path segment to an environment when the
 	// environment is selected by path; nil when X-Stage selects it.
 	PathEnvironments map[string]string
+	// Warnings about the group's definition (also in Snapshot.Warnings),
+	// kept with the model so that a reload reusing it repeats them.
+	Warnings []string
 	// Digest hashes everything the group's model is resolved from: its own
 	// definition and every definition outside the groups. Equal digests
 	// mean equal models, so a translation of the group can be reused.

@@ -216,9 +216,6 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		authzOpts.Nonces = nonce.NewRedis(s.redis, "apigw:nonce:")
 		authzOpts.Quotas = quota.NewRedis(s.redis, "apigw:quota:")
 	}
-	for _, w := range snap.Warnings {
-		s.log.Warn("configuration warning", "config", o.ConfigPath, "warning", w)
-	}
 	s.limiter = ratelimit.New(limiterOpts)
 	if err := s.limiter.Update(throttle.Config(snap)); err != nil {
 		return s.abort(fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err))

@@ -229,6 +229,9 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	}
 	r.status.LastError = ""
 	r.status.LastErrorAt = time.Time{}
+	for _, w := range snap.Warnings {
+		r.log.Warn("config warning", "path", r.path, "warning", w)
+	}
 	if prev == nil {
 		r.log.Info("config loaded", "path", r.path, "version", snap.Version, "apis", len(snap.APIs))
 	} else {
