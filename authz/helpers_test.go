@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,8 +177,14 @@ func (f *fixture) check(t testing.TB, req *authv3.CheckRequest) (int, apigBody, 
 	if err := json.Unmarshal([]byte(d.GetBody()), &body); err != nil {
 		t.Fatalf("denial body is not JSON: %q", d.GetBody())
 	}
-	if ct := d.GetHeaders(); len(ct) != 1 || ct[0].GetHeader().GetKey() != "content-type" || ct[0].GetHeader().GetValue() != "application/json" {
+	if ct := d.GetHeaders(); len(ct) == 0 || ct[0].GetHeader().GetKey() != "content-type" || ct[0].GetHeader().GetValue() != "application/json" {
 		t.Errorf("denial headers = %v, want content-type: application/json", ct)
+	}
+	for _, h := range d.GetHeaders()[1:] {
+		// Only a quota denial adds headers.
+		if k := h.GetHeader().GetKey(); body.Code != "APIG.0501" || (!strings.HasPrefix(k, "x-ratelimit-") && k != "retry-after") {
+			t.Errorf("denial header %s in a %s answer", k, body.Code)
+		}
 	}
 	return int(d.GetStatus().GetCode()), body, resp
 }

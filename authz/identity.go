@@ -8,6 +8,7 @@ import (
 	"github.com/apigwio/apigw/authz/signing"
 	"github.com/apigwio/apigw/internal/apigerr"
 	"github.com/apigwio/apigw/internal/echo"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // scheme is one credential kind verified with the SDK-HMAC family: the App
@@ -43,7 +44,7 @@ const (
 
 // authenticate verifies the request's SDK-HMAC signature for sc and applies
 // the key lockout.
-func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *scheme) (*caller, *apigerr.Error) {
+func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *scheme, rp *model.ReplayProtection) (*caller, *apigerr.Error) {
 	authz, ok := r.header("authorization")
 	if !ok || authz == "" {
 		return nil, apigerr.WithDetail(sc.code, detailNoAuthorization)
@@ -56,6 +57,10 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	if c == nil {
 		return nil, apigerr.WithDetail(sc.code, sc.unknownKey(cred.Access))
 	}
+	n, bad := nonceOf(rp, r, sdkSigned(cred.SignedHeaders))
+	if bad != "" {
+		return nil, apigerr.WithDetail(sc.code, bad)
+	}
 	lockKey := s.lockKey(t, c, r)
 	locked, closed := s.locked(ctx, t, lockKey)
 	if closed {
@@ -67,6 +72,11 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	sreq := r.signingRequest()
 	verr := signing.Verify(&sreq, cred, c.secret, s.now(), t.snap.Settings.ClockSkew)
 	if verr == nil {
+		if replay, closed := s.replayed(ctx, t, rp, c.lockKey, n); closed {
+			return nil, apigerr.New(apigerr.InternalError)
+		} else if replay {
+			return nil, apigerr.WithDetail(sc.code, apigerr.NonceReplayedDetail(rp.Header, clip(n)))
+		}
 		s.succeeded(ctx, t, lockKey)
 		r.credHeader = "authorization"
 		return c, nil

@@ -48,6 +48,11 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 	if c == nil || plan == nil {
 		return nil, hmacFailure(keypair.MsgUnknownKey, 403)
 	}
+	rp := dep.api.Replay
+	n, bad := nonceOf(rp, r, keyPairSigned(cred.Headers))
+	if bad != "" {
+		return nil, apigerr.WithTencent(apigerr.AuthFailed, apigerr.TencentNonceInvalid(rp.Header), 403)
+	}
 	lockKey := s.lockKey(t, c, r)
 	locked, closed := s.locked(ctx, t, lockKey)
 	if closed {
@@ -66,6 +71,11 @@ func (s *Service) authenticateKeyPair(ctx context.Context, t *tables, dep *deplo
 			return nil, hmacFailure(detailLocked, 403)
 		}
 		return nil, keyPairError(verr)
+	}
+	if replay, closed := s.replayed(ctx, t, rp, c.lockKey, n); closed {
+		return nil, apigerr.New(apigerr.InternalError)
+	} else if replay {
+		return nil, hmacFailure(apigerr.TencentNonceReplayed(rp.Header), 403)
 	}
 	s.succeeded(ctx, t, lockKey)
 	r.credHeader = strings.ToLower(from)

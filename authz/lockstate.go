@@ -97,7 +97,7 @@ func (s *Service) storeError(ctx context.Context, err error) {
 	if now-last < int64(storeErrorLogInterval) || !s.lastStoreLog.CompareAndSwap(last, now) {
 		return
 	}
-	s.log.LogAttrs(ctx, slog.LevelWarn, "lockout store unavailable", slog.String("error", err.Error()),
+	s.log.LogAttrs(ctx, slog.LevelWarn, "shared store unavailable (lockout, nonces or quotas)", slog.String("error", err.Error()),
 		slog.Uint64("errors_total", n), slog.String("failure_mode", failureMode(s.tables.Load())))
 }
 

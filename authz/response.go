@@ -86,11 +86,15 @@ func isSet(set []*corev3.HeaderValueOption, name string) bool {
 // status.
 func denied(e *apigerr.Error, d apigerr.Dialect, requestID string) *authv3.CheckResponse {
 	st, body := e.Render(d, requestID)
+	headers := []*corev3.HeaderValueOption{jsonContentType}
+	for _, h := range e.Headers {
+		headers = append(headers, setHeader(h[0], h[1]))
+	}
 	return &authv3.CheckResponse{
 		Status: &status.Status{Code: int32(code.Code_PERMISSION_DENIED), Message: e.ID},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(st)},
-			Headers: []*corev3.HeaderValueOption{jsonContentType},
+			Headers: headers,
 			Body:    string(body),
 		}},
 	}

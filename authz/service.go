@@ -14,7 +14,8 @@
 //     plans, JWT tokens), with key lockout;
 //  5. authorization: account policies (APIG.0306), the app's grants
 //     (APIG.0304) and trusted addresses (APIG.0405);
-//  6. response: upstream identity headers and dynamic metadata, or the
+//  6. calendar quotas (apps[].quota, usage plans' week and month quotas);
+//  7. response: upstream identity headers and dynamic metadata, or the
 //     error in the group's dialect.
 //
 // The configuration is read through an atomic pointer: the hot path takes no
@@ -33,6 +34,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/apigwio/apigw/authz/lockout"
+	"github.com/apigwio/apigw/authz/nonce"
+	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/apigerr"
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -43,6 +46,9 @@ type Service struct {
 
 	tables  atomic.Pointer[tables]
 	lockout lockout.Store
+	nonces  nonce.Store
+	quotas  quota.Store
+	usage   usageTable
 	now     func() time.Time
 	log     *slog.Logger
 	obs     Observer
@@ -57,23 +63,47 @@ type Service struct {
 	removed atomic.Pointer[retired]
 
 	lockoutErrors atomic.Uint64
+	nonceErrors   atomic.Uint64
+	replays       atomic.Uint64
+	quotaErrors   atomic.Uint64
 	lastStoreLog  atomic.Int64 // Unix nanoseconds of the last store error line
 }
 
 // Stats are counters for metrics.
 type Stats struct {
-	// LockoutStoreErrors counts failed calls to the lockout store.
+	// LockoutStoreErrors counts failed calls to the lockout store (and to
+	// the nonce store).
 	LockoutStoreErrors uint64
+	// NonceStoreErrors counts failed calls to the nonce store.
+	NonceStoreErrors uint64
+	// Replays counts requests refused because their nonce was used.
+	Replays uint64
+	// QuotaStoreErrors counts failed calls to the quota store.
+	QuotaStoreErrors uint64
+	// NonceEvictions counts nonces the in-memory store forgot before the
+	// end of their window because it was full.
+	NonceEvictions uint64
 }
 
 // Stats returns the service's counters.
-func (s *Service) Stats() Stats { return Stats{LockoutStoreErrors: s.lockoutErrors.Load()} }
+func (s *Service) Stats() Stats {
+	st := Stats{LockoutStoreErrors: s.lockoutErrors.Load(), NonceStoreErrors: s.nonceErrors.Load(), Replays: s.replays.Load(), QuotaStoreErrors: s.quotaErrors.Load()}
+	if m, ok := s.nonces.(*nonce.Memory); ok {
+		st.NonceEvictions = m.Evicted()
+	}
+	return st
+}
 
 // Options configure a Service.
 type Options struct {
 	// Lockout stores failure counts. Default: an in-memory store sized from
 	// the first snapshot's settings.
 	Lockout lockout.Store
+	// Nonces remembers anti-replay nonces (replay_protection). Default: an
+	// in-memory store (bounded; see nonce.Memory).
+	Nonces nonce.Store
+	// Quotas counts calendar quotas. Default: an in-memory store.
+	Quotas quota.Store
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives decision logs at debug level. Default slog.Default().
@@ -101,7 +131,7 @@ func (nopObserver) Locked()                                      {}
 // New returns a Service serving snap. It fails when snap names token
 // issuers whose keys cannot be loaded.
 func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, error) {
-	s := &Service{lockout: opts.Lockout, now: opts.Now, log: opts.Logger, obs: opts.Observer, authorizers: newAuthorizerClient()}
+	s := &Service{lockout: opts.Lockout, nonces: opts.Nonces, quotas: opts.Quotas, now: opts.Now, log: opts.Logger, obs: opts.Observer, authorizers: newAuthorizerClient()}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -114,6 +144,12 @@ func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, err
 	if s.lockout == nil {
 		lo := snap.Settings.Lockout
 		s.lockout = lockout.NewMemory(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration, MaxKeys: lo.MaxTrackedKeys}, s.now)
+	}
+	if s.quotas == nil {
+		s.quotas = quota.NewMemory(s.now)
+	}
+	if s.nonces == nil {
+		s.nonces = newNonceStore(snap, s.now)
 	}
 	if err := s.Update(ctx, snap); err != nil {
 		return nil, err
@@ -175,6 +211,9 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	if m, ok := s.lockout.(interface{ SetPolicy(lockout.Policy) }); ok {
 		lo := snap.Settings.Lockout
 		m.SetPolicy(lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration, MaxKeys: lo.MaxTrackedKeys})
+	}
+	if m, ok := s.nonces.(interface{ SetFailClosed(bool) }); ok {
+		m.SetFailClosed(snap.Settings.Throttling.FailClosed)
 	}
 	old := s.tables.Swap(s.staged)
 	s.staged = nil
@@ -313,6 +352,12 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 			return decision{dep: dep}, err
 		}
 	}
+	// 6. calendar quotas, last: only requests otherwise allowed count
+	if c != nil {
+		if err := s.checkQuota(ctx, t, dep, c); err != nil {
+			return decision{dep: dep}, err
+		}
+	}
 	return decision{dep: dep, caller: c}, nil
 }
 
@@ -329,7 +374,7 @@ func (s *Service) identify(ctx context.Context, t *tables, dep *deployment, r *r
 				}
 			}
 		}
-		return s.authenticate(ctx, t, r, appScheme)
+		return s.authenticate(ctx, t, r, appScheme, dep.api.Replay)
 	case model.AuthAppCode:
 		code, ok := r.header(HeaderAppCode)
 		if !ok || code == "" {
@@ -337,7 +382,7 @@ func (s *Service) identify(ctx context.Context, t *tables, dep *deployment, r *r
 		}
 		return authenticateAppCode(t, r, code)
 	case model.AuthIAM:
-		return s.authenticate(ctx, t, r, iamScheme)
+		return s.authenticate(ctx, t, r, iamScheme, dep.api.Replay)
 	case model.AuthHMAC:
 		return s.authenticateKeyPair(ctx, t, dep, r)
 	case model.AuthToken:

@@ -90,7 +90,7 @@ field path. "-" reads a configuration from standard input.
 
 Output (-o text, the default): one line per valid file on stdout,
 "FILE: OK (version V: N groups, ...)", and the problems of each invalid
-file on stderr.
+file and the warnings of each valid one on stderr.
 
 Output -o json: one JSON document on stdout (nothing on stderr):
   {"valid": bool,                       false if any file is invalid
@@ -98,7 +98,8 @@ Output -o json: one JSON document on stdout (nothing on stderr):
               "valid": bool,
               "version": "...",         valid files: the configuration version
               "counts": {"groups", "apis", "environments", "apps", "access_keys"},
-              "problems": [{"line": 12, "column": 7, "path": "groups[0].apis[0].path", "message": "..."}]}]}
+              "problems": [{"line": 12, "column": 7, "path": "groups[0].apis[0].path", "message": "..."}],
+              "warnings": ["path: message", ...]}]}   valid files: accepted but questionable settings
 
 Exit status: 0 when every file is valid, 1 when any is invalid or
 unreadable, 2 on a usage error.`

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/apigwio/apigw/authz/keypair"
 	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // signFlags are the inputs of `apigw sign`.
@@ -22,6 +26,8 @@ type signFlags struct {
 	signedHeaders                                                                   string
 	headers                                                                         []string
 	unsignedPayload                                                                 bool
+	nonce                                                                           bool
+	nonceHeader                                                                     string
 }
 
 // maxBody bounds a body read from --data-file or stdin.
@@ -104,6 +110,8 @@ func newSignCmd() *cobra.Command {
 	fl.StringVar(&f.date, "date", "", "fixed signing time, 20060102T150405Z or RFC 3339 (default now)")
 	fl.StringVarP(&f.output, "output", "o", "headers", "output: headers, curl, explain or json")
 	fl.BoolVar(&f.unsignedPayload, "unsigned-payload", false, "send X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD instead of hashing the body")
+	fl.BoolVar(&f.nonce, "nonce", false, "add a random anti-replay nonce (a UUID) in --nonce-header, among the signed headers (APIs with replay_protection)")
+	fl.StringVar(&f.nonceHeader, "nonce-header", model.DefaultNonceHeader, "the header of --nonce (an API's replay_protection.header)")
 	fl.BoolVar(&explain, "explain", false, "same as -o explain: canonical request, string to sign and signature step by step")
 	fl.BoolVar(&curl, "curl", false, "same as -o curl: print a ready-to-run curl command")
 	_ = cmd.MarkFlagRequired("url")
@@ -177,6 +185,15 @@ func sign(f signFlags, stdout io.Writer) error {
 		}
 		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
+	if f.nonce {
+		n, err := newNonce()
+		if err != nil {
+			return err
+		}
+		req.Header.Set(f.nonceHeader, n)
+		// Signed: -H headers are, and key pairs sign it below.
+		f.headers = append(f.headers, f.nonceHeader+": "+n)
+	}
 	if isKeyPair {
 		return signKeyPair(f, req, body, kpAlg, t, stdout)
 	}
@@ -187,7 +204,10 @@ func sign(f signFlags, stdout io.Writer) error {
 		return usageError{err}
 	}
 	if f.output == "explain" {
-		return printExplanation(stdout, e)
+		if err := printExplanation(stdout, e); err != nil {
+			return err
+		}
+		return printNonce(stdout, f, req)
 	}
 	if err := signing.SignRequest(req, body, opts); err != nil {
 		return usageError{err}
@@ -227,6 +247,9 @@ func flatHeaders(h http.Header) map[string]string {
 // signKeyPair signs with an HMAC key pair (Tencent / Kong format).
 func signKeyPair(f signFlags, req *http.Request, body []byte, alg keypair.Algorithm, t time.Time, stdout io.Writer) error {
 	headers := strings.Fields(f.signedHeaders)
+	if f.nonce && len(headers) > 0 && !slices.Contains(headers, strings.ToLower(f.nonceHeader)) {
+		headers = append(headers, strings.ToLower(f.nonceHeader))
+	}
 	if len(headers) == 0 {
 		headers = []string{"x-date"}
 		for _, h := range f.headers {
@@ -250,7 +273,10 @@ func signKeyPair(f signFlags, req *http.Request, body []byte, alg keypair.Algori
 		}
 		_, err = fmt.Fprintf(stdout, "== Signing string (%s)\n%s\n\n== Signature\n%s\n\n== Headers to send\nX-Date: %s\nAuthorization: %s\n",
 			alg, sts, sig, req.Header.Get("X-Date"), keypair.FormatAuthorization(f.key, alg, headers, sig))
-		return err
+		if err != nil {
+			return err
+		}
+		return printNonce(stdout, f, req)
 	}
 	if err := keypair.Sign(req, body, f.key, f.secret, alg, headers, t); err != nil {
 		return usageError{err}
@@ -333,5 +359,26 @@ func printExplanation(w io.Writer, e signing.Explanation) error {
 	fmt.Fprintf(&b, "== Signature\n%s\n\n", e.Signature)
 	fmt.Fprintf(&b, "== Headers to send\nX-Sdk-Date: %s\nAuthorization: %s\n", e.Date, e.Authorization)
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// newNonce returns a random UUID (version 4) for --nonce.
+func newNonce() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("--nonce: %v", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
+}
+
+// printNonce ends --explain's "Headers to send" with the --nonce header.
+func printNonce(w io.Writer, f signFlags, req *http.Request) error {
+	if !f.nonce {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "%s: %s\n", http.CanonicalHeaderKey(f.nonceHeader), req.Header.Get(f.nonceHeader))
 	return err
 }

@@ -74,6 +74,9 @@ type Error struct {
 	// dialect; when empty, the APIG message and status are used.
 	TencentMessage string
 	TencentStatus  int
+	// Headers are sent with the answer (name, value), e.g. the
+	// X-RateLimit-* headers of a quota.
+	Headers [][2]string
 }
 
 // Dialect is the format of error answers, chosen per API group.

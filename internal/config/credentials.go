@@ -77,6 +77,9 @@ func (b *builder) apps(list []*configv1.App) {
 		}
 		app := model.NewApp(a.GetName(), a.GetKey(), sec, grants)
 		b.appExtras(path, a, app)
+		if q := a.GetQuota(); q != nil {
+			app.Quota = b.calendarQuota(field(path, "quota"), q)
+		}
 		if !a.GetDisabled() {
 			b.snap.Apps[a.GetKey()] = app
 		}

@@ -69,9 +69,12 @@ func (b *builder) groups(list []*configv1.Group) {
 				grp.APIs = append(grp.APIs, api)
 				b.snap.APIs[api.ID] = api
 			}
+			grp.Warnings = old.Warnings
+			b.snap.Warnings = append(b.snap.Warnings, old.Warnings...)
 			b.snap.Groups = append(b.snap.Groups, grp)
 			continue
 		}
+		warned := len(b.snap.Warnings)
 		for j, a := range g.GetApis() {
 			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
 			if api != nil {
@@ -80,10 +83,12 @@ func (b *builder) groups(list []*configv1.Group) {
 					v := g.GetHideCredentials()
 					api.HideCredentials = &v
 				}
+				b.replay(idx(field(path, "apis"), j), path, g, a, api)
 				grp.APIs = append(grp.APIs, api)
 				b.snap.APIs[api.ID] = api
 			}
 		}
+		grp.Warnings = slices.Clone(b.snap.Warnings[warned:])
 		b.snap.Groups = append(b.snap.Groups, grp)
 	}
 }

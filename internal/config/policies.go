@@ -215,16 +215,21 @@ func (b *builder) keyPairs(pairs []*configv1.KeyPair, plans []*configv1.UsagePla
 			b.ps.add(field(path, "name"), "usage plan %q is defined twice", p.GetName())
 		}
 		names[p.GetName()] = true
-		period := p.GetQuota().GetPeriod()
-		if p.GetQuota() != nil {
+		period, requests := p.GetQuota().GetPeriod(), p.GetQuota().GetRequests()
+		var calendar *model.CalendarQuota
+		if q := p.GetQuota(); isCalendarQuota(q) {
+			calendar = b.calendarQuota(field(path, "quota"), q)
+			period, requests = "", 0
+		} else if q != nil {
 			if period != "minute" && period != "hour" && period != "day" {
-				b.ps.add(field(path, "quota.period"), "%q is not minute, hour or day", period)
+				b.ps.add(field(path, "quota.period"), "%q is not minute, hour, day, week or month", period)
 			}
-			if p.GetQuota().GetRequests() == 0 {
+			if q.GetRequests() == 0 {
 				b.ps.add(field(path, "quota.requests"), "a quota needs a positive number of requests")
 			}
 		}
-		plan := model.NewUsagePlan(p.GetName(), p.GetRatePerSecond(), p.GetQuota().GetRequests(), period, p.GetKeyPairs())
+		plan := model.NewUsagePlan(p.GetName(), p.GetRatePerSecond(), requests, period, p.GetKeyPairs())
+		plan.Calendar = calendar
 		for j, id := range p.GetKeyPairs() {
 			kp := all[id]
 			if kp == nil {

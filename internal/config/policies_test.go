@@ -103,7 +103,7 @@ groups:
     apis:
       - {name: a, path: /a, auth: iam, app_code: true, hmac: {}, token_issuers: [ghost], backend: {url: "http://10.0.0.1"}}
 key_pairs: [{id: "bad id", secret: {value: longenough}}]
-usage_plans: [{name: p, key_pairs: [nope], quota: {period: week}}]
+usage_plans: [{name: p, key_pairs: [nope], quota: {period: fortnight}}]
 acl_policies: [{name: a1, type: mac, action: maybe, values: [], bindings: []}, {name: a2, type: ip, action: deny, values: [300.1.1.1], bindings: [{api: g/zz}]}]
 throttle_policies:
   - {name: t1, unit: fortnight, special: [{type: group, name: x}], bindings: [{api: g/a}]}
@@ -131,7 +131,7 @@ apps: [{name: app, key: k, secret: {value: longenough}, codes: [{value: short}],
 		`groups[0].apis[0].hmac: hmac settings apply to auth hmac only`,
 		`groups[0].apis[0].token_issuers[0]: token issuer "ghost" is not defined`,
 		`key_pairs[0].id: a key pair id is 1-128 letters`,
-		`usage_plans[0].quota.period: "week" is not minute, hour or day`,
+		`usage_plans[0].quota.period: "fortnight" is not minute, hour, day, week or month`,
 		`usage_plans[0].quota.requests: a quota needs a positive number of requests`,
 		`usage_plans[0].key_pairs[0]: key pair "nope" is not defined`,
 		`usage_plans[0]: bind the plan to environments or apis`,

@@ -28,18 +28,19 @@ import (
 // number of bytes) and durations (a number has no unit: the builder refuses
 // it with a hint, except 0).
 var numberAsString = map[protoreflect.FullName]bool{
-	"apigw.config.v1.Settings.max_body_size": true,
-	"apigw.config.v1.Settings.max_uri_size":  true,
-	"apigw.config.v1.Settings.clock_skew":    true,
-	"apigw.config.v1.Lockout.duration":       true,
-	"apigw.config.v1.Hmac.clock_skew":        true,
-	"apigw.config.v1.Backend.timeout":        true,
-	"apigw.config.v1.Cors.max_age":           true,
-	"apigw.config.v1.HealthCheck.interval":   true,
-	"apigw.config.v1.HealthCheck.timeout":    true,
-	"apigw.config.v1.TokenIssuer.refresh":    true,
-	"apigw.config.v1.Authorizer.timeout":     true,
-	"apigw.config.v1.Authorizer.cache_ttl":   true,
+	"apigw.config.v1.Settings.max_body_size":  true,
+	"apigw.config.v1.Settings.max_uri_size":   true,
+	"apigw.config.v1.Settings.clock_skew":     true,
+	"apigw.config.v1.Lockout.duration":        true,
+	"apigw.config.v1.Hmac.clock_skew":         true,
+	"apigw.config.v1.ReplayProtection.window": true,
+	"apigw.config.v1.Backend.timeout":         true,
+	"apigw.config.v1.Cors.max_age":            true,
+	"apigw.config.v1.HealthCheck.interval":    true,
+	"apigw.config.v1.HealthCheck.timeout":     true,
+	"apigw.config.v1.TokenIssuer.refresh":     true,
+	"apigw.config.v1.Authorizer.timeout":      true,
+	"apigw.config.v1.Authorizer.cache_ttl":    true,
 }
 
 // pathElem is one step of a path: a key as written (the occ-th key of

@@ -9,7 +9,7 @@ import (
 	"github.com/apigwio/apigw/internal/model"
 )
 
-// Warnings lists what in a valid configuration deserves a second look
+// layoutWarnings lists what in a valid configuration deserves a second look
 // without being refused: `apigw validate` prints them and `apigw serve`
 // logs them at every load.
 //
@@ -20,7 +20,7 @@ import (
 // paths exactly as Envoy does: a backend that maps /public/x and /admin to
 // the same handlers by other means would serve the stricter API's content
 // through the open prefix.
-func Warnings(snap *model.Snapshot) []string {
+func layoutWarnings(snap *model.Snapshot) []string {
 	type use struct {
 		api   *model.API
 		env   string
@@ -91,4 +91,11 @@ func backendHost(b model.Backend) string {
 		return "channel " + b.Channel
 	}
 	return ""
+}
+
+// Warnings returns every warning about snap, none of which refuses it:
+// those found while building it (Snapshot.Warnings: replay windows, ...)
+// and those about its layout (layoutWarnings).
+func Warnings(snap *model.Snapshot) []string {
+	return append(slices.Clone(snap.Warnings), layoutWarnings(snap)...)
 }

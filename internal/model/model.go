@@ -73,6 +73,9 @@ const MethodAny = "ANY"
 type Snapshot struct {
 	// Version identifies the configuration content (a hash).
 	Version string
+	// Warnings are "path: message" lines about settings accepted but
+	// questionable (printed by validate, logged by serve).
+	Warnings []string
 	// Server holds the service's own addresses.
 	Server Server
 	// Listener is the Envoy listener for API traffic.
@@ -255,6 +258,9 @@ type Group struct {
 	// PathEnvironments maps a first path segment to an environment when the
 	// environment is selected by path; nil when X-Stage selects it.
 	PathEnvironments map[string]string
+	// Warnings about the group's definition (also in Snapshot.Warnings),
+	// kept with the model so that a reload reusing it repeats them.
+	Warnings []string
 	// Digest hashes everything the group's model is resolved from: its own
 	// definition and every definition outside the groups. Equal digests
 	// mean equal models, so a translation of the group can be reused.
@@ -300,6 +306,9 @@ type API struct {
 	Authorizer *Authorizer
 	// Dialect of error answers (the group's).
 	Dialect apigerr.Dialect
+	// Replay is the anti-replay nonce check (nil: off). Set for signed
+	// auth types only (app, iam, hmac).
+	Replay *ReplayProtection
 }
 
 // Deployment is an API published in one environment, with variables applied.
@@ -473,6 +482,8 @@ type App struct {
 	Codes []Secret
 	// TrustedIPs the app may call from; empty means any.
 	TrustedIPs []netip.Prefix
+	// Quota is the app's calendar quota (nil: none).
+	Quota *CalendarQuota
 	// grants holds GrantKey(api, env) entries.
 	grants map[string]struct{}
 }
@@ -558,6 +569,10 @@ type UsagePlan struct {
 	QuotaRequests uint32
 	// QuotaPeriod is "minute", "hour" or "day".
 	QuotaPeriod string
+	// Calendar is the plan's calendar quota per key pair (week, month, or
+	// a day in a time zone), counted by the Check service; QuotaRequests
+	// is then 0 (the rate limiter does not count it).
+	Calendar *CalendarQuota
 	// keys bound to the plan.
 	keys map[string]struct{}
 }

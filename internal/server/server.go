@@ -30,6 +30,8 @@ import (
 
 	"github.com/apigwio/apigw/authz"
 	"github.com/apigwio/apigw/authz/lockout"
+	"github.com/apigwio/apigw/authz/nonce"
+	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/config/reload"
 	"github.com/apigwio/apigw/internal/model"
@@ -212,6 +214,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		lo := snap.Settings.Lockout
 		authzOpts.Lockout = lockout.NewRedis(s.redis, "apigw:lockout:", lockout.Policy{MaxFailures: lo.MaxFailures, Duration: lo.Duration})
 		limiterOpts.Backend = ratelimit.NewRedis(s.redis, "apigw:rl:")
+		authzOpts.Nonces = nonce.NewRedis(s.redis, "apigw:nonce:")
+		authzOpts.Quotas = quota.NewRedis(s.redis, "apigw:quota:")
 	}
 	s.limiter = ratelimit.New(limiterOpts)
 	if err := s.limiter.Update(throttle.Config(snap)); err != nil {
@@ -264,6 +268,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"reload":    func() any { return s.reloader.Status() },
 		"ratelimit": func() any { return s.limiter.Stats() },
 		"authz":     func() any { return s.authz.Stats() },
+		"quotas":    func() any { return s.authz.QuotaUsage() },
 	}
 	for k, v := range o.Debug {
 		debug[k] = v
@@ -468,7 +473,8 @@ func (s *Server) registerMetrics(m *metrics.Registry) {
 	m.Counter("apigw_ratelimit_requests_total", "ShouldRateLimit calls.", func() float64 { return float64(s.limiter.Stats().Requests) })
 	m.Counter("apigw_ratelimit_over_limit_total", "ShouldRateLimit calls answered OVER_LIMIT.", func() float64 { return float64(s.limiter.Stats().OverLimit) })
 	m.Counter("apigw_ratelimit_cache_hits_total", "Descriptors answered over the limit from the local cache.", func() float64 { return float64(s.limiter.Stats().CacheHits) })
-	m.Counter("apigw_redis_errors_total", "Failed calls to the shared store (rate-limit counters and lockout).", func() float64 {
+	m.Counter("apigw_replays_total", "Signed requests refused because their anti-replay nonce was already used.", func() float64 { return float64(s.authz.Stats().Replays) })
+	m.Counter("apigw_redis_errors_total", "Failed calls to the shared store (rate-limit counters, lockout and nonces).", func() float64 {
 		return float64(s.limiter.Stats().BackendErrors + s.authz.Stats().LockoutStoreErrors)
 	})
 }

@@ -1081,8 +1081,11 @@ type Group struct {
 	PathEnvironments *PathEnvironments `protobuf:"bytes,5,opt,name=path_environments,json=pathEnvironments,proto3" json:"path_environments,omitempty"`
 	// Default of hide_credentials for the group's APIs.
 	HideCredentials *bool `protobuf:"varint,6,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Anti-replay nonces for the group's signed APIs (auth app, iam, hmac);
+	// an API's own replay_protection replaces it.
+	ReplayProtection *ReplayProtection `protobuf:"bytes,7,opt,name=replay_protection,json=replayProtection,proto3" json:"replay_protection,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
@@ -1157,6 +1160,82 @@ func (x *Group) GetHideCredentials() bool {
 	return false
 }
 
+func (x *Group) GetReplayProtection() *ReplayProtection {
+	if x != nil {
+		return x.ReplayProtection
+	}
+	return nil
+}
+
+// ReplayProtection refuses a signed request whose nonce was already seen
+// (by any replica sharing the store) within the window. The nonce must be
+// among the signed headers. See docs/authentication.md#replay-protection.
+type ReplayProtection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Request header carrying the nonce. Default "X-Sdk-Nonce".
+	Header string `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// How long a nonce is remembered. Default: twice the clock skew of the
+	// API's scheme (settings.clock_skew, or the hmac clock_skew for auth
+	// hmac), the whole time a signed request stays acceptable. At most 24h.
+	Window string `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	// Refuse signed requests without a nonce. Default false: the nonce is
+	// checked only when the request carries one.
+	Required      bool `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayProtection) Reset() {
+	*x = ReplayProtection{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayProtection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayProtection) ProtoMessage() {}
+
+func (x *ReplayProtection) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayProtection.ProtoReflect.Descriptor instead.
+func (*ReplayProtection) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReplayProtection) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *ReplayProtection) GetWindow() string {
+	if x != nil {
+		return x.Window
+	}
+	return ""
+}
+
+func (x *ReplayProtection) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
 // PathEnvironments maps the first path segment to an environment; the
 // segment is stripped before the backend.
 type PathEnvironments struct {
@@ -1172,7 +1251,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1263,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1276,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -1251,13 +1330,15 @@ type Api struct {
 	// goes upstream (Authorization of signatures and tokens, X-Apig-AppCode).
 	// Unset: the group's value, else only X-Apig-AppCode is removed.
 	HideCredentials *bool `protobuf:"varint,16,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Anti-replay nonces (auth app, iam, hmac); replaces the group's.
+	ReplayProtection *ReplayProtection `protobuf:"bytes,17,opt,name=replay_protection,json=replayProtection,proto3" json:"replay_protection,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1350,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1363,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Api) GetName() string {
@@ -1397,6 +1478,13 @@ func (x *Api) GetHideCredentials() bool {
 	return false
 }
 
+func (x *Api) GetReplayProtection() *ReplayProtection {
+	if x != nil {
+		return x.ReplayProtection
+	}
+	return nil
+}
+
 // Backend is where a request is forwarded: exactly one of url, channel, mock.
 type Backend struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1420,7 +1508,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1520,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1533,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1512,7 +1600,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1612,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1625,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1582,7 +1670,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1682,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1695,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1667,7 +1755,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1767,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1780,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1731,7 +1819,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1831,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1844,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Condition) GetType() string {
@@ -1799,7 +1887,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1899,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1912,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Channel) GetName() string {
@@ -1875,7 +1963,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1975,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +1988,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -1936,7 +2024,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2036,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2049,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -2015,7 +2103,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2115,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2128,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -2118,14 +2206,17 @@ type App struct {
 	// App codes for simple authentication (X-Apig-AppCode), at most 5.
 	Codes []*Secret `protobuf:"bytes,6,rep,name=codes,proto3" json:"codes,omitempty"`
 	// Client addresses / CIDRs the app may call from (empty: any).
-	TrustedIps    []string `protobuf:"bytes,7,rep,name=trusted_ips,json=trustedIps,proto3" json:"trusted_ips,omitempty"`
+	TrustedIps []string `protobuf:"bytes,7,rep,name=trusted_ips,json=trustedIps,proto3" json:"trusted_ips,omitempty"`
+	// Calendar quota of the app (period day, week or month), counted by the
+	// Check service.
+	Quota         *Quota `protobuf:"bytes,8,opt,name=quota,proto3" json:"quota,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2228,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2241,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *App) GetName() string {
@@ -2202,6 +2293,13 @@ func (x *App) GetTrustedIps() []string {
 	return nil
 }
 
+func (x *App) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
 // Grant authorises an app to call APIs.
 type Grant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2215,7 +2313,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2325,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2338,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Grant) GetApi() string {
@@ -2272,7 +2370,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2382,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2395,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2336,7 +2434,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2446,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2459,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2400,7 +2498,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2510,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2523,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2471,7 +2569,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2581,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2594,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2546,15 +2644,23 @@ type Quota struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Requests allowed per period.
 	Requests uint32 `protobuf:"varint,1,opt,name=requests,proto3" json:"requests,omitempty"`
-	// "minute", "hour" or "day".
-	Period        string `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
+	// "minute", "hour" or "day" (counted by the rate-limit service, windows
+	// aligned to the epoch), or the calendar periods "week" (ISO, from
+	// Monday) and "month" (counted exactly by the Check service). "day" with
+	// a time_zone is a calendar day.
+	Period string `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
+	// IANA time zone of the calendar periods (e.g. "Europe/Berlin"). Default
+	// UTC.
+	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// Count each API separately (a calendar quota only).
+	PerApi        bool `protobuf:"varint,4,opt,name=per_api,json=perApi,proto3" json:"per_api,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2672,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2685,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2594,6 +2700,20 @@ func (x *Quota) GetPeriod() string {
 		return x.Period
 	}
 	return ""
+}
+
+func (x *Quota) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Quota) GetPerApi() bool {
+	if x != nil {
+		return x.PerApi
+	}
+	return false
 }
 
 // TokenIssuer is a trusted JWS/JWT issuer.
@@ -2624,7 +2744,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2756,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2769,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -2730,7 +2850,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +2862,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +2875,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -2798,7 +2918,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +2930,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +2943,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -2874,7 +2994,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3006,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3019,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Binding) GetApi() string {
@@ -2941,7 +3061,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3073,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3086,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -3040,7 +3160,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3172,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3185,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -3112,7 +3232,7 @@ type SignatureKey struct {
 
 func (x *SignatureKey) Reset() {
 	*x = SignatureKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3244,7 @@ func (x *SignatureKey) String() string {
 func (*SignatureKey) ProtoMessage() {}
 
 func (x *SignatureKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3257,7 @@ func (x *SignatureKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
 func (*SignatureKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SignatureKey) GetName() string {
@@ -3276,21 +3396,26 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x02\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
 	"\x04apis\x18\x03 \x03(\v2\x14.apigw.config.v1.ApiR\x04apis\x12#\n" +
 	"\rerror_dialect\x18\x04 \x01(\tR\ferrorDialect\x12N\n" +
 	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\x12.\n" +
-	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
-	"\x11_hide_credentials\"\xb2\x01\n" +
+	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12N\n" +
+	"\x11replay_protection\x18\a \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtectionB\x13\n" +
+	"\x11_hide_credentials\"^\n" +
+	"\x10ReplayProtection\x12\x16\n" +
+	"\x06header\x18\x01 \x01(\tR\x06header\x12\x16\n" +
+	"\x06window\x18\x02 \x01(\tR\x06window\x12\x1a\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\"\xb2\x01\n" +
 	"\x10PathEnvironments\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12H\n" +
 	"\amapping\x18\x02 \x03(\v2..apigw.config.v1.PathEnvironments.MappingEntryR\amapping\x1a:\n" +
 	"\fMappingEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x05\n" +
 	"\x03Api\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3310,7 +3435,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"authorizer\x18\x0f \x01(\tR\n" +
 	"authorizer\x12.\n" +
-	"\x10hide_credentials\x18\x10 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
+	"\x10hide_credentials\x18\x10 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12N\n" +
+	"\x11replay_protection\x18\x11 \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtectionB\x13\n" +
 	"\x11_hide_credentials\"\xc9\x01\n" +
 	"\aBackend\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
@@ -3364,7 +3490,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\tH\x00R\x05value\x12\x12\n" +
 	"\x03env\x18\x02 \x01(\tH\x00R\x03env\x12\x14\n" +
 	"\x04file\x18\x03 \x01(\tH\x00R\x04fileB\b\n" +
-	"\x06source\"\xf8\x01\n" +
+	"\x06source\"\xa6\x02\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12/\n" +
@@ -3373,7 +3499,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\bdisabled\x18\x05 \x01(\bR\bdisabled\x12-\n" +
 	"\x05codes\x18\x06 \x03(\v2\x17.apigw.config.v1.SecretR\x05codes\x12\x1f\n" +
 	"\vtrusted_ips\x18\a \x03(\tR\n" +
-	"trustedIps\"=\n" +
+	"trustedIps\x12,\n" +
+	"\x05quota\x18\b \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\"=\n" +
 	"\x05Grant\x12\x10\n" +
 	"\x03api\x18\x01 \x01(\tR\x03api\x12\"\n" +
 	"\fenvironments\x18\x02 \x03(\tR\fenvironments\"t\n" +
@@ -3396,10 +3523,12 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\fenvironments\x18\x03 \x03(\tR\fenvironments\x12\x12\n" +
 	"\x04apis\x18\x04 \x03(\tR\x04apis\x12&\n" +
 	"\x0frate_per_second\x18\x05 \x01(\rR\rratePerSecond\x12,\n" +
-	"\x05quota\x18\x06 \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\";\n" +
+	"\x05quota\x18\x06 \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\"q\n" +
 	"\x05Quota\x12\x1a\n" +
 	"\brequests\x18\x01 \x01(\rR\brequests\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\"\x97\x02\n" +
+	"\x06period\x18\x02 \x01(\tR\x06period\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x17\n" +
+	"\aper_api\x18\x04 \x01(\bR\x06perApi\"\x97\x02\n" +
 	"\vTokenIssuer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -3458,7 +3587,7 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
 	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
@@ -3472,34 +3601,35 @@ var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Lockout)(nil),          // 9: apigw.config.v1.Lockout
 	(*Environment)(nil),      // 10: apigw.config.v1.Environment
 	(*Group)(nil),            // 11: apigw.config.v1.Group
-	(*PathEnvironments)(nil), // 12: apigw.config.v1.PathEnvironments
-	(*Api)(nil),              // 13: apigw.config.v1.Api
-	(*Backend)(nil),          // 14: apigw.config.v1.Backend
-	(*Mock)(nil),             // 15: apigw.config.v1.Mock
-	(*Cors)(nil),             // 16: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),    // 17: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),        // 18: apigw.config.v1.Condition
-	(*Channel)(nil),          // 19: apigw.config.v1.Channel
-	(*ChannelMember)(nil),    // 20: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),      // 21: apigw.config.v1.HealthCheck
-	(*Secret)(nil),           // 22: apigw.config.v1.Secret
-	(*App)(nil),              // 23: apigw.config.v1.App
-	(*Grant)(nil),            // 24: apigw.config.v1.Grant
-	(*IamUser)(nil),          // 25: apigw.config.v1.IamUser
-	(*AccessKey)(nil),        // 26: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),          // 27: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),        // 28: apigw.config.v1.UsagePlan
-	(*Quota)(nil),            // 29: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),      // 30: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),      // 31: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),        // 32: apigw.config.v1.AclPolicy
-	(*Binding)(nil),          // 33: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),   // 34: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil), // 35: apigw.config.v1.SpecialThreshold
-	(*SignatureKey)(nil),     // 36: apigw.config.v1.SignatureKey
-	nil,                      // 37: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 38: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 39: apigw.config.v1.Mock.HeadersEntry
+	(*ReplayProtection)(nil), // 12: apigw.config.v1.ReplayProtection
+	(*PathEnvironments)(nil), // 13: apigw.config.v1.PathEnvironments
+	(*Api)(nil),              // 14: apigw.config.v1.Api
+	(*Backend)(nil),          // 15: apigw.config.v1.Backend
+	(*Mock)(nil),             // 16: apigw.config.v1.Mock
+	(*Cors)(nil),             // 17: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),    // 18: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),        // 19: apigw.config.v1.Condition
+	(*Channel)(nil),          // 20: apigw.config.v1.Channel
+	(*ChannelMember)(nil),    // 21: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),      // 22: apigw.config.v1.HealthCheck
+	(*Secret)(nil),           // 23: apigw.config.v1.Secret
+	(*App)(nil),              // 24: apigw.config.v1.App
+	(*Grant)(nil),            // 25: apigw.config.v1.Grant
+	(*IamUser)(nil),          // 26: apigw.config.v1.IamUser
+	(*AccessKey)(nil),        // 27: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),          // 28: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),        // 29: apigw.config.v1.UsagePlan
+	(*Quota)(nil),            // 30: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),      // 31: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),      // 32: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),        // 33: apigw.config.v1.AclPolicy
+	(*Binding)(nil),          // 34: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),   // 35: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil), // 36: apigw.config.v1.SpecialThreshold
+	(*SignatureKey)(nil),     // 37: apigw.config.v1.SignatureKey
+	nil,                      // 38: apigw.config.v1.Environment.VariablesEntry
+	nil,                      // 39: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                      // 40: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
@@ -3507,54 +3637,57 @@ var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	5,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
 	10, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
 	11, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	23, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	25, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	19, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	27, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	28, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	30, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	32, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	34, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	24, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	26, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	20, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	28, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	29, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	31, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	33, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	35, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
 	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	36, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	37, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
 	3,  // 15: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
 	9,  // 16: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
 	7,  // 17: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
 	8,  // 18: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
 	6,  // 19: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	22, // 20: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	37, // 21: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	13, // 22: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	12, // 23: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	38, // 24: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	14, // 25: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	16, // 26: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	17, // 27: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	7,  // 28: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	15, // 29: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	39, // 30: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	18, // 31: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	14, // 32: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	20, // 33: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	21, // 34: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	22, // 35: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	24, // 36: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	22, // 37: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	26, // 38: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	22, // 39: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	22, // 40: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	29, // 41: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	31, // 42: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	33, // 43: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	35, // 44: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	33, // 45: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	22, // 46: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
-	33, // 47: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	23, // 20: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	38, // 21: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	14, // 22: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	13, // 23: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	12, // 24: apigw.config.v1.Group.replay_protection:type_name -> apigw.config.v1.ReplayProtection
+	39, // 25: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	15, // 26: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	17, // 27: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	18, // 28: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	7,  // 29: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	12, // 30: apigw.config.v1.Api.replay_protection:type_name -> apigw.config.v1.ReplayProtection
+	16, // 31: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	40, // 32: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	19, // 33: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	15, // 34: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	21, // 35: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	22, // 36: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	23, // 37: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	25, // 38: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	23, // 39: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	30, // 40: apigw.config.v1.App.quota:type_name -> apigw.config.v1.Quota
+	27, // 41: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	23, // 42: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	23, // 43: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	30, // 44: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	32, // 45: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	34, // 46: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	36, // 47: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	34, // 48: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	23, // 49: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	34, // 50: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3564,8 +3697,8 @@ func file_apigw_config_v1_config_proto_init() {
 	}
 	file_apigw_config_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[11].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[13].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[22].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[14].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[23].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3576,7 +3709,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,68 @@
+package nonce
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Store shared by replicas: one SET key 1 NX PX <window> per
+// request (one round trip, atomic: of two replicas racing on one nonce,
+// exactly one sets it). Keys are prefix + "{" + credential + "}:" + nonce;
+// the braces are a Redis Cluster hash tag, so one credential's nonces live
+// in one slot (and credentials spread over the cluster).
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+// NewRedis returns a Store on client (a *redis.Client or a
+// *redis.ClusterClient) with keys under prefix (e.g. "apigw:nonce:").
+func NewRedis(client redis.UniversalClient, prefix string) *Redis {
+	return &Redis{client: client, prefix: prefix}
+}
+
+// Seen implements Store.
+func (r *Redis) Seen(ctx context.Context, key string, window time.Duration) (bool, error) {
+	set, err := r.client.SetNX(ctx, r.redisKey(key), "1", window).Result()
+	if err != nil {
+		return false, err
+	}
+	return !set, nil
+}
+
+// redisKey maps a Key (credential NUL nonce) to the Redis key.
+func (r *Redis) redisKey(key string) string {
+	cred, n, _ := strings.Cut(key, "\x00")
+	var b strings.Builder
+	b.Grow(len(r.prefix) + len(key) + 8)
+	b.WriteString(r.prefix)
+	b.WriteByte('{')
+	writeTagged(&b, cred)
+	b.WriteString("}:")
+	b.WriteString(n)
+	return b.String()
+}
+
+// writeTagged writes s fit for a hash tag: '%', '{' and '}' are
+// percent-encoded (a brace would end the tag early), "" becomes "%".
+func writeTagged(b *strings.Builder, s string) {
+	if s == "" {
+		b.WriteByte('%')
+		return
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			b.WriteString("%25")
+		case '{':
+			b.WriteString("%7B")
+		case '}':
+			b.WriteString("%7D")
+		default:
+			b.WriteByte(c)
+		}
+	}
+}
