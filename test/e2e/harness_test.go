@@ -178,6 +178,7 @@ groups:
 {{template "sigkeyAPIs" .}}
 {{- end}}
 {{template "securityAPIs" .}}
+{{template "replayAPIs" .}}
 {{- if .Added}}
       - name: added
         method: GET
@@ -243,6 +244,7 @@ apps:
     key: {{.AppKey}}
     secret: {value: "{{.AppSecret}}"}
     grants: [{api: "e2e/*"}, {api: "route/*"}]
+{{template "replayApps" .}}
 {{- if .Auth}}
 {{template "authCredentials" .}}
 {{- end}}
