@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/apigwio/apigw/authz/signing"
@@ -39,7 +40,10 @@ var (
 // Details of authentication failures that the platform documents.
 const (
 	detailNoAuthorization = "Authorization not found"
-	detailLocked          = "AK access failed to reach the limit,forbidden"
+	// detailHostNotSigned: settings.require_signed_host and a signature
+	// that does not cover host.
+	detailHostNotSigned = "the signature must cover the host header (SignedHeaders has no host; settings.require_signed_host)"
+	detailLocked        = "AK access failed to reach the limit,forbidden"
 )
 
 // authenticate verifies the request's SDK-HMAC signature for sc and applies
@@ -56,6 +60,10 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	c := sc.lookup(t, cred.Access)
 	if c == nil {
 		return nil, apigerr.WithDetail(sc.code, sc.unknownKey(cred.Access))
+	}
+	if t.snap.Settings.RequireSignedHost && !slices.Contains(strings.Split(cred.SignedHeaders, ";"), "host") {
+		// Refused before any comparison: not a lockout failure.
+		return nil, apigerr.WithDetail(sc.code, detailHostNotSigned)
 	}
 	n, bad := nonceOf(rp, r, sdkSigned(cred.SignedHeaders))
 	if bad != "" {

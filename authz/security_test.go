@@ -489,3 +489,28 @@ func TestKeyPairRequestLineProtocol(t *testing.T) {
 		})
 	}
 }
+
+// TestRequireSignedHost: with settings.require_signed_host a signature
+// that does not cover host is refused before any comparison (no lockout
+// count); a signature that covers it is accepted. Off, both are accepted
+// (TestSignatureScope).
+func TestRequireSignedHost(t *testing.T) {
+	snap, err := config.Load("test", []byte(strings.Replace(testConfig, "settings:\n", "settings:\n  require_signed_host: true\n", 1)), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{now: testNow, snap: snap}
+	f.svc = mustNew(t, snap, Options{Now: func() time.Time { return f.now }})
+	if status, d, _ := f.check(t, handSigned(t, "GET", "/items/1", "host;x-sdk-date", nil, nil)); status != 200 {
+		t.Fatalf("host signed: %d %q", status, d.Msg)
+	}
+	for range 10 { // more than max_failures: never locks
+		status, d, _ := f.check(t, handSigned(t, "GET", "/items/1", "x-sdk-date", nil, nil))
+		if status != 401 || d.Code != "APIG.0303" || !strings.Contains(d.Msg, "the signature must cover the host header") {
+			t.Fatalf("host not signed: %d %s %q", status, d.Code, d.Msg)
+		}
+	}
+	if status, d, _ := f.check(t, handSigned(t, "GET", "/items/1", "host;x-sdk-date", nil, nil)); status != 200 {
+		t.Fatalf("host signed after refusals (locked?): %d %q", status, d.Msg)
+	}
+}

@@ -157,6 +157,7 @@ func (b *builder) settings(s *configv1.Settings) {
 		}
 		out.Lockout.MaxTrackedKeys = int(n)
 	}
+	out.RequireSignedHost = s.GetRequireSignedHost()
 	out.MaxAPIRemovalPercent = 100
 	if p := s.GetMaxApiRemovalPercent(); p != 0 {
 		if p > 100 {

@@ -166,6 +166,8 @@ type Settings struct {
 	Throttling Throttling
 	// BackendTLS is how Envoy verifies https backends.
 	BackendTLS BackendTLS
+	// RequireSignedHost refuses SDK-HMAC signatures that do not sign host.
+	RequireSignedHost bool
 	// MaxAPIRemovalPercent refuses a reload that would remove more than
 	// this percentage of the published APIs, unless forced (100: never).
 	MaxAPIRemovalPercent int

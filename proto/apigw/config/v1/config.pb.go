@@ -572,8 +572,12 @@ type Settings struct {
 	// default 100 (no reload is refused for what it removes; an empty
 	// configuration is refused unless allow_empty is set).
 	MaxApiRemovalPercent uint32 `protobuf:"varint,11,opt,name=max_api_removal_percent,json=maxApiRemovalPercent,proto3" json:"max_api_removal_percent,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Refuse SDK-HMAC signatures whose SignedHeaders do not include host
+	// (401 with the scheme's code). Off by default: the official Huawei Go
+	// SDK signs host only when the caller sets a Host header itself.
+	RequireSignedHost bool `protobuf:"varint,12,opt,name=require_signed_host,json=requireSignedHost,proto3" json:"require_signed_host,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
@@ -681,6 +685,13 @@ func (x *Settings) GetMaxApiRemovalPercent() uint32 {
 		return x.MaxApiRemovalPercent
 	}
 	return 0
+}
+
+func (x *Settings) GetRequireSignedHost() bool {
+	if x != nil {
+		return x.RequireSignedHost
+	}
+	return false
 }
 
 // BackendTls configures the verification of https backends' certificates.
@@ -3344,7 +3355,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
-	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\x92\x04\n" +
+	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\xc2\x04\n" +
 	"\bSettings\x12\x1d\n" +
 	"\n" +
 	"clock_skew\x18\x01 \x01(\tR\tclockSkew\x12\"\n" +
@@ -3362,7 +3373,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vbackend_tls\x18\n" +
 	" \x01(\v2\x1b.apigw.config.v1.BackendTlsR\n" +
 	"backendTls\x125\n" +
-	"\x17max_api_removal_percent\x18\v \x01(\rR\x14maxApiRemovalPercent\"W\n" +
+	"\x17max_api_removal_percent\x18\v \x01(\rR\x14maxApiRemovalPercent\x12.\n" +
+	"\x13require_signed_host\x18\f \x01(\bR\x11requireSignedHost\"W\n" +
 	"\n" +
 	"BackendTls\x12\x17\n" +
 	"\aca_file\x18\x01 \x01(\tR\x06caFile\x120\n" +
