@@ -79,6 +79,10 @@ type Reloader struct {
 	force bool
 	// reads counts file reads (tests: an idle poll reads nothing).
 	reads atomic.Int64
+	// shownCurrent and shownStatus are copies of current and status for
+	// readers that must not wait for a load (Current, Status).
+	shownCurrent atomic.Pointer[model.Snapshot]
+	shownStatus  atomic.Pointer[Status]
 }
 
 // StableInterval is how long apart the two reads of a changed file are:
@@ -121,6 +125,7 @@ func (r *Reloader) SetAddresses(grpcAddr, adminAddr string) {
 	r.digest = [32]byte{}
 	r.current = nil
 	r.status = Status{}
+	r.publishState()
 }
 
 // Prime loads the file without publishing it and makes it the current
@@ -229,6 +234,7 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	}
 	r.status.LastError = ""
 	r.status.LastErrorAt = time.Time{}
+	r.publishState()
 	if prev == nil {
 		r.log.Info("config loaded", "path", r.path, "version", snap.Version, "apis", len(snap.APIs))
 	} else {
@@ -275,6 +281,7 @@ func (r *Reloader) refuse(err error) error {
 	r.status.Failures++
 	r.status.LastError = err.Error()
 	r.status.LastErrorAt = time.Now()
+	r.publishState()
 	if r.priming {
 		return err
 	}
@@ -286,18 +293,25 @@ func (r *Reloader) refuse(err error) error {
 	return err
 }
 
-// Current returns the snapshot in use (nil before the first success).
-func (r *Reloader) Current() *model.Snapshot {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.current
+// publishState makes the current snapshot and status visible to Current
+// and Status. The caller holds r.mu.
+func (r *Reloader) publishState() {
+	st := r.status
+	r.shownStatus.Store(&st)
+	r.shownCurrent.Store(r.current)
 }
 
-// Status returns the reload history.
+// Current returns the snapshot in use (nil before the first success). It
+// never waits for a load in progress (the admin endpoints call it).
+func (r *Reloader) Current() *model.Snapshot { return r.shownCurrent.Load() }
+
+// Status returns the reload history. It never waits for a load in
+// progress.
 func (r *Reloader) Status() Status {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.status
+	if st := r.shownStatus.Load(); st != nil {
+		return *st
+	}
+	return Status{}
 }
 
 // Force reloads now, accepting a configuration that removes more APIs than

@@ -201,3 +201,43 @@ func TestIdlePollReadsNothing(t *testing.T) {
 		t.Fatal("change not picked up")
 	}
 }
+
+// TestStatusDoesNotWaitForALoad: Current and Status answer at once while a
+// load holds the reloader (a sink that blocks stands for a long reload).
+func TestStatusDoesNotWaitForALoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	write(t, path, groupsConfig(1))
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	r := New(path, config.Options{}, 0, quiet(), func(context.Context, *model.Snapshot) error {
+		close(entered)
+		<-release
+		return nil
+	})
+	if _, err := r.Prime(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	write(t, path, groupsConfig(2))
+	done := make(chan error, 1)
+	go func() { done <- r.Load(context.Background()) }()
+	<-entered
+	answered := make(chan struct{})
+	go func() {
+		if r.Current() == nil || len(r.Current().APIs) != 1 || r.Status().Reloads != 1 {
+			t.Error("Current/Status during a load: not the serving configuration")
+		}
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Current/Status waited for the load")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Current().APIs) != 2 || r.Status().Reloads != 2 {
+		t.Fatalf("after the load: %d APIs, %d reloads", len(r.Current().APIs), r.Status().Reloads)
+	}
+}
