@@ -7,6 +7,8 @@
 //	apigw bootstrap [flags]                  print an Envoy bootstrap for this service
 //	apigw sign --url URL [flags]             sign a request for testing and debugging
 //	apigw check --config FILE --url URL      what the gateway would do with a request
+//	apigw import --group NAME [--into FILE] DOC  an OpenAPI/Swagger document as a group
+//	apigw export --config FILE --group NAME  a group as an OpenAPI/Swagger document
 //	apigw ratelimit-config --config FILE     the envoyproxy/ratelimit equivalent of the limits
 //	apigw version                            print the version
 //	apigw completion bash|zsh|fish|powershell  shell completion
@@ -197,7 +199,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("apigw {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newServeCmd(), newValidateCmd(), newBootstrapCmd(), newSignCmd(), newRatelimitConfigCmd(), newCheckCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newValidateCmd(), newBootstrapCmd(), newSignCmd(), newRatelimitConfigCmd(), newCheckCmd(), newImportCmd(), newExportCmd(), newVersionCmd())
 	return root
 }
 
