@@ -74,6 +74,10 @@ type Error struct {
 	// dialect; when empty, the APIG message and status are used.
 	TencentMessage string
 	TencentStatus  int
+	// CredentialMissing marks an authentication failure whose credential
+	// (Authorization, app code, token) was absent: its response type is
+	// AUTH_HEADER_MISSING rather than AUTH_FAILURE.
+	CredentialMissing bool
 }
 
 // Dialect is the format of error answers, chosen per API group.

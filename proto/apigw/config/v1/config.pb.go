@@ -68,8 +68,12 @@ type Gateway struct {
 	// Signature keys, bound to APIs: the gateway signs the requests it sends
 	// to their backends (docs/configuration.md#signature_keys).
 	SignatureKeys []*SignatureKey `protobuf:"bytes,16,rep,name=signature_keys,json=signatureKeys,proto3" json:"signature_keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Gateway response sets: the status, body and headers of the gateway's
+	// own answers by error type, bound to groups (groups[].gateway_response;
+	// docs/configuration.md#gateway_responses).
+	GatewayResponses []*GatewayResponse `protobuf:"bytes,40,rep,name=gateway_responses,json=gatewayResponses,proto3" json:"gateway_responses,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Gateway) Reset() {
@@ -214,6 +218,137 @@ func (x *Gateway) GetSignatureKeys() []*SignatureKey {
 	return nil
 }
 
+func (x *Gateway) GetGatewayResponses() []*GatewayResponse {
+	if x != nil {
+		return x.GatewayResponses
+	}
+	return nil
+}
+
+// GatewayResponse is a named set of customised gateway answers.
+type GatewayResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique among the sets; groups bind it by name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Per error type (AUTH_FAILURE, NOT_FOUND, THROTTLED, DEFAULT_4XX, ...;
+	// docs/errors.md#gateway-response-types) the answer. A type not listed
+	// falls back to its parent type, then DEFAULT_4XX or DEFAULT_5XX, then
+	// the built-in answer.
+	Responses     map[string]*GatewayResponseEntry `protobuf:"bytes,2,rep,name=responses,proto3" json:"responses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayResponse) Reset() {
+	*x = GatewayResponse{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayResponse) ProtoMessage() {}
+
+func (x *GatewayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayResponse.ProtoReflect.Descriptor instead.
+func (*GatewayResponse) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GatewayResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayResponse) GetResponses() map[string]*GatewayResponseEntry {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
+// GatewayResponseEntry is the answer for one error type.
+type GatewayResponseEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// HTTP status (200-599); 0 or unset keeps the error's own status.
+	Status uint32 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	// Body: a JSON object whose strings may use $context.error.code,
+	// $context.error.message, $context.error.type and $context.requestId.
+	// Empty: the built-in APIG body.
+	Body string `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	// Extra response headers; values may use the same variables.
+	Headers       map[string]string `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayResponseEntry) Reset() {
+	*x = GatewayResponseEntry{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayResponseEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayResponseEntry) ProtoMessage() {}
+
+func (x *GatewayResponseEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayResponseEntry.ProtoReflect.Descriptor instead.
+func (*GatewayResponseEntry) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GatewayResponseEntry) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *GatewayResponseEntry) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *GatewayResponseEntry) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
 // Authorizer is a custom authorizer: an HTTP endpoint that decides.
 type Authorizer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -236,7 +371,7 @@ type Authorizer struct {
 
 func (x *Authorizer) Reset() {
 	*x = Authorizer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +383,7 @@ func (x *Authorizer) String() string {
 func (*Authorizer) ProtoMessage() {}
 
 func (x *Authorizer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +396,7 @@ func (x *Authorizer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authorizer.ProtoReflect.Descriptor instead.
 func (*Authorizer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{1}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Authorizer) GetName() string {
@@ -315,7 +450,7 @@ type Server struct {
 
 func (x *Server) Reset() {
 	*x = Server{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +462,7 @@ func (x *Server) String() string {
 func (*Server) ProtoMessage() {}
 
 func (x *Server) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +475,7 @@ func (x *Server) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Server.ProtoReflect.Descriptor instead.
 func (*Server) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{2}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Server) GetGrpcAddress() string {
@@ -380,7 +515,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +527,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +540,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Listener) GetAddress() string {
@@ -467,7 +602,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +614,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +627,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Settings) GetClockSkew() string {
@@ -592,7 +727,7 @@ type BackendTls struct {
 
 func (x *BackendTls) Reset() {
 	*x = BackendTls{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +739,7 @@ func (x *BackendTls) String() string {
 func (*BackendTls) ProtoMessage() {}
 
 func (x *BackendTls) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +752,7 @@ func (x *BackendTls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendTls.ProtoReflect.Descriptor instead.
 func (*BackendTls) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BackendTls) GetCaFile() string {
@@ -652,7 +787,7 @@ type Hmac struct {
 
 func (x *Hmac) Reset() {
 	*x = Hmac{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +799,7 @@ func (x *Hmac) String() string {
 func (*Hmac) ProtoMessage() {}
 
 func (x *Hmac) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +812,7 @@ func (x *Hmac) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
 func (*Hmac) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Hmac) GetAlgorithms() []string {
@@ -736,7 +871,7 @@ type Throttling struct {
 
 func (x *Throttling) Reset() {
 	*x = Throttling{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +883,7 @@ func (x *Throttling) String() string {
 func (*Throttling) ProtoMessage() {}
 
 func (x *Throttling) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +896,7 @@ func (x *Throttling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
 func (*Throttling) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Throttling) GetDefaultApiRps() uint32 {
@@ -828,7 +963,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +975,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +988,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -906,7 +1041,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1053,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1066,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Environment) GetName() string {
@@ -970,13 +1105,16 @@ type Group struct {
 	PathEnvironments *PathEnvironments `protobuf:"bytes,5,opt,name=path_environments,json=pathEnvironments,proto3" json:"path_environments,omitempty"`
 	// Default of hide_credentials for the group's APIs.
 	HideCredentials *bool `protobuf:"varint,6,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
+	// Name of the gateway response set (gateway_responses[].name) the
+	// group's own answers use. Exclusive with error_dialect tencent.
+	GatewayResponse string `protobuf:"bytes,40,opt,name=gateway_response,json=gatewayResponse,proto3" json:"gateway_response,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1126,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1139,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Group) GetName() string {
@@ -1046,6 +1184,13 @@ func (x *Group) GetHideCredentials() bool {
 	return false
 }
 
+func (x *Group) GetGatewayResponse() string {
+	if x != nil {
+		return x.GatewayResponse
+	}
+	return ""
+}
+
 // PathEnvironments maps the first path segment to an environment; the
 // segment is stripped before the backend.
 type PathEnvironments struct {
@@ -1061,7 +1206,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1218,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1231,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -1146,7 +1291,7 @@ type Api struct {
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1303,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1316,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Api) GetName() string {
@@ -1309,7 +1454,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1466,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1479,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1401,7 +1546,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1558,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1571,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1471,7 +1616,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1628,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1641,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1556,7 +1701,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1713,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1726,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1620,7 +1765,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1777,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1790,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Condition) GetType() string {
@@ -1688,7 +1833,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1845,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1858,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Channel) GetName() string {
@@ -1764,7 +1909,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1921,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1934,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -1825,7 +1970,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1982,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1995,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -1904,7 +2049,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2061,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2074,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -2014,7 +2159,7 @@ type App struct {
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2171,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2184,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *App) GetName() string {
@@ -2104,7 +2249,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2261,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2274,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Grant) GetApi() string {
@@ -2161,7 +2306,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2318,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2331,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2225,7 +2370,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2237,7 +2382,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2250,7 +2395,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2289,7 +2434,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2446,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2459,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2360,7 +2505,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2517,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2530,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2443,7 +2588,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2600,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2613,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2513,7 +2658,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2670,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2683,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -2619,7 +2764,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2776,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2789,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -2687,7 +2832,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +2844,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +2857,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -2763,7 +2908,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2920,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2933,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Binding) GetApi() string {
@@ -2830,7 +2975,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +2987,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +3000,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -2929,7 +3074,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3086,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3099,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -3001,7 +3146,7 @@ type SignatureKey struct {
 
 func (x *SignatureKey) Reset() {
 	*x = SignatureKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3158,7 @@ func (x *SignatureKey) String() string {
 func (*SignatureKey) ProtoMessage() {}
 
 func (x *SignatureKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3171,7 @@ func (x *SignatureKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
 func (*SignatureKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SignatureKey) GetName() string {
@@ -3068,7 +3213,7 @@ var File_apigw_config_v1_config_proto protoreflect.FileDescriptor
 
 const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\x9b\a\n" +
+	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xea\a\n" +
 	"\aGateway\x12/\n" +
 	"\x06server\x18\x01 \x01(\v2\x17.apigw.config.v1.ServerR\x06server\x125\n" +
 	"\blistener\x18\x02 \x01(\v2\x19.apigw.config.v1.ListenerR\blistener\x125\n" +
@@ -3088,7 +3233,21 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vauthorizers\x18\x0e \x03(\v2\x1b.apigw.config.v1.AuthorizerR\vauthorizers\x12\x1f\n" +
 	"\vallow_empty\x18\x0f \x01(\bR\n" +
 	"allowEmpty\x12D\n" +
-	"\x0esignature_keys\x18\x10 \x03(\v2\x1d.apigw.config.v1.SignatureKeyR\rsignatureKeys\"\x94\x01\n" +
+	"\x0esignature_keys\x18\x10 \x03(\v2\x1d.apigw.config.v1.SignatureKeyR\rsignatureKeys\x12M\n" +
+	"\x11gateway_responses\x18( \x03(\v2 .apigw.config.v1.GatewayResponseR\x10gatewayResponses\"\xd9\x01\n" +
+	"\x0fGatewayResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12M\n" +
+	"\tresponses\x18\x02 \x03(\v2/.apigw.config.v1.GatewayResponse.ResponsesEntryR\tresponses\x1ac\n" +
+	"\x0eResponsesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12;\n" +
+	"\x05value\x18\x02 \x01(\v2%.apigw.config.v1.GatewayResponseEntryR\x05value:\x028\x01\"\xcc\x01\n" +
+	"\x14GatewayResponseEntry\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\rR\x06status\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\tR\x04body\x12L\n" +
+	"\aheaders\x18\x03 \x03(\v22.apigw.config.v1.GatewayResponseEntry.HeadersEntryR\aheaders\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x01\n" +
 	"\n" +
 	"Authorizer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
@@ -3155,14 +3314,15 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc4\x02\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
 	"\x04apis\x18\x03 \x03(\v2\x14.apigw.config.v1.ApiR\x04apis\x12#\n" +
 	"\rerror_dialect\x18\x04 \x01(\tR\ferrorDialect\x12N\n" +
 	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\x12.\n" +
-	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
+	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12)\n" +
+	"\x10gateway_response\x18( \x01(\tR\x0fgatewayResponseB\x13\n" +
 	"\x11_hide_credentials\"\xb2\x01\n" +
 	"\x10PathEnvironments\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12H\n" +
@@ -3337,101 +3497,109 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_apigw_config_v1_config_proto_goTypes = []any{
-	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
-	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
-	(*Server)(nil),           // 2: apigw.config.v1.Server
-	(*Listener)(nil),         // 3: apigw.config.v1.Listener
-	(*Settings)(nil),         // 4: apigw.config.v1.Settings
-	(*BackendTls)(nil),       // 5: apigw.config.v1.BackendTls
-	(*Hmac)(nil),             // 6: apigw.config.v1.Hmac
-	(*Throttling)(nil),       // 7: apigw.config.v1.Throttling
-	(*Lockout)(nil),          // 8: apigw.config.v1.Lockout
-	(*Environment)(nil),      // 9: apigw.config.v1.Environment
-	(*Group)(nil),            // 10: apigw.config.v1.Group
-	(*PathEnvironments)(nil), // 11: apigw.config.v1.PathEnvironments
-	(*Api)(nil),              // 12: apigw.config.v1.Api
-	(*Backend)(nil),          // 13: apigw.config.v1.Backend
-	(*Mock)(nil),             // 14: apigw.config.v1.Mock
-	(*Cors)(nil),             // 15: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),    // 16: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),        // 17: apigw.config.v1.Condition
-	(*Channel)(nil),          // 18: apigw.config.v1.Channel
-	(*ChannelMember)(nil),    // 19: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),      // 20: apigw.config.v1.HealthCheck
-	(*Secret)(nil),           // 21: apigw.config.v1.Secret
-	(*App)(nil),              // 22: apigw.config.v1.App
-	(*Grant)(nil),            // 23: apigw.config.v1.Grant
-	(*IamUser)(nil),          // 24: apigw.config.v1.IamUser
-	(*AccessKey)(nil),        // 25: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),          // 26: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),        // 27: apigw.config.v1.UsagePlan
-	(*Quota)(nil),            // 28: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),      // 29: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),      // 30: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),        // 31: apigw.config.v1.AclPolicy
-	(*Binding)(nil),          // 32: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),   // 33: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil), // 34: apigw.config.v1.SpecialThreshold
-	(*SignatureKey)(nil),     // 35: apigw.config.v1.SignatureKey
-	nil,                      // 36: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 37: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 38: apigw.config.v1.Mock.HeadersEntry
+	(*Gateway)(nil),              // 0: apigw.config.v1.Gateway
+	(*GatewayResponse)(nil),      // 1: apigw.config.v1.GatewayResponse
+	(*GatewayResponseEntry)(nil), // 2: apigw.config.v1.GatewayResponseEntry
+	(*Authorizer)(nil),           // 3: apigw.config.v1.Authorizer
+	(*Server)(nil),               // 4: apigw.config.v1.Server
+	(*Listener)(nil),             // 5: apigw.config.v1.Listener
+	(*Settings)(nil),             // 6: apigw.config.v1.Settings
+	(*BackendTls)(nil),           // 7: apigw.config.v1.BackendTls
+	(*Hmac)(nil),                 // 8: apigw.config.v1.Hmac
+	(*Throttling)(nil),           // 9: apigw.config.v1.Throttling
+	(*Lockout)(nil),              // 10: apigw.config.v1.Lockout
+	(*Environment)(nil),          // 11: apigw.config.v1.Environment
+	(*Group)(nil),                // 12: apigw.config.v1.Group
+	(*PathEnvironments)(nil),     // 13: apigw.config.v1.PathEnvironments
+	(*Api)(nil),                  // 14: apigw.config.v1.Api
+	(*Backend)(nil),              // 15: apigw.config.v1.Backend
+	(*Mock)(nil),                 // 16: apigw.config.v1.Mock
+	(*Cors)(nil),                 // 17: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),        // 18: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),            // 19: apigw.config.v1.Condition
+	(*Channel)(nil),              // 20: apigw.config.v1.Channel
+	(*ChannelMember)(nil),        // 21: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),          // 22: apigw.config.v1.HealthCheck
+	(*Secret)(nil),               // 23: apigw.config.v1.Secret
+	(*App)(nil),                  // 24: apigw.config.v1.App
+	(*Grant)(nil),                // 25: apigw.config.v1.Grant
+	(*IamUser)(nil),              // 26: apigw.config.v1.IamUser
+	(*AccessKey)(nil),            // 27: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),              // 28: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),            // 29: apigw.config.v1.UsagePlan
+	(*Quota)(nil),                // 30: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),          // 31: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),          // 32: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),            // 33: apigw.config.v1.AclPolicy
+	(*Binding)(nil),              // 34: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),       // 35: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil),     // 36: apigw.config.v1.SpecialThreshold
+	(*SignatureKey)(nil),         // 37: apigw.config.v1.SignatureKey
+	nil,                          // 38: apigw.config.v1.GatewayResponse.ResponsesEntry
+	nil,                          // 39: apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	nil,                          // 40: apigw.config.v1.Environment.VariablesEntry
+	nil,                          // 41: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                          // 42: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
-	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
-	3,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
-	4,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	9,  // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	10, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	22, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	24, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	18, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	26, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	27, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	29, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	31, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	33, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
-	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	35, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
-	8,  // 15: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	6,  // 16: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	7,  // 17: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
-	5,  // 18: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	21, // 19: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	36, // 20: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	12, // 21: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	11, // 22: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	37, // 23: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	13, // 24: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	15, // 25: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	16, // 26: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	6,  // 27: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	14, // 28: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	38, // 29: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	17, // 30: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	13, // 31: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	19, // 32: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	20, // 33: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	21, // 34: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	23, // 35: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	21, // 36: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	25, // 37: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	21, // 38: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	21, // 39: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	28, // 40: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	30, // 41: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	32, // 42: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	34, // 43: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	32, // 44: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	21, // 45: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
-	32, // 46: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	4,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
+	5,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
+	6,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
+	11, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	12, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	24, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	26, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	20, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	28, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	29, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	31, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	33, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	35, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	3,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
+	37, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	1,  // 15: apigw.config.v1.Gateway.gateway_responses:type_name -> apigw.config.v1.GatewayResponse
+	38, // 16: apigw.config.v1.GatewayResponse.responses:type_name -> apigw.config.v1.GatewayResponse.ResponsesEntry
+	39, // 17: apigw.config.v1.GatewayResponseEntry.headers:type_name -> apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	10, // 18: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	8,  // 19: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	9,  // 20: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	7,  // 21: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
+	23, // 22: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	40, // 23: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	14, // 24: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	13, // 25: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	41, // 26: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	15, // 27: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	17, // 28: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	18, // 29: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	8,  // 30: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	16, // 31: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	42, // 32: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	19, // 33: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	15, // 34: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	21, // 35: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	22, // 36: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	23, // 37: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	25, // 38: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	23, // 39: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	27, // 40: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	23, // 41: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	23, // 42: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	30, // 43: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	32, // 44: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	34, // 45: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	36, // 46: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	34, // 47: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	23, // 48: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	34, // 49: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	2,  // 50: apigw.config.v1.GatewayResponse.ResponsesEntry.value:type_name -> apigw.config.v1.GatewayResponseEntry
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3439,10 +3607,10 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[8].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[10].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[12].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[21].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[14].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[23].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3453,7 +3621,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
