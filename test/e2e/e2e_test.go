@@ -284,6 +284,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("throttled answer: 429 APIG.0308 with X-RateLimit headers", func(t *testing.T) { testThrottleAnswer(t, g) }) // throttle_test.go
 
 	t.Run("signature keys", func(t *testing.T) { testSignatureKeys(t, g) })
+	t.Run("gateway responses", func(t *testing.T) { testGatewayResponses(t, g) }) // responses_test.go
 
 	t.Run("configuration change is served without restarting Envoy", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/added", nil), http.StatusNotFound, "APIG.0101")
