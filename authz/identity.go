@@ -51,7 +51,7 @@ const (
 func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *scheme, rp *model.ReplayProtection) (*caller, *apigerr.Error) {
 	authz, ok := r.header("authorization")
 	if !ok || authz == "" {
-		return nil, apigerr.WithDetail(sc.code, detailNoAuthorization)
+		return nil, missingCredential(apigerr.WithDetail(sc.code, detailNoAuthorization))
 	}
 	cred, err := signing.ParseAuthorization(authz)
 	if err != nil {

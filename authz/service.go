@@ -282,7 +282,7 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 				slog.String("api", r.apiID), slog.String("env", r.env),
 				slog.String("code", err.ID), slog.Int("status", err.Status))
 		}
-		return denied(err, d.dialect(&r), r.requestID), nil
+		return d.deny(err, &r), nil
 	}
 	s.obs.Decision(d.dep.api.ID, true, "", time.Since(start))
 	resp := d.response(&r)
@@ -378,7 +378,7 @@ func (s *Service) identify(ctx context.Context, t *tables, dep *deployment, r *r
 	case model.AuthAppCode:
 		code, ok := r.header(HeaderAppCode)
 		if !ok || code == "" {
-			return nil, apigerr.WithDetail(apigerr.AppAuthFailed, "app code not found")
+			return nil, missingCredential(apigerr.WithDetail(apigerr.AppAuthFailed, "app code not found"))
 		}
 		return authenticateAppCode(t, r, code)
 	case model.AuthIAM:

@@ -32,7 +32,7 @@ const (
 // markDialect sets the per-route configuration that marks the requests of
 // a virtual host whose group uses the tencent dialect.
 func (t *translator) markDialect(g *model.Group, vh *routev3.VirtualHost) {
-	if g.Dialect != apigerr.Tencent {
+	if t.markResponses(g, vh) || g.Dialect != apigerr.Tencent {
 		return
 	}
 	t.tencent = true

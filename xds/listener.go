@@ -16,7 +16,6 @@ import (
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
-	headertometadatav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_to_metadata/v3"
 	iptaggingv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ip_tagging/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -119,10 +118,13 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 //
 //  0. strip_client_headers (a header_mutation filter): removes every
 //     x-apig-* header the client sent (see strip.go);
-//     header_mutation (only when a group uses the tencent error dialect):
-//     marks the requests of such groups for the local-reply mappers;
-//     header_to_metadata (only when such a group has path environments):
-//     the miss routes' per-route rules store their tencent message;
+//     header_mutation (only when a group uses the tencent error dialect
+//     or a gateway response set): marks the requests of such groups for
+//     the local-reply mappers;
+//     header_to_metadata (only when such a tencent group has path
+//     environments, or a group uses a gateway response set): the miss
+//     routes' per-route rules store their tencent message; the listener
+//     rule copies a response set's mark into dynamic metadata;
 //  1. ip_tagging (only when a backend policy has a source_ip condition): tags
 //     the request with the CIDR sets its client address belongs to and
 //     re-resolves the route before anything uses it;
@@ -135,11 +137,11 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 //  5. the router.
 func (t *translator) httpFilters() []*hcmv3.HttpFilter {
 	fs := []*hcmv3.HttpFilter{t.httpFilter(FilterStripClientHeaders, t.stripClientHeaders())}
-	if t.tencent {
+	if t.tencent || len(t.responseSetsUsed()) > 0 {
 		fs = append(fs, t.httpFilter(FilterHeaderMutation, &headermutationv3.HeaderMutation{}))
 	}
-	if t.routeMisses {
-		fs = append(fs, t.httpFilter(FilterHeaderToMetadata, &headertometadatav3.Config{}))
+	if t.routeMisses || len(t.responseSetsUsed()) > 0 {
+		fs = append(fs, t.httpFilter(FilterHeaderToMetadata, t.headerToMetadata()))
 	}
 	if len(t.ipTags) > 0 {
 		fs = append(fs, t.httpFilter(FilterIPTagging, t.ipTagging()))

@@ -81,6 +81,8 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 			cfg.Mappers = append(cfg.Mappers, &hcmv3.ResponseMapper{Filter: r.filter})
 			continue
 		}
+		// Groups bound to a gateway response set (responses.go).
+		cfg.Mappers = append(cfg.Mappers, t.responseSetMappers(r.filter, r.code, r.override)...)
 		if r.code == apigerr.APINotFound && t.routeMisses {
 			// Tencent routing misses carry their own message (routemiss.go).
 			cfg.Mappers = append(cfg.Mappers, routeMissMapper())

@@ -77,6 +77,10 @@ type Error struct {
 	// Headers are sent with the answer (name, value), e.g. the
 	// X-RateLimit-* headers of a quota.
 	Headers [][2]string
+	// CredentialMissing marks an authentication failure whose credential
+	// (Authorization, app code, token) was absent: its response type is
+	// AUTH_HEADER_MISSING rather than AUTH_FAILURE.
+	CredentialMissing bool
 }
 
 // Dialect is the format of error answers, chosen per API group.

@@ -102,6 +102,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	b.channels(gw.GetChannels())
 	b.tokenIssuers(gw.GetTokenIssuers())
 	b.authorizers(gw.GetAuthorizers())
+	b.gatewayResponses(gw.GetGatewayResponses())
 	b.groups(gw.GetGroups())
 	b.apps(gw.GetApps())
 	b.iamUsers(gw.GetIamUsers())

@@ -39,6 +39,7 @@ func (b *builder) groups(list []*configv1.Group) {
 		default:
 			b.ps.add(field(path, "error_dialect"), "%q is not apig or tencent", g.GetErrorDialect())
 		}
+		b.responseSet(path, g, grp)
 		if pe := g.GetPathEnvironments(); pe.GetEnabled() {
 			grp.PathEnvironments = b.pathEnvironments(field(path, "path_environments"), pe)
 		}
@@ -66,6 +67,7 @@ func (b *builder) groups(list []*configv1.Group) {
 			// and throttle policies bind this snapshot's objects).
 			for _, a := range old.APIs {
 				api := b.reuseAPI(a)
+				api.Responses = grp.Responses
 				grp.APIs = append(grp.APIs, api)
 				b.snap.APIs[api.ID] = api
 			}
@@ -79,6 +81,7 @@ func (b *builder) groups(list []*configv1.Group) {
 			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
 			if api != nil {
 				api.Dialect = grp.Dialect
+				api.Responses = grp.Responses
 				if api.HideCredentials == nil && g.HideCredentials != nil {
 					v := g.GetHideCredentials()
 					api.HideCredentials = &v

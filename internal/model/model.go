@@ -104,6 +104,8 @@ type Snapshot struct {
 	ACLPolicies map[string]*ACLPolicy
 	// ThrottlePolicies by name.
 	ThrottlePolicies map[string]*ThrottlePolicy
+	// GatewayResponses are the response sets, by name.
+	GatewayResponses map[string]*ResponseSet
 }
 
 // Server holds the service's own addresses.
@@ -257,6 +259,9 @@ type Group struct {
 	APIs []*API
 	// Dialect of error answers.
 	Dialect apigerr.Dialect
+	// Responses is the gateway response set the group is bound to (nil:
+	// the built-in answers of its dialect).
+	Responses *ResponseSet
 	// PathEnvironments maps a first path segment to an environment when the
 	// environment is selected by path; nil when X-Stage selects it.
 	PathEnvironments map[string]string
@@ -311,6 +316,8 @@ type API struct {
 	// Replay is the anti-replay nonce check (nil: off). Set for signed
 	// auth types only (app, iam, hmac).
 	Replay *ReplayProtection
+	// Responses is the group's gateway response set (nil: none).
+	Responses *ResponseSet
 }
 
 // Deployment is an API published in one environment, with variables applied.

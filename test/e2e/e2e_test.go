@@ -285,7 +285,8 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("signature keys", func(t *testing.T) { testSignatureKeys(t, g) })
 	g.runSecuritySubtests(t)
-	g.runReplaySubtests(t) // replay_test.go
+	g.runReplaySubtests(t)                                                        // replay_test.go
+	t.Run("gateway responses", func(t *testing.T) { testGatewayResponses(t, g) }) // responses_test.go
 
 	t.Run("configuration change is served without restarting Envoy", func(t *testing.T) {
 		g.expectError(t, g.request(t, "GET", "/added", nil), http.StatusNotFound, "APIG.0101")

@@ -225,9 +225,26 @@ groups:
         path: /ping
         auth: none
         backend: {mock: {status: 200, body: pong, headers: {content-type: text/plain}}}
+  # gateway responses (responses_test.go)
+  - name: gwr
+    domains: [gwr.example.com]
+    gateway_response: brand
+    apis:
+      - {name: app, method: GET, path: /g/app, auth: app, backend: {url: "http://{{.Release}}/g/app"}}
+      - {name: down, method: GET, path: /g/down, auth: none, backend: {url: "http://127.0.0.1:{{.DeadPort}}/down", timeout: 2s}}
+      - {name: upload, method: POST, path: /g/upload, auth: none, backend: {url: "http://{{.Release}}/g/upload"}}
+      - {name: limited, method: GET, path: /g/limited, auth: none, backend: {url: "http://{{.Release}}/g/limited"}}
 {{- if .Auth}}
 {{template "authGroups" .}}
 {{- end}}
+gateway_responses:
+  - name: brand
+    responses:
+      NOT_FOUND: {status: 410, body: '{{.BrandBody}}', headers: {x-brand: "nf $context.error.code"}}
+      AUTH_FAILURE: {status: 403, body: '{{.BrandBody}}', headers: {x-brand: "auth $context.error.type"}}
+      BACKEND_UNAVAILABLE: {status: 503, body: '{{.BrandBody}}', headers: {x-brand: "down"}}
+      THROTTLED: {status: 420, body: '{{.BrandBody}}', headers: {x-brand: "slow", x-brand-rid: "$context.requestId"}}
+      REQUEST_ENTITY_TOO_LARGE: {status: 400, body: '{{.BrandBody}}', headers: {x-brand: "big"}}
 channels:
   - name: pair
     members: [{address: "{{.ChanA}}"}, {address: "{{.ChanB}}"}]
@@ -239,11 +256,15 @@ throttle_policies:
     unit: second
     api_limit: 2
     bindings: [{api: e2e/limited}{{if .Auth}}, {api: tcauth/limited}{{end}}]
+  - name: gwr-tight
+    unit: second
+    api_limit: 1
+    bindings: [{api: gwr/limited}]
 apps:
   - name: {{.AppName}}
     key: {{.AppKey}}
     secret: {value: "{{.AppSecret}}"}
-    grants: [{api: "e2e/*"}, {api: "route/*"}]
+    grants: [{api: "e2e/*"}, {api: "route/*"}, {api: "gwr/*"}]
 {{template "replayApps" .}}
 {{- if .Auth}}
 {{template "authCredentials" .}}

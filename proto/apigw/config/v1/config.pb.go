@@ -68,8 +68,12 @@ type Gateway struct {
 	// Signature keys, bound to APIs: the gateway signs the requests it sends
 	// to their backends (docs/configuration.md#signature_keys).
 	SignatureKeys []*SignatureKey `protobuf:"bytes,16,rep,name=signature_keys,json=signatureKeys,proto3" json:"signature_keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Gateway response sets: the status, body and headers of the gateway's
+	// own answers by error type, bound to groups (groups[].gateway_response;
+	// docs/configuration.md#gateway_responses).
+	GatewayResponses []*GatewayResponse `protobuf:"bytes,40,rep,name=gateway_responses,json=gatewayResponses,proto3" json:"gateway_responses,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Gateway) Reset() {
@@ -214,6 +218,137 @@ func (x *Gateway) GetSignatureKeys() []*SignatureKey {
 	return nil
 }
 
+func (x *Gateway) GetGatewayResponses() []*GatewayResponse {
+	if x != nil {
+		return x.GatewayResponses
+	}
+	return nil
+}
+
+// GatewayResponse is a named set of customised gateway answers.
+type GatewayResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique among the sets; groups bind it by name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Per error type (AUTH_FAILURE, NOT_FOUND, THROTTLED, DEFAULT_4XX, ...;
+	// docs/errors.md#gateway-response-types) the answer. A type not listed
+	// falls back to its parent type, then DEFAULT_4XX or DEFAULT_5XX, then
+	// the built-in answer.
+	Responses     map[string]*GatewayResponseEntry `protobuf:"bytes,2,rep,name=responses,proto3" json:"responses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayResponse) Reset() {
+	*x = GatewayResponse{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayResponse) ProtoMessage() {}
+
+func (x *GatewayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayResponse.ProtoReflect.Descriptor instead.
+func (*GatewayResponse) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GatewayResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayResponse) GetResponses() map[string]*GatewayResponseEntry {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
+// GatewayResponseEntry is the answer for one error type.
+type GatewayResponseEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// HTTP status (200-599); 0 or unset keeps the error's own status.
+	Status uint32 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	// Body: a JSON object whose strings may use $context.error.code,
+	// $context.error.message, $context.error.type and $context.requestId.
+	// Empty: the built-in APIG body.
+	Body string `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	// Extra response headers; values may use the same variables.
+	Headers       map[string]string `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayResponseEntry) Reset() {
+	*x = GatewayResponseEntry{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayResponseEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayResponseEntry) ProtoMessage() {}
+
+func (x *GatewayResponseEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayResponseEntry.ProtoReflect.Descriptor instead.
+func (*GatewayResponseEntry) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GatewayResponseEntry) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *GatewayResponseEntry) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *GatewayResponseEntry) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
 // Authorizer is a custom authorizer: an HTTP endpoint that decides.
 type Authorizer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -236,7 +371,7 @@ type Authorizer struct {
 
 func (x *Authorizer) Reset() {
 	*x = Authorizer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +383,7 @@ func (x *Authorizer) String() string {
 func (*Authorizer) ProtoMessage() {}
 
 func (x *Authorizer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[1]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +396,7 @@ func (x *Authorizer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authorizer.ProtoReflect.Descriptor instead.
 func (*Authorizer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{1}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Authorizer) GetName() string {
@@ -317,7 +452,7 @@ type Server struct {
 
 func (x *Server) Reset() {
 	*x = Server{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +464,7 @@ func (x *Server) String() string {
 func (*Server) ProtoMessage() {}
 
 func (x *Server) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[2]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +477,7 @@ func (x *Server) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Server.ProtoReflect.Descriptor instead.
 func (*Server) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{2}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Server) GetGrpcAddress() string {
@@ -398,7 +533,7 @@ type ServerTLS struct {
 
 func (x *ServerTLS) Reset() {
 	*x = ServerTLS{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +545,7 @@ func (x *ServerTLS) String() string {
 func (*ServerTLS) ProtoMessage() {}
 
 func (x *ServerTLS) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[3]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +558,7 @@ func (x *ServerTLS) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerTLS.ProtoReflect.Descriptor instead.
 func (*ServerTLS) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{3}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ServerTLS) GetCertFile() string {
@@ -491,7 +626,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +638,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[4]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +651,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Listener) GetAddress() string {
@@ -582,7 +717,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +729,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[5]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +742,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Settings) GetClockSkew() string {
@@ -714,7 +849,7 @@ type BackendTls struct {
 
 func (x *BackendTls) Reset() {
 	*x = BackendTls{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +861,7 @@ func (x *BackendTls) String() string {
 func (*BackendTls) ProtoMessage() {}
 
 func (x *BackendTls) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[6]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +874,7 @@ func (x *BackendTls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendTls.ProtoReflect.Descriptor instead.
 func (*BackendTls) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BackendTls) GetCaFile() string {
@@ -774,7 +909,7 @@ type Hmac struct {
 
 func (x *Hmac) Reset() {
 	*x = Hmac{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +921,7 @@ func (x *Hmac) String() string {
 func (*Hmac) ProtoMessage() {}
 
 func (x *Hmac) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +934,7 @@ func (x *Hmac) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
 func (*Hmac) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Hmac) GetAlgorithms() []string {
@@ -858,7 +993,7 @@ type Throttling struct {
 
 func (x *Throttling) Reset() {
 	*x = Throttling{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1005,7 @@ func (x *Throttling) String() string {
 func (*Throttling) ProtoMessage() {}
 
 func (x *Throttling) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1018,7 @@ func (x *Throttling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
 func (*Throttling) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Throttling) GetDefaultApiRps() uint32 {
@@ -950,7 +1085,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1097,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1110,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -1028,7 +1163,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1175,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1188,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Environment) GetName() string {
@@ -1095,13 +1230,16 @@ type Group struct {
 	// Anti-replay nonces for the group's signed APIs (auth app, iam, hmac);
 	// an API's own replay_protection replaces it.
 	ReplayProtection *ReplayProtection `protobuf:"bytes,7,opt,name=replay_protection,json=replayProtection,proto3" json:"replay_protection,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Name of the gateway response set (gateway_responses[].name) the
+	// group's own answers use. Exclusive with error_dialect tencent.
+	GatewayResponse string `protobuf:"bytes,40,opt,name=gateway_response,json=gatewayResponse,proto3" json:"gateway_response,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1251,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1264,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Group) GetName() string {
@@ -1178,6 +1316,13 @@ func (x *Group) GetReplayProtection() *ReplayProtection {
 	return nil
 }
 
+func (x *Group) GetGatewayResponse() string {
+	if x != nil {
+		return x.GatewayResponse
+	}
+	return ""
+}
+
 // ReplayProtection refuses a signed request whose nonce was already seen
 // (by any replica sharing the store) within the window. The nonce must be
 // among the signed headers. See docs/authentication.md#replay-protection.
@@ -1198,7 +1343,7 @@ type ReplayProtection struct {
 
 func (x *ReplayProtection) Reset() {
 	*x = ReplayProtection{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1355,7 @@ func (x *ReplayProtection) String() string {
 func (*ReplayProtection) ProtoMessage() {}
 
 func (x *ReplayProtection) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1368,7 @@ func (x *ReplayProtection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayProtection.ProtoReflect.Descriptor instead.
 func (*ReplayProtection) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReplayProtection) GetHeader() string {
@@ -1262,7 +1407,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1419,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1432,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -1349,7 +1494,7 @@ type Api struct {
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1506,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1519,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Api) GetName() string {
@@ -1519,7 +1664,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1676,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1689,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1611,7 +1756,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1768,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1781,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1681,7 +1826,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1838,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1851,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1766,7 +1911,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1923,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1936,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1830,7 +1975,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +1987,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +2000,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Condition) GetType() string {
@@ -1898,7 +2043,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2055,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2068,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Channel) GetName() string {
@@ -1974,7 +2119,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2131,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2144,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -2035,7 +2180,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2192,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2205,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -2114,7 +2259,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2271,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2284,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -2227,7 +2372,7 @@ type App struct {
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2384,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2397,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *App) GetName() string {
@@ -2324,7 +2469,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2481,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2494,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Grant) GetApi() string {
@@ -2381,7 +2526,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2538,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2551,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2445,7 +2590,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2602,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2615,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2509,7 +2654,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2666,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2679,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2580,7 +2725,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2737,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2750,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2671,7 +2816,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2828,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2841,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2755,7 +2900,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +2912,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +2925,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -2861,7 +3006,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +3018,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +3031,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -2929,7 +3074,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3086,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3099,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -3005,7 +3150,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3162,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3175,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Binding) GetApi() string {
@@ -3072,7 +3217,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3229,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3242,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -3171,7 +3316,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3183,7 +3328,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3196,7 +3341,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -3243,7 +3388,7 @@ type SignatureKey struct {
 
 func (x *SignatureKey) Reset() {
 	*x = SignatureKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3400,7 @@ func (x *SignatureKey) String() string {
 func (*SignatureKey) ProtoMessage() {}
 
 func (x *SignatureKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3268,7 +3413,7 @@ func (x *SignatureKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
 func (*SignatureKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SignatureKey) GetName() string {
@@ -3310,7 +3455,7 @@ var File_apigw_config_v1_config_proto protoreflect.FileDescriptor
 
 const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\x9b\a\n" +
+	"\x1capigw/config/v1/config.proto\x12\x0fapigw.config.v1\"\xea\a\n" +
 	"\aGateway\x12/\n" +
 	"\x06server\x18\x01 \x01(\v2\x17.apigw.config.v1.ServerR\x06server\x125\n" +
 	"\blistener\x18\x02 \x01(\v2\x19.apigw.config.v1.ListenerR\blistener\x125\n" +
@@ -3330,7 +3475,21 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vauthorizers\x18\x0e \x03(\v2\x1b.apigw.config.v1.AuthorizerR\vauthorizers\x12\x1f\n" +
 	"\vallow_empty\x18\x0f \x01(\bR\n" +
 	"allowEmpty\x12D\n" +
-	"\x0esignature_keys\x18\x10 \x03(\v2\x1d.apigw.config.v1.SignatureKeyR\rsignatureKeys\"\x94\x01\n" +
+	"\x0esignature_keys\x18\x10 \x03(\v2\x1d.apigw.config.v1.SignatureKeyR\rsignatureKeys\x12M\n" +
+	"\x11gateway_responses\x18( \x03(\v2 .apigw.config.v1.GatewayResponseR\x10gatewayResponses\"\xd9\x01\n" +
+	"\x0fGatewayResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12M\n" +
+	"\tresponses\x18\x02 \x03(\v2/.apigw.config.v1.GatewayResponse.ResponsesEntryR\tresponses\x1ac\n" +
+	"\x0eResponsesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12;\n" +
+	"\x05value\x18\x02 \x01(\v2%.apigw.config.v1.GatewayResponseEntryR\x05value:\x028\x01\"\xcc\x01\n" +
+	"\x14GatewayResponseEntry\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\rR\x06status\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\tR\x04body\x12L\n" +
+	"\aheaders\x18\x03 \x03(\v22.apigw.config.v1.GatewayResponseEntry.HeadersEntryR\aheaders\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x01\n" +
 	"\n" +
 	"Authorizer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
@@ -3408,7 +3567,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x03\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
@@ -3416,7 +3575,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\rerror_dialect\x18\x04 \x01(\tR\ferrorDialect\x12N\n" +
 	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\x12.\n" +
 	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12N\n" +
-	"\x11replay_protection\x18\a \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtectionB\x13\n" +
+	"\x11replay_protection\x18\a \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtection\x12)\n" +
+	"\x10gateway_response\x18( \x01(\tR\x0fgatewayResponseB\x13\n" +
 	"\x11_hide_credentials\"^\n" +
 	"\x10ReplayProtection\x12\x16\n" +
 	"\x06header\x18\x01 \x01(\tR\x06header\x12\x16\n" +
@@ -3599,107 +3759,115 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_apigw_config_v1_config_proto_goTypes = []any{
-	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
-	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
-	(*Server)(nil),           // 2: apigw.config.v1.Server
-	(*ServerTLS)(nil),        // 3: apigw.config.v1.ServerTLS
-	(*Listener)(nil),         // 4: apigw.config.v1.Listener
-	(*Settings)(nil),         // 5: apigw.config.v1.Settings
-	(*BackendTls)(nil),       // 6: apigw.config.v1.BackendTls
-	(*Hmac)(nil),             // 7: apigw.config.v1.Hmac
-	(*Throttling)(nil),       // 8: apigw.config.v1.Throttling
-	(*Lockout)(nil),          // 9: apigw.config.v1.Lockout
-	(*Environment)(nil),      // 10: apigw.config.v1.Environment
-	(*Group)(nil),            // 11: apigw.config.v1.Group
-	(*ReplayProtection)(nil), // 12: apigw.config.v1.ReplayProtection
-	(*PathEnvironments)(nil), // 13: apigw.config.v1.PathEnvironments
-	(*Api)(nil),              // 14: apigw.config.v1.Api
-	(*Backend)(nil),          // 15: apigw.config.v1.Backend
-	(*Mock)(nil),             // 16: apigw.config.v1.Mock
-	(*Cors)(nil),             // 17: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),    // 18: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),        // 19: apigw.config.v1.Condition
-	(*Channel)(nil),          // 20: apigw.config.v1.Channel
-	(*ChannelMember)(nil),    // 21: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),      // 22: apigw.config.v1.HealthCheck
-	(*Secret)(nil),           // 23: apigw.config.v1.Secret
-	(*App)(nil),              // 24: apigw.config.v1.App
-	(*Grant)(nil),            // 25: apigw.config.v1.Grant
-	(*IamUser)(nil),          // 26: apigw.config.v1.IamUser
-	(*AccessKey)(nil),        // 27: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),          // 28: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),        // 29: apigw.config.v1.UsagePlan
-	(*Quota)(nil),            // 30: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),      // 31: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),      // 32: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),        // 33: apigw.config.v1.AclPolicy
-	(*Binding)(nil),          // 34: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),   // 35: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil), // 36: apigw.config.v1.SpecialThreshold
-	(*SignatureKey)(nil),     // 37: apigw.config.v1.SignatureKey
-	nil,                      // 38: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 39: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 40: apigw.config.v1.Mock.HeadersEntry
+	(*Gateway)(nil),              // 0: apigw.config.v1.Gateway
+	(*GatewayResponse)(nil),      // 1: apigw.config.v1.GatewayResponse
+	(*GatewayResponseEntry)(nil), // 2: apigw.config.v1.GatewayResponseEntry
+	(*Authorizer)(nil),           // 3: apigw.config.v1.Authorizer
+	(*Server)(nil),               // 4: apigw.config.v1.Server
+	(*ServerTLS)(nil),            // 5: apigw.config.v1.ServerTLS
+	(*Listener)(nil),             // 6: apigw.config.v1.Listener
+	(*Settings)(nil),             // 7: apigw.config.v1.Settings
+	(*BackendTls)(nil),           // 8: apigw.config.v1.BackendTls
+	(*Hmac)(nil),                 // 9: apigw.config.v1.Hmac
+	(*Throttling)(nil),           // 10: apigw.config.v1.Throttling
+	(*Lockout)(nil),              // 11: apigw.config.v1.Lockout
+	(*Environment)(nil),          // 12: apigw.config.v1.Environment
+	(*Group)(nil),                // 13: apigw.config.v1.Group
+	(*ReplayProtection)(nil),     // 14: apigw.config.v1.ReplayProtection
+	(*PathEnvironments)(nil),     // 15: apigw.config.v1.PathEnvironments
+	(*Api)(nil),                  // 16: apigw.config.v1.Api
+	(*Backend)(nil),              // 17: apigw.config.v1.Backend
+	(*Mock)(nil),                 // 18: apigw.config.v1.Mock
+	(*Cors)(nil),                 // 19: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),        // 20: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),            // 21: apigw.config.v1.Condition
+	(*Channel)(nil),              // 22: apigw.config.v1.Channel
+	(*ChannelMember)(nil),        // 23: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),          // 24: apigw.config.v1.HealthCheck
+	(*Secret)(nil),               // 25: apigw.config.v1.Secret
+	(*App)(nil),                  // 26: apigw.config.v1.App
+	(*Grant)(nil),                // 27: apigw.config.v1.Grant
+	(*IamUser)(nil),              // 28: apigw.config.v1.IamUser
+	(*AccessKey)(nil),            // 29: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),              // 30: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),            // 31: apigw.config.v1.UsagePlan
+	(*Quota)(nil),                // 32: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),          // 33: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),          // 34: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),            // 35: apigw.config.v1.AclPolicy
+	(*Binding)(nil),              // 36: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),       // 37: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil),     // 38: apigw.config.v1.SpecialThreshold
+	(*SignatureKey)(nil),         // 39: apigw.config.v1.SignatureKey
+	nil,                          // 40: apigw.config.v1.GatewayResponse.ResponsesEntry
+	nil,                          // 41: apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	nil,                          // 42: apigw.config.v1.Environment.VariablesEntry
+	nil,                          // 43: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                          // 44: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
-	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
-	4,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
-	5,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	10, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	11, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	24, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	26, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	20, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	28, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	29, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	31, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	33, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	35, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
-	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	37, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
-	3,  // 15: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
-	9,  // 16: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	7,  // 17: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	8,  // 18: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
-	6,  // 19: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	23, // 20: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	38, // 21: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	14, // 22: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	13, // 23: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	12, // 24: apigw.config.v1.Group.replay_protection:type_name -> apigw.config.v1.ReplayProtection
-	39, // 25: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	15, // 26: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	17, // 27: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	18, // 28: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	7,  // 29: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	12, // 30: apigw.config.v1.Api.replay_protection:type_name -> apigw.config.v1.ReplayProtection
-	16, // 31: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	40, // 32: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	19, // 33: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	15, // 34: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	21, // 35: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	22, // 36: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	23, // 37: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	25, // 38: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	23, // 39: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	30, // 40: apigw.config.v1.App.quota:type_name -> apigw.config.v1.Quota
-	27, // 41: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	23, // 42: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	23, // 43: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	30, // 44: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	32, // 45: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	34, // 46: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	36, // 47: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	34, // 48: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	23, // 49: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
-	34, // 50: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	4,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
+	6,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
+	7,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
+	12, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	13, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	26, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	28, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	22, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	30, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	31, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	33, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	35, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	37, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	3,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
+	39, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	1,  // 15: apigw.config.v1.Gateway.gateway_responses:type_name -> apigw.config.v1.GatewayResponse
+	40, // 16: apigw.config.v1.GatewayResponse.responses:type_name -> apigw.config.v1.GatewayResponse.ResponsesEntry
+	41, // 17: apigw.config.v1.GatewayResponseEntry.headers:type_name -> apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	5,  // 18: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
+	11, // 19: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	9,  // 20: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	10, // 21: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	8,  // 22: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
+	25, // 23: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	42, // 24: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	16, // 25: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	15, // 26: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	14, // 27: apigw.config.v1.Group.replay_protection:type_name -> apigw.config.v1.ReplayProtection
+	43, // 28: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	17, // 29: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	19, // 30: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	20, // 31: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	9,  // 32: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	14, // 33: apigw.config.v1.Api.replay_protection:type_name -> apigw.config.v1.ReplayProtection
+	18, // 34: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	44, // 35: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	21, // 36: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	17, // 37: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	23, // 38: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	24, // 39: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	25, // 40: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	27, // 41: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	25, // 42: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	32, // 43: apigw.config.v1.App.quota:type_name -> apigw.config.v1.Quota
+	29, // 44: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	25, // 45: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	25, // 46: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	32, // 47: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	34, // 48: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	36, // 49: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	38, // 50: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	36, // 51: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	25, // 52: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	36, // 53: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	2,  // 54: apigw.config.v1.GatewayResponse.ResponsesEntry.value:type_name -> apigw.config.v1.GatewayResponseEntry
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3707,10 +3875,10 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[11].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[14].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[23].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[13].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[16].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[25].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3721,7 +3889,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
