@@ -282,6 +282,8 @@ type API struct {
 	Authorizer *Authorizer
 	// Dialect of error answers (the group's).
 	Dialect apigerr.Dialect
+	// Parameters declared (nil: none).
+	Parameters *Parameters
 }
 
 // Deployment is an API published in one environment, with variables applied.
