@@ -440,3 +440,22 @@ func backendPathField(path string, be *configv1.Backend) string {
 	}
 	return field(path, "url")
 }
+
+// changesTarget reports whether parameters change the path or the query
+// the backend receives.
+func changesTarget(ps *model.Parameters) bool {
+	if ps == nil {
+		return false
+	}
+	for _, r := range ps.Request {
+		if r.In == model.InPath || r.In == model.InQuery {
+			return true
+		}
+	}
+	for _, b := range ps.Backend {
+		if b.In == model.InPath || b.In == model.InQuery {
+			return true
+		}
+	}
+	return false
+}

@@ -163,3 +163,24 @@ func PathVariables(path string) []string {
 	}
 	return out
 }
+
+// SetByEnvoy reports whether Envoy sets p from the route configuration
+// (what is known per route or formatted by Envoy: path parameters,
+// header constants, and header system values of the request and route),
+// rather than Check (docs/xds.md, "Parameters").
+func (p *BackendParameter) SetByEnvoy() bool {
+	switch {
+	case p.In == InPath:
+		return true
+	case p.In != InHeader:
+		return false
+	case p.Source == FromConstant:
+		return true
+	case p.Source == FromSystem:
+		switch p.System {
+		case SystemSourceIP, SystemRequestID, SystemAPIID, SystemAPIName, SystemGroup, SystemStage, SystemMethod, SystemServerTime:
+			return true
+		}
+	}
+	return false
+}
