@@ -195,6 +195,11 @@ func (v view) route(m *routev3.RouteMatch) (bool, error) {
 	case *routev3.RouteMatch_PathSeparatedPrefix:
 		s := p.PathSeparatedPrefix
 		ok = v.path == s || strings.HasPrefix(v.path, s) && len(v.path) > len(s) && v.path[len(s)] == '/'
+	case *routev3.RouteMatch_PathMatchPolicy:
+		var err error
+		if ok, err = templateMatch(p, v.path); err != nil {
+			return false, err
+		}
 	default:
 		return false, fmt.Errorf("path specifier %T", p)
 	}
