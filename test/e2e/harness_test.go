@@ -177,6 +177,7 @@ groups:
 {{- if .SigKeyBackend}}
 {{template "sigkeyAPIs" .}}
 {{- end}}
+{{template "paramsAPIs" .}}
 {{- if .Added}}
       - name: added
         method: GET
