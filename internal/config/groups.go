@@ -208,7 +208,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 			b.ps.add(idx(field(path, "environments"), k), "environment %q is listed twice", e)
 			continue
 		}
-		rk := strings.Join([]string{group, api.Method, api.Match.String(), api.Path, e}, "\x00")
+		rk := strings.Join([]string{group, api.Method, api.Match.String(), routePath(api), e}, "\x00")
 		if first, dup := routes[rk]; dup {
 			b.ps.add(path, "duplicate route: %s %s (%s match) in environment %s is already defined at %s", api.Method, api.Path, api.Match, e, first)
 		} else {

@@ -459,3 +459,18 @@ func changesTarget(ps *model.Parameters) bool {
 	}
 	return false
 }
+
+// routePath is the API path as routing sees it: path parameters' names
+// do not matter (/orders/{id} and /orders/{oid} are the same route).
+func routePath(api *model.API) string {
+	if api.Match != model.MatchExact || !strings.Contains(api.Path, "{") {
+		return api.Path
+	}
+	segs := strings.Split(api.Path, "/")
+	for i, s := range segs {
+		if len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}' {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}

@@ -120,6 +120,8 @@ func TestParametersRefused(t *testing.T) {
 			`groups[0].apis[0].backend.parameters[0].name: header "Host" is the gateway's or Envoy's to set`},
 		{"policy parameters", api(`{name: a, path: /a, auth: none, backend: {url: "http://x"}, backend_policies: [{name: p, conditions: [{type: header, name: x, values: [y]}], backend: {url: "http://y", parameters: [{name: h, in: header, constant: c}]}}]}`),
 			`groups[0].apis[0].backend_policies[0].backend.parameters: backend parameters are declared on the API's backend only`},
+		{"same template, other names", api(`{name: a, path: "/a/{id}", auth: none, backend: {url: "http://x"}}, {name: b, path: "/a/{oid}", auth: none, backend: {url: "http://x"}}`),
+			`groups[0].apis[1]: duplicate route: ANY /a/{oid} (exact match) in environment RELEASE is already defined at groups[0].apis[0]`},
 		{"signature key", api(`{name: a, path: "/a/{id}", auth: none, backend: {url: "http://x"}}`) +
 			"signature_keys: [{name: k, type: hmac, key: k, secret: {value: signing-secret}, bindings: [{api: g/a}]}]\n",
 			`signature_keys[0].bindings[0]: API g/a has parameters that change the backend path or query`},
