@@ -14,9 +14,10 @@
 //     plans, JWT tokens), with key lockout;
 //  5. authorization: account policies (APIG.0306), the app's grants
 //     (APIG.0304) and trusted addresses (APIG.0405);
-//  6. calendar quotas (apps[].quota, usage plans' week and month quotas);
-//  7. response: upstream identity headers and dynamic metadata, or the
-//     error in the group's dialect.
+//  6. request parameters: declared inputs validated (APIG.0201), defaults;
+//  7. calendar quotas (apps[].quota, usage plans' week and month quotas);
+//  8. response: upstream identity headers, backend parameters and dynamic
+//     metadata, or the error in the group's dialect.
 //
 // The configuration is read through an atomic pointer: the hot path takes no
 // lock of its own.
@@ -286,6 +287,9 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	}
 	s.obs.Decision(d.dep.api.ID, true, "", time.Since(start))
 	resp := d.response(&r)
+	if d.params != nil {
+		d.dep.params.apply(resp.GetOkResponse(), d.params, &r, d.caller, s.now())
+	}
 	s.signUpstream(d, &r, resp)
 	return resp, nil
 }
@@ -305,7 +309,8 @@ func (d decision) metricAPI() string {
 // caller.
 type decision struct {
 	dep    *deployment
-	caller *caller // nil for auth type none
+	caller *caller      // nil for auth type none
+	params *paramValues // nil without parameters
 }
 
 func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, *apigerr.Error) {
@@ -352,13 +357,20 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 			return decision{dep: dep}, err
 		}
 	}
-	// 6. calendar quotas, last: only requests otherwise allowed count
+	// 6. request parameters
+	var pv *paramValues
+	if dep.params != nil {
+		if pv, err = dep.params.validate(r); err != nil {
+			return decision{dep: dep}, err
+		}
+	}
+	// 7. calendar quotas, last: only requests otherwise allowed count
 	if c != nil {
 		if err := s.checkQuota(ctx, t, dep, c); err != nil {
 			return decision{dep: dep}, err
 		}
 	}
-	return decision{dep: dep, caller: c}, nil
+	return decision{dep: dep, caller: c, params: pv}, nil
 }
 
 // identify authenticates the caller by the API's auth type; nil for none.

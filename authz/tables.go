@@ -37,6 +37,7 @@ type deployment struct {
 	plans   []*model.UsagePlan // auth hmac: plans bound here
 	acls    *acl.Set           // nil without ACL policies
 	signer  *upstreamSigner    // nil without a signature key
+	params  *paramPlan         // nil without parameters
 }
 
 // caller is an authenticated identity: an app or an IAM access key.
@@ -123,6 +124,7 @@ func compile(snap *model.Snapshot, tokens *tokenState) *tables {
 				plans:  api.Deployments[env].UsagePlans,
 				acls:   compileACLs(api.Deployments[env].ACLs, aclCache),
 				signer: compileSigner(snap, api, api.Deployments[env]),
+				params: compileParams(snap, api, env),
 			}
 		}
 	}

@@ -36,6 +36,7 @@ func (t *translator) routeAction(api *model.API, pl placement, b model.Backend, 
 		target = api.Path // the environment segment is not sent upstream
 	}
 	rewritePath(a, api.Match, pl.path(api), target)
+	parameterRewrite(api, a, target)
 	if b.Timeout > 0 {
 		a.Timeout = durationpb.New(b.Timeout)
 	}

@@ -17,6 +17,8 @@ import (
 func pathMatch(api *model.API, path string) *routev3.RouteMatch {
 	m := &routev3.RouteMatch{}
 	switch {
+	case pathTemplated(api):
+		m.PathSpecifier = uriTemplateMatch(path)
 	case api.Match == model.MatchExact:
 		m.PathSpecifier = &routev3.RouteMatch_Path{Path: path}
 	case strings.HasSuffix(path, "/"):

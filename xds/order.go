@@ -10,7 +10,8 @@ import (
 // orderAPIs returns the valid APIs of g in route order. Envoy takes the
 // first route that matches, so the most specific APIs go first:
 //
-//  1. exact paths before prefixes;
+//  1. exact paths before prefixes, literal exact paths before path
+//     templates (/orders/new before /orders/{id});
 //  2. longer prefixes before shorter ones;
 //  3. APIs with the same match and path stay together, at the place of the
 //     first one declared;
@@ -45,6 +46,9 @@ func orderAPIs(t *translator, g *model.Group) []*model.API {
 		a, b := list[i], list[j]
 		if a.api.Match != b.api.Match {
 			return a.api.Match == model.MatchExact
+		}
+		if ta, tb := pathTemplated(a.api), pathTemplated(b.api); ta != tb {
+			return tb // /orders/new before /orders/{id}
 		}
 		if a.api.Match == model.MatchPrefix && len(a.api.Path) != len(b.api.Path) {
 			return len(a.api.Path) > len(b.api.Path)

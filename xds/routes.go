@@ -389,6 +389,7 @@ func (t *translator) route(g *model.Group, api *model.API, pl placement, what, n
 		}
 		a := t.routeAction(api, pl, b, cluster)
 		a.RateLimits = t.rateLimitsFor(api, env)
+		r.RequestHeadersToAdd = parameterHeaders(api, env)
 		if b.HostHeader == "" {
 			b.HostHeader = host
 		}
@@ -408,6 +409,7 @@ func (t *translator) route(g *model.Group, api *model.API, pl placement, what, n
 		}
 		a := t.routeAction(api, pl, b, cluster)
 		a.RateLimits = t.rateLimitsFor(api, env)
+		r.RequestHeadersToAdd = parameterHeaders(api, env)
 		if b.HostHeader != "" {
 			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: b.HostHeader}
 		}

@@ -201,6 +201,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 	if c := a.GetCors(); c != nil {
 		api.CORS = b.cors(field(path, "cors"), c)
 	}
+	api.Parameters = b.parameters(path, a, api)
 	envs := a.GetEnvironments()
 	if len(envs) == 0 {
 		envs = []string{b.snap.Settings.DefaultEnvironment}
@@ -215,7 +216,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 			b.ps.add(idx(field(path, "environments"), k), "environment %q is listed twice", e)
 			continue
 		}
-		rk := strings.Join([]string{group, api.Method, api.Match.String(), api.Path, e}, "\x00")
+		rk := strings.Join([]string{group, api.Method, api.Match.String(), routePath(api), e}, "\x00")
 		if first, dup := routes[rk]; dup {
 			b.ps.add(path, "duplicate route: %s %s (%s match) in environment %s is already defined at %s", api.Method, api.Path, api.Match, e, first)
 		} else {
@@ -223,16 +224,19 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		}
 		dep := &model.Deployment{Environment: e}
 		dep.Backend = b.backend(field(path, "backend"), a.GetBackend(), env)
+		b.backendPathTemplate(backendPathField(field(path, "backend"), a.GetBackend()), api, dep.Backend, true)
 		for m, p := range a.GetBackendPolicies() {
 			pp := idx(field(path, "backend_policies"), m)
 			if p.GetBackend() == nil {
 				b.ps.add(field(pp, "backend"), "a backend policy needs a backend")
 				continue
 			}
+			pb := b.backend(field(pp, "backend"), p.GetBackend(), env)
+			b.backendPathTemplate(backendPathField(field(pp, "backend"), p.GetBackend()), api, pb, false)
 			dep.Policies = append(dep.Policies, model.BackendPolicy{
 				Name:       p.GetName(),
 				Conditions: b.conditions(pp, p.GetConditions(), env.Default),
-				Backend:    b.backend(field(pp, "backend"), p.GetBackend(), env),
+				Backend:    pb,
 			})
 		}
 		api.Deployments[e] = dep

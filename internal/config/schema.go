@@ -41,6 +41,16 @@ var numberAsString = map[protoreflect.FullName]bool{
 	"apigw.config.v1.TokenIssuer.refresh":     true,
 	"apigw.config.v1.Authorizer.timeout":      true,
 	"apigw.config.v1.Authorizer.cache_ttl":    true,
+	// Parameter values (true and false too: scalarAsString).
+	"apigw.config.v1.RequestParameter.default":  true,
+	"apigw.config.v1.RequestParameter.enum":     true,
+	"apigw.config.v1.BackendParameter.constant": true,
+}
+
+// parameterValue reports whether fd is a parameter value, which also
+// accepts true and false (written as strings).
+func parameterValue(fd protoreflect.FieldDescriptor) bool {
+	return fd.ContainingMessage().FullName() == "apigw.config.v1.RequestParameter" || fd.ContainingMessage().FullName() == "apigw.config.v1.BackendParameter"
 }
 
 // pathElem is one step of a path: a key as written (the occ-th key of
@@ -286,7 +296,7 @@ func (w *walker) single(v *tree, fd protoreflect.FieldDescriptor, path []pathEle
 			return true
 		case v.kind == '"':
 			// Escapes and invalid UTF-8: protojson decides below.
-		case v.kind == '0' && numberAsString[fd.FullName()]:
+		case (v.kind == '0' || v.kind == 't' && parameterValue(fd)) && numberAsString[fd.FullName()]:
 			w.buf = append(append(append(w.buf, '"'), v.raw...), '"')
 			return true
 		default:

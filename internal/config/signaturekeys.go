@@ -55,6 +55,13 @@ func (b *builder) signatureKeys(list []*configv1.SignatureKey) {
 					b.ps.add(bpath, "API %s has backend policies in %s: signature keys are not supported with backend policies yet", t.api.ID, t.env)
 					continue
 				}
+				if changesTarget(t.api.Parameters) {
+					// Check signs the path and query the backend receives;
+					// parameters change them after Check (the route's path
+					// template, Envoy's query mutations).
+					b.ps.add(bpath, "API %s has parameters that change the backend path or query: signature keys are not supported with them yet", t.api.ID)
+					continue
+				}
 				owner[d] = sk.Name
 				if d.Backend.Kind == model.BackendMock {
 					continue // no backend to sign for

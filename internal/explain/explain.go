@@ -380,7 +380,13 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 		return rep, nil
 	}
 	rep.Outcome = OutcomeForwarded
-	up := e.upstream(route, m.Path, host)
+	up := e.upstream(route, applyQuery(m.Path, ok.GetQueryParametersToSet(), ok.GetQueryParametersToRemove()), host)
+	for _, h := range route.GetRequestHeadersToAdd() { // after Check's: the router's
+		if added == nil {
+			added = map[string]string{}
+		}
+		added[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
 	up.HeadersAdded = added
 	up.HeadersRemoved = slices.Sorted(slices.Values(append(append(append([]string(nil), removed...), ok.GetHeadersToRemove()...), rc.GetRequestHeadersToRemove()...)))
 	up.HeadersRemoved = slices.Compact(up.HeadersRemoved)
@@ -627,6 +633,8 @@ func describeMatch(m *routev3.RouteMatch) string {
 		parts = append(parts, "path "+p.Path)
 	case *routev3.RouteMatch_PathSeparatedPrefix:
 		parts = append(parts, "path_separated_prefix "+p.PathSeparatedPrefix)
+	case *routev3.RouteMatch_PathMatchPolicy:
+		parts = append(parts, "path_template "+matchTemplate(m))
 	}
 	for _, h := range m.GetHeaders() {
 		parts = append(parts, h.GetName()+" "+describeHeader(h))
@@ -701,6 +709,10 @@ func (e *Explainer) upstream(r *routev3.Route, path, host string) *UpstreamReq {
 
 // rewrite applies prefix_rewrite or regex_rewrite to path (no query).
 func rewrite(m *routev3.RouteMatch, a *routev3.RouteAction, path string) string {
+	if pol := a.GetPathRewritePolicy(); pol != nil {
+		out, _ := templateRewrite(m, pol, path)
+		return out
+	}
 	if pr := a.GetPrefixRewrite(); pr != "" {
 		matched := m.GetPrefix() + m.GetPath() + m.GetPathSeparatedPrefix()
 		return pr + strings.TrimPrefix(path, matched)

@@ -318,6 +318,8 @@ type API struct {
 	Replay *ReplayProtection
 	// Responses is the group's gateway response set (nil: none).
 	Responses *ResponseSet
+	// Parameters declared (nil: none).
+	Parameters *Parameters
 }
 
 // Deployment is an API published in one environment, with variables applied.

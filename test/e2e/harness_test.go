@@ -179,6 +179,7 @@ groups:
 {{- end}}
 {{template "securityAPIs" .}}
 {{template "replayAPIs" .}}
+{{template "paramsAPIs" .}}
 {{- if .Added}}
       - name: added
         method: GET

@@ -203,6 +203,11 @@ func (v view) route(m *routev3.RouteMatch) (bool, error) {
 			return false, fmt.Errorf("path regex %q: %v", p.SafeRegex.GetRegex(), err)
 		}
 		ok = re.MatchString(v.path)
+	case *routev3.RouteMatch_PathMatchPolicy:
+		var err error
+		if ok, err = templateMatch(p, v.path); err != nil {
+			return false, err
+		}
 	default:
 		return false, fmt.Errorf("path specifier %T", p)
 	}

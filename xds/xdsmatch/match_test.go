@@ -74,6 +74,12 @@ func TestMatchTranslations(t *testing.T) {
 		{"listener", "no virtual host", "GET", "/ping", "other.example.com", nil, "", ""},
 		{"path_environments", "segment selects the environment", "GET", "/test/users", "tc.example.com", nil, "tc", "tc/users|TEST|/test"},
 		{"path_environments", "X-Stage plays no part", "GET", "/release/users", "tc.example.com", map[string][]string{"x-stage": {"TEST"}}, "tc", "tc/users|RELEASE|/release"},
+		{"parameters", "URI template", "GET", "/orders/7/lines/2?page=1", "h", nil, "shop", "shop/order|RELEASE"},
+		{"parameters", "literal path before a template declared first", "GET", "/orders/all/lines/all", "h", nil, "shop", "shop/order-all|RELEASE"},
+		{"parameters", "URI template, too few segments", "GET", "/orders/7/lines", "h", nil, "shop", "apigw.not_found"},
+		{"parameters", "URI template, empty variable", "GET", "/orders//lines/2", "h", nil, "shop", "apigw.not_found"},
+		{"parameters", "URI template, literal differs", "GET", "/orders/7/line/2", "h", nil, "shop", "apigw.not_found"},
+		{"parameters", "URI template with path environment", "GET", "/release/items/9", "envs.example.com", nil, "envs", "envs/item|RELEASE|/release"},
 		{"path_environments", "unmapped segment", "GET", "/prod/users", "tc.example.com", nil, "tc", "apigw.not_found"},
 	}
 	cache := map[string]*routev3.RouteConfiguration{}

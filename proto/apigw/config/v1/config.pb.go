@@ -1488,8 +1488,10 @@ type Api struct {
 	HideCredentials *bool `protobuf:"varint,16,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
 	// Anti-replay nonces (auth app, iam, hmac); replaces the group's.
 	ReplayProtection *ReplayProtection `protobuf:"bytes,17,opt,name=replay_protection,json=replayProtection,proto3" json:"replay_protection,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What the API accepts from the client: declared request parameters.
+	Request       *ApiRequest `protobuf:"bytes,18,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Api) Reset() {
@@ -1641,6 +1643,296 @@ func (x *Api) GetReplayProtection() *ReplayProtection {
 	return nil
 }
 
+func (x *Api) GetRequest() *ApiRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// ApiRequest declares the inputs of an API.
+type ApiRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Declared request parameters, validated by Check (at most 50).
+	Parameters    []*RequestParameter `protobuf:"bytes,1,rep,name=parameters,proto3" json:"parameters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiRequest) Reset() {
+	*x = ApiRequest{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiRequest) ProtoMessage() {}
+
+func (x *ApiRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiRequest.ProtoReflect.Descriptor instead.
+func (*ApiRequest) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ApiRequest) GetParameters() []*RequestParameter {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
+}
+
+// RequestParameter is one declared input. Path parameters are the {name}
+// segments of the API path (match exact).
+type RequestParameter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name: the header, query parameter or path variable name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Location: "path", "query" or "header".
+	In string `protobuf:"bytes,2,opt,name=in,proto3" json:"in,omitempty"`
+	// "string" (default), "number" or "boolean" (true or false).
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Refuse a request without it (path parameters always are).
+	Required bool `protobuf:"varint,4,opt,name=required,proto3" json:"required,omitempty"`
+	// Used when the request lacks it (not for path parameters).
+	Default *string `protobuf:"bytes,5,opt,name=default,proto3,oneof" json:"default,omitempty"`
+	// The only values accepted.
+	Enum []string `protobuf:"bytes,6,rep,name=enum,proto3" json:"enum,omitempty"`
+	// Bounds on the length in characters (strings).
+	MinLength *uint32 `protobuf:"varint,7,opt,name=min_length,json=minLength,proto3,oneof" json:"min_length,omitempty"`
+	MaxLength *uint32 `protobuf:"varint,8,opt,name=max_length,json=maxLength,proto3,oneof" json:"max_length,omitempty"`
+	// Bounds on the value (numbers).
+	MinValue *float64 `protobuf:"fixed64,9,opt,name=min_value,json=minValue,proto3,oneof" json:"min_value,omitempty"`
+	MaxValue *float64 `protobuf:"fixed64,10,opt,name=max_value,json=maxValue,proto3,oneof" json:"max_value,omitempty"`
+	// RE2 regular expression the whole value must match (strings).
+	Pattern string `protobuf:"bytes,11,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// Free text.
+	Description   string `protobuf:"bytes,12,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestParameter) Reset() {
+	*x = RequestParameter{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestParameter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestParameter) ProtoMessage() {}
+
+func (x *RequestParameter) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestParameter.ProtoReflect.Descriptor instead.
+func (*RequestParameter) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RequestParameter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RequestParameter) GetIn() string {
+	if x != nil {
+		return x.In
+	}
+	return ""
+}
+
+func (x *RequestParameter) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RequestParameter) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *RequestParameter) GetDefault() string {
+	if x != nil && x.Default != nil {
+		return *x.Default
+	}
+	return ""
+}
+
+func (x *RequestParameter) GetEnum() []string {
+	if x != nil {
+		return x.Enum
+	}
+	return nil
+}
+
+func (x *RequestParameter) GetMinLength() uint32 {
+	if x != nil && x.MinLength != nil {
+		return *x.MinLength
+	}
+	return 0
+}
+
+func (x *RequestParameter) GetMaxLength() uint32 {
+	if x != nil && x.MaxLength != nil {
+		return *x.MaxLength
+	}
+	return 0
+}
+
+func (x *RequestParameter) GetMinValue() float64 {
+	if x != nil && x.MinValue != nil {
+		return *x.MinValue
+	}
+	return 0
+}
+
+func (x *RequestParameter) GetMaxValue() float64 {
+	if x != nil && x.MaxValue != nil {
+		return *x.MaxValue
+	}
+	return 0
+}
+
+func (x *RequestParameter) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *RequestParameter) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// BackendParameter is one parameter the backend receives: exactly one of
+// from, constant, system.
+type BackendParameter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name in its location: header, query parameter, or {name} of the
+	// backend path.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Location: "path", "query" or "header".
+	In string `protobuf:"bytes,2,opt,name=in,proto3" json:"in,omitempty"`
+	// The request parameter whose value it carries.
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// A fixed value.
+	Constant *string `protobuf:"bytes,4,opt,name=constant,proto3,oneof" json:"constant,omitempty"`
+	// A value the gateway knows (docs/configuration.md lists them).
+	System string `protobuf:"bytes,5,opt,name=system,proto3" json:"system,omitempty"`
+	// Free text.
+	Description   string `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackendParameter) Reset() {
+	*x = BackendParameter{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackendParameter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackendParameter) ProtoMessage() {}
+
+func (x *BackendParameter) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackendParameter.ProtoReflect.Descriptor instead.
+func (*BackendParameter) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *BackendParameter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BackendParameter) GetIn() string {
+	if x != nil {
+		return x.In
+	}
+	return ""
+}
+
+func (x *BackendParameter) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *BackendParameter) GetConstant() string {
+	if x != nil && x.Constant != nil {
+		return *x.Constant
+	}
+	return ""
+}
+
+func (x *BackendParameter) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *BackendParameter) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 // Backend is where a request is forwarded: exactly one of url, channel, mock.
 type Backend struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1657,14 +1949,17 @@ type Backend struct {
 	// Retries on connect failure or 5xx. Default 0, at most 10.
 	Retries uint32 `protobuf:"varint,6,opt,name=retries,proto3" json:"retries,omitempty"`
 	// Host header sent to the backend. Default: the backend host.
-	HostHeader    string `protobuf:"bytes,7,opt,name=host_header,json=hostHeader,proto3" json:"host_header,omitempty"`
+	HostHeader string `protobuf:"bytes,7,opt,name=host_header,json=hostHeader,proto3" json:"host_header,omitempty"`
+	// Parameters the backend receives (at most 50). Only on the API's
+	// backend; they apply to its backend policies' routes too.
+	Parameters    []*BackendParameter `protobuf:"bytes,8,rep,name=parameters,proto3" json:"parameters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1971,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1984,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1741,6 +2036,13 @@ func (x *Backend) GetHostHeader() string {
 	return ""
 }
 
+func (x *Backend) GetParameters() []*BackendParameter {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
+}
+
 // Mock is a fixed response.
 type Mock struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1756,7 +2058,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +2070,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +2083,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1826,7 +2128,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +2140,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +2153,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1911,7 +2213,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2225,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2238,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1975,7 +2277,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2289,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2302,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Condition) GetType() string {
@@ -2043,7 +2345,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2357,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2370,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Channel) GetName() string {
@@ -2119,7 +2421,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2131,7 +2433,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2144,7 +2446,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -2180,7 +2482,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2494,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2507,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -2259,7 +2561,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2573,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2586,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -2372,7 +2674,7 @@ type App struct {
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2686,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2699,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *App) GetName() string {
@@ -2469,7 +2771,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +2783,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +2796,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Grant) GetApi() string {
@@ -2526,7 +2828,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2840,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2853,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2590,7 +2892,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2602,7 +2904,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2615,7 +2917,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2654,7 +2956,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2968,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2981,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2725,7 +3027,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +3039,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +3052,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2816,7 +3118,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +3130,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +3143,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2900,7 +3202,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +3214,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3227,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -3006,7 +3308,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3018,7 +3320,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3031,7 +3333,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -3074,7 +3376,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3388,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3401,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -3150,7 +3452,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3162,7 +3464,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3175,7 +3477,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Binding) GetApi() string {
@@ -3217,7 +3519,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3531,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3544,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -3316,7 +3618,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3328,7 +3630,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3341,7 +3643,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{38}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -3388,7 +3690,7 @@ type SignatureKey struct {
 
 func (x *SignatureKey) Reset() {
 	*x = SignatureKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3702,7 @@ func (x *SignatureKey) String() string {
 func (*SignatureKey) ProtoMessage() {}
 
 func (x *SignatureKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3715,7 @@ func (x *SignatureKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
 func (*SignatureKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{39}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SignatureKey) GetName() string {
@@ -3587,7 +3889,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\amapping\x18\x02 \x03(\v2..apigw.config.v1.PathEnvironments.MappingEntryR\amapping\x1a:\n" +
 	"\fMappingEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x05\n" +
 	"\x03Api\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3608,8 +3910,46 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"authorizer\x18\x0f \x01(\tR\n" +
 	"authorizer\x12.\n" +
 	"\x10hide_credentials\x18\x10 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12N\n" +
-	"\x11replay_protection\x18\x11 \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtectionB\x13\n" +
-	"\x11_hide_credentials\"\xc9\x01\n" +
+	"\x11replay_protection\x18\x11 \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtection\x125\n" +
+	"\arequest\x18\x12 \x01(\v2\x1b.apigw.config.v1.ApiRequestR\arequestB\x13\n" +
+	"\x11_hide_credentials\"O\n" +
+	"\n" +
+	"ApiRequest\x12A\n" +
+	"\n" +
+	"parameters\x18\x01 \x03(\v2!.apigw.config.v1.RequestParameterR\n" +
+	"parameters\"\xa7\x03\n" +
+	"\x10RequestParameter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02in\x18\x02 \x01(\tR\x02in\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1a\n" +
+	"\brequired\x18\x04 \x01(\bR\brequired\x12\x1d\n" +
+	"\adefault\x18\x05 \x01(\tH\x00R\adefault\x88\x01\x01\x12\x12\n" +
+	"\x04enum\x18\x06 \x03(\tR\x04enum\x12\"\n" +
+	"\n" +
+	"min_length\x18\a \x01(\rH\x01R\tminLength\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_length\x18\b \x01(\rH\x02R\tmaxLength\x88\x01\x01\x12 \n" +
+	"\tmin_value\x18\t \x01(\x01H\x03R\bminValue\x88\x01\x01\x12 \n" +
+	"\tmax_value\x18\n" +
+	" \x01(\x01H\x04R\bmaxValue\x88\x01\x01\x12\x18\n" +
+	"\apattern\x18\v \x01(\tR\apattern\x12 \n" +
+	"\vdescription\x18\f \x01(\tR\vdescriptionB\n" +
+	"\n" +
+	"\b_defaultB\r\n" +
+	"\v_min_lengthB\r\n" +
+	"\v_max_lengthB\f\n" +
+	"\n" +
+	"_min_valueB\f\n" +
+	"\n" +
+	"_max_value\"\xb2\x01\n" +
+	"\x10BackendParameter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02in\x18\x02 \x01(\tR\x02in\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x1f\n" +
+	"\bconstant\x18\x04 \x01(\tH\x00R\bconstant\x88\x01\x01\x12\x16\n" +
+	"\x06system\x18\x05 \x01(\tR\x06system\x12 \n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescriptionB\v\n" +
+	"\t_constant\"\x8c\x02\n" +
 	"\aBackend\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12)\n" +
@@ -3618,7 +3958,10 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\atimeout\x18\x05 \x01(\tR\atimeout\x12\x18\n" +
 	"\aretries\x18\x06 \x01(\rR\aretries\x12\x1f\n" +
 	"\vhost_header\x18\a \x01(\tR\n" +
-	"hostHeader\"\xac\x01\n" +
+	"hostHeader\x12A\n" +
+	"\n" +
+	"parameters\x18\b \x03(\v2!.apigw.config.v1.BackendParameterR\n" +
+	"parameters\"\xac\x01\n" +
 	"\x04Mock\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\rR\x06status\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\tR\x04body\x12<\n" +
@@ -3759,7 +4102,7 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),              // 0: apigw.config.v1.Gateway
 	(*GatewayResponse)(nil),      // 1: apigw.config.v1.GatewayResponse
@@ -3778,34 +4121,37 @@ var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*ReplayProtection)(nil),     // 14: apigw.config.v1.ReplayProtection
 	(*PathEnvironments)(nil),     // 15: apigw.config.v1.PathEnvironments
 	(*Api)(nil),                  // 16: apigw.config.v1.Api
-	(*Backend)(nil),              // 17: apigw.config.v1.Backend
-	(*Mock)(nil),                 // 18: apigw.config.v1.Mock
-	(*Cors)(nil),                 // 19: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),        // 20: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),            // 21: apigw.config.v1.Condition
-	(*Channel)(nil),              // 22: apigw.config.v1.Channel
-	(*ChannelMember)(nil),        // 23: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),          // 24: apigw.config.v1.HealthCheck
-	(*Secret)(nil),               // 25: apigw.config.v1.Secret
-	(*App)(nil),                  // 26: apigw.config.v1.App
-	(*Grant)(nil),                // 27: apigw.config.v1.Grant
-	(*IamUser)(nil),              // 28: apigw.config.v1.IamUser
-	(*AccessKey)(nil),            // 29: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),              // 30: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),            // 31: apigw.config.v1.UsagePlan
-	(*Quota)(nil),                // 32: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),          // 33: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),          // 34: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),            // 35: apigw.config.v1.AclPolicy
-	(*Binding)(nil),              // 36: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),       // 37: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil),     // 38: apigw.config.v1.SpecialThreshold
-	(*SignatureKey)(nil),         // 39: apigw.config.v1.SignatureKey
-	nil,                          // 40: apigw.config.v1.GatewayResponse.ResponsesEntry
-	nil,                          // 41: apigw.config.v1.GatewayResponseEntry.HeadersEntry
-	nil,                          // 42: apigw.config.v1.Environment.VariablesEntry
-	nil,                          // 43: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                          // 44: apigw.config.v1.Mock.HeadersEntry
+	(*ApiRequest)(nil),           // 17: apigw.config.v1.ApiRequest
+	(*RequestParameter)(nil),     // 18: apigw.config.v1.RequestParameter
+	(*BackendParameter)(nil),     // 19: apigw.config.v1.BackendParameter
+	(*Backend)(nil),              // 20: apigw.config.v1.Backend
+	(*Mock)(nil),                 // 21: apigw.config.v1.Mock
+	(*Cors)(nil),                 // 22: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),        // 23: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),            // 24: apigw.config.v1.Condition
+	(*Channel)(nil),              // 25: apigw.config.v1.Channel
+	(*ChannelMember)(nil),        // 26: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),          // 27: apigw.config.v1.HealthCheck
+	(*Secret)(nil),               // 28: apigw.config.v1.Secret
+	(*App)(nil),                  // 29: apigw.config.v1.App
+	(*Grant)(nil),                // 30: apigw.config.v1.Grant
+	(*IamUser)(nil),              // 31: apigw.config.v1.IamUser
+	(*AccessKey)(nil),            // 32: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),              // 33: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),            // 34: apigw.config.v1.UsagePlan
+	(*Quota)(nil),                // 35: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),          // 36: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),          // 37: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),            // 38: apigw.config.v1.AclPolicy
+	(*Binding)(nil),              // 39: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),       // 40: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil),     // 41: apigw.config.v1.SpecialThreshold
+	(*SignatureKey)(nil),         // 42: apigw.config.v1.SignatureKey
+	nil,                          // 43: apigw.config.v1.GatewayResponse.ResponsesEntry
+	nil,                          // 44: apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	nil,                          // 45: apigw.config.v1.Environment.VariablesEntry
+	nil,                          // 46: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                          // 47: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	4,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
@@ -3813,61 +4159,64 @@ var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	7,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
 	12, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
 	13, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	26, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	28, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	22, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	30, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	31, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	33, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	35, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	37, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	29, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	31, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	25, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	33, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	34, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	36, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	38, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	40, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
 	3,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	39, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	42, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
 	1,  // 15: apigw.config.v1.Gateway.gateway_responses:type_name -> apigw.config.v1.GatewayResponse
-	40, // 16: apigw.config.v1.GatewayResponse.responses:type_name -> apigw.config.v1.GatewayResponse.ResponsesEntry
-	41, // 17: apigw.config.v1.GatewayResponseEntry.headers:type_name -> apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	43, // 16: apigw.config.v1.GatewayResponse.responses:type_name -> apigw.config.v1.GatewayResponse.ResponsesEntry
+	44, // 17: apigw.config.v1.GatewayResponseEntry.headers:type_name -> apigw.config.v1.GatewayResponseEntry.HeadersEntry
 	5,  // 18: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
 	11, // 19: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
 	9,  // 20: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
 	10, // 21: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
 	8,  // 22: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	25, // 23: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	42, // 24: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	28, // 23: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	45, // 24: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
 	16, // 25: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
 	15, // 26: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
 	14, // 27: apigw.config.v1.Group.replay_protection:type_name -> apigw.config.v1.ReplayProtection
-	43, // 28: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	17, // 29: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	19, // 30: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	20, // 31: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	46, // 28: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	20, // 29: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	22, // 30: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	23, // 31: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
 	9,  // 32: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
 	14, // 33: apigw.config.v1.Api.replay_protection:type_name -> apigw.config.v1.ReplayProtection
-	18, // 34: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	44, // 35: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	21, // 36: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	17, // 37: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	23, // 38: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	24, // 39: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	25, // 40: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	27, // 41: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	25, // 42: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	32, // 43: apigw.config.v1.App.quota:type_name -> apigw.config.v1.Quota
-	29, // 44: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	25, // 45: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	25, // 46: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	32, // 47: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	34, // 48: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	36, // 49: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	38, // 50: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	36, // 51: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	25, // 52: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
-	36, // 53: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
-	2,  // 54: apigw.config.v1.GatewayResponse.ResponsesEntry.value:type_name -> apigw.config.v1.GatewayResponseEntry
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	17, // 34: apigw.config.v1.Api.request:type_name -> apigw.config.v1.ApiRequest
+	18, // 35: apigw.config.v1.ApiRequest.parameters:type_name -> apigw.config.v1.RequestParameter
+	21, // 36: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	19, // 37: apigw.config.v1.Backend.parameters:type_name -> apigw.config.v1.BackendParameter
+	47, // 38: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	24, // 39: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	20, // 40: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	26, // 41: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	27, // 42: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	28, // 43: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	30, // 44: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	28, // 45: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	35, // 46: apigw.config.v1.App.quota:type_name -> apigw.config.v1.Quota
+	32, // 47: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	28, // 48: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	28, // 49: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	35, // 50: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	37, // 51: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	39, // 52: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	41, // 53: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	39, // 54: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	28, // 55: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	39, // 56: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	2,  // 57: apigw.config.v1.GatewayResponse.ResponsesEntry.value:type_name -> apigw.config.v1.GatewayResponseEntry
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3878,7 +4227,9 @@ func file_apigw_config_v1_config_proto_init() {
 	file_apigw_config_v1_config_proto_msgTypes[11].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[13].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[16].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[25].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[18].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[19].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[28].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3889,7 +4240,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
