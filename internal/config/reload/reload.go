@@ -79,6 +79,11 @@ type Reloader struct {
 	force bool
 	// reads counts file reads (tests: an idle poll reads nothing).
 	reads atomic.Int64
+	// lastWrite and lastClose are when the watcher last saw the file
+	// written and closed after writing, or replaced (Unix nanoseconds; 0:
+	// never). The watcher sets them before it queues the event, so a load
+	// in progress sees a writer that started after it.
+	lastWrite, lastClose atomic.Int64
 	// shownCurrent and shownStatus are copies of current and status for
 	// readers that must not wait for a load (Current, Status).
 	shownCurrent atomic.Pointer[model.Snapshot]
@@ -90,7 +95,8 @@ type Reloader struct {
 // (up to stableReads times) before anything is parsed.
 const StableInterval = 20 * time.Millisecond
 
-// stableReads bounds the reads of a file that keeps changing.
+// stableReads, with StableInterval, bounds how long a file that keeps
+// changing is read again (besides writeQuiet for an open writer).
 const stableReads = 10
 
 // fileStamp is what the polling compares before reading a file: its size,
@@ -170,7 +176,11 @@ func (r *Reloader) readStable(ctx context.Context) ([]byte, fileStamp, error) {
 	if err != nil {
 		return nil, stamp, err
 	}
-	for range stableReads {
+	// Two equal reads are not enough while a writer holds the file open
+	// after writing to it (it may be pausing mid-file): then wait for its
+	// close, or for writeQuiet without a write.
+	deadline := time.Now().Add(writeQuiet + stableReads*StableInterval)
+	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return nil, stamp, ctx.Err()
@@ -180,12 +190,20 @@ func (r *Reloader) readStable(ctx context.Context) ([]byte, fileStamp, error) {
 		if err != nil {
 			return nil, stamp, err
 		}
-		if bytes.Equal(again, data) {
+		if bytes.Equal(again, data) && !r.beingWritten() {
 			return data, stamp, nil
 		}
 		data = again
 	}
-	return nil, stamp, fmt.Errorf("the file is still changing after %d reads %v apart", stableReads+1, StableInterval)
+	return nil, stamp, fmt.Errorf("the file is still being written (%v without two equal reads %v apart and a closed writer)", writeQuiet+stableReads*StableInterval, StableInterval)
+}
+
+// beingWritten reports whether the watcher saw a write to the file that no
+// close followed, less than writeQuiet ago (Linux: IN_MODIFY without
+// IN_CLOSE_WRITE; elsewhere never).
+func (r *Reloader) beingWritten() bool {
+	m := r.lastWrite.Load()
+	return m != 0 && m > r.lastClose.Load() && time.Since(time.Unix(0, m)) < writeQuiet
 }
 
 func (r *Reloader) load(ctx context.Context, publish bool) error {

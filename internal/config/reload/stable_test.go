@@ -241,3 +241,49 @@ func TestStatusDoesNotWaitForALoad(t *testing.T) {
 		t.Fatalf("after the load: %d APIs, %d reloads", len(r.Current().APIs), r.Status().Reloads)
 	}
 }
+
+// TestLoadDuringAPausedWriteWaitsForTheClose: a load that starts (here: an
+// explicit Load, as a trigger or an earlier event would) while a writer has
+// truncated the file, written a prefix that parses and paused, does not
+// publish that prefix although two reads agree: it waits for the writer to
+// close the file.
+func TestLoadDuringAPausedWriteWaitsForTheClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	write(t, path, groupsConfig(2))
+	c := &apiCounter{got: make(chan int, 100)}
+	r := New(path, config.Options{}, 0, quiet(), c.sink)
+	if _, err := r.Prime(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runReloader(t, r)
+	full, half := groupsConfig(10), groupsConfig(4)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(half); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the watcher has seen the write
+	loaded := make(chan error, 1)
+	go func() { loaded <- r.Load(context.Background()) }()
+	time.Sleep(300 * time.Millisecond) // the writer pauses mid-file
+	if _, err := f.WriteString(full[len(half):]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, n := range c.published() {
+		if n != 10 {
+			t.Fatalf("published a snapshot of %d APIs (a prefix of the file): %v", n, c.published())
+		}
+	}
+	if got := len(r.Current().APIs); got != 10 {
+		t.Fatalf("serving %d APIs, want 10", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -59,6 +60,11 @@ func (r *Reloader) watch() (<-chan fileEvent, func()) {
 						continue // another file of the directory is being written
 					}
 					kind = eventWriting
+					r.lastWrite.Store(time.Now().UnixNano())
+				} else if name == base || name == "" {
+					// Closed after writing, replaced, created or removed:
+					// no writer holds this file's content open any more.
+					r.lastClose.Store(time.Now().UnixNano())
 				}
 				select {
 				case events <- kind:
