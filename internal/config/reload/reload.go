@@ -54,6 +54,11 @@ type Status struct {
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when it happened.
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Applying is the version being applied (the Check side, Envoy and
+	// the rate limiter switch to it one after the other), "" between
+	// reloads: for a moment some requests are already decided by it while
+	// Version still names the previous one.
+	Applying string `json:"applying,omitempty"`
 }
 
 // Reloader loads a configuration file and publishes it to sinks.
@@ -230,15 +235,21 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	}
 	r.force = false
 	loaded := time.Now()
+	if publish && len(r.sinks) > 0 {
+		r.status.Applying = snap.Version
+		r.publishState()
+	}
 	for _, sink := range r.sinks {
 		if !publish {
 			break
 		}
 		if err := sink(ctx, snap); err != nil {
 			r.digest, r.stat = digest, stamp
+			r.status.Applying = ""
 			return r.refuse(fmt.Errorf("config %s refused: %w", r.path, err))
 		}
 	}
+	r.status.Applying = ""
 	r.digest, r.stat = digest, stamp
 	prev := r.current
 	r.current = snap
