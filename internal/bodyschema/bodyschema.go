@@ -196,3 +196,6 @@ func escape(s string) string {
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
+
+// OpenAPI returns the schema as kin-openapi's (read-only).
+func (s *Schema) OpenAPI() *openapi3.Schema { return s.s }
