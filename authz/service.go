@@ -357,10 +357,15 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 			return decision{dep: dep}, err
 		}
 	}
-	// 6. request parameters
+	// 6. request parameters and body
 	var pv *paramValues
 	if dep.params != nil {
 		if pv, err = dep.params.validate(r); err != nil {
+			return decision{dep: dep}, err
+		}
+	}
+	if dep.api.Body != nil {
+		if err := checkBody(dep.api.Body, r); err != nil {
 			return decision{dep: dep}, err
 		}
 	}

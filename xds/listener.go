@@ -191,10 +191,14 @@ func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
 }
 
 // needsBody reports whether the Check service reads the body of api's
-// requests: signatures that cover it (app, IAM) and HMAC key pairs with
-// validate_body (the Digest header). Every other scheme (none, token, app
-// code, authorizer) decides from the headers alone.
+// requests: signatures that cover it (app, IAM), HMAC key pairs with
+// validate_body (the Digest header) and request body validation
+// (validate_request). Every other scheme (none, token, app code,
+// authorizer) decides from the headers alone.
 func needsBody(api *model.API) bool {
+	if api.Body != nil {
+		return true
+	}
 	switch api.Auth {
 	case model.AuthApp, model.AuthIAM:
 		return true

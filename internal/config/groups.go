@@ -202,6 +202,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		api.CORS = b.cors(field(path, "cors"), c)
 	}
 	api.Parameters = b.parameters(path, a, api)
+	api.Body = b.bodyValidation(path, a)
 	envs := a.GetEnvironments()
 	if len(envs) == 0 {
 		envs = []string{b.snap.Settings.DefaultEnvironment}

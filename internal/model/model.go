@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/bodyschema"
 )
 
 // AuthType is how an API authenticates callers.
@@ -320,6 +321,16 @@ type API struct {
 	Responses *ResponseSet
 	// Parameters declared (nil: none).
 	Parameters *Parameters
+	// Body is the request body validation (nil: validate_request off).
+	Body *BodyValidation
+}
+
+// BodyValidation is an API's validate_request: Check reads the body and
+// validates it against the compiled request.body_schema.
+type BodyValidation struct {
+	Schema *bodyschema.Schema
+	// Required refuses a request without a body.
+	Required bool
 }
 
 // Deployment is an API published in one environment, with variables applied.

@@ -167,6 +167,9 @@ func Export(gw *configv1.Gateway, opts ExportOptions) ([]byte, []Problem, error)
 		if rest.Cors != nil && proto.Equal(rest.Cors, &configv1.Cors{AllowOrigins: []string{"*"}, AllowMethods: platformCORSMethods, AllowHeaders: platformCORSHeaders, MaxAge: platformCORSMaxAge}) {
 			rest.Cors = nil
 		}
+		if err := exportRequestBody(a, rest, op); err != nil {
+			return nil, nil, err
+		}
 		if m := protoMap(rest); len(m) > 0 {
 			op.Extensions[extAPI] = m
 		}

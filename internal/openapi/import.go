@@ -79,6 +79,9 @@ type importer struct {
 	routes   map[string]route // method+match+path -> the first operation's
 	policies map[string]*configv1.ThrottlePolicy
 	warned   map[string]bool
+	// components are the document's component schemas as JSON trees
+	// (for inlining body schemas), built on first use.
+	components map[string]any
 }
 
 func (im *importer) fail(ptr string, line int, format string, args ...any) {
@@ -279,6 +282,7 @@ func (im *importer) operation(o opRef) {
 	api.AppCode = appCode
 
 	im.parameters(o, at, auth)
+	im.requestBody(op, at, o.node.Line, api)
 
 	// Backend.
 	api.Backend = im.backend(o, op, at, method, templated)

@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/apigwio/apigw/internal/bodyschema"
 	"github.com/apigwio/apigw/internal/config"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
@@ -83,8 +86,38 @@ func TestPetstore(t *testing.T) {
 			if !warned {
 				t.Errorf("no warning about uploadImage: %v", r.Warnings)
 			}
+			// POST /pet's requestBody: Pet, its Category and Tag inlined.
+			add := apiByName(t, r.Group, "addPet")
+			if strings.Contains(add.GetRequest().GetBodySchema(), "$ref") || !add.GetRequest().GetBodyRequired() {
+				t.Errorf("addPet request = %v, want a self-contained required body schema", add.GetRequest())
+			}
+			checkBody(t, add, map[string]string{
+				`{"name":"doggie","photoUrls":["u"],"category":{"id":1,"name":"dogs"},"tags":[{"id":2,"name":"t"}]}`: "",
+				`{"photoUrls":[]}`: `body field "/name" is required`,
+				`{"name":"d","photoUrls":[],"category":{"id":"x"}}`: `body field "/category/id" is invalid: value must be an integer`,
+				`{"name":"d","photoUrls":[],"tags":[{"name":1}]}`:   `body field "/tags/0/name" is invalid: value must be a string`,
+			})
 			validates(t, r, "")
 		})
+	}
+}
+
+// checkBody compiles a's body schema as the configuration does and
+// checks each body: "" valid, else the failure's message.
+func checkBody(t *testing.T, a *configv1.Api, bodies map[string]string) {
+	t.Helper()
+	s, err := bodyschema.Compile(a.GetRequest().GetBodySchema())
+	if err != nil {
+		t.Fatalf("%s: body schema: %v", a.Name, err)
+	}
+	for body, want := range bodies {
+		got := ""
+		if f := s.Validate([]byte(body)); f != nil {
+			got = f.Message()
+		}
+		if got != want {
+			t.Errorf("%s: %s: %q, want %q", a.Name, body, got, want)
+		}
 	}
 }
 
@@ -116,6 +149,16 @@ func TestExtensionsAllOfOneOf(t *testing.T) {
 	if create.Auth != "iam" || create.Backend.Url != "https://shapes.example.com/v1/shapes" || create.Method != "POST" {
 		t.Errorf("create = %v", create)
 	}
+	// Shape: oneOf of two allOf (Circle, Square), each with Base, all
+	// inlined. Neither requires its own property, so a body must break
+	// the other alternative to match exactly one.
+	checkBody(t, create, map[string]string{
+		`{"id":"c","radius":1,"side":"x"}`:   "",
+		`{"id":"s","radius":"x","side":2}`:   "",
+		`{"id":"c","radius":1,"side":2}`:     `body is invalid: value matches more than one schema from "oneOf" (matches schemas at indices [0 1])`,
+		`{"radius":1}`:                       `body field "/id" is required`,
+		`{"id":"c","radius":"1","side":"2"}`: `body field "/radius" is invalid: value must be a number`,
+	})
 	get := apiByName(t, r.Group, "getShape")
 	if get.Match != "prefix" || get.Path != "/shapes/" {
 		t.Errorf("NORMAL with a template is still a prefix: %v", get)
@@ -208,6 +251,8 @@ groups:
       - {name: tok, method: HEAD, path: /tok, auth: token, token_issuers: [iss], backend: {url: "http://b.example.com/t"}}
       - {name: authz, method: OPTIONS, path: /authz, auth: authorizer, authorizer: az, hide_credentials: false, backend: {url: "http://b.example.com/z"}}
       - {name: code, method: GET, path: /code, auth: app_code, backend: {url: "http://b.example.com/c"}}
+      - {name: body, method: POST, path: /body, auth: none, validate_request: true, request: {body_required: true, body_schema: '{"type":"object","required":["id"],"properties":{"id":{"type":"string","minLength":1,"pattern":"^[a-z]+$"},"n":{"type":"integer","minimum":1,"maximum":9},"tags":{"type":"array","items":{"type":"string","enum":["a","b"]}},"shape":{"allOf":[{"type":"object","required":["r"],"properties":{"r":{"type":"number"}}},{"type":"object","properties":{"s":{"type":"boolean"}}}]}}}'}, backend: {url: "http://b.example.com/b"}}
+      - {name: bodyyaml, method: PUT, path: /body, auth: none, request: {body_schema: "type: object\nproperties: {a: {type: string}}\n"}, backend: {url: "http://b.example.com/b"}}
       - {name: policy, method: GET, path: /policy, backend: {url: "http://b.example.com/d"}, backend_policies: [{name: p1, conditions: [{type: query, name: v, values: ["2"]}], backend: {url: "http://b2.example.com/d"}}]}
 throttle_policies:
   - name: tp
@@ -317,6 +362,14 @@ func normalise(g *configv1.Group) *configv1.Group {
 		}
 		if a.Auth == "app_code" {
 			a.AppCode = false
+		}
+		// Body schemas come back as compact JSON, keys sorted.
+		if r := a.Request; r != nil && r.BodySchema != "" {
+			js, _ := sigsyaml.YAMLToJSON([]byte(r.BodySchema))
+			var v any
+			_ = json.Unmarshal(js, &v)
+			b, _ := json.Marshal(v)
+			r.BodySchema = string(b)
 		}
 	}
 	// The document's order is its paths' (sorted): compare by name.

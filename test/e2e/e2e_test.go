@@ -129,6 +129,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("forged x-apig headers never reach the backend", func(t *testing.T) { testForgedHeaders(t, g) }) // identity_test.go
 	t.Run("parameters", func(t *testing.T) { testParameters(t, g) })                                       // parameters_test.go
+	t.Run("request validation", func(t *testing.T) { testValidation(t, g) })                               // validation_test.go
 
 	t.Run("backend down gets APIG.0202 or APIG.0610", func(t *testing.T) {
 		code, _, body, err := g.do(g.request(t, "GET", "/down", nil))

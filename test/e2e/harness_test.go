@@ -180,6 +180,7 @@ groups:
 {{template "securityAPIs" .}}
 {{template "replayAPIs" .}}
 {{template "paramsAPIs" .}}
+{{template "validationAPIs" .}}
 {{- if .Added}}
       - name: added
         method: GET

@@ -1489,9 +1489,13 @@ type Api struct {
 	// Anti-replay nonces (auth app, iam, hmac); replaces the group's.
 	ReplayProtection *ReplayProtection `protobuf:"bytes,17,opt,name=replay_protection,json=replayProtection,proto3" json:"replay_protection,omitempty"`
 	// What the API accepts from the client: declared request parameters.
-	Request       *ApiRequest `protobuf:"bytes,18,opt,name=request,proto3" json:"request,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Request *ApiRequest `protobuf:"bytes,18,opt,name=request,proto3" json:"request,omitempty"`
+	// Validate the request body against request.body_schema in Check (400
+	// APIG.0201 naming the failing field). Request parameters are validated
+	// whenever they are declared.
+	ValidateRequest bool `protobuf:"varint,19,opt,name=validate_request,json=validateRequest,proto3" json:"validate_request,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Api) Reset() {
@@ -1650,11 +1654,23 @@ func (x *Api) GetRequest() *ApiRequest {
 	return nil
 }
 
+func (x *Api) GetValidateRequest() bool {
+	if x != nil {
+		return x.ValidateRequest
+	}
+	return false
+}
+
 // ApiRequest declares the inputs of an API.
 type ApiRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Declared request parameters, validated by Check (at most 50).
-	Parameters    []*RequestParameter `protobuf:"bytes,1,rep,name=parameters,proto3" json:"parameters,omitempty"`
+	Parameters []*RequestParameter `protobuf:"bytes,1,rep,name=parameters,proto3" json:"parameters,omitempty"`
+	// JSON Schema of a JSON request body, as JSON (or YAML) text: an OpenAPI
+	// 3.0 Schema Object without $ref. Enforced with validate_request.
+	BodySchema string `protobuf:"bytes,2,opt,name=body_schema,json=bodySchema,proto3" json:"body_schema,omitempty"`
+	// A request without a body is refused (with validate_request).
+	BodyRequired  bool `protobuf:"varint,3,opt,name=body_required,json=bodyRequired,proto3" json:"body_required,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1694,6 +1710,20 @@ func (x *ApiRequest) GetParameters() []*RequestParameter {
 		return x.Parameters
 	}
 	return nil
+}
+
+func (x *ApiRequest) GetBodySchema() string {
+	if x != nil {
+		return x.BodySchema
+	}
+	return ""
+}
+
+func (x *ApiRequest) GetBodyRequired() bool {
+	if x != nil {
+		return x.BodyRequired
+	}
+	return false
 }
 
 // RequestParameter is one declared input. Path parameters are the {name}
@@ -3889,7 +3919,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\amapping\x18\x02 \x03(\v2..apigw.config.v1.PathEnvironments.MappingEntryR\amapping\x1a:\n" +
 	"\fMappingEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x05\n" +
 	"\x03Api\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3911,13 +3941,17 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"authorizer\x12.\n" +
 	"\x10hide_credentials\x18\x10 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12N\n" +
 	"\x11replay_protection\x18\x11 \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtection\x125\n" +
-	"\arequest\x18\x12 \x01(\v2\x1b.apigw.config.v1.ApiRequestR\arequestB\x13\n" +
-	"\x11_hide_credentials\"O\n" +
+	"\arequest\x18\x12 \x01(\v2\x1b.apigw.config.v1.ApiRequestR\arequest\x12)\n" +
+	"\x10validate_request\x18\x13 \x01(\bR\x0fvalidateRequestB\x13\n" +
+	"\x11_hide_credentials\"\x95\x01\n" +
 	"\n" +
 	"ApiRequest\x12A\n" +
 	"\n" +
 	"parameters\x18\x01 \x03(\v2!.apigw.config.v1.RequestParameterR\n" +
-	"parameters\"\xa7\x03\n" +
+	"parameters\x12\x1f\n" +
+	"\vbody_schema\x18\x02 \x01(\tR\n" +
+	"bodySchema\x12#\n" +
+	"\rbody_required\x18\x03 \x01(\bR\fbodyRequired\"\xa7\x03\n" +
 	"\x10RequestParameter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02in\x18\x02 \x01(\tR\x02in\x12\x12\n" +
