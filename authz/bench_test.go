@@ -57,3 +57,31 @@ func BenchmarkCheckTokenCached(b *testing.B) {
 		a.svc.Check(ctx, req)
 	}
 }
+
+// BenchmarkCheckAppAuthBody64KiB is BenchmarkCheckAppAuth with a 64 KiB
+// body, sent as raw_body (pack_as_bytes, what apigw's Envoy configuration
+// sets) and as the string field body (pack_as_bytes off).
+func BenchmarkCheckAppAuthBody64KiB(b *testing.B) {
+	f := newFixture(b)
+	body := map[string]string{"data": strings.Repeat("x", 64<<10-12)}
+	hr, raw := signWithSDK(b, sdkRequest{method: "POST", path: "/items/1", query: map[string]any{"a": "1"},
+		headers: map[string]string{"Content-Type": "application/json", "X-Trace": "t"}, body: body}, appKey, appSecret)
+	for _, form := range []string{"raw_body", "body"} {
+		b.Run(form, func(b *testing.B) {
+			req := envoyCheck(hr, raw, "shop/items", "RELEASE")
+			if form == "body" {
+				h := req.Attributes.Request.Http
+				h.Body, h.RawBody = string(h.RawBody), nil
+			}
+			ctx := context.Background()
+			if resp, _ := f.svc.Check(ctx, req); resp.GetOkResponse() == nil {
+				b.Fatalf("not allowed: %v", resp)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				f.svc.Check(ctx, req)
+			}
+		})
+	}
+}

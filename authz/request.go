@@ -3,6 +3,7 @@ package authz
 import (
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
@@ -26,8 +27,12 @@ type request struct {
 	requestID  string
 	headers    signing.Header
 	mapHeaders map[string]string // set when headers come as Envoy's map
-	body       []byte
-	size       int64 // declared body size (-1 unknown)
+	// body is the request body, READ-ONLY: when Envoy sends it as the
+	// string field body (pack_as_bytes off) it is a view of that string's
+	// memory (see bodyView), and writing to it would corrupt an
+	// immutable string. Hash it, compare it, slice it; never modify it.
+	body []byte
+	size int64 // declared body size (-1 unknown)
 	// credHeader is the (lower-case) header the request authenticated
 	// with, set by the identity phase; hide_credentials removes it.
 	credHeader string
@@ -53,7 +58,7 @@ func newRequest(req *authv3.CheckRequest) request {
 		body:     h.GetRawBody(),
 	}
 	if len(r.body) == 0 && h.GetBody() != "" {
-		r.body = []byte(h.GetBody())
+		r.body = bodyView(h.GetBody())
 	}
 	if m := h.GetHeaders(); len(m) > 0 || h.GetHeaderMap() == nil {
 		r.mapHeaders = m
@@ -86,6 +91,16 @@ func newRequest(req *authv3.CheckRequest) request {
 		r.requestID = h.GetId()
 	}
 	return r
+}
+
+// bodyView returns the bytes of s without copying them: a read-only view
+// of the string's memory (unsafe.StringData), valid as long as s is, which
+// is the request's lifetime. Envoy sends the body as a string unless the
+// filter sets pack_as_bytes; copying it cost a whole allocation and copy of
+// the body (up to settings.max_body_size) on every Check. Nothing in Check
+// writes to a body: the verifiers hash it.
+func bodyView(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // connectionTLS reports whether the client's connection to Envoy is TLS,

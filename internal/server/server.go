@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,6 +35,7 @@ import (
 	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/config/reload"
+	"github.com/apigwio/apigw/internal/grpccodec"
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/internal/server/admin"
 	"github.com/apigwio/apigw/internal/server/metrics"
@@ -343,15 +345,20 @@ func (s *Server) abort(err error) (*Server, error) {
 	return nil, err
 }
 
-// GRPCServerOptions are the gRPC server settings of the service (shared with
-// the benchmark's no-op server so both are measured alike): keepalives that
-// suit Envoy's long-lived connections, and a receive limit that fits a
-// forwarded body of maxBody bytes.
+// GRPCServerOptions are the gRPC server settings of the service (the
+// benchmark's no-op server has them with -options apigw): keepalives that
+// suit Envoy's long-lived connections, a receive limit that fits a
+// forwarded body of maxBody bytes, the codec and a pool of stream workers.
 func GRPCServerOptions(maxBody int64) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.MaxRecvMsgSize(int(maxBody) + 1<<20),
+		// CheckResponses encoded by vtprotobuf (grpccodec).
+		grpc.ForceServerCodecV2(grpccodec.New()),
+		// A pool of goroutines runs the calls instead of a new goroutine
+		// per call (whose stack grows again on every call).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 }
 

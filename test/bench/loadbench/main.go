@@ -1,11 +1,13 @@
 // Command loadbench drives Authorization/Check over real gRPC connections on
-// loopback with a realistic request mix, first against a no-op Check server
-// (the practical limit: same gRPC settings, no work) and then against apigw,
+// loopback with a realistic request mix (or one kind of request), against a
+// no-op Check server (the practical limit: a default grpc-go server that does
+// no work) and against apigw,
 // and prints requests/s, latency percentiles, server CPU and peak RSS, and
 // the ratios between the two.
 //
 //	make bench-load                         # builds both servers and runs this
-//	go run ./bench/loadbench -concurrency 50 -duration 20s
+//	go run ./test/bench/loadbench -concurrency 50 -duration 20s
+//	go run ./test/bench/loadbench -mix app1k -servers noop,apigw -rounds 2   # A B B A
 //
 // Every response is checked against the expected decision for its request;
 // a wrong decision makes the run fail.
@@ -28,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +55,9 @@ func main() {
 	conns := flag.Int("connections", 2, "gRPC connections (Envoy opens one per worker thread)")
 	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
 	noopBin := flag.String("noop", "bin/noopauthz", "no-op Check server binary")
+	mixName := flag.String("mix", "mix", "requests: mix (the realistic mix), app1k (app-signed, 1 KiB body), app64k (app-signed, 64 KiB body), none (auth none)")
+	serverList := flag.String("servers", "noop,apigw", "servers measured in turn: noop (default grpc-go server), noop-apigw (no-op with apigw's gRPC settings), apigw")
+	rounds := flag.Int("rounds", 1, "rounds; even rounds measure the servers in reverse order (2 rounds of noop,apigw: A B B A)")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "loadbench")
@@ -63,30 +69,65 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	mix, err := buildMix(time.Now(), tokenKey)
+	mix, err := buildMix(time.Now(), tokenKey, *mixName)
 	if err != nil {
 		fail(err)
 	}
-	noop, err := measure("no-op", []string{*noopBin, "-address", "127.0.0.1:18100"}, "127.0.0.1:18100", mix, true, *concurrency, *conns, *warmup, *duration)
-	if err != nil {
-		fail(err)
+	argv := map[string][]string{
+		"noop":       {*noopBin, "-address", "127.0.0.1:18100", "-options", "default"},
+		"noop-apigw": {*noopBin, "-address", "127.0.0.1:18100", "-options", "apigw"},
+		"apigw": {*apigwBin, "serve", "--config", cfg, "--grpc-address", "127.0.0.1:18200",
+			"--admin-address", "127.0.0.1:18201", "--log-level", "warn", "--watch-interval", "0"},
 	}
-	full, err := measure("apigw", []string{*apigwBin, "serve", "--config", cfg, "--grpc-address", "127.0.0.1:18200",
-		"--admin-address", "127.0.0.1:18201", "--log-level", "warn", "--watch-interval", "0"}, "127.0.0.1:18200", mix, false, *concurrency, *conns, *warmup, *duration)
-	if err != nil {
-		fail(err)
+	addr := map[string]string{"noop": "127.0.0.1:18100", "noop-apigw": "127.0.0.1:18100", "apigw": "127.0.0.1:18200"}
+	servers := strings.Split(*serverList, ",")
+	for _, name := range servers {
+		if argv[name] == nil {
+			fail(fmt.Errorf("-servers: unknown server %q", name))
+		}
+	}
+	var results []*result
+	for round := 0; round < *rounds; round++ {
+		order := slices.Clone(servers)
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, name := range order {
+			r, err := measure(name, argv[name], addr[name], mix, name != "apigw", *concurrency, *conns, *warmup, *duration)
+			if err != nil {
+				fail(err)
+			}
+			r.round = round + 1
+			results = append(results, r)
+		}
 	}
 	fmt.Printf("\nconcurrency %d, %d connections, %s measured after %s warm-up, mix: %s\n\n", *concurrency, *conns, *duration, *warmup, mix.describe())
-	fmt.Println("| server | requests/s | p50 | p90 | p99 | p99.9 | server CPU (cores) | server peak RSS | wrong decisions |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
-	for _, r := range []*result{noop, full} {
-		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %.2f | %.1f MiB | %d |\n", r.name, r.rps, us(r.p50), us(r.p90), us(r.p99), us(r.p999), r.cpu, float64(r.rssKiB)/1024, r.wrong)
+	fmt.Println("| round | server | requests/s | p50 | p90 | p99 | p99.9 | server CPU (cores) | server CPU per request | server peak RSS | wrong decisions |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range results {
+		fmt.Printf("| %d | %s | %.0f | %s | %s | %s | %s | %.2f | %.1f µs | %.1f MiB | %d |\n", r.round, r.name, r.rps, us(r.p50), us(r.p90), us(r.p99), us(r.p999), r.cpu, r.cpuPerReq(), float64(r.rssKiB)/1024, r.wrong)
 	}
-	tput := full.rps / noop.rps
-	p99 := float64(full.p99) / float64(noop.p99)
-	fmt.Printf("\nthroughput apigw/no-op: %.1f%% (target >= 85%%)   p99 apigw/no-op: %.2fx (target <= 1.5x)\n", tput*100, p99)
-	if full.wrong > 0 || full.errors > 0 {
-		fail(fmt.Errorf("%d wrong decisions, %d gRPC errors", full.wrong, full.errors))
+	// Ratios of apigw to the first server (the baseline) of each round.
+	fmt.Println()
+	for round := 1; round <= *rounds; round++ {
+		var base *result
+		for _, r := range results {
+			if r.round == round && r.name == servers[0] {
+				base = r
+			}
+		}
+		for _, r := range results {
+			if r.round != round || r == base {
+				continue
+			}
+			fmt.Printf("round %d: %s / %s: throughput %.1f%%, p99 %.2fx, CPU per request %.2fx\n", round, r.name, base.name,
+				r.rps/base.rps*100, float64(r.p99)/float64(base.p99), r.cpuPerReq()/base.cpuPerReq())
+		}
+	}
+	for _, r := range results {
+		if r.wrong > 0 || r.errors > 0 {
+			fail(fmt.Errorf("%s: %d wrong decisions, %d gRPC errors", r.name, r.wrong, r.errors))
+		}
 	}
 }
 
@@ -182,9 +223,25 @@ func jwt(key *ecdsa.PrivateKey, t time.Time) (string, error) {
 	return input + "." + base64.RawURLEncoding.EncodeToString(append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)), nil
 }
 
-// buildMix signs the requests of the mix (at t, so they are fresh).
-func buildMix(t time.Time, tokenKey *ecdsa.PrivateKey) (mixList, error) {
+// buildMix signs the requests of the mix (at t, so they are fresh): the
+// realistic mix, or one kind of request.
+func buildMix(t time.Time, tokenKey *ecdsa.PrivateKey, name string) (mixList, error) {
 	body := []byte(`{"data":"` + strings.Repeat("x", 1024-11) + `"}`)
+	switch name {
+	case "app1k", "app64k":
+		kind := "app-signed 1KiB body"
+		if name == "app64k" {
+			body = []byte(`{"data":"` + strings.Repeat("x", 64<<10-11) + `"}`)
+			kind = "app-signed 64KiB body"
+		}
+		app, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
+		return mixList{{kind, app, true}}, err
+	case "none":
+		return mixList{{"auth none", unsigned("GET", "/open", nil, "bench/open"), true}}, nil
+	case "mix":
+	default:
+		return nil, fmt.Errorf("-mix %q: want mix, app1k, app64k or none", name)
+	}
 	app, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
 	if err != nil {
 		return nil, err
@@ -257,12 +314,16 @@ func unsigned(method, target string, headers map[string]string, api string) *aut
 
 type result struct {
 	name                 string
+	round                int
 	rps                  float64
 	p50, p90, p99, p999  time.Duration
 	cpu                  float64
 	rssKiB               int64
 	wrong, errors, count int64
 }
+
+// cpuPerReq is the server's CPU time per request.
+func (r *result) cpuPerReq() float64 { return r.cpu * 1e6 / r.rps }
 
 func measure(name string, argv []string, addr string, mix mixList, noop bool, concurrency, nconns int, warmup, duration time.Duration) (*result, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)

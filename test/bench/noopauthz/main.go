@@ -1,6 +1,9 @@
 // Command noopauthz is the practical limit of an ext_authz Check service: it
-// answers OK to every Check without looking at the request, with the same
-// gRPC server settings as apigw. The load benchmark compares apigw with it.
+// answers OK to every Check without looking at the request. With -options
+// default it is a default grpc-go server (grpc.NewServer() and nothing
+// else, the baseline of the performance targets); with -options apigw it has
+// apigw's gRPC server settings (server.GRPCServerOptions). The load
+// benchmark compares apigw with it.
 package main
 
 import (
@@ -35,12 +38,21 @@ func (noop) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse,
 
 func main() {
 	addr := flag.String("address", "127.0.0.1:18100", "gRPC listen address")
+	options := flag.String("options", "default", "gRPC server settings: default (grpc.NewServer()) or apigw (apigw's)")
 	flag.Parse()
+	var opts []grpc.ServerOption
+	switch *options {
+	case "default":
+	case "apigw":
+		opts = server.GRPCServerOptions(12 << 20)
+	default:
+		log.Fatalf("-options %q: want default or apigw", *options)
+	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := grpc.NewServer(server.GRPCServerOptions(12 << 20)...)
+	srv := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(srv, noop{})
 	fmt.Fprintln(os.Stderr, "noopauthz listening on", lis.Addr())
 	go func() {

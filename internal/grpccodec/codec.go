@@ -1,0 +1,189 @@
+// Package grpccodec is the gRPC codec of apigw's server.
+package grpccodec
+
+import (
+	"fmt"
+	"slices"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec this one falls back to
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	vtstructpb "github.com/planetscale/vtprotobuf/types/known/structpb"
+)
+
+// vtMarshaler is what go-control-plane's vtprotobuf code adds to its
+// messages when built with the vtprotobuf build tag (the Makefile's
+// GOFLAGS): a size and a marshaller that write without protobuf's
+// reflection.
+type vtMarshaler interface {
+	SizeVT() int
+	MarshalToSizedBufferVTStrict([]byte) (int, error)
+}
+
+// checkCodec is the gRPC codec of the service: CheckResponses are encoded
+// with go-control-plane's vtprotobuf marshaller when the binary has it
+// (built with -tags vtprotobuf), everything else — requests, xDS, health,
+// rate limit — by grpc-go's proto codec. The vtprotobuf encoding writes the
+// same bytes as proto.Marshal (fields in number order, unknown fields
+// last; map entries in Go's random map order, as proto.Marshal does):
+// TestCheckCodecBytes compares them for a table of real responses. Decoding
+// is grpc-go's: go-control-plane generates no UnmarshalVT.
+type checkCodec struct {
+	proto encoding.CodecV2
+}
+
+// New returns the codec (for grpc.ForceServerCodecV2).
+func New() encoding.CodecV2 {
+	return checkCodec{proto: encoding.GetCodecV2("proto")}
+}
+
+// Name is "proto": the codec is the proto codec for every peer.
+func (checkCodec) Name() string { return "proto" }
+
+func (c checkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	resp, ok := v.(*authv3.CheckResponse)
+	if !ok || !VT() {
+		return c.proto.Marshal(v)
+	}
+	size := responseSize(resp)
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		buf := make([]byte, 0, size)
+		buf, err := appendResponse(buf, resp, size)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
+	}
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(size)
+	out, err := appendResponse((*buf)[:0], resp, size)
+	if err != nil {
+		pool.Put(buf)
+		return nil, err
+	}
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+// The CheckResponse itself is written here, in proto.Marshal's order —
+// status (1), dynamic_metadata (4), then the http_response oneof (2, 3 or
+// 5), then unknown fields — because protobuf-go writes oneof fields after
+// the others while vtprotobuf writes every field in number order. The
+// messages inside have no oneof of several set fields, and vtprotobuf
+// writes them as proto.Marshal does. status (google.rpc.Status, genproto)
+// has no vtprotobuf code and is written by proto.Marshal.
+
+const (
+	fieldStatus   = 1
+	fieldDenied   = 2
+	fieldOK       = 3
+	fieldMetadata = 4
+	fieldError    = 5
+)
+
+// oneof returns the http_response's field number and message (0, nil: unset).
+func oneof(resp *authv3.CheckResponse) (protowire.Number, vtMarshaler) {
+	switch r := resp.HttpResponse.(type) {
+	case *authv3.CheckResponse_DeniedResponse:
+		return fieldDenied, asVT(r.DeniedResponse)
+	case *authv3.CheckResponse_OkResponse:
+		return fieldOK, asVT(r.OkResponse)
+	case *authv3.CheckResponse_ErrorResponse:
+		return fieldError, asVT(r.ErrorResponse)
+	}
+	return 0, nil
+}
+
+// asVT is m's vtprotobuf marshaller: VT() checked the binary has them; a
+// nil message is written as an empty one, as proto.Marshal writes a set
+// oneof holding a nil message.
+func asVT(m any) vtMarshaler { return m.(vtMarshaler) }
+
+func fieldSize(n protowire.Number, size int) int {
+	return protowire.SizeTag(n) + protowire.SizeBytes(size)
+}
+
+func responseSize(resp *authv3.CheckResponse) int {
+	n := 0
+	if resp.Status != nil {
+		n += fieldSize(fieldStatus, proto.Size(resp.Status))
+	}
+	if resp.DynamicMetadata != nil {
+		n += fieldSize(fieldMetadata, (*vtstructpb.Struct)(resp.DynamicMetadata).SizeVT())
+	}
+	if num, m := oneof(resp); m != nil {
+		n += fieldSize(num, m.SizeVT())
+	}
+	return n + len(resp.ProtoReflect().GetUnknown())
+}
+
+// appendResponse appends resp to b, size bytes (responseSize).
+func appendResponse(b []byte, resp *authv3.CheckResponse, size int) ([]byte, error) {
+	start := len(b)
+	if resp.Status != nil {
+		b = protowire.AppendTag(b, fieldStatus, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(proto.Size(resp.Status)))
+		var err error
+		if b, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(b, resp.Status); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if resp.DynamicMetadata != nil {
+		b, err = appendVT(b, fieldMetadata, (*vtstructpb.Struct)(resp.DynamicMetadata))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if num, m := oneof(resp); m != nil {
+		if b, err = appendVT(b, num, m); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, resp.ProtoReflect().GetUnknown()...)
+	if len(b)-start != size {
+		return nil, fmt.Errorf("CheckResponse encoded in %d bytes, sized %d (modified while encoded?)", len(b)-start, size)
+	}
+	return b, nil
+}
+
+// appendVT appends m as field num.
+func appendVT(b []byte, num protowire.Number, m vtMarshaler) ([]byte, error) {
+	n := m.SizeVT()
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	b = slices.Grow(b, n)
+	if _, err := m.MarshalToSizedBufferVTStrict(b[len(b) : len(b)+n]); err != nil {
+		return nil, err
+	}
+	return b[:len(b)+n], nil
+}
+
+func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return c.proto.Unmarshal(data, v)
+}
+
+// VT reports whether CheckResponses are encoded by
+// vtprotobuf (the binary was built with the vtprotobuf tag).
+func VT() bool {
+	return vtBuilt
+}
+
+var vtBuilt = func() bool {
+	_, ok := any(&authv3.CheckResponse{}).(vtMarshaler)
+	return ok
+}()
+
+func init() {
+	if vtBuilt { // every message the encoder writes with vtprotobuf has it
+		for _, m := range []any{&authv3.DeniedHttpResponse{}, &authv3.OkHttpResponse{}} {
+			if _, ok := m.(vtMarshaler); !ok {
+				panic(fmt.Sprintf("grpccodec: %T has no vtprotobuf marshaller", m))
+			}
+		}
+	}
+}
