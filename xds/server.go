@@ -59,6 +59,8 @@ type Server struct {
 	current, served *cachev3.Snapshot
 	retired         map[string]time.Time
 	drainTimer      *time.Timer
+	// secrets are the certificates served over SDS (sds.go), by name.
+	secrets map[string]*secretState
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -144,13 +146,33 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		return nil, err
 	}
 	cs.VersionMap = v.versions
+	// Certificates (SDS): read now, so that a configuration naming files
+	// that do not load is refused; unchanged files are not read again.
+	s.mu.Lock()
+	prevSecrets := s.secrets
+	s.mu.Unlock()
+	secrets, err := stageSecrets(snap, prevSecrets, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	return func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		// What this translation learnt serves the next one, even when the
 		// version is unchanged.
 		s.last, s.memo = v, memo
+		for name, st := range secrets {
+			// The certificate watcher may have read newer files since.
+			if cur := s.secrets[name]; cur != nil && cur.spec == st.spec && cur.newer(st) {
+				secrets[name] = cur
+			}
+		}
+		secretsChanged := secretsVersion(secrets) != secretsVersion(s.secrets)
+		s.secrets = secrets
 		if version == s.version {
+			if secretsChanged && s.current != nil {
+				return s.serveLocked(ctx, s.current)
+			}
 			return nil
 		}
 		if err := s.serveLocked(ctx, cs); err != nil {
@@ -219,7 +241,7 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot) error {
 			})
 		}
 	}
-	if err := s.cache.SetSnapshot(ctx, nodeKey, served); err != nil {
+	if err := s.cache.SetSnapshot(ctx, nodeKey, withSecrets(served, s.secrets)); err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
 	s.current, s.served = cs, served
@@ -266,6 +288,7 @@ func (s *Server) Status() Status {
 	s.mu.Unlock()
 	st.Nodes, st.NodesTotal = s.tracker.snapshot()
 	st.ACKs, st.NACKs = s.tracker.counts()
+	st.Certificates = s.CertificateStatus()
 	return st
 }
 

@@ -35,6 +35,9 @@ type Status struct {
 	// since the server started.
 	ACKs  uint64 `json:"acks"`
 	NACKs uint64 `json:"nacks"`
+	// Certificates served over SDS (names, files and validity; never
+	// their contents).
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
 }
 
 // NodeStatus is the state of one Envoy node (all streams with its node id).

@@ -77,6 +77,7 @@ func (b *builder) apps(list []*configv1.App) {
 		}
 		app := model.NewApp(a.GetName(), a.GetKey(), sec, grants)
 		b.appExtras(path, a, app)
+		b.clientCertSubjects(path, a, app)
 		if !a.GetDisabled() {
 			b.snap.Apps[a.GetKey()] = app
 		}

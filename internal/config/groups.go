@@ -59,6 +59,7 @@ func (b *builder) groups(list []*configv1.Group) {
 				domainOwner[strings.ToLower(d)] = grp.Name
 			}
 		}
+		b.groupTLS(path, grp, g.GetTls())
 		grp.Digest = b.digests[i]
 		if old := b.reuse[grp.Digest]; old != nil {
 			// Same definition and same surroundings: the same model, but

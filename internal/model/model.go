@@ -139,6 +139,8 @@ type Listener struct {
 	Port uint32
 	// XFFNumTrustedHops is the number of trusted proxies in X-Forwarded-For.
 	XFFNumTrustedHops uint32
+	// TLSPort is the port of the TLS listener (0: none).
+	TLSPort uint32
 }
 
 // Settings are the gateway-wide limits.
@@ -180,6 +182,9 @@ type BackendTLS struct {
 	CAFile string
 	// InsecureSkipVerify accepts any backend certificate.
 	InsecureSkipVerify bool
+	// ClientCertificate is presented to https backends that ask for one
+	// (nil: none).
+	ClientCertificate *CertificateFiles
 }
 
 // HMACPolicy configures HMAC key-pair verification.
@@ -255,6 +260,8 @@ type Group struct {
 	// PathEnvironments maps a first path segment to an environment when the
 	// environment is selected by path; nil when X-Stage selects it.
 	PathEnvironments map[string]string
+	// TLS serves the group's domains on the TLS listener; nil: not there.
+	TLS *GroupTLS
 	// Digest hashes everything the group's model is resolved from: its own
 	// definition and every definition outside the groups. Equal digests
 	// mean equal models, so a translation of the group can be reused.
@@ -473,6 +480,9 @@ type App struct {
 	Codes []Secret
 	// TrustedIPs the app may call from; empty means any.
 	TrustedIPs []netip.Prefix
+	// ClientCertSubjects identify the app by a verified client
+	// certificate (auth mtls): a subject CN, subject DN or SAN.
+	ClientCertSubjects []string
 	// grants holds GrantKey(api, env) entries.
 	grants map[string]struct{}
 }

@@ -485,8 +485,12 @@ type Listener struct {
 	// Number of trusted proxy hops in X-Forwarded-For. Default 0: the client
 	// address is the connection peer.
 	XffNumTrustedHops uint32 `protobuf:"varint,3,opt,name=xff_num_trusted_hops,json=xffNumTrustedHops,proto3" json:"xff_num_trusted_hops,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Port of the TLS listener (same address): the groups with tls are served
+	// there, each with its own certificate chosen by SNI. 0 (default): no TLS
+	// listener. The plain-HTTP port keeps serving every group.
+	TlsPort       uint32 `protobuf:"varint,4,opt,name=tls_port,json=tlsPort,proto3" json:"tls_port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Listener) Reset() {
@@ -536,6 +540,13 @@ func (x *Listener) GetPort() uint32 {
 func (x *Listener) GetXffNumTrustedHops() uint32 {
 	if x != nil {
 		return x.XffNumTrustedHops
+	}
+	return 0
+}
+
+func (x *Listener) GetTlsPort() uint32 {
+	if x != nil {
+		return x.TlsPort
 	}
 	return 0
 }
@@ -697,8 +708,12 @@ type BackendTls struct {
 	// on the path to the backend can impersonate it. Only for test backends
 	// with self-signed certificates. Default false.
 	InsecureSkipVerify bool `protobuf:"varint,2,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3" json:"insecure_skip_verify,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Client certificate Envoy presents to https backends that ask for one
+	// (two-way TLS towards backends; the platform's backend_client_certificate).
+	// Files read by apigw and sent to Envoy over SDS (hot-reloaded).
+	ClientCertificate *CertificateFiles `protobuf:"bytes,10,opt,name=client_certificate,json=clientCertificate,proto3" json:"client_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *BackendTls) Reset() {
@@ -745,6 +760,133 @@ func (x *BackendTls) GetInsecureSkipVerify() bool {
 	return false
 }
 
+func (x *BackendTls) GetClientCertificate() *CertificateFiles {
+	if x != nil {
+		return x.ClientCertificate
+	}
+	return nil
+}
+
+// CertificateFiles is a PEM certificate chain and its private key, read by
+// apigw (paths on apigw's file system) and served to Envoy over SDS.
+type CertificateFiles struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CertFile      string                 `protobuf:"bytes,1,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	KeyFile       string                 `protobuf:"bytes,2,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateFiles) Reset() {
+	*x = CertificateFiles{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateFiles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateFiles) ProtoMessage() {}
+
+func (x *CertificateFiles) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateFiles.ProtoReflect.Descriptor instead.
+func (*CertificateFiles) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CertificateFiles) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *CertificateFiles) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+// GroupTls is the certificate a group's domains are served with on the TLS
+// listener (listener.tls_port), chosen by SNI.
+type GroupTls struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM certificate chain (leaf first), read by apigw.
+	CertFile string `protobuf:"bytes,1,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	// PEM private key of cert_file, read by apigw.
+	KeyFile string `protobuf:"bytes,2,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	// PEM CA bundle, read by apigw: when set, clients of this group must
+	// present a certificate it signed (two-way TLS).
+	ClientCaFile  string `protobuf:"bytes,3,opt,name=client_ca_file,json=clientCaFile,proto3" json:"client_ca_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupTls) Reset() {
+	*x = GroupTls{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupTls) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupTls) ProtoMessage() {}
+
+func (x *GroupTls) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupTls.ProtoReflect.Descriptor instead.
+func (*GroupTls) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GroupTls) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *GroupTls) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *GroupTls) GetClientCaFile() string {
+	if x != nil {
+		return x.ClientCaFile
+	}
+	return ""
+}
+
 // Hmac configures HMAC key-pair verification.
 type Hmac struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -763,7 +905,7 @@ type Hmac struct {
 
 func (x *Hmac) Reset() {
 	*x = Hmac{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +917,7 @@ func (x *Hmac) String() string {
 func (*Hmac) ProtoMessage() {}
 
 func (x *Hmac) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[7]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +930,7 @@ func (x *Hmac) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
 func (*Hmac) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Hmac) GetAlgorithms() []string {
@@ -847,7 +989,7 @@ type Throttling struct {
 
 func (x *Throttling) Reset() {
 	*x = Throttling{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1001,7 @@ func (x *Throttling) String() string {
 func (*Throttling) ProtoMessage() {}
 
 func (x *Throttling) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[8]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1014,7 @@ func (x *Throttling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
 func (*Throttling) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Throttling) GetDefaultApiRps() uint32 {
@@ -939,7 +1081,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1093,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1106,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -1017,7 +1159,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1171,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1184,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Environment) GetName() string {
@@ -1081,13 +1223,15 @@ type Group struct {
 	PathEnvironments *PathEnvironments `protobuf:"bytes,5,opt,name=path_environments,json=pathEnvironments,proto3" json:"path_environments,omitempty"`
 	// Default of hide_credentials for the group's APIs.
 	HideCredentials *bool `protobuf:"varint,6,opt,name=hide_credentials,json=hideCredentials,proto3,oneof" json:"hide_credentials,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// TLS on the TLS listener (listener.tls_port) for this group's domains.
+	Tls           *GroupTls `protobuf:"bytes,20,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1243,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1256,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Group) GetName() string {
@@ -1157,6 +1301,13 @@ func (x *Group) GetHideCredentials() bool {
 	return false
 }
 
+func (x *Group) GetTls() *GroupTls {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
 // PathEnvironments maps the first path segment to an environment; the
 // segment is stripped before the backend.
 type PathEnvironments struct {
@@ -1172,7 +1323,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1335,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1348,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -1257,7 +1408,7 @@ type Api struct {
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1420,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1433,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Api) GetName() string {
@@ -1420,7 +1571,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1583,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1596,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Backend) GetUrl() string {
@@ -1512,7 +1663,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1675,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1688,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -1582,7 +1733,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1745,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1758,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -1667,7 +1818,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1830,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1843,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -1731,7 +1882,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1894,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1907,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Condition) GetType() string {
@@ -1799,7 +1950,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1962,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1975,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Channel) GetName() string {
@@ -1875,7 +2026,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2038,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2051,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -1936,7 +2087,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2099,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2112,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -2015,7 +2166,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2178,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2191,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -2118,14 +2269,19 @@ type App struct {
 	// App codes for simple authentication (X-Apig-AppCode), at most 5.
 	Codes []*Secret `protobuf:"bytes,6,rep,name=codes,proto3" json:"codes,omitempty"`
 	// Client addresses / CIDRs the app may call from (empty: any).
-	TrustedIps    []string `protobuf:"bytes,7,rep,name=trusted_ips,json=trustedIps,proto3" json:"trusted_ips,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TrustedIps []string `protobuf:"bytes,7,rep,name=trusted_ips,json=trustedIps,proto3" json:"trusted_ips,omitempty"`
+	// Client certificates that identify this app (auth "mtls"): a certificate
+	// verified by the group's client_ca_file identifies the app when its
+	// subject common name, its subject DN or one of its SANs (DNS, URI,
+	// e-mail, IP) equals one of these.
+	ClientCertificateSubjects []string `protobuf:"bytes,20,rep,name=client_certificate_subjects,json=clientCertificateSubjects,proto3" json:"client_certificate_subjects,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2293,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2306,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *App) GetName() string {
@@ -2202,6 +2358,13 @@ func (x *App) GetTrustedIps() []string {
 	return nil
 }
 
+func (x *App) GetClientCertificateSubjects() []string {
+	if x != nil {
+		return x.ClientCertificateSubjects
+	}
+	return nil
+}
+
 // Grant authorises an app to call APIs.
 type Grant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2215,7 +2378,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2390,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2403,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Grant) GetApi() string {
@@ -2272,7 +2435,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2447,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2460,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2336,7 +2499,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2511,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2524,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2400,7 +2563,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2575,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2588,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *KeyPair) GetId() string {
@@ -2471,7 +2634,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2646,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2659,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -2554,7 +2717,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2729,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2742,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -2624,7 +2787,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2799,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2812,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -2730,7 +2893,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +2905,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +2918,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -2798,7 +2961,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +2973,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +2986,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -2874,7 +3037,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3049,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3062,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Binding) GetApi() string {
@@ -2941,7 +3104,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3116,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3129,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -3040,7 +3203,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3215,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3228,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -3112,7 +3275,7 @@ type SignatureKey struct {
 
 func (x *SignatureKey) Reset() {
 	*x = SignatureKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3287,7 @@ func (x *SignatureKey) String() string {
 func (*SignatureKey) ProtoMessage() {}
 
 func (x *SignatureKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3300,7 @@ func (x *SignatureKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
 func (*SignatureKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SignatureKey) GetName() string {
@@ -3220,11 +3383,12 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x0fenvoy_cert_file\x18\x05 \x01(\tR\renvoyCertFile\x12$\n" +
 	"\x0eenvoy_key_file\x18\x06 \x01(\tR\fenvoyKeyFile\x12\x1f\n" +
 	"\vserver_name\x18\a \x01(\tR\n" +
-	"serverName\"i\n" +
+	"serverName\"\x84\x01\n" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
-	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\x92\x04\n" +
+	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\x12\x19\n" +
+	"\btls_port\x18\x04 \x01(\rR\atlsPort\"\x92\x04\n" +
 	"\bSettings\x12\x1d\n" +
 	"\n" +
 	"clock_skew\x18\x01 \x01(\tR\tclockSkew\x12\"\n" +
@@ -3242,11 +3406,20 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vbackend_tls\x18\n" +
 	" \x01(\v2\x1b.apigw.config.v1.BackendTlsR\n" +
 	"backendTls\x125\n" +
-	"\x17max_api_removal_percent\x18\v \x01(\rR\x14maxApiRemovalPercent\"W\n" +
+	"\x17max_api_removal_percent\x18\v \x01(\rR\x14maxApiRemovalPercent\"\xa9\x01\n" +
 	"\n" +
 	"BackendTls\x12\x17\n" +
 	"\aca_file\x18\x01 \x01(\tR\x06caFile\x120\n" +
-	"\x14insecure_skip_verify\x18\x02 \x01(\bR\x12insecureSkipVerify\"\x93\x01\n" +
+	"\x14insecure_skip_verify\x18\x02 \x01(\bR\x12insecureSkipVerify\x12P\n" +
+	"\x12client_certificate\x18\n" +
+	" \x01(\v2!.apigw.config.v1.CertificateFilesR\x11clientCertificate\"J\n" +
+	"\x10CertificateFiles\x12\x1b\n" +
+	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x02 \x01(\tR\akeyFile\"h\n" +
+	"\bGroupTls\x12\x1b\n" +
+	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12$\n" +
+	"\x0eclient_ca_file\x18\x03 \x01(\tR\fclientCaFile\"\x93\x01\n" +
 	"\x04Hmac\x12\x1e\n" +
 	"\n" +
 	"algorithms\x18\x01 \x03(\tR\n" +
@@ -3276,14 +3449,15 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc6\x02\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
 	"\x04apis\x18\x03 \x03(\v2\x14.apigw.config.v1.ApiR\x04apis\x12#\n" +
 	"\rerror_dialect\x18\x04 \x01(\tR\ferrorDialect\x12N\n" +
 	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\x12.\n" +
-	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01B\x13\n" +
+	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12+\n" +
+	"\x03tls\x18\x14 \x01(\v2\x19.apigw.config.v1.GroupTlsR\x03tlsB\x13\n" +
 	"\x11_hide_credentials\"\xb2\x01\n" +
 	"\x10PathEnvironments\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12H\n" +
@@ -3364,7 +3538,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\tH\x00R\x05value\x12\x12\n" +
 	"\x03env\x18\x02 \x01(\tH\x00R\x03env\x12\x14\n" +
 	"\x04file\x18\x03 \x01(\tH\x00R\x04fileB\b\n" +
-	"\x06source\"\xf8\x01\n" +
+	"\x06source\"\xb8\x02\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12/\n" +
@@ -3373,7 +3547,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\bdisabled\x18\x05 \x01(\bR\bdisabled\x12-\n" +
 	"\x05codes\x18\x06 \x03(\v2\x17.apigw.config.v1.SecretR\x05codes\x12\x1f\n" +
 	"\vtrusted_ips\x18\a \x03(\tR\n" +
-	"trustedIps\"=\n" +
+	"trustedIps\x12>\n" +
+	"\x1bclient_certificate_subjects\x18\x14 \x03(\tR\x19clientCertificateSubjects\"=\n" +
 	"\x05Grant\x12\x10\n" +
 	"\x03api\x18\x01 \x01(\tR\x03api\x12\"\n" +
 	"\fenvironments\x18\x02 \x03(\tR\fenvironments\"t\n" +
@@ -3458,7 +3633,7 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),          // 0: apigw.config.v1.Gateway
 	(*Authorizer)(nil),       // 1: apigw.config.v1.Authorizer
@@ -3467,94 +3642,98 @@ var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Listener)(nil),         // 4: apigw.config.v1.Listener
 	(*Settings)(nil),         // 5: apigw.config.v1.Settings
 	(*BackendTls)(nil),       // 6: apigw.config.v1.BackendTls
-	(*Hmac)(nil),             // 7: apigw.config.v1.Hmac
-	(*Throttling)(nil),       // 8: apigw.config.v1.Throttling
-	(*Lockout)(nil),          // 9: apigw.config.v1.Lockout
-	(*Environment)(nil),      // 10: apigw.config.v1.Environment
-	(*Group)(nil),            // 11: apigw.config.v1.Group
-	(*PathEnvironments)(nil), // 12: apigw.config.v1.PathEnvironments
-	(*Api)(nil),              // 13: apigw.config.v1.Api
-	(*Backend)(nil),          // 14: apigw.config.v1.Backend
-	(*Mock)(nil),             // 15: apigw.config.v1.Mock
-	(*Cors)(nil),             // 16: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),    // 17: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),        // 18: apigw.config.v1.Condition
-	(*Channel)(nil),          // 19: apigw.config.v1.Channel
-	(*ChannelMember)(nil),    // 20: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),      // 21: apigw.config.v1.HealthCheck
-	(*Secret)(nil),           // 22: apigw.config.v1.Secret
-	(*App)(nil),              // 23: apigw.config.v1.App
-	(*Grant)(nil),            // 24: apigw.config.v1.Grant
-	(*IamUser)(nil),          // 25: apigw.config.v1.IamUser
-	(*AccessKey)(nil),        // 26: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),          // 27: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),        // 28: apigw.config.v1.UsagePlan
-	(*Quota)(nil),            // 29: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),      // 30: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),      // 31: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),        // 32: apigw.config.v1.AclPolicy
-	(*Binding)(nil),          // 33: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),   // 34: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil), // 35: apigw.config.v1.SpecialThreshold
-	(*SignatureKey)(nil),     // 36: apigw.config.v1.SignatureKey
-	nil,                      // 37: apigw.config.v1.Environment.VariablesEntry
-	nil,                      // 38: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                      // 39: apigw.config.v1.Mock.HeadersEntry
+	(*CertificateFiles)(nil), // 7: apigw.config.v1.CertificateFiles
+	(*GroupTls)(nil),         // 8: apigw.config.v1.GroupTls
+	(*Hmac)(nil),             // 9: apigw.config.v1.Hmac
+	(*Throttling)(nil),       // 10: apigw.config.v1.Throttling
+	(*Lockout)(nil),          // 11: apigw.config.v1.Lockout
+	(*Environment)(nil),      // 12: apigw.config.v1.Environment
+	(*Group)(nil),            // 13: apigw.config.v1.Group
+	(*PathEnvironments)(nil), // 14: apigw.config.v1.PathEnvironments
+	(*Api)(nil),              // 15: apigw.config.v1.Api
+	(*Backend)(nil),          // 16: apigw.config.v1.Backend
+	(*Mock)(nil),             // 17: apigw.config.v1.Mock
+	(*Cors)(nil),             // 18: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),    // 19: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),        // 20: apigw.config.v1.Condition
+	(*Channel)(nil),          // 21: apigw.config.v1.Channel
+	(*ChannelMember)(nil),    // 22: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),      // 23: apigw.config.v1.HealthCheck
+	(*Secret)(nil),           // 24: apigw.config.v1.Secret
+	(*App)(nil),              // 25: apigw.config.v1.App
+	(*Grant)(nil),            // 26: apigw.config.v1.Grant
+	(*IamUser)(nil),          // 27: apigw.config.v1.IamUser
+	(*AccessKey)(nil),        // 28: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),          // 29: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),        // 30: apigw.config.v1.UsagePlan
+	(*Quota)(nil),            // 31: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),      // 32: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),      // 33: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),        // 34: apigw.config.v1.AclPolicy
+	(*Binding)(nil),          // 35: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),   // 36: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil), // 37: apigw.config.v1.SpecialThreshold
+	(*SignatureKey)(nil),     // 38: apigw.config.v1.SignatureKey
+	nil,                      // 39: apigw.config.v1.Environment.VariablesEntry
+	nil,                      // 40: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                      // 41: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	2,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
 	4,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
 	5,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	10, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	11, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	23, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	25, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	19, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	27, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	28, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	30, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	32, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	34, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	12, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	13, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	25, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	27, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	21, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	29, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	30, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	32, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	34, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	36, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
 	1,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	36, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	38, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
 	3,  // 15: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
-	9,  // 16: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	7,  // 17: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	8,  // 18: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	11, // 16: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	9,  // 17: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	10, // 18: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
 	6,  // 19: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	22, // 20: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	37, // 21: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	13, // 22: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	12, // 23: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	38, // 24: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	14, // 25: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	16, // 26: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	17, // 27: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	7,  // 28: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	15, // 29: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	39, // 30: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	18, // 31: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	14, // 32: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	20, // 33: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	21, // 34: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	22, // 35: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	24, // 36: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	22, // 37: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	26, // 38: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	22, // 39: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	22, // 40: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	29, // 41: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	31, // 42: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	33, // 43: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	35, // 44: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	33, // 45: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	22, // 46: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
-	33, // 47: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	7,  // 20: apigw.config.v1.BackendTls.client_certificate:type_name -> apigw.config.v1.CertificateFiles
+	24, // 21: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	39, // 22: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	15, // 23: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	14, // 24: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	8,  // 25: apigw.config.v1.Group.tls:type_name -> apigw.config.v1.GroupTls
+	40, // 26: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	16, // 27: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	18, // 28: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	19, // 29: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	9,  // 30: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	17, // 31: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	41, // 32: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	20, // 33: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	16, // 34: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	22, // 35: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	23, // 36: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	24, // 37: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	26, // 38: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	24, // 39: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	28, // 40: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	24, // 41: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	24, // 42: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	31, // 43: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	33, // 44: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	35, // 45: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	37, // 46: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	35, // 47: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	24, // 48: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	35, // 49: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -3562,10 +3741,10 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[11].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[13].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[22].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[15].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[24].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -3576,7 +3755,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,89 @@
+package config
+
+// Certificates apigw serves to Envoy over SDS: the groups' certificates on
+// the TLS listener, their client CAs, and the client certificate towards
+// https backends. The files are read and checked here (a key that does not
+// match, an expired certificate, a CA file that is not PEM are refused
+// with the path and the reason); the xDS server reads them again, and
+// again whenever they change on disk.
+
+import (
+	"strings"
+	"time"
+
+	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/internal/tlsfiles"
+	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
+)
+
+// listenerTLS validates listener.tls_port.
+func (b *builder) listenerTLS(l *configv1.Listener) {
+	out := &b.snap.Listener
+	out.TLSPort = l.GetTlsPort()
+	switch {
+	case out.TLSPort > 65535:
+		b.ps.add("listener.tls_port", "%d is not a port (1-65535)", out.TLSPort)
+	case out.TLSPort != 0 && out.TLSPort == out.Port:
+		b.ps.add("listener.tls_port", "%d is also listener.port (the TLS listener needs its own port)", out.TLSPort)
+	}
+}
+
+// groupTLS validates groups[].tls: the group needs explicit domains (they
+// are the SNI names its certificate is chosen by) and the files must load.
+func (b *builder) groupTLS(path string, grp *model.Group, t *configv1.GroupTls) {
+	if t == nil {
+		return
+	}
+	path = field(path, "tls")
+	out := &model.GroupTLS{CertFile: t.GetCertFile(), KeyFile: t.GetKeyFile(), ClientCAFile: t.GetClientCaFile()}
+	grp.TLS = out
+	if b.snap.Listener.TLSPort == 0 {
+		b.ps.add(path, "needs listener.tls_port (the TLS listener the group is served on)")
+	}
+	for _, d := range grp.Domains {
+		if d == "*" || strings.Count(d, "*") > 1 || (strings.Contains(d, "*") && !strings.HasPrefix(d, "*.")) {
+			b.ps.add(path, "domain %q cannot be an SNI name: a group with tls needs its domains listed (exact, or *.example.com)", d)
+		}
+	}
+	b.certificatePair(path, out.CertFile, out.KeyFile)
+	if out.ClientCAFile != "" {
+		if _, _, err := tlsfiles.LoadCA(b.opts.ReadFile, out.ClientCAFile); err != nil {
+			b.ps.add(field(path, "client_ca_file"), "%v", err)
+		}
+	}
+}
+
+// backendClientCertificate validates settings.backend_tls.client_certificate.
+func (b *builder) backendClientCertificate(c *configv1.CertificateFiles) *model.CertificateFiles {
+	if c == nil {
+		return nil
+	}
+	path := "settings.backend_tls.client_certificate"
+	out := &model.CertificateFiles{CertFile: c.GetCertFile(), KeyFile: c.GetKeyFile()}
+	if b.snap.Settings.BackendTLS.InsecureSkipVerify {
+		b.ps.add(path, "a client certificate with insecure_skip_verify would be presented to any backend on the path")
+	}
+	b.certificatePair(path, out.CertFile, out.KeyFile)
+	return out
+}
+
+func (b *builder) certificatePair(path, certFile, keyFile string) {
+	if certFile == "" || keyFile == "" {
+		b.ps.add(path, "cert_file and key_file are both required")
+		return
+	}
+	if _, err := tlsfiles.LoadPair(b.opts.ReadFile, certFile, keyFile, time.Now()); err != nil {
+		b.ps.add(path, "%v", err)
+	}
+}
+
+// clientCertSubjects validates apps[].client_certificate_subjects.
+func (b *builder) clientCertSubjects(path string, a *configv1.App, app *model.App) {
+	for i, s := range a.GetClientCertificateSubjects() {
+		if s == "" || len(s) > 1024 || strings.ContainsAny(s, "\x00\r\n") {
+			b.ps.add(idx(field(path, "client_certificate_subjects"), i), "%q is not a certificate subject or SAN", s)
+			continue
+		}
+		app.ClientCertSubjects = append(app.ClientCertSubjects, s)
+	}
+}
