@@ -155,6 +155,8 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		api.Auth = model.AuthToken
 	case "app_code":
 		api.Auth = model.AuthAppCode
+	case "mtls":
+		api.Auth = model.AuthMTLS
 	case "authorizer":
 		api.Auth = model.AuthAuthorizer
 		api.Authorizer = b.authorizerByName[a.GetAuthorizer()]
@@ -162,7 +164,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 			b.ps.add(field(path, "authorizer"), "authorizer %q is not defined (auth authorizer names one of authorizers[])", a.GetAuthorizer())
 		}
 	default:
-		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, authorizer, none", a.GetAuth())
+		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, authorizer, mtls, none", a.GetAuth())
 	}
 	if a.GetAuthorizer() != "" && api.Auth != model.AuthAuthorizer {
 		b.ps.add(field(path, "authorizer"), "authorizer applies to auth authorizer only")

@@ -77,13 +77,38 @@ func (b *builder) certificatePair(path, certFile, keyFile string) {
 	}
 }
 
-// clientCertSubjects validates apps[].client_certificate_subjects.
+// clientCertSubjects validates apps[].client_certificate_subjects: each
+// names one app only.
 func (b *builder) clientCertSubjects(path string, a *configv1.App, app *model.App) {
+	if b.certSubjects == nil {
+		b.certSubjects = map[string]string{}
+	}
 	for i, s := range a.GetClientCertificateSubjects() {
+		p := idx(field(path, "client_certificate_subjects"), i)
 		if s == "" || len(s) > 1024 || strings.ContainsAny(s, "\x00\r\n") {
-			b.ps.add(idx(field(path, "client_certificate_subjects"), i), "%q is not a certificate subject or SAN", s)
+			b.ps.add(p, "%q is not a certificate subject or SAN", s)
 			continue
 		}
+		if first, dup := b.certSubjects[s]; dup {
+			b.ps.add(p, "%q already identifies %s", s, first)
+			continue
+		}
+		b.certSubjects[s] = path
 		app.ClientCertSubjects = append(app.ClientCertSubjects, s)
+	}
+}
+
+// mtlsAPIs checks that every API with auth mtls is in a group that
+// verifies client certificates (groups[].tls.client_ca_file).
+func (b *builder) mtlsAPIs() {
+	for i, g := range b.snap.Groups {
+		if g.TLS != nil && g.TLS.ClientCAFile != "" {
+			continue
+		}
+		for _, api := range g.APIs {
+			if api.Auth == model.AuthMTLS {
+				b.ps.add(idx("groups", i), "API %q has auth mtls: the group needs tls.client_ca_file (client certificates are verified on the TLS listener)", api.Name)
+			}
+		}
 	}
 }

@@ -92,3 +92,38 @@ func TestBackendClientCertificate(t *testing.T) {
 		t.Errorf("key is a certificate: %v", err)
 	}
 }
+
+// TestMTLSAuth: auth mtls needs a group with a client CA; a certificate
+// subject identifies one app only.
+func TestMTLSAuth(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, dir, "ca")
+	cert, key, _ := ca.Leaf(t, dir, "shop", "shop.example.com")
+	cfg := func(clientCA string) string {
+		return fmt.Sprintf(`listener: {port: 8080, tls_port: 8443}
+groups:
+  - name: shop
+    domains: [shop.example.com]
+    tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
+    apis: [{name: a, path: /a, auth: mtls, backend: {url: "http://10.0.0.1"}}]
+apps:
+  - {name: x, key: xxxxxxxxxxxxxxxx, secret: {value: xxxxxxxxxxxxxxxx}, client_certificate_subjects: [client.example.com]}
+`, cert, key, clientCA)
+	}
+	snap, err := Load("ok.yaml", []byte(cfg(ca.File)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api := snap.APIs["shop/a"]; api.Auth.String() != "mtls" {
+		t.Fatalf("auth %v", api.Auth)
+	}
+	_, err = Load("bad.yaml", []byte(strings.Replace(cfg(ca.File), ", client_ca_file: "+fmt.Sprintf("%q", ca.File), "", 1)), Options{})
+	if err == nil || !strings.Contains(err.Error(), `groups[0]: API "a" has auth mtls: the group needs tls.client_ca_file`) {
+		t.Errorf("no client CA: %v", err)
+	}
+	dup := cfg(ca.File) + "  - {name: y, key: yyyyyyyyyyyyyyyy, secret: {value: yyyyyyyyyyyyyyyy}, client_certificate_subjects: [client.example.com]}\n"
+	_, err = Load("dup.yaml", []byte(dup), Options{})
+	if err == nil || !strings.Contains(err.Error(), `apps[1].client_certificate_subjects[0]: "client.example.com" already identifies apps[0]`) {
+		t.Errorf("duplicate subject: %v", err)
+	}
+}

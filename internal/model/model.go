@@ -26,6 +26,9 @@ const (
 	AuthToken
 	AuthAppCode
 	AuthAuthorizer
+	// AuthMTLS identifies the app by the client certificate the group's
+	// client CA verified on the TLS listener.
+	AuthMTLS
 )
 
 // String returns the configuration spelling of a.
@@ -45,6 +48,8 @@ func (a AuthType) String() string {
 		return "app_code"
 	case AuthAuthorizer:
 		return "authorizer"
+	case AuthMTLS:
+		return "mtls"
 	}
 	return "unknown"
 }
