@@ -162,6 +162,8 @@ func shortType(typeURL string) string {
 		return "cluster"
 	case resourcev3.EndpointType:
 		return "endpoint"
+	case resourcev3.SecretType:
+		return "secret"
 	}
 	return strings.TrimPrefix(typeURL, resourcev3.APITypePrefix)
 }
