@@ -23,8 +23,8 @@ import (
 
 // Secrets (SDS). The certificates the configuration names are read by
 // apigw from its own file system and served to Envoy as Secret resources
-// in the same snapshot cache, over the same ADS stream as the listeners
-// that reference them. The files are read at each Publish and polled
+// over the same ADS stream as the listeners and clusters that reference
+// them (from a snapshot cache of their own: see muxSecrets). The files are read at each Publish and polled
 // (Options.CertificatePoll): a change is read, checked (tlsfiles: a key
 // that matches, a certificate valid now, a CA bundle that parses) and
 // served as a new version of the secret type only, without a new
@@ -212,24 +212,59 @@ func secretsVersion(states map[string]*secretState) string {
 	return "s" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// withSecrets returns a copy of cs that also serves the secrets (cs
-// itself when there are none).
-func withSecrets(cs *cachev3.Snapshot, states map[string]*secretState) *cachev3.Snapshot {
-	if len(states) == 0 {
-		return cs
+// muxSecrets serves secret requests from secrets and every other type
+// from main. The main cache runs in ADS mode, which answers a
+// state-of-the-world request only when it names every resource of the
+// type in the snapshot (so that Envoy gets the endpoints of all its
+// clusters at once). Envoy asks for secrets piecemeal: the clusters'
+// (backend client certificate) before it has the listeners', so in ADS
+// mode that first request went unanswered until Envoy's 15 s initial
+// fetch timeout (Envoy 1.40, state-of-the-world; the real-Envoy suite
+// found it). The secret cache answers any subset.
+func muxSecrets(main, secrets cachev3.Cache) cachev3.Cache {
+	return &cachev3.MuxCache{
+		Classify: func(r *cachev3.Request) string {
+			if r.GetTypeUrl() == resourcev3.SecretType {
+				return "secret"
+			}
+			return "main"
+		},
+		ClassifyDelta: func(r *cachev3.DeltaRequest) string {
+			if r.GetTypeUrl() == resourcev3.SecretType {
+				return "secret"
+			}
+			return "main"
+		},
+		Caches: map[string]cachev3.Cache{"main": main, "secret": secrets},
 	}
-	out := &cachev3.Snapshot{Resources: cs.Resources, VersionMap: maps.Clone(cs.VersionMap)}
+}
+
+// secretsSnapshot is the snapshot of the secret cache.
+func secretsSnapshot(states map[string]*secretState) (*cachev3.Snapshot, error) {
 	list := make([]types.Resource, 0, len(states))
 	versions := make(map[string]string, len(states))
 	for _, name := range slices.Sorted(maps.Keys(states)) {
 		list = append(list, states[name].secret)
 		versions[name] = states[name].version
 	}
-	out.Resources[types.Secret] = cachev3.NewResources(secretsVersion(states), list)
-	if out.VersionMap != nil {
-		out.VersionMap[resourcev3.SecretType] = versions
+	cs, err := cachev3.NewSnapshot(secretsVersion(states), map[resourcev3.Type][]types.Resource{resourcev3.SecretType: list})
+	if err != nil {
+		return nil, fmt.Errorf("xds: secrets: %w", err)
 	}
-	return out
+	cs.VersionMap = map[string]map[string]string{resourcev3.SecretType: versions}
+	return cs, nil
+}
+
+// serveSecretsLocked serves s.secrets. s.mu is held.
+func (s *Server) serveSecretsLocked(ctx context.Context) error {
+	cs, err := secretsSnapshot(s.secrets)
+	if err != nil {
+		return err
+	}
+	if err := s.secretCache.SetSnapshot(ctx, nodeKey, cs); err != nil {
+		return fmt.Errorf("xds: secrets: %w", err)
+	}
+	return nil
 }
 
 // CertificateStatus is the state of one certificate served over SDS.
@@ -307,7 +342,7 @@ func (s *Server) RefreshCertificates(ctx context.Context) {
 	}
 	s.secrets = next
 	if changed {
-		if err := s.serveLocked(ctx, s.current); err != nil {
+		if err := s.serveSecretsLocked(ctx); err != nil {
 			s.log.Error("xds: serving reloaded certificates", "error", err)
 		}
 	}

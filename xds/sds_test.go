@@ -31,7 +31,7 @@ groups:
 // version.
 func servedSecret(t *testing.T, s *Server, name string) (*tlsv3.Secret, string) {
 	t.Helper()
-	snap, err := s.cache.GetSnapshot(nodeKey)
+	snap, err := s.secretCache.GetSnapshot(nodeKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,11 +38,13 @@ func (oneNode) ID(*corev3.Node) string { return nodeKey }
 // Server serves the translated configuration to Envoy over ADS
 // (state-of-the-world and delta) and the per-type xDS services.
 type Server struct {
-	log     *slog.Logger
-	opts    Options
-	cache   cachev3.SnapshotCache
-	xds     serverv3.Server
-	tracker *tracker
+	log   *slog.Logger
+	opts  Options
+	cache cachev3.SnapshotCache
+	// secretCache serves the secrets (SDS) alone.
+	secretCache cachev3.SnapshotCache
+	xds         serverv3.Server
+	tracker     *tracker
 
 	mu        sync.Mutex // guards the fields below
 	version   string
@@ -71,7 +73,11 @@ func NewServer(logger *slog.Logger, opts Options) *Server {
 	}
 	s := &Server{log: logger, opts: opts.withDefaults(), tracker: newTracker(logger)}
 	s.cache = cachev3.NewSnapshotCache(true, oneNode{}, cpLogger{logger})
-	s.xds = serverv3.NewServer(context.Background(), s.cache, s.tracker)
+	// Secrets are served from a cache of their own, without ADS's
+	// all-names rule (sds.go explains why), multiplexed on the same
+	// stream.
+	s.secretCache = cachev3.NewSnapshotCache(false, oneNode{}, cpLogger{logger})
+	s.xds = serverv3.NewServer(context.Background(), muxSecrets(s.cache, s.secretCache), s.tracker)
 	return s
 }
 
@@ -171,7 +177,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		s.secrets = secrets
 		if version == s.version {
 			if secretsChanged && s.current != nil {
-				return s.serveLocked(ctx, s.current)
+				return s.serveSecretsLocked(ctx)
 			}
 			return nil
 		}
@@ -241,7 +247,11 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot) error {
 			})
 		}
 	}
-	if err := s.cache.SetSnapshot(ctx, nodeKey, withSecrets(served, s.secrets)); err != nil {
+	// Secrets first: a listener or cluster that names a new secret finds it.
+	if err := s.serveSecretsLocked(ctx); err != nil {
+		return err
+	}
+	if err := s.cache.SetSnapshot(ctx, nodeKey, served); err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
 	s.current, s.served = cs, served

@@ -297,12 +297,14 @@ type gateway struct {
 	chanA *httptest.Server
 
 	envoyPort, envoyAdminPort int
-	envoy                     *exec.Cmd
-	envoyDone                 chan struct{} // closed when Envoy exited
-	envoyErr                  error         // its exit status, once envoyDone is closed
-	envoyLog                  string
-	client                    *http.Client
-	auth                      *authFixtures // auth_test.go
+	// sotw starts Envoy with state-of-the-world ADS (default delta).
+	sotw      bool
+	envoy     *exec.Cmd
+	envoyDone chan struct{} // closed when Envoy exited
+	envoyErr  error         // its exit status, once envoyDone is closed
+	envoyLog  string
+	client    *http.Client
+	auth      *authFixtures // auth_test.go
 }
 
 // startGateway starts the echo backends and apigw (in process, as
@@ -428,6 +430,7 @@ func (g *gateway) startEnvoy(t *testing.T, bin string) {
 		NodeID:     "apigw-e2e",
 		XDSAddress: g.srv.GRPCAddr().String(),
 		AdminPort:  uint32(g.envoyAdminPort),
+		SotW:       g.sotw,
 	})
 	if err != nil {
 		t.Fatal(err)
