@@ -297,14 +297,15 @@ type gateway struct {
 	chanA *httptest.Server
 
 	envoyPort, envoyAdminPort int
+	envoy                     *exec.Cmd
+	envoyDone                 chan struct{} // closed when Envoy exited
+	envoyErr                  error         // its exit status, once envoyDone is closed
+	envoyLog                  string
+	client                    *http.Client
+	auth                      *authFixtures // auth_test.go
+
 	// sotw starts Envoy with state-of-the-world ADS (default delta).
-	sotw      bool
-	envoy     *exec.Cmd
-	envoyDone chan struct{} // closed when Envoy exited
-	envoyErr  error         // its exit status, once envoyDone is closed
-	envoyLog  string
-	client    *http.Client
-	auth      *authFixtures // auth_test.go
+	sotw bool
 }
 
 // startGateway starts the echo backends and apigw (in process, as
