@@ -22,6 +22,7 @@ import (
 	"github.com/apigwio/apigw/internal/envoybin"
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/internal/server"
+	"github.com/apigwio/apigw/internal/server/metrics"
 	"github.com/apigwio/apigw/internal/testcerts"
 	"github.com/apigwio/apigw/xds"
 )
@@ -141,11 +142,13 @@ func startMTLS(t *testing.T, withBackendClientCert, sotw bool) *mtlsFixture {
 	t.Cleanup(func() { logFile.Close() })
 	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g.xds = xds.NewServer(logger, xds.Options{CertificatePoll: 200 * time.Millisecond})
+	reg := metrics.New()
+	g.xds.RegisterMetrics(reg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	g.srv, err = server.Start(ctx, server.Options{
 		ConfigPath: g.configPath, WatchInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
-		Logger: logger, XDS: g.xds,
+		Logger: logger, XDS: g.xds, Metrics: reg,
 	})
 	if err != nil {
 		t.Fatalf("starting apigw: %v", err)
@@ -321,6 +324,12 @@ func testMTLS(t *testing.T, sotw bool) {
 		})
 		if got := f.servedSerial(t, "shop.example.com"); got != want {
 			t.Fatalf("after a broken file: serial %s, want the last good %s", got, want)
+		}
+		if got := f.metricValue(t, "apigw_certificates_not_reloaded"); got != "1" {
+			t.Errorf("apigw_certificates_not_reloaded = %s, want 1", got)
+		}
+		if got := f.metricValue(t, "apigw_certificate_earliest_expiry_timestamp_seconds"); got == "0" || got == "" {
+			t.Errorf("apigw_certificate_earliest_expiry_timestamp_seconds = %q", got)
 		}
 		code, _, body, err := f.do(mustRequest(t, "GET", "http://"+f.srv.AdminAddr().String()+"/debug/config", nil))
 		if err != nil || code != 200 || strings.Contains(body, "PRIVATE KEY") || strings.Contains(body, "BEGIN CERTIFICATE") {
