@@ -8,6 +8,7 @@ package config
 // again whenever they change on disk.
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -111,4 +112,29 @@ func (b *builder) mtlsAPIs() {
 			}
 		}
 	}
+}
+
+// tlsWarnings: every group is also served on the plain-HTTP listener
+// (listener.port), so a group that requires client certificates on the
+// TLS listener serves its APIs that do not use auth mtls to clients
+// without a certificate there. (auth mtls APIs refuse them: no
+// certificate.)
+func tlsWarnings(snap *model.Snapshot) []string {
+	var out []string
+	for _, g := range snap.Groups {
+		if g == nil || g.TLS == nil || g.TLS.ClientCAFile == "" {
+			continue
+		}
+		var open []string
+		for _, api := range g.APIs {
+			if api.Auth != model.AuthMTLS {
+				open = append(open, api.Name)
+			}
+		}
+		if len(open) > 0 {
+			out = append(out, fmt.Sprintf("group %s requires client certificates on the TLS listener, but its APIs %s (not auth mtls) are also served without one on the plain-HTTP listener (port %d): use auth mtls, or keep the plain port off the network those clients reach",
+				g.Name, strings.Join(open, ", "), snap.Listener.Port))
+		}
+	}
+	return out
 }

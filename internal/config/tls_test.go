@@ -127,3 +127,28 @@ apps:
 		t.Errorf("duplicate subject: %v", err)
 	}
 }
+
+// TestTLSWarnings: a group that requires client certificates warns about
+// its APIs served without one on the plain listener.
+func TestTLSWarnings(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, dir, "ca")
+	cert, key, _ := ca.Leaf(t, dir, "shop", "shop.example.com")
+	cfg := fmt.Sprintf(`listener: {port: 8080, tls_port: 8443}
+groups:
+  - name: shop
+    domains: [shop.example.com]
+    tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
+    apis:
+      - {name: a, path: /a, auth: mtls, backend: {url: "http://10.0.0.1"}}
+      - {name: b, path: /b, auth: none, backend: {url: "http://10.0.0.2"}}
+`, cert, key, ca.File)
+	snap, err := Load("w.yaml", []byte(cfg), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := Warnings(snap)
+	if len(ws) != 1 || !strings.Contains(ws[0], "group shop requires client certificates on the TLS listener, but its APIs b (not auth mtls) are also served without one on the plain-HTTP listener (port 8080)") {
+		t.Fatalf("warnings %q", ws)
+	}
+}
