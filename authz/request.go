@@ -17,6 +17,8 @@ type request struct {
 	dialect    string // from the route, for requests without a known API
 	peer       string // connection peer address as Envoy reports it
 	tls        bool   // the client connection is TLS, as Envoy knows it
+	peerCert   string // the verified client certificate (URL-encoded PEM), auth mtls
+	sni        string // the TLS server name the client sent
 	ip         netip.Addr
 	ipOK       bool
 	ipResolved bool
@@ -85,6 +87,7 @@ func newRequest(req *authv3.CheckRequest) request {
 		r.target, _ = r.header(":path")
 	}
 	r.tls = connectionTLS(attrs, &r)
+	r.peerCert, r.sni = peerTLS(attrs)
 	if rid, ok := r.header("x-request-id"); ok {
 		r.requestID = rid
 	} else {

@@ -406,6 +406,8 @@ func (s *Service) identify(ctx context.Context, t *tables, dep *deployment, r *r
 		return s.authenticateToken(ctx, t, dep, r)
 	case model.AuthAuthorizer:
 		return s.authenticateAuthorizer(ctx, dep, r)
+	case model.AuthMTLS:
+		return authenticateClientCert(t, dep, r)
 	}
 	// An auth type this build cannot verify must never fall through to an
 	// allow.

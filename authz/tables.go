@@ -22,7 +22,9 @@ type tables struct {
 	accessKeys  map[string]*caller
 	keyPairs    map[string]*caller
 	appCodes    map[[32]byte]*appCodeEntry
-	tokens      *tokenState // nil without token issuers
+	// certSubjects: client-certificate subject -> app (auth mtls).
+	certSubjects map[string]*caller
+	tokens       *tokenState // nil without token issuers
 }
 
 type deploymentKey struct{ api, env string }
@@ -146,6 +148,7 @@ func compile(snap *model.Snapshot, tokens *tokenState) *tables {
 			t.appCodes[sha256.Sum256(code.Bytes())] = &appCodeEntry{code: code.Bytes(), caller: c}
 		}
 	}
+	t.certSubjects = certSubjectCallers(snap, t.apps)
 	for id, ak := range snap.AccessKeys {
 		t.accessKeys[id] = &caller{
 			accessKey: ak,

@@ -238,6 +238,11 @@ func (t *translator) upstreamTLS(sni string, hosts []string) *corev3.TransportSo
 			})
 		}
 		tc.CommonTlsContext = &tlsv3.CommonTlsContext{ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}}
+		if t.snap.Settings.BackendTLS.ClientCertificate != nil {
+			// Two-way TLS: the client certificate from SDS, presented to
+			// backends that ask for one.
+			tc.CommonTlsContext.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsSecret(BackendClientSecret)}
+		}
 	}
 	return &corev3.TransportSocket{
 		Name:       "envoy.transport_sockets.tls",

@@ -228,6 +228,9 @@ func envoyAcceptsGolden(ctx context.Context, t *testing.T, s *Server) {
 	for _, in := range inputs {
 		snap := load(t, in)
 		snap.Listener.Port = uint32(freePort(t))
+		if snap.Listener.TLSPort != 0 {
+			snap.Listener.TLSPort = uint32(freePort(t))
+		}
 		if snap.Settings.BackendTLS.CAFile != "" {
 			snap.Settings.BackendTLS.CAFile = "/etc/ssl/certs/ca-certificates.crt"
 		}

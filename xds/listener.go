@@ -168,10 +168,15 @@ func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: AuthzCluster}},
 			Timeout:         durationpb.New(t.opts.CheckTimeout),
 		}},
-		TransportApiVersion:    corev3.ApiVersion_V3,
-		StatusOnError:          &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
-		FailureModeAllow:       false,
-		IncludePeerCertificate: false,
+		TransportApiVersion: corev3.ApiVersion_V3,
+		StatusOnError:       &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		FailureModeAllow:    false,
+		// The client certificate (verified by the group's client CA on
+		// the TLS listener) identifies apps of auth mtls.
+		IncludePeerCertificate: t.snap.HasClientCertificates(),
+		// and the TLS server name tells Check which group's client CA
+		// verified it (tls_session.sni).
+		IncludeTlsSession: t.snap.HasClientCertificates(),
 		// The Check service may set identity headers and remove forged
 		// ones; it may not touch what routing depends on (pseudo-headers,
 		// Host, the stage header, the IP tags).

@@ -1,10 +1,14 @@
 package xds
 
-import "github.com/apigwio/apigw/internal/server/metrics"
+import (
+	"time"
+
+	"github.com/apigwio/apigw/internal/server/metrics"
+)
 
 // RegisterMetrics exposes the server's state in m (served at /metrics):
-// connected nodes, ACKs and NACKs, and nodes whose last answer is a NACK
-// of the current version.
+// connected nodes, ACKs and NACKs, nodes whose last answer is a NACK of
+// the current version, and the certificates served over SDS.
 func (s *Server) RegisterMetrics(m *metrics.Registry) {
 	m.Gauge("apigw_xds_connected_nodes", "Envoy nodes with an open xDS stream.", func() float64 {
 		n := 0
@@ -22,6 +26,27 @@ func (s *Server) RegisterMetrics(m *metrics.Registry) {
 		n := 0
 		for _, node := range st.Nodes {
 			if node.LastNACK != nil && node.LastNACK.Version == st.Version {
+				n++
+			}
+		}
+		return float64(n)
+	})
+	m.Gauge("apigw_certificate_earliest_expiry_timestamp_seconds", "End of validity (Unix time) of the certificate served over SDS that expires first; 0 without certificates.", func() float64 {
+		var first time.Time
+		for _, c := range s.CertificateStatus() {
+			if !c.NotAfter.IsZero() && (first.IsZero() || c.NotAfter.Before(first)) {
+				first = c.NotAfter
+			}
+		}
+		if first.IsZero() {
+			return 0
+		}
+		return float64(first.Unix())
+	})
+	m.Gauge("apigw_certificates_not_reloaded", "Certificates whose changed files did not load (the previous certificate keeps serving; the error is at /debug/reload).", func() float64 {
+		n := 0
+		for _, c := range s.CertificateStatus() {
+			if c.LastError != "" {
 				n++
 			}
 		}

@@ -79,6 +79,9 @@ type Options struct {
 	// longer has (that is a 404 APIG.0101 for an API that exists).
 	// Default 10s; negative: removed at once.
 	ClusterDrain time.Duration
+	// CertificatePoll is how often WatchCertificates looks for changed
+	// certificate files. Default 1s.
+	CertificatePoll time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -93,6 +96,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.AuthzConnectTimeout <= 0 {
 		o.AuthzConnectTimeout = DefaultAuthzConnectTimeout
+	}
+	if o.CertificatePoll <= 0 {
+		o.CertificatePoll = time.Second
 	}
 	if o.ClusterDrain == 0 {
 		o.ClusterDrain = DefaultClusterDrain

@@ -38,11 +38,13 @@ func (oneNode) ID(*corev3.Node) string { return nodeKey }
 // Server serves the translated configuration to Envoy over ADS
 // (state-of-the-world and delta) and the per-type xDS services.
 type Server struct {
-	log     *slog.Logger
-	opts    Options
-	cache   cachev3.SnapshotCache
-	xds     serverv3.Server
-	tracker *tracker
+	log   *slog.Logger
+	opts  Options
+	cache cachev3.SnapshotCache
+	// secretCache serves the secrets (SDS) alone.
+	secretCache cachev3.SnapshotCache
+	xds         serverv3.Server
+	tracker     *tracker
 
 	mu        sync.Mutex // guards the fields below
 	version   string
@@ -59,6 +61,8 @@ type Server struct {
 	current, served *cachev3.Snapshot
 	retired         map[string]time.Time
 	drainTimer      *time.Timer
+	// secrets are the certificates served over SDS (sds.go), by name.
+	secrets map[string]*secretState
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -69,7 +73,11 @@ func NewServer(logger *slog.Logger, opts Options) *Server {
 	}
 	s := &Server{log: logger, opts: opts.withDefaults(), tracker: newTracker(logger)}
 	s.cache = cachev3.NewSnapshotCache(true, oneNode{}, cpLogger{logger})
-	s.xds = serverv3.NewServer(context.Background(), s.cache, s.tracker)
+	// Secrets are served from a cache of their own, without ADS's
+	// all-names rule (sds.go explains why), multiplexed on the same
+	// stream.
+	s.secretCache = cachev3.NewSnapshotCache(false, oneNode{}, cpLogger{logger})
+	s.xds = serverv3.NewServer(context.Background(), muxSecrets(s.cache, s.secretCache), s.tracker)
 	return s
 }
 
@@ -144,13 +152,33 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		return nil, err
 	}
 	cs.VersionMap = v.versions
+	// Certificates (SDS): read now, so that a configuration naming files
+	// that do not load is refused; unchanged files are not read again.
+	s.mu.Lock()
+	prevSecrets := s.secrets
+	s.mu.Unlock()
+	secrets, err := stageSecrets(snap, prevSecrets, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	return func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		// What this translation learnt serves the next one, even when the
 		// version is unchanged.
 		s.last, s.memo = v, memo
+		for name, st := range secrets {
+			// The certificate watcher may have read newer files since.
+			if cur := s.secrets[name]; cur != nil && cur.spec == st.spec && cur.newer(st) {
+				secrets[name] = cur
+			}
+		}
+		secretsChanged := secretsVersion(secrets) != secretsVersion(s.secrets)
+		s.secrets = secrets
 		if version == s.version {
+			if secretsChanged && s.current != nil {
+				return s.serveSecretsLocked(ctx)
+			}
 			return nil
 		}
 		if err := s.serveLocked(ctx, cs); err != nil {
@@ -219,6 +247,10 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot) error {
 			})
 		}
 	}
+	// Secrets first: a listener or cluster that names a new secret finds it.
+	if err := s.serveSecretsLocked(ctx); err != nil {
+		return err
+	}
 	if err := s.cache.SetSnapshot(ctx, nodeKey, served); err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
@@ -266,6 +298,7 @@ func (s *Server) Status() Status {
 	s.mu.Unlock()
 	st.Nodes, st.NodesTotal = s.tracker.snapshot()
 	st.ACKs, st.NACKs = s.tracker.counts()
+	st.Certificates = s.CertificateStatus()
 	return st
 }
 

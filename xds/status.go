@@ -35,6 +35,9 @@ type Status struct {
 	// since the server started.
 	ACKs  uint64 `json:"acks"`
 	NACKs uint64 `json:"nacks"`
+	// Certificates served over SDS (names, files and validity; never
+	// their contents).
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
 }
 
 // NodeStatus is the state of one Envoy node (all streams with its node id).
@@ -159,6 +162,8 @@ func shortType(typeURL string) string {
 		return "cluster"
 	case resourcev3.EndpointType:
 		return "endpoint"
+	case resourcev3.SecretType:
+		return "secret"
 	}
 	return strings.TrimPrefix(typeURL, resourcev3.APITypePrefix)
 }

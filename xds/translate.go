@@ -23,7 +23,8 @@ import (
 // of one deployment share their typed_per_filter_config map, packed Anys
 // and rate limits): treat them as read-only.
 type Resources struct {
-	// Listeners (LDS): the one HTTP listener.
+	// Listeners (LDS): the HTTP listener, and the TLS listener when
+	// listener.tls_port is set.
 	Listeners []*listenerv3.Listener
 	// Routes (RDS): the one route configuration.
 	Routes []*routev3.RouteConfiguration
@@ -69,12 +70,16 @@ func translateReusing(snap *model.Snapshot, opts Options, workers int, reuse *gr
 	rc := t.routeConfig()
 	t.authzCluster()
 	lis := t.listener()
+	tlsLis := t.tlsListener(lis)
 	if t.err != nil {
 		return nil, nil, t.err
 	}
 	res = &Resources{
 		Listeners: []*listenerv3.Listener{lis},
 		Routes:    []*routev3.RouteConfiguration{rc},
+	}
+	if tlsLis != nil {
+		res.Listeners = append(res.Listeners, tlsLis)
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
 		res.Clusters = append(res.Clusters, t.clusters[name])

@@ -65,6 +65,9 @@ type builder struct {
 	// allowEmpty accepts a configuration without groups.
 	allowEmpty bool
 	reuse      map[string]*model.Group
+	// certSubjects maps a client-certificate subject to the app that
+	// claims it (apps[].client_certificate_subjects).
+	certSubjects map[string]string
 }
 
 // Build validates gw and resolves it into a Snapshot. source names the
@@ -104,6 +107,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	b.authorizers(gw.GetAuthorizers())
 	b.gatewayResponses(gw.GetGatewayResponses())
 	b.groups(gw.GetGroups())
+	b.mtlsAPIs()
 	b.apps(gw.GetApps())
 	b.iamUsers(gw.GetIamUsers())
 	b.keyPairs(gw.GetKeyPairs(), gw.GetUsagePlans())

@@ -80,6 +80,7 @@ func (b *builder) apps(list []*configv1.App) {
 		if q := a.GetQuota(); q != nil {
 			app.Quota = b.calendarQuota(field(path, "quota"), q)
 		}
+		b.clientCertSubjects(path, a, app)
 		if !a.GetDisabled() {
 			b.snap.Apps[a.GetKey()] = app
 		}

@@ -60,6 +60,7 @@ func (b *builder) groups(list []*configv1.Group) {
 				domainOwner[strings.ToLower(d)] = grp.Name
 			}
 		}
+		b.groupTLS(path, grp, g.GetTls())
 		grp.Digest = b.digests[i]
 		if old := b.reuse[grp.Digest]; old != nil {
 			// Same definition and same surroundings: the same model, but
@@ -162,6 +163,8 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		api.Auth = model.AuthToken
 	case "app_code":
 		api.Auth = model.AuthAppCode
+	case "mtls":
+		api.Auth = model.AuthMTLS
 	case "authorizer":
 		api.Auth = model.AuthAuthorizer
 		api.Authorizer = b.authorizerByName[a.GetAuthorizer()]
@@ -169,7 +172,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 			b.ps.add(field(path, "authorizer"), "authorizer %q is not defined (auth authorizer names one of authorizers[])", a.GetAuthorizer())
 		}
 	default:
-		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, authorizer, none", a.GetAuth())
+		b.ps.add(field(path, "auth"), "%q is not one of app, iam, hmac, token, app_code, authorizer, mtls, none", a.GetAuth())
 	}
 	if a.GetAuthorizer() != "" && api.Auth != model.AuthAuthorizer {
 		b.ps.add(field(path, "authorizer"), "authorizer applies to auth authorizer only")

@@ -181,7 +181,7 @@ iam_users:
 		`groups[0].apis[0].method: "FETCH" is not one of`,
 		`groups[0].apis[0].path: "nope" must start with /`,
 		`groups[0].apis[0].match: "regex" is not exact or prefix`,
-		`groups[0].apis[0].auth: "magic" is not one of app, iam, hmac, token, app_code, authorizer, none`,
+		`groups[0].apis[0].auth: "magic" is not one of app, iam, hmac, token, app_code, authorizer, mtls, none`,
 		`groups[0].apis[1].backend.url: "ftp://x/y" (environment RELEASE) is not an http(s)`,
 		`groups[0].apis[2].name: API "b" is defined twice in group "g"`,
 		`groups[0].apis[3].environments[1]: environment "GAMMA" is not defined`,

@@ -118,6 +118,7 @@ func (b *builder) listener(l *configv1.Listener) {
 	if out.XFFNumTrustedHops > 10 {
 		b.ps.add("listener.xff_num_trusted_hops", "%d is more than 10 hops", out.XFFNumTrustedHops)
 	}
+	b.listenerTLS(l)
 }
 
 func (b *builder) settings(s *configv1.Settings) {
@@ -216,6 +217,7 @@ func (b *builder) settings(s *configv1.Settings) {
 	case out.BackendTLS.InsecureSkipVerify:
 		b.ps.add("settings.backend_tls.ca_file", "a CA file is pointless with insecure_skip_verify")
 	}
+	out.BackendTLS.ClientCertificate = b.backendClientCertificate(bt.GetClientCertificate())
 	for i, c := range s.GetDeniedBackendCidrs() {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {

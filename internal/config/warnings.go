@@ -20,6 +20,10 @@ import (
 // paths exactly as Envoy does: a backend that maps /public/x and /admin to
 // the same handlers by other means would serve the stricter API's content
 // through the open prefix.
+//
+// And a group that requires client certificates on the TLS listener
+// (tls.client_ca_file) with APIs other than auth mtls: the plain-HTTP
+// listener serves them without any certificate (tlsWarnings).
 func layoutWarnings(snap *model.Snapshot) []string {
 	type use struct {
 		api   *model.API
@@ -71,7 +75,7 @@ func layoutWarnings(snap *model.Snapshot) []string {
 			}
 		}
 	}
-	return out
+	return append(out, tlsWarnings(snap)...)
 }
 
 // backendHost identifies the upstream of b: "host:port" of a URL backend

@@ -27,6 +27,9 @@ const (
 	AuthToken
 	AuthAppCode
 	AuthAuthorizer
+	// AuthMTLS identifies the app by the client certificate the group's
+	// client CA verified on the TLS listener.
+	AuthMTLS
 )
 
 // String returns the configuration spelling of a.
@@ -46,6 +49,8 @@ func (a AuthType) String() string {
 		return "app_code"
 	case AuthAuthorizer:
 		return "authorizer"
+	case AuthMTLS:
+		return "mtls"
 	}
 	return "unknown"
 }
@@ -145,6 +150,8 @@ type Listener struct {
 	Port uint32
 	// XFFNumTrustedHops is the number of trusted proxies in X-Forwarded-For.
 	XFFNumTrustedHops uint32
+	// TLSPort is the port of the TLS listener (0: none).
+	TLSPort uint32
 }
 
 // Settings are the gateway-wide limits.
@@ -188,6 +195,9 @@ type BackendTLS struct {
 	CAFile string
 	// InsecureSkipVerify accepts any backend certificate.
 	InsecureSkipVerify bool
+	// ClientCertificate is presented to https backends that ask for one
+	// (nil: none).
+	ClientCertificate *CertificateFiles
 }
 
 // HMACPolicy configures HMAC key-pair verification.
@@ -269,6 +279,8 @@ type Group struct {
 	// Warnings about the group's definition (also in Snapshot.Warnings),
 	// kept with the model so that a reload reusing it repeats them.
 	Warnings []string
+	// TLS serves the group's domains on the TLS listener; nil: not there.
+	TLS *GroupTLS
 	// Digest hashes everything the group's model is resolved from: its own
 	// definition and every definition outside the groups. Equal digests
 	// mean equal models, so a translation of the group can be reused.
@@ -506,6 +518,9 @@ type App struct {
 	TrustedIPs []netip.Prefix
 	// Quota is the app's calendar quota (nil: none).
 	Quota *CalendarQuota
+	// ClientCertSubjects identify the app by a verified client
+	// certificate (auth mtls): a subject CN, subject DN or SAN.
+	ClientCertSubjects []string
 	// grants holds GrantKey(api, env) entries.
 	grants map[string]struct{}
 }

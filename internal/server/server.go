@@ -267,7 +267,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.health.SetServingStatus(rlsv3.RateLimitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
 	debug := map[string]func() any{
-		"reload":    func() any { return s.reloader.Status() },
+		"reload":    s.reloadStatus,
 		"ratelimit": func() any { return s.limiter.Stats() },
 		"authz":     func() any { return s.authz.Stats() },
 		"quotas":    func() any { return s.authz.QuotaUsage() },
@@ -309,6 +309,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		defer s.wg.Done()
 		s.reloader.Run(runCtx)
 	}()
+	if w, ok := o.XDS.(certificateWatcher); ok {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			w.WatchCertificates(runCtx)
+		}()
+	}
 	s.ready.Store(true)
 	// One line per listener, with the bound address (the real port when :0
 	// was asked), once both serve.
@@ -463,7 +470,7 @@ func (s *Server) reloadNow(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		w.WriteHeader(http.StatusConflict)
 	}
-	_ = json.NewEncoder(w).Encode(s.reloader.Status())
+	_ = json.NewEncoder(w).Encode(s.reloadStatus())
 }
 
 // registerMetrics exposes the components' counters, read at scrape time.

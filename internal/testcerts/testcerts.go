@@ -64,6 +64,13 @@ func NewCA(t testing.TB, dir, name string) *CA {
 // the two paths and the certificate.
 func (ca *CA) Leaf(t testing.TB, dir, name string, names ...string) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
+	return ca.LeafValid(t, dir, name, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), names...)
+}
+
+// LeafValid is Leaf with the given validity period (an expired
+// certificate for tests of its refusal, for instance).
+func (ca *CA) LeafValid(t testing.TB, dir, name string, notBefore, notAfter time.Time, names ...string) (certFile, keyFile string, cert *x509.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +78,8 @@ func (ca *CA) Leaf(t testing.TB, dir, name string, names ...string) (certFile, k
 	tmpl := &x509.Certificate{
 		SerialNumber: nextSerial(),
 		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}

@@ -328,6 +328,9 @@ type gateway struct {
 	envoyLog                  string
 	client                    *http.Client
 	auth                      *authFixtures // auth_test.go
+
+	// sotw starts Envoy with state-of-the-world ADS (default delta).
+	sotw bool
 }
 
 // startGateway starts the echo backends and apigw (in process, as
@@ -453,6 +456,7 @@ func (g *gateway) startEnvoy(t *testing.T, bin string) {
 		NodeID:     "apigw-e2e",
 		XDSAddress: g.srv.GRPCAddr().String(),
 		AdminPort:  uint32(g.envoyAdminPort),
+		SotW:       g.sotw,
 	})
 	if err != nil {
 		t.Fatal(err)

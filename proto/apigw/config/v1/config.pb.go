@@ -620,8 +620,12 @@ type Listener struct {
 	// Number of trusted proxy hops in X-Forwarded-For. Default 0: the client
 	// address is the connection peer.
 	XffNumTrustedHops uint32 `protobuf:"varint,3,opt,name=xff_num_trusted_hops,json=xffNumTrustedHops,proto3" json:"xff_num_trusted_hops,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Port of the TLS listener (same address): the groups with tls are served
+	// there, each with its own certificate chosen by SNI. 0 (default): no TLS
+	// listener. The plain-HTTP port keeps serving every group.
+	TlsPort       uint32 `protobuf:"varint,4,opt,name=tls_port,json=tlsPort,proto3" json:"tls_port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Listener) Reset() {
@@ -671,6 +675,13 @@ func (x *Listener) GetPort() uint32 {
 func (x *Listener) GetXffNumTrustedHops() uint32 {
 	if x != nil {
 		return x.XffNumTrustedHops
+	}
+	return 0
+}
+
+func (x *Listener) GetTlsPort() uint32 {
+	if x != nil {
+		return x.TlsPort
 	}
 	return 0
 }
@@ -843,8 +854,12 @@ type BackendTls struct {
 	// on the path to the backend can impersonate it. Only for test backends
 	// with self-signed certificates. Default false.
 	InsecureSkipVerify bool `protobuf:"varint,2,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3" json:"insecure_skip_verify,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Client certificate Envoy presents to https backends that ask for one
+	// (two-way TLS towards backends; the platform's backend_client_certificate).
+	// Files read by apigw and sent to Envoy over SDS (hot-reloaded).
+	ClientCertificate *CertificateFiles `protobuf:"bytes,10,opt,name=client_certificate,json=clientCertificate,proto3" json:"client_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *BackendTls) Reset() {
@@ -891,6 +906,133 @@ func (x *BackendTls) GetInsecureSkipVerify() bool {
 	return false
 }
 
+func (x *BackendTls) GetClientCertificate() *CertificateFiles {
+	if x != nil {
+		return x.ClientCertificate
+	}
+	return nil
+}
+
+// CertificateFiles is a PEM certificate chain and its private key, read by
+// apigw (paths on apigw's file system) and served to Envoy over SDS.
+type CertificateFiles struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CertFile      string                 `protobuf:"bytes,1,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	KeyFile       string                 `protobuf:"bytes,2,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateFiles) Reset() {
+	*x = CertificateFiles{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateFiles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateFiles) ProtoMessage() {}
+
+func (x *CertificateFiles) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateFiles.ProtoReflect.Descriptor instead.
+func (*CertificateFiles) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CertificateFiles) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *CertificateFiles) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+// GroupTls is the certificate a group's domains are served with on the TLS
+// listener (listener.tls_port), chosen by SNI.
+type GroupTls struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM certificate chain (leaf first), read by apigw.
+	CertFile string `protobuf:"bytes,1,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	// PEM private key of cert_file, read by apigw.
+	KeyFile string `protobuf:"bytes,2,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	// PEM CA bundle, read by apigw: when set, clients of this group must
+	// present a certificate it signed (two-way TLS).
+	ClientCaFile  string `protobuf:"bytes,3,opt,name=client_ca_file,json=clientCaFile,proto3" json:"client_ca_file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupTls) Reset() {
+	*x = GroupTls{}
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupTls) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupTls) ProtoMessage() {}
+
+func (x *GroupTls) ProtoReflect() protoreflect.Message {
+	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupTls.ProtoReflect.Descriptor instead.
+func (*GroupTls) Descriptor() ([]byte, []int) {
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GroupTls) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *GroupTls) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *GroupTls) GetClientCaFile() string {
+	if x != nil {
+		return x.ClientCaFile
+	}
+	return ""
+}
+
 // Hmac configures HMAC key-pair verification.
 type Hmac struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -909,7 +1051,7 @@ type Hmac struct {
 
 func (x *Hmac) Reset() {
 	*x = Hmac{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1063,7 @@ func (x *Hmac) String() string {
 func (*Hmac) ProtoMessage() {}
 
 func (x *Hmac) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[9]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1076,7 @@ func (x *Hmac) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hmac.ProtoReflect.Descriptor instead.
 func (*Hmac) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Hmac) GetAlgorithms() []string {
@@ -993,7 +1135,7 @@ type Throttling struct {
 
 func (x *Throttling) Reset() {
 	*x = Throttling{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1147,7 @@ func (x *Throttling) String() string {
 func (*Throttling) ProtoMessage() {}
 
 func (x *Throttling) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[10]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1160,7 @@ func (x *Throttling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throttling.ProtoReflect.Descriptor instead.
 func (*Throttling) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Throttling) GetDefaultApiRps() uint32 {
@@ -1085,7 +1227,7 @@ type Lockout struct {
 
 func (x *Lockout) Reset() {
 	*x = Lockout{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1239,7 @@ func (x *Lockout) String() string {
 func (*Lockout) ProtoMessage() {}
 
 func (x *Lockout) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[11]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1252,7 @@ func (x *Lockout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lockout.ProtoReflect.Descriptor instead.
 func (*Lockout) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Lockout) GetMaxFailures() uint32 {
@@ -1163,7 +1305,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1317,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[12]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1330,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Environment) GetName() string {
@@ -1233,13 +1375,15 @@ type Group struct {
 	// Name of the gateway response set (gateway_responses[].name) the
 	// group's own answers use. Exclusive with error_dialect tencent.
 	GatewayResponse string `protobuf:"bytes,40,opt,name=gateway_response,json=gatewayResponse,proto3" json:"gateway_response,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// TLS on the TLS listener (listener.tls_port) for this group's domains.
+	Tls           *GroupTls `protobuf:"bytes,20,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1395,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[13]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1408,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Group) GetName() string {
@@ -1323,6 +1467,13 @@ func (x *Group) GetGatewayResponse() string {
 	return ""
 }
 
+func (x *Group) GetTls() *GroupTls {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
 // ReplayProtection refuses a signed request whose nonce was already seen
 // (by any replica sharing the store) within the window. The nonce must be
 // among the signed headers. See docs/authentication.md#replay-protection.
@@ -1343,7 +1494,7 @@ type ReplayProtection struct {
 
 func (x *ReplayProtection) Reset() {
 	*x = ReplayProtection{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1506,7 @@ func (x *ReplayProtection) String() string {
 func (*ReplayProtection) ProtoMessage() {}
 
 func (x *ReplayProtection) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[14]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1519,7 @@ func (x *ReplayProtection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayProtection.ProtoReflect.Descriptor instead.
 func (*ReplayProtection) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplayProtection) GetHeader() string {
@@ -1407,7 +1558,7 @@ type PathEnvironments struct {
 
 func (x *PathEnvironments) Reset() {
 	*x = PathEnvironments{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1570,7 @@ func (x *PathEnvironments) String() string {
 func (*PathEnvironments) ProtoMessage() {}
 
 func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[15]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1583,7 @@ func (x *PathEnvironments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathEnvironments.ProtoReflect.Descriptor instead.
 func (*PathEnvironments) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PathEnvironments) GetEnabled() bool {
@@ -1500,7 +1651,7 @@ type Api struct {
 
 func (x *Api) Reset() {
 	*x = Api{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1663,7 @@ func (x *Api) String() string {
 func (*Api) ProtoMessage() {}
 
 func (x *Api) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[16]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1676,7 @@ func (x *Api) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Api.ProtoReflect.Descriptor instead.
 func (*Api) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Api) GetName() string {
@@ -1677,7 +1828,7 @@ type ApiRequest struct {
 
 func (x *ApiRequest) Reset() {
 	*x = ApiRequest{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1840,7 @@ func (x *ApiRequest) String() string {
 func (*ApiRequest) ProtoMessage() {}
 
 func (x *ApiRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[17]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1853,7 @@ func (x *ApiRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiRequest.ProtoReflect.Descriptor instead.
 func (*ApiRequest) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ApiRequest) GetParameters() []*RequestParameter {
@@ -1758,7 +1909,7 @@ type RequestParameter struct {
 
 func (x *RequestParameter) Reset() {
 	*x = RequestParameter{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +1921,7 @@ func (x *RequestParameter) String() string {
 func (*RequestParameter) ProtoMessage() {}
 
 func (x *RequestParameter) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[18]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +1934,7 @@ func (x *RequestParameter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestParameter.ProtoReflect.Descriptor instead.
 func (*RequestParameter) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RequestParameter) GetName() string {
@@ -1893,7 +2044,7 @@ type BackendParameter struct {
 
 func (x *BackendParameter) Reset() {
 	*x = BackendParameter{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2056,7 @@ func (x *BackendParameter) String() string {
 func (*BackendParameter) ProtoMessage() {}
 
 func (x *BackendParameter) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[19]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2069,7 @@ func (x *BackendParameter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendParameter.ProtoReflect.Descriptor instead.
 func (*BackendParameter) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BackendParameter) GetName() string {
@@ -1989,7 +2140,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2152,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[20]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2165,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Backend) GetUrl() string {
@@ -2088,7 +2239,7 @@ type Mock struct {
 
 func (x *Mock) Reset() {
 	*x = Mock{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2251,7 @@ func (x *Mock) String() string {
 func (*Mock) ProtoMessage() {}
 
 func (x *Mock) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[21]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2264,7 @@ func (x *Mock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mock.ProtoReflect.Descriptor instead.
 func (*Mock) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Mock) GetStatus() uint32 {
@@ -2158,7 +2309,7 @@ type Cors struct {
 
 func (x *Cors) Reset() {
 	*x = Cors{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2321,7 @@ func (x *Cors) String() string {
 func (*Cors) ProtoMessage() {}
 
 func (x *Cors) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[22]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2334,7 @@ func (x *Cors) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cors.ProtoReflect.Descriptor instead.
 func (*Cors) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Cors) GetAllowOrigins() []string {
@@ -2243,7 +2394,7 @@ type BackendPolicy struct {
 
 func (x *BackendPolicy) Reset() {
 	*x = BackendPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2406,7 @@ func (x *BackendPolicy) String() string {
 func (*BackendPolicy) ProtoMessage() {}
 
 func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[23]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2419,7 @@ func (x *BackendPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendPolicy.ProtoReflect.Descriptor instead.
 func (*BackendPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BackendPolicy) GetName() string {
@@ -2307,7 +2458,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2470,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[24]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2483,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{24}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Condition) GetType() string {
@@ -2375,7 +2526,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2538,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[25]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2551,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{25}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Channel) GetName() string {
@@ -2451,7 +2602,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2614,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[26]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2627,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{26}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ChannelMember) GetAddress() string {
@@ -2512,7 +2663,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2675,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[27]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +2688,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{27}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HealthCheck) GetPath() string {
@@ -2591,7 +2742,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2754,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[28]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2767,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{28}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Secret) GetSource() isSecret_Source {
@@ -2697,14 +2848,19 @@ type App struct {
 	TrustedIps []string `protobuf:"bytes,7,rep,name=trusted_ips,json=trustedIps,proto3" json:"trusted_ips,omitempty"`
 	// Calendar quota of the app (period day, week or month), counted by the
 	// Check service.
-	Quota         *Quota `protobuf:"bytes,8,opt,name=quota,proto3" json:"quota,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Quota *Quota `protobuf:"bytes,8,opt,name=quota,proto3" json:"quota,omitempty"`
+	// Client certificates that identify this app (auth "mtls"): a certificate
+	// verified by the group's client_ca_file identifies the app when its
+	// subject common name, its subject DN or one of its SANs (DNS, URI,
+	// e-mail, IP) equals one of these.
+	ClientCertificateSubjects []string `protobuf:"bytes,20,rep,name=client_certificate_subjects,json=clientCertificateSubjects,proto3" json:"client_certificate_subjects,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
 	*x = App{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2872,7 @@ func (x *App) String() string {
 func (*App) ProtoMessage() {}
 
 func (x *App) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[29]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +2885,7 @@ func (x *App) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use App.ProtoReflect.Descriptor instead.
 func (*App) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{29}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *App) GetName() string {
@@ -2788,6 +2944,13 @@ func (x *App) GetQuota() *Quota {
 	return nil
 }
 
+func (x *App) GetClientCertificateSubjects() []string {
+	if x != nil {
+		return x.ClientCertificateSubjects
+	}
+	return nil
+}
+
 // Grant authorises an app to call APIs.
 type Grant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2801,7 +2964,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +2976,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[30]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +2989,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{30}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Grant) GetApi() string {
@@ -2858,7 +3021,7 @@ type IamUser struct {
 
 func (x *IamUser) Reset() {
 	*x = IamUser{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +3033,7 @@ func (x *IamUser) String() string {
 func (*IamUser) ProtoMessage() {}
 
 func (x *IamUser) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[31]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +3046,7 @@ func (x *IamUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IamUser.ProtoReflect.Descriptor instead.
 func (*IamUser) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{31}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *IamUser) GetAccount() string {
@@ -2922,7 +3085,7 @@ type AccessKey struct {
 
 func (x *AccessKey) Reset() {
 	*x = AccessKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3097,7 @@ func (x *AccessKey) String() string {
 func (*AccessKey) ProtoMessage() {}
 
 func (x *AccessKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[32]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3110,7 @@ func (x *AccessKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessKey.ProtoReflect.Descriptor instead.
 func (*AccessKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{32}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AccessKey) GetId() string {
@@ -2986,7 +3149,7 @@ type KeyPair struct {
 
 func (x *KeyPair) Reset() {
 	*x = KeyPair{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3161,7 @@ func (x *KeyPair) String() string {
 func (*KeyPair) ProtoMessage() {}
 
 func (x *KeyPair) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[33]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3174,7 @@ func (x *KeyPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPair.ProtoReflect.Descriptor instead.
 func (*KeyPair) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{33}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *KeyPair) GetId() string {
@@ -3057,7 +3220,7 @@ type UsagePlan struct {
 
 func (x *UsagePlan) Reset() {
 	*x = UsagePlan{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3069,7 +3232,7 @@ func (x *UsagePlan) String() string {
 func (*UsagePlan) ProtoMessage() {}
 
 func (x *UsagePlan) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[34]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3082,7 +3245,7 @@ func (x *UsagePlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsagePlan.ProtoReflect.Descriptor instead.
 func (*UsagePlan) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{34}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UsagePlan) GetName() string {
@@ -3148,7 +3311,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3323,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[35]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3336,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{35}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Quota) GetRequests() uint32 {
@@ -3232,7 +3395,7 @@ type TokenIssuer struct {
 
 func (x *TokenIssuer) Reset() {
 	*x = TokenIssuer{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3407,7 @@ func (x *TokenIssuer) String() string {
 func (*TokenIssuer) ProtoMessage() {}
 
 func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[36]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3420,7 @@ func (x *TokenIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenIssuer.ProtoReflect.Descriptor instead.
 func (*TokenIssuer) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{36}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TokenIssuer) GetName() string {
@@ -3338,7 +3501,7 @@ type TokenClaims struct {
 
 func (x *TokenClaims) Reset() {
 	*x = TokenClaims{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3350,7 +3513,7 @@ func (x *TokenClaims) String() string {
 func (*TokenClaims) ProtoMessage() {}
 
 func (x *TokenClaims) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[37]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3363,7 +3526,7 @@ func (x *TokenClaims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenClaims.ProtoReflect.Descriptor instead.
 func (*TokenClaims) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{37}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TokenClaims) GetAccount() string {
@@ -3406,7 +3569,7 @@ type AclPolicy struct {
 
 func (x *AclPolicy) Reset() {
 	*x = AclPolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3581,7 @@ func (x *AclPolicy) String() string {
 func (*AclPolicy) ProtoMessage() {}
 
 func (x *AclPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[38]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3594,7 @@ func (x *AclPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclPolicy.ProtoReflect.Descriptor instead.
 func (*AclPolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{38}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AclPolicy) GetName() string {
@@ -3482,7 +3645,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3494,7 +3657,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[39]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3507,7 +3670,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{39}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Binding) GetApi() string {
@@ -3549,7 +3712,7 @@ type ThrottlePolicy struct {
 
 func (x *ThrottlePolicy) Reset() {
 	*x = ThrottlePolicy{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[40]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3561,7 +3724,7 @@ func (x *ThrottlePolicy) String() string {
 func (*ThrottlePolicy) ProtoMessage() {}
 
 func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[40]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3574,7 +3737,7 @@ func (x *ThrottlePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThrottlePolicy.ProtoReflect.Descriptor instead.
 func (*ThrottlePolicy) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{40}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ThrottlePolicy) GetName() string {
@@ -3648,7 +3811,7 @@ type SpecialThreshold struct {
 
 func (x *SpecialThreshold) Reset() {
 	*x = SpecialThreshold{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[41]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3660,7 +3823,7 @@ func (x *SpecialThreshold) String() string {
 func (*SpecialThreshold) ProtoMessage() {}
 
 func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[41]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3673,7 +3836,7 @@ func (x *SpecialThreshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpecialThreshold.ProtoReflect.Descriptor instead.
 func (*SpecialThreshold) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{41}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SpecialThreshold) GetType() string {
@@ -3720,7 +3883,7 @@ type SignatureKey struct {
 
 func (x *SignatureKey) Reset() {
 	*x = SignatureKey{}
-	mi := &file_apigw_config_v1_config_proto_msgTypes[42]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3732,7 +3895,7 @@ func (x *SignatureKey) String() string {
 func (*SignatureKey) ProtoMessage() {}
 
 func (x *SignatureKey) ProtoReflect() protoreflect.Message {
-	mi := &file_apigw_config_v1_config_proto_msgTypes[42]
+	mi := &file_apigw_config_v1_config_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3745,7 +3908,7 @@ func (x *SignatureKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignatureKey.ProtoReflect.Descriptor instead.
 func (*SignatureKey) Descriptor() ([]byte, []int) {
-	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{42}
+	return file_apigw_config_v1_config_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SignatureKey) GetName() string {
@@ -3842,11 +4005,12 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x0fenvoy_cert_file\x18\x05 \x01(\tR\renvoyCertFile\x12$\n" +
 	"\x0eenvoy_key_file\x18\x06 \x01(\tR\fenvoyKeyFile\x12\x1f\n" +
 	"\vserver_name\x18\a \x01(\tR\n" +
-	"serverName\"i\n" +
+	"serverName\"\x84\x01\n" +
 	"\bListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
-	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\"\xc2\x04\n" +
+	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\x12\x19\n" +
+	"\btls_port\x18\x04 \x01(\rR\atlsPort\"\xc2\x04\n" +
 	"\bSettings\x12\x1d\n" +
 	"\n" +
 	"clock_skew\x18\x01 \x01(\tR\tclockSkew\x12\"\n" +
@@ -3865,11 +4029,20 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	" \x01(\v2\x1b.apigw.config.v1.BackendTlsR\n" +
 	"backendTls\x125\n" +
 	"\x17max_api_removal_percent\x18\v \x01(\rR\x14maxApiRemovalPercent\x12.\n" +
-	"\x13require_signed_host\x18\f \x01(\bR\x11requireSignedHost\"W\n" +
+	"\x13require_signed_host\x18\f \x01(\bR\x11requireSignedHost\"\xa9\x01\n" +
 	"\n" +
 	"BackendTls\x12\x17\n" +
 	"\aca_file\x18\x01 \x01(\tR\x06caFile\x120\n" +
-	"\x14insecure_skip_verify\x18\x02 \x01(\bR\x12insecureSkipVerify\"\x93\x01\n" +
+	"\x14insecure_skip_verify\x18\x02 \x01(\bR\x12insecureSkipVerify\x12P\n" +
+	"\x12client_certificate\x18\n" +
+	" \x01(\v2!.apigw.config.v1.CertificateFilesR\x11clientCertificate\"J\n" +
+	"\x10CertificateFiles\x12\x1b\n" +
+	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x02 \x01(\tR\akeyFile\"h\n" +
+	"\bGroupTls\x12\x1b\n" +
+	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12$\n" +
+	"\x0eclient_ca_file\x18\x03 \x01(\tR\fclientCaFile\"\x93\x01\n" +
 	"\x04Hmac\x12\x1e\n" +
 	"\n" +
 	"algorithms\x18\x01 \x03(\tR\n" +
@@ -3899,7 +4072,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x1a<\n" +
 	"\x0eVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc1\x03\n" +
 	"\x05Group\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12(\n" +
@@ -3908,7 +4081,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x11path_environments\x18\x05 \x01(\v2!.apigw.config.v1.PathEnvironmentsR\x10pathEnvironments\x12.\n" +
 	"\x10hide_credentials\x18\x06 \x01(\bH\x00R\x0fhideCredentials\x88\x01\x01\x12N\n" +
 	"\x11replay_protection\x18\a \x01(\v2!.apigw.config.v1.ReplayProtectionR\x10replayProtection\x12)\n" +
-	"\x10gateway_response\x18( \x01(\tR\x0fgatewayResponseB\x13\n" +
+	"\x10gateway_response\x18( \x01(\tR\x0fgatewayResponse\x12+\n" +
+	"\x03tls\x18\x14 \x01(\v2\x19.apigw.config.v1.GroupTlsR\x03tlsB\x13\n" +
 	"\x11_hide_credentials\"^\n" +
 	"\x10ReplayProtection\x12\x16\n" +
 	"\x06header\x18\x01 \x01(\tR\x06header\x12\x16\n" +
@@ -4039,7 +4213,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\tH\x00R\x05value\x12\x12\n" +
 	"\x03env\x18\x02 \x01(\tH\x00R\x03env\x12\x14\n" +
 	"\x04file\x18\x03 \x01(\tH\x00R\x04fileB\b\n" +
-	"\x06source\"\xa6\x02\n" +
+	"\x06source\"\xe6\x02\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12/\n" +
@@ -4049,7 +4223,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\x05codes\x18\x06 \x03(\v2\x17.apigw.config.v1.SecretR\x05codes\x12\x1f\n" +
 	"\vtrusted_ips\x18\a \x03(\tR\n" +
 	"trustedIps\x12,\n" +
-	"\x05quota\x18\b \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\"=\n" +
+	"\x05quota\x18\b \x01(\v2\x16.apigw.config.v1.QuotaR\x05quota\x12>\n" +
+	"\x1bclient_certificate_subjects\x18\x14 \x03(\tR\x19clientCertificateSubjects\"=\n" +
 	"\x05Grant\x12\x10\n" +
 	"\x03api\x18\x01 \x01(\tR\x03api\x12\"\n" +
 	"\fenvironments\x18\x02 \x03(\tR\fenvironments\"t\n" +
@@ -4136,7 +4311,7 @@ func file_apigw_config_v1_config_proto_rawDescGZIP() []byte {
 	return file_apigw_config_v1_config_proto_rawDescData
 }
 
-var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_apigw_config_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Gateway)(nil),              // 0: apigw.config.v1.Gateway
 	(*GatewayResponse)(nil),      // 1: apigw.config.v1.GatewayResponse
@@ -4147,110 +4322,114 @@ var file_apigw_config_v1_config_proto_goTypes = []any{
 	(*Listener)(nil),             // 6: apigw.config.v1.Listener
 	(*Settings)(nil),             // 7: apigw.config.v1.Settings
 	(*BackendTls)(nil),           // 8: apigw.config.v1.BackendTls
-	(*Hmac)(nil),                 // 9: apigw.config.v1.Hmac
-	(*Throttling)(nil),           // 10: apigw.config.v1.Throttling
-	(*Lockout)(nil),              // 11: apigw.config.v1.Lockout
-	(*Environment)(nil),          // 12: apigw.config.v1.Environment
-	(*Group)(nil),                // 13: apigw.config.v1.Group
-	(*ReplayProtection)(nil),     // 14: apigw.config.v1.ReplayProtection
-	(*PathEnvironments)(nil),     // 15: apigw.config.v1.PathEnvironments
-	(*Api)(nil),                  // 16: apigw.config.v1.Api
-	(*ApiRequest)(nil),           // 17: apigw.config.v1.ApiRequest
-	(*RequestParameter)(nil),     // 18: apigw.config.v1.RequestParameter
-	(*BackendParameter)(nil),     // 19: apigw.config.v1.BackendParameter
-	(*Backend)(nil),              // 20: apigw.config.v1.Backend
-	(*Mock)(nil),                 // 21: apigw.config.v1.Mock
-	(*Cors)(nil),                 // 22: apigw.config.v1.Cors
-	(*BackendPolicy)(nil),        // 23: apigw.config.v1.BackendPolicy
-	(*Condition)(nil),            // 24: apigw.config.v1.Condition
-	(*Channel)(nil),              // 25: apigw.config.v1.Channel
-	(*ChannelMember)(nil),        // 26: apigw.config.v1.ChannelMember
-	(*HealthCheck)(nil),          // 27: apigw.config.v1.HealthCheck
-	(*Secret)(nil),               // 28: apigw.config.v1.Secret
-	(*App)(nil),                  // 29: apigw.config.v1.App
-	(*Grant)(nil),                // 30: apigw.config.v1.Grant
-	(*IamUser)(nil),              // 31: apigw.config.v1.IamUser
-	(*AccessKey)(nil),            // 32: apigw.config.v1.AccessKey
-	(*KeyPair)(nil),              // 33: apigw.config.v1.KeyPair
-	(*UsagePlan)(nil),            // 34: apigw.config.v1.UsagePlan
-	(*Quota)(nil),                // 35: apigw.config.v1.Quota
-	(*TokenIssuer)(nil),          // 36: apigw.config.v1.TokenIssuer
-	(*TokenClaims)(nil),          // 37: apigw.config.v1.TokenClaims
-	(*AclPolicy)(nil),            // 38: apigw.config.v1.AclPolicy
-	(*Binding)(nil),              // 39: apigw.config.v1.Binding
-	(*ThrottlePolicy)(nil),       // 40: apigw.config.v1.ThrottlePolicy
-	(*SpecialThreshold)(nil),     // 41: apigw.config.v1.SpecialThreshold
-	(*SignatureKey)(nil),         // 42: apigw.config.v1.SignatureKey
-	nil,                          // 43: apigw.config.v1.GatewayResponse.ResponsesEntry
-	nil,                          // 44: apigw.config.v1.GatewayResponseEntry.HeadersEntry
-	nil,                          // 45: apigw.config.v1.Environment.VariablesEntry
-	nil,                          // 46: apigw.config.v1.PathEnvironments.MappingEntry
-	nil,                          // 47: apigw.config.v1.Mock.HeadersEntry
+	(*CertificateFiles)(nil),     // 9: apigw.config.v1.CertificateFiles
+	(*GroupTls)(nil),             // 10: apigw.config.v1.GroupTls
+	(*Hmac)(nil),                 // 11: apigw.config.v1.Hmac
+	(*Throttling)(nil),           // 12: apigw.config.v1.Throttling
+	(*Lockout)(nil),              // 13: apigw.config.v1.Lockout
+	(*Environment)(nil),          // 14: apigw.config.v1.Environment
+	(*Group)(nil),                // 15: apigw.config.v1.Group
+	(*ReplayProtection)(nil),     // 16: apigw.config.v1.ReplayProtection
+	(*PathEnvironments)(nil),     // 17: apigw.config.v1.PathEnvironments
+	(*Api)(nil),                  // 18: apigw.config.v1.Api
+	(*ApiRequest)(nil),           // 19: apigw.config.v1.ApiRequest
+	(*RequestParameter)(nil),     // 20: apigw.config.v1.RequestParameter
+	(*BackendParameter)(nil),     // 21: apigw.config.v1.BackendParameter
+	(*Backend)(nil),              // 22: apigw.config.v1.Backend
+	(*Mock)(nil),                 // 23: apigw.config.v1.Mock
+	(*Cors)(nil),                 // 24: apigw.config.v1.Cors
+	(*BackendPolicy)(nil),        // 25: apigw.config.v1.BackendPolicy
+	(*Condition)(nil),            // 26: apigw.config.v1.Condition
+	(*Channel)(nil),              // 27: apigw.config.v1.Channel
+	(*ChannelMember)(nil),        // 28: apigw.config.v1.ChannelMember
+	(*HealthCheck)(nil),          // 29: apigw.config.v1.HealthCheck
+	(*Secret)(nil),               // 30: apigw.config.v1.Secret
+	(*App)(nil),                  // 31: apigw.config.v1.App
+	(*Grant)(nil),                // 32: apigw.config.v1.Grant
+	(*IamUser)(nil),              // 33: apigw.config.v1.IamUser
+	(*AccessKey)(nil),            // 34: apigw.config.v1.AccessKey
+	(*KeyPair)(nil),              // 35: apigw.config.v1.KeyPair
+	(*UsagePlan)(nil),            // 36: apigw.config.v1.UsagePlan
+	(*Quota)(nil),                // 37: apigw.config.v1.Quota
+	(*TokenIssuer)(nil),          // 38: apigw.config.v1.TokenIssuer
+	(*TokenClaims)(nil),          // 39: apigw.config.v1.TokenClaims
+	(*AclPolicy)(nil),            // 40: apigw.config.v1.AclPolicy
+	(*Binding)(nil),              // 41: apigw.config.v1.Binding
+	(*ThrottlePolicy)(nil),       // 42: apigw.config.v1.ThrottlePolicy
+	(*SpecialThreshold)(nil),     // 43: apigw.config.v1.SpecialThreshold
+	(*SignatureKey)(nil),         // 44: apigw.config.v1.SignatureKey
+	nil,                          // 45: apigw.config.v1.GatewayResponse.ResponsesEntry
+	nil,                          // 46: apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	nil,                          // 47: apigw.config.v1.Environment.VariablesEntry
+	nil,                          // 48: apigw.config.v1.PathEnvironments.MappingEntry
+	nil,                          // 49: apigw.config.v1.Mock.HeadersEntry
 }
 var file_apigw_config_v1_config_proto_depIdxs = []int32{
 	4,  // 0: apigw.config.v1.Gateway.server:type_name -> apigw.config.v1.Server
 	6,  // 1: apigw.config.v1.Gateway.listener:type_name -> apigw.config.v1.Listener
 	7,  // 2: apigw.config.v1.Gateway.settings:type_name -> apigw.config.v1.Settings
-	12, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
-	13, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
-	29, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
-	31, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
-	25, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
-	33, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
-	34, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
-	36, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
-	38, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
-	40, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
+	14, // 3: apigw.config.v1.Gateway.environments:type_name -> apigw.config.v1.Environment
+	15, // 4: apigw.config.v1.Gateway.groups:type_name -> apigw.config.v1.Group
+	31, // 5: apigw.config.v1.Gateway.apps:type_name -> apigw.config.v1.App
+	33, // 6: apigw.config.v1.Gateway.iam_users:type_name -> apigw.config.v1.IamUser
+	27, // 7: apigw.config.v1.Gateway.channels:type_name -> apigw.config.v1.Channel
+	35, // 8: apigw.config.v1.Gateway.key_pairs:type_name -> apigw.config.v1.KeyPair
+	36, // 9: apigw.config.v1.Gateway.usage_plans:type_name -> apigw.config.v1.UsagePlan
+	38, // 10: apigw.config.v1.Gateway.token_issuers:type_name -> apigw.config.v1.TokenIssuer
+	40, // 11: apigw.config.v1.Gateway.acl_policies:type_name -> apigw.config.v1.AclPolicy
+	42, // 12: apigw.config.v1.Gateway.throttle_policies:type_name -> apigw.config.v1.ThrottlePolicy
 	3,  // 13: apigw.config.v1.Gateway.authorizers:type_name -> apigw.config.v1.Authorizer
-	42, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
+	44, // 14: apigw.config.v1.Gateway.signature_keys:type_name -> apigw.config.v1.SignatureKey
 	1,  // 15: apigw.config.v1.Gateway.gateway_responses:type_name -> apigw.config.v1.GatewayResponse
-	43, // 16: apigw.config.v1.GatewayResponse.responses:type_name -> apigw.config.v1.GatewayResponse.ResponsesEntry
-	44, // 17: apigw.config.v1.GatewayResponseEntry.headers:type_name -> apigw.config.v1.GatewayResponseEntry.HeadersEntry
+	45, // 16: apigw.config.v1.GatewayResponse.responses:type_name -> apigw.config.v1.GatewayResponse.ResponsesEntry
+	46, // 17: apigw.config.v1.GatewayResponseEntry.headers:type_name -> apigw.config.v1.GatewayResponseEntry.HeadersEntry
 	5,  // 18: apigw.config.v1.Server.tls:type_name -> apigw.config.v1.ServerTLS
-	11, // 19: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
-	9,  // 20: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
-	10, // 21: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
+	13, // 19: apigw.config.v1.Settings.lockout:type_name -> apigw.config.v1.Lockout
+	11, // 20: apigw.config.v1.Settings.hmac:type_name -> apigw.config.v1.Hmac
+	12, // 21: apigw.config.v1.Settings.throttling:type_name -> apigw.config.v1.Throttling
 	8,  // 22: apigw.config.v1.Settings.backend_tls:type_name -> apigw.config.v1.BackendTls
-	28, // 23: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
-	45, // 24: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
-	16, // 25: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
-	15, // 26: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
-	14, // 27: apigw.config.v1.Group.replay_protection:type_name -> apigw.config.v1.ReplayProtection
-	46, // 28: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
-	20, // 29: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
-	22, // 30: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
-	23, // 31: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
-	9,  // 32: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
-	14, // 33: apigw.config.v1.Api.replay_protection:type_name -> apigw.config.v1.ReplayProtection
-	17, // 34: apigw.config.v1.Api.request:type_name -> apigw.config.v1.ApiRequest
-	18, // 35: apigw.config.v1.ApiRequest.parameters:type_name -> apigw.config.v1.RequestParameter
-	21, // 36: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
-	19, // 37: apigw.config.v1.Backend.parameters:type_name -> apigw.config.v1.BackendParameter
-	47, // 38: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
-	24, // 39: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
-	20, // 40: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
-	26, // 41: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
-	27, // 42: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
-	28, // 43: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
-	30, // 44: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
-	28, // 45: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
-	35, // 46: apigw.config.v1.App.quota:type_name -> apigw.config.v1.Quota
-	32, // 47: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
-	28, // 48: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
-	28, // 49: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
-	35, // 50: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
-	37, // 51: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
-	39, // 52: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
-	41, // 53: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
-	39, // 54: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
-	28, // 55: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
-	39, // 56: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
-	2,  // 57: apigw.config.v1.GatewayResponse.ResponsesEntry.value:type_name -> apigw.config.v1.GatewayResponseEntry
-	58, // [58:58] is the sub-list for method output_type
-	58, // [58:58] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	9,  // 23: apigw.config.v1.BackendTls.client_certificate:type_name -> apigw.config.v1.CertificateFiles
+	30, // 24: apigw.config.v1.Throttling.redis_password:type_name -> apigw.config.v1.Secret
+	47, // 25: apigw.config.v1.Environment.variables:type_name -> apigw.config.v1.Environment.VariablesEntry
+	18, // 26: apigw.config.v1.Group.apis:type_name -> apigw.config.v1.Api
+	17, // 27: apigw.config.v1.Group.path_environments:type_name -> apigw.config.v1.PathEnvironments
+	16, // 28: apigw.config.v1.Group.replay_protection:type_name -> apigw.config.v1.ReplayProtection
+	10, // 29: apigw.config.v1.Group.tls:type_name -> apigw.config.v1.GroupTls
+	48, // 30: apigw.config.v1.PathEnvironments.mapping:type_name -> apigw.config.v1.PathEnvironments.MappingEntry
+	22, // 31: apigw.config.v1.Api.backend:type_name -> apigw.config.v1.Backend
+	24, // 32: apigw.config.v1.Api.cors:type_name -> apigw.config.v1.Cors
+	25, // 33: apigw.config.v1.Api.backend_policies:type_name -> apigw.config.v1.BackendPolicy
+	11, // 34: apigw.config.v1.Api.hmac:type_name -> apigw.config.v1.Hmac
+	16, // 35: apigw.config.v1.Api.replay_protection:type_name -> apigw.config.v1.ReplayProtection
+	19, // 36: apigw.config.v1.Api.request:type_name -> apigw.config.v1.ApiRequest
+	20, // 37: apigw.config.v1.ApiRequest.parameters:type_name -> apigw.config.v1.RequestParameter
+	23, // 38: apigw.config.v1.Backend.mock:type_name -> apigw.config.v1.Mock
+	21, // 39: apigw.config.v1.Backend.parameters:type_name -> apigw.config.v1.BackendParameter
+	49, // 40: apigw.config.v1.Mock.headers:type_name -> apigw.config.v1.Mock.HeadersEntry
+	26, // 41: apigw.config.v1.BackendPolicy.conditions:type_name -> apigw.config.v1.Condition
+	22, // 42: apigw.config.v1.BackendPolicy.backend:type_name -> apigw.config.v1.Backend
+	28, // 43: apigw.config.v1.Channel.members:type_name -> apigw.config.v1.ChannelMember
+	29, // 44: apigw.config.v1.Channel.health_check:type_name -> apigw.config.v1.HealthCheck
+	30, // 45: apigw.config.v1.App.secret:type_name -> apigw.config.v1.Secret
+	32, // 46: apigw.config.v1.App.grants:type_name -> apigw.config.v1.Grant
+	30, // 47: apigw.config.v1.App.codes:type_name -> apigw.config.v1.Secret
+	37, // 48: apigw.config.v1.App.quota:type_name -> apigw.config.v1.Quota
+	34, // 49: apigw.config.v1.IamUser.access_keys:type_name -> apigw.config.v1.AccessKey
+	30, // 50: apigw.config.v1.AccessKey.secret:type_name -> apigw.config.v1.Secret
+	30, // 51: apigw.config.v1.KeyPair.secret:type_name -> apigw.config.v1.Secret
+	37, // 52: apigw.config.v1.UsagePlan.quota:type_name -> apigw.config.v1.Quota
+	39, // 53: apigw.config.v1.TokenIssuer.claims:type_name -> apigw.config.v1.TokenClaims
+	41, // 54: apigw.config.v1.AclPolicy.bindings:type_name -> apigw.config.v1.Binding
+	43, // 55: apigw.config.v1.ThrottlePolicy.special:type_name -> apigw.config.v1.SpecialThreshold
+	41, // 56: apigw.config.v1.ThrottlePolicy.bindings:type_name -> apigw.config.v1.Binding
+	30, // 57: apigw.config.v1.SignatureKey.secret:type_name -> apigw.config.v1.Secret
+	41, // 58: apigw.config.v1.SignatureKey.bindings:type_name -> apigw.config.v1.Binding
+	2,  // 59: apigw.config.v1.GatewayResponse.ResponsesEntry.value:type_name -> apigw.config.v1.GatewayResponseEntry
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_apigw_config_v1_config_proto_init() }
@@ -4258,12 +4437,12 @@ func file_apigw_config_v1_config_proto_init() {
 	if File_apigw_config_v1_config_proto != nil {
 		return
 	}
-	file_apigw_config_v1_config_proto_msgTypes[11].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[13].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[16].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[15].OneofWrappers = []any{}
 	file_apigw_config_v1_config_proto_msgTypes[18].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[19].OneofWrappers = []any{}
-	file_apigw_config_v1_config_proto_msgTypes[28].OneofWrappers = []any{
+	file_apigw_config_v1_config_proto_msgTypes[20].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[21].OneofWrappers = []any{}
+	file_apigw_config_v1_config_proto_msgTypes[30].OneofWrappers = []any{
 		(*Secret_Value)(nil),
 		(*Secret_Env)(nil),
 		(*Secret_File)(nil),
@@ -4274,7 +4453,7 @@ func file_apigw_config_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_apigw_config_v1_config_proto_rawDesc), len(file_apigw_config_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   48,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
