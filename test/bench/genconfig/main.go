@@ -18,7 +18,12 @@ func main() {
 	n := flag.Int("apis", 10000, "APIs")
 	flag.Parse()
 	w := bufio.NewWriter(os.Stdout)
-	defer w.Flush()
+	defer func() {
+		if err := w.Flush(); err != nil {
+			fmt.Fprintln(os.Stderr, "genconfig:", err)
+			os.Exit(1)
+		}
+	}()
 	fmt.Fprintln(w, `server: {grpc_address: "127.0.0.1:18300", admin_address: "127.0.0.1:18301"}
 environments: [{name: BETA}]
 groups:`)
