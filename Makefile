@@ -47,7 +47,7 @@ test-short:
 ## lint: gofmt, go vet and golangci-lint (installed into .tools on first use)
 lint: fmt vet tidy
 	@test -x $(TOOLS)/golangci-lint || GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest
-	$(TOOLS)/golangci-lint run $(PKGS)
+	$(TOOLS)/golangci-lint run --build-tags "$(TAGS)" $(PKGS)
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
