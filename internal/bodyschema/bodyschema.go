@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	gojson "github.com/goccy/go-json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -132,8 +133,10 @@ var notJSON = &Failure{Reason: "not valid JSON"}
 
 // Validate checks body, one JSON value, against s: nil when it matches.
 func (s *Schema) Validate(body []byte) *Failure {
+	// goccy/go-json decodes into any about twice as fast as encoding/json,
+	// accepting and refusing the same documents (decode_test.go).
 	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
+	if err := gojson.Unmarshal(body, &v); err != nil {
 		return notJSON
 	}
 	err := s.s.VisitJSON(v)

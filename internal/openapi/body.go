@@ -166,9 +166,6 @@ func exportRequestBody(a, rest *configv1.Api, op *openapi3.Operation) error {
 	op.RequestBody = &openapi3.RequestBodyRef{Value: rb}
 	if r := rest.Request; r != nil {
 		r.BodySchema, r.BodyRequired = "", false
-		if len(r.Parameters) == 0 {
-			rest.Request = nil
-		}
 	}
 	return nil
 }

@@ -170,6 +170,10 @@ func Export(gw *configv1.Gateway, opts ExportOptions) ([]byte, []Problem, error)
 		if err := exportRequestBody(a, rest, op); err != nil {
 			return nil, nil, err
 		}
+		exportParameters(a, rest, op)
+		if bp := backendParametersExt(a); len(bp) > 0 {
+			op.Extensions[extBackend].(map[string]any)["parameters"] = bp
+		}
 		if m := protoMap(rest); len(m) > 0 {
 			op.Extensions[extAPI] = m
 		}

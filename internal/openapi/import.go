@@ -265,7 +265,7 @@ func (im *importer) operation(o opRef) {
 			im.fail(at+"/"+extMatchMode, n.Line, "%q is not NORMAL or SWA", n.Value)
 		}
 	}
-	path, templated, ok := im.path(o.path, at, o.node.Line)
+	path, templated, ok := im.path(o.path, at, o.node.Line, matchMode)
 	if !ok {
 		return
 	}
@@ -273,6 +273,8 @@ func (im *importer) operation(o opRef) {
 	if templated || matchMode == "prefix" {
 		api.Match = "prefix"
 	}
+	// exact: a template kept whole, its {name} segments path parameters.
+	exact := !templated && strings.Contains(path, "{")
 
 	// Authentication.
 	auth, appCode := im.auth(o, op, at)
@@ -281,11 +283,19 @@ func (im *importer) operation(o opRef) {
 	}
 	api.AppCode = appCode
 
-	im.parameters(o, at, auth)
+	params := im.parameters(o, at, auth)
+	im.requestParameters(params, exact, api)
 	im.requestBody(op, at, o.node.Line, api)
 
 	// Backend.
-	api.Backend = im.backend(o, op, at, method, templated)
+	api.Backend = im.backend(o, op, at, method, exact)
+	if n := get(o.node, extBackend); n != nil && get(n, "parameters") != nil {
+		im.backendParameters(get(n, "parameters"), at+"/"+extBackend+"/parameters", api)
+	} else if exact {
+		if v := passThrough(api); v != "" {
+			im.fail(at+"/"+extBackend, o.node.Line, "the backend path names {%s}, which is no path parameter of the API (and the backend declares no parameters)", v)
+		}
+	}
 
 	// The other extensions.
 	var extra *configv1.Api
@@ -342,7 +352,7 @@ func (im *importer) operation(o opRef) {
 		proto.Merge(api, extra)
 	}
 
-	key := api.Method + " " + api.Match + " " + api.Path
+	key := api.Method + " " + api.Match + " " + routePath(api.Path)
 	if first, dup := im.routes[key]; dup {
 		if sameRoute(first.api, api) {
 			// Two templates with one literal prefix (/pet/{id} and
@@ -417,9 +427,11 @@ func (im *importer) name(id, method, path string) string {
 }
 
 // path maps a path template to the configuration's path: a path without
-// {parameters} as it is (exact), a template to the prefix before its first
-// parameter. It refuses what no exact or prefix match can express.
-func (im *importer) path(p, at string, line int) (string, bool, bool) {
+// {parameters} as it is (exact), a template as it is (exact, with path
+// parameters) when the configuration's rules allow, else (or with match
+// mode prefix) the prefix before its first parameter. It refuses what no
+// exact or prefix match can express. The second result says prefix.
+func (im *importer) path(p, at string, line int, matchMode string) (string, bool, bool) {
 	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# \t\r\n") || len(p) > 1024 {
 		im.fail(at, line, "path %q must start with / and contain no query, fragment or spaces", p)
 		return "", false, false
@@ -447,6 +459,13 @@ func (im *importer) path(p, at string, line int) (string, bool, bool) {
 	if depth != 0 || strings.Contains(p, "{}") {
 		im.fail(at, line, "path template %q has unbalanced or empty braces: it cannot be expressed as an Envoy match", p)
 		return "", false, false
+	}
+	if matchMode != "prefix" {
+		rule := templateRule(p)
+		if rule == "" {
+			return p, false, true
+		}
+		im.warn(at, line, "path template %q imported as the prefix %q (match prefix, its path parameters not checked): as an exact path with parameters it breaks the rule: %s", p, p[:i], rule)
 	}
 	prefix := p[:i]
 	if prefix == "/" {
@@ -544,8 +563,12 @@ func (im *importer) scheme(name, at string) (string, bool) {
 
 var reHeaderName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-// parameters checks the operation's and its path item's parameters.
-func (im *importer) parameters(o opRef, at, auth string) {
+// parameters checks the operation's and its path item's parameters and
+// returns them (the operation's replacing its path item's of the same name
+// and location).
+func (im *importer) parameters(o opRef, at, auth string) []paramNode {
+	var out []paramNode
+	index := map[string]int{}
 	check := func(list *yaml.Node, lat string) {
 		if list == nil {
 			return
@@ -576,6 +599,12 @@ func (im *importer) parameters(o opRef, at, auth string) {
 				im.fail(pat, p.Line, "parameter %q in %s is listed twice", name.Value, in.Value)
 			}
 			seen[key] = true
+			if j, ok := index[key]; ok {
+				out[j] = paramNode{p, pat}
+			} else {
+				index[key] = len(out)
+				out = append(out, paramNode{p, pat})
+			}
 			switch in.Value {
 			case "query", "body", "formData":
 			case "path":
@@ -600,11 +629,34 @@ func (im *importer) parameters(o opRef, at, auth string) {
 		check(get(pi, "parameters"), pointer("paths", o.path, "parameters"))
 	}
 	check(get(o.node, "parameters"), at+"/parameters")
+	return out
+}
+
+// routePath is a path as routing sees it: the names of path parameters
+// do not matter (/orders/{id} and /orders/{oid} are one route).
+func routePath(p string) string {
+	if !strings.Contains(p, "{") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}' {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // backend maps x-apigateway-backend, else the servers (or Options.Backend).
-func (im *importer) backend(o opRef, op *openapi3.Operation, at, method string, templated bool) *configv1.Backend {
+func (im *importer) backend(o opRef, op *openapi3.Operation, at, method string, exact bool) *configv1.Backend {
 	b := &configv1.Backend{}
+	// An exact API with path parameters keeps the backend path's template
+	// (its {name} filled by backend parameters); a prefix route keeps the
+	// literal prefix, the rest of the client's path appended.
+	route := literal
+	if exact {
+		route = func(p string) string { return p }
+	}
 	n := get(o.node, extBackend)
 	if n == nil {
 		base := im.opts.Backend
@@ -636,7 +688,7 @@ func (im *importer) backend(o opRef, op *openapi3.Operation, at, method string, 
 			im.fail(at, o.node.Line, "no backend: server URL %q is not an absolute http(s) URL and the operation has no %s (give --backend URL)", srv, extBackend)
 			return b
 		}
-		b.Url = strings.TrimRight(srv, "/") + literal(o.path)
+		b.Url = strings.TrimRight(srv, "/") + route(o.path)
 		return b
 	}
 	bat := at + "/" + extBackend
@@ -644,9 +696,6 @@ func (im *importer) backend(o opRef, op *openapi3.Operation, at, method string, 
 	if typ == nil {
 		im.fail(bat, n.Line, "type is required (HTTP, HTTP-VPC or MOCK)")
 		return b
-	}
-	if p := get(n, "parameters"); p != nil {
-		im.warn(bat+"/parameters", p.Line, "backend parameters are not imported")
 	}
 	endpoint := func(key string) *yaml.Node {
 		e := get(n, key)
@@ -677,8 +726,8 @@ func (im *importer) backend(o opRef, op *openapi3.Operation, at, method string, 
 		}
 		p := ""
 		if pp := get(e, "path"); pp != nil {
-			p = literal(pp.Value)
-			if strings.Contains(pp.Value, "{") && !templated {
+			p = route(pp.Value)
+			if strings.Contains(pp.Value, "{") && !strings.Contains(o.path, "{") {
 				im.warn(eat+"/path", pp.Line, "backend path %q has parameters but the API path has none: the path %q is sent", pp.Value, p)
 			}
 		}

@@ -65,26 +65,39 @@ func TestPetstore(t *testing.T) {
 	for _, file := range []string{"petstore-swagger2.json", "petstore-openapi3.json"} {
 		t.Run(file, func(t *testing.T) {
 			r := importFile(t, file, Options{})
-			// 20 operations; POST /pet/{petId}/uploadImage is served by
-			// POST /pet/{petId}'s prefix route.
-			// The 3.0 fixture has 5 more operations than the 2.0 one.
-			if n, want := len(r.Group.Apis), map[string]int{"petstore-swagger2.json": 19, "petstore-openapi3.json": 24}[file]; n != want {
+			// 20 operations, each its own route (templates are exact
+			// paths with path parameters). The 3.0 fixture has 5 more
+			// operations than the 2.0 one.
+			if n, want := len(r.Group.Apis), map[string]int{"petstore-swagger2.json": 20, "petstore-openapi3.json": 25}[file]; n != want {
 				t.Errorf("%d APIs, want %d", n, want)
 			}
 			get := apiByName(t, r.Group, "getPetById")
-			want := &configv1.Api{Name: "getPetById", Method: "GET", Path: "/pet/", Match: "prefix", Backend: &configv1.Backend{Url: "https://petstore.swagger.io/v2/pet/"}, Description: get.Description}
+			want := &configv1.Api{Name: "getPetById", Method: "GET", Path: "/pet/{petId}", Description: get.Description,
+				Request: &configv1.ApiRequest{Parameters: []*configv1.RequestParameter{{Name: "petId", In: "path", Type: "number", Required: true, Description: "ID of pet to return"}}},
+				Backend: &configv1.Backend{Url: "https://petstore.swagger.io/v2/pet/{petId}", Parameters: []*configv1.BackendParameter{{Name: "petId", In: "path", From: "petId"}}}}
 			if !proto.Equal(get, want) {
 				t.Errorf("getPetById = %v, want %v", get, want)
 			}
-			if a := apiByName(t, r.Group, "findPetsByStatus"); a.Match != "" || a.Path != "/pet/findByStatus" {
+			if a := apiByName(t, r.Group, "uploadFile"); a.Match != "" || a.Path != "/pet/{petId}/uploadImage" || a.Backend.Url != "https://petstore.swagger.io/v2/pet/{petId}/uploadImage" {
+				t.Errorf("uploadFile = %v", a)
+			}
+			// An array: a string, required (its items not checked).
+			want = &configv1.Api{Name: "findPetsByStatus", Method: "GET", Path: "/pet/findByStatus", Backend: &configv1.Backend{Url: "https://petstore.swagger.io/v2/pet/findByStatus"}}
+			if a := apiByName(t, r.Group, "findPetsByStatus"); a.Path != want.Path || a.Match != "" || len(a.Request.GetParameters()) != 1 || a.Request.Parameters[0].Name != "status" || a.Request.Parameters[0].Type != "" || !a.Request.Parameters[0].Required {
 				t.Errorf("findPetsByStatus = %v", a)
 			}
-			warned := false
-			for _, w := range r.Warnings {
-				warned = warned || strings.Contains(w.Message, "uploadImage") || strings.Contains(w.Pointer, "uploadImage")
+			if a := apiByName(t, r.Group, "loginUser"); len(a.Request.GetParameters()) != 2 || !a.Request.Parameters[0].Required || a.Request.Parameters[0].In != "query" {
+				t.Errorf("loginUser = %v", a)
 			}
-			if !warned {
-				t.Errorf("no warning about uploadImage: %v", r.Warnings)
+			if a := apiByName(t, r.Group, "deletePet"); len(a.Request.GetParameters()) != 2 || a.Request.Parameters[0].In != "header" || a.Request.Parameters[0].Name != "api_key" {
+				t.Errorf("deletePet = %v", a)
+			}
+			noted := false
+			for _, w := range r.Warnings {
+				noted = noted || strings.Contains(w.Message, `path parameter "petId": integer imported as number`)
+			}
+			if !noted {
+				t.Errorf("no note about integer as number: %v", r.Warnings)
 			}
 			// POST /pet's requestBody: Pet, its Category and Tag inlined.
 			add := apiByName(t, r.Group, "addPet")
@@ -160,11 +173,11 @@ func TestExtensionsAllOfOneOf(t *testing.T) {
 		`{"id":"c","radius":"1","side":"2"}`: `body field "/radius" is invalid: value must be a number`,
 	})
 	get := apiByName(t, r.Group, "getShape")
-	if get.Match != "prefix" || get.Path != "/shapes/" {
-		t.Errorf("NORMAL with a template is still a prefix: %v", get)
+	if get.Match != "" || get.Path != "/shapes/{id}" || get.Request != nil || len(get.Backend.Parameters) != 1 {
+		t.Errorf("getShape: want exact /shapes/{id} ({id} a plain string, not declared), passed to the backend: %v", get)
 	}
 	del := apiByName(t, r.Group, "delete_shapes_id")
-	want := &configv1.Backend{Channel: "shapes-channel", Path: "/internal/shapes/", Timeout: "1.5s"}
+	want := &configv1.Backend{Channel: "shapes-channel", Path: "/internal/shapes/{id}", Timeout: "1.5s", Parameters: []*configv1.BackendParameter{{Name: "id", In: "path", From: "id"}}}
 	if del.Auth != "none" || !proto.Equal(del.Backend, want) || del.Cors == nil || del.Cors.AllowOrigins[0] != "*" {
 		t.Errorf("delete = %v", del)
 	}
@@ -193,7 +206,7 @@ func TestRefused(t *testing.T) {
 		{"ref loop", head + "components:\n  schemas:\n    A: {$ref: '#/components/schemas/B'}\n    B: {$ref: '#/components/schemas/A'}\npaths:\n  /a:\n    get: {responses: {'200': {description: x}}}\n", "$ref loop"},
 		{"remote ref", head + "paths:\n  /a:\n    get:\n      responses: {'200': {$ref: 'http://example.com/r.yaml#/R'}}\n", "remote $ref"},
 		{"operation without a method", head + "paths:\n  /a:\n    responses: {'200': {description: x}}\n", "an operation without a method"},
-		{"template on the first segment", head + "paths:\n  /{tenant}/orders:\n    get:\n      parameters: [{name: tenant, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: x}}\n", "starts with a parameter"},
+		{"template on the first segment", head + "paths:\n  /{tenant-id}/orders:\n    get:\n      parameters: [{name: tenant-id, in: path, required: true, schema: {type: string}}]\n      responses: {'200': {description: x}}\n", "starts with a parameter"},
 		{"FUNCTION backend", head + "paths:\n  /a:\n    get:\n      x-apigateway-backend: {type: FUNCTION, functionEndpoints: {}}\n      responses: {'200': {description: x}}\n", "FUNCTION backends are not supported"},
 		{"swagger 1.2", "swaggerVersion: '1.2'\n", "not an OpenAPI document"},
 	} {
@@ -253,6 +266,28 @@ groups:
       - {name: code, method: GET, path: /code, auth: app_code, backend: {url: "http://b.example.com/c"}}
       - {name: body, method: POST, path: /body, auth: none, validate_request: true, request: {body_required: true, body_schema: '{"type":"object","required":["id"],"properties":{"id":{"type":"string","minLength":1,"pattern":"^[a-z]+$"},"n":{"type":"integer","minimum":1,"maximum":9},"tags":{"type":"array","items":{"type":"string","enum":["a","b"]}},"shape":{"allOf":[{"type":"object","required":["r"],"properties":{"r":{"type":"number"}}},{"type":"object","properties":{"s":{"type":"boolean"}}}]}}}'}, backend: {url: "http://b.example.com/b"}}
       - {name: bodyyaml, method: PUT, path: /body, auth: none, request: {body_schema: "type: object\nproperties: {a: {type: string}}\n"}, backend: {url: "http://b.example.com/b"}}
+      - name: params
+        method: GET
+        path: /orders/{id}/items/{item}
+        auth: none
+        request:
+          parameters:
+            - {name: id, in: path, type: number, min_value: 1, max_value: 1e6, description: the order}
+            - {name: user, in: query, required: true, pattern: "[a-z]+|x(y)", min_length: 2, max_length: 8}
+            - {name: page, in: query, type: number, default: 1, enum: ["1", "2", "3.5"]}
+            - {name: X-Mode, in: header, enum: [fast, slow], default: fast}
+            - {name: dry, in: query, type: boolean, default: false}
+        backend:
+          url: http://b.example.com/v2/o/{oid}/{item}
+          parameters:
+            - {name: oid, in: path, from: id}
+            - {name: item, in: path, from: item}
+            - {name: x-user, in: header, from: user}
+            - {name: mode, in: query, from: X-Mode}
+            - {name: x-tenant, in: header, constant: acme}
+            - {name: x-ip, in: header, system: source_ip, description: the client}
+      - {name: anyparams, method: ANY, path: "/any/{k}", auth: none, request: {parameters: [{name: q, in: query, required: true}, {name: k, in: path}]}, backend: {url: "http://b.example.com/any"}}
+      - {name: passthrough, method: GET, path: "/p/{k}", auth: none, request: {parameters: [{name: k, in: path, type: number}]}, backend: {url: "http://b.example.com"}}
       - {name: policy, method: GET, path: /policy, backend: {url: "http://b.example.com/d"}, backend_policies: [{name: p1, conditions: [{type: query, name: v, values: ["2"]}], backend: {url: "http://b2.example.com/d"}}]}
 throttle_policies:
   - name: tp
@@ -363,6 +398,26 @@ func normalise(g *configv1.Group) *configv1.Group {
 		if a.Auth == "app_code" {
 			a.AppCode = false
 		}
+		// Path parameters are required; a plain string one is what its
+		// {name} segment alone declares (the import leaves it out).
+		if r := a.Request; r != nil {
+			var ps []*configv1.RequestParameter
+			for _, p := range r.Parameters {
+				if p.In == "path" {
+					p.Required = true
+					if (p.Type == "" || p.Type == "string") && proto.Equal(p, &configv1.RequestParameter{Name: p.Name, In: "path", Type: p.Type, Required: true}) {
+						continue
+					}
+				}
+				ps = append(ps, p)
+			}
+			// kin-openapi's conversion to Swagger 2.0 sorts them.
+			sort.Slice(ps, func(i, j int) bool { return ps[i].In+ps[i].Name < ps[j].In+ps[j].Name })
+			r.Parameters = ps
+			if proto.Size(r) == 0 {
+				a.Request = nil
+			}
+		}
 		// Body schemas come back as compact JSON, keys sorted.
 		if r := a.Request; r != nil && r.BodySchema != "" {
 			js, _ := sigsyaml.YAMLToJSON([]byte(r.BodySchema))
@@ -431,4 +486,100 @@ func BenchmarkImport1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestParameters imports the platform's parameters: request parameters
+// from the operation's, backend parameters from x-apigateway-backend's,
+// templates as exact paths where the configuration's rules allow.
+func TestParameters(t *testing.T) {
+	const doc = `swagger: "2.0"
+info: {title: p, version: "1"}
+host: b.example.com
+schemes: [https]
+paths:
+  /users/{userId}:
+    parameters:
+      - {name: userId, in: path, required: true, type: string, pattern: "^[a-z]{3,}$", description: the user}
+    get:
+      security: []
+      parameters:
+        - {name: X-Auth-Token, in: header, required: true, type: string}
+        - {name: page, in: query, type: integer, minimum: 1, maximum: 99, default: 1, exclusiveMinimum: true}
+        - {name: q, in: query, type: string, pattern: "ab", maxLength: 5, enum: [ab, xab, toolong]}
+        - {name: flag, in: query, type: boolean, default: true}
+        - {name: tags, in: query, type: array, items: {type: string}, required: true}
+      responses: {"200": {description: ok}}
+      x-apigateway-backend:
+        type: HTTP
+        httpEndpoints: {address: users.internal:8080, scheme: http, method: GET, path: "/v1/users/{uid}"}
+        parameters:
+          - {name: uid, value: userId, in: path, origin: REQUEST, description: Username}
+          - {name: X-Invoke-User, value: apigateway, in: header, origin: CONSTANT}
+          - {name: X-Client, value: sourceIp, in: header, origin: SYSTEM}
+          - {name: token, value: X-Auth-Token, in: query, origin: REQUEST}
+  /files/{name}.json:
+    get:
+      security: []
+      parameters: [{name: name, in: path, required: true, type: string}]
+      responses: {"200": {description: ok}}
+  /swa/{id}:
+    get:
+      security: []
+      x-apigateway-match-mode: SWA
+      parameters: [{name: id, in: path, required: true, type: string}, {name: v, in: query, type: number, maximum: 3}]
+      responses: {"200": {description: ok}}
+`
+	d, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Import(d, Options{Group: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := func(v string) *string { return &v }
+	f := func(v float64) *float64 { return &v }
+	u := func(v uint32) *uint32 { return &v }
+	want := &configv1.Api{Name: "get_users_userId", Method: "GET", Path: "/users/{userId}", Auth: "none",
+		Request: &configv1.ApiRequest{Parameters: []*configv1.RequestParameter{
+			{Name: "userId", In: "path", Required: true, Pattern: "^[a-z]{3,}$", Description: "the user"},
+			{Name: "X-Auth-Token", In: "header", Required: true},
+			{Name: "page", In: "query", Type: "number", MinValue: f(1), MaxValue: f(99), Default: s("1")},
+			{Name: "q", In: "query", Pattern: "(?s:.*)(?:ab)(?s:.*)", MaxLength: u(5), Enum: []string{"ab", "xab", "toolong"}},
+			{Name: "flag", In: "query", Type: "boolean", Default: s("true")},
+			{Name: "tags", In: "query", Required: true},
+		}},
+		Backend: &configv1.Backend{Url: "http://users.internal:8080/v1/users/{uid}", Parameters: []*configv1.BackendParameter{
+			{Name: "uid", In: "path", From: "userId", Description: "Username"},
+			{Name: "X-Invoke-User", In: "header", Constant: s("apigateway")},
+			{Name: "X-Client", In: "header", System: "source_ip"},
+			{Name: "token", In: "query", From: "X-Auth-Token"},
+		}}}
+	if got := apiByName(t, r.Group, want.Name); !proto.Equal(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+	files := apiByName(t, r.Group, "get_files_name_.json")
+	if files.Path != "/files/" || files.Match != "prefix" || files.Request != nil || files.Backend.Url != "https://b.example.com/files/" {
+		t.Errorf("files = %v", files)
+	}
+	swa := apiByName(t, r.Group, "get_swa_id")
+	if swa.Path != "/swa/" || swa.Match != "prefix" || len(swa.Request.GetParameters()) != 1 || swa.Request.Parameters[0].Name != "v" {
+		t.Errorf("swa = %v", swa)
+	}
+	var msgs []string
+	for _, w := range r.Warnings {
+		msgs = append(msgs, w.Message)
+	}
+	all := strings.Join(msgs, "\n")
+	for _, w := range []string{
+		`"/files/{name}.json" imported as the prefix "/files/" (match prefix, its path parameters not checked): as an exact path with parameters it breaks the rule: a path parameter is a whole segment {name} ("{name}.json")`,
+		`query parameter "page": integer imported as number`,
+		`query parameter "page": exclusiveMinimum not imported (the gateway's bounds are inclusive)`,
+		`query parameter "tags": array imported as a string`,
+	} {
+		if !strings.Contains(all, w) {
+			t.Errorf("no warning %q in\n%s", w, all)
+		}
+	}
+	validates(t, r, "")
 }
