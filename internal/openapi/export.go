@@ -3,6 +3,7 @@ package openapi
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -359,7 +360,25 @@ func JSONToYAML(js []byte) ([]byte, error) {
 // what needs it.
 func plain(n *yaml.Node) {
 	n.Style = 0
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && yaml11NonString(n.Value) {
+		// YAML 1.2 (this encoder) writes "on" bare, but the gateway's
+		// loader reads YAML 1.1, where bare on, yes, off, ... are booleans.
+		n.Style = yaml.DoubleQuotedStyle
+	}
 	for _, c := range n.Content {
 		plain(c)
 	}
+}
+
+// yaml11NonString reports whether s, written bare, would be read as
+// something other than a string by a YAML 1.1 parser (sigs.k8s.io/yaml's).
+func yaml11NonString(s string) bool {
+	switch strings.ToLower(s) {
+	case "y", "yes", "n", "no", "on", "off", "true", "false", "null", "~", "":
+		return true
+	}
+	if _, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil {
+		return true
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	yaml "go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -582,4 +583,31 @@ paths:
 		}
 	}
 	validates(t, r, "")
+}
+
+// TestMergeQuotesYAML11Booleans: a string the gateway's YAML 1.1 loader
+// would read as a boolean or a number (an API or parameter named "on",
+// "yes", "1e3") is written quoted by the merge, so the result loads.
+func TestMergeQuotesYAML11Booleans(t *testing.T) {
+	for _, v := range []string{"on", "Off", "yes", "n", "1e3", "007", "null", ""} {
+		if !yaml11NonString(v) {
+			t.Errorf("%q: not recognised as a YAML 1.1 non-string", v)
+		}
+	}
+	for _, v := range []string{"orders", "online", "v1", "/on"} {
+		if yaml11NonString(v) {
+			t.Errorf("%q: quoted needlessly", v)
+		}
+	}
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "name"}, {Kind: yaml.ScalarNode, Tag: "!!str", Value: "on"}}}
+	plain(n)
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := sigsyaml.Unmarshal(out, &back); err != nil || back["name"] != "on" {
+		t.Fatalf("written %q, read back by the YAML 1.1 loader as %#v (%v)", out, back["name"], err)
+	}
 }
