@@ -11,6 +11,13 @@
 //	             `apigw bootstrap`) on a configuration with one app-signed
 //	             API whose backend is the echo server.
 //
+// and, on request (-setups), a diagnostic one:
+//
+//	apigw-xds-noop  Envoy configured by apigw as in envoy-apigw, but its
+//	             Check calls go to the no-op server (server.advertise_address
+//	             points the apigw_authz cluster at it): Envoy's cost of
+//	             apigw's configuration without apigw's Check.
+//
 // Every request is an app-signed POST with a 1 KiB JSON body; N distinct
 // requests are signed up front (authz/signing; signatures stay valid for
 // the 15-minute clock skew) and the load generator, wrk, cycles through
@@ -92,8 +99,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds; even rounds measure the set-ups in reverse order (2 rounds: A B C C B A)")
 	flag.IntVar(&o.requests, "requests", 1000, "distinct pre-signed requests wrk cycles through")
 	flag.IntVar(&o.envoyConcurrency, "envoy-concurrency", 2, "Envoy worker threads (--concurrency)")
-	flag.StringVar(&setups, "setups", "envoy,envoy-noop,envoy-apigw", "set-ups measured in turn: envoy, envoy-noop, envoy-apigw")
-	flag.BoolVar(&o.throttle, "throttle", false, "envoy-apigw: leave throttling on (the rate-limit filter and service on the default throttle policy) instead of settings.throttling.default_disabled")
+	flag.StringVar(&setups, "setups", "envoy,envoy-noop,envoy-apigw", "set-ups measured in turn: envoy, envoy-noop, envoy-apigw, apigw-xds-noop (diagnostic)")
+	flag.BoolVar(&o.throttle, "throttle", false, "envoy-apigw: throttling on (a throttle policy with API, app and IP limits never reached: the rate-limit filter and service on every request) instead of settings.throttling.default_disabled")
 	flag.StringVar(&o.apigw, "apigw", "bin/apigw", "apigw binary")
 	flag.StringVar(&o.noop, "noop", "bin/noopauthz", "no-op Check server binary")
 	flag.StringVar(&o.echo, "echo", "bin/echo", "echo backend binary (examples/echo)")
@@ -104,7 +111,7 @@ func main() {
 	o.setups = strings.Split(setups, ",")
 	o.startTimeout = 30 * time.Second
 	for _, s := range o.setups {
-		if !slices.Contains([]string{"envoy", "envoy-noop", "envoy-apigw"}, s) {
+		if !slices.Contains([]string{"envoy", "envoy-noop", "envoy-apigw", "apigw-xds-noop"}, s) {
 			fail(fmt.Errorf("-setups: unknown set-up %q", s))
 		}
 	}
@@ -130,35 +137,43 @@ func main() {
 		}
 	}
 
+	if err := run(&o); err != nil {
+		fail(err)
+	}
+}
+
+// run measures every set-up; every process it started is stopped when it
+// returns, on success or not.
+func run(o *options) error {
 	dir := o.keep
 	if dir == "" {
 		d, err := os.MkdirTemp("", "envoybench")
 		if err != nil {
-			fail(err)
+			return err
 		}
 		defer os.RemoveAll(d)
 		dir = d
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		fail(err)
+		return err
 	}
 	reqs, err := signRequests(o.requests, time.Now())
 	if err != nil {
-		fail(err)
+		return err
 	}
 	script := filepath.Join(dir, "requests.lua")
 	if err := os.WriteFile(script, luaScript(reqs), 0o600); err != nil {
-		fail(err)
+		return err
 	}
 
 	// The echo backend runs for the whole benchmark: it is the same in every
 	// set-up.
 	echo, err := start(dir, "echo", o.echo, "-listen", addr(echoPort), "-name", "bench")
 	if err != nil {
-		fail(err)
+		return err
 	}
 	defer echo.stop()
 	if err := waitHTTP("http://"+addr(echoPort)+"/", o.startTimeout, echo); err != nil {
-		fail(fmt.Errorf("echo backend: %w", err))
+		return fmt.Errorf("echo backend: %w", err)
 	}
 
 	var results []*result
@@ -169,15 +184,16 @@ func main() {
 		}
 		for _, s := range order {
 			fmt.Fprintf(os.Stderr, "envoybench: round %d, %s\n", round, s)
-			r, err := measure(&o, dir, s, script, reqs[0], echo)
+			r, err := measure(o, dir, s, script, reqs[0], echo)
 			if err != nil {
-				fail(fmt.Errorf("round %d, %s: %w", round, s, err))
+				return fmt.Errorf("round %d, %s: %w", round, s, err)
 			}
 			r.round = round
 			results = append(results, r)
 		}
 	}
-	report(&o, results)
+	report(o, results)
+	return nil
 }
 
 func fail(err error) {
@@ -395,14 +411,24 @@ func measure(o *options, dir, setup, script string, first signedRequest, echo *p
 			err = waitTCP(addr(noopPort), o.startTimeout, check)
 		}
 		boot = staticBootstrap(o, true)
-	case "envoy-apigw":
-		cfg := filepath.Join(dir, "gateway.yaml")
-		if err = os.WriteFile(cfg, []byte(gatewayConfig(o.throttle)), 0o600); err != nil {
+	case "envoy-apigw", "apigw-xds-noop":
+		cfg := filepath.Join(dir, setup+"-gateway.yaml")
+		if err = os.WriteFile(cfg, []byte(gatewayConfig(o.throttle, setup == "apigw-xds-noop")), 0o600); err != nil {
 			return nil, err
 		}
 		check, err = start(dir, setup+"-check", o.apigw, "serve", "--config", cfg, "--log-level", "warn", "--watch-interval", "0")
 		if err == nil {
 			err = waitHTTP("http://"+addr(apigwAdminPort)+"/readyz", o.startTimeout, check)
+		}
+		if err == nil && setup == "apigw-xds-noop" {
+			// apigw only serves xDS; the no-op answers Check (and is
+			// the process whose CPU is measured as the Check server's).
+			xdsOnly := check
+			defer xdsOnly.stop()
+			check, err = start(dir, setup+"-noop", o.noop, "-address", addr(noopPort), "-options", "default")
+			if err == nil {
+				err = waitTCP(addr(noopPort), o.startTimeout, check)
+			}
 		}
 		if err == nil {
 			boot, err = exec.Command(o.apigw, "bootstrap", "--xds-address", addr(apigwGRPCPort), "--admin-port", strconv.Itoa(envoyAdminPort)).Output()
@@ -616,6 +642,10 @@ func report(o *options, results []*result) {
 			}
 			fmt.Printf("round %d: envoy-apigw / envoy-noop: throughput %.1f%%, p99 %.2fx (%s)\n", round, tp, p99, verdict)
 		}
+		if a, c := by["envoy-noop"], by["apigw-xds-noop"]; a != nil && c != nil {
+			fmt.Printf("round %d: apigw-xds-noop / envoy-noop: throughput %.1f%%, p99 %.2fx, Envoy CPU per request %.2fx\n", round, c.rps()/a.rps()*100,
+				float64(c.p99)/float64(a.p99), c.perReq(c.envoyCPU)/a.perReq(a.envoyCPU))
+		}
 		if a, c := by["envoy"], by["envoy-noop"]; a != nil && c != nil {
 			fmt.Printf("round %d: envoy-noop / envoy: throughput %.1f%%, p99 %.2fx\n", round, c.rps()/a.rps()*100, float64(c.p99)/float64(a.p99))
 		}
@@ -626,14 +656,25 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3)
 
 // gatewayConfig is apigw's configuration: the listener and the route of
 // the static bootstraps, one app-signed API to the echo backend.
-func gatewayConfig(throttle bool) string {
+func gatewayConfig(throttle, checkAtNoop bool) string {
 	throttling := "  throttling: {default_disabled: true}\n"
+	policies := ""
 	if throttle {
+		// Limits never reached: every request goes through the
+		// rate-limit filter and service (in memory) with three
+		// descriptors, and none is refused.
 		throttling = ""
+		policies = `throttle_policies:
+  - {name: bench, unit: second, api_limit: 1000000, app_limit: 1000000, ip_limit: 1000000, bindings: [{api: bench/app}]}
+`
+	}
+	advertise := ""
+	if checkAtNoop {
+		advertise = "\n  advertise_address: " + addr(noopPort)
 	}
 	return fmt.Sprintf(`server:
   grpc_address: %s
-  admin_address: %s
+  admin_address: %s%s
 listener:
   address: 127.0.0.1
   port: %d
@@ -645,7 +686,7 @@ settings:
       - {name: app, method: POST, path: /app, auth: app, backend: {url: "http://%s/app", timeout: 5s}}
 apps:
   - {name: bench-app, key: %s, secret: {value: %s}, grants: [{api: bench/*}]}
-`, addr(apigwGRPCPort), addr(apigwAdminPort), listenerPort, throttling, addr(echoPort), appKey, appSecret)
+%s`, addr(apigwGRPCPort), addr(apigwAdminPort), advertise, listenerPort, throttling, addr(echoPort), appKey, appSecret, policies)
 }
 
 // staticBootstrap is Envoy's static configuration for the envoy and
