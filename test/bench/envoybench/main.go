@@ -75,18 +75,17 @@ const (
 )
 
 type options struct {
-	duration, warmup   time.Duration
-	connections        int
-	threads            int
-	rounds             int
-	requests           int
-	envoyConcurrency   int
-	apigw, noop, echo  string
-	envoy, wrk, keep   string
-	setups             []string
-	throttle           bool
-	startTimeout       time.Duration
-	maxNon2xx, maxErrs int64
+	duration, warmup  time.Duration
+	connections       int
+	threads           int
+	rounds            int
+	requests          int
+	envoyConcurrency  int
+	apigw, noop, echo string
+	envoy, wrk, keep  string
+	setups            []string
+	throttle          bool
+	startTimeout      time.Duration
 }
 
 func main() {
@@ -577,8 +576,7 @@ func runWrk(o *options, script string, d time.Duration) (*result, error) {
 		}
 	case <-time.After(d + 30*time.Second):
 		_ = cmd.Process.Kill()
-		<-done
-		return nil, errors.New("wrk did not finish")
+		return nil, fmt.Errorf("wrk did not finish in %v (killed: %v)", d+30*time.Second, <-done)
 	}
 	m := wrkLine.FindStringSubmatch(out.String())
 	if m == nil {
