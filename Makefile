@@ -11,6 +11,10 @@ DURATION    ?= 10s
 MIX         ?= mix
 SERVERS     ?= noop,apigw
 ROUNDS      ?= 1
+# bench-envoy: see docs/performance.md ("Through Envoy")
+CONNECTIONS ?= 50
+ENVOY_ROUNDS ?= 2
+ENVOYBENCH_FLAGS ?=
 # Stamped into bin/apigw (apigw version); go's own VCS stamping is off when
 # GOFLAGS has -buildvcs=false or the tree is not a Git checkout.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -20,7 +24,7 @@ LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # compiled with this tag; without it apigw encodes with grpc-go's codec.
 TAGS        ?= vtprotobuf
 
-.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load soak fuzz run tools clean envoy
+.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load bench-envoy soak fuzz run tools clean envoy
 
 all: build test
 
@@ -88,6 +92,14 @@ bench-load:
 	$(GO) build -tags "$(TAGS)" -o bin/noopauthz ./test/bench/noopauthz
 	$(GO) run ./test/bench/loadbench -concurrency $(CONCURRENCY) -duration $(DURATION) \
 	  -mix $(MIX) -servers $(SERVERS) -rounds $(ROUNDS)
+
+## bench-envoy: HTTP load through a real Envoy (wrk, app-signed 1 KiB POSTs): Envoy alone, Envoy + no-op ext_authz, Envoy + apigw; DURATION, CONNECTIONS, ENVOY_ROUNDS=2 (A B C C B A), ENVOYBENCH_FLAGS="-throttle" or "-setups envoy,envoy-noop,apigw-xds-noop,envoy-apigw"
+bench-envoy:
+	@command -v wrk >/dev/null || { echo "bench-envoy needs wrk: apt-get install -y wrk (Debian/Ubuntu)"; exit 1; }
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/apigw ./cmd/apigw
+	$(GO) build -tags "$(TAGS)" -o bin/noopauthz ./test/bench/noopauthz
+	$(GO) build -o bin/echo ./examples/echo
+	$(GO) run ./test/bench/envoybench -duration $(DURATION) -connections $(CONNECTIONS) -rounds $(ENVOY_ROUNDS) $(ENVOYBENCH_FLAGS)
 
 ## soak: 60 s of load while the config changes every 200 ms and Redis restarts (SOAK_DURATION to change)
 soak:

@@ -1,0 +1,755 @@
+// Command envoybench is a load benchmark of HTTP requests through a real
+// Envoy to an echo backend (examples/echo), in three set-ups measured one
+// after the other:
+//
+//	envoy        Envoy alone: a static bootstrap with the listener and the
+//	             route to the echo backend, no ext_authz;
+//	envoy-noop   the same static bootstrap plus the ext_authz filter (gRPC,
+//	             body buffered as bytes) pointing at the no-op Check server
+//	             (test/bench/noopauthz, a default grpc-go server);
+//	envoy-apigw  Envoy configured over xDS by `apigw serve` (bootstrap from
+//	             `apigw bootstrap`) on a configuration with one app-signed
+//	             API whose backend is the echo server.
+//
+// and, on request (-setups), a diagnostic one:
+//
+//	apigw-xds-noop  Envoy configured by apigw as in envoy-apigw, but its
+//	             Check calls go to the no-op server (server.advertise_address
+//	             points the apigw_authz cluster at it): Envoy's cost of
+//	             apigw's configuration without apigw's Check.
+//
+// Every request is an app-signed POST with a 1 KiB JSON body; N distinct
+// requests are signed up front (authz/signing; signatures stay valid for
+// the 15-minute clock skew) and the load generator, wrk, cycles through
+// them with a Lua script. wrk must be installed (Debian: apt-get install -y
+// wrk). Every non-2xx answer or socket error fails the run.
+//
+//	make bench-envoy                                 # builds everything and runs this
+//	make bench-envoy DURATION=20s CONNECTIONS=50 ROUNDS=2
+//
+// Each set-up runs with its processes started fresh, a warm-up, then the
+// measured run; rounds alternate the order (A B C, then C B A). It prints
+// requests/s, wrk's p50/p99 latency, and the CPU seconds per request of
+// Envoy, of the Check server (no-op or apigw), of the echo backend and of
+// wrk, read from /proc/<pid>/stat (utime+stime) before and after the
+// measured run. Everything listens on 127.0.0.1 only, on fixed ports
+// 18400-18405.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/internal/envoybin"
+)
+
+// Fixed loopback ports (one harness at a time).
+const (
+	listenerPort   = 18400
+	envoyAdminPort = 18401
+	echoPort       = 18402
+	noopPort       = 18403
+	apigwGRPCPort  = 18404
+	apigwAdminPort = 18405
+
+	host      = "bench.example.com"
+	appKey    = "bench-app-key-0001"
+	appSecret = "bench-app-secret-0001"
+)
+
+type options struct {
+	duration, warmup  time.Duration
+	connections       int
+	threads           int
+	rounds            int
+	requests          int
+	envoyConcurrency  int
+	apigw, noop, echo string
+	envoy, wrk, keep  string
+	setups            []string
+	throttle          bool
+	startTimeout      time.Duration
+}
+
+func main() {
+	var o options
+	var setups string
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration per set-up and round (whole seconds)")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each measured run (whole seconds)")
+	flag.IntVar(&o.connections, "connections", 50, "wrk connections to Envoy")
+	flag.IntVar(&o.threads, "threads", 1, "wrk threads (the load generator shares the machine's cores with Envoy and the servers)")
+	flag.IntVar(&o.rounds, "rounds", 2, "rounds; even rounds measure the set-ups in reverse order (2 rounds: A B C C B A)")
+	flag.IntVar(&o.requests, "requests", 1000, "distinct pre-signed requests wrk cycles through")
+	flag.IntVar(&o.envoyConcurrency, "envoy-concurrency", 2, "Envoy worker threads (--concurrency)")
+	flag.StringVar(&setups, "setups", "envoy,envoy-noop,envoy-apigw", "set-ups measured in turn: envoy, envoy-noop, envoy-apigw, apigw-xds-noop (diagnostic)")
+	flag.BoolVar(&o.throttle, "throttle", false, "envoy-apigw: throttling on (a throttle policy with API, app and IP limits never reached: the rate-limit filter and service on every request) instead of settings.throttling.default_disabled")
+	flag.StringVar(&o.apigw, "apigw", "bin/apigw", "apigw binary")
+	flag.StringVar(&o.noop, "noop", "bin/noopauthz", "no-op Check server binary")
+	flag.StringVar(&o.echo, "echo", "bin/echo", "echo backend binary (examples/echo)")
+	flag.StringVar(&o.envoy, "envoy", "", "Envoy binary (default: $ENVOY_BIN, .tools/envoy/bin/envoy, envoy on PATH)")
+	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
+	flag.StringVar(&o.keep, "keep", "", "keep the generated files (configs, bootstraps, Lua script, logs) in this directory")
+	flag.Parse()
+	o.setups = strings.Split(setups, ",")
+	o.startTimeout = 30 * time.Second
+	for _, s := range o.setups {
+		if !slices.Contains([]string{"envoy", "envoy-noop", "envoy-apigw", "apigw-xds-noop"}, s) {
+			fail(fmt.Errorf("-setups: unknown set-up %q", s))
+		}
+	}
+	if o.duration < time.Second || o.duration > 10*time.Minute || o.warmup < 0 || o.warmup > time.Minute {
+		fail(errors.New("-duration must be 1s-10m and -warmup 0-1m"))
+	}
+	if o.connections < 1 || o.connections > 1000 || o.threads < 1 || o.threads > o.connections || o.rounds < 1 || o.rounds > 10 || o.requests < 1 || o.requests > 100000 {
+		fail(errors.New("-connections 1-1000, -threads 1..connections, -rounds 1-10, -requests 1-100000"))
+	}
+	if _, err := exec.LookPath(o.wrk); err != nil {
+		fail(fmt.Errorf("wrk not found (%v): install it (Debian/Ubuntu: apt-get install -y wrk) or pass -wrk", err))
+	}
+	if o.envoy == "" {
+		bin, err := envoybin.Find()
+		if err != nil {
+			fail(fmt.Errorf("%v: `make envoy` installs it", err))
+		}
+		o.envoy = bin
+	}
+	for _, b := range []string{o.apigw, o.noop, o.echo} {
+		if _, err := os.Stat(b); err != nil {
+			fail(fmt.Errorf("%v (run `make bench-envoy`, which builds it)", err))
+		}
+	}
+
+	if err := run(&o); err != nil {
+		fail(err)
+	}
+}
+
+// run measures every set-up; every process it started is stopped when it
+// returns, on success or not.
+func run(o *options) error {
+	dir := o.keep
+	if dir == "" {
+		d, err := os.MkdirTemp("", "envoybench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	reqs, err := signRequests(o.requests, time.Now())
+	if err != nil {
+		return err
+	}
+	script := filepath.Join(dir, "requests.lua")
+	if err := os.WriteFile(script, luaScript(reqs), 0o600); err != nil {
+		return err
+	}
+
+	// The echo backend runs for the whole benchmark: it is the same in every
+	// set-up.
+	echo, err := start(dir, "echo", o.echo, "-listen", addr(echoPort), "-name", "bench")
+	if err != nil {
+		return err
+	}
+	defer echo.stop()
+	if err := waitHTTP("http://"+addr(echoPort)+"/", o.startTimeout, echo); err != nil {
+		return fmt.Errorf("echo backend: %w", err)
+	}
+
+	var results []*result
+	for round := 1; round <= o.rounds; round++ {
+		order := slices.Clone(o.setups)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		for _, s := range order {
+			fmt.Fprintf(os.Stderr, "envoybench: round %d, %s\n", round, s)
+			r, err := measure(o, dir, s, script, reqs[0], echo)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", round, s, err)
+			}
+			r.round = round
+			results = append(results, r)
+		}
+	}
+	report(o, results)
+	return nil
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "envoybench:", err)
+	os.Exit(1)
+}
+
+func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// signedRequest is one pre-signed request as wrk sends it.
+type signedRequest struct {
+	method, path string
+	headers      [][2]string
+	body         []byte
+}
+
+// signRequests signs n app-signed POSTs with a 1 KiB JSON body, each with a
+// distinct query (so each has its own signature).
+func signRequests(n int, t time.Time) ([]signedRequest, error) {
+	body := []byte(`{"data":"` + strings.Repeat("x", 1024-11) + `"}`)
+	out := make([]signedRequest, n)
+	for i := range out {
+		target := fmt.Sprintf("/app?a=1&n=%d", i)
+		r, err := http.NewRequest("POST", "http://"+host+target, nil)
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-Trace-Id", "bench")
+		if err := signing.SignRequest(r, body, signing.SignOptions{Access: appKey, Secret: appSecret, Time: t}); err != nil {
+			return nil, err
+		}
+		sr := signedRequest{method: "POST", path: target, body: body, headers: [][2]string{{"Host", host}}}
+		for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+			sr.headers = append(sr.headers, [2]string{k, r.Header.Get(k)})
+		}
+		out[i] = sr
+	}
+	return out, nil
+}
+
+// luaQuote is a Lua string literal (%q-style quoting is compatible for
+// the printable ASCII these requests contain).
+func luaQuote(s string) string {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e {
+			panic(fmt.Sprintf("envoybench: non-printable byte %#x in a request", c))
+		}
+	}
+	return strconv.Quote(s)
+}
+
+// luaScript is the wrk script: every thread formats the requests once and
+// cycles through them from its own offset; done() prints the figures on
+// lines starting with "envoybench:".
+func luaScript(reqs []signedRequest) []byte {
+	var b bytes.Buffer
+	b.WriteString("local R = {\n")
+	for _, r := range reqs {
+		fmt.Fprintf(&b, "{%s, %s, {", luaQuote(r.method), luaQuote(r.path))
+		for _, h := range r.headers {
+			fmt.Fprintf(&b, "[%s]=%s, ", luaQuote(h[0]), luaQuote(h[1]))
+		}
+		fmt.Fprintf(&b, "}, %s},\n", luaQuote(string(r.body)))
+	}
+	b.WriteString(`}
+local reqs = {}
+local i = 0
+local threads = 0
+setup = function(thread)
+  thread:set("offset", threads * 7919)
+  threads = threads + 1
+end
+init = function(args)
+  for _, r in ipairs(R) do reqs[#reqs + 1] = wrk.format(r[1], r[2], r[3], r[4]) end
+  i = (offset or 0) % #reqs
+end
+request = function()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("envoybench: requests %d duration_us %d p50_us %d p99_us %d max_us %d connect %d read %d write %d status %d timeout %d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+`)
+	return b.Bytes()
+}
+
+// proc is a started process with its log file.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    string
+}
+
+func start(dir, name, bin string, args ...string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), log: logPath}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
+	return p, nil
+}
+
+func (p *proc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// tail is the end of a process's log, for error messages.
+func (p *proc) tail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// waitHTTP waits until url answers (any status) while every process in
+// procs is alive.
+func waitHTTP(url string, timeout time.Duration, procs ...*proc) error {
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, p := range procs {
+			if !p.alive() {
+				return fmt.Errorf("%s exited (ports %d-%d in use?): %s", p.name, listenerPort, apigwAdminPort, p.tail())
+			}
+		}
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitTCP waits until addr accepts a connection.
+func waitTCP(a string, timeout time.Duration, p *proc) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if !p.alive() {
+			return fmt.Errorf("%s exited (port in use?): %s", p.name, p.tail())
+		}
+		c, err := net.DialTimeout("tcp", a, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type result struct {
+	setup                string
+	round                int
+	requests             int64
+	seconds              float64
+	p50, p99, max        time.Duration
+	envoyCPU, checkCPU   float64 // seconds during the measured run
+	echoCPU, wrkCPU      float64
+	non2xx, socketErrors int64
+}
+
+func (r *result) rps() float64 { return float64(r.requests) / r.seconds }
+
+// perReq is CPU microseconds per request.
+func (r *result) perReq(cpu float64) float64 { return cpu * 1e6 / float64(r.requests) }
+
+// measure starts the set-up's processes, checks one request end to end,
+// warms up, and measures one wrk run.
+func measure(o *options, dir, setup, script string, first signedRequest, echo *proc) (*result, error) {
+	var check *proc
+	var boot []byte
+	var err error
+	switch setup {
+	case "envoy":
+		boot = staticBootstrap(o, false)
+	case "envoy-noop":
+		check, err = start(dir, setup+"-check", o.noop, "-address", addr(noopPort), "-options", "default")
+		if err == nil {
+			err = waitTCP(addr(noopPort), o.startTimeout, check)
+		}
+		boot = staticBootstrap(o, true)
+	case "envoy-apigw", "apigw-xds-noop":
+		cfg := filepath.Join(dir, setup+"-gateway.yaml")
+		if err = os.WriteFile(cfg, []byte(gatewayConfig(o.throttle, setup == "apigw-xds-noop")), 0o600); err != nil {
+			return nil, err
+		}
+		check, err = start(dir, setup+"-check", o.apigw, "serve", "--config", cfg, "--log-level", "warn", "--watch-interval", "0")
+		if err == nil {
+			err = waitHTTP("http://"+addr(apigwAdminPort)+"/readyz", o.startTimeout, check)
+		}
+		if err == nil && setup == "apigw-xds-noop" {
+			// apigw only serves xDS; the no-op answers Check (and is
+			// the process whose CPU is measured as the Check server's).
+			xdsOnly := check
+			defer xdsOnly.stop()
+			check, err = start(dir, setup+"-noop", o.noop, "-address", addr(noopPort), "-options", "default")
+			if err == nil {
+				err = waitTCP(addr(noopPort), o.startTimeout, check)
+			}
+		}
+		if err == nil {
+			boot, err = exec.Command(o.apigw, "bootstrap", "--xds-address", addr(apigwGRPCPort), "--admin-port", strconv.Itoa(envoyAdminPort)).Output()
+		}
+	}
+	if check != nil {
+		defer check.stop()
+	}
+	if err != nil {
+		return nil, err
+	}
+	bootPath := filepath.Join(dir, setup+"-envoy.yaml")
+	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
+		return nil, err
+	}
+	envoy, err := start(dir, setup+"-envoy", o.envoy, "-c", bootPath, "--disable-hot-restart", "--log-level", "warn",
+		"--concurrency", strconv.Itoa(o.envoyConcurrency))
+	if err != nil {
+		return nil, err
+	}
+	defer envoy.stop()
+	procs := []*proc{envoy, echo}
+	if check != nil {
+		procs = append(procs, check)
+	}
+	if err := waitHTTP("http://"+addr(envoyAdminPort)+"/ready", o.startTimeout, procs...); err != nil {
+		return nil, err
+	}
+	if err := probe(first, setup, o.startTimeout, procs); err != nil {
+		return nil, err
+	}
+	if o.warmup > 0 {
+		if _, err := runWrk(o, script, o.warmup); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	cpu := func() (e, c, b float64, err error) {
+		if e, err = cpuSeconds(envoy); err != nil {
+			return
+		}
+		if check != nil {
+			if c, err = cpuSeconds(check); err != nil {
+				return
+			}
+		}
+		b, err = cpuSeconds(echo)
+		return
+	}
+	e0, c0, b0, err := cpu()
+	if err != nil {
+		return nil, err
+	}
+	w, err := runWrk(o, script, o.duration)
+	if err != nil {
+		return nil, err
+	}
+	e1, c1, b1, err := cpu()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range procs {
+		if !p.alive() {
+			return nil, fmt.Errorf("%s exited during the run: %s", p.name, p.tail())
+		}
+	}
+	w.setup = setup
+	w.envoyCPU, w.checkCPU, w.echoCPU = e1-e0, c1-c0, b1-b0
+	if w.non2xx > 0 || w.socketErrors > 0 {
+		return nil, fmt.Errorf("%d non-2xx answers, %d socket errors (logs in %s with -keep)", w.non2xx, w.socketErrors, dir)
+	}
+	return w, nil
+}
+
+// probe sends one pre-signed request until Envoy routes it (xDS may still be
+// arriving) and checks what the backend saw: the body whole, and with apigw
+// the app identity header Check added.
+func probe(r signedRequest, setup string, timeout time.Duration, procs []*proc) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		for _, p := range procs {
+			if !p.alive() {
+				return fmt.Errorf("%s exited: %s", p.name, p.tail())
+			}
+		}
+		req, _ := http.NewRequest(r.method, "http://"+addr(listenerPort)+r.path, bytes.NewReader(r.body))
+		for _, h := range r.headers {
+			if h[0] == "Host" {
+				req.Host = h[1]
+			} else {
+				req.Header.Set(h[0], h[1])
+			}
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			last = err.Error()
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		var echoed struct {
+			Path     string            `json:"path"`
+			BodySize int64             `json:"body_size"`
+			Headers  map[string]string `json:"headers"`
+		}
+		if err := json.Unmarshal(b, &echoed); err != nil {
+			return fmt.Errorf("probe: backend answer %q: %w", b, err)
+		}
+		if echoed.BodySize != int64(len(r.body)) {
+			return fmt.Errorf("probe: backend saw %d body bytes, want %d (%s)", echoed.BodySize, len(r.body), b)
+		}
+		if setup == "envoy-apigw" && echoed.Headers["x-apig-app-id"] != "bench-app" {
+			return fmt.Errorf("probe: backend saw no x-apig-app-id bench-app: %s", b)
+		}
+		return nil
+	}
+	return fmt.Errorf("probe: no 200 through Envoy after %v: %s", timeout, last)
+}
+
+var wrkLine = regexp.MustCompile(`envoybench: requests (\d+) duration_us (\d+) p50_us (\d+) p99_us (\d+) max_us (\d+) connect (\d+) read (\d+) write (\d+) status (\d+) timeout (\d+)`)
+
+// runWrk runs wrk for d and parses what the script's done() printed; the
+// CPU wrk used is its rusage.
+func runWrk(o *options, script string, d time.Duration) (*result, error) {
+	secs := int(d.Round(time.Second) / time.Second)
+	cmd := exec.Command(o.wrk, "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.connections),
+		"-d", strconv.Itoa(secs)+"s", "--timeout", "2s", "-s", script, "http://"+addr(listenerPort))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, fmt.Errorf("wrk: %v: %s%s", err, out.String(), errb.String())
+		}
+	case <-time.After(d + 30*time.Second):
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("wrk did not finish in %v (killed: %v)", d+30*time.Second, <-done)
+	}
+	m := wrkLine.FindStringSubmatch(out.String())
+	if m == nil {
+		return nil, fmt.Errorf("wrk output without the script's figures: %s%s", out.String(), errb.String())
+	}
+	n := make([]int64, len(m))
+	for i := 1; i < len(m); i++ {
+		n[i], _ = strconv.ParseInt(m[i], 10, 64)
+	}
+	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+	r := &result{requests: n[1], seconds: float64(n[2]) / 1e6, p50: us(n[3]), p99: us(n[4]), max: us(n[5]),
+		socketErrors: n[6] + n[7] + n[8] + n[10], non2xx: n[9]}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	r.wrkCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	if r.requests == 0 {
+		return nil, errors.New("wrk completed no request")
+	}
+	return r, nil
+}
+
+// cpuSeconds reads a process's user+system CPU time from /proc.
+func cpuSeconds(p *proc) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading CPU time of %s (Linux /proc needed): %w", p.name, err)
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
+}
+
+func report(o *options, results []*result) {
+	fmt.Printf("\nwrk: %d connections, %d thread(s), %s measured after %s warm-up; Envoy --concurrency %d; %d distinct app-signed POSTs, 1 KiB JSON body\n\n",
+		o.connections, o.threads, o.duration, o.warmup, o.envoyConcurrency, o.requests)
+	fmt.Println("| round | set-up | requests/s | p50 | p99 | max | Envoy CPU/request | Check CPU/request | echo CPU/request | wrk CPU/request |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range results {
+		checkCPU := "—"
+		if r.setup != "envoy" {
+			checkCPU = fmt.Sprintf("%.1f µs", r.perReq(r.checkCPU))
+		}
+		fmt.Printf("| %d | %s | %.0f | %s | %s | %s | %.1f µs | %s | %.1f µs | %.1f µs |\n", r.round, r.setup, r.rps(),
+			us(r.p50), us(r.p99), us(r.max), r.perReq(r.envoyCPU), checkCPU, r.perReq(r.echoCPU), r.perReq(r.wrkCPU))
+	}
+	fmt.Println()
+	for round := 1; round <= o.rounds; round++ {
+		by := map[string]*result{}
+		for _, r := range results {
+			if r.round == round {
+				by[r.setup] = r
+			}
+		}
+		if a, c := by["envoy-noop"], by["envoy-apigw"]; a != nil && c != nil {
+			tp := c.rps() / a.rps() * 100
+			p99 := float64(c.p99) / float64(a.p99)
+			verdict := "within 5 %"
+			if tp < 95 || p99 > 1.05 {
+				verdict = "NOT within 5 %"
+			}
+			fmt.Printf("round %d: envoy-apigw / envoy-noop: throughput %.1f%%, p99 %.2fx (%s)\n", round, tp, p99, verdict)
+		}
+		if a, c := by["envoy-noop"], by["apigw-xds-noop"]; a != nil && c != nil {
+			fmt.Printf("round %d: apigw-xds-noop / envoy-noop: throughput %.1f%%, p99 %.2fx, Envoy CPU per request %.2fx\n", round, c.rps()/a.rps()*100,
+				float64(c.p99)/float64(a.p99), c.perReq(c.envoyCPU)/a.perReq(a.envoyCPU))
+		}
+		if a, c := by["envoy"], by["envoy-noop"]; a != nil && c != nil {
+			fmt.Printf("round %d: envoy-noop / envoy: throughput %.1f%%, p99 %.2fx\n", round, c.rps()/a.rps()*100, float64(c.p99)/float64(a.p99))
+		}
+	}
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
+
+// gatewayConfig is apigw's configuration: the listener and the route of
+// the static bootstraps, one app-signed API to the echo backend.
+func gatewayConfig(throttle, checkAtNoop bool) string {
+	throttling := "  throttling: {default_disabled: true}\n"
+	policies := ""
+	if throttle {
+		// Limits never reached: every request goes through the
+		// rate-limit filter and service (in memory) with three
+		// descriptors, and none is refused.
+		throttling = ""
+		policies = `throttle_policies:
+  - {name: bench, unit: second, api_limit: 1000000, app_limit: 1000000, ip_limit: 1000000, bindings: [{api: bench/app}]}
+`
+	}
+	advertise := ""
+	if checkAtNoop {
+		advertise = "\n  advertise_address: " + addr(noopPort)
+	}
+	return fmt.Sprintf(`server:
+  grpc_address: %s
+  admin_address: %s%s
+listener:
+  address: 127.0.0.1
+  port: %d
+settings:
+%sgroups:
+  - name: bench
+    domains: ["*"]
+    apis:
+      - {name: app, method: POST, path: /app, auth: app, backend: {url: "http://%s/app", timeout: 5s}}
+apps:
+  - {name: bench-app, key: %s, secret: {value: %s}, grants: [{api: bench/*}]}
+%s`, addr(apigwGRPCPort), addr(apigwAdminPort), advertise, listenerPort, throttling, addr(echoPort), appKey, appSecret, policies)
+}
+
+// staticBootstrap is Envoy's static configuration for the envoy and
+// envoy-noop set-ups: the listener, a route of POST /app to the echo
+// backend and, with authz, the ext_authz filter as apigw configures it
+// (gRPC over HTTP/2, 1 s timeout, fail closed, the body buffered whole as
+// bytes up to 12 MB) pointing at the no-op Check server.
+func staticBootstrap(o *options, authz bool) []byte {
+	filters := ""
+	clusters := ""
+	if authz {
+		filters = `
+          - name: envoy.filters.http.ext_authz
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+              transport_api_version: V3
+              failure_mode_allow: false
+              status_on_error: {code: ServiceUnavailable}
+              with_request_body: {max_request_bytes: 12582912, allow_partial_message: false, pack_as_bytes: true}
+              grpc_service:
+                envoy_grpc: {cluster_name: authz}
+                timeout: 1s`
+		clusters = fmt.Sprintf(`
+  - name: authz
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {http2_protocol_options: {}}
+    load_assignment:
+      cluster_name: authz
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}}]}]`, noopPort)
+	}
+	return []byte(fmt.Sprintf(`admin:
+  address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+static_resources:
+  listeners:
+  - name: bench_http
+    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          route_config:
+            name: bench
+            virtual_hosts:
+            - name: bench
+              domains: ["*"]
+              routes:
+              - match: {path: /app, headers: [{name: ":method", string_match: {exact: POST}}]}
+                route: {cluster: echo, timeout: 5s}
+          http_filters:%s
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+              suppress_envoy_headers: true
+  clusters:
+  - name: echo
+    type: STATIC
+    connect_timeout: 5s
+    load_assignment:
+      cluster_name: echo
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}}]}]%s
+`, envoyAdminPort, listenerPort, filters, echoPort, clusters))
+}
