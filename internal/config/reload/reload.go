@@ -214,6 +214,9 @@ func (r *Reloader) beingWritten() bool {
 func (r *Reloader) load(ctx context.Context, publish bool) error {
 	start := time.Now()
 	data, stamp, err := r.readStable(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err // shutting down: not a refusal
+	}
 	if err != nil {
 		return r.refuse(&config.Error{Source: r.path, Problems: []config.Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}})
 	}

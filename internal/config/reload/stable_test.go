@@ -287,3 +287,23 @@ func TestLoadDuringAPausedWriteWaitsForTheClose(t *testing.T) {
 		t.Fatalf("serving %d APIs, want 10", got)
 	}
 }
+
+// TestShutdownDuringReadIsNotARefusal: a load whose context ends while it
+// waits for the file to settle returns without counting or logging a
+// refusal.
+func TestShutdownDuringReadIsNotARefusal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	write(t, path, groupsConfig(1))
+	r := New(path, config.Options{}, 0, quiet())
+	if _, err := r.Prime(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.LoadNow(ctx); err == nil {
+		t.Fatal("a cancelled load succeeded")
+	}
+	if st := r.Status(); st.Failures != 0 || st.LastError != "" {
+		t.Fatalf("a cancelled load counted as a refusal: %+v", st)
+	}
+}
