@@ -350,7 +350,7 @@ func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, 
 		return decision{dep: dep}, err
 	}
 	if c != nil && c.app != nil {
-		if !c.app.Granted(dep.api.ID, dep.env) {
+		if !c.app.Granted(dep.api, dep.env) {
 			return decision{dep: dep}, apigerr.New(apigerr.AppNotAuthorized)
 		}
 		if err := checkAppTrustedIP(t, c, r); err != nil {

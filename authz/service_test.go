@@ -368,7 +368,7 @@ func TestUpdateSwapsConfig(t *testing.T) {
 		t.Fatalf("status %d before grant", status)
 	}
 	snap := *f.snap
-	snap.Apps = map[string]*model.App{appKey: model.NewApp("shopper", appKey, model.NewSecret([]byte(appSecret)), [][2]string{{"shop/secret", "RELEASE"}})}
+	snap.Apps = map[string]*model.App{appKey: model.NewApp("shopper", appKey, model.NewSecret([]byte(appSecret)), []model.Grant{{API: f.snap.APIs["shop/secret"], Environments: []string{"RELEASE"}}})}
 	if err := f.svc.Update(context.Background(), &snap); err != nil {
 		t.Fatal(err)
 	}

@@ -71,9 +71,11 @@ func (b *builder) apps(list []*configv1.App) {
 		}
 		keys[a.GetKey()] = path
 		sec, _ := b.secret(field(path, "secret"), a.GetSecret())
-		var grants [][2]string
+		var grants []model.Grant
 		for j, g := range a.GetGrants() {
-			grants = append(grants, b.grant(idx(field(path, "grants"), j), g)...)
+			if gr, ok := b.grant(idx(field(path, "grants"), j), g); ok {
+				grants = append(grants, gr)
+			}
 		}
 		app := model.NewApp(a.GetName(), a.GetKey(), sec, grants)
 		b.appExtras(path, a, app)
@@ -87,13 +89,44 @@ func (b *builder) apps(list []*configv1.App) {
 	}
 }
 
-// grant expands one grant into (API id, environment) pairs.
-func (b *builder) grant(path string, g *configv1.Grant) [][2]string {
-	var out [][2]string
-	for _, t := range b.expand(path, g.GetApi(), g.GetEnvironments()) {
-		out = append(out, [2]string{t.api.ID, t.env})
+// grant resolves one grant as written ("<group>/<api>" or "<group>/*" and
+// its environments), reporting the problems expand would, without
+// expanding it into (API, environment) pairs.
+func (b *builder) grant(path string, g *configv1.Grant) (model.Grant, bool) {
+	ref, envs := g.GetApi(), g.GetEnvironments()
+	group, name, ok := strings.Cut(ref, "/")
+	var out model.Grant
+	switch {
+	case !ok:
+		b.ps.add(field(path, "api"), "%q is not an API id (write <group>/<api> or <group>/*)", ref)
+		return out, false
+	case name == "*":
+		out.Group = b.group(group)
+		if out.Group == nil {
+			b.ps.add(field(path, "api"), "group %q is not defined", group)
+			return out, false
+		}
+		if len(out.Group.APIs) == 0 {
+			return out, false // grants nothing (expand checks no environment)
+		}
+	default:
+		out.API = b.snap.APIs[ref]
+		if out.API == nil {
+			b.ps.add(field(path, "api"), "API %q is not defined", ref)
+			return out, false
+		}
 	}
-	return out
+	for k, e := range envs {
+		if b.envs[e] == nil {
+			b.addOnce(idx(field(path, "environments"), k), "environment %q is not defined", e)
+			continue
+		}
+		if out.API != nil && out.API.Deployments[e] == nil {
+			b.ps.add(idx(field(path, "environments"), k), "API %q is not published in environment %s", out.API.ID, e)
+		}
+	}
+	out.Environments = envs
+	return out, true
 }
 
 // target is an API published in an environment.

@@ -36,7 +36,7 @@ func TestQuickstartLoads(t *testing.T) {
 		t.Errorf("RELEASE backend path = %q", got)
 	}
 	app := snap.Apps["4f5a1c2e9b8d4e6f8a7b6c5d4e3f2a1b"]
-	if app == nil || !app.Granted("demo/hello", "BETA") || !app.Granted("demo/orders", "RELEASE") || app.Granted("demo/orders", "BETA") {
+	if app == nil || !app.Granted(snap.APIs["demo/hello"], "BETA") || !app.Granted(snap.APIs["demo/orders"], "RELEASE") || app.Granted(snap.APIs["demo/orders"], "BETA") {
 		t.Errorf("app grants wrong: %+v", app)
 	}
 	if ak := snap.AccessKeys["QUICKSTARTAK0000000001"]; ak == nil || ak.Account != "demo-account" || ak.User != "alice" {

@@ -558,7 +558,7 @@ func (e *Explainer) grant(h http.Header, api *model.API, env string) *GrantView 
 	if app == nil {
 		return nil
 	}
-	return &GrantView{App: app.Name, Granted: app.Granted(api.ID, env)}
+	return &GrantView{App: app.Name, Granted: app.Granted(api, env)}
 }
 
 func policies(dep *model.Deployment) *PolicyView {

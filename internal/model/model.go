@@ -9,6 +9,7 @@ package model
 import (
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/apigwio/apigw/internal/apigerr"
@@ -521,29 +522,117 @@ type App struct {
 	// ClientCertSubjects identify the app by a verified client
 	// certificate (auth mtls): a subject CN, subject DN or SAN.
 	ClientCertSubjects []string
-	// grants holds GrantKey(api, env) entries.
-	grants map[string]struct{}
+	// apis holds the (API id, environment) pairs of grants naming an API
+	// (pairs a group grant already covers are left out).
+	apis map[grantRef]struct{}
+	// groups holds the group grants ("<group>/*") by group name.
+	groups map[string]groupGrant
+	// grantCount is the number of (API, environment) pairs granted.
+	grantCount int
 }
 
-// NewApp returns an app with the given grants (pairs of API id and environment).
-func NewApp(name, key string, secret Secret, grants [][2]string) *App {
-	a := &App{Name: name, Key: key, Secret: secret, grants: make(map[string]struct{}, len(grants))}
+// grantRef is an API id with an environment.
+type grantRef struct{ api, env string }
+
+// groupGrant is the environments a group is granted in.
+type groupGrant struct {
+	// all: every environment each API of the group is published in.
+	all bool
+	// envs granted, unless all.
+	envs []string
+}
+
+// Grant is one grant as written: one API, or every API of a group.
+type Grant struct {
+	// API is the granted API; nil for a group grant.
+	API *API
+	// Group is the granted group when API is nil.
+	Group *Group
+	// Environments granted; empty: every environment each API is
+	// published in. An environment an API is not published in grants
+	// nothing for that API.
+	Environments []string
+}
+
+// NewApp returns an app with the given grants. The grants are kept as
+// written (a group grant is one entry per group, not one per API and
+// environment): Granted answers with at most two map lookups.
+func NewApp(name, key string, secret Secret, grants []Grant) *App {
+	a := &App{Name: name, Key: key, Secret: secret}
+	groups := map[*Group]bool{}
 	for _, g := range grants {
-		a.grants[grantKey(g[0], g[1])] = struct{}{}
+		if g.API != nil || g.Group == nil {
+			continue
+		}
+		if a.groups == nil {
+			a.groups = map[string]groupGrant{}
+		}
+		groups[g.Group] = true
+		gg := a.groups[g.Group.Name]
+		if len(g.Environments) == 0 {
+			gg.all, gg.envs = true, nil
+		}
+		for _, e := range g.Environments {
+			if !gg.all && e != "" && !slices.Contains(gg.envs, e) { // "" is no environment's name
+				gg.envs = append(gg.envs, e)
+			}
+		}
+		a.groups[g.Group.Name] = gg
+	}
+	for _, g := range grants {
+		if g.API == nil {
+			continue
+		}
+		envs := g.Environments
+		if len(envs) == 0 {
+			envs = g.API.Environments
+		}
+		for _, e := range envs {
+			if g.API.Deployments[e] == nil || a.groupGranted(g.API, e) {
+				continue
+			}
+			if a.apis == nil {
+				a.apis = map[grantRef]struct{}{}
+			}
+			a.apis[grantRef{g.API.ID, e}] = struct{}{}
+		}
+	}
+	a.grantCount = len(a.apis)
+	for grp := range groups {
+		for _, api := range grp.APIs {
+			for _, e := range api.Environments {
+				if a.groupGranted(api, e) {
+					a.grantCount++
+				}
+			}
+		}
 	}
 	return a
 }
 
-// Granted reports whether the app may call the API in the environment.
-func (a *App) Granted(apiID, env string) bool {
-	_, ok := a.grants[grantKey(apiID, env)]
-	return ok
+// Granted reports whether the app may call the API (of this snapshot) in
+// the environment.
+func (a *App) Granted(api *API, env string) bool {
+	if _, ok := a.apis[grantRef{api.ID, env}]; ok {
+		return true
+	}
+	return a.groupGranted(api, env)
+}
+
+// groupGranted reports whether a group grant covers the API in env.
+func (a *App) groupGranted(api *API, env string) bool {
+	if len(a.groups) == 0 {
+		return false
+	}
+	g, ok := a.groups[api.Group]
+	if !ok || !g.all && !slices.Contains(g.envs, env) {
+		return false
+	}
+	return slices.Contains(api.Environments, env) // published (the keys of Deployments)
 }
 
 // GrantCount returns the number of (API, environment) pairs granted.
-func (a *App) GrantCount() int { return len(a.grants) }
-
-func grantKey(apiID, env string) string { return apiID + "\x00" + env }
+func (a *App) GrantCount() int { return a.grantCount }
 
 // AccessKey is an IAM AK/SK pair with its owner.
 type AccessKey struct {
