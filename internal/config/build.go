@@ -41,7 +41,7 @@ var (
 	reEnvName   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 	reVarName   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
 	reKey       = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
-	reHeader    = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]{1,128}$`)
+	reHeader    = model.HeaderName
 	reVarRef    = regexp.MustCompile(`#\{([^}#]*)\}#`)
 )
 

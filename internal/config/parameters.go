@@ -15,13 +15,9 @@ import (
 )
 
 var (
-	// rePathVar is a path variable name as Envoy's URI templates accept it.
-	rePathVar = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,15}$`)
-	// reQueryName is a query parameter name sent as is.
-	reQueryName = regexp.MustCompile(`^[A-Za-z0-9._~!$'()*,;:@/?-]{1,128}$`)
-	// rePathLiteral is a path segment Envoy's URI templates accept as a
-	// literal (RFC 3986 pchar without percent-encoding).
-	rePathLiteral = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,;=:@-]*$`)
+	rePathVar     = model.PathVarName
+	reQueryName   = model.QueryParamName
+	rePathLiteral = model.PathLiteral
 	// reContextKey is an authorizer context key (authz/authorizer.go).
 	reContextKey = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 )

@@ -5,7 +5,6 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -15,7 +14,7 @@ import (
 )
 
 // reHeaderName is an HTTP header name (a token), at most 128 characters.
-var reHeaderName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+var reHeaderName = model.HeaderName
 
 // reservedResponseHeaders are headers a gateway response may not set: the
 // framing and the content type are the gateway's.

@@ -23,12 +23,12 @@ import (
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
 
-// The configuration's rules (internal/config/parameters.go, build.go).
+// The configuration's rules (internal/model/names.go).
 var (
-	rePathVar     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,15}$`)
-	reQueryName   = regexp.MustCompile(`^[A-Za-z0-9._~!$'()*,;:@/?-]{1,128}$`)
-	rePathLiteral = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,;=:@-]*$`)
-	reCfgHeader   = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]{1,128}$`)
+	rePathVar     = model.PathVarName
+	reQueryName   = model.QueryParamName
+	rePathLiteral = model.PathLiteral
+	reCfgHeader   = model.HeaderName
 )
 
 const maxPathVariables = 5
