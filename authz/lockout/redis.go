@@ -2,11 +2,11 @@ package lockout
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/apigwio/apigw/internal/hashtag"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/redis/go-redis/v9"
 )
@@ -17,7 +17,7 @@ import (
 // does): prefix + "{" + key + "}:f" and prefix + "{" + key + "}:l". The
 // braces are a Redis Cluster hash tag: both keys of one lockout key hash to
 // the same slot, so the MGET and the script that read and write them both
-// work on a cluster (see tagged for keys containing braces).
+// work on a cluster (see internal/hashtag for keys containing braces).
 //
 // Locked reads both in one round trip and remembers, in a small local cache,
 // which keys currently have failures; Success then deletes the counter only
@@ -68,37 +68,8 @@ func (r *Redis) SetPolicy(p Policy) { r.policy.Store(&p) }
 
 // keys returns the counter and lock keys of key, which share a hash tag.
 func (r *Redis) keys(key string) (counter, lock string) {
-	base := r.prefix + "{" + tagged(key) + "}:"
+	base := r.prefix + "{" + hashtag.Of(key) + "}:"
 	return base + "f", base + "l"
-}
-
-// tagged returns key made fit for a hash tag: a brace in key would end the
-// tag early or leave it empty (then Redis hashes the whole name and the two
-// keys may land in different slots), so '%', '{' and '}' are
-// percent-encoded (one-to-one: distinct keys stay distinct), and the empty
-// key becomes "%" (which no encoded key is).
-func tagged(key string) string {
-	if key == "" {
-		return "%"
-	}
-	if !strings.ContainsAny(key, "%{}") {
-		return key
-	}
-	var b strings.Builder
-	b.Grow(len(key) + 8)
-	for i := 0; i < len(key); i++ {
-		switch c := key[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // Locked implements Store.

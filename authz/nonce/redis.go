@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apigwio/apigw/internal/hashtag"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -40,29 +41,8 @@ func (r *Redis) redisKey(key string) string {
 	b.Grow(len(r.prefix) + len(key) + 8)
 	b.WriteString(r.prefix)
 	b.WriteByte('{')
-	writeTagged(&b, cred)
+	hashtag.Write(&b, cred)
 	b.WriteString("}:")
 	b.WriteString(n)
 	return b.String()
-}
-
-// writeTagged writes s fit for a hash tag: '%', '{' and '}' are
-// percent-encoded (a brace would end the tag early), "" becomes "%".
-func writeTagged(b *strings.Builder, s string) {
-	if s == "" {
-		b.WriteByte('%')
-		return
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
 }

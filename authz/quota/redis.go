@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apigwio/apigw/internal/hashtag"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -52,18 +53,7 @@ func Key(cred, scope, api string, start time.Time) string {
 	var b strings.Builder
 	b.Grow(len(cred) + len(scope) + len(api) + 24)
 	b.WriteByte('{')
-	for i := 0; i < len(cred); i++ {
-		switch c := cred[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '{':
-			b.WriteString("%7B")
-		case '}':
-			b.WriteString("%7D")
-		default:
-			b.WriteByte(c)
-		}
-	}
+	hashtag.Write(&b, cred)
 	b.WriteString("}:")
 	b.WriteString(scope)
 	if api != "" {
