@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/apigwio/apigw/authz/signing"
@@ -61,11 +60,12 @@ func (s *Service) authenticate(ctx context.Context, t *tables, r *request, sc *s
 	if c == nil {
 		return nil, apigerr.WithDetail(sc.code, sc.unknownKey(cred.Access))
 	}
-	if t.snap.Settings.RequireSignedHost && !slices.Contains(strings.Split(cred.SignedHeaders, ";"), "host") {
+	signed := sdkSigned(cred.SignedHeaders)
+	if t.snap.Settings.RequireSignedHost && !signed("host") {
 		// Refused before any comparison: not a lockout failure.
 		return nil, apigerr.WithDetail(sc.code, detailHostNotSigned)
 	}
-	n, bad := nonceOf(rp, r, sdkSigned(cred.SignedHeaders))
+	n, bad := nonceOf(rp, r, signed)
 	if bad != "" {
 		return nil, apigerr.WithDetail(sc.code, bad)
 	}
