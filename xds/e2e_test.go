@@ -92,30 +92,7 @@ groups:
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	bootPath := filepath.Join(dir, "bootstrap.yaml")
-	if err := os.WriteFile(bootPath, boot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "envoy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.CommandContext(ctx, bin, "-c", bootPath, "--disable-hot-restart", "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("Envoy log:\n%s", b)
-			}
-		}
-	}()
+	startEnvoy(ctx, t, bin, dir, boot)
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -297,4 +274,35 @@ func envoyValidate(t *testing.T, bin, path string) {
 	if err != nil {
 		t.Errorf("envoy --mode validate -c %s: %v\n%s", path, err, out)
 	}
+}
+
+// startEnvoy writes boot into dir and runs Envoy on it until the test
+// ends (or ctx does); a failed test prints Envoy's log.
+func startEnvoy(ctx context.Context, t *testing.T, bin, dir string, boot []byte) {
+	t.Helper()
+	bootPath := filepath.Join(dir, "bootstrap.yaml")
+	if err := os.WriteFile(bootPath, boot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "envoy.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, bin, "-c", bootPath, "--disable-hot-restart", "--log-level", "info")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logFile.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				t.Logf("Envoy log:\n%s", b)
+			}
+		}
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -103,30 +102,7 @@ groups:
 	if err != nil {
 		t.Fatal(err)
 	}
-	bootPath := filepath.Join(dir, "bootstrap.yaml")
-	if err := os.WriteFile(bootPath, boot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "envoy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.CommandContext(ctx, bin, "-c", bootPath, "--disable-hot-restart", "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("Envoy log:\n%s", b)
-			}
-		}
-	}()
+	startEnvoy(ctx, t, bin, dir, boot)
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	var code int
