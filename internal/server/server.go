@@ -391,28 +391,25 @@ func newRedisClient(o Options, th model.Throttling) (redis.UniversalClient, erro
 	if th.FailClosed {
 		mode = "closed"
 	}
-	if len(cluster) > 0 {
-		o.Logger.Info("shared state in Redis Cluster", "nodes", cluster, "failure_mode", mode)
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                 cluster,
-			Password:              password,
-			DialTimeout:           time.Second,
-			ReadTimeout:           200 * time.Millisecond,
-			WriteTimeout:          200 * time.Millisecond,
-			ContextTimeoutEnabled: true,
-			PoolSize:              64, // per node
-		}), nil
-	}
-	o.Logger.Info("shared state in Redis", "address", addr, "failure_mode", mode)
-	return redis.NewClient(&redis.Options{
-		Addr:                  addr,
+	// go-redis picks the client: a cluster client for cluster nodes (one
+	// seed node included), a plain one for one address.
+	opts := &redis.UniversalOptions{
+		Addrs:                 []string{addr},
+		IsClusterMode:         len(cluster) > 0,
 		Password:              password,
 		DialTimeout:           time.Second,
 		ReadTimeout:           200 * time.Millisecond,
 		WriteTimeout:          200 * time.Millisecond,
 		ContextTimeoutEnabled: true,
-		PoolSize:              64,
-	}), nil
+		PoolSize:              64, // per node for a cluster
+	}
+	if opts.IsClusterMode {
+		opts.Addrs = cluster
+		o.Logger.Info("shared state in Redis Cluster", "nodes", cluster, "failure_mode", mode)
+	} else {
+		o.Logger.Info("shared state in Redis", "address", addr, "failure_mode", mode)
+	}
+	return redis.NewUniversalClient(opts), nil
 }
 
 // GRPCAddr is the bound gRPC address.
