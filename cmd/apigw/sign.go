@@ -261,15 +261,9 @@ func signKeyPair(f signFlags, req *http.Request, body []byte, alg keypair.Algori
 		if req.Header.Get("X-Date") == "" {
 			req.Header.Set("X-Date", t.UTC().Format(http.TimeFormat))
 		}
-		view := &keypair.Request{Method: req.Method, Target: req.URL.RequestURI(), Proto: "HTTP/1.1", Host: req.Host,
-			Header: pairHeader(req), Body: body, HasBody: true}
-		sts, err := keypair.SigningString(view, headers)
+		sts, sig, err := keyPairSignature(req, body, alg, headers, f.secret)
 		if err != nil {
-			return usageError{err}
-		}
-		sig, err := keypair.Signature(view, alg, headers, []byte(f.secret))
-		if err != nil {
-			return usageError{err}
+			return err
 		}
 		_, err = fmt.Fprintf(stdout, "== Signing string (%s)\n%s\n\n== Signature\n%s\n\n== Headers to send\nX-Date: %s\nAuthorization: %s\n",
 			alg, sts, sig, req.Header.Get("X-Date"), keypair.FormatAuthorization(f.key, alg, headers, sig))
@@ -285,15 +279,9 @@ func signKeyPair(f signFlags, req *http.Request, body []byte, alg keypair.Algori
 	case "curl":
 		return printCurl(stdout, req, body)
 	case "json":
-		view := &keypair.Request{Method: req.Method, Target: req.URL.RequestURI(), Proto: "HTTP/1.1", Host: req.Host,
-			Header: pairHeader(req), Body: body, HasBody: true}
-		sts, err := keypair.SigningString(view, headers)
+		sts, sig, err := keyPairSignature(req, body, alg, headers, f.secret)
 		if err != nil {
-			return usageError{err}
-		}
-		sig, err := keypair.Signature(view, alg, headers, []byte(f.secret))
-		if err != nil {
-			return usageError{err}
+			return err
 		}
 		return writeJSON(stdout, signResult{Method: req.Method, URL: req.URL.String(), Scheme: alg.String(),
 			Headers: flatHeaders(req.Header), SignedHeaders: headers, StringToSign: sts, Signature: sig})
@@ -381,4 +369,18 @@ func printNonce(w io.Writer, f signFlags, req *http.Request) error {
 	}
 	_, err := fmt.Fprintf(w, "%s: %s\n", http.CanonicalHeaderKey(f.nonceHeader), req.Header.Get(f.nonceHeader))
 	return err
+}
+
+// keyPairSignature is the signing string and signature of a key-pair
+// request as `apigw sign` sends it (HTTP/1.1), for --explain and -o json.
+func keyPairSignature(req *http.Request, body []byte, alg keypair.Algorithm, headers []string, secret string) (sts, sig string, err error) {
+	view := &keypair.Request{Method: req.Method, Target: req.URL.RequestURI(), Proto: "HTTP/1.1", Host: req.Host,
+		Header: pairHeader(req), Body: body, HasBody: true}
+	if sts, err = keypair.SigningString(view, headers); err != nil {
+		return "", "", usageError{err}
+	}
+	if sig, err = keypair.Signature(view, alg, headers, []byte(secret)); err != nil {
+		return "", "", usageError{err}
+	}
+	return sts, sig, nil
 }
