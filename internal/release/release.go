@@ -81,6 +81,24 @@ type Store interface {
 	// current release changes after revision after, until ctx ends. Values
 	// that do not decode are logged and ignored.
 	Watch(ctx context.Context, after int64, fn func(*Current)) error
-	// Close releases the store's connections.
+	// Report writes what this replica serves under a lease, so that a
+	// replica that stops reporting disappears from Replicas after the
+	// lease's TTL. Calling it again updates the entry.
+	Report(ctx context.Context, st ReplicaStatus) error
+	// Replicas lists the replicas that reported within their lease.
+	Replicas(ctx context.Context) ([]ReplicaStatus, error)
+	// Close releases the store's connections (and revokes the lease).
 	Close() error
+}
+
+// ReplicaStatus is what a serving replica reports about itself.
+type ReplicaStatus struct {
+	// ID names the replica (hostname and admin address by default).
+	ID string `json:"id"`
+	// Serving maps an environment to the release number it serves.
+	Serving map[string]uint64 `json:"serving"`
+	// Updated is when the replica last reported.
+	Updated time.Time `json:"updated"`
+	// LastError is the replica's last refusal of a release ("" if none).
+	LastError string `json:"last_error,omitempty"`
 }
