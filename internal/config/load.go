@@ -66,10 +66,38 @@ func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
 // change keeps its model (a copy, with the policy bindings of the new
 // configuration).
 func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
+	return p.remember(load(source, data, opts, p.Parse, p.reuse()))
+}
+
+// Compose is Load with compose between parsing and building: the
+// configuration built is compose's result from the one data holds (the
+// release store composes each environment's current release with the
+// file's). Problems of the file itself are reported with their lines;
+// those of the composed configuration with their paths in it. compose must
+// not change its argument (its groups may be shared with earlier results).
+func (p *Parser) Compose(source string, data []byte, opts Options, compose func(*configv1.Gateway) (*configv1.Gateway, error)) (*model.Snapshot, error) {
+	gw, err := p.Parse(data)
+	if err != nil {
+		// The plain path reports every problem of the file with its line.
+		return load(source, data, opts, p.Parse, nil)
+	}
+	composed, err := compose(gw)
+	if err != nil {
+		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
+	}
+	return p.remember(build(source, composed, opts, p.reuse()))
+}
+
+// reuse returns the group models of the last configuration p built.
+func (p *Parser) reuse() map[string]*model.Group {
 	p.mu.Lock()
-	reuse := p.models
-	p.mu.Unlock()
-	snap, err := load(source, data, opts, p.Parse, reuse)
+	defer p.mu.Unlock()
+	return p.models
+}
+
+// remember keeps the group models of snap for the next build, and returns
+// snap and err.
+func (p *Parser) remember(snap *model.Snapshot, err error) (*model.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}

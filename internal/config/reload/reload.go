@@ -11,6 +11,11 @@
 // than settings.max_api_removal_percent allows (unless forced), is logged
 // with every problem and changes nothing: the last good snapshot keeps
 // serving.
+//
+// With a Composer (the release store), the file's configuration is
+// composed with what another source supplies before it is built, and
+// Recompose applies a new composition of the file last accepted through
+// the same sinks, in the same order, by the same rules.
 package reload
 
 import (
@@ -26,6 +31,7 @@ import (
 
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
+	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
 
 // Sink receives every accepted snapshot. A sink that returns an error
@@ -33,6 +39,18 @@ import (
 // (the xDS translator) must come first and must not change anything when
 // they refuse.
 type Sink func(ctx context.Context, snap *model.Snapshot) error
+
+// Composer composes the file's configuration with what another source
+// supplies before it is built (the release store: each environment's
+// current release).
+type Composer struct {
+	// Name says what Compose adds, for messages and logs (e.g. "releases
+	// BETA#4, RELEASE#2").
+	Name string
+	// Compose returns the configuration to build from the file's. It must
+	// not change local.
+	Compose func(local *configv1.Gateway) (*configv1.Gateway, error)
+}
 
 // Status describes the reload history, for the admin endpoint and metrics.
 type Status struct {
@@ -82,6 +100,10 @@ type Reloader struct {
 	status  Status
 	// force lets the next load remove any share of the APIs.
 	force bool
+	// composer, when set, composes every configuration built (see
+	// Composer); data is then the file content current was built from.
+	composer *Composer
+	data     []byte
 	// reads counts file reads (tests: an idle poll reads nothing).
 	reads atomic.Int64
 	// lastWrite and lastClose are when the watcher last saw the file
@@ -137,6 +159,58 @@ func (r *Reloader) SetAddresses(grpcAddr, adminAddr string) {
 	r.current = nil
 	r.status = Status{}
 	r.publishState()
+}
+
+// SetComposer makes later loads compose the file's configuration with c
+// (nil: build the file alone). Call it before Prime; Recompose changes it
+// afterwards.
+func (r *Reloader) SetComposer(c *Composer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.composer = c
+}
+
+// Recompose builds the file content in use composed with c and publishes
+// it through the sinks; c then composes every later load. A refusal (a
+// composition or build failure, a sink's refusal) is logged and returned,
+// and changes nothing: the last good snapshot and its composer stay. The
+// share of APIs it removes is not limited: a composer's new content is a
+// deliberate act (a publish or a rollback), not a truncated file.
+func (r *Reloader) Recompose(ctx context.Context, c *Composer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.current == nil || r.data == nil {
+		return r.refuse(fmt.Errorf("config %s with %s refused: no configuration file accepted yet", r.path, c.Name))
+	}
+	start := time.Now()
+	source := r.path + " with " + c.Name
+	snap, err := r.parser.Compose(source, r.data, r.opts, c.Compose)
+	if err != nil {
+		return r.refuse(err)
+	}
+	if err := r.commit(ctx, snap, source, start, true); err != nil {
+		return err
+	}
+	r.composer = c
+	return nil
+}
+
+// build builds the configuration data holds, composed by the composer if
+// there is one.
+func (r *Reloader) build(data []byte) (*model.Snapshot, error) {
+	if r.composer == nil {
+		return r.parser.Load(r.path, data, r.opts)
+	}
+	return r.parser.Compose(r.source(), data, r.opts, r.composer.Compose)
+}
+
+// source names the configuration in messages: the file, and what the
+// composer adds.
+func (r *Reloader) source() string {
+	if r.composer == nil {
+		return r.path
+	}
+	return r.path + " with " + r.composer.Name
 }
 
 // Prime loads the file without publishing it and makes it the current
@@ -225,18 +299,32 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 		r.stat = stamp
 		return nil
 	}
-	snap, err := r.parser.Load(r.path, data, r.opts)
+	// Whatever happens next, the same content is not tried again every
+	// tick.
+	r.digest, r.stat = digest, stamp
+	snap, err := r.build(data)
 	if err != nil {
-		r.digest, r.stat = digest, stamp // do not retry the same bad content every tick
 		return r.refuse(err)
 	}
 	if publish && !r.force {
 		if err := removalAllowed(r.current, snap); err != nil {
-			r.digest, r.stat = digest, stamp
-			return r.refuse(fmt.Errorf("config %s refused: %w", r.path, err))
+			return r.refuse(fmt.Errorf("config %s refused: %w", r.source(), err))
 		}
 	}
 	r.force = false
+	if err := r.commit(ctx, snap, r.source(), start, publish); err != nil {
+		return err
+	}
+	if r.composer != nil {
+		r.data = data
+	}
+	return nil
+}
+
+// commit hands snap, built from source since start, to the sinks in order
+// (unless !publish: Prime) and makes it current, or refuses it when a sink
+// does. The caller holds r.mu.
+func (r *Reloader) commit(ctx context.Context, snap *model.Snapshot, source string, start time.Time, publish bool) error {
 	loaded := time.Now()
 	if publish && len(r.sinks) > 0 {
 		r.status.Applying = snap.Version
@@ -247,13 +335,11 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 			break
 		}
 		if err := sink(ctx, snap); err != nil {
-			r.digest, r.stat = digest, stamp
 			r.status.Applying = ""
-			return r.refuse(fmt.Errorf("config %s refused: %w", r.path, err))
+			return r.refuse(fmt.Errorf("config %s refused: %w", source, err))
 		}
 	}
 	r.status.Applying = ""
-	r.digest, r.stat = digest, stamp
 	prev := r.current
 	r.current = snap
 	r.status.Version = snap.Version
@@ -267,13 +353,17 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	r.status.LastError = ""
 	r.status.LastErrorAt = time.Time{}
 	r.publishState()
+	attrs := []any{"path", r.path}
+	if source != r.path {
+		attrs = append(attrs, "source", source)
+	}
 	if prev == nil {
-		r.log.Info("config loaded", "path", r.path, "version", snap.Version, "apis", len(snap.APIs))
+		r.log.Info("config loaded", append(attrs, "version", snap.Version, "apis", len(snap.APIs))...)
 	} else {
 		// load: read, parse and validate the file; apply: prepare and
 		// publish it everywhere.
-		r.log.Info("config reloaded", "path", r.path, "version", snap.Version, "previous", prev.Version, "apis", len(snap.APIs),
-			"load_ms", r.status.LoadMillis, "apply_ms", r.status.ApplyMillis)
+		r.log.Info("config reloaded", append(attrs, "version", snap.Version, "previous", prev.Version, "apis", len(snap.APIs),
+			"load_ms", r.status.LoadMillis, "apply_ms", r.status.ApplyMillis)...)
 	}
 	for _, w := range config.Warnings(snap) {
 		r.log.Warn("config warning", "path", r.path, "version", snap.Version, "warning", w)
