@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,8 +79,15 @@ func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot
 func (p *Parser) Compose(source string, data []byte, opts Options, compose func(*configv1.Gateway) (*configv1.Gateway, error)) (*model.Snapshot, error) {
 	gw, err := p.Parse(data)
 	if err != nil {
-		// The plain path reports every problem of the file with its line.
-		return load(source, data, opts, p.Parse, nil)
+		// The schema's problems, with their lines (those of the values
+		// are the composed configuration's).
+		var pe *parseError
+		if errors.As(err, &pe) && len(pe.problems) > 0 {
+			problems := slices.Clone(pe.problems)
+			sortProblems(problems)
+			return nil, &Error{Source: source, Problems: problems}
+		}
+		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
 	}
 	composed, err := compose(gw)
 	if err != nil {

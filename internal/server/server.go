@@ -37,6 +37,8 @@ import (
 	"github.com/apigwio/apigw/internal/config/reload"
 	"github.com/apigwio/apigw/internal/grpccodec"
 	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/internal/release"
+	"github.com/apigwio/apigw/internal/release/follow"
 	"github.com/apigwio/apigw/internal/server/admin"
 	"github.com/apigwio/apigw/internal/server/metrics"
 	"github.com/apigwio/apigw/ratelimit"
@@ -140,6 +142,20 @@ type Options struct {
 	// Pprof serves Go runtime profiles at /debug/pprof/ on the admin port.
 	// Default off.
 	Pprof bool
+	// Store, when set, supplies each environment's current release: the
+	// service serves the configuration file (server, listener, settings)
+	// composed with them (release.Compose), applies each new current
+	// release as a reload, and reports what it serves to the store. Start
+	// fails when the store cannot be read within StoreStartTimeout.
+	Store release.Store
+	// StoreURL names the store in logs and /debug/releases (its
+	// credentials are removed).
+	StoreURL string
+	// ReplicaID names this replica in the store. Default: the host name
+	// and the admin address.
+	ReplicaID string
+	// StoreStartTimeout bounds the first read of the store. Default 30s.
+	StoreStartTimeout time.Duration
 }
 
 // Server is a running gateway service.
@@ -147,6 +163,7 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	reloader *reload.Reloader
+	follower *follow.Follower
 	authz    *authz.Service
 	limiter  *ratelimit.Service
 	redis    redis.UniversalClient
@@ -179,8 +196,17 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		interval = 0
 	}
 	s := &Server{opts: o, log: o.Logger, errs: make(chan error, 2)}
+	var err error
 	s.reloader = reload.New(o.ConfigPath, config.Options{GRPCAddress: o.GRPCAddress, AdminAddress: o.AdminAddress}, interval, s.log,
 		func(ctx context.Context, snap *model.Snapshot) error { return s.apply(ctx, snap, o.XDS) })
+	var served *release.Current
+	if o.Store != nil {
+		s.follower = follow.New(follow.Options{Store: o.Store, URL: o.StoreURL, Logger: s.log, StartTimeout: o.StoreStartTimeout})
+		if served, err = s.follower.Read(ctx); err != nil {
+			return nil, err
+		}
+		s.reloader.SetComposer(s.follower.Composer(served))
+	}
 	snap, err := s.reloader.Prime(ctx)
 	if err != nil {
 		return nil, err
@@ -272,6 +298,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"authz":     func() any { return s.authz.Stats() },
 		"quotas":    func() any { return s.authz.QuotaUsage() },
 	}
+	if s.follower != nil {
+		s.follower.Started(served)
+		s.follower.SetReplicaID(replicaID(o.ReplicaID, s.adminLis.Addr()))
+		debug["releases"] = s.releasesStatus
+	}
 	for k, v := range o.Debug {
 		debug[k] = v
 	}
@@ -309,6 +340,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		defer s.wg.Done()
 		s.reloader.Run(runCtx)
 	}()
+	if s.follower != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.follower.Run(runCtx, s.reloader)
+		}()
+	}
 	if w, ok := o.XDS.(certificateWatcher); ok {
 		s.wg.Add(1)
 		go func() {
@@ -327,9 +365,49 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"services", services, "reflection", reflect)
 	s.log.Info("listening", "listener", "admin", "address", s.adminLis.Addr().String(),
 		"url", "http://"+s.adminLis.Addr().String()+"/")
+	if s.follower != nil {
+		s.log.Info("apigw ready", "config", o.ConfigPath, "store", follow.Redact(o.StoreURL), "releases", follow.Describe(served), "version", snap.Version)
+		return s, nil
+	}
 	s.log.Info("apigw ready", "config", o.ConfigPath, "version", snap.Version)
 	return s, nil
 }
+
+// replicaID is id, or by default the host name and the admin address.
+func replicaID(id string, admin net.Addr) string {
+	if id != "" {
+		return id
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return host + "/" + admin.String()
+}
+
+// releasesStatus is /debug/releases: what this replica serves of each
+// environment and the store's state, and the replicas the store lists
+// (asked within a few seconds, and not at all while the store is
+// unavailable; never waits for an apply).
+func (s *Server) releasesStatus() any {
+	type doc struct {
+		follow.Status
+		Replicas      []release.ReplicaStatus `json:"replicas"`
+		ReplicasError string                  `json:"replicas_error,omitempty"`
+	}
+	d := doc{Status: s.follower.Status()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	reps, err := s.follower.Replicas(ctx)
+	if err != nil {
+		d.ReplicasError = err.Error()
+	}
+	d.Replicas = reps
+	return d
+}
+
+// Follower is the release-store follower (nil without a store).
+func (s *Server) Follower() *follow.Follower { return s.follower }
 
 // isLoopback reports whether addr is a loopback TCP address.
 func isLoopback(addr net.Addr) bool {
@@ -481,6 +559,25 @@ func (s *Server) registerMetrics(m *metrics.Registry) {
 	m.Counter("apigw_panics_total", "Panics recovered in gRPC handlers (each answered: Check with 500 APIG.0601, others with status Internal).", func() float64 { return float64(s.recovery.panics.Load()) })
 	m.Counter("apigw_config_reloads_total", "Configurations accepted (the first load included).", func() float64 { return float64(s.reloader.Status().Reloads) })
 	m.Counter("apigw_config_reload_failures_total", "Configurations refused (the previous one kept serving).", func() float64 { return float64(s.reloader.Status().Failures) })
+	if s.follower != nil {
+		m.GaugeVec("apigw_release_serving", "The release number this replica serves, by environment (release store).", "env", func() map[string]float64 {
+			envs := s.follower.Status().Environments
+			out := make(map[string]float64, len(envs))
+			for env, es := range envs {
+				out[env] = float64(es.Release)
+			}
+			return out
+		})
+		m.Gauge("apigw_release_store_up", "1 when the release store answered last time it was asked, 0 while it is unavailable.", func() float64 {
+			if s.follower.Status().StoreAvailable {
+				return 1
+			}
+			return 0
+		})
+		m.Counter("apigw_release_apply_failures_total", "Releases refused (the previous ones kept serving).", func() float64 {
+			return float64(s.follower.Status().ApplyFailures)
+		})
+	}
 	m.Counter("apigw_ratelimit_requests_total", "ShouldRateLimit calls.", func() float64 { return float64(s.limiter.Stats().Requests) })
 	m.Counter("apigw_ratelimit_over_limit_total", "ShouldRateLimit calls answered OVER_LIMIT.", func() float64 { return float64(s.limiter.Stats().OverLimit) })
 	m.Counter("apigw_ratelimit_cache_hits_total", "Descriptors answered over the limit from the local cache.", func() float64 { return float64(s.limiter.Stats().CacheHits) })

@@ -69,6 +69,28 @@ func (r *Registry) Gauge(name, help string, read func() float64) {
 	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, read))
 }
 
+// GaugeVec registers a gauge with one label, read at scrape time: read
+// returns the value of each label value (e.g. the release served by
+// environment).
+func (r *Registry) GaugeVec(name, help, label string, read func() map[string]float64) {
+	r.reg.MustRegister(&vecCollector{desc: prometheus.NewDesc(name, help, []string{label}, nil), read: read})
+}
+
+type vecCollector struct {
+	desc *prometheus.Desc
+	read func() map[string]float64
+}
+
+func (c *vecCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *vecCollector) Collect(ch chan<- prometheus.Metric) {
+	for v, x := range c.read() {
+		if m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, x, v); err == nil {
+			ch <- m
+		}
+	}
+}
+
 // Counter registers a counter read at scrape time.
 func (r *Registry) Counter(name, help string, read func() float64) {
 	r.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, read))
