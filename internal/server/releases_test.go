@@ -234,7 +234,9 @@ func TestStorePublishChangesOnlyThatEnvironment(t *testing.T) {
 	reloads := a.s.Reloader().Status().Reloads
 	write(t, a.s.opts.ConfigPath, storeLocal+"settings: {max_api_removal_percent: 50}\n")
 	a.s.Reload()
-	waitUntil(t, 5*time.Second, "the local file reloaded", func() bool { return a.s.Reloader().Status().Reloads > reloads || a.s.Reloader().Status().LastError != "" })
+	waitUntil(t, 5*time.Second, "the local file reloaded", func() bool {
+		return a.s.Reloader().Status().Reloads > reloads || a.s.Reloader().Status().LastError != ""
+	})
 	if e := a.s.Reloader().Status().LastError; e != "" {
 		t.Fatal(e)
 	}
