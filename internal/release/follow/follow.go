@@ -38,6 +38,16 @@ type Target interface {
 	Recompose(ctx context.Context, c *reload.Composer) error
 }
 
+// Availability is implemented by stores whose Watch reconnects by itself
+// instead of returning an error (the etcd store): they tell when they stop
+// and start answering, without polling.
+type Availability interface {
+	// WatchAvailability calls fn with nil each time the store can be
+	// reached again and with the reason each time it cannot, until ctx
+	// ends.
+	WatchAvailability(ctx context.Context, fn func(err error))
+}
+
 // Options configure a Follower.
 type Options struct {
 	// Store holds the releases (required).
@@ -302,6 +312,19 @@ func (f *Follower) Replicas(ctx context.Context) ([]release.ReplicaStatus, error
 // target.
 func (f *Follower) Run(ctx context.Context, target Target) {
 	var wg sync.WaitGroup
+	if av, ok := f.o.Store.(Availability); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			av.WatchAvailability(ctx, func(err error) {
+				if err == nil {
+					f.available()
+				} else if ctx.Err() == nil {
+					f.unavailable(err)
+				}
+			})
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
