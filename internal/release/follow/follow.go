@@ -187,6 +187,9 @@ func Redact(raw string) string {
 		rest, _, _ = strings.Cut(rest, "?")
 		return scheme + "://" + rest
 	}
+	if u.Scheme == "" || u.Host == "" {
+		return "(unparsable store URL)"
+	}
 	u.User = nil
 	u.RawQuery, u.Fragment = "", ""
 	return u.String()
