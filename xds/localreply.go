@@ -160,11 +160,20 @@ func jsonBody(fields map[string]*structpb.Value) *corev3.SubstitutionFormatStrin
 	}
 }
 
-// tencentFilter matches requests marked with the tencent dialect.
+// tencentFilter matches requests marked with the tencent dialect: by the
+// mark copied into dynamic metadata (markFilter) for requests that went
+// upstream, whose DialectHeader the router removed (backend failures and
+// timeouts), or by the header itself on the miss routes, whose per-route
+// header_to_metadata rules replace the copy.
 func tencentFilter() *accesslogv3.AccessLogFilter {
-	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{
-		HeaderFilter: &accesslogv3.HeaderFilter{Header: exactHeader(DialectHeader, dialectTencent)},
-	}}
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_OrFilter{OrFilter: &accesslogv3.OrFilter{
+		Filters: []*accesslogv3.AccessLogFilter{
+			markFilter(dialectTencent),
+			{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{
+				HeaderFilter: &accesslogv3.HeaderFilter{Header: exactHeader(DialectHeader, dialectTencent)},
+			}},
+		},
+	}}}
 }
 
 func flagFilter(flags ...string) *accesslogv3.AccessLogFilter {

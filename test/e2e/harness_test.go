@@ -227,6 +227,8 @@ groups:
         path: /ping
         auth: none
         backend: {mock: {status: 200, body: pong, headers: {content-type: text/plain}}}
+      - {name: down, method: GET, path: /down, auth: none, backend: {url: "http://127.0.0.1:{{.DeadPort}}/down", timeout: 2s}}
+      - {name: slow, method: GET, path: /slow, auth: none, backend: {url: "http://{{.Release}}/slow", timeout: 1s}}
   # gateway responses (responses_test.go)
   - name: gwr
     domains: [gwr.example.com]
