@@ -148,7 +148,7 @@ func New(o Options) *Follower {
 		o.Logger = slog.Default()
 	}
 	if o.Compose == nil {
-		o.Compose = defaultCompose
+		o.Compose = release.Compose
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 30 * time.Second
