@@ -243,6 +243,17 @@ func TestStorePublishChangesOnlyThatEnvironment(t *testing.T) {
 	if a.allowed(t, "gb/a", "BETA") || !a.allowed(t, "gr/a", "RELEASE") {
 		t.Fatal("a reload of the local file lost the releases")
 	}
+	// A local file with a schema problem is refused with its line; the
+	// releases keep serving.
+	write(t, a.s.opts.ConfigPath, storeLocal+"settings: {max_body_bytes: 2048}\n")
+	a.s.Reload()
+	waitUntil(t, 5*time.Second, "the bad local file refused", func() bool { return a.s.Reloader().Status().Failures > 0 })
+	if e := a.s.Reloader().Status().LastError; !strings.Contains(e, ":4:12: settings.max_body_bytes: unknown field") || strings.Contains(e, "no groups") {
+		t.Fatalf("refusal of the local file: %s", e)
+	}
+	if a.allowed(t, "gb/a", "BETA") || !a.allowed(t, "gr/a", "RELEASE") {
+		t.Fatal("a refused local file changed the decisions")
+	}
 }
 
 // TestStoreRefusalKeepsLastGood: a release the replica refuses changes
