@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/apigwio/apigw/internal/config"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
 
@@ -264,5 +265,25 @@ func TestComposeVariants(t *testing.T) {
 		if !slices.Contains(decisions(t, snap, env), line) {
 			t.Errorf("%s: no %q", env, line)
 		}
+	}
+}
+
+// TestComposeVariantsCORS: variants of one path must share their CORS
+// policy; the composition is built (and refused) like any configuration.
+func TestComposeVariantsCORS(t *testing.T) {
+	v1 := readConfig(t, "gateway.yaml")
+	v1.Groups[0].Apis[0].Cors = &configv1.Cors{AllowOrigins: []string{"https://v1.example.com"}}
+	v2 := proto.Clone(v1).(*configv1.Gateway)
+	v2.Groups[0].Apis[0].Cors.AllowOrigins = []string{"https://v2.example.com"}
+	out, err := Compose(v2, map[string]*Release{
+		"RELEASE": rel("RELEASE", 1, mustRestrict(t, v1, "RELEASE")),
+		"BETA":    rel("BETA", 2, mustRestrict(t, v2, "BETA")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Build("composed", out, config.Options{})
+	if err == nil || !strings.Contains(err.Error(), "variants with the same method and path must have the same cors") {
+		t.Fatalf("err = %v", err)
 	}
 }
