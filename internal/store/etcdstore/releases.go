@@ -50,6 +50,9 @@ func (s *Store) Current(ctx context.Context) (*release.Current, error) {
 func (s *Store) currentAt(ctx context.Context, rev int64) (*release.Current, error) {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
+	if err := s.reachable(cctx); err != nil {
+		return nil, s.wrap("reading the current releases", err)
+	}
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
@@ -142,6 +145,9 @@ func (s *Store) Get(ctx context.Context, env string, n uint64) (*release.Release
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
+	if err := s.reachable(cctx); err != nil {
+		return nil, s.wrap("reading a release", err)
+	}
 	r, err := s.getAt(cctx, env, n, 0)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		if unavailable(err) || errors.Is(err, context.Canceled) || isEtcd(err) {
@@ -205,6 +211,9 @@ func (s *Store) List(ctx context.Context, env string) ([]*release.Release, error
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
+	if err := s.reachable(cctx); err != nil {
+		return nil, s.wrap("listing releases", err)
+	}
 	resp, err := s.cli.Get(cctx, key, clientv3.WithPrefix())
 	if err != nil {
 		return nil, s.wrap("listing releases", err)
@@ -307,6 +316,9 @@ func (s *Store) Publish(ctx context.Context, rels []*release.Release, expect map
 func (s *Store) publishOnce(ctx context.Context, rels []*release.Release, expect map[string]uint64, compared []string) (_ []*release.Release, retry bool, _ error) {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
+	if err := s.reachable(cctx); err != nil {
+		return nil, false, s.wrap("publishing", err)
+	}
 	// Read the current numbers, counters and kept releases at one revision.
 	var reads []clientv3.Op
 	for _, r := range rels {

@@ -40,6 +40,9 @@ func (s *Store) Report(ctx context.Context, st release.ReplicaStatus) error {
 	s.mu.Unlock()
 	cctx, cancel := s.call(ctx)
 	defer cancel()
+	if err := s.reachable(cctx); err != nil {
+		return s.wrap("reporting the replica's status", err)
+	}
 	err := s.putStatus(cctx, &cp)
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		s.dropLease()
@@ -152,6 +155,9 @@ func (s *Store) keepAlive(id clientv3.LeaseID, ka <-chan *clientv3.LeaseKeepAliv
 func (s *Store) Replicas(ctx context.Context) ([]release.ReplicaStatus, error) {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
+	if err := s.reachable(cctx); err != nil {
+		return nil, s.wrap("listing replicas", err)
+	}
 	resp, err := s.cli.Get(cctx, s.prefix+"replicas/", clientv3.WithPrefix())
 	if err != nil {
 		return nil, s.wrap("listing replicas", err)

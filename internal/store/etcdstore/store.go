@@ -31,12 +31,14 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/apigwio/apigw/internal/release"
@@ -290,10 +292,47 @@ func unavailable(err error) bool {
 // reason is a short cause for an unavailable store.
 func reason(err error) string {
 	if st, ok := status.FromError(err); ok && st.Message() != "" && st.Code() != codes.OK {
-		return st.Message()
+		m := st.Message()
+		if in, ok := strings.CutPrefix(m, `connection error: desc = "`); ok {
+			m = strings.TrimSuffix(in, `"`)
+		}
+		m = strings.TrimPrefix(m, "transport: Error while dialing: ")
+		return strings.TrimPrefix(m, "transport: ")
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "no answer in time"
 	}
 	return err.Error()
+}
+
+// reachable returns at once when the connection to etcd is ready, waits
+// while it is being made, and fails fast when every member is unreachable
+// (the connection in transient failure): etcd's client would otherwise
+// wait for a member until the call's deadline. The error then is gRPC's
+// reason (connection refused, a certificate refused, ...), from one call
+// that does not wait.
+func (s *Store) reachable(ctx context.Context) error {
+	conn := s.cli.ActiveConnection()
+	for {
+		st := conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			return nil
+		case connectivity.Shutdown:
+			return errors.New("store closed")
+		case connectivity.Idle:
+			conn.Connect()
+		case connectivity.TransientFailure:
+			_, err := etcdserverpb.NewKVClient(conn).Range(ctx, &etcdserverpb.RangeRequest{
+				Key: []byte(s.prefix + "reachable"), Limit: 1, CountOnly: true,
+			}, grpc.WaitForReady(false))
+			if err != nil && unavailable(err) {
+				return err
+			}
+			return nil // it answered, or refused for another reason the real call will give
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			return ctx.Err()
+		}
+	}
 }
