@@ -106,7 +106,6 @@ type Store struct {
 	lastGood map[string]*release.Release // per environment, for values that do not decode
 	lease    clientv3.LeaseID
 	status   *release.ReplicaStatus // last reported
-	leaseRun bool                   // the keep-alive goroutine runs
 	wg       sync.WaitGroup
 }
 
