@@ -267,11 +267,14 @@ type envState struct {
 }
 
 // Publish writes rels as the new current releases of their environments in
-// one transaction, provided the current release of every environment in
-// rels and in expect is still expect[env] (0: none). Otherwise it returns an
-// error wrapping release.ErrConflict and writes nothing. The releases
-// beyond the history bound are deleted in the same transaction (never the
-// new current ones).
+// one transaction, provided the current release of every environment is
+// still expect[env] (0 or absent from expect: none), those published and
+// the others alike. Otherwise it returns an error wrapping
+// release.ErrConflict that says which environment moved, and writes
+// nothing. A current value that is not a release number (corrupted) does
+// not count as a move: a publish replaces it. The releases beyond the
+// history bound are deleted in the same transaction (never the new current
+// ones).
 func (s *Store) Publish(ctx context.Context, rels []*release.Release, expect map[string]uint64) ([]*release.Release, error) {
 	if len(rels) == 0 {
 		return nil, errors.New("nothing to publish")
@@ -293,37 +296,75 @@ func (s *Store) Publish(ctx context.Context, rels []*release.Release, expect map
 			return nil, fmt.Errorf("invalid environment name %q", clip(env))
 		}
 	}
-	if 3*len(rels)+len(expect)+len(rels) > maxTxnOps {
+	if 4*len(rels)+len(expect)+1 > maxTxnOps {
 		return nil, fmt.Errorf("too many environments in one publish (%d)", len(rels))
 	}
-	compared := slices.Sorted(maps.Keys(expect))
-	for env := range envs {
-		if _, ok := expect[env]; !ok {
-			compared = append(compared, env)
-		}
-	}
 	for attempt := 0; ; attempt++ {
-		out, retry, err := s.publishOnce(ctx, rels, expect, compared)
+		out, retry, err := s.publishOnce(ctx, rels, expect)
 		if !retry || attempt == 3 {
 			return out, err
 		}
 	}
 }
 
-// publishOnce reads the state of the environments published and tries the
-// transaction once. retry is true when it failed only because a counter
-// moved while the current releases are still as expected.
-func (s *Store) publishOnce(ctx context.Context, rels []*release.Release, expect map[string]uint64, compared []string) (_ []*release.Release, retry bool, _ error) {
+// moved lists the environments whose current release, as kvs (the keys
+// under current/) hold it, is not the one expected.
+func (s *Store) moved(kvs []*mvccpb.KeyValue, expect map[string]uint64) []string {
+	now := map[string]string{}
+	seen := map[string]bool{}
+	for _, kv := range kvs {
+		env := strings.TrimPrefix(string(kv.Key), s.prefix+"current/")
+		if !envName.MatchString(env) {
+			continue
+		}
+		seen[env] = true
+		n, err := parseNumber(kv.Value)
+		if err != nil {
+			continue // corrupted: not a move
+		}
+		if n != expect[env] {
+			now[env] = "#" + strconv.FormatUint(n, 10)
+		}
+	}
+	for env, n := range expect { // expected but gone
+		if n != 0 && !seen[env] {
+			now[env] = "none"
+		}
+	}
+	out := make([]string, 0, len(now))
+	for _, env := range slices.Sorted(maps.Keys(now)) {
+		was := "none"
+		if n := expect[env]; n != 0 {
+			was = "#" + strconv.FormatUint(n, 10)
+		}
+		out = append(out, fmt.Sprintf("%s was %s, now %s", env, was, now[env]))
+	}
+	return out
+}
+
+// conflict is the error of a publish that lost.
+func conflict(moved []string) error {
+	if len(moved) == 0 {
+		return fmt.Errorf("%w", release.ErrConflict)
+	}
+	return fmt.Errorf("%w (%s)", release.ErrConflict, strings.Join(moved, "; "))
+}
+
+// publishOnce reads the current releases and the state of the environments
+// published, and tries the transaction once. retry is true when it failed
+// while the current releases are still as expected (a counter or a
+// corrupted value moved meanwhile).
+func (s *Store) publishOnce(ctx context.Context, rels []*release.Release, expect map[string]uint64) (_ []*release.Release, retry bool, _ error) {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	if err := s.reachable(cctx); err != nil {
 		return nil, false, s.wrap("publishing", err)
 	}
-	// Read the current numbers, counters and kept releases at one revision.
-	var reads []clientv3.Op
+	// Read every current number, and the counters and kept releases of the
+	// environments published, at one revision.
+	reads := []clientv3.Op{clientv3.OpGet(s.prefix+"current/", clientv3.WithPrefix())}
 	for _, r := range rels {
 		reads = append(reads,
-			clientv3.OpGet(s.currentKey(r.Env)),
 			clientv3.OpGet(s.seqKey(r.Env)),
 			clientv3.OpGet(s.releasesKey(r.Env), clientv3.WithPrefix(), clientv3.WithKeysOnly()))
 	}
@@ -331,19 +372,26 @@ func (s *Store) publishOnce(ctx context.Context, rels []*release.Release, expect
 	if err != nil {
 		return nil, false, s.wrap("reading before publishing", err)
 	}
+	read := rresp.Header.Revision
+	currents := rresp.Responses[0].GetResponseRange().Kvs
+	if m := s.moved(currents, expect); len(m) > 0 {
+		return nil, false, conflict(m)
+	}
+	cur := map[string]uint64{}
+	for _, kv := range currents {
+		env := strings.TrimPrefix(string(kv.Key), s.prefix+"current/")
+		cur[env], _ = parseNumber(kv.Value)
+	}
 	states := map[string]*envState{}
 	for i, r := range rels {
-		st := &envState{}
-		if kvs := rresp.Responses[3*i].GetResponseRange().Kvs; len(kvs) > 0 {
-			st.current, _ = parseNumber(kvs[0].Value) // a foreign value: the compare decides
-		}
-		if kvs := rresp.Responses[3*i+1].GetResponseRange().Kvs; len(kvs) > 0 {
+		st := &envState{current: cur[r.Env]}
+		if kvs := rresp.Responses[1+2*i].GetResponseRange().Kvs; len(kvs) > 0 {
 			st.seqMod = kvs[0].ModRevision
 			if st.seq, err = parseNumber(kvs[0].Value); err != nil {
 				s.log.Error("etcd store: the release counter of an environment is not a number; numbering after the highest release kept", "env", r.Env, "key", s.seqKey(r.Env))
 			}
 		}
-		for _, kv := range rresp.Responses[3*i+2].GetResponseRange().Kvs {
+		for _, kv := range rresp.Responses[2+2*i].GetResponseRange().Kvs {
 			if e, n, ok := s.parseReleaseKey(string(kv.Key)); ok && e == r.Env {
 				st.releases = append(st.releases, n)
 			}
@@ -351,14 +399,13 @@ func (s *Store) publishOnce(ctx context.Context, rels []*release.Release, expect
 		slices.Sort(st.releases)
 		states[r.Env] = st
 	}
-	// The transaction: every environment's current as expected, and every
-	// counter unchanged since read.
-	var cmps []clientv3.Cmp
-	for _, env := range compared {
-		if n := expect[env]; n == 0 {
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.currentKey(env)), "=", 0))
-		} else {
-			cmps = append(cmps, clientv3.Compare(clientv3.Value(s.currentKey(env)), "=", strconv.FormatUint(n, 10)))
+	// The transaction: nothing under current/ written since the read (which
+	// matched expect), no environment expected there deleted since, and
+	// every counter unchanged.
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.prefix+"current/"), "<", read+1).WithPrefix()}
+	for env, n := range expect {
+		if n != 0 {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.currentKey(env)), ">", 0))
 		}
 	}
 	now := time.Now().UTC()
@@ -403,28 +450,12 @@ func (s *Store) publishOnce(ctx context.Context, rels []*release.Release, expect
 		return out, false, nil
 	}
 	// Lost: say which environment moved.
-	var moved []string
-	for _, env := range compared {
-		g, err := s.cli.Get(cctx, s.currentKey(env))
-		if err != nil {
-			return nil, false, fmt.Errorf("%w", release.ErrConflict)
-		}
-		now := "none"
-		var cur uint64
-		if len(g.Kvs) > 0 {
-			now = "#" + clip(string(g.Kvs[0].Value))
-			cur, _ = parseNumber(g.Kvs[0].Value)
-		}
-		if cur != expect[env] || (len(g.Kvs) > 0 && cur == 0) {
-			was := "none"
-			if expect[env] != 0 {
-				was = "#" + strconv.FormatUint(expect[env], 10)
-			}
-			moved = append(moved, fmt.Sprintf("%s was %s, now %s", env, was, now))
-		}
+	g, err := s.cli.Get(cctx, s.prefix+"current/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, false, conflict(nil)
 	}
-	if len(moved) == 0 {
-		return nil, true, fmt.Errorf("%w", release.ErrConflict)
+	if m := s.moved(g.Kvs, expect); len(m) > 0 {
+		return nil, false, conflict(m)
 	}
-	return nil, false, fmt.Errorf("%w (%s)", release.ErrConflict, strings.Join(moved, "; "))
+	return nil, true, conflict(nil)
 }

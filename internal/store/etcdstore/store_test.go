@@ -184,7 +184,7 @@ func TestPublishConflicts(t *testing.T) {
 	c := etcdtest.StartSingle(t)
 	s := open(t, storeURL(c, "apigw"), Options{})
 	publish(t, s, rel("BETA", "/v1", ""), nil)
-	publish(t, s, rel("RELEASE", "/v1", ""), nil)
+	publish(t, s, rel("RELEASE", "/v1", ""), map[string]uint64{"BETA": 1})
 	for _, tc := range []struct {
 		name   string
 		env    string
@@ -195,6 +195,8 @@ func TestPublishConflicts(t *testing.T) {
 		{"first publish but one exists", "BETA", nil},
 		{"other environment moved", "BETA", map[string]uint64{"BETA": 1, "RELEASE": 3}},
 		{"other environment expected absent", "BETA", map[string]uint64{"BETA": 1, "RELEASE": 0}},
+		{"other environment not expected (appeared since read)", "BETA", map[string]uint64{"BETA": 1}},
+		{"expected environment gone", "BETA", map[string]uint64{"BETA": 1, "RELEASE": 1, "TEST": 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Publish(ctxT(t), []*release.Release{rel(tc.env, "/x", "")}, tc.expect)
@@ -210,6 +212,19 @@ func TestPublishConflicts(t *testing.T) {
 	list, _ := s.List(ctxT(t), "BETA")
 	if len(list) != 1 {
 		t.Fatalf("a conflicting publish wrote a release: %d releases", len(list))
+	}
+	_, err = s.Publish(ctxT(t), []*release.Release{rel("BETA", "/x", "")}, map[string]uint64{"BETA": 1})
+	if !errors.Is(err, release.ErrConflict) || !strings.Contains(err.Error(), "(RELEASE was none, now #1)") {
+		t.Fatalf("a publish unaware of RELEASE: %v", err)
+	}
+	// A corrupted current value is not a move: a publish replaces it.
+	raw := rawClient(t, c)
+	if _, err := raw.Put(ctxT(t), "/apigw/current/BETA", "garbage"); err != nil {
+		t.Fatal(err)
+	}
+	r := publish(t, s, rel("BETA", "/fixed", ""), map[string]uint64{"BETA": 1, "RELEASE": 1})
+	if r.Number != 2 {
+		t.Fatalf("number %d after a corrupted current, want 2", r.Number)
 	}
 }
 
