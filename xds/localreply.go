@@ -39,6 +39,9 @@ const requestIDFormat = "%REQ(X-REQUEST-ID)%"
 //   - Envoy's 400 to an encoded slash in the path
 //     (path_with_escaped_slashes_action, told apart by its response code
 //     details with a CEL filter): APIG.0201 naming the path (pathguard.go).
+//   - Envoy's 403 to an Upgrade on a route that does not allow it (an API
+//     without websocket: true; response code details upgrade_failed):
+//     400 APIG.0201 "the API does not accept a WebSocket upgrade".
 //   - NR (no virtual host or route matched) and NC (the catch-all route's
 //     deliberately missing cluster): 404 APIG.0101.
 //   - UH (no healthy upstream): 502 APIG.0610.
@@ -68,6 +71,7 @@ func (t *translator) localReplyConfig() *hcmv3.LocalReplyConfig {
 		{flagFilter("RL"), apigerr.Throttled, true, tencentRateLimited},
 		{flagFilter("RLSE"), apigerr.InternalError, false, ""},
 		{t.pathNormalizationFailed(), pathRejected, false, ""},
+		{t.upgradeFailed(), upgradeRefused, true, ""},
 		{flagFilter("NR", "NC"), apigerr.APINotFound, true, ""},
 		{flagFilter("UH"), apigerr.NoBackendAvailable, true, ""},
 		{flagFilter("UF", "UC", "UR"), apigerr.BackendUnavailable, true, ""},
@@ -160,11 +164,20 @@ func jsonBody(fields map[string]*structpb.Value) *corev3.SubstitutionFormatStrin
 	}
 }
 
-// tencentFilter matches requests marked with the tencent dialect.
+// tencentFilter matches requests marked with the tencent dialect: by the
+// mark copied into dynamic metadata (markFilter) for requests that went
+// upstream, whose DialectHeader the router removed (backend failures and
+// timeouts), or by the header itself on the miss routes, whose per-route
+// header_to_metadata rules replace the copy.
 func tencentFilter() *accesslogv3.AccessLogFilter {
-	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{
-		HeaderFilter: &accesslogv3.HeaderFilter{Header: exactHeader(DialectHeader, dialectTencent)},
-	}}
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_OrFilter{OrFilter: &accesslogv3.OrFilter{
+		Filters: []*accesslogv3.AccessLogFilter{
+			markFilter(dialectTencent),
+			{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{
+				HeaderFilter: &accesslogv3.HeaderFilter{Header: exactHeader(DialectHeader, dialectTencent)},
+			}},
+		},
+	}}}
 }
 
 func flagFilter(flags ...string) *accesslogv3.AccessLogFilter {

@@ -69,14 +69,37 @@ var pathRejected = apigerr.Code{
 
 // pathNormalizationFailed matches Envoy's own 400 to an encoded slash
 // (path_with_escaped_slashes_action REJECT_REQUEST), which carries no
-// response flag: it is told apart by its response code details, with the
-// CEL access-log filter.
+// response flag: it is told apart by its response code details.
 func (t *translator) pathNormalizationFailed() *accesslogv3.AccessLogFilter {
+	return t.codeDetailsFilter("path_normalization_failed")
+}
+
+// upgradeFailed matches Envoy's own 403 to an Upgrade (WebSocket) request
+// on a route that does not allow it (an API without websocket: true): it
+// carries no response flag either, and no Check ran.
+func (t *translator) upgradeFailed() *accesslogv3.AccessLogFilter {
+	return t.codeDetailsFilter("upgrade_failed")
+}
+
+// upgradeRefused is the answer to such an Upgrade: 400 APIG.0201.
+var upgradeRefused = apigerr.Code{
+	ID:      apigerr.RequestError.ID,
+	Status:  apigerr.RequestError.Status,
+	Message: apigerr.WithDetail(apigerr.RequestError, UpgradeRefusedDetail).Msg(),
+}
+
+// UpgradeRefusedDetail is the detail of the 400 APIG.0201 answer to an
+// Upgrade request for an API without websocket: true.
+const UpgradeRefusedDetail = "the API does not accept a WebSocket upgrade"
+
+// codeDetailsFilter matches replies whose response code details are
+// details, with the CEL access-log filter.
+func (t *translator) codeDetailsFilter(details string) *accesslogv3.AccessLogFilter {
 	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ExtensionFilter{
 		ExtensionFilter: &accesslogv3.ExtensionFilter{
 			Name: "envoy.access_loggers.extension_filters.cel",
 			ConfigType: &accesslogv3.ExtensionFilter_TypedConfig{TypedConfig: t.pack(&celv3.ExpressionFilter{
-				Expression: "response.code_details == 'path_normalization_failed'",
+				Expression: "response.code_details == '" + details + "'",
 			})},
 		},
 	}}

@@ -122,11 +122,13 @@ const (
 )
 
 // headerToMetadata is the listener-level header_to_metadata configuration:
-// when a group uses a response set, a rule copying DialectHeader into
-// ResponsesNamespace (tencent miss routes replace it with their own
-// per-route rules; those groups cannot use a set); otherwise empty.
+// when a group uses a response set or the tencent dialect, a rule copying
+// DialectHeader into ResponsesNamespace, where the local-reply mappers still
+// see it after the router removed the header (tencent miss routes replace
+// the rule with their own per-route rules: their requests never go
+// upstream, so the header itself is still there); otherwise empty.
 func (t *translator) headerToMetadata() *headertometadatav3.Config {
-	if len(t.responseSetsUsed()) == 0 {
+	if !t.tencent && len(t.responseSetsUsed()) == 0 {
 		return &headertometadatav3.Config{}
 	}
 	return &headertometadatav3.Config{RequestRules: []*headertometadatav3.Config_Rule{{

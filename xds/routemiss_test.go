@@ -228,9 +228,9 @@ func TestRouteMissMapper(t *testing.T) {
 		file       string
 		wantMapper int // index of the miss mapper, -1 when absent
 	}{
-		{"path_environments_tencent.input.yaml", 10}, // after the quota, rate-limit, RLSE and path mappers
+		{"path_environments_tencent.input.yaml", 12}, // after the quota, rate-limit, RLSE, path and upgrade mappers
 		{"path_environments.input.yaml", -1},
-		{"dialect.input.yaml", 10},
+		{"dialect.input.yaml", 12},
 		{"environments.input.yaml", -1},
 	}
 	for _, tt := range tests {

@@ -496,6 +496,7 @@ func TestLocalReplies(t *testing.T) {
 			"- error_code,error_msg,request_id", "- -",
 			"429 error_code,error_msg,request_id", "- error_code,error_msg,request_id",
 			"- error_code,error_msg,request_id", // an encoded slash in the path
+			"400 error_code,error_msg,request_id", // an Upgrade the API does not accept
 			"404 error_code,error_msg,request_id",
 			"502 error_code,error_msg,request_id", "502 error_code,error_msg,request_id",
 			"504 error_code,error_msg,request_id", "413 error_code,error_msg,request_id",
@@ -506,6 +507,7 @@ func TestLocalReplies(t *testing.T) {
 			"429 message", "429 message", "429 error_code,error_msg,request_id", // quota, rate, APIG
 			"- message", "- error_code,error_msg,request_id",
 			"- message", "- error_code,error_msg,request_id", // an encoded slash in the path
+			"400 message", "400 error_code,error_msg,request_id", // an Upgrade the API does not accept
 			"404 message", // a tencent routing miss
 			"404 message", "404 error_code,error_msg,request_id",
 			"502 message", "502 error_code,error_msg,request_id",

@@ -88,10 +88,31 @@ var typeOf = map[Code]ResponseType{
 	BackendSignatureFailed:  TypeDefault5XX,
 }
 
-// TypeOf returns the response type of a catalogue entry; an entry outside
-// the catalogue is DEFAULT_4XX or DEFAULT_5XX by its status.
+// codeStatus is a catalogue entry without its message.
+type codeStatus struct {
+	id     string
+	status int
+}
+
+// typeByIDStatus is typeOf by error code and status alone, for codes that
+// carry a message of their own (an entry with a detail built into the
+// message, as Envoy's local replies need it).
+var typeByIDStatus = func() map[codeStatus]ResponseType {
+	m := make(map[codeStatus]ResponseType, len(typeOf))
+	for c, t := range typeOf {
+		m[codeStatus{c.ID, c.Status}] = t
+	}
+	return m
+}()
+
+// TypeOf returns the response type of a catalogue entry, matched by code
+// and status when the message differs (a detail in the message); any other
+// code is DEFAULT_4XX or DEFAULT_5XX by its status.
 func TypeOf(c Code) ResponseType {
 	if t, ok := typeOf[c]; ok {
+		return t
+	}
+	if t, ok := typeByIDStatus[codeStatus{c.ID, c.Status}]; ok {
 		return t
 	}
 	if c.Status >= 500 {

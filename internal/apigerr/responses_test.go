@@ -54,4 +54,17 @@ func TestErrorType(t *testing.T) {
 	if TypeOf(Code{"X", 503, ""}) != TypeDefault5XX || TypeOf(Code{"X", 418, ""}) != TypeDefault4XX {
 		t.Error("fallback by status")
 	}
+	// A catalogue code whose message carries a detail keeps its type.
+	for _, tt := range []struct {
+		code Code
+		want ResponseType
+	}{
+		{Code{RequestError.ID, RequestError.Status, WithDetail(RequestError, "the path contains ;").Msg()}, TypeRequestParameters},
+		{Code{RequestURITooLarge.ID, RequestURITooLarge.Status, "other words"}, TypeURITooLong},
+		{Code{RequestError.ID, 499, "x"}, TypeDefault4XX}, // the code with another status is not the entry
+	} {
+		if got := TypeOf(tt.code); got != tt.want {
+			t.Errorf("TypeOf(%v) = %s, want %s", tt.code, got, tt.want)
+		}
+	}
 }

@@ -3,12 +3,15 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apigwio/apigw/internal/apigerr"
 	"github.com/apigwio/apigw/internal/envoybin"
 )
 
@@ -83,7 +86,7 @@ func TestEndToEnd(t *testing.T) {
 		g.expectError(t, req, http.StatusNotFound, "APIG.0101")
 	})
 
-	t.Run("tencent group: routing misses get Tencent's messages", func(t *testing.T) {
+	t.Run("tencent group: routing misses and backend failures get Tencent's messages", func(t *testing.T) {
 		tencent := func(method, path string) *http.Request {
 			req := g.request(t, method, path, nil)
 			req.Host = "tc.example.com"
@@ -104,6 +107,25 @@ func TestEndToEnd(t *testing.T) {
 			if code != http.StatusNotFound || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") ||
 				json.Unmarshal([]byte(body), &got) != nil || got.Message != tt.want {
 				t.Errorf("%s tc.example.com%s = %d (%s) %s, want 404 {\"message\":%q}", tt.method, tt.path, code, hdr.Get("Content-Type"), body, tt.want)
+			}
+		}
+		// Replies to requests that went upstream: the router removed the
+		// dialect header before forwarding, the mark in metadata remains.
+		for _, tt := range []struct {
+			path  string
+			codes []int
+			want  []string
+		}{
+			{"/down", []int{http.StatusBadGateway}, []string{apigerr.BackendUnavailable.Message, apigerr.NoBackendAvailable.Message}},
+			{"/slow?ms=3000", []int{http.StatusGatewayTimeout}, []string{apigerr.BackendTimeout.Message}},
+		} {
+			code, _, body, err := g.do(tencent("GET", tt.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if !slices.Contains(tt.codes, code) || json.Unmarshal([]byte(body), &got) != nil || len(got) != 1 || !slices.Contains(tt.want, fmt.Sprint(got["message"])) {
+				t.Errorf("GET tc.example.com%s = %d %s, want %v {\"message\": one of %q}", tt.path, code, body, tt.codes, tt.want)
 			}
 		}
 	})

@@ -227,6 +227,31 @@ groups:
         path: /ping
         auth: none
         backend: {mock: {status: 200, body: pong, headers: {content-type: text/plain}}}
+      - {name: down, method: GET, path: /down, auth: none, backend: {url: "http://127.0.0.1:{{.DeadPort}}/down", timeout: 2s}}
+      - {name: slow, method: GET, path: /slow, auth: none, backend: {url: "http://{{.Release}}/slow", timeout: 1s}}
+  # path environments and source-IP backend policies (routing_test.go)
+  - name: pe
+    domains: [pe.example.com]
+    error_dialect: tencent
+    path_environments: {enabled: true, mapping: {release: RELEASE, beta: BETA}}
+    apis:
+      - {name: users, method: GET, path: /users, auth: none, environments: [RELEASE, BETA], backend: {url: "http://#{backend}#/users"}}
+      - name: office
+        method: GET
+        path: /office
+        auth: none
+        environments: [RELEASE]
+        backend: {url: "http://{{.Release}}/office"}
+        backend_policies:
+          - {name: loopback, conditions: [{type: source_ip, values: ["127.0.0.0/8"]}], backend: {url: "http://{{.Beta}}/office-loopback"}}
+      - name: elsewhere
+        method: GET
+        path: /elsewhere
+        auth: none
+        environments: [RELEASE]
+        backend: {url: "http://{{.Release}}/elsewhere"}
+        backend_policies:
+          - {name: far, conditions: [{type: source_ip, values: ["192.0.2.0/24", "198.51.100.7"]}], backend: {url: "http://{{.Beta}}/elsewhere-far"}}
   # gateway responses (responses_test.go)
   - name: gwr
     domains: [gwr.example.com]

@@ -3,7 +3,8 @@ package e2e
 // Routing through a real Envoy (TestEndToEnd calls testRouting): exact and
 // prefix paths, methods, hosts, environments, backend policies, mocks,
 // channels with health checks, retries. The APIs are those of the group
-// "route" (domain route.example.com) of the suite's configuration.
+// "route" (domain route.example.com) of the suite's configuration, and of
+// the group "pe" (pe.example.com: path environments, source-IP policies).
 
 import (
 	"encoding/json"
@@ -110,6 +111,43 @@ func testRouting(t *testing.T, g *gateway) {
 				t.Errorf("GET tc.example.com%s (X-Stage %q) = %d (%s) %s, want 404 {\"message\": %q}", tt.path, tt.stage, code, hdr.Get("Content-Type"), body, tt.want)
 			}
 		}
+	})
+	t.Run("path environments: the first segment selects the environment", func(t *testing.T) {
+		pe := func(path string) *http.Request {
+			req := g.request(t, "GET", path, nil)
+			req.Host = "pe.example.com"
+			return req
+		}
+		for _, tt := range []struct{ path, backend, stage string }{
+			{"/release/users", "release", "RELEASE"},
+			{"/beta/users?x=1", "beta", "BETA"},
+		} {
+			if r := g.routed(t, pe(tt.path), tt.backend, "/users", "pe/users"); r.Headers["x-apig-stage"] != tt.stage {
+				t.Errorf("GET pe.example.com%s: backend saw x-apig-stage %q, want %s", tt.path, r.Headers["x-apig-stage"], tt.stage)
+			}
+		}
+		for _, tt := range []struct{ path, want string }{
+			{"/gamma/users", "There is no api match env_mapping[gamma]"},
+			{"/beta/office", "There is no api match uri[/office]"}, // RELEASE only
+			{"/users", "There is no api match env_mapping[users]"},
+		} {
+			code, _, body, err := g.do(pe(tt.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct{ Message string }
+			if code != http.StatusNotFound || json.Unmarshal([]byte(body), &got) != nil || got.Message != tt.want {
+				t.Errorf("GET pe.example.com%s = %d %s, want 404 {\"message\": %q}", tt.path, code, body, tt.want)
+			}
+		}
+	})
+	t.Run("source-IP backend policies see the client address", func(t *testing.T) {
+		req := g.request(t, "GET", "/release/office", nil)
+		req.Host = "pe.example.com"
+		g.routed(t, req, "beta", "/office-loopback", "pe/office") // the suite's client is 127.0.0.1
+		req = g.request(t, "GET", "/release/elsewhere", nil)
+		req.Host = "pe.example.com"
+		g.routed(t, req, "release", "/elsewhere", "pe/elsewhere")
 	})
 	t.Run("backend policies choose the backend", func(t *testing.T) {
 		g.routed(t, g.routeReq(t, "GET", "/r/policy"), "release", "/policy", "route/policy")

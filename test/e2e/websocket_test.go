@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/xds"
 )
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -257,10 +258,14 @@ func testWebSocket(t *testing.T, g *gateway) {
 			t.Fatal("an upgrade to a non-websocket API was switched")
 		}
 		b, _ := io.ReadAll(resp.Body)
-		// docs/xds.md: Envoy's bare 403, not a JSON error.
-		t.Logf("upgrade to /r/a = %d %q", resp.StatusCode, b)
-		if resp.StatusCode != http.StatusForbidden {
-			t.Errorf("upgrade to /r/a = %d %s, want 403", resp.StatusCode, b)
+		// Envoy answers 403 upgrade_failed before any filter; the
+		// local-reply mapper turns it into the gateway's 400.
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("upgrade to /r/a = %d %s, want 400", resp.StatusCode, b)
+		}
+		expectErrorBody(t, string(b), "APIG.0201")
+		if !strings.Contains(string(b), xds.UpgradeRefusedDetail) {
+			t.Errorf("upgrade to /r/a: body %s, want the detail %q", b, xds.UpgradeRefusedDetail)
 		}
 	})
 }
