@@ -165,6 +165,12 @@ func TestAllMembersDown(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	publish(t, s, rel("BETA", "/b", ""), map[string]uint64{"BETA": r1.Number})
+	// The status reported while etcd was down is written once it returns,
+	// without another Report.
+	waitFor(t, 15*time.Second, "the replica reported during the outage to appear", func() bool {
+		rs, err := s.Replicas(ctx)
+		return err == nil && len(rs) == 1 && rs[0].ID == "r1"
+	})
 }
 
 // TestWatchSurvivesOutage: a watch running while every member is down

@@ -41,12 +41,16 @@ func (s *Store) Report(ctx context.Context, st release.ReplicaStatus) error {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	if err := s.reachable(cctx); err != nil {
+		s.startRetry()
 		return s.wrap("reporting the replica's status", err)
 	}
 	err := s.putStatus(cctx, &cp)
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		s.dropLease()
 		err = s.putStatus(cctx, &cp)
+	}
+	if err != nil && unavailable(err) {
+		s.startRetry()
 	}
 	return s.wrap("reporting the replica's status", err)
 }
@@ -84,10 +88,14 @@ func (s *Store) ensureLease(ctx context.Context) (clientv3.LeaseID, error) {
 		return 0, err
 	}
 	s.mu.Lock()
-	if s.lease != 0 { // another Report granted one meanwhile
+	if s.lease != 0 || s.closed { // another Report granted one meanwhile, or Close ran
 		lease = s.lease
+		closed := s.closed
 		s.mu.Unlock()
 		s.revoke(g.ID)
+		if closed {
+			return 0, errors.New("store closed")
+		}
 		return lease, nil
 	}
 	s.lease = g.ID
@@ -112,8 +120,8 @@ func (s *Store) dropLease() {
 }
 
 // keepAlive drains the lease's keep-alive answers. When they stop before
-// Close (the lease expired), it reports the last status again under a new
-// lease, retrying with backoff until it succeeds or the store is closed.
+// Close (the lease expired), it has the last status reported again under a
+// new lease.
 func (s *Store) keepAlive(id clientv3.LeaseID, ka <-chan *clientv3.LeaseKeepAliveResponse) {
 	defer s.wg.Done()
 	for range ka { //nolint:revive // only the channel's end matters
@@ -125,28 +133,54 @@ func (s *Store) keepAlive(id clientv3.LeaseID, ka <-chan *clientv3.LeaseKeepAliv
 	if s.lease == id {
 		s.lease = 0
 	}
-	st := s.status
 	s.mu.Unlock()
 	s.log.Warn("etcd store: the replica's lease was lost; reporting again", "lease", int64(id))
-	if st == nil {
+	s.startRetry()
+}
+
+// startRetry starts writing the last status again in the background, unless
+// that already runs or the store is closed.
+func (s *Store) startRetry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retrying || s.closed || s.status == nil {
 		return
 	}
+	s.retrying = true
+	s.wg.Add(1)
+	go s.retryReport()
+}
+
+// retryReport writes the last status reported, with backoff, until it
+// succeeds or the store is closed: a replica that reported while etcd was
+// unreachable, or whose lease expired meanwhile, reappears in Replicas as
+// soon as etcd answers again.
+func (s *Store) retryReport() {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.retrying = false
+		s.mu.Unlock()
+	}()
 	wait := watchBackoffMin
 	for s.ctx.Err() == nil {
+		sleep(s.ctx, wait)
+		wait = min(2*wait, watchBackoffMax)
 		ctx, cancel := s.call(s.ctx)
 		s.mu.Lock()
-		st = s.status
+		st := *s.status
 		s.mu.Unlock()
-		err := s.putStatus(ctx, st)
+		err := s.reachable(ctx)
+		if err == nil {
+			err = s.putStatus(ctx, &st)
+		}
 		cancel()
 		if err == nil {
-			return // the new lease has its own keep-alive goroutine
+			return // the lease has its own keep-alive goroutine
 		}
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			s.dropLease()
 		}
-		sleep(s.ctx, wait)
-		wait = min(2*wait, watchBackoffMax)
 	}
 }
 

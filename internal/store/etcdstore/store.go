@@ -106,6 +106,8 @@ type Store struct {
 	lastGood map[string]*release.Release // per environment, for values that do not decode
 	lease    clientv3.LeaseID
 	status   *release.ReplicaStatus // last reported
+	retrying bool                   // retryReport runs
+	closed   bool                   // Close ran: no goroutine starts
 	wg       sync.WaitGroup
 }
 
@@ -219,6 +221,9 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 // Close stops reporting (revoking the replica's lease, so that it leaves
 // Replicas at once) and closes the connections.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	s.mu.Lock()

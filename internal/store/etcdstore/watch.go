@@ -19,7 +19,8 @@ const (
 
 // Watch calls fn with the new Current each time the current release of an
 // environment changes after revision after, until ctx ends; it then
-// returns nil. A change to a value that does not decode leaves the
+// returns nil (an error only when the store is closed first). With after
+// 0, it first calls fn with the current releases as read. A change to a value that does not decode leaves the
 // environment's release as it was, so fn is not called for it. Watch
 // reconnects by itself, with backoff, when etcd is unreachable, loses its
 // leader or has compacted the revisions it needs (it then rereads Current
@@ -43,6 +44,9 @@ func (s *Store) Watch(ctx context.Context, after int64, fn func(*release.Current
 	rev := after
 	wait := watchBackoffMin
 	for ctx.Err() == nil {
+		if s.ctx.Err() != nil {
+			return errors.New("store closed")
+		}
 		if rev <= 0 || last == nil {
 			// No starting point: read one, and deliver it.
 			cur, err := s.currentAt(ctx, 0)
