@@ -242,6 +242,18 @@ func TestReleaseCommandsStoreProblems(t *testing.T) {
 			t.Fatalf("took %v", took)
 		}
 	})
+	t.Run("unreachable with credentials", func(t *testing.T) {
+		t.Setenv(storePasswordEnv, "a-password")
+		start := time.Now()
+		code, _, errOut := runCLI("", "releases", "--store", "etcd://127.0.0.1:1/apigw", "--store-user", "apigw")
+		if code != 1 || strings.Contains(errOut, "a-password") {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		oneLineErr(t, errOut, "release store unavailable: etcd at http://127.0.0.1:1")
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("took %v", took)
+		}
+	})
 	t.Run("refused credentials", func(t *testing.T) {
 		c := etcdtest.StartSingle(t)
 		cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 5 * time.Second})

@@ -182,9 +182,26 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			cfg.DialTimeout = max(time.Until(dl), time.Millisecond)
 		}
 	}
+	if cfg.Username != "" {
+		// Authenticating waits for a member until the dial timeout: find
+		// out first, without credentials, whether any answers at all.
+		anon := cfg
+		anon.Username, anon.Password = "", ""
+		probe, err := clientv3.New(anon)
+		if err != nil {
+			return nil, s.wrap("connecting", err)
+		}
+		pctx, cancel := context.WithTimeout(context.Background(), cfg.DialTimeout)
+		err = reachable(pctx, probe.ActiveConnection(), s.prefix)
+		cancel()
+		_ = probe.Close()
+		if err != nil {
+			return nil, s.wrap("connecting", err)
+		}
+	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, s.wrap("connect", err)
+		return nil, s.wrap("authenticating", err)
 	}
 	s.cli = cli
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -316,7 +333,11 @@ func reason(err error) string {
 // reason (connection refused, a certificate refused, ...), from one call
 // that does not wait.
 func (s *Store) reachable(ctx context.Context) error {
-	conn := s.cli.ActiveConnection()
+	return reachable(ctx, s.cli.ActiveConnection(), s.prefix)
+}
+
+// reachable is Store.reachable on conn; the probe reads a key under prefix.
+func reachable(ctx context.Context, conn *grpc.ClientConn, prefix string) error {
 	for {
 		st := conn.GetState()
 		switch st {
@@ -328,7 +349,7 @@ func (s *Store) reachable(ctx context.Context) error {
 			conn.Connect()
 		case connectivity.TransientFailure:
 			_, err := etcdserverpb.NewKVClient(conn).Range(ctx, &etcdserverpb.RangeRequest{
-				Key: []byte(s.prefix + "reachable"), Limit: 1, CountOnly: true,
+				Key: []byte(prefix + "reachable"), Limit: 1, CountOnly: true,
 			}, grpc.WaitForReady(false))
 			if err != nil && unavailable(err) {
 				return err
