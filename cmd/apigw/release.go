@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/release"
@@ -46,7 +45,8 @@ type storeFlags struct {
 	history                  int
 }
 
-func (f *storeFlags) register(fl *pflag.FlagSet, cmd *cobra.Command) {
+func (f *storeFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
 	fl.StringVar(&f.url, "store", "", "release store, etcd://HOST:PORT[,HOST:PORT...]/PREFIX or etcds:// for TLS (required)")
 	fl.StringVar(&f.ca, "store-ca", "", "CA certificate (PEM) the etcd members' certificates are verified against (etcds://; default: the system's)")
 	fl.StringVar(&f.cert, "store-cert", "", "client certificate (PEM) for etcd's --client-cert-auth (etcds://)")
@@ -221,7 +221,7 @@ func newPublishCmd() *cobra.Command {
 	fl.StringVar(&note, "note", "", "the publisher's note, shown by apigw releases")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	fl.IntVar(&sf.history, "history", etcdstore.DefaultHistory, "releases kept per environment; older ones are deleted by this publish")
-	sf.register(fl, cmd)
+	sf.register(cmd)
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("env")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")
@@ -332,7 +332,7 @@ func newRollbackCmd() *cobra.Command {
 	fl.StringVar(&note, "note", "", `the publisher's note (default "rollback to #N")`)
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	fl.IntVar(&sf.history, "history", etcdstore.DefaultHistory, "releases kept per environment; older ones are deleted by this rollback")
-	sf.register(fl, cmd)
+	sf.register(cmd)
 	_ = cmd.MarkFlagRequired("env")
 	_ = cmd.MarkFlagRequired("to")
 	_ = cmd.RegisterFlagCompletionFunc("output", completeChoices("text", "json"))
@@ -468,7 +468,7 @@ func newReleasesCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&env, "env", "", "only this environment")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
-	sf.register(fl, cmd)
+	sf.register(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("output", completeChoices("text", "json"))
 	return cmd
 }
@@ -586,7 +586,7 @@ func newDiffCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&env, "env", "", "the environment (required)")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
-	sf.register(fl, cmd)
+	sf.register(cmd)
 	_ = cmd.MarkFlagRequired("env")
 	_ = cmd.RegisterFlagCompletionFunc("output", completeChoices("text", "json"))
 	return cmd
