@@ -240,7 +240,7 @@ func (t *translator) preflightRoute(api *model.API, pl placement, cors *anypb.An
 		acrm = exactHeader("access-control-request-method", api.Method)
 	}
 	m.Headers = []*routev3.HeaderMatcher{exactHeader(":method", "OPTIONS"), presentHeader("origin"), acrm}
-	name := api.ID + "|cors-preflight"
+	name := api.Key() + "|cors-preflight" // variants: one route each
 	if pl.seg != "" {
 		name += "|/" + pl.seg
 	}

@@ -116,7 +116,7 @@ func TestRateLimitsMatchServiceConfig(t *testing.T) {
 						}
 						continue
 					}
-					want := throttle.Descriptors(snap, snap.APIs[apiID], env)
+					want := throttle.Descriptors(snap, snap.LookupAPI(apiID, env), env)
 					if len(rls) != len(want) {
 						t.Errorf("route %s: %d rate limits, want %d", r.GetName(), len(rls), len(want))
 						continue

@@ -163,7 +163,7 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 			}
 		} else {
 			fr.Version = snap.Version
-			fr.Counts = &configCounts{len(snap.Groups), len(snap.APIs), len(snap.Environments), len(snap.Apps), len(snap.AccessKeys)}
+			fr.Counts = &configCounts{len(snap.Groups), snap.APICount(), len(snap.Environments), len(snap.Apps), len(snap.AccessKeys)}
 			if output == "text" {
 				fmt.Fprintf(stdout, "%s: OK (version %s: %d groups, %d APIs, %d environments, %d apps, %d access keys)\n",
 					displayName(p), snap.Version, fr.Counts.Groups, fr.Counts.APIs, fr.Counts.Environments, fr.Counts.Apps, fr.Counts.AccessKeys)

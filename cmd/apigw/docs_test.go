@@ -20,7 +20,7 @@ func TestDocumentedCommandLines(t *testing.T) {
 		}
 		files = append(files, m...)
 	}
-	line := regexp.MustCompile(`apigw (serve|validate|sign|check|bootstrap|ratelimit-config|version)\b([^|>#;&()\n` + "`" + `]*)`)
+	line := regexp.MustCompile(`apigw (serve|validate|sign|check|bootstrap|ratelimit-config|publish|releases|diff|rollback|version)\b([^|>#;&()\n` + "`" + `]*)`)
 	flag := regexp.MustCompile(`(?:^|\s)(--?[A-Za-z][A-Za-z0-9-]*)`)
 	root := newRootCmd()
 	checked := 0

@@ -10,6 +10,10 @@
 //	apigw import --group NAME [--into FILE] DOC  an OpenAPI/Swagger document as a group
 //	apigw export --config FILE --group NAME  a group as an OpenAPI/Swagger document
 //	apigw ratelimit-config --config FILE     the envoyproxy/ratelimit equivalent of the limits
+//	apigw publish --config FILE --env ENV --store URL  environments as new releases in etcd
+//	apigw releases [--env ENV] --store URL   the releases and the replicas serving them
+//	apigw diff --env ENV A B --store URL     what changed between two releases
+//	apigw rollback --env ENV --to N --store URL  an earlier release current again
 //	apigw version                            print the version
 //	apigw completion bash|zsh|fish|powershell  shell completion
 //
@@ -199,7 +203,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("apigw {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newServeCmd(), newValidateCmd(), newBootstrapCmd(), newSignCmd(), newRatelimitConfigCmd(), newCheckCmd(), newImportCmd(), newExportCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newValidateCmd(), newBootstrapCmd(), newSignCmd(), newRatelimitConfigCmd(), newCheckCmd(), newImportCmd(), newExportCmd(), newPublishCmd(), newReleasesCmd(), newDiffCmd(), newRollbackCmd(), newVersionCmd())
 	return root
 }
 

@@ -65,6 +65,9 @@ type builder struct {
 	// allowEmpty accepts a configuration without groups.
 	allowEmpty bool
 	reuse      map[string]*model.Group
+	// variants are the definitions of each API id, in declaration order
+	// (more than one: variants, see model.API.Variant).
+	variants map[string][]*model.API
 	// certSubjects maps a client-certificate subject to the app that
 	// claims it (apps[].client_certificate_subjects).
 	certSubjects map[string]string

@@ -74,7 +74,7 @@ func (b *builder) apps(list []*configv1.App) {
 		var grants []model.Grant
 		for j, g := range a.GetGrants() {
 			if gr, ok := b.grant(idx(field(path, "grants"), j), g); ok {
-				grants = append(grants, gr)
+				grants = append(grants, gr...)
 			}
 		}
 		app := model.NewApp(a.GetName(), a.GetKey(), sec, grants)
@@ -91,29 +91,31 @@ func (b *builder) apps(list []*configv1.App) {
 
 // grant resolves one grant as written ("<group>/<api>" or "<group>/*" and
 // its environments), reporting the problems expand would, without
-// expanding it into (API, environment) pairs.
-func (b *builder) grant(path string, g *configv1.Grant) (model.Grant, bool) {
+// expanding it into (API, environment) pairs. A grant naming an API with
+// variants is one model.Grant per variant.
+func (b *builder) grant(path string, g *configv1.Grant) ([]model.Grant, bool) {
 	ref, envs := g.GetApi(), g.GetEnvironments()
 	group, name, ok := strings.Cut(ref, "/")
 	var out model.Grant
+	var apis []*model.API
 	switch {
 	case !ok:
 		b.ps.add(field(path, "api"), "%q is not an API id (write <group>/<api> or <group>/*)", ref)
-		return out, false
+		return nil, false
 	case name == "*":
 		out.Group = b.group(group)
 		if out.Group == nil {
 			b.ps.add(field(path, "api"), "group %q is not defined", group)
-			return out, false
+			return nil, false
 		}
 		if len(out.Group.APIs) == 0 {
-			return out, false // grants nothing (expand checks no environment)
+			return nil, false // grants nothing (expand checks no environment)
 		}
 	default:
-		out.API = b.snap.APIs[ref]
-		if out.API == nil {
+		apis = b.variants[ref]
+		if len(apis) == 0 {
 			b.ps.add(field(path, "api"), "API %q is not defined", ref)
-			return out, false
+			return nil, false
 		}
 	}
 	for k, e := range envs {
@@ -121,12 +123,30 @@ func (b *builder) grant(path string, g *configv1.Grant) (model.Grant, bool) {
 			b.addOnce(idx(field(path, "environments"), k), "environment %q is not defined", e)
 			continue
 		}
-		if out.API != nil && out.API.Deployments[e] == nil {
-			b.ps.add(idx(field(path, "environments"), k), "API %q is not published in environment %s", out.API.ID, e)
+		if len(apis) > 0 && !publishedIn(apis, e) {
+			b.ps.add(idx(field(path, "environments"), k), "API %q is not published in environment %s", ref, e)
 		}
 	}
 	out.Environments = envs
-	return out, true
+	if apis == nil {
+		return []model.Grant{out}, true
+	}
+	list := make([]model.Grant, len(apis))
+	for i, api := range apis {
+		list[i] = model.Grant{API: api, Environments: envs}
+	}
+	return list, true
+}
+
+// publishedIn reports whether one of apis (the variants of an API) is
+// published in env.
+func publishedIn(apis []*model.API, env string) bool {
+	for _, api := range apis {
+		if api.Deployments[env] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // target is an API published in an environment.
@@ -138,7 +158,8 @@ type target struct {
 // expand resolves an API reference ("<group>/<api>" or "<group>/*") and a
 // list of environments (default: every environment the API is published in)
 // into published (API, environment) pairs. For a named API, an environment
-// it is not published in is a problem; a group wildcard skips it.
+// it is not published in (in any of its variants) is a problem; a group
+// wildcard skips it.
 func (b *builder) expand(path, ref string, envs []string) []target {
 	var apis []*model.API
 	group, name, ok := strings.Cut(ref, "/")
@@ -154,12 +175,20 @@ func (b *builder) expand(path, ref string, envs []string) []target {
 		}
 		apis = grp.APIs
 	default:
-		api := b.snap.APIs[ref]
-		if api == nil {
+		apis = b.variants[ref]
+		if len(apis) == 0 {
 			b.ps.add(field(path, "api"), "API %q is not defined", ref)
 			return nil
 		}
-		apis = []*model.API{api}
+	}
+	if len(apis) > 0 {
+		for k, e := range envs {
+			if b.envs[e] == nil {
+				b.addOnce(idx(field(path, "environments"), k), "environment %q is not defined", e)
+			} else if name != "*" && !publishedIn(apis, e) {
+				b.ps.add(idx(field(path, "environments"), k), "API %q is not published in environment %s", ref, e)
+			}
+		}
 	}
 	var out []target
 	for _, api := range apis {
@@ -167,18 +196,10 @@ func (b *builder) expand(path, ref string, envs []string) []target {
 		if len(list) == 0 {
 			list = api.Environments
 		}
-		for k, e := range list {
-			if b.envs[e] == nil {
-				b.addOnce(idx(field(path, "environments"), k), "environment %q is not defined", e)
-				continue
+		for _, e := range list {
+			if b.envs[e] != nil && api.Deployments[e] != nil {
+				out = append(out, target{api, e})
 			}
-			if api.Deployments[e] == nil {
-				if name != "*" {
-					b.ps.add(idx(field(path, "environments"), k), "API %q is not published in environment %s", api.ID, e)
-				}
-				continue
-			}
-			out = append(out, target{api, e})
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package config
 // Groups and their APIs: routes, CORS and the API model.
 
 import (
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -70,7 +71,7 @@ func (b *builder) groups(list []*configv1.Group) {
 				api := b.reuseAPI(a)
 				api.Responses = grp.Responses
 				grp.APIs = append(grp.APIs, api)
-				b.snap.APIs[api.ID] = api
+				b.addAPI(api)
 			}
 			grp.Warnings = old.Warnings
 			b.snap.Warnings = append(b.snap.Warnings, old.Warnings...)
@@ -88,12 +89,39 @@ func (b *builder) groups(list []*configv1.Group) {
 					api.HideCredentials = &v
 				}
 				b.replay(idx(field(path, "apis"), j), path, g, a, api)
+				if api.Variant != "" && grp.PathEnvironments == nil {
+					b.variantPreflight(idx(field(path, "apis"), j), api)
+				}
 				grp.APIs = append(grp.APIs, api)
-				b.snap.APIs[api.ID] = api
+				b.addAPI(api)
 			}
 		}
 		grp.Warnings = slices.Clone(b.snap.Warnings[warned:])
 		b.snap.Groups = append(b.snap.Groups, grp)
+	}
+}
+
+// addAPI adds api to the snapshot, under its key (a later variant of an
+// API under its ID and environments).
+func (b *builder) addAPI(api *model.API) {
+	if b.variants == nil {
+		b.variants = map[string][]*model.API{}
+	}
+	b.variants[api.ID] = append(b.variants[api.ID], api)
+	b.snap.APIs[api.Key()] = api
+}
+
+// variantPreflight refuses a variant whose CORS policy differs from that
+// of an earlier variant with the same method, path and match: a browser's
+// preflight request does not say the environment (X-Stage is not sent on
+// it), so one preflight route answers for both.
+func (b *builder) variantPreflight(path string, api *model.API) {
+	for _, p := range b.variants[api.ID] {
+		if p.Method == api.Method && p.Path == api.Path && p.Match == api.Match && (p.CORS != nil || api.CORS != nil) && !reflect.DeepEqual(p.CORS, api.CORS) {
+			b.ps.add(field(path, "cors"), "API %q: variants with the same method and path must have the same cors (a preflight request does not say its environment; %s and %s would share one preflight answer)",
+				api.Name, envList(p.Environments), envList(api.Environments))
+			return
+		}
 	}
 }
 
@@ -129,10 +157,6 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		Path:        a.GetPath(),
 		WebSocket:   a.GetWebsocket(),
 		Deployments: map[string]*model.Deployment{},
-	}
-	if b.snap.APIs[api.ID] != nil {
-		b.ps.add(field(path, "name"), "API %q is defined twice in group %q", api.Name, group)
-		return nil
 	}
 	if api.Method == "" {
 		api.Method = model.MethodAny
@@ -253,7 +277,39 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		}
 		return ei.Name < ej.Name
 	})
+	if prev := b.variants[api.ID]; len(prev) > 0 {
+		// Variants: definitions of one API published in different
+		// environments.
+		var shared []string
+		for _, p := range prev {
+			for _, e := range api.Environments {
+				if p.Deployments[e] != nil && !slices.Contains(shared, e) {
+					shared = append(shared, e)
+				}
+			}
+		}
+		if len(shared) > 0 {
+			b.ps.add(field(path, "name"), "API %q is defined twice in group %q, both published in %s (definitions of one API must be published in different environments)",
+				api.Name, group, envList(shared))
+			return nil
+		}
+		if len(api.Environments) == 0 {
+			return nil // none of its environments is defined (reported)
+		}
+		api.Variant = strings.Join(api.Environments, ",")
+	}
 	return api
+}
+
+// envList names environments in a message: "BETA and RELEASE".
+func envList(envs []string) string {
+	switch len(envs) {
+	case 0:
+		return ""
+	case 1:
+		return envs[0]
+	}
+	return strings.Join(envs[:len(envs)-1], ", ") + " and " + envs[len(envs)-1]
 }
 
 func (b *builder) cors(path string, c *configv1.Cors) *model.CORS {

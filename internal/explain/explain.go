@@ -313,8 +313,8 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 	}
 	rep.Route.ExtAuthz = "check"
 	rep.Route.ContextExtensions = ext
-	api := e.snap.APIs[ext[model.ContextKeyAPI]]
 	env := ext[model.ContextKeyEnv]
+	api := e.snap.LookupAPI(ext[model.ContextKeyAPI], env)
 	var dep *model.Deployment
 	if api != nil {
 		dep = api.Deployments[env]

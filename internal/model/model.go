@@ -93,7 +93,9 @@ type Snapshot struct {
 	Environments []*Environment
 	// Groups in declaration order.
 	Groups []*Group
-	// APIs by id.
+	// APIs by key (API.Key): by id, but for the variants of an API after
+	// the first (see API.Variant). LookupAPI finds the variant published in
+	// an environment.
 	APIs map[string]*API
 	// Channels by name.
 	Channels map[string]*Channel
@@ -290,9 +292,18 @@ type Group struct {
 }
 
 // API is one operation, resolved per environment.
+//
+// An API may be defined more than once in its group, each definition (a
+// variant) published in environments none of the others is published in:
+// v1 in RELEASE, v2 in BETA. Every variant has the API's ID (what
+// upstreams, metrics and rate limits see); Check and Envoy's routes tell
+// them apart by environment.
 type API struct {
 	// ID is "<group>/<name>".
 	ID string
+	// Variant is empty for the first definition of the API in its group,
+	// and for a later variant its environments, comma-separated.
+	Variant string
 	// Name of the API in its group.
 	Name string
 	// Group name.
@@ -336,6 +347,48 @@ type API struct {
 	Parameters *Parameters
 	// Body is the request body validation (nil: validate_request off).
 	Body *BodyValidation
+}
+
+// Key is the API's key in Snapshot.APIs: the ID, followed for a later
+// variant by "@" and its environments.
+func (a *API) Key() string {
+	if a.Variant == "" {
+		return a.ID
+	}
+	return a.ID + "@" + a.Variant
+}
+
+// LookupAPI returns the definition of the API id ("<group>/<name>")
+// published in env, else the API's first definition (nil when the
+// snapshot has no API id).
+func (s *Snapshot) LookupAPI(id, env string) *API {
+	first := s.APIs[id]
+	if first == nil || first.Deployments[env] != nil {
+		return first
+	}
+	for _, g := range s.Groups {
+		if g.Name != first.Group {
+			continue
+		}
+		for _, a := range g.APIs {
+			if a.ID == id && a.Deployments[env] != nil {
+				return a
+			}
+		}
+	}
+	return first
+}
+
+// APICount is the number of APIs of the snapshot, an API with variants
+// counting once.
+func (s *Snapshot) APICount() int {
+	n := 0
+	for _, a := range s.APIs {
+		if a.Variant == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // BodyValidation is an API's validate_request: Check reads the body and

@@ -91,7 +91,7 @@ func Compose(local *configv1.Gateway, current map[string]*Release) (*configv1.Ga
 		strip: func(p *configv1.UsagePlan) { p.Apis, p.Environments = nil, nil },
 		join: func(dst, src *configv1.UsagePlan) {
 			dst.Environments = appendNew(dst.Environments, src.GetEnvironments()...)
-			dst.Apis = appendNew(dst.Apis, src.GetApis()...)
+			dst.Apis = appendNewSet(dst.Apis, src.GetApis())
 		}}
 	issuers := merged[*configv1.TokenIssuer]{kind: "token issuer", name: (*configv1.TokenIssuer).GetName}
 	acls := merged[*configv1.AclPolicy]{kind: "ACL policy", name: (*configv1.AclPolicy).GetName,
@@ -223,6 +223,8 @@ type groupAcc struct {
 	head *configv1.Group // the group-level fields (no apis)
 	from source
 	apis []*apiAcc
+	// byName indexes apis by API name (several: variants).
+	byName map[string][]*apiAcc
 }
 
 // apiAcc is one API definition of the composition and where it is
@@ -249,7 +251,7 @@ func (c *composer) addGroups(s source) {
 		head.Apis = nil
 		acc := c.groups[g.GetName()]
 		if acc == nil {
-			acc = &groupAcc{head: head, from: s}
+			acc = &groupAcc{head: head, from: s, byName: map[string][]*apiAcc{}}
 			c.groups[g.GetName()] = acc
 			c.order = append(c.order, g.GetName())
 		} else if !proto.Equal(acc.head, head) {
@@ -259,13 +261,15 @@ func (c *composer) addGroups(s source) {
 		for _, a := range apis {
 			d := clone(a)
 			d.Environments = nil
-			for _, x := range acc.apis {
-				if x.def.GetName() == d.GetName() && proto.Equal(x.def, d) {
+			for _, x := range acc.byName[d.GetName()] {
+				if proto.Equal(x.def, d) {
 					x.envs = appendNew(x.envs, s.env)
 					continue next
 				}
 			}
-			acc.apis = append(acc.apis, &apiAcc{def: d, envs: []string{s.env}})
+			x := &apiAcc{def: d, envs: []string{s.env}}
+			acc.apis = append(acc.apis, x)
+			acc.byName[d.GetName()] = append(acc.byName[d.GetName()], x)
 		}
 	}
 }
@@ -348,11 +352,13 @@ func (c *composer) refEnvs(ref string) []string {
 	if !ok || acc == nil {
 		return nil
 	}
+	apis := acc.byName[name]
+	if name == "*" {
+		apis = acc.apis
+	}
 	var out []string
-	for _, a := range acc.apis {
-		if name == "*" || a.def.GetName() == name {
-			out = appendNew(out, a.envs...)
-		}
+	for _, a := range apis {
+		out = appendNew(out, a.envs...)
 	}
 	slices.Sort(out)
 	return out
@@ -416,6 +422,21 @@ func (m *merged[M]) list() []M {
 		out = append(out, m.byName[n].out)
 	}
 	return out
+}
+
+// appendNewSet is appendNew for long lists.
+func appendNewSet(list, vs []string) []string {
+	have := make(map[string]bool, len(list))
+	for _, v := range list {
+		have[v] = true
+	}
+	for _, v := range vs {
+		if !have[v] {
+			have[v] = true
+			list = append(list, v)
+		}
+	}
+	return list
 }
 
 // appendNew appends the values of vs that list does not hold yet.

@@ -2,11 +2,13 @@ package release
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/apigwio/apigw/internal/config"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
 
@@ -210,5 +212,78 @@ func TestComposeNoConfiguration(t *testing.T) {
 	out, err := Compose(nil, nil)
 	if err != nil || len(out.GetGroups()) != 0 {
 		t.Errorf("Compose(nil, nil) = %v, %v", out, err)
+	}
+}
+
+// TestComposeVariants: BETA publishes v2 of an API while RELEASE stays on
+// v1. The composition holds both definitions (API variants): each
+// environment's deployment has its own definition, and Check decides in
+// each environment as the configuration its release came from does.
+func TestComposeVariants(t *testing.T) {
+	v1 := readConfig(t, "gateway.yaml")
+	v2 := proto.Clone(v1).(*configv1.Gateway)
+	getUser := v2.Groups[0].Apis[0]
+	getUser.Auth = "none"
+	getUser.Backend.Url = "http://10.0.0.1:8080/v2/users"
+	cur := map[string]*Release{
+		"RELEASE": rel("RELEASE", 1, mustRestrict(t, v1, "RELEASE")),
+		"BETA":    rel("BETA", 2, mustRestrict(t, v2, "BETA")),
+		"TEST":    rel("TEST", 1, mustRestrict(t, v1, "TEST")),
+	}
+	out, err := Compose(v2, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defs []string
+	for _, a := range out.GetGroups()[0].GetApis() {
+		if a.GetName() == "getUser" {
+			defs = append(defs, a.GetBackend().GetUrl()+" "+strings.Join(a.GetEnvironments(), ","))
+		}
+	}
+	if want := []string{"http://10.0.0.1:8080/v2/users BETA", "http://10.0.0.1:8080/v1/users RELEASE"}; strings.Join(defs, "|") != strings.Join(want, "|") {
+		t.Errorf("getUser definitions %q, want %q", defs, want)
+	}
+	snap := build(t, out)
+	for env, want := range map[string]string{"BETA": "/v2/users", "RELEASE": "/v1/users"} {
+		api := snap.LookupAPI("shop/getUser", env)
+		if api == nil || api.Deployments[env] == nil || api.ID != "shop/getUser" {
+			t.Fatalf("%s: %+v", env, api)
+		}
+		if got := api.Deployments[env].Backend.Path; got != want {
+			t.Errorf("%s: backend path %s, want %s", env, got, want)
+		}
+	}
+	if n := snap.APICount(); n != len(build(t, v1).APIs) {
+		t.Errorf("APICount %d", n)
+	}
+	sameDecisions(t, "BETA (v2)", decisions(t, snap, "BETA"), decisions(t, build(t, v2), "BETA"))
+	sameDecisions(t, "RELEASE (v1)", decisions(t, snap, "RELEASE"), decisions(t, build(t, v1), "RELEASE"))
+	sameDecisions(t, "TEST (v1)", decisions(t, snap, "TEST"), decisions(t, build(t, v1), "TEST"))
+	// v2 is open in BETA, v1 still wants a signature in RELEASE.
+	for env, want := range map[string]string{"BETA": "200 shop/getUser", "RELEASE": "401 APIG.0303"} {
+		line := "shop/getUser anonymous 10.1.2.3 -> " + want
+		if !slices.Contains(decisions(t, snap, env), line) {
+			t.Errorf("%s: no %q", env, line)
+		}
+	}
+}
+
+// TestComposeVariantsCORS: variants of one path must share their CORS
+// policy; the composition is built (and refused) like any configuration.
+func TestComposeVariantsCORS(t *testing.T) {
+	v1 := readConfig(t, "gateway.yaml")
+	v1.Groups[0].Apis[0].Cors = &configv1.Cors{AllowOrigins: []string{"https://v1.example.com"}}
+	v2 := proto.Clone(v1).(*configv1.Gateway)
+	v2.Groups[0].Apis[0].Cors.AllowOrigins = []string{"https://v2.example.com"}
+	out, err := Compose(v2, map[string]*Release{
+		"RELEASE": rel("RELEASE", 1, mustRestrict(t, v1, "RELEASE")),
+		"BETA":    rel("BETA", 2, mustRestrict(t, v2, "BETA")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Build("composed", out, config.Options{})
+	if err == nil || !strings.Contains(err.Error(), "variants with the same method and path must have the same cors") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -177,25 +177,36 @@ func diffAPIs(a, b *configv1.Gateway) []Change {
 			out = append(out, diffAPI("api "+id, x, y)...)
 			continue
 		}
-		// Variants: match the definitions by their environments.
-		byEnvs := func(list []*configv1.Api) (map[string]*configv1.Api, []string) {
-			m := map[string]*configv1.Api{}
-			var keys []string
-			for _, x := range list {
-				k := envLabel(x.GetEnvironments())
-				if _, dup := m[k]; !dup {
-					m[k] = x
-					keys = append(keys, k)
+		// Variants: each definition of a is compared with the definition
+		// of b that shares the most environments with it.
+		type pair struct {
+			label string
+			x, y  *configv1.Api
+		}
+		var pairs []pair
+		used := make([]bool, len(ys))
+		for _, x := range xs {
+			best, most := -1, 0
+			for k, y := range ys {
+				if n := overlap(x.GetEnvironments(), y.GetEnvironments()); !used[k] && n > most {
+					best, most = k, n
 				}
 			}
-			return m, keys
+			if best < 0 {
+				pairs = append(pairs, pair{envLabel(x.GetEnvironments()), x, nil})
+				continue
+			}
+			used[best] = true
+			pairs = append(pairs, pair{envLabel(ys[best].GetEnvironments()), x, ys[best]})
 		}
-		mx, kx := byEnvs(xs)
-		my, ky := byEnvs(ys)
-		keys := appendNew(slices.Clone(kx), ky...)
-		slices.Sort(keys)
-		for _, k := range keys {
-			out = append(out, diffAPI("api "+id+" ("+k+")", mx[k], my[k])...)
+		for k, y := range ys {
+			if !used[k] {
+				pairs = append(pairs, pair{envLabel(y.GetEnvironments()), nil, y})
+			}
+		}
+		slices.SortStableFunc(pairs, func(p, q pair) int { return strings.Compare(p.label, q.label) })
+		for _, p := range pairs {
+			out = append(out, diffAPI("api "+id+" ("+p.label+")", p.x, p.y)...)
 		}
 	}
 	return out
@@ -215,6 +226,24 @@ func diffAPI(object string, x, y *configv1.Api) []Change {
 		return []Change{{Kind: Changed, Object: object, Detail: strings.Join(f, ", ")}}
 	}
 	return nil
+}
+
+// overlap counts the environments a and b share (a definition without
+// environments is in the default one: "" stands for it).
+func overlap(a, b []string) int {
+	if len(a) == 0 {
+		a = []string{""}
+	}
+	if len(b) == 0 {
+		b = []string{""}
+	}
+	n := 0
+	for _, e := range a {
+		if slices.Contains(b, e) {
+			n++
+		}
+	}
+	return n
 }
 
 // envLabel names a set of environments: sorted, comma-separated, or

@@ -1,6 +1,8 @@
 package release
 
 import (
+	"bytes"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -21,7 +23,7 @@ func changedFields(a, b proto.Message) []string {
 		return nil
 	}
 	ma, mb := a.ProtoReflect(), b.ProtoReflect()
-	if ma.Descriptor().FullName() != mb.Descriptor().FullName() {
+	if ma.Descriptor().FullName() != mb.Descriptor().FullName() || proto.Equal(a, b) {
 		return nil
 	}
 	var out []string
@@ -57,15 +59,39 @@ func diffFields(prefix string, a, b protoreflect.Message, out *[]string) {
 // fieldEqual reports whether a and b agree on field fd (presence
 // included).
 func fieldEqual(fd protoreflect.FieldDescriptor, a, b protoreflect.Message) bool {
-	if !a.Has(fd) && !b.Has(fd) {
+	ha, hb := a.Has(fd), b.Has(fd)
+	switch {
+	case ha != hb:
+		return false
+	case !ha:
+		return true
+	case fd.IsMap():
+		ca, cb := a.Type().New(), b.Type().New()
+		ca.Set(fd, a.Get(fd))
+		cb.Set(fd, b.Get(fd))
+		return proto.Equal(ca.Interface(), cb.Interface())
+	case fd.IsList():
+		la, lb := a.Get(fd).List(), b.Get(fd).List()
+		if la.Len() != lb.Len() {
+			return false
+		}
+		for i := range la.Len() {
+			if !valueEqual(fd, la.Get(i), lb.Get(i)) {
+				return false
+			}
+		}
 		return true
 	}
-	ca, cb := a.Type().New(), b.Type().New()
-	if a.Has(fd) {
-		ca.Set(fd, a.Get(fd))
+	return valueEqual(fd, a.Get(fd), b.Get(fd))
+}
+
+// valueEqual compares two values of field fd (one element of a list).
+func valueEqual(fd protoreflect.FieldDescriptor, x, y protoreflect.Value) bool {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return proto.Equal(x.Message().Interface(), y.Message().Interface())
+	case protoreflect.BytesKind:
+		return bytes.Equal(x.Bytes(), y.Bytes())
 	}
-	if b.Has(fd) {
-		cb.Set(fd, b.Get(fd))
-	}
-	return proto.Equal(ca.Interface(), cb.Interface())
+	return x.Interface() == y.Interface()
 }

@@ -28,11 +28,12 @@ import (
 //     a caller known to the gateway but not allowed in env gets the same
 //     answer from the release as from the whole configuration;
 //   - the other shared objects when the result references them: channels
-//     of the backends kept, token issuers when an API kept uses auth token,
-//     authorizers named by an API kept, gateway responses named by a group
-//     kept, policies and signature keys left with a binding. An
-//     unreferenced object serves nothing in env, and leaving it out keeps
-//     it from conflicting with another environment's release.
+//     of the backends kept, token issuers when an API kept uses auth token
+//     or names issuers, authorizers named by an API kept, gateway
+//     responses named by a group kept, policies and signature keys left
+//     with a binding. An unreferenced object serves nothing in env, and
+//     leaving it out keeps it from conflicting with another environment's
+//     release.
 //
 // Server, listener, settings, allow_empty and every environment's entry are
 // kept as written (the release is validated with them; Compose serves a
@@ -143,7 +144,7 @@ func restricted(gw *configv1.Gateway, env string) *configv1.Gateway {
 			c.Environments = []string{env}
 			apis = append(apis, c)
 			sc.apis[g.GetName()+"/"+a.GetName()] = true
-			if a.GetAuth() == "token" {
+			if a.GetAuth() == "token" || len(a.GetTokenIssuers()) > 0 {
 				token = true
 			}
 			if n := a.GetAuthorizer(); n != "" {

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -110,5 +111,39 @@ apps: [{name: w, key: k1, secret: {value: "short!"}, grants: [{api: g/a}]}]`)
 	_, err := Restrict(gw, config.DefaultEnvironment)
 	if err == nil || strings.Contains(err.Error(), "short!") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRestrictReferences: the shared objects a release keeps are the ones
+// its APIs reference (and every credential).
+func TestRestrictReferences(t *testing.T) {
+	gw := parse(t, `
+environments: [{name: BETA}]
+token_issuers: [{name: t1, issuer: "https://issuer.example.com", jwks_file: /etc/jwks.json}]
+authorizers: [{name: az, url: "http://10.0.0.9/auth", identity_headers: [x-token]}]
+channels: [{name: c1, members: [{address: "10.0.1.1:80"}]}]
+groups:
+  - name: g
+    apis:
+      - {name: a, path: /a, auth: app, token_issuers: [t1], backend: {url: "http://10.0.0.1"}}
+      - {name: b, path: /b, auth: authorizer, authorizer: az, environments: [BETA], backend: {channel: c1}}
+apps: [{name: w, key: k1, secret: {value: "0123456789"}, grants: [{api: g/b}]}]
+`)
+	for _, tt := range []struct {
+		env  string
+		want string
+	}{
+		{"RELEASE", "apps=1 grants=0 issuers=1 authorizers=0 channels=0"},
+		{"BETA", "apps=1 grants=1 issuers=0 authorizers=1 channels=1"},
+	} {
+		r := mustRestrict(t, gw, tt.env)
+		grants := 0
+		for _, a := range r.GetApps() {
+			grants += len(a.GetGrants())
+		}
+		got := fmt.Sprintf("apps=%d grants=%d issuers=%d authorizers=%d channels=%d", len(r.GetApps()), grants, len(r.GetTokenIssuers()), len(r.GetAuthorizers()), len(r.GetChannels()))
+		if got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.env, got, tt.want)
+		}
 	}
 }

@@ -150,16 +150,16 @@ func Config(snap *model.Snapshot) *ratelimit.Config {
 	if snap.Settings.Throttling.FailClosed {
 		cfg.FailureMode = ratelimit.FailClosed
 	}
-	ids := make([]string, 0, len(snap.APIs))
-	for id := range snap.APIs {
-		ids = append(ids, id)
+	keys := make([]string, 0, len(snap.APIs))
+	for key := range snap.APIs {
+		keys = append(keys, key)
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		api := snap.APIs[id]
+	sort.Strings(keys)
+	for _, key := range keys {
+		api := snap.APIs[key] // variants of one API: the same ID, other environments
 		for _, env := range api.Environments {
 			d := api.Deployments[env]
-			node := &ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(id, env), Limit: apiLimit(snap, d)}
+			node := &ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: apiLimit(snap, d)}
 			if p := d.Throttle; p != nil {
 				if p.UserLimit > 0 || len(p.SpecialUsers) > 0 {
 					node.Children = append(node.Children, perCaller(KeyUser, p, p.UserLimit, p.SpecialUsers)...)

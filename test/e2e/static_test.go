@@ -180,7 +180,7 @@ func TestDeploymentStaticConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ext := per.GetCheckSettings().GetContextExtensions()
-	api := snap.APIs[ext[model.ContextKeyAPI]]
+	api := snap.LookupAPI(ext[model.ContextKeyAPI], ext[model.ContextKeyEnv])
 	if api == nil || !slices.Contains(api.Environments, ext[model.ContextKeyEnv]) {
 		t.Fatalf("context extensions %v: not an API published in that environment of the quickstart", ext)
 	}

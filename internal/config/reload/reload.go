@@ -358,11 +358,11 @@ func (r *Reloader) commit(ctx context.Context, snap *model.Snapshot, source stri
 		attrs = append(attrs, "source", source)
 	}
 	if prev == nil {
-		r.log.Info("config loaded", append(attrs, "version", snap.Version, "apis", len(snap.APIs))...)
+		r.log.Info("config loaded", append(attrs, "version", snap.Version, "apis", snap.APICount())...)
 	} else {
 		// load: read, parse and validate the file; apply: prepare and
 		// publish it everywhere.
-		r.log.Info("config reloaded", append(attrs, "version", snap.Version, "previous", prev.Version, "apis", len(snap.APIs),
+		r.log.Info("config reloaded", append(attrs, "version", snap.Version, "previous", prev.Version, "apis", snap.APICount(),
 			"load_ms", r.status.LoadMillis, "apply_ms", r.status.ApplyMillis)...)
 	}
 	for _, w := range config.Warnings(snap) {
@@ -381,17 +381,23 @@ func removalAllowed(prev, next *model.Snapshot) error {
 	if limit <= 0 || limit >= 100 {
 		return nil
 	}
-	removed := 0
-	for id := range prev.APIs {
-		if _, ok := next.APIs[id]; !ok {
+	// APIs count by id: the variants of an API are one API (the first
+	// variant is keyed by the id).
+	total, removed := 0, 0
+	for _, api := range prev.APIs {
+		if api.Variant != "" {
+			continue
+		}
+		total++
+		if next.APIs[api.ID] == nil {
 			removed++
 		}
 	}
-	if removed*100 <= limit*len(prev.APIs) {
+	if total == 0 || removed*100 <= limit*total {
 		return nil
 	}
 	return fmt.Errorf("it would remove %d of the %d published APIs (%d%%), more than settings.max_api_removal_percent (%d%%); "+
-		"force it with POST /debug/reload?force=true on the admin port", removed, len(prev.APIs), removed*100/len(prev.APIs), limit)
+		"force it with POST /debug/reload?force=true on the admin port", removed, total, removed*100/total, limit)
 }
 
 // millis is d in milliseconds, to a tenth.
