@@ -336,6 +336,20 @@ func (c *Cluster) waitHealthy(timeout time.Duration) error {
 	return nil
 }
 
+// StoreURL is the release-store URL of the cluster's members under
+// prefix: etcd://HOST:PORT,.../PREFIX (etcds:// with TLS).
+func (c *Cluster) StoreURL(prefix string) string {
+	scheme := "etcd://"
+	if c.cfg.TLS != nil {
+		scheme = "etcds://"
+	}
+	hosts := make([]string, 0, len(c.Endpoints))
+	for _, e := range c.Endpoints {
+		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://"))
+	}
+	return scheme + strings.Join(hosts, ",") + "/" + prefix
+}
+
 // Stop kills member i (SIGKILL, as a crash would) and waits until its
 // client port refuses connections. Stopping a stopped member does nothing.
 func (c *Cluster) Stop(i int) { c.Members[i].Stop() }
