@@ -46,13 +46,18 @@ type storeFlags struct {
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
+	f.registerAs(cmd, "release store, etcd://HOST:PORT[,HOST:PORT...]/PREFIX or etcds:// for TLS (required)")
+	_ = cmd.MarkFlagRequired("store")
+}
+
+// registerAs adds the store flags, with storeHelp as --store's help.
+func (f *storeFlags) registerAs(cmd *cobra.Command, storeHelp string) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.url, "store", "", "release store, etcd://HOST:PORT[,HOST:PORT...]/PREFIX or etcds:// for TLS (required)")
+	fl.StringVar(&f.url, "store", "", storeHelp)
 	fl.StringVar(&f.ca, "store-ca", "", "CA certificate (PEM) the etcd members' certificates are verified against (etcds://; default: the system's)")
 	fl.StringVar(&f.cert, "store-cert", "", "client certificate (PEM) for etcd's --client-cert-auth (etcds://)")
 	fl.StringVar(&f.key, "store-key", "", "the client certificate's key (PEM)")
 	fl.StringVar(&f.user, "store-user", "", "etcd user, for an etcd with authentication on; the password is read from $"+storePasswordEnv)
-	_ = cmd.MarkFlagRequired("store")
 	_ = cmd.MarkFlagFilename("store-ca", "pem", "crt")
 	_ = cmd.MarkFlagFilename("store-cert", "pem", "crt")
 	_ = cmd.MarkFlagFilename("store-key", "pem", "key")
@@ -60,6 +65,11 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 
 // open connects to the store. Its log (values ignored) goes to stderr.
 func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (*etcdstore.Store, error) {
+	return f.openLogged(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// openLogged connects to the store, logging to log.
+func (f *storeFlags) openLogged(ctx context.Context, log *slog.Logger) (*etcdstore.Store, error) {
 	if _, err := etcdstore.ParseURL(f.url); err != nil {
 		return nil, usageError{fmt.Errorf("--store: %v", err)}
 	}
@@ -68,7 +78,7 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (*etcdstore.Sto
 		Username: f.user, Password: os.Getenv(storePasswordEnv),
 		History: f.history,
 		Timeout: storeCallTimeout,
-		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:  log,
 	})
 }
 
@@ -108,16 +118,6 @@ func publisher() string {
 		host = "unknown"
 	}
 	return name + "@" + host
-}
-
-// currentNumbers is the expectation of a publish: every environment's
-// current release number as read.
-func currentNumbers(cur *release.Current) map[string]uint64 {
-	expect := make(map[string]uint64, len(cur.Releases))
-	for env, r := range cur.Releases {
-		expect[env] = r.Number
-	}
-	return expect
 }
 
 // checkCompose refuses releases that, with the other environments' current
@@ -290,7 +290,7 @@ func runPublish(cmd *cobra.Command, sf storeFlags, path string, envs []string, n
 	if beforePublish != nil {
 		beforePublish()
 	}
-	out, err := st.Publish(ctx, rels, currentNumbers(cur))
+	out, err := st.Publish(ctx, rels, cur.Numbers())
 	if err != nil {
 		return err
 	}
@@ -371,7 +371,7 @@ func runRollback(cmd *cobra.Command, sf storeFlags, env string, to uint64, note,
 	if err := checkCompose(target.Config, cur, []*release.Release{r}); err != nil {
 		return err
 	}
-	out, err := st.Publish(ctx, []*release.Release{r}, currentNumbers(cur))
+	out, err := st.Publish(ctx, []*release.Release{r}, cur.Numbers())
 	if err != nil {
 		return err
 	}

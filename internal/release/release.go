@@ -55,6 +55,16 @@ type Current struct {
 	Revision int64
 }
 
+// Numbers maps each environment of c to the number of its current release
+// (what a publish expects to find unchanged, see Store.Publish).
+func (c *Current) Numbers() map[string]uint64 {
+	n := make(map[string]uint64, len(c.Releases))
+	for env, r := range c.Releases {
+		n[env] = r.Number
+	}
+	return n
+}
+
 // ErrConflict is returned when a publish or rollback lost a race: the
 // environment's current release changed since the publisher read it.
 var ErrConflict = errors.New("conflict: the environment's current release changed while publishing; nothing was written")

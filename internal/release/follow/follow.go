@@ -467,7 +467,7 @@ func (f *Follower) applyLoop(ctx context.Context, target Target) {
 
 // apply applies cur unless it is what is served already.
 func (f *Follower) apply(ctx context.Context, target Target, cur *release.Current) {
-	if cur.Revision < f.applied.Revision || sameReleases(cur, f.applied) {
+	if cur.Revision < f.applied.Revision || maps.Equal(cur.Numbers(), f.applied.Numbers()) {
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, f.o.ApplyTimeout)
@@ -495,21 +495,6 @@ func (f *Follower) apply(ctx context.Context, target Target, cur *release.Curren
 	}
 	// The reloader logged the refusal with every problem.
 	f.requestReport()
-}
-
-// sameReleases reports whether a and b hold the same release of every
-// environment.
-func sameReleases(a, b *release.Current) bool {
-	if len(a.Releases) != len(b.Releases) {
-		return false
-	}
-	for env, ra := range a.Releases {
-		rb, ok := b.Releases[env]
-		if !ok || ra.Number != rb.Number {
-			return false
-		}
-	}
-	return true
 }
 
 func (f *Follower) requestReport() {

@@ -30,11 +30,11 @@ func (s *Store) Watch(ctx context.Context, after int64, fn func(*release.Current
 	var last map[string]uint64 // what fn saw last (nil: unknown)
 	if after > 0 {
 		if cur, err := s.currentAt(ctx, after); err == nil {
-			last = numbers(cur)
+			last = cur.Numbers()
 		}
 	}
 	deliver := func(cur *release.Current) {
-		n := numbers(cur)
+		n := cur.Numbers()
 		if last != nil && maps.Equal(n, last) {
 			return
 		}
@@ -106,15 +106,6 @@ func (s *Store) watchFrom(ctx context.Context, rev int64, deliver func(*release.
 		rev = at
 	}
 	return rev, ctx.Err()
-}
-
-// numbers is the release number of every environment of cur.
-func numbers(cur *release.Current) map[string]uint64 {
-	n := make(map[string]uint64, len(cur.Releases))
-	for env, r := range cur.Releases {
-		n[env] = r.Number
-	}
-	return n
 }
 
 func sleep(ctx context.Context, d time.Duration) {
