@@ -17,6 +17,11 @@ type serveFlags struct {
 	watch, shutdown                                         time.Duration
 	reflection, pprof                                       bool
 	redisCluster                                            []string
+	// The release store (--store and the flags of its connection), this
+	// replica's name in it, and how long it may be unreachable at start.
+	store             storeFlags
+	replicaID         string
+	storeStartTimeout time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -30,18 +35,30 @@ service and gRPC health on one gRPC port, and the admin HTTP endpoints
 file is reloaded when it changes and on SIGHUP; a refused change keeps the
 last good configuration serving. SIGINT or SIGTERM drains and stops.
 
+With --store, the APIs come from the release store instead: each
+environment's current release (apigw publish, apigw rollback), composed
+with the file's server, listener and settings. Every new current release
+is applied like a reload (all or nothing); while the store is unreachable
+the releases applied last keep serving. The etcd password is read from
+APIGW_STORE_PASSWORD. See docs/deployment.md ("Serving from a release
+store").
+
 Once ready it logs one line per listener, with the bound address (the real
 port when :0 was asked).
 
 Exit status: 0 after a signal, 1 when the configuration is refused or a
 port cannot be bound, 2 on a usage error.`,
 		Example: `  apigw serve --config examples/quickstart/gateway.yaml
-  apigw serve --config gateway.yaml --grpc-address 0.0.0.0:18000 --log-format json`,
+  apigw serve --config gateway.yaml --grpc-address 0.0.0.0:18000 --log-format json
+  apigw serve --config local.yaml --store etcd://10.0.0.5:2379,10.0.0.6:2379,10.0.0.7:2379/apigw`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var reflection *bool
 			if cmd.Flags().Changed("grpc-reflection") {
 				reflection = &f.reflection
+			}
+			if err := checkStoreFlags(cmd, f); err != nil {
+				return err
 			}
 			return serve(cmd.Context(), f, reflection, cmd.ErrOrStderr())
 		},
@@ -58,6 +75,9 @@ port cannot be bound, 2 on a usage error.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.redis, "redis", "", "Redis host:port shared by replicas for rate limits and lockout (default: settings.throttling.redis_address; none: in memory)")
 	fl.StringSliceVar(&f.redisCluster, "redis-cluster", nil, "Redis Cluster seed nodes, host:port,host:port,... (instead of --redis; default: settings.throttling.redis_cluster)")
+	f.store.registerAs(cmd, "serve the releases of this store, etcd://HOST:PORT[,HOST:PORT...]/PREFIX or etcds:// for TLS: the file then supplies server, listener and settings")
+	fl.StringVar(&f.replicaID, "replica-id", "", "how this replica reports itself in the store (default: the host name and the admin address)")
+	fl.DurationVar(&f.storeStartTimeout, "store-start-timeout", 30*time.Second, "how long an unreachable store is retried at start before giving up")
 	cmd.MarkFlagsMutuallyExclusive("redis", "redis-cluster")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")
@@ -87,7 +107,7 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 	x := newXDS(logger)
 	m := metrics.New()
 	x.RegisterMetrics(m)
-	return server.Run(ctx, server.Options{
+	o := server.Options{
 		Metrics:         m,
 		ConfigPath:      f.config,
 		GRPCAddress:     f.grpcAddr,
@@ -101,7 +121,37 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 		RedisAddress:    f.redis,
 		RedisCluster:    f.redisCluster,
 		Debug:           map[string]func() any{"xds": func() any { return x.Status() }},
-	})
+	}
+	if f.store.url == "" {
+		return server.Run(ctx, o)
+	}
+	if f.storeStartTimeout <= 0 {
+		return usagef("--store-start-timeout %v: give a positive duration", f.storeStartTimeout)
+	}
+	// Open does not wait for etcd (unless it authenticates): the server's
+	// first read retries an unreachable store until the start timeout.
+	octx, cancel := context.WithTimeout(ctx, f.storeStartTimeout)
+	st, err := f.store.openLogged(octx, logger)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	o.Store, o.StoreURL, o.ReplicaID, o.StoreStartTimeout = st, f.store.url, f.replicaID, f.storeStartTimeout
+	return server.Run(ctx, o)
+}
+
+// checkStoreFlags refuses the release-store flags without --store.
+func checkStoreFlags(cmd *cobra.Command, f serveFlags) error {
+	if f.store.url != "" {
+		return nil
+	}
+	for _, name := range []string{"store-ca", "store-cert", "store-key", "store-user", "replica-id", "store-start-timeout"} {
+		if cmd.Flags().Changed(name) {
+			return usagef("--%s needs --store", name)
+		}
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
