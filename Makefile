@@ -15,6 +15,8 @@ ROUNDS      ?= 1
 CONNECTIONS ?= 50
 ENVOY_ROUNDS ?= 2
 ENVOYBENCH_FLAGS ?=
+# bench-publish: see docs/performance.md ("Publishing to replicas")
+PUBLISH_ROUNDS ?= 30
 # Stamped into bin/apigw (apigw version); go's own VCS stamping is off when
 # GOFLAGS has -buildvcs=false or the tree is not a Git checkout.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -24,7 +26,7 @@ LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # compiled with this tag; without it apigw encodes with grpc-go's codec.
 TAGS        ?= vtprotobuf
 
-.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load bench-envoy soak fuzz run tools clean envoy
+.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load bench-envoy bench-publish soak fuzz run tools clean envoy
 
 all: build test
 
@@ -100,6 +102,10 @@ bench-envoy:
 	$(GO) build -tags "$(TAGS)" -o bin/noopauthz ./test/bench/noopauthz
 	$(GO) build -o bin/echo ./examples/echo
 	$(GO) run ./test/bench/envoybench -duration $(DURATION) -connections $(CONNECTIONS) -rounds $(ENVOY_ROUNDS) $(ENVOYBENCH_FLAGS)
+
+## bench-publish: one publish of BETA in a 10,000-API configuration until two replicas on a loopback etcd decide by it and a delta xDS client has it (median and p90 of PUBLISH_ROUNDS; docs/performance.md)
+bench-publish:
+	APIGW_REQUIRE_ETCD=1 $(GO) test -tags "$(TAGS)" -run '^$$' -bench PublishToReplicas -benchtime $(PUBLISH_ROUNDS)x -timeout 20m ./cmd/apigw
 
 ## soak: 60 s of load while the config changes every 200 ms and Redis restarts (SOAK_DURATION to change)
 soak:
