@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,13 +24,13 @@ type memStore struct {
 	down    bool
 	// changed is closed (and replaced) on every change.
 	changed chan struct{}
-	// watches counts calls of Watch.
-	watches int
+	// calls counts the calls of each method.
+	calls map[string]int
 }
 
 func newMemStore() *memStore {
 	return &memStore{current: map[string]*release.Release{}, history: map[string][]*release.Release{},
-		reports: map[string]release.ReplicaStatus{}, changed: make(chan struct{})}
+		reports: map[string]release.ReplicaStatus{}, changed: make(chan struct{}), calls: map[string]int{}}
 }
 
 var _ release.Store = (*memStore)(nil)
@@ -54,7 +55,22 @@ func (m *memStore) view() *release.Current {
 	return &release.Current{Releases: maps.Clone(m.current), Revision: m.rev}
 }
 
+// count counts a call of method.
+func (m *memStore) count(method string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls[method]++
+}
+
+// callCounts returns a copy of the call counts.
+func (m *memStore) callCounts() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.calls)
+}
+
 func (m *memStore) Current(context.Context) (*release.Current, error) {
+	m.count("Current")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {
@@ -123,9 +139,7 @@ func (m *memStore) Publish(_ context.Context, rels []*release.Release, expect ma
 }
 
 func (m *memStore) Watch(ctx context.Context, after int64, fn func(*release.Current)) error {
-	m.mu.Lock()
-	m.watches++
-	m.mu.Unlock()
+	m.count("Watch")
 	for {
 		m.mu.Lock()
 		if m.down {
@@ -150,6 +164,7 @@ func (m *memStore) Watch(ctx context.Context, after int64, fn func(*release.Curr
 }
 
 func (m *memStore) Report(_ context.Context, st release.ReplicaStatus) error {
+	m.count("Report")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {
@@ -160,20 +175,13 @@ func (m *memStore) Report(_ context.Context, st release.ReplicaStatus) error {
 }
 
 func (m *memStore) Replicas(context.Context) ([]release.ReplicaStatus, error) {
+	m.count("Replicas")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {
 		return nil, m.errDown()
 	}
-	return append([]release.ReplicaStatus(nil), mapsValues(m.reports)...), nil
+	return slices.Collect(maps.Values(m.reports)), nil
 }
 
 func (m *memStore) Close() error { return nil }
-
-func mapsValues[K comparable, V any](m map[K]V) []V {
-	out := make([]V, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}

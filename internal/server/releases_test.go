@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -392,5 +393,21 @@ func TestStoreDownAtStart(t *testing.T) {
 	msg := err.Error()
 	if strings.Contains(msg, "pw") || !strings.Contains(msg, "etcd://127.0.0.1:1/apigw") || strings.Contains(msg, "\n") {
 		t.Fatalf("error: %q", msg)
+	}
+}
+
+// TestStoreIdleReplicaDoesNothing: once started, an idle replica holds its
+// watch and reported itself once; it reads nothing else from the store.
+func TestStoreIdleReplicaDoesNothing(t *testing.T) {
+	st := newMemStore()
+	publish(t, st, "RELEASE", relOpen)
+	startStoreReplica(t, st, "etcd://127.0.0.1:2379/apigw", nil)
+	waitUntil(t, 5*time.Second, "the first report", func() bool { return st.callCounts()["Report"] == 1 })
+	before := st.callCounts()
+	time.Sleep(time.Second)
+	after := st.callCounts()
+	// Current: the publish's read and the start's.
+	if !maps.Equal(before, after) || after["Watch"] != 1 || after["Current"] != 2 {
+		t.Fatalf("calls of an idle replica: %v, then %v a second later", before, after)
 	}
 }
