@@ -505,14 +505,22 @@ func (f *Follower) requestReport() {
 }
 
 // reportLoop reports the replica's status after each request, within
-// CallTimeout; a report that fails is made again when the store is
-// available again.
+// CallTimeout. A report that fails is made again after a backoff (growing
+// to MaxBackoff), and at once when the store is available again; the
+// first failure is logged. A store that cannot be reached is reported
+// unavailable until a report succeeds (or the watch delivers).
 func (f *Follower) reportLoop(ctx context.Context) {
+	backoff := f.o.MinBackoff
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.report:
+		case <-retry.C:
 		}
 		st := f.Status()
 		rs := release.ReplicaStatus{ID: st.ReplicaID, Serving: make(map[string]uint64, len(st.Environments)), Updated: time.Now(), LastError: st.LastError}
@@ -522,11 +530,26 @@ func (f *Follower) reportLoop(ctx context.Context) {
 		cctx, cancel := context.WithTimeout(ctx, f.o.CallTimeout)
 		err := f.o.Store.Report(cctx, rs)
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			f.log.Warn("cannot report this replica's releases to the store; will report again when it is available", "store", st.Store, "error", err.Error())
-			if errors.Is(err, release.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			if failing {
+				f.log.Info("this replica's releases reported to the store again", "store", st.Store)
+				f.available()
+			}
+			failing, backoff = false, f.o.MinBackoff
+			retry.Stop()
+		default:
+			if !failing {
+				f.log.Warn("cannot report this replica's releases to the store; retrying", "store", st.Store, "error", err.Error())
+			}
+			if errors.Is(err, release.ErrUnavailable) {
 				f.unavailable(err)
 			}
+			failing = true
+			retry.Reset(backoff)
+			backoff = min(2*backoff, f.o.MaxBackoff)
 		}
 	}
 }
