@@ -365,11 +365,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"services", services, "reflection", reflect)
 	s.log.Info("listening", "listener", "admin", "address", s.adminLis.Addr().String(),
 		"url", "http://"+s.adminLis.Addr().String()+"/")
+	attrs := []any{"config", o.ConfigPath}
 	if s.follower != nil {
-		s.log.Info("apigw ready", "config", o.ConfigPath, "store", follow.Redact(o.StoreURL), "releases", follow.Describe(served), "version", snap.Version)
-		return s, nil
+		attrs = append(attrs, "store", follow.Redact(o.StoreURL), "releases", follow.Describe(served))
 	}
-	s.log.Info("apigw ready", "config", o.ConfigPath, "version", snap.Version)
+	s.log.Info("apigw ready", append(attrs, "version", snap.Version)...)
 	return s, nil
 }
 
