@@ -180,10 +180,10 @@ func (r *Reloader) Recompose(ctx context.Context, c *Composer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.current == nil || r.data == nil {
-		return r.refuse(fmt.Errorf("config %s with %s refused: no configuration file accepted yet", r.path, c.Name))
+		return r.refuse(fmt.Errorf("config %s refused: no configuration file accepted yet", r.sourceWith(c)))
 	}
 	start := time.Now()
-	source := r.path + " with " + c.Name
+	source := r.sourceWith(c)
 	snap, err := r.parser.Compose(source, r.data, r.opts, c.Compose)
 	if err != nil {
 		return r.refuse(err)
@@ -206,11 +206,14 @@ func (r *Reloader) build(data []byte) (*model.Snapshot, error) {
 
 // source names the configuration in messages: the file, and what the
 // composer adds.
-func (r *Reloader) source() string {
-	if r.composer == nil {
+func (r *Reloader) source() string { return r.sourceWith(r.composer) }
+
+// sourceWith names the file composed with c.
+func (r *Reloader) sourceWith(c *Composer) string {
+	if c == nil {
 		return r.path
 	}
-	return r.path + " with " + r.composer.Name
+	return r.path + " with " + c.Name
 }
 
 // Prime loads the file without publishing it and makes it the current
