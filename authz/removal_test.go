@@ -3,10 +3,13 @@ package authz
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // TestRemovedAPIAnsweredForTheGrace: after a reload that removes an API,
@@ -45,4 +48,38 @@ func TestRemovedAPIAnsweredForTheGrace(t *testing.T) {
 	if code, _, _ := f.check(t, req); code != 200 {
 		t.Fatalf("after Revert: %d, want 200", code)
 	}
+}
+
+// A configuration replaced twice is garbage: only the last replaced one is
+// kept for RemovalGrace (the grace timer of an earlier one used to keep
+// every configuration of the last RemovalGrace alive).
+func TestReplacedTablesReleased(t *testing.T) {
+	f := newFixture(t)
+	load := func() *model.Snapshot {
+		snap, err := config.Load("test", []byte(testConfig), config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	if err := f.svc.Update(context.Background(), load()); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	runtime.AddCleanup(f.svc.tables.Load(), func(ch chan struct{}) { close(ch) }, released)
+	for range 2 {
+		if err := f.svc.Update(context.Background(), load()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the tables replaced two reloads ago are still reachable")
 }

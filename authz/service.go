@@ -62,6 +62,10 @@ type Service struct {
 	// Check still answers for the APIs the new configuration removed
 	// until Envoy, which gets the removal after Check, stops routing them.
 	removed atomic.Pointer[retired]
+	// removeTimer forgets removed after RemovalGrace; the next Activate
+	// stops it (its closure would otherwise keep every replaced
+	// configuration alive for RemovalGrace). Guarded by mu.
+	removeTimer *time.Timer
 
 	lockoutErrors atomic.Uint64
 	nonceErrors   atomic.Uint64
@@ -221,7 +225,10 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	if old != nil {
 		r := &retired{t: old, until: s.now().Add(RemovalGrace)}
 		s.removed.Store(r)
-		time.AfterFunc(RemovalGrace, func() { s.removed.CompareAndSwap(r, nil) })
+		if s.removeTimer != nil {
+			s.removeTimer.Stop()
+		}
+		s.removeTimer = time.AfterFunc(RemovalGrace, func() { s.removed.CompareAndSwap(r, nil) })
 	}
 	if old != nil && old.tokens != nil && old.tokens != s.tables.Load().tokens {
 		// Checks in flight may still use the old key sets for a moment.
