@@ -21,6 +21,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -127,19 +128,19 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if err != nil {
 		return nil, err
 	}
-	known, done := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil)
+	known, done, hashed := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]msgHash(nil)
 	if last != nil {
-		known, done = last.valid, last.vhosts
+		known, done, hashed = last.valid, last.vhosts, last.resources
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not
 	// found valid by the last Publish: a one-API change validates one
-	// route. A reused group's virtual host (the very message) is not even
-	// hashed again. The hashes also make the resource versions of delta
+	// route. A reused group's virtual host and clusters (the very
+	// messages) are not even hashed again. The hashes also make the resource versions of delta
 	// xDS, and each virtual host is encoded once: the route configuration
 	// sent to Envoy is assembled from those encodings. A resource that
 	// cannot be marshalled fails here, before the cache is touched.
-	v, err := res.validate(known, done)
+	v, err := res.validate(known, done, hashed)
 	if err != nil {
 		return nil, err
 	}

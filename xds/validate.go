@@ -36,7 +36,7 @@ type validator interface{ ValidateAll() error }
 // virtual host and each route of a route configuration (the largest
 // resource by far).
 func (r *Resources) Validate() error {
-	_, err := r.validate(nil, nil)
+	_, err := r.validate(nil, nil, nil)
 	return err
 }
 
@@ -57,6 +57,11 @@ type validation struct {
 	// hashes are the part hashes in resource order (for a version of the
 	// whole set).
 	hashes []msgHash
+	// resources holds the hash of each resource other than a route
+	// configuration (listeners, clusters, endpoints): a later validation
+	// given the same (read-only) message, as a reused group's clusters
+	// are, takes its hash without marshalling it again.
+	resources map[proto.Message]msgHash
 }
 
 // vhostWire is what validation learns of one virtual host.
@@ -82,18 +87,22 @@ var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descripto
 // function of the message, so a message with the same bytes is valid
 // again. Every other message is validated in full. A virtual host found
 // in done (the vhosts of a previous validation: the translation reused
-// the very message) is neither hashed nor validated again. It returns
-// what it learnt (nil without known).
-func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire) (*validation, error) {
+// the very message) is neither hashed nor validated again, nor is another
+// resource found in hashed (the resources of a previous validation). It
+// returns what it learnt (nil without known).
+func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]msgHash) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
-		done = nil
+		done, hashed = nil, nil
 	}
-	// A part of a resource: a range of tasks, or a reused virtual host.
+	// A part of a resource: a range of tasks, a reused virtual host, or
+	// the hash of a reused resource.
 	type part struct {
 		from, to int // task indexes
 		vh       *routev3.VirtualHost
 		reused   *vhostWire
+		hash     *msgHash
+		msg      proto.Message // a resource other than a route configuration
 	}
 	type span struct {
 		typeURL, name string
@@ -113,8 +122,18 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			path := g.kind + "[" + name + "]"
 			sp := span{typeURL: g.typeURL, name: name}
 			rc, ok := m.(*routev3.RouteConfiguration)
+			if !ok {
+				if h, found := hashed[m]; found {
+					sp.parts = []part{{hash: &h, msg: m}}
+					spans = append(spans, sp)
+					continue
+				}
+			}
 			if !ok || len(rc.GetVirtualHosts()) == 0 {
 				sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
+				if !ok {
+					sp.parts[0].msg = m
+				}
 				tasks = append(tasks, validateTask{path, m})
 				spans = append(spans, sp)
 				continue
@@ -196,12 +215,19 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", fresh[i].vh.GetName())
 		}
 	}
-	v := &validation{valid: map[msgHash]bool{}, vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{}}
+	v := &validation{valid: map[msgHash]bool{}, vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
+		resources: map[proto.Message]msgHash{}}
 	k := 0 // next of fields
 	for _, sp := range spans {
 		var hs []msgHash
 		for _, p := range sp.parts {
 			switch {
+			case p.hash != nil:
+				hs = append(hs, *p.hash)
+				v.resources[p.msg] = *p.hash
+			case p.msg != nil:
+				hs = append(hs, hashes[p.from])
+				v.resources[p.msg] = hashes[p.from]
 			case p.reused != nil:
 				hs = append(hs, p.reused.parts...)
 				v.vhosts[p.vh] = p.reused
