@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ import (
 // alternates between two files that differ by one API. cpu-ms/op is the
 // process's CPU time (user + system, all threads, the garbage collector's
 // included) per iteration: on a shared machine it moves less than ns/op.
+// live-MB (stage, prepare) is the live heap once the loop ends (after a
+// garbage collection), with the two snapshots, the parser and the service
+// alive: compare it between versions, not with the service's.
 func BenchmarkReloadPhases(b *testing.B) {
 	o := benchconfig.Options{APIs: 10000}
 	var files [2][]byte
@@ -75,6 +79,8 @@ func BenchmarkReloadPhases(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		b.StopTimer()
+		liveHeap(b)
 	})
 	b.Run("prepare", func(b *testing.B) {
 		x := xds.NewServer(quiet, xds.Options{})
@@ -91,6 +97,9 @@ func BenchmarkReloadPhases(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		b.StopTimer()
+		liveHeap(b)
+		runtime.KeepAlive(x)
 	})
 }
 
@@ -109,4 +118,12 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// liveHeap reports the live heap after a collection as live-MB.
+func liveHeap(b *testing.B) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/1e6, "live-MB")
 }
