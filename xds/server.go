@@ -122,6 +122,9 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	s.mu.Lock()
 	last, memo := s.last, s.memo
 	s.mu.Unlock()
+	if !memo.encodedIn(last) {
+		memo = nil // cannot happen: they are replaced together
+	}
 	// Unchanged groups (same digest) reuse their translation, so a
 	// one-API change translates one group.
 	res, memo, err := translateReusing(snap, s.opts, 0, memo)
@@ -153,6 +156,10 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		return nil, err
 	}
 	cs.VersionMap = v.versions
+	routes := v.routes(res.Routes[0])
+	// What the next Prepare reuses, without the route messages: they are
+	// encoded now (the served route configuration is its encodings).
+	memo = memo.lean(v)
 	// Certificates (SDS): read now, so that a configuration naming files
 	// that do not load is refused; unchanged files are not read again.
 	s.mu.Lock()
@@ -190,7 +197,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
 		}
 		s.log.Info("xds configuration published", "version", version,
-			"listeners", len(res.Listeners), "routes", routeCount(res), "clusters", len(res.Clusters),
+			"listeners", len(res.Listeners), "routes", routes, "clusters", len(res.Clusters),
 			"endpoints", len(res.Endpoints), "duration", time.Since(start).Round(time.Millisecond))
 		return nil
 	}, nil
@@ -301,16 +308,6 @@ func (s *Server) Status() Status {
 	st.ACKs, st.NACKs = s.tracker.counts()
 	st.Certificates = s.CertificateStatus()
 	return st
-}
-
-func routeCount(res *Resources) int {
-	n := 0
-	for _, rc := range res.Routes {
-		for _, vh := range rc.GetVirtualHosts() {
-			n += len(vh.GetRoutes())
-		}
-	}
-	return n
 }
 
 // cpLogger sends go-control-plane's logs to slog (its info level is chatty,
