@@ -57,11 +57,17 @@ type validation struct {
 	// hashes are the part hashes in resource order (for a version of the
 	// whole set).
 	hashes []msgHash
-	// resources holds the hash of each resource other than a route
-	// configuration (listeners, clusters, endpoints): a later validation
-	// given the same (read-only) message, as a reused group's clusters
-	// are, takes its hash without marshalling it again.
-	resources map[proto.Message]msgHash
+	// resources holds the hash and version of each resource other than a
+	// route configuration (listeners, clusters, endpoints): a later
+	// validation given the same (read-only) message, as a reused group's
+	// clusters are, takes them without marshalling it again.
+	resources map[proto.Message]resourceHash
+}
+
+// resourceHash is a resource's hash and its version (the hash in hex).
+type resourceHash struct {
+	hash    msgHash
+	version string
 }
 
 // vhostWire is what validation learns of one virtual host.
@@ -90,7 +96,7 @@ var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descripto
 // the very message) is neither hashed nor validated again, nor is another
 // resource found in hashed (the resources of a previous validation). It
 // returns what it learnt (nil without known).
-func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]msgHash) (*validation, error) {
+func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
 		done, hashed = nil, nil
@@ -101,7 +107,7 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 		from, to int // task indexes
 		vh       *routev3.VirtualHost
 		reused   *vhostWire
-		hash     *msgHash
+		hashed   resourceHash  // of a reused resource (version set)
 		msg      proto.Message // a resource other than a route configuration
 	}
 	type span struct {
@@ -109,31 +115,40 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 		parts         []part
 	}
 	var tasks []validateTask
-	var spans []span
-	var fresh []part // new virtual hosts (to encode)
-	for _, g := range r.groups() {
-		names := map[string]bool{}
+	groups := r.groups()
+	n := 0
+	for _, g := range groups {
+		n += len(g.list)
+	}
+	spans := make([]span, 0, n)
+	singles := make([]part, n) // the parts of single-part resources
+	var fresh []part           // new virtual hosts (to encode)
+	for _, g := range groups {
+		names := make(map[string]bool, len(g.list))
 		for _, m := range g.list {
 			name := cachev3.GetResourceName(m)
 			if names[name] {
 				return nil, fmt.Errorf("xds: invalid resource: %s %q is defined twice", g.kind, name)
 			}
 			names[name] = true
-			path := g.kind + "[" + name + "]"
 			sp := span{typeURL: g.typeURL, name: name}
+			one := singles[len(spans) : len(spans)+1 : len(spans)+1]
 			rc, ok := m.(*routev3.RouteConfiguration)
 			if !ok {
 				if h, found := hashed[m]; found {
-					sp.parts = []part{{hash: &h, msg: m}}
+					one[0] = part{hashed: h, msg: m}
+					sp.parts = one
 					spans = append(spans, sp)
 					continue
 				}
 			}
+			path := g.kind + "[" + name + "]"
 			if !ok || len(rc.GetVirtualHosts()) == 0 {
-				sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
+				one[0] = part{from: len(tasks), to: len(tasks) + 1}
 				if !ok {
-					sp.parts[0].msg = m
+					one[0].msg = m
 				}
+				sp.parts = one
 				tasks = append(tasks, validateTask{path, m})
 				spans = append(spans, sp)
 				continue
@@ -215,19 +230,28 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", fresh[i].vh.GetName())
 		}
 	}
-	v := &validation{valid: map[msgHash]bool{}, vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
-		resources: map[proto.Message]msgHash{}}
+	v := &validation{valid: make(map[msgHash]bool, len(known)), vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
+		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, len(known))}
 	k := 0 // next of fields
 	for _, sp := range spans {
+		if v.versions[sp.typeURL] == nil {
+			v.versions[sp.typeURL] = map[string]string{}
+		}
+		if p := sp.parts[0]; p.msg != nil {
+			// A resource other than a route configuration: one part.
+			rh := p.hashed
+			if rh.version == "" {
+				rh = resourceHash{hash: hashes[p.from], version: hashOf(hashes[p.from : p.from+1])}
+			}
+			v.resources[p.msg] = rh
+			v.valid[rh.hash] = true
+			v.hashes = append(v.hashes, rh.hash)
+			v.versions[sp.typeURL][sp.name] = rh.version
+			continue
+		}
 		var hs []msgHash
 		for _, p := range sp.parts {
 			switch {
-			case p.hash != nil:
-				hs = append(hs, *p.hash)
-				v.resources[p.msg] = *p.hash
-			case p.msg != nil:
-				hs = append(hs, hashes[p.from])
-				v.resources[p.msg] = hashes[p.from]
 			case p.reused != nil:
 				hs = append(hs, p.reused.parts...)
 				v.vhosts[p.vh] = p.reused
@@ -244,9 +268,6 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			v.valid[h] = true
 		}
 		v.hashes = append(v.hashes, hs...)
-		if v.versions[sp.typeURL] == nil {
-			v.versions[sp.typeURL] = map[string]string{}
-		}
 		v.versions[sp.typeURL][sp.name] = hashOf(hs)
 	}
 	return v, nil
