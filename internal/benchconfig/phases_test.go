@@ -26,7 +26,8 @@ import (
 //
 // load: config.Parser.Load of the changed file (parse the changed group,
 // build, reusing the unchanged groups); stage: the Check side's tables;
-// prepare: the xDS translation, validation and snapshot. Each iteration
+// prepare: the xDS translation, validation and snapshot; warnings: the
+// warnings logged after each reload. Each iteration
 // alternates between two files that differ by one API. cpu-ms/op is the
 // process's CPU time (user + system, all threads, the garbage collector's
 // included) per iteration: on a shared machine it moves less than ns/op.
@@ -61,6 +62,12 @@ func BenchmarkReloadPhases(b *testing.B) {
 		}
 	})
 	snaps[0], snaps[1] = load(0), load(1)
+	b.Run("warnings", func(b *testing.B) {
+		defer cpuPerOp(b)()
+		for i := 0; b.Loop(); i++ {
+			config.Warnings(snaps[i%2])
+		}
+	})
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.Run("stage", func(b *testing.B) {
