@@ -47,18 +47,14 @@ import (
 // keeps Envoy and Check in step:
 //
 //  1. everything that can refuse runs first, changing nothing: the rate
-//     limits are validated, the Check side (token key sets) and the xDS
-//     side (translation) are prepared concurrently;
+//     limits are validated and the Check side (token key sets) prepared
+//     while the xDS side (translation) is prepared;
 //  2. Check switches to snap: it knows the added APIs before Envoy routes
 //     to them, and still answers for the removed ones for
 //     authz.RemovalGrace, while Envoy may still route them;
 //  3. Envoy gets the new routes (if that fails, Check goes back);
 //  4. the rate limiter switches.
 func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
-	commitLimits, err := s.limiter.Prepare(throttle.Config(snap))
-	if err != nil {
-		return fmt.Errorf("rate limits: %w", err)
-	}
 	var commitXDS func() error
 	var xerr error
 	done := make(chan struct{})
@@ -68,9 +64,16 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 			commitXDS, xerr = x.Prepare(ctx, snap)
 		}
 	}()
-	aerr := s.authz.Stage(ctx, snap)
+	// The rate limits and the Check side while the xDS side translates.
+	commitLimits, lerr := s.limiter.Prepare(throttle.Config(snap))
+	var aerr error
+	if lerr == nil {
+		aerr = s.authz.Stage(ctx, snap)
+	}
 	<-done
 	switch {
+	case lerr != nil:
+		return fmt.Errorf("rate limits: %w", lerr)
 	case aerr != nil:
 		return aerr
 	case xerr != nil:
