@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
 
 	"github.com/apigwio/apigw/internal/model"
@@ -48,6 +49,30 @@ type Parser struct {
 	// models are the group models of the last configuration Load built,
 	// by digest.
 	models map[string]*model.Group
+	// digestMemo holds the digests of the last configuration's groups.
+	digestMemo *digestMemo
+	// rest is the last parse of the entries outside the groups, by text.
+	rest *parsedRest
+}
+
+// parsedRest is the parse of a file without its groups (with an empty
+// item for each YAML group), by its text.
+type parsedRest struct {
+	key groupKey
+	gw  *configv1.Gateway
+}
+
+// digests is groupDigests reusing the digests of the groups of the last
+// configuration p built that are the same messages.
+func (p *Parser) digests(gw *configv1.Gateway) ([]byte, []string) {
+	p.mu.Lock()
+	memo := p.digestMemo
+	p.mu.Unlock()
+	shared, groups, next := groupDigestsReusing(gw, memo)
+	p.mu.Lock()
+	p.digestMemo = next
+	p.mu.Unlock()
+	return shared, groups
 }
 
 // groupKey identifies a group's source text and its syntax.
@@ -86,18 +111,28 @@ func (p *Parser) Parse(data []byte) (*configv1.Gateway, error) {
 	if err != nil || len(items) == 0 {
 		return Parse(data)
 	}
-	gw, err := Parse(rest)
-	if err != nil || len(gw.GetGroups()) != placeholders {
-		return Parse(data) // the plain path reports the error
-	}
-	for _, g := range gw.GetGroups() {
-		if proto.Size(g) != 0 {
-			return Parse(data)
-		}
-	}
+	restKey := groupKey{isJSON, sha256.Sum256(rest)}
 	p.mu.Lock()
-	old, oldAPIs := p.memo, p.apis
+	old, oldAPIs, lastRest := p.memo, p.apis, p.rest
 	p.mu.Unlock()
+	var gw *configv1.Gateway
+	if lastRest != nil && lastRest.key == restKey {
+		// The same entries outside the groups: the same parse (shared,
+		// read-only; the groups are set on a copy of the top level).
+		gw = shallowCopy(lastRest.gw)
+	} else {
+		parsed, err := Parse(rest)
+		if err != nil || len(parsed.GetGroups()) != placeholders {
+			return Parse(data) // the plain path reports the error
+		}
+		for _, g := range parsed.GetGroups() {
+			if proto.Size(g) != 0 {
+				return Parse(data)
+			}
+		}
+		lastRest = &parsedRest{key: restKey, gw: parsed}
+		gw = shallowCopy(parsed)
+	}
 	parsed := make([]*parsedGroup, len(items))
 	keys := make([]groupKey, len(items))
 	var todo []int
@@ -144,10 +179,20 @@ func (p *Parser) Parse(data []byte) (*configv1.Gateway, error) {
 		}
 	}
 	p.mu.Lock()
-	p.memo, p.apis = memo, apis
+	p.memo, p.apis, p.rest = memo, apis, lastRest
 	p.mu.Unlock()
 	gw.Groups = groups
 	return gw, nil
+}
+
+// shallowCopy returns a copy of gw's top level (its fields are shared).
+func shallowCopy(gw *configv1.Gateway) *configv1.Gateway {
+	out := &configv1.Gateway{}
+	gw.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		out.ProtoReflect().Set(fd, v)
+		return true
+	})
+	return out
 }
 
 // parseGroupByAPI parses the text of one YAML group (see parseGroup) API
