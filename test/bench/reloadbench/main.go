@@ -65,7 +65,7 @@ func main() {
 	warmup := flag.Int("warmup", 2, "changes made first and not counted")
 	pause := flag.Duration("pause", 500*time.Millisecond, "pause after each change")
 	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
-	heap := flag.String("heap", "", "write the server's heap profile (after the changes, forced GC) to this file")
+	heap := flag.String("heap", "", "write the server's heap profile (after the changes, forced GC) to this file, and the one once ready (read after the RSS) to this name with .ready.pb.gz")
 	cpu := flag.String("cpu", "", "write a CPU profile of the server during the measured changes (the first cpu-seconds) to this file")
 	cpuSeconds := flag.Int("cpu-seconds", 15, "length of the CPU profile")
 	settle := flag.Duration("settle", 2*time.Second, "wait after ready and after the changes before reading the RSS")
@@ -109,6 +109,13 @@ func main() {
 	time.Sleep(*settle)
 	rss, hwm := memory(cmd.Process.Pid)
 	fmt.Printf("memory once ready (+%v): VmRSS %.1f MiB, VmHWM %.1f MiB\n", *settle, rss, hwm)
+	if *heap != "" {
+		ready := strings.TrimSuffix(*heap, ".pb.gz") + ".ready.pb.gz"
+		if err := fetch("http://"+o.AdminAddress+"/debug/pprof/heap?gc=1", ready); err != nil {
+			fail(err)
+		}
+		fmt.Printf("heap profile once ready: %s\n", ready)
+	}
 
 	conn, err := grpc.NewClient(o.GRPCAddress, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
