@@ -83,3 +83,36 @@ func TestReplacedTablesReleased(t *testing.T) {
 	}
 	t.Fatal("the tables replaced two reloads ago are still reachable")
 }
+
+// A reload that removes no deployment keeps nothing of the configuration
+// it replaced once committed (there is nothing to answer for during
+// RemovalGrace, and no Revert to come).
+func TestCommittedReleasesTablesWithoutRemovals(t *testing.T) {
+	f := newFixture(t)
+	snap, err := config.Load("test", []byte(testConfig), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	runtime.AddCleanup(f.svc.tables.Load(), func(ch chan struct{}) { close(ch) }, released)
+	if err := f.svc.Update(context.Background(), snap); err != nil {
+		t.Fatal(err)
+	}
+	if f.svc.removed.Load() != nil {
+		t.Fatal("the replaced configuration is kept for a grace without removals")
+	}
+	f.svc.Committed()
+	if f.svc.Revert() {
+		t.Fatal("Revert after Committed")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the replaced tables are still reachable")
+}

@@ -66,6 +66,9 @@ type Service struct {
 	// stops it (its closure would otherwise keep every replaced
 	// configuration alive for RemovalGrace). Guarded by mu.
 	removeTimer *time.Timer
+	// previous is the configuration the last Activate replaced, for
+	// Revert, until Committed. Guarded by mu.
+	previous *tables
 
 	lockoutErrors atomic.Uint64
 	nonceErrors   atomic.Uint64
@@ -206,7 +209,8 @@ type retired struct {
 
 // Activate serves the snapshot prepared by Stage. Until RemovalGrace has
 // passed, requests for deployments that snap no longer has are still
-// decided by the configuration it replaces.
+// decided by the configuration it replaces (which is kept for that only
+// when snap lacks some of its deployments).
 func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,9 +224,11 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	if m, ok := s.nonces.(interface{ SetFailClosed(bool) }); ok {
 		m.SetFailClosed(snap.Settings.Throttling.FailClosed)
 	}
-	old := s.tables.Swap(s.staged)
+	next := s.staged
+	old := s.tables.Swap(next)
 	s.staged = nil
-	if old != nil {
+	s.previous = old
+	if old != nil && lacksDeployments(next, old) {
 		r := &retired{t: old, until: s.now().Add(RemovalGrace)}
 		s.removed.Store(r)
 		if s.removeTimer != nil {
@@ -238,18 +244,40 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	return nil
 }
 
+// lacksDeployments reports whether next lacks a deployment of old.
+func lacksDeployments(next, old *tables) bool {
+	for k := range old.deployments {
+		if next.deployments[k] == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Revert serves again the configuration the last Activate replaced (when
-// the xDS side failed to publish after Check switched). It reports
-// whether there was one to go back to.
+// the xDS side failed to publish after Check switched), unless Committed
+// was called since. It reports whether there was one to go back to.
 func (s *Service) Revert() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.removed.Swap(nil)
-	if r == nil {
+	if s.previous == nil {
 		return false
 	}
-	s.tables.Store(r.t)
+	if r := s.removed.Load(); r != nil && r.t == s.previous {
+		s.removed.Store(nil)
+	}
+	s.tables.Store(s.previous)
+	s.previous = nil
 	return true
+}
+
+// Committed says that the configuration of the last Activate is served
+// everywhere and will not be reverted: the configuration it replaced is
+// then released, unless it is kept for RemovalGrace (see Activate).
+func (s *Service) Committed() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.previous = nil
 }
 
 // discardStaged drops a staged configuration that was never activated,

@@ -88,6 +88,7 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 			return err
 		}
 	}
+	s.authz.Committed()
 	commitLimits()
 	return nil
 }
