@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -90,7 +91,29 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 	}
 	s.authz.Committed()
 	commitLimits()
+	s.releaseMemorySoon()
 	return nil
+}
+
+// releaseDelay is how long after the last load the memory it freed is
+// returned to the operating system.
+const releaseDelay = time.Second
+
+// releaseMemorySoon returns the memory freed by a load to the operating
+// system once no other load followed for releaseDelay. Loading parses and
+// translates the whole file (the first time) or part of it, and the
+// garbage of that is far larger than what the service then allocates
+// between collections; the Go runtime hands such pages back only slowly,
+// so without this the RSS stays at the load's peak (measured in
+// docs/performance.md). The cost is one forced collection per burst of
+// reloads, off the reload's path.
+func (s *Server) releaseMemorySoon() {
+	s.releaseMu.Lock()
+	defer s.releaseMu.Unlock()
+	if s.releaseTimer != nil {
+		s.releaseTimer.Stop()
+	}
+	s.releaseTimer = time.AfterFunc(releaseDelay, debug.FreeOSMemory)
 }
 
 // XDS is the xDS side as the server wires it (implemented by xds.Server).
@@ -161,9 +184,12 @@ type Server struct {
 	recovery *recovery
 	adminLis net.Listener
 	ready    atomic.Bool
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	errs     chan error
+	// releaseTimer returns freed memory after a load (releaseMemorySoon).
+	releaseMu    sync.Mutex
+	releaseTimer *time.Timer
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	errs         chan error
 }
 
 // Start loads the configuration, starts listening and serves in the
@@ -321,6 +347,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}()
 	}
 	s.ready.Store(true)
+	s.releaseMemorySoon()
 	// One line per listener, with the bound address (the real port when :0
 	// was asked), once both serve.
 	services := "ext_authz Check, rate limit, health"
@@ -432,6 +459,11 @@ func (s *Server) Reloader() *reload.Reloader { return s.reloader }
 // shutdown timeout (then cuts them), and returns when everything stopped.
 func (s *Server) Shutdown() {
 	s.ready.Store(false)
+	s.releaseMu.Lock()
+	if s.releaseTimer != nil {
+		s.releaseTimer.Stop()
+	}
+	s.releaseMu.Unlock()
 	s.health.Shutdown() // health checks now answer NOT_SERVING
 	s.cancel()
 	done := make(chan struct{})
