@@ -412,17 +412,28 @@ func splitYAML(data []byte) (rest []byte, items [][]byte, err error) {
 	if !utf8.Valid(data) || otherBreaks(data) {
 		return nil, nil, errNoSplit
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
 	inGroups, seen := false, false
 	indent := -1 // of the items, once known
-	var item []byte
-	flush := func() {
-		if item != nil {
-			items = append(items, item)
-			item = nil
+	// The item being read is data[item:at] (its lines are contiguous);
+	// item < 0: none.
+	item := -1
+	flush := func(at int) {
+		if item >= 0 {
+			items = append(items, data[item:at:at])
+			item = -1
 		}
 	}
-	for _, l := range lines {
+	rest = make([]byte, 0, 4096)
+	for at := 0; at < len(data); {
+		next := bytes.IndexByte(data[at:], '\n')
+		if next < 0 {
+			next = len(data)
+		} else {
+			next += at + 1
+		}
+		l := data[at:next]
+		lineAt := at
+		at = next
 		body := bytes.TrimRight(l, "\r\n")
 		if len(body) > 0 && body[0] == '\t' {
 			return nil, nil, errNoSplit // tabs do not indent YAML
@@ -444,7 +455,7 @@ func splitYAML(data []byte) (rest []byte, items [][]byte, err error) {
 				continue
 			}
 			if inGroups {
-				flush()
+				flush(lineAt)
 				inGroups = false
 			}
 		}
@@ -453,9 +464,7 @@ func splitYAML(data []byte) (rest []byte, items [][]byte, err error) {
 			continue
 		}
 		if blank || comment {
-			if item != nil {
-				item = append(item, l...)
-			} else {
+			if item < 0 {
 				rest = append(rest, l...)
 			}
 			continue
@@ -472,19 +481,17 @@ func splitYAML(data []byte) (rest []byte, items [][]byte, err error) {
 		case n < indent:
 			return nil, nil, errNoSplit
 		case n == indent && isItem:
-			flush()
-			item = append([]byte(nil), l...)
+			flush(lineAt)
+			item = lineAt
 			if len(rest) > 0 && rest[len(rest)-1] != '\n' {
 				rest = append(rest, '\n')
 			}
 			rest = append(append(rest, body[:n]...), "- {}\n"...)
 		case n == indent:
 			return nil, nil, errNoSplit
-		default:
-			item = append(item, l...)
 		}
 	}
-	flush()
+	flush(len(data))
 	if seen && len(items) == 0 {
 		return nil, nil, errNoSplit
 	}
