@@ -14,6 +14,8 @@ import (
 	"github.com/apigwio/apigw/internal/benchconfig"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/ratelimit"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 	"github.com/apigwio/apigw/xds"
 )
 
@@ -27,7 +29,7 @@ import (
 // load: config.Parser.Load of the changed file (parse the changed group,
 // build, reusing the unchanged groups); stage: the Check side's tables;
 // prepare: the xDS translation, validation and snapshot; warnings: the
-// warnings logged after each reload. Each iteration
+// warnings logged after each reload; limits: the rate-limit configuration. Each iteration
 // alternates between two files that differ by one API. cpu-ms/op is the
 // process's CPU time (user + system, all threads, the garbage collector's
 // included) per iteration: on a shared machine it moves less than ns/op.
@@ -66,6 +68,17 @@ func BenchmarkReloadPhases(b *testing.B) {
 		defer cpuPerOp(b)()
 		for i := 0; b.Loop(); i++ {
 			config.Warnings(snaps[i%2])
+		}
+	})
+	b.Run("limits", func(b *testing.B) {
+		rl := ratelimit.New(ratelimit.Options{})
+		defer cpuPerOp(b)()
+		for i := 0; b.Loop(); i++ {
+			commit, err := rl.Prepare(throttle.Config(snaps[i%2]))
+			if err != nil {
+				b.Fatal(err)
+			}
+			commit()
 		}
 	})
 	ctx := context.Background()
