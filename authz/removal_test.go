@@ -116,3 +116,42 @@ func TestCommittedReleasesTablesWithoutRemovals(t *testing.T) {
 	}
 	t.Fatal("the replaced tables are still reachable")
 }
+
+func TestLacksDeployments(t *testing.T) {
+	const base = `environments: [{name: BETA}]
+groups:
+  - name: a
+    domains: [a.example.com]
+    apis:
+      - {name: x, path: /x, auth: none, environments: [RELEASE, BETA], backend: {url: "http://10.0.0.1"}}
+      - {name: yy, path: /y, auth: none, backend: {url: "http://10.0.0.1"}}
+  - name: b
+    domains: [b.example.com]
+    apis:
+      - {name: z, path: /z, auth: none, backend: {url: "http://10.0.0.1"}}
+`
+	compiled := func(cfg string) *tables {
+		snap, err := config.Load("test", []byte(cfg), config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return compile(snap, nil)
+	}
+	old := compiled(base)
+	for _, tt := range []struct {
+		name string
+		cfg  string
+		want bool
+	}{
+		{"unchanged", base, false},
+		{"an API changed", strings.Replace(base, "path: /y,", "path: /y2,", 1), false},
+		{"an API added", strings.Replace(base, "  - name: b\n", "      - {name: w, path: /w, auth: none, backend: {url: \"http://10.0.0.1\"}}\n  - name: b\n", 1), false},
+		{"an environment dropped", strings.Replace(base, "environments: [RELEASE, BETA], ", "", 1), true},
+		{"an API removed", strings.Replace(base, "      - {name: yy, path: /y, auth: none, backend: {url: \"http://10.0.0.1\"}}\n", "", 1), true},
+		{"a group removed", base[:strings.Index(base, "  - name: b\n")], true},
+	} {
+		if got := lacksDeployments(compiled(tt.cfg), old); got != tt.want {
+			t.Errorf("%s: lacksDeployments = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

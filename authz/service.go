@@ -244,14 +244,50 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	return nil
 }
 
-// lacksDeployments reports whether next lacks a deployment of old.
+// lacksDeployments reports whether next lacks a deployment of old. A
+// group of old whose digest next also has is the same model, so it has
+// the same deployments: only the others' are looked up.
 func lacksDeployments(next, old *tables) bool {
-	for k := range old.deployments {
-		if next.deployments[k] == nil {
-			return true
+	kept := make(map[string]bool, len(next.snap.Groups))
+	for _, g := range next.snap.Groups {
+		if g.Digest != "" {
+			kept[g.Digest] = true
+		}
+	}
+	n := 0
+	for _, g := range old.snap.Groups {
+		if g.Digest != "" && kept[g.Digest] {
+			n += deploymentCount(g)
+			continue
+		}
+		for _, api := range g.APIs {
+			for env := range api.Deployments {
+				if next.deployments[deploymentKey{api.ID, env}] == nil {
+					return true
+				}
+				n++
+			}
+		}
+	}
+	// Every deployment of old belongs to one of its groups; if not (a
+	// snapshot not built by config), look them all up.
+	if n != len(old.deployments) {
+		for k := range old.deployments {
+			if next.deployments[k] == nil {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// deploymentCount is the number of deployments of g's APIs.
+func deploymentCount(g *model.Group) int {
+	n := 0
+	for _, api := range g.APIs {
+		n += len(api.Deployments)
+	}
+	return n
 }
 
 // Revert serves again the configuration the last Activate replaced (when
