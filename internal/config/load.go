@@ -58,7 +58,7 @@ func LoadFile(path string, opts Options) (*model.Snapshot, error) {
 
 // Load parses data (YAML or JSON) named source, validates it and resolves it.
 func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	return load(source, data, opts, Parse, nil)
+	return load(source, data, opts, Parse, nil, nil)
 }
 
 // Load is the package's Load, parsing with p, and building with the
@@ -69,7 +69,7 @@ func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot
 	p.mu.Lock()
 	reuse := p.models
 	p.mu.Unlock()
-	snap, err := load(source, data, opts, p.Parse, reuse)
+	snap, err := load(source, data, opts, p.Parse, reuse, p.digests)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot
 // reuse (see build). A refusal lists every problem of the file, those of
 // the schema (unknown keys, wrong types) and those of the values together,
 // each with its line and column.
-func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group) (*model.Snapshot, error) {
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, digest func(*configv1.Gateway) ([]byte, []string)) (*model.Snapshot, error) {
 	gw, err := parse(data)
 	var pe *parseError
 	if err != nil {
@@ -97,9 +97,9 @@ func load(source string, data []byte, opts Options, parse func([]byte) (*configv
 		if pe.gw == nil {
 			return nil, &Error{Source: source, Problems: pe.problems}
 		}
-		gw, reuse = pe.gw, nil
+		gw, reuse, digest = pe.gw, nil, nil
 	}
-	snap, err := build(source, gw, opts, reuse)
+	snap, err := build(source, gw, opts, reuse, digest)
 	if pe == nil && err == nil {
 		return snap, nil
 	}
