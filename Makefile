@@ -26,7 +26,7 @@ LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # compiled with this tag; without it apigw encodes with grpc-go's codec.
 TAGS        ?= vtprotobuf
 
-.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load bench-envoy bench-publish soak fuzz run tools clean envoy
+.PHONY: all build test test-short lint fmt vet tidy generate bench bench-load bench-envoy bench-reload bench-publish soak fuzz run tools clean envoy
 
 all: build test
 
@@ -115,3 +115,11 @@ soak:
 .PHONY: quickstart
 quickstart:
 	GO="$(GO)" bash scripts/quickstart.sh
+
+## bench-reload: one-API changes of a realistic configuration through a running apigw: file to delta xDS client and to Check's decision (median, p99), RSS at ready and after the changes (docs/performance.md); APIS=10000 CHANGES=30
+APIS        ?= 10000
+CHANGES     ?= 30
+RELOADBENCH_FLAGS ?=
+bench-reload:
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/apigw ./cmd/apigw
+	$(GO) run ./test/bench/reloadbench -apis $(APIS) -changes $(CHANGES) $(RELOADBENCH_FLAGS)

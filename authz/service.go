@@ -62,6 +62,13 @@ type Service struct {
 	// Check still answers for the APIs the new configuration removed
 	// until Envoy, which gets the removal after Check, stops routing them.
 	removed atomic.Pointer[retired]
+	// removeTimer forgets removed after RemovalGrace; the next Activate
+	// stops it (its closure would otherwise keep every replaced
+	// configuration alive for RemovalGrace). Guarded by mu.
+	removeTimer *time.Timer
+	// previous is the configuration the last Activate replaced, for
+	// Revert, until Committed. Guarded by mu.
+	previous *tables
 
 	lockoutErrors atomic.Uint64
 	nonceErrors   atomic.Uint64
@@ -202,7 +209,8 @@ type retired struct {
 
 // Activate serves the snapshot prepared by Stage. Until RemovalGrace has
 // passed, requests for deployments that snap no longer has are still
-// decided by the configuration it replaces.
+// decided by the configuration it replaces (which is kept for that only
+// when snap lacks some of its deployments).
 func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,12 +224,17 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	if m, ok := s.nonces.(interface{ SetFailClosed(bool) }); ok {
 		m.SetFailClosed(snap.Settings.Throttling.FailClosed)
 	}
-	old := s.tables.Swap(s.staged)
+	next := s.staged
+	old := s.tables.Swap(next)
 	s.staged = nil
-	if old != nil {
+	s.previous = old
+	if old != nil && lacksDeployments(next, old) {
 		r := &retired{t: old, until: s.now().Add(RemovalGrace)}
 		s.removed.Store(r)
-		time.AfterFunc(RemovalGrace, func() { s.removed.CompareAndSwap(r, nil) })
+		if s.removeTimer != nil {
+			s.removeTimer.Stop()
+		}
+		s.removeTimer = time.AfterFunc(RemovalGrace, func() { s.removed.CompareAndSwap(r, nil) })
 	}
 	if old != nil && old.tokens != nil && old.tokens != s.tables.Load().tokens {
 		// Checks in flight may still use the old key sets for a moment.
@@ -231,18 +244,76 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	return nil
 }
 
+// lacksDeployments reports whether next lacks a deployment of old. A
+// group of old whose digest next also has is the same model, so it has
+// the same deployments: only the others' are looked up.
+func lacksDeployments(next, old *tables) bool {
+	kept := make(map[string]bool, len(next.snap.Groups))
+	for _, g := range next.snap.Groups {
+		if g.Digest != "" {
+			kept[g.Digest] = true
+		}
+	}
+	n := 0
+	for _, g := range old.snap.Groups {
+		if g.Digest != "" && kept[g.Digest] {
+			n += deploymentCount(g)
+			continue
+		}
+		for _, api := range g.APIs {
+			for env := range api.Deployments {
+				if next.deployments[deploymentKey{api.ID, env}] == nil {
+					return true
+				}
+				n++
+			}
+		}
+	}
+	// Every deployment of old belongs to one of its groups; if not (a
+	// snapshot not built by config), look them all up.
+	if n != len(old.deployments) {
+		for k := range old.deployments {
+			if next.deployments[k] == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// deploymentCount is the number of deployments of g's APIs.
+func deploymentCount(g *model.Group) int {
+	n := 0
+	for _, api := range g.APIs {
+		n += len(api.Deployments)
+	}
+	return n
+}
+
 // Revert serves again the configuration the last Activate replaced (when
-// the xDS side failed to publish after Check switched). It reports
-// whether there was one to go back to.
+// the xDS side failed to publish after Check switched), unless Committed
+// was called since. It reports whether there was one to go back to.
 func (s *Service) Revert() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.removed.Swap(nil)
-	if r == nil {
+	if s.previous == nil {
 		return false
 	}
-	s.tables.Store(r.t)
+	if r := s.removed.Load(); r != nil && r.t == s.previous {
+		s.removed.Store(nil)
+	}
+	s.tables.Store(s.previous)
+	s.previous = nil
 	return true
+}
+
+// Committed says that the configuration of the last Activate is served
+// everywhere and will not be reverted: the configuration it replaced is
+// then released, unless it is kept for RemovalGrace (see Activate).
+func (s *Service) Committed() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.previous = nil
 }
 
 // discardStaged drops a staged configuration that was never activated,

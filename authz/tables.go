@@ -104,30 +104,50 @@ outer:
 
 func compile(snap *model.Snapshot, tokens *tokenState) *tables {
 	aclCache := map[*model.ACLPolicy]*acl.Policy{}
+	n := 0
+	for _, api := range snap.APIs {
+		n += len(api.Deployments)
+	}
 	t := &tables{
 		tokens:      tokens,
 		appCodes:    map[[32]byte]*appCodeEntry{},
 		snap:        snap,
-		deployments: make(map[deploymentKey]*deployment),
+		deployments: make(map[deploymentKey]*deployment, n),
 		apps:        make(map[string]*caller, len(snap.Apps)),
 		accessKeys:  make(map[string]*caller, len(snap.AccessKeys)),
 		keyPairs:    make(map[string]*caller, len(snap.KeyPairs)),
 	}
+	// The upstream headers are read-only: one stage header per
+	// environment and one API header per API serve all deployments.
+	stages := map[string]*corev3.HeaderValueOption{}
+	deps := make([]deployment, n) // one allocation for all
+	headers := make([]*corev3.HeaderValueOption, 2*n)
 	for _, api := range snap.APIs {
-		for env := range api.Deployments {
-			t.deployments[deploymentKey{api.ID, env}] = &deployment{
+		apiHeader := setHeader(model.HeaderAPIID, api.ID)
+		for env, d := range api.Deployments {
+			stage := stages[env]
+			if stage == nil {
+				stage = setHeader(model.HeaderStage, env)
+				stages[env] = stage
+			}
+			i := len(deps) - n
+			n--
+			h := headers[2*i : 2*i+2 : 2*i+2]
+			h[0], h[1] = apiHeader, stage
+			dep := &deps[i]
+			*dep = deployment{
 				api: api,
 				env: env,
-				headers: []*corev3.HeaderValueOption{
-					setHeader(model.HeaderAPIID, api.ID),
-					setHeader(model.HeaderStage, env),
-				},
-				hmac:   keyPairPolicy(api.HMAC),
-				plans:  api.Deployments[env].UsagePlans,
-				acls:   compileACLs(api.Deployments[env].ACLs, aclCache),
-				signer: compileSigner(snap, api, api.Deployments[env]),
-				params: compileParams(snap, api, env),
+				// Capacity = length: a response that adds headers appends
+				// to a copy.
+				headers: h,
+				hmac:    keyPairPolicy(api.HMAC),
+				plans:   d.UsagePlans,
+				acls:    compileACLs(d.ACLs, aclCache),
+				signer:  compileSigner(snap, api, d),
+				params:  compileParams(snap, api, env),
 			}
+			t.deployments[deploymentKey{api.ID, env}] = dep
 		}
 	}
 	for key, app := range snap.Apps {

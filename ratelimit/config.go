@@ -144,7 +144,9 @@ func validateLevel(errs []error, ds []*Descriptor, path string, depth int) []err
 	type kv struct{ k, v string }
 	seen := make(map[kv]int, len(ds))
 	for i, d := range ds {
-		p := fmt.Sprintf("%s[%d]", path, i)
+		// The path is only written for an error or for children (a
+		// large configuration has one descriptor per deployment).
+		p := lazyPath{path, i}
 		if d == nil {
 			errs = append(errs, fmt.Errorf("%s: descriptor is nil", p))
 			continue
@@ -183,10 +185,22 @@ func validateLevel(errs []error, ds []*Descriptor, path string, depth int) []err
 				errs = append(errs, fmt.Errorf("%s (key %q): limit name must be valid UTF-8", p, d.Key))
 			}
 		}
-		errs = validateLevel(errs, d.Children, p+".children", depth+1)
+		if len(d.Children) > 0 {
+			errs = validateLevel(errs, d.Children, p.String()+".children", depth+1)
+		}
 	}
 	return errs
 }
+
+// lazyPath is the path of a descriptor, "<parent>[<i>]", formatted when
+// printed.
+type lazyPath struct {
+	parent string
+	i      int
+}
+
+// String formats the path.
+func (p lazyPath) String() string { return fmt.Sprintf("%s[%d]", p.parent, p.i) }
 
 // Match finds the Limit for a request descriptor and the key of its counter.
 // It returns a nil Limit when no configured descriptor matches the entries

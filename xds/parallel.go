@@ -50,6 +50,8 @@ func (t *translator) virtualHosts() []*routev3.VirtualHost {
 type groupOutput struct {
 	vh   *routev3.VirtualHost
 	part *translator
+	// stub: vh is a stand-in for the encoded virtual host (see lean).
+	stub bool
 }
 
 // groupMemo holds the translation of each group of one configuration by
@@ -138,6 +140,50 @@ func (t *translator) translateGroup(i int, g *model.Group) (out *groupOutput, er
 		tencent: w.tencent, routeMisses: w.routeMisses, throttled: w.throttled, maxMockBody: w.maxMockBody,
 	}
 	return &groupOutput{vh: vh, part: part}, nil
+}
+
+// lean returns m with the virtual host of each group replaced by a stub
+// (its name only) that stands for it in v, which encoded it: the memo
+// then keeps what a later translation reuses (the stub, whose encoding
+// and hashes v has, and the group's clusters) without the route messages,
+// the largest part of a translation. Virtual hosts that are not in m are
+// dropped from v (a later translation makes new ones). m is not changed.
+func (m *groupMemo) lean(v *validation) *groupMemo {
+	if m == nil || v == nil {
+		return m
+	}
+	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups))}
+	keep := make(map[*routev3.VirtualHost]*vhostWire, len(m.groups))
+	for d, o := range m.groups {
+		w := v.vhosts[o.vh]
+		switch {
+		case w == nil:
+			out.groups[d] = o
+		case o.stub:
+			out.groups[d] = o
+			keep[o.vh] = w
+		default:
+			stub := &routev3.VirtualHost{Name: o.vh.GetName()}
+			out.groups[d] = &groupOutput{vh: stub, part: o.part, stub: true}
+			keep[stub] = w
+		}
+	}
+	v.vhosts = keep
+	return out
+}
+
+// encodedIn reports whether v has the encoding of every stub of m (a stub
+// is only a stand-in for it).
+func (m *groupMemo) encodedIn(v *validation) bool {
+	if m == nil {
+		return true
+	}
+	for _, o := range m.groups {
+		if o.stub && (v == nil || v.vhosts[o.vh] == nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup returns the memorised translation of g, or nil.

@@ -21,6 +21,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -121,25 +122,28 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	s.mu.Lock()
 	last, memo := s.last, s.memo
 	s.mu.Unlock()
+	if !memo.encodedIn(last) {
+		memo = nil // cannot happen: they are replaced together
+	}
 	// Unchanged groups (same digest) reuse their translation, so a
 	// one-API change translates one group.
 	res, memo, err := translateReusing(snap, s.opts, 0, memo)
 	if err != nil {
 		return nil, err
 	}
-	known, done := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil)
+	known, done, hashed := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
 	if last != nil {
-		known, done = last.valid, last.vhosts
+		known, done, hashed = last.valid, last.vhosts, last.resources
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not
 	// found valid by the last Publish: a one-API change validates one
-	// route. A reused group's virtual host (the very message) is not even
-	// hashed again. The hashes also make the resource versions of delta
+	// route. A reused group's virtual host and clusters (the very
+	// messages) are not even hashed again. The hashes also make the resource versions of delta
 	// xDS, and each virtual host is encoded once: the route configuration
 	// sent to Envoy is assembled from those encodings. A resource that
 	// cannot be marshalled fails here, before the cache is touched.
-	v, err := res.validate(known, done)
+	v, err := res.validate(known, done, hashed)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +156,10 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		return nil, err
 	}
 	cs.VersionMap = v.versions
+	routes := v.routes(res.Routes[0])
+	// What the next Prepare reuses, without the route messages: they are
+	// encoded now (the served route configuration is its encodings).
+	memo = memo.lean(v)
 	// Certificates (SDS): read now, so that a configuration naming files
 	// that do not load is refused; unchanged files are not read again.
 	s.mu.Lock()
@@ -189,7 +197,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
 		}
 		s.log.Info("xds configuration published", "version", version,
-			"listeners", len(res.Listeners), "routes", routeCount(res), "clusters", len(res.Clusters),
+			"listeners", len(res.Listeners), "routes", routes, "clusters", len(res.Clusters),
 			"endpoints", len(res.Endpoints), "duration", time.Since(start).Round(time.Millisecond))
 		return nil
 	}, nil
@@ -300,16 +308,6 @@ func (s *Server) Status() Status {
 	st.ACKs, st.NACKs = s.tracker.counts()
 	st.Certificates = s.CertificateStatus()
 	return st
-}
-
-func routeCount(res *Resources) int {
-	n := 0
-	for _, rc := range res.Routes {
-		for _, vh := range rc.GetVirtualHosts() {
-			n += len(vh.GetRoutes())
-		}
-	}
-	return n
 }
 
 // cpLogger sends go-control-plane's logs to slog (its info level is chatty,

@@ -492,3 +492,49 @@ func TestClusterDrain(t *testing.T) {
 		t.Errorf("snapshot after the drain inconsistent: %v", err)
 	}
 }
+
+// TestPublishedIsTranslation: after Publishes that reuse the memo (whose
+// virtual hosts are stubs standing for their encodings), what the server
+// serves decodes to the translation of the configuration published.
+func TestPublishedIsTranslation(t *testing.T) {
+	s := NewServer(nil, Options{})
+	for _, variant := range []int{0, 1, 2, 0, 0} {
+		snap := syntheticSnapshot(t, 1000, variant)
+		if err := s.Publish(context.Background(), snap); err != nil {
+			t.Fatal(err)
+		}
+		want, err := Translate(snap, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		cs := s.current
+		memo := s.memo
+		s.mu.Unlock()
+		for _, o := range memo.groups {
+			if !o.stub || len(o.vh.GetRoutes()) != 0 {
+				t.Fatal("the memo keeps route messages")
+			}
+		}
+		served := cs.Resources[types.Route].Items[RouteConfigName].Resource
+		b, err := proto.Marshal(served)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &routev3.RouteConfiguration{}
+		if err := proto.Unmarshal(b, got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, want.Routes[0]) {
+			t.Fatalf("variant %d: the served route configuration is not the translation", variant)
+		}
+		if n := len(cs.Resources[types.Cluster].Items); n != len(want.Clusters) {
+			t.Fatalf("variant %d: %d clusters served, want %d", variant, n, len(want.Clusters))
+		}
+		for _, c := range want.Clusters {
+			if !proto.Equal(cs.Resources[types.Cluster].Items[c.GetName()].Resource, c) {
+				t.Fatalf("variant %d: cluster %s is not the translation", variant, c.GetName())
+			}
+		}
+	}
+}

@@ -36,7 +36,7 @@ type validator interface{ ValidateAll() error }
 // virtual host and each route of a route configuration (the largest
 // resource by far).
 func (r *Resources) Validate() error {
-	_, err := r.validate(nil, nil)
+	_, err := r.validate(nil, nil, nil)
 	return err
 }
 
@@ -57,6 +57,17 @@ type validation struct {
 	// hashes are the part hashes in resource order (for a version of the
 	// whole set).
 	hashes []msgHash
+	// resources holds the hash and version of each resource other than a
+	// route configuration (listeners, clusters, endpoints): a later
+	// validation given the same (read-only) message, as a reused group's
+	// clusters are, takes them without marshalling it again.
+	resources map[proto.Message]resourceHash
+}
+
+// resourceHash is a resource's hash and its version (the hash in hex).
+type resourceHash struct {
+	hash    msgHash
+	version string
 }
 
 // vhostWire is what validation learns of one virtual host.
@@ -82,39 +93,62 @@ var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descripto
 // function of the message, so a message with the same bytes is valid
 // again. Every other message is validated in full. A virtual host found
 // in done (the vhosts of a previous validation: the translation reused
-// the very message) is neither hashed nor validated again. It returns
-// what it learnt (nil without known).
-func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire) (*validation, error) {
+// the very message) is neither hashed nor validated again, nor is another
+// resource found in hashed (the resources of a previous validation). It
+// returns what it learnt (nil without known).
+func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
-		done = nil
+		done, hashed = nil, nil
 	}
-	// A part of a resource: a range of tasks, or a reused virtual host.
+	// A part of a resource: a range of tasks, a reused virtual host, or
+	// the hash of a reused resource.
 	type part struct {
 		from, to int // task indexes
 		vh       *routev3.VirtualHost
 		reused   *vhostWire
+		hashed   resourceHash  // of a reused resource (version set)
+		msg      proto.Message // a resource other than a route configuration
 	}
 	type span struct {
 		typeURL, name string
 		parts         []part
 	}
 	var tasks []validateTask
-	var spans []span
-	var fresh []part // new virtual hosts (to encode)
-	for _, g := range r.groups() {
-		names := map[string]bool{}
+	groups := r.groups()
+	n := 0
+	for _, g := range groups {
+		n += len(g.list)
+	}
+	spans := make([]span, 0, n)
+	singles := make([]part, n) // the parts of single-part resources
+	var fresh []part           // new virtual hosts (to encode)
+	for _, g := range groups {
+		names := make(map[string]bool, len(g.list))
 		for _, m := range g.list {
 			name := cachev3.GetResourceName(m)
 			if names[name] {
 				return nil, fmt.Errorf("xds: invalid resource: %s %q is defined twice", g.kind, name)
 			}
 			names[name] = true
-			path := g.kind + "[" + name + "]"
 			sp := span{typeURL: g.typeURL, name: name}
+			one := singles[len(spans) : len(spans)+1 : len(spans)+1]
 			rc, ok := m.(*routev3.RouteConfiguration)
+			if !ok {
+				if h, found := hashed[m]; found {
+					one[0] = part{hashed: h, msg: m}
+					sp.parts = one
+					spans = append(spans, sp)
+					continue
+				}
+			}
+			path := g.kind + "[" + name + "]"
 			if !ok || len(rc.GetVirtualHosts()) == 0 {
-				sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
+				one[0] = part{from: len(tasks), to: len(tasks) + 1}
+				if !ok {
+					one[0].msg = m
+				}
+				sp.parts = one
 				tasks = append(tasks, validateTask{path, m})
 				spans = append(spans, sp)
 				continue
@@ -196,9 +230,25 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", fresh[i].vh.GetName())
 		}
 	}
-	v := &validation{valid: map[msgHash]bool{}, vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{}}
+	v := &validation{valid: make(map[msgHash]bool, len(known)), vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
+		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, len(known))}
 	k := 0 // next of fields
 	for _, sp := range spans {
+		if v.versions[sp.typeURL] == nil {
+			v.versions[sp.typeURL] = map[string]string{}
+		}
+		if p := sp.parts[0]; p.msg != nil {
+			// A resource other than a route configuration: one part.
+			rh := p.hashed
+			if rh.version == "" {
+				rh = resourceHash{hash: hashes[p.from], version: hashOf(hashes[p.from : p.from+1])}
+			}
+			v.resources[p.msg] = rh
+			v.valid[rh.hash] = true
+			v.hashes = append(v.hashes, rh.hash)
+			v.versions[sp.typeURL][sp.name] = rh.version
+			continue
+		}
 		var hs []msgHash
 		for _, p := range sp.parts {
 			switch {
@@ -218,9 +268,6 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			v.valid[h] = true
 		}
 		v.hashes = append(v.hashes, hs...)
-		if v.versions[sp.typeURL] == nil {
-			v.versions[sp.typeURL] = map[string]string{}
-		}
 		v.versions[sp.typeURL][sp.name] = hashOf(hs)
 	}
 	return v, nil
@@ -343,7 +390,8 @@ func (r *Resources) snapshot(version string, v *validation) (*cachev3.Snapshot, 
 // encoding of rc, so Envoy decodes exactly rc; but it costs a copy instead
 // of marshalling every virtual host again, which matters since the one
 // route configuration holds every route and is sent whole on any change.
-// rc itself is returned when a virtual host has no encoding.
+// rc itself is returned when a virtual host has no encoding. It makes v's
+// encodings parts of the returned message.
 func (v *validation) wire(rc *routev3.RouteConfiguration) proto.Message {
 	n := 0
 	for _, vh := range rc.GetVirtualHosts() {
@@ -356,6 +404,16 @@ func (v *validation) wire(rc *routev3.RouteConfiguration) proto.Message {
 	raw := make([]byte, 0, n)
 	for _, vh := range rc.GetVirtualHosts() {
 		raw = append(raw, v.vhosts[vh].field...)
+	}
+	// From now on each virtual host's encoding is its part of raw (which
+	// the served message keeps): one copy of the encodings stays alive,
+	// not two.
+	off := 0
+	for _, vh := range rc.GetVirtualHosts() {
+		w := v.vhosts[vh]
+		end := off + len(w.field)
+		v.vhosts[vh] = &vhostWire{parts: w.parts, field: raw[off:end:end]}
+		off = end
 	}
 	out := without(rc, "virtual_hosts")
 	out.ProtoReflect().SetUnknown(raw)
@@ -540,4 +598,18 @@ func reachAny(md protoreflect.MessageDescriptor, visiting map[protoreflect.FullN
 		}
 	}
 	return false
+}
+
+// routes counts the routes of rc, from v's hashes where it has them (a
+// virtual host of the memo has no routes left: see groupMemo.lean).
+func (v *validation) routes(rc *routev3.RouteConfiguration) int {
+	n := 0
+	for _, vh := range rc.GetVirtualHosts() {
+		if w := v.vhosts[vh]; w != nil {
+			n += len(w.parts) - 1 // its own fields, then each route
+		} else {
+			n += len(vh.GetRoutes())
+		}
+	}
+	return n
 }

@@ -131,7 +131,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 // is validated in full, and versions change exactly for changed resources.
 func TestIncrementalValidation(t *testing.T) {
 	in := filepath.Join("testdata", "policies.input.yaml")
-	first, err := translate(t, load(t, in)).validate(map[msgHash]bool{}, nil)
+	first, err := translate(t, load(t, in)).validate(map[msgHash]bool{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestIncrementalValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := translate(t, load(t, in))
 			tt.change(t, res)
-			v, err := res.validate(first.valid, nil)
+			v, err := res.validate(first.valid, nil, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("validate = %v, want an error containing %q", err, tt.wantErr)
@@ -186,15 +186,15 @@ func TestIncrementalValidation(t *testing.T) {
 // TestVersionsMatchContent: resource versions are equal for equal
 // resources and differ otherwise, across translations.
 func TestVersionsMatchContent(t *testing.T) {
-	a, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil)
+	a, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil)
+	b, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := translate(t, syntheticSnapshot(t, 300, 1)).validate(a.valid, nil)
+	c, err := translate(t, syntheticSnapshot(t, 300, 1)).validate(a.valid, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			first, err := res.validate(map[msgHash]bool{}, nil)
+			first, err := res.validate(map[msgHash]bool{}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +243,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 			}
 			domains := vh[0].Domains
 			vh[0].Domains = nil
-			v, err := again.validate(first.valid, first.vhosts)
+			v, err := again.validate(first.valid, first.vhosts, first.resources)
 			vh[0].Domains = domains
 			if err != nil {
 				t.Fatalf("a reused virtual host was validated again: %v", err)
@@ -259,7 +259,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := res.validate(map[msgHash]bool{}, nil)
+		first, err := res.validate(map[msgHash]bool{}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,11 +276,20 @@ func TestReusedVirtualHosts(t *testing.T) {
 		if want := len(changed.Routes[0].VirtualHosts) - 1; reused != want {
 			t.Fatalf("%d virtual hosts reused, want %d", reused, want)
 		}
-		incremental, err := changed.validate(first.valid, first.vhosts)
+		hashedClusters := 0
+		for _, c := range changed.Clusters {
+			if _, ok := first.resources[c]; ok {
+				hashedClusters++
+			}
+		}
+		if hashedClusters == 0 {
+			t.Error("no cluster of the unchanged groups is the message hashed before")
+		}
+		incremental, err := changed.validate(first.valid, first.vhosts, first.resources)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scratch, err := translate(t, syntheticSnapshot(t, 1000, 1)).validate(map[msgHash]bool{}, nil)
+		scratch, err := translate(t, syntheticSnapshot(t, 1000, 1)).validate(map[msgHash]bool{}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -76,12 +76,13 @@ type builder struct {
 // Build validates gw and resolves it into a Snapshot. source names the
 // configuration in error messages.
 func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, error) {
-	return build(source, gw, opts, nil)
+	return build(source, gw, opts, nil, nil)
 }
 
 // build is Build reusing, for each group whose digest is a key of reuse,
-// that model (a previous snapshot's group: copied, never changed).
-func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group) (*model.Snapshot, error) {
+// that model (a previous snapshot's group: copied, never changed). digest
+// computes the digests (nil: groupDigests).
+func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group, digest func(*configv1.Gateway) ([]byte, []string)) (*model.Snapshot, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
@@ -97,8 +98,11 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 		ACLPolicies:      map[string]*model.ACLPolicy{},
 		ThrottlePolicies: map[string]*model.ThrottlePolicy{},
 	}}
+	if digest == nil {
+		digest = groupDigests
+	}
 	var shared []byte
-	shared, b.digests = groupDigests(gw)
+	shared, b.digests = digest(gw)
 	b.reuse = reuse
 	b.allowEmpty = gw.GetAllowEmpty()
 	b.server(gw.GetServer())

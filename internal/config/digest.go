@@ -4,6 +4,7 @@ package config
 // and the version a snapshot is published under.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -23,6 +24,23 @@ import (
 // group, and the xDS translator its translation. shared is the hash of
 // the definitions outside the groups.
 func groupDigests(gw *configv1.Gateway) (shared []byte, groups []string) {
+	shared, groups, _ = groupDigestsReusing(gw, nil)
+	return shared, groups
+}
+
+// digestMemo is the digests of one configuration's groups, by parsed
+// group message (a Parser's groups are the same messages while their text
+// is unchanged), with the shared hash they were computed with.
+type digestMemo struct {
+	shared []byte
+	groups map[*configv1.Group]string
+}
+
+// groupDigestsReusing is groupDigests taking the digest of a group from
+// memo when it holds the very message and the shared hash is the same
+// (a digest is a pure function of both), instead of marshalling the group
+// again. It also returns the memo of gw's groups.
+func groupDigestsReusing(gw *configv1.Gateway, memo *digestMemo) (shared []byte, groups []string, next *digestMemo) {
 	opts := proto.MarshalOptions{Deterministic: true}
 	// A shallow copy without the groups (the fields are shared, not copied).
 	outside := &configv1.Gateway{}
@@ -36,15 +54,32 @@ func groupDigests(gw *configv1.Gateway) (shared []byte, groups []string) {
 	b, _ := opts.Marshal(outside)
 	frame(h, b)
 	shared = h.Sum(nil)
+	if memo != nil && !bytes.Equal(memo.shared, shared) {
+		memo = nil
+	}
+	next = &digestMemo{shared: shared, groups: make(map[*configv1.Group]string, len(gw.GetGroups()))}
 	groups = make([]string, len(gw.GetGroups()))
 	for i, g := range gw.GetGroups() {
-		b, _ = opts.MarshalAppend(b[:0], g)
-		h := sha256.New()
-		h.Write(shared)
-		frame(h, b)
-		groups[i] = hex.EncodeToString(h.Sum(nil))
+		if d, ok := memo.lookup(g); ok {
+			groups[i] = d
+		} else {
+			b, _ = opts.MarshalAppend(b[:0], g)
+			h := sha256.New()
+			h.Write(shared)
+			frame(h, b)
+			groups[i] = hex.EncodeToString(h.Sum(nil))
+		}
+		next.groups[g] = groups[i]
 	}
-	return shared, groups
+	return shared, groups, next
+}
+
+func (m *digestMemo) lookup(g *configv1.Group) (string, bool) {
+	if m == nil {
+		return "", false
+	}
+	d, ok := m.groups[g]
+	return d, ok
 }
 
 // version is the snapshot version: a hash of the whole definition (the

@@ -59,7 +59,7 @@ func LoadFile(path string, opts Options) (*model.Snapshot, error) {
 
 // Load parses data (YAML or JSON) named source, validates it and resolves it.
 func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	return load(source, data, opts, Parse, nil)
+	return load(source, data, opts, Parse, nil, nil)
 }
 
 // Load is the package's Load, parsing with p, and building with the
@@ -67,7 +67,7 @@ func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
 // change keeps its model (a copy, with the policy bindings of the new
 // configuration).
 func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	return p.remember(load(source, data, opts, p.Parse, p.reuse()))
+	return p.remember(load(source, data, opts, p.Parse, p.reuse(), p.digests))
 }
 
 // Compose is Load with compose between parsing and building: the
@@ -93,7 +93,7 @@ func (p *Parser) Compose(source string, data []byte, opts Options, compose func(
 	if err != nil {
 		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
 	}
-	return p.remember(build(source, composed, opts, p.reuse()))
+	return p.remember(build(source, composed, opts, p.reuse(), p.digests))
 }
 
 // reuse returns the group models of the last configuration p built.
@@ -123,7 +123,7 @@ func (p *Parser) remember(snap *model.Snapshot, err error) (*model.Snapshot, err
 // reuse (see build). A refusal lists every problem of the file, those of
 // the schema (unknown keys, wrong types) and those of the values together,
 // each with its line and column.
-func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group) (*model.Snapshot, error) {
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, digest func(*configv1.Gateway) ([]byte, []string)) (*model.Snapshot, error) {
 	gw, err := parse(data)
 	var pe *parseError
 	if err != nil {
@@ -133,9 +133,9 @@ func load(source string, data []byte, opts Options, parse func([]byte) (*configv
 		if pe.gw == nil {
 			return nil, &Error{Source: source, Problems: pe.problems}
 		}
-		gw, reuse = pe.gw, nil
+		gw, reuse, digest = pe.gw, nil, nil
 	}
-	snap, err := build(source, gw, opts, reuse)
+	snap, err := build(source, gw, opts, reuse, digest)
 	if pe == nil && err == nil {
 		return snap, nil
 	}

@@ -79,6 +79,86 @@ func TestSplitYAML(t *testing.T) {
 	}
 }
 
+func TestSplitAPIs(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		rest  string
+		items []string // nil: refused
+	}{
+		{
+			name:  "plain layout",
+			in:    "  - name: g\n    domains: [a]\n    apis:\n      - name: a\n        path: /a\n\n      # b\n      - {name: b}\n    description: x\n",
+			rest:  "  - name: g\n    domains: [a]\n    apis:\n      - {}\n      - {}\n    description: x\n",
+			items: []string{"      - name: a\n        path: /a\n\n      # b\n", "      - {name: b}\n"},
+		},
+		{
+			name:  "items at the keys' indentation, CRLF",
+			in:    "- name: g\r\n  apis: # all\r\n  - name: a\r\n  - name: b\r\n  domains: [a]\r\n",
+			rest:  "- name: g\r\n  apis: # all\r\n  - {}\n  - {}\n  domains: [a]\r\n",
+			items: []string{"  - name: a\r\n", "  - name: b\r\n"},
+		},
+		{name: "flow apis", in: "  - name: g\n    apis: [{name: a}]\n", items: nil},
+		{name: "apis first", in: "  - apis:\n      - name: a\n", items: nil},
+		{name: "empty item marker", in: "  -\n    name: g\n    apis:\n      - name: a\n", items: nil},
+		{name: "flow group", in: "  - {name: g, apis: [{name: a}]}\n", items: nil},
+		{name: "two apis entries", in: "  - name: g\n    apis:\n      - name: a\n    apis:\n      - name: b\n", items: nil},
+		{name: "line between the indentations", in: "  - name: g\n    apis:\n        - name: a\n      x: 1\n", items: nil},
+		{name: "apis without items", in: "  - name: g\n    apis:\n    domains: [a]\n", items: nil},
+		{name: "tab", in: "  - name: g\n    apis:\n      - name: a\n      \t path: /a\n", items: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rest, items, err := splitAPIs([]byte(tt.in))
+			if tt.items == nil {
+				if err == nil {
+					t.Fatalf("split into %q and %q, want a refusal", rest, items)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(rest) != tt.rest {
+				t.Errorf("rest = %q, want %q", rest, tt.rest)
+			}
+			got := []string{}
+			for _, it := range items {
+				got = append(got, string(it))
+			}
+			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tt.items) {
+				t.Errorf("items = %q, want %q", got, tt.items)
+			}
+		})
+	}
+}
+
+// TestParserReusesUnchangedAPIs: in a YAML group whose text changed, the
+// APIs whose text did not change are the messages parsed before.
+func TestParserReusesUnchangedAPIs(t *testing.T) {
+	var p Parser
+	base := bigConfig("")
+	first := sameParse(t, &p, []byte(base))
+	old := map[*configv1.Api]bool{}
+	for _, g := range first.GetGroups() {
+		for _, a := range g.GetApis() {
+			old[a] = true
+		}
+	}
+	second := sameParse(t, &p, []byte(strings.Replace(base, "path: /a7,", "path: /a7b,", 1)))
+	var parsed []string
+	for _, g := range second.GetGroups() {
+		for _, a := range g.GetApis() {
+			if !old[a] {
+				parsed = append(parsed, g.GetName()+"/"+a.GetName())
+			}
+		}
+	}
+	if fmt.Sprint(parsed) != "[g0/a7]" {
+		t.Errorf("APIs parsed again: %v, want [g0/a7]", parsed)
+	}
+}
+
 func TestSplitJSON(t *testing.T) {
 	rest, items, err := splitJSON([]byte(`{"settings": {"max_body_size": "1MB"}, "groups": [{"name": "a"}, {"name": "b", "apis": []}], "environments": []}`))
 	if err != nil {
@@ -215,6 +295,8 @@ func FuzzParserSplit(f *testing.F) {
 	f.Add([]byte("groups:\n- name: a\n  x: &y {}\n- name: b\n  z: *y\n"), []byte("groups:\n  - name: a\n    domains: [\"a\n  - b\"]\n"))
 	f.Add([]byte(`{"groups":[{"name":"a"},{"name":"b"}],"settings":{}}`), []byte(`{"groups":[{"name":"a"}],"groups":[]}`))
 	f.Add([]byte("groups:\n  - name: a\n    description: |\n      - name: b\n"), []byte("groups:\n  - name: a\n  - <<: {name: b}\n"))
+	f.Add([]byte("groups:\n  - name: a\n    apis:\n      - name: x\n        path: &p /x\n      - name: y\n        path: *p\n"), []byte("groups:\n  - name: a\n    apis:\n      - {name: x}\n    apis:\n      - {name: y}\n"))
+	f.Add([]byte("groups:\n- name: a\n  apis:\n  - name: x\n    description: |\n      - name: y\n  domains: [a]\n"), []byte("groups:\n  - name: a\n    apis:\n      - name: x\n        path: /x\n      - name: y\n        bogus: 1\n"))
 	f.Add([]byte(`{"gr\u006fups":[{"name":"a,]}"},{"name":"b\"[{"}] , "settings" : {"max_body_size":"1MB"}}`), []byte(`{"groups":[{"name":"a"}],"gr\u006fups":[]}`))
 	opts := Options{LookupEnv: func(string) (string, bool) { return "", false }, ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist }}
 	f.Fuzz(func(t *testing.T, a, b []byte) {

@@ -31,9 +31,57 @@ func layoutWarnings(snap *model.Snapshot) []string {
 		open  bool // prefix, auth none
 		guard bool // authenticates
 	}
+	// Only the hosts of open APIs can warn: find them first, then collect
+	// the uses of those hosts only (without a string per deployment of a
+	// large configuration).
+	openHosts := map[hostKey]bool{}
+	for _, g := range snap.Groups {
+		for _, api := range g.APIs {
+			if api.Match != model.MatchPrefix || api.Auth != model.AuthNone {
+				continue
+			}
+			for _, dep := range api.Deployments {
+				if dep == nil {
+					continue
+				}
+				if k, ok := backendKey(dep.Backend); ok {
+					openHosts[k] = true
+				}
+				for _, p := range dep.Policies {
+					if k, ok := backendKey(p.Backend); ok {
+						openHosts[k] = true
+					}
+				}
+			}
+		}
+	}
+	if len(openHosts) == 0 {
+		return tlsWarnings(snap)
+	}
+	uses := func(dep *model.Deployment) bool {
+		if k, ok := backendKey(dep.Backend); ok && openHosts[k] {
+			return true
+		}
+		for _, p := range dep.Policies {
+			if k, ok := backendKey(p.Backend); ok && openHosts[k] {
+				return true
+			}
+		}
+		return false
+	}
 	byHost := map[string][]use{}
 	for _, g := range snap.Groups {
 		for _, api := range g.APIs {
+			found := false
+			for _, dep := range api.Deployments {
+				if dep != nil && uses(dep) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				continue
+			}
 			for _, env := range slices.Sorted(maps.Keys(api.Deployments)) {
 				dep := api.Deployments[env]
 				if dep == nil {
@@ -44,10 +92,10 @@ func layoutWarnings(snap *model.Snapshot) []string {
 					bs = append(bs, p.Backend)
 				}
 				for _, b := range bs {
-					host := backendHost(b)
-					if host == "" {
+					if k, ok := backendKey(b); !ok || !openHosts[k] {
 						continue
 					}
+					host := backendHost(b)
 					byHost[host] = append(byHost[host], use{api, env,
 						api.Match == model.MatchPrefix && api.Auth == model.AuthNone, api.Auth != model.AuthNone})
 				}
@@ -76,6 +124,32 @@ func layoutWarnings(snap *model.Snapshot) []string {
 		}
 	}
 	return append(out, tlsWarnings(snap)...)
+}
+
+// hostKey is backendHost's identity of an upstream, without building its
+// string: the channel name, or the lower-cased host and the port.
+type hostKey struct {
+	channel    bool
+	host, port string
+}
+
+// backendKey returns the hostKey of b (false for a mock), equal for two
+// backends exactly when their backendHost is.
+func backendKey(b model.Backend) (hostKey, bool) {
+	switch {
+	case b.Kind == model.BackendURL && b.URL != nil:
+		host, port := strings.ToLower(b.URL.Hostname()), b.URL.Port()
+		if port == "" {
+			port = "80"
+			if b.URL.Scheme == "https" {
+				port = "443"
+			}
+		}
+		return hostKey{host: host, port: port}, true
+	case b.Kind == model.BackendChannel:
+		return hostKey{channel: true, host: b.Channel}, true
+	}
+	return hostKey{}, false
 }
 
 // backendHost identifies the upstream of b: "host:port" of a URL backend

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/apigwio/apigw/internal/apigerr"
@@ -580,6 +581,10 @@ type App struct {
 	apis map[grantRef]struct{}
 	// groups holds the group grants ("<group>/*") by group name.
 	groups map[string]groupGrant
+	// grantGroups are the groups of the group grants, in grant order,
+	// for GrantCount (counted on first use: a reload does not pay for it).
+	grantGroups []*Group
+	countOnce   sync.Once
 	// grantCount is the number of (API, environment) pairs granted.
 	grantCount int
 }
@@ -620,6 +625,9 @@ func NewApp(name, key string, secret Secret, grants []Grant) *App {
 		if a.groups == nil {
 			a.groups = map[string]groupGrant{}
 		}
+		if !groups[g.Group] {
+			a.grantGroups = append(a.grantGroups, g.Group)
+		}
 		groups[g.Group] = true
 		gg := a.groups[g.Group.Name]
 		if len(g.Environments) == 0 {
@@ -650,16 +658,6 @@ func NewApp(name, key string, secret Secret, grants []Grant) *App {
 			a.apis[grantRef{g.API.ID, e}] = struct{}{}
 		}
 	}
-	a.grantCount = len(a.apis)
-	for grp := range groups {
-		for _, api := range grp.APIs {
-			for _, e := range api.Environments {
-				if a.groupGranted(api, e) {
-					a.grantCount++
-				}
-			}
-		}
-	}
 	return a
 }
 
@@ -685,7 +683,22 @@ func (a *App) groupGranted(api *API, env string) bool {
 }
 
 // GrantCount returns the number of (API, environment) pairs granted.
-func (a *App) GrantCount() int { return a.grantCount }
+func (a *App) GrantCount() int {
+	a.countOnce.Do(func() {
+		n := len(a.apis)
+		for _, grp := range a.grantGroups {
+			for _, api := range grp.APIs {
+				for _, e := range api.Environments {
+					if a.groupGranted(api, e) {
+						n++
+					}
+				}
+			}
+		}
+		a.grantCount = n
+	})
+	return a.grantCount
+}
 
 // AccessKey is an IAM AK/SK pair with its owner.
 type AccessKey struct {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -49,18 +50,14 @@ import (
 // keeps Envoy and Check in step:
 //
 //  1. everything that can refuse runs first, changing nothing: the rate
-//     limits are validated, the Check side (token key sets) and the xDS
-//     side (translation) are prepared concurrently;
+//     limits are validated and the Check side (token key sets) prepared
+//     while the xDS side (translation) is prepared;
 //  2. Check switches to snap: it knows the added APIs before Envoy routes
 //     to them, and still answers for the removed ones for
 //     authz.RemovalGrace, while Envoy may still route them;
 //  3. Envoy gets the new routes (if that fails, Check goes back);
 //  4. the rate limiter switches.
 func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
-	commitLimits, err := s.limiter.Prepare(throttle.Config(snap))
-	if err != nil {
-		return fmt.Errorf("rate limits: %w", err)
-	}
 	var commitXDS func() error
 	var xerr error
 	done := make(chan struct{})
@@ -70,9 +67,16 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 			commitXDS, xerr = x.Prepare(ctx, snap)
 		}
 	}()
-	aerr := s.authz.Stage(ctx, snap)
+	// The rate limits and the Check side while the xDS side translates.
+	commitLimits, lerr := s.limiter.Prepare(throttle.Config(snap))
+	var aerr error
+	if lerr == nil {
+		aerr = s.authz.Stage(ctx, snap)
+	}
 	<-done
 	switch {
+	case lerr != nil:
+		return fmt.Errorf("rate limits: %w", lerr)
 	case aerr != nil:
 		return aerr
 	case xerr != nil:
@@ -87,8 +91,31 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 			return err
 		}
 	}
+	s.authz.Committed()
 	commitLimits()
+	s.releaseMemorySoon()
 	return nil
+}
+
+// releaseDelay is how long after the last load the memory it freed is
+// returned to the operating system.
+const releaseDelay = time.Second
+
+// releaseMemorySoon returns the memory freed by a load to the operating
+// system once no other load followed for releaseDelay. Loading parses and
+// translates the whole file (the first time) or part of it, and the
+// garbage of that is far larger than what the service then allocates
+// between collections; the Go runtime hands such pages back only slowly,
+// so without this the RSS stays at the load's peak (measured in
+// docs/performance.md). The cost is one forced collection per burst of
+// reloads, off the reload's path.
+func (s *Server) releaseMemorySoon() {
+	s.releaseMu.Lock()
+	defer s.releaseMu.Unlock()
+	if s.releaseTimer != nil {
+		s.releaseTimer.Stop()
+	}
+	s.releaseTimer = time.AfterFunc(releaseDelay, debug.FreeOSMemory)
 }
 
 // XDS is the xDS side as the server wires it (implemented by xds.Server).
@@ -174,9 +201,12 @@ type Server struct {
 	recovery *recovery
 	adminLis net.Listener
 	ready    atomic.Bool
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	errs     chan error
+	// releaseTimer returns freed memory after a load (releaseMemorySoon).
+	releaseMu    sync.Mutex
+	releaseTimer *time.Timer
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	errs         chan error
 }
 
 // Start loads the configuration, starts listening and serves in the
@@ -355,6 +385,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}()
 	}
 	s.ready.Store(true)
+	s.releaseMemorySoon()
 	// One line per listener, with the bound address (the real port when :0
 	// was asked), once both serve.
 	services := "ext_authz Check, rate limit, health"
@@ -506,6 +537,11 @@ func (s *Server) Reloader() *reload.Reloader { return s.reloader }
 // shutdown timeout (then cuts them), and returns when everything stopped.
 func (s *Server) Shutdown() {
 	s.ready.Store(false)
+	s.releaseMu.Lock()
+	if s.releaseTimer != nil {
+		s.releaseTimer.Stop()
+	}
+	s.releaseMu.Unlock()
 	s.health.Shutdown() // health checks now answer NOT_SERVING
 	s.cancel()
 	done := make(chan struct{})

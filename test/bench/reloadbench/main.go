@@ -1,0 +1,392 @@
+// Command reloadbench measures how fast a one-API change of a realistic
+// configuration (internal/benchconfig) takes effect in a running apigw, and
+// what apigw's memory is at ready and after the reloads:
+//
+//	make bench-reload                              # 10,000 APIs, 30 changes
+//	make bench-reload APIS=100000 CHANGES=10
+//	go run ./test/bench/reloadbench -apis 10000 -changes 30 -heap heap.pb.gz
+//
+// It starts bin/apigw serve (its own process) on the generated file, and
+// subscribes a delta ADS client (listeners, clusters, routes: what Envoy
+// asks for; every response ACKed) and a Check client. Each change
+// switches one more app-signed API to auth none (benchconfig.ChangedAPI):
+// the new file is written to a temporary name and renamed over the
+// configuration (as deployment tools do); from the rename it times
+//
+//   - xds: until the delta client has received the new route
+//     configuration;
+//   - check: until Check allows an unsigned request to that API (it is
+//     asked every millisecond; before the change it is refused).
+//
+// It prints each change, then the median, p99 (nearest rank) and range of
+// both, and the server's VmRSS and VmHWM (/proc) once ready and after the
+// changes. The server's environment is this command's (GOGC, GOMEMLIMIT).
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/apigwio/apigw/internal/benchconfig"
+	"github.com/apigwio/apigw/internal/model"
+)
+
+func main() {
+	var o benchconfig.Options
+	flag.IntVar(&o.APIs, "apis", 10000, "APIs")
+	flag.IntVar(&o.Groups, "groups", 10, "API groups")
+	flag.IntVar(&o.Apps, "apps", 500, "apps")
+	flag.IntVar(&o.IAMUsers, "iam-users", 200, "IAM users")
+	changes := flag.Int("changes", 30, "measured one-API changes")
+	warmup := flag.Int("warmup", 2, "changes made first and not counted")
+	pause := flag.Duration("pause", 500*time.Millisecond, "pause after each change")
+	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
+	heap := flag.String("heap", "", "write the server's heap profile (after the changes, forced GC) to this file, and the one once ready (read after the RSS) to this name with .ready.pb.gz")
+	cpu := flag.String("cpu", "", "write a CPU profile of the server during the measured changes (the first cpu-seconds) to this file")
+	cpuSeconds := flag.Int("cpu-seconds", 15, "length of the CPU profile")
+	settle := flag.Duration("settle", 2*time.Second, "wait after ready and after the changes before reading the RSS")
+	flag.Parse()
+	o.GRPCAddress, o.AdminAddress = "127.0.0.1:18400", "127.0.0.1:18401"
+
+	dir, err := os.MkdirTemp("", "reloadbench")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "gw.yaml")
+	var buf bytes.Buffer
+	if err := benchconfig.Write(&buf, o); err != nil {
+		fail(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		fail(err)
+	}
+	fmt.Printf("configuration: %d APIs in %d groups, %d apps, %d IAM users, %.1f MB YAML\n", nz(o.APIs, 10000), nz(o.Groups, 10), nz(o.Apps, 500), nz(o.IAMUsers, 200), float64(buf.Len())/1e6)
+
+	args := []string{"serve", "--config", path, "--log-level", "warn", "--watch-interval", "0"}
+	if *heap != "" || *cpu != "" {
+		args = append(args, "--pprof")
+	}
+	cmd := exec.Command(*apigwBin, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		fail(err)
+	}
+	child = cmd
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	if err := waitReady("http://"+o.AdminAddress+"/readyz", 5*time.Minute); err != nil {
+		fail(err)
+	}
+	fmt.Printf("ready after %.1f s\n", time.Since(start).Seconds())
+	time.Sleep(*settle)
+	rss, hwm := memory(cmd.Process.Pid)
+	fmt.Printf("memory once ready (+%v): VmRSS %.1f MiB, VmHWM %.1f MiB\n", *settle, rss, hwm)
+	if *heap != "" {
+		ready := strings.TrimSuffix(*heap, ".pb.gz") + ".ready.pb.gz"
+		if err := fetch("http://"+o.AdminAddress+"/debug/pprof/heap?gc=1", ready); err != nil {
+			fail(err)
+		}
+		fmt.Printf("heap profile once ready: %s\n", ready)
+	}
+
+	conn, err := grpc.NewClient(o.GRPCAddress, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
+		// Envoy's default HTTP/2 windows (256 MiB).
+		grpc.WithInitialWindowSize(256<<20), grpc.WithInitialConnWindowSize(256<<20))
+	if err != nil {
+		fail(err)
+	}
+	defer conn.Close()
+	routes, err := deltaClient(conn)
+	if err != nil {
+		fail(err)
+	}
+	select {
+	case <-routes:
+	case <-time.After(time.Minute):
+		fail(errors.New("no initial route configuration"))
+	}
+	check := authv3.NewAuthorizationClient(conn)
+
+	var xdsMs, checkMs, loadMs, applyMs []float64
+	profiled := make(chan error, 1)
+	for k := 1; k <= *warmup+*changes; k++ {
+		if k == *warmup+1 && *cpu != "" {
+			go func() {
+				profiled <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.AdminAddress, *cpuSeconds), *cpu)
+			}()
+		}
+		o.Changes = k
+		buf.Reset()
+		if err := benchconfig.Write(&buf, o); err != nil {
+			fail(err)
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+			fail(err)
+		}
+		api := benchconfig.ChangedAPI(o, k)
+		if ok, err := allowed(check, api); err != nil || ok {
+			fail(fmt.Errorf("change %d: %s allowed before the change (%v)", k, api.ID, err))
+		}
+		for len(routes) > 0 {
+			<-routes
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		t0 := time.Now()
+		checked := make(chan time.Duration, 1)
+		go func() {
+			for ctx.Err() == nil {
+				if ok, _ := allowed(check, api); ok {
+					checked <- time.Since(t0)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		if err := os.Rename(tmp, path); err != nil {
+			fail(err)
+		}
+		var dx, dc time.Duration
+		for dx == 0 || dc == 0 {
+			select {
+			case at := <-routes:
+				if dx == 0 {
+					dx = at.Sub(t0)
+				}
+			case d := <-checked:
+				dc = d
+			case <-ctx.Done():
+				fail(fmt.Errorf("change %d (%s): not seen within a minute (xds %v, check %v)", k, api.ID, dx, dc))
+			}
+		}
+		cancel()
+		st := reloadStatus("http://" + o.AdminAddress + "/debug/reload")
+		counted := k > *warmup
+		tag := "warm-up"
+		if counted {
+			tag = fmt.Sprintf("%d", k-*warmup)
+			xdsMs = append(xdsMs, ms(dx))
+			checkMs = append(checkMs, ms(dc))
+			loadMs = append(loadMs, st.Load)
+			applyMs = append(applyMs, st.Apply)
+		}
+		fmt.Printf("change %-7s %-10s xds %6.1f ms  check %6.1f ms  (load %5.1f ms, apply %5.1f ms)\n", tag, api.ID, ms(dx), ms(dc), st.Load, st.Apply)
+		time.Sleep(*pause)
+	}
+	fmt.Printf("\n%d changes, %d APIs:\n", *changes, nz(o.APIs, 10000))
+	summary("file -> delta client", xdsMs)
+	summary("file -> Check decision", checkMs)
+	summary("  load (read, parse, validate)", loadMs)
+	summary("  apply (stage, translate, publish)", applyMs)
+	if *cpu != "" {
+		if err := <-profiled; err != nil {
+			fail(err)
+		}
+		fmt.Printf("CPU profile: %s\n", *cpu)
+	}
+	time.Sleep(*settle)
+	rss, hwm = memory(cmd.Process.Pid)
+	fmt.Printf("memory after the changes (+%v): VmRSS %.1f MiB, VmHWM %.1f MiB\n", *settle, rss, hwm)
+	if *heap != "" {
+		if err := fetch("http://"+o.AdminAddress+"/debug/pprof/heap?gc=1", *heap); err != nil {
+			fail(err)
+		}
+		fmt.Printf("heap profile: %s (go tool pprof -top -inuse_space %s)\n", *heap, *heap)
+	}
+}
+
+func nz(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// deltaClient subscribes like Envoy over delta ADS (listeners, clusters,
+// routes), ACKs every response, and sends the arrival time of each route
+// response.
+func deltaClient(conn *grpc.ClientConn) (<-chan time.Time, error) {
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	send := func(r *discoveryv3.DeltaDiscoveryRequest) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return stream.Send(r)
+	}
+	node := &corev3.Node{Id: "reloadbench", Cluster: "reloadbench"}
+	for _, typ := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.RouteType} {
+		if err := send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ}); err != nil {
+			return nil, err
+		}
+	}
+	routes := make(chan time.Time, 16)
+	go func() {
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			_ = send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: r.GetTypeUrl(), ResponseNonce: r.GetNonce()})
+			if r.GetTypeUrl() == resourcev3.RouteType {
+				select {
+				case routes <- at:
+				default:
+				}
+			}
+		}
+	}()
+	return routes, nil
+}
+
+// allowed asks Check about an unsigned request to api in RELEASE.
+func allowed(c authv3.AuthorizationClient, api benchconfig.API) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		ContextExtensions: map[string]string{model.ContextKeyAPI: api.ID, model.ContextKeyEnv: "RELEASE"},
+		Source:            &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: "192.0.2.10"}}}},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: api.Method, Path: api.Path, Host: "g.example.com", Protocol: "HTTP/1.1",
+			Headers: map[string]string{"x-request-id": "reloadbench", "content-type": "application/json"},
+		}},
+	}})
+	if err != nil {
+		return false, err
+	}
+	return resp.GetStatus().GetCode() == int32(codes.OK), nil
+}
+
+type status struct {
+	Load  float64 `json:"load_ms"`
+	Apply float64 `json:"apply_ms"`
+}
+
+func reloadStatus(url string) status {
+	var st status
+	resp, err := http.Get(url)
+	if err != nil {
+		return st
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return st
+}
+
+func waitReady(url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready within %v", url, limit)
+}
+
+// memory returns VmRSS and VmHWM of pid in MiB.
+func memory(pid int) (rss, hwm float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			hwm = kb / 1024
+		}
+	}
+	return rss, hwm
+}
+
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// summary prints the median, the p99 (nearest rank: of 30 values, the
+// largest) and the range of v.
+func summary(name string, v []float64) {
+	if len(v) == 0 {
+		return
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	median := s[len(s)/2]
+	if len(s)%2 == 0 {
+		median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	p99 := s[int(math.Ceil(0.99*float64(len(s))))-1]
+	fmt.Printf("%-36s median %6.1f ms  p99 %6.1f ms  range %.1f-%.1f ms\n", name, median, p99, s[0], s[len(s)-1])
+}
+
+// child is the apigw process, stopped by fail.
+var child *exec.Cmd
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "reloadbench:", err)
+	if child != nil && child.Process != nil {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+	}
+	os.Exit(1)
+}
