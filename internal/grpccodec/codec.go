@@ -30,8 +30,10 @@ type vtMarshaler interface {
 // rate limit — by grpc-go's proto codec. The vtprotobuf encoding writes the
 // same bytes as proto.Marshal (fields in number order, unknown fields
 // last; map entries in Go's random map order, as proto.Marshal does):
-// TestCheckCodecBytes compares them for a table of real responses. Decoding
-// is grpc-go's: go-control-plane generates no UnmarshalVT.
+// TestCheckCodecBytes compares them for a table of real responses.
+// CheckRequests are decoded by UnmarshalCheckRequest, a hand-written
+// decoder that falls back to proto.Unmarshal (go-control-plane generates
+// no UnmarshalVT); everything else by grpc-go's proto codec.
 type checkCodec struct {
 	proto encoding.CodecV2
 }
@@ -163,8 +165,16 @@ func appendVT(b []byte, num protowire.Number, m vtMarshaler) ([]byte, error) {
 	return b[:len(b)+n], nil
 }
 
+// Unmarshal decodes CheckRequests with UnmarshalCheckRequest (decode.go),
+// everything else with grpc-go's proto codec.
 func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return c.proto.Unmarshal(data, v)
+	req, ok := v.(*authv3.CheckRequest)
+	if !ok {
+		return c.proto.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return UnmarshalCheckRequest(buf.ReadOnlyData(), req)
 }
 
 // VT reports whether CheckResponses are encoded by

@@ -1,0 +1,197 @@
+package authz
+
+import (
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/apigwio/apigw/internal/grpccodec"
+)
+
+// decodeCase is a request of the decoder's table and whether the
+// hand-written decoder decodes it itself (else it falls back to
+// proto.Unmarshal).
+type decodeCase struct {
+	req  *authv3.CheckRequest
+	fast bool
+}
+
+// envoyPeer is a peer as Envoy describes it: a socket address, and for the
+// source of an mTLS connection a principal and certificate.
+func envoyPeer(ip string, port uint32, principal string) *authv3.AttributeContext_Peer {
+	return &authv3.AttributeContext_Peer{
+		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}},
+		Principal:   principal,
+		Certificate: strings.Repeat("%2D", 3) + "BEGIN%20CERTIFICATE",
+		Labels:      map[string]string{"zone": "a", "pod": "p-1"},
+		Service:     "svc",
+	}
+}
+
+// asEnvoy completes req with what Envoy adds to a CheckRequest besides the
+// HTTP request of envoycheck: peers, time, protocol, empty metadata, TLS.
+func asEnvoy(req *authv3.CheckRequest) *authv3.CheckRequest {
+	a := req.Attributes
+	a.Source = envoyPeer("10.0.0.7", 40512, "spiffe://cluster.local/ns/a/sa/b")
+	a.Destination = envoyPeer("10.0.0.1", 443, "")
+	a.Destination.Labels, a.Destination.Certificate = nil, ""
+	a.Request.Time = &timestamppb.Timestamp{Seconds: 1764489600, Nanos: 123456789}
+	a.Request.Http.Protocol = "HTTP/1.1"
+	a.Request.Http.Query, a.Request.Http.Fragment = "a=1", "top"
+	a.MetadataContext, a.RouteMetadataContext = &corev3.Metadata{}, &corev3.Metadata{}
+	a.TlsSession = &authv3.AttributeContext_TLSSession{Sni: "api.example.com"}
+	return req
+}
+
+// decodeCases are real Check requests — app-signed (1 KiB, 64 KiB, body as
+// string), IAM-signed, auth none, with Envoy's other fields — and requests
+// with fields the hand-written decoder leaves to proto.Unmarshal.
+func decodeCases(t testing.TB) map[string]decodeCase {
+	body := map[string]string{"data": strings.Repeat("x", 1024-12)}
+	hr, raw := signWithSDK(t, sdkRequest{method: "POST", path: "/items/1", query: map[string]any{"a": "1"},
+		headers: map[string]string{"Content-Type": "application/json", "X-Trace": "t"}, body: body}, appKey, appSecret)
+	app := func() *authv3.CheckRequest { return envoyCheck(hr, raw, "shop/items", "RELEASE") }
+	hr64, raw64 := signWithSDK(t, sdkRequest{method: "POST", path: "/items/1", headers: map[string]string{"Content-Type": "application/json"},
+		body: map[string]string{"data": strings.Repeat("y", 64<<10-12)}}, appKey, appSecret)
+	hrIAM, rawIAM := signWithSDK(t, sdkRequest{method: "POST", path: "/orders"}, iamAK, iamSK)
+	stringBody := app()
+	stringBody.Attributes.Request.Http.Body, stringBody.Attributes.Request.Http.RawBody = string(raw), nil
+	headerMap := app()
+	for k, v := range headerMap.Attributes.Request.Http.Headers {
+		headerMap.Attributes.Request.Http.HeaderMap = &corev3.HeaderMap{Headers: append(headerMap.GetAttributes().GetRequest().GetHttp().GetHeaderMap().GetHeaders(),
+			&corev3.HeaderValue{Key: k, Value: v}, &corev3.HeaderValue{Key: k, RawValue: []byte(v)})}
+	}
+	headerMap.Attributes.Request.Http.Headers = nil
+	metadata := asEnvoy(app())
+	metadata.Attributes.MetadataContext.FilterMetadata = map[string]*structpb.Struct{"envoy.filters.http.jwt_authn": {
+		Fields: map[string]*structpb.Value{"sub": structpb.NewStringValue("alice")}}}
+	pipe := asEnvoy(app())
+	pipe.Attributes.Source.Address.Address = &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: "/run/envoy.sock"}}
+	named := asEnvoy(app())
+	named.Attributes.Destination.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_NamedPort{NamedPort: "https"}
+	unknown := asEnvoy(app())
+	unknown.Attributes.Request.Http.ProtoReflect().SetUnknown(protoreflect.RawFields{0xf8, 0x01, 0x01})
+	return map[string]decodeCase{
+		"app-signed 1 KiB":             {app(), true},
+		"app-signed 1 KiB, from Envoy": {asEnvoy(app()), true},
+		"app-signed 64 KiB":            {envoyCheck(hr64, raw64, "shop/items", "RELEASE"), true},
+		"app-signed, body as string":   {stringBody, true},
+		"app-signed, header_map":       {headerMap, true},
+		"iam-signed":                   {envoyCheck(hrIAM, rawIAM, "shop/orders", "RELEASE"), true},
+		"auth none":                    {plain("shop/open", "10.0.0.1", "https", map[string]string{"X-Apig-Appcode": "c"}), true},
+		"empty":                        {&authv3.CheckRequest{}, true},
+		"empty attributes":             {&authv3.CheckRequest{Attributes: &authv3.AttributeContext{}}, true},
+		"with metadata":                {metadata, false},
+		"pipe peer":                    {pipe, false},
+		"named port":                   {named, false},
+		"unknown field":                {unknown, false},
+	}
+}
+
+// TestDecodeCheckRequest: the server's decoder decodes real requests itself
+// into what proto.Unmarshal decodes, and leaves the others to it.
+func TestDecodeCheckRequest(t *testing.T) {
+	for name, c := range decodeCases(t) {
+		enc, err := proto.Marshal(c.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &authv3.CheckRequest{}
+		if fast := grpccodec.DecodeCheckRequest(enc, got); fast != c.fast {
+			t.Errorf("%s: decoded by the hand-written decoder %v, want %v", name, fast, c.fast)
+		}
+		if err := grpccodec.UnmarshalCheckRequest(enc, got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !proto.Equal(got, c.req) {
+			t.Errorf("%s: decoded\n%v\nwant\n%v", name, got, c.req)
+		}
+	}
+	// Merged as proto.Unmarshal merges: a message field twice, a map key
+	// twice, a scalar twice (the last wins).
+	app := decodeCases(t)["app-signed 1 KiB, from Envoy"].req
+	enc, _ := proto.Marshal(app)
+	extra, _ := proto.Marshal(&authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source: &authv3.AttributeContext_Peer{Principal: "other", Labels: map[string]string{"zone": "b"}},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "PUT", Headers: map[string]string{"x-trace": "u", "": ""}, RawBody: []byte{}}},
+	}})
+	checkSame(t, append(enc, extra...))
+}
+
+// checkSame fails t unless UnmarshalCheckRequest and proto.Unmarshal both
+// fail on b or both decode it to equal messages.
+func checkSame(t *testing.T, b []byte) {
+	t.Helper()
+	want := &authv3.CheckRequest{}
+	wantErr := proto.Unmarshal(b, want)
+	got := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Source: &authv3.AttributeContext_Peer{Service: "stale"}}}
+	err := grpccodec.UnmarshalCheckRequest(b, got)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("UnmarshalCheckRequest error %v, proto.Unmarshal error %v", err, wantErr)
+	}
+	if err == nil && !proto.Equal(got, want) {
+		t.Fatalf("UnmarshalCheckRequest decoded\n%v\nproto.Unmarshal\n%v", got, want)
+	}
+}
+
+// FuzzDecodeCheckRequest: for any bytes, the server's CheckRequest decoder
+// and proto.Unmarshal both fail or decode equal messages.
+func FuzzDecodeCheckRequest(f *testing.F) {
+	for _, c := range decodeCases(f) {
+		enc, err := proto.Marshal(c.req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(enc)
+	}
+	// Hand-made edge cases: a string that is not UTF-8, a map entry with
+	// a varint key, a truncated message, a group.
+	bad := protowire.AppendTag(nil, 1, protowire.BytesType)
+	f.Add(append(bad, 6, 0x22, 4, 0x12, 2, 0xff, 0xfe))
+	f.Add(append(bad, 6, 0x22, 4, 0x12, 2, 0x18, 1))
+	f.Add(append(bad, 9, 0x22))
+	f.Add([]byte{0x0b, 0x0c})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkSame(t, b)
+	})
+}
+
+// BenchmarkDecodeCheckRequest decodes real requests with proto.Unmarshal
+// (what grpc-go's codec calls) and with the server's decoder.
+func BenchmarkDecodeCheckRequest(b *testing.B) {
+	cases := decodeCases(b)
+	for _, name := range []string{"app-signed 1 KiB, from Envoy", "app-signed 64 KiB", "auth none"} {
+		enc, err := proto.Marshal(cases[name].req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		name = strings.NewReplacer(" ", "_", ",", "").Replace(name)
+		b.Run(name+"/proto.Unmarshal", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(enc)))
+			for b.Loop() {
+				if err := proto.Unmarshal(enc, &authv3.CheckRequest{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/grpccodec", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(enc)))
+			for b.Loop() {
+				if err := grpccodec.UnmarshalCheckRequest(enc, &authv3.CheckRequest{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
