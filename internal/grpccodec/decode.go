@@ -102,6 +102,38 @@ func (f field) str() (string, bool) {
 	return string(f.val), true
 }
 
+// common are strings every request repeats — the header names Envoy and
+// the signing SDKs send, methods, schemes, protocols, apigw's context
+// extension keys — decoded without an allocation each time (a lookup with
+// string(b) as the key does not allocate).
+var common = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{
+		":authority", ":method", ":path", ":scheme", "accept", "accept-encoding", "accept-language",
+		"authorization", "cache-control", "connection", "content-length", "content-type", "cookie",
+		"host", "origin", "referer", "user-agent", "x-auth-token", "x-forwarded-for", "x-forwarded-proto",
+		"x-request-id", "x-sdk-date", "x-sdk-content-sha256", "x-sdk-nonce", "x-stage", "x-apig-appcode",
+		"x-envoy-expected-rq-timeout-ms", "x-envoy-internal", "x-envoy-original-path",
+		"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+		"http", "https", "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3",
+		"apigw.api", "apigw.env", "apigw.dialect", "RELEASE", "application/json",
+	} {
+		m[s] = s
+	}
+	return m
+}()
+
+// name is str for a string that is often one of common (none is longer
+// than 32 bytes).
+func (f field) name() (string, bool) {
+	if f.typ == protowire.BytesType && len(f.val) <= 32 {
+		if s, ok := common[string(f.val)]; ok {
+			return s, true
+		}
+	}
+	return f.str()
+}
+
 // varint is a varint field's value.
 func (f field) varint() (uint64, bool) {
 	return f.v, f.typ == protowire.VarintType
@@ -142,16 +174,15 @@ func decodeStringMap(b []byte, m map[string]string) bool {
 		if !ok {
 			return false
 		}
-		var s string
-		if s, ok = f.str(); !ok {
-			return false
-		}
 		switch f.num {
 		case 1:
-			k = s
+			k, ok = f.name()
 		case 2:
-			v = s
+			v, ok = f.name()
 		default:
+			return false
+		}
+		if !ok {
 			return false
 		}
 	}
@@ -408,7 +439,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest) bool {
 		case 1:
 			m.Id, ok = f.str()
 		case 2:
-			m.Method, ok = f.str()
+			m.Method, ok = f.name()
 		case 3: // headers
 			var sub []byte
 			if sub, ok = f.message(); ok {
@@ -419,7 +450,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest) bool {
 		case 5:
 			m.Host, ok = f.str()
 		case 6:
-			m.Scheme, ok = f.str()
+			m.Scheme, ok = f.name()
 		case 7:
 			m.Query, ok = f.str()
 		case 8:
@@ -429,7 +460,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest) bool {
 			v, ok = f.varint()
 			m.Size = int64(v)
 		case 10:
-			m.Protocol, ok = f.str()
+			m.Protocol, ok = f.name()
 		case 11:
 			m.Body, ok = f.str()
 		case 12: // raw_body: a copy, never nil (as protobuf-go)
@@ -478,7 +509,7 @@ func decodeHeaderMap(b []byte, m *corev3.HeaderMap) bool {
 			}
 			switch g.num {
 			case 1:
-				h.Key, ok = g.str()
+				h.Key, ok = g.name()
 			case 2:
 				h.Value, ok = g.str()
 			case 3:
