@@ -6,6 +6,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -114,6 +116,7 @@ func TestDecodeCheckRequest(t *testing.T) {
 		if !proto.Equal(got, c.req) {
 			t.Errorf("%s: decoded\n%v\nwant\n%v", name, got, c.req)
 		}
+		checkSame(t, enc)
 	}
 	// Merged as proto.Unmarshal merges: a message field twice, a map key
 	// twice, a scalar twice (the last wins).
@@ -140,6 +143,31 @@ func checkSame(t *testing.T, b []byte) {
 	}
 	if err == nil && !proto.Equal(got, want) {
 		t.Fatalf("UnmarshalCheckRequest decoded\n%v\nproto.Unmarshal\n%v", got, want)
+	}
+	// The server's codec, given b in three buffers (a large request's
+	// raw_body is then a slice of the codec's own copy).
+	third := len(b) / 3
+	data := mem.BufferSlice{mem.SliceBuffer(b[:third]), mem.SliceBuffer(b[third : 2*third]), mem.SliceBuffer(b[2*third:])}
+	got = &authv3.CheckRequest{}
+	err = grpccodec.New().Unmarshal(data, got)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("codec error %v, proto.Unmarshal error %v", err, wantErr)
+	}
+	if err == nil && !proto.Equal(got, want) {
+		t.Fatalf("codec decoded\n%v\nproto.Unmarshal\n%v", got, want)
+	}
+	if body := got.GetAttributes().GetRequest().GetHttp().GetRawBody(); len(body) > 0 && len(b) > 0 {
+		flip := func() {
+			for i := range b {
+				b[i] ^= 0xff
+			}
+		}
+		flip() // the decoded request shares nothing with b
+		same := proto.Equal(got, want)
+		flip()
+		if !same {
+			t.Fatalf("the decoded request changed with its input")
+		}
 	}
 }
 
@@ -193,5 +221,39 @@ func BenchmarkDecodeCheckRequest(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkCodecUnmarshal decodes real requests as the gRPC server does,
+// from the buffers it read them into (a 64 KiB request in 16 KiB HTTP/2
+// frames), with grpc-go's proto codec and with the server's codec.
+func BenchmarkCodecUnmarshal(b *testing.B) {
+	cases := decodeCases(b)
+	for _, name := range []string{"app-signed 1 KiB, from Envoy", "app-signed 64 KiB"} {
+		enc, err := proto.Marshal(cases[name].req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var data mem.BufferSlice
+		for rest := enc; len(rest) > 0; {
+			n := min(len(rest), 16<<10)
+			data = append(data, mem.SliceBuffer(rest[:n]))
+			rest = rest[n:]
+		}
+		name = strings.NewReplacer(" ", "_", ",", "").Replace(name)
+		for _, codec := range []struct {
+			name string
+			c    encoding.CodecV2
+		}{{"grpc-go", encoding.GetCodecV2("proto")}, {"grpccodec", grpccodec.New()}} {
+			b.Run(name+"/"+codec.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(enc)))
+				for b.Loop() {
+					if err := codec.c.Unmarshal(data, &authv3.CheckRequest{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -172,10 +172,26 @@ func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
+	if len(data) > 1 && data.Len() >= aliasSize {
+		// A large request (a forwarded body) comes in several buffers,
+		// which grpc-go's codec copies into one pooled buffer and
+		// protobuf-go then copies the body out of: copied once instead,
+		// into a buffer of the request's own that raw_body is a slice of.
+		// Strings are still copied: none aliases the buffer.
+		b := data.Materialize()
+		if decodeCheckRequest(b, req, true) {
+			return nil
+		}
+		return proto.Unmarshal(b, req)
+	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
 	return UnmarshalCheckRequest(buf.ReadOnlyData(), req)
 }
+
+// aliasSize is the size from which a request in several buffers is copied
+// into a buffer of its own instead of a pooled one (Unmarshal).
+const aliasSize = 16 << 10
 
 // VT reports whether CheckResponses are encoded by
 // vtprotobuf (the binary was built with the vtprotobuf tag).

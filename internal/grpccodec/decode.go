@@ -45,6 +45,13 @@ func UnmarshalCheckRequest(b []byte, m *authv3.CheckRequest) error {
 // decoder and reports whether it could; when it could not, m holds a
 // partial decoding and must be decoded again (UnmarshalCheckRequest does).
 func DecodeCheckRequest(b []byte, m *authv3.CheckRequest) bool {
+	return decodeCheckRequest(b, m, false)
+}
+
+// decodeCheckRequest is DecodeCheckRequest; with alias, raw_body is a
+// slice of b instead of a copy (b must then be the caller's to give away,
+// and nothing else may write to it).
+func decodeCheckRequest(b []byte, m *authv3.CheckRequest, alias bool) bool {
 	proto.Reset(m)
 	for len(b) > 0 {
 		f, ok := next(&b)
@@ -54,7 +61,7 @@ func DecodeCheckRequest(b []byte, m *authv3.CheckRequest) bool {
 		if m.Attributes == nil {
 			m.Attributes = &authv3.AttributeContext{}
 		}
-		if !decodeAttributes(f.val, m.Attributes) {
+		if !decodeAttributes(f.val, m.Attributes, alias) {
 			return false
 		}
 	}
@@ -198,7 +205,7 @@ func stringMap(m *map[string]string, n int) map[string]string {
 	return *m
 }
 
-func decodeAttributes(b []byte, m *authv3.AttributeContext) bool {
+func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool) bool {
 	extensions := count(b, 10)
 	for len(b) > 0 {
 		f, ok := next(&b)
@@ -229,7 +236,7 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext) bool {
 			if m.Request == nil {
 				m.Request = &authv3.AttributeContext_Request{}
 			}
-			if !decodeRequest(sub, m.Request) {
+			if !decodeRequest(sub, m.Request, alias) {
 				return false
 			}
 		case 10: // context_extensions
@@ -374,7 +381,7 @@ func decodeSocketAddress(b []byte, m *corev3.SocketAddress) bool {
 	return true
 }
 
-func decodeRequest(b []byte, m *authv3.AttributeContext_Request) bool {
+func decodeRequest(b []byte, m *authv3.AttributeContext_Request, alias bool) bool {
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -396,7 +403,7 @@ func decodeRequest(b []byte, m *authv3.AttributeContext_Request) bool {
 			if m.Http == nil {
 				m.Http = &authv3.AttributeContext_HttpRequest{}
 			}
-			if !decodeHTTP(sub, m.Http) {
+			if !decodeHTTP(sub, m.Http, alias) {
 				return false
 			}
 		default:
@@ -428,7 +435,7 @@ func decodeTimestamp(b []byte, m *timestamppb.Timestamp) bool {
 	return true
 }
 
-func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest) bool {
+func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool) bool {
 	headers := count(b, 3)
 	for len(b) > 0 {
 		f, ok := next(&b)
@@ -463,9 +470,13 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest) bool {
 			m.Protocol, ok = f.name()
 		case 11:
 			m.Body, ok = f.str()
-		case 12: // raw_body: a copy, never nil (as protobuf-go)
+		case 12: // raw_body: a copy or with alias a slice, never nil (as protobuf-go)
 			if ok = f.typ == protowire.BytesType; ok {
-				m.RawBody = append(make([]byte, 0, len(f.val)), f.val...)
+				if alias {
+					m.RawBody = f.val[:len(f.val):len(f.val)]
+				} else {
+					m.RawBody = append(make([]byte, 0, len(f.val)), f.val...)
+				}
 			}
 		case 13: // header_map
 			var sub []byte
