@@ -475,7 +475,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool) bo
 				if alias {
 					m.RawBody = f.val[:len(f.val):len(f.val)]
 				} else {
-					m.RawBody = append(make([]byte, 0, len(f.val)), f.val...)
+					m.RawBody = append([]byte{}, f.val...)
 				}
 			}
 		case 13: // header_map
@@ -525,7 +525,7 @@ func decodeHeaderMap(b []byte, m *corev3.HeaderMap) bool {
 				h.Value, ok = g.str()
 			case 3:
 				if ok = g.typ == protowire.BytesType; ok {
-					h.RawValue = append(make([]byte, 0, len(g.val)), g.val...)
+					h.RawValue = append([]byte{}, g.val...)
 				}
 			default:
 				return false
