@@ -24,12 +24,14 @@ import (
 // or malformed input. UnmarshalCheckRequest then decodes the whole message
 // again with proto.Unmarshal, so nothing is lost and every error is
 // protobuf-go's. Where it decodes, it follows protobuf-go: strings and
-// bytes are copied (the gRPC buffer is reused), the last value of a
+// bytes are copied (the gRPC buffer is reused; the codec gives a large
+// request a buffer of its own, of which raw_body is then a slice, and
+// common strings are shared constants), the last value of a
 // scalar field wins, a message field seen twice is merged, a map key seen
 // twice keeps its last value, a missing map key or value is "", and proto3
 // strings (map keys and values too) must be valid UTF-8.
-// FuzzDecodeCheckRequest (authz) compares the two decoders on arbitrary
-// bytes.
+// FuzzDecodeCheckRequest and FuzzDecodeCheckRequestWire (authz) compare
+// the two decoders on arbitrary bytes and on well-formed wire bytes.
 
 // UnmarshalCheckRequest decodes b into m (reset first), as proto.Unmarshal
 // does: with the hand-written decoder when it can decode b, else with
