@@ -49,7 +49,7 @@ func (s *Service) checkQuota(ctx context.Context, t *tables, dep *deployment, c 
 	key := quota.Key(c.lockKey, scope, api, start)
 	if _, local := s.quotas.(*quota.Memory); !local {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, quota.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, s.quotaTimeout)
 		defer cancel()
 	}
 	n, err := s.quotas.Add(ctx, key, end)

@@ -170,8 +170,12 @@ func TestQuotaRedisRace(t *testing.T) {
 			}
 			cfg := strings.Replace(quotaConfig, "quota: {requests: 3, period: month, time_zone: UTC}", "quota: {requests: 30, period: month}", 1)
 			now := time.Date(2028, 1, 31, 23, 0, 0, 0, time.UTC)
-			a := quotaFixture(t, cfg, now, Options{Quotas: stores[0]})
-			b := quotaFixture(t, cfg, now, Options{Quotas: stores[1]})
+			// 40 concurrent calls through the race detector on a loaded
+			// machine can take longer than the production 50 ms, which
+			// would fail open and count nothing: this test is about the
+			// count, not the deadline.
+			a := quotaFixture(t, cfg, now, Options{Quotas: stores[0], QuotaTimeout: 10 * time.Second})
+			b := quotaFixture(t, cfg, now, Options{Quotas: stores[1], QuotaTimeout: 10 * time.Second})
 			req := a.appAt(t, "shop/a", appKey, appSecret) // the same signed request is fine: no replay protection
 			for i := 0; i < 25; i++ {
 				if st, _, _ := []*fixture{a, b}[i%2].check(t, req); st != 200 {

@@ -49,10 +49,12 @@ type Service struct {
 	lockout lockout.Store
 	nonces  nonce.Store
 	quotas  quota.Store
-	usage   usageTable
-	now     func() time.Time
-	log     *slog.Logger
-	obs     Observer
+	// quotaTimeout bounds a remote quota store call (Options.QuotaTimeout).
+	quotaTimeout time.Duration
+	usage        usageTable
+	now          func() time.Time
+	log          *slog.Logger
+	obs          Observer
 
 	authorizers *authorizerClient
 
@@ -112,6 +114,10 @@ type Options struct {
 	Nonces nonce.Store
 	// Quotas counts calendar quotas. Default: an in-memory store.
 	Quotas quota.Store
+	// QuotaTimeout bounds one call to a remote quota store; past it the
+	// call fails as the store being down would (failure_mode). Default
+	// quota.Timeout.
+	QuotaTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives decision logs at debug level. Default slog.Default().
@@ -145,6 +151,10 @@ func New(ctx context.Context, snap *model.Snapshot, opts Options) (*Service, err
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.quotaTimeout = opts.QuotaTimeout
+	if s.quotaTimeout <= 0 {
+		s.quotaTimeout = quota.Timeout
 	}
 	if s.log == nil {
 		s.log = slog.Default()

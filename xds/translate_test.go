@@ -495,7 +495,7 @@ func TestLocalReplies(t *testing.T) {
 		{"mock.input.yaml", []string{
 			"- error_code,error_msg,request_id", "- -",
 			"429 error_code,error_msg,request_id", "- error_code,error_msg,request_id",
-			"- error_code,error_msg,request_id", // an encoded slash in the path
+			"- error_code,error_msg,request_id",   // an encoded slash in the path
 			"400 error_code,error_msg,request_id", // an Upgrade the API does not accept
 			"404 error_code,error_msg,request_id",
 			"502 error_code,error_msg,request_id", "502 error_code,error_msg,request_id",

@@ -30,8 +30,10 @@ type vtMarshaler interface {
 // rate limit — by grpc-go's proto codec. The vtprotobuf encoding writes the
 // same bytes as proto.Marshal (fields in number order, unknown fields
 // last; map entries in Go's random map order, as proto.Marshal does):
-// TestCheckCodecBytes compares them for a table of real responses. Decoding
-// is grpc-go's: go-control-plane generates no UnmarshalVT.
+// TestCheckCodecBytes compares them for a table of real responses.
+// CheckRequests are decoded by UnmarshalCheckRequest, a hand-written
+// decoder that falls back to proto.Unmarshal (go-control-plane generates
+// no UnmarshalVT); everything else by grpc-go's proto codec.
 type checkCodec struct {
 	proto encoding.CodecV2
 }
@@ -163,9 +165,33 @@ func appendVT(b []byte, num protowire.Number, m vtMarshaler) ([]byte, error) {
 	return b[:len(b)+n], nil
 }
 
+// Unmarshal decodes CheckRequests with UnmarshalCheckRequest (decode.go),
+// everything else with grpc-go's proto codec.
 func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return c.proto.Unmarshal(data, v)
+	req, ok := v.(*authv3.CheckRequest)
+	if !ok {
+		return c.proto.Unmarshal(data, v)
+	}
+	if len(data) > 1 && data.Len() >= aliasSize {
+		// A large request (a forwarded body) comes in several buffers,
+		// which grpc-go's codec copies into one pooled buffer and
+		// protobuf-go then copies the body out of: copied once instead,
+		// into a buffer of the request's own that raw_body is a slice of.
+		// Strings are still copied: none aliases the buffer.
+		b := data.Materialize()
+		if decodeCheckRequest(b, req, true) {
+			return nil
+		}
+		return proto.Unmarshal(b, req)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return UnmarshalCheckRequest(buf.ReadOnlyData(), req)
 }
+
+// aliasSize is the size from which a request in several buffers is copied
+// into a buffer of its own instead of a pooled one (Unmarshal).
+const aliasSize = 16 << 10
 
 // VT reports whether CheckResponses are encoded by
 // vtprotobuf (the binary was built with the vtprotobuf tag).

@@ -54,9 +54,11 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up before measuring")
 	conns := flag.Int("connections", 2, "gRPC connections (Envoy opens one per worker thread)")
 	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
+	baseBin := flag.String("apigw-base", "bin/apigw-base", "second apigw binary, measured as the server apigw-base (e.g. the build before a change)")
+	pprofOn := flag.Bool("pprof", false, "serve /debug/pprof/ on apigw's admin port (127.0.0.1:18201) while it is measured")
 	noopBin := flag.String("noop", "bin/noopauthz", "no-op Check server binary")
 	mixName := flag.String("mix", "mix", "requests: mix (the realistic mix), app1k (app-signed, 1 KiB body), app64k (app-signed, 64 KiB body), none (auth none)")
-	serverList := flag.String("servers", "noop,apigw", "servers measured in turn: noop (default grpc-go server), noop-apigw (no-op with apigw's gRPC settings), apigw")
+	serverList := flag.String("servers", "noop,apigw", "servers measured in turn: noop (default grpc-go server), noop-apigw (no-op with apigw's gRPC settings), apigw, apigw-base (the -apigw-base binary)")
 	rounds := flag.Int("rounds", 1, "rounds; even rounds measure the servers in reverse order (2 rounds of noop,apigw: A B B A)")
 	flag.Parse()
 
@@ -76,10 +78,15 @@ func main() {
 	argv := map[string][]string{
 		"noop":       {*noopBin, "-address", "127.0.0.1:18100", "-options", "default"},
 		"noop-apigw": {*noopBin, "-address", "127.0.0.1:18100", "-options", "apigw"},
-		"apigw": {*apigwBin, "serve", "--config", cfg, "--grpc-address", "127.0.0.1:18200",
-			"--admin-address", "127.0.0.1:18201", "--log-level", "warn", "--watch-interval", "0"},
 	}
-	addr := map[string]string{"noop": "127.0.0.1:18100", "noop-apigw": "127.0.0.1:18100", "apigw": "127.0.0.1:18200"}
+	for name, bin := range map[string]string{"apigw": *apigwBin, "apigw-base": *baseBin} {
+		argv[name] = []string{bin, "serve", "--config", cfg, "--grpc-address", "127.0.0.1:18200",
+			"--admin-address", "127.0.0.1:18201", "--log-level", "warn", "--watch-interval", "0"}
+		if *pprofOn {
+			argv[name] = append(argv[name], "--pprof")
+		}
+	}
+	addr := map[string]string{"noop": "127.0.0.1:18100", "noop-apigw": "127.0.0.1:18100", "apigw": "127.0.0.1:18200", "apigw-base": "127.0.0.1:18200"}
 	servers := strings.Split(*serverList, ",")
 	for _, name := range servers {
 		if argv[name] == nil {
@@ -93,7 +100,7 @@ func main() {
 			slices.Reverse(order)
 		}
 		for _, name := range order {
-			r, err := measure(name, argv[name], addr[name], mix, name != "apigw", *concurrency, *conns, *warmup, *duration)
+			r, err := measure(name, argv[name], addr[name], mix, !strings.HasPrefix(name, "apigw"), *concurrency, *conns, *warmup, *duration)
 			if err != nil {
 				fail(err)
 			}
