@@ -217,7 +217,8 @@ func TestPublishRefusesWhatDoesNotCompose(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	code, _, errOut := runCLI("", "publish", "--config", b, "--env", "RELEASE", "--store", store)
-	if code != 1 || !strings.Contains(errOut, "would not compose") || !strings.Contains(errOut, `app "web"`) {
+	if code != 1 || !strings.Contains(errOut, "would not compose") || !strings.Contains(errOut, `app "web"`) ||
+		!strings.Contains(errOut, "BETA #1") || !strings.Contains(errOut, "RELEASE (being published)") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if strings.Contains(errOut, "secret-value") {

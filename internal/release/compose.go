@@ -154,7 +154,12 @@ type source struct {
 }
 
 // String names the release as messages do: "BETA #4".
-func (s source) String() string { return fmt.Sprintf("%s #%d", s.env, s.number) }
+func (s source) String() string {
+	if s.number == 0 { // not written yet: the release being published
+		return s.env + " (being published)"
+	}
+	return fmt.Sprintf("%s #%d", s.env, s.number)
+}
 
 // composer accumulates the composition and its differences.
 type composer struct {
