@@ -91,6 +91,24 @@ func storeCtx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 2*time.Minute)
 }
 
+// withCurrent opens the store, reads every environment's current release
+// and runs fn with both, under one command's deadline; the store is closed
+// after.
+func withCurrent(cmd *cobra.Command, sf storeFlags, fn func(ctx context.Context, st *etcdstore.Store, cur *release.Current) error) error {
+	ctx, cancel := storeCtx(cmd)
+	defer cancel()
+	st, err := sf.open(ctx, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	cur, err := st.Current(ctx)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, st, cur)
+}
+
 // parseEnvs splits --env BETA,RELEASE.
 func parseEnvs(s string) ([]string, error) {
 	var envs []string
@@ -273,28 +291,19 @@ func runPublish(cmd *cobra.Command, sf storeFlags, path string, envs []string, n
 			Env: env, Note: note, Publisher: pub, SourceDigest: hex.EncodeToString(sum[:]), Config: part,
 		})
 	}
-	ctx, cancel := storeCtx(cmd)
-	defer cancel()
-	st, err := sf.open(ctx, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
-	cur, err := st.Current(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkCompose(gw, cur, rels); err != nil {
-		return err
-	}
-	if beforePublish != nil {
-		beforePublish()
-	}
-	out, err := st.Publish(ctx, rels, cur.Numbers())
-	if err != nil {
-		return err
-	}
-	return writePublished(cmd.OutOrStdout(), output, out)
+	return withCurrent(cmd, sf, func(ctx context.Context, st *etcdstore.Store, cur *release.Current) error {
+		if err := checkCompose(gw, cur, rels); err != nil {
+			return err
+		}
+		if beforePublish != nil {
+			beforePublish()
+		}
+		out, err := st.Publish(ctx, rels, cur.Numbers())
+		if err != nil {
+			return err
+		}
+		return writePublished(cmd.OutOrStdout(), output, out)
+	})
 }
 
 const rollbackLong = `Make an earlier release of an environment current again. The rollback is
@@ -343,39 +352,30 @@ func runRollback(cmd *cobra.Command, sf storeFlags, env string, to uint64, note,
 	if sf.history <= 0 {
 		return usagef("--history %d: keep at least 1 release", sf.history)
 	}
-	ctx, cancel := storeCtx(cmd)
-	defer cancel()
-	st, err := sf.open(ctx, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
-	cur, err := st.Current(ctx)
-	if err != nil {
-		return err
-	}
-	target, err := getRelease(ctx, st, cur, env, to)
-	if err != nil {
-		return err
-	}
-	if c := cur.Releases[env]; c != nil && c.Number == to {
-		return fmt.Errorf("%s #%d is already the current release", env, to)
-	}
-	if note == "" {
-		note = fmt.Sprintf("rollback to #%d", to)
-	}
-	r := &release.Release{
-		Env: env, Note: note, Publisher: publisher(), SourceDigest: target.SourceDigest,
-		RollbackOf: to, Config: target.Config,
-	}
-	if err := checkCompose(target.Config, cur, []*release.Release{r}); err != nil {
-		return err
-	}
-	out, err := st.Publish(ctx, []*release.Release{r}, cur.Numbers())
-	if err != nil {
-		return err
-	}
-	return writePublished(cmd.OutOrStdout(), output, out)
+	return withCurrent(cmd, sf, func(ctx context.Context, st *etcdstore.Store, cur *release.Current) error {
+		target, err := getRelease(ctx, st, cur, env, to)
+		if err != nil {
+			return err
+		}
+		if c := cur.Releases[env]; c != nil && c.Number == to {
+			return fmt.Errorf("%s #%d is already the current release", env, to)
+		}
+		if note == "" {
+			note = fmt.Sprintf("rollback to #%d", to)
+		}
+		r := &release.Release{
+			Env: env, Note: note, Publisher: publisher(), SourceDigest: target.SourceDigest,
+			RollbackOf: to, Config: target.Config,
+		}
+		if err := checkCompose(target.Config, cur, []*release.Release{r}); err != nil {
+			return err
+		}
+		out, err := st.Publish(ctx, []*release.Release{r}, cur.Numbers())
+		if err != nil {
+			return err
+		}
+		return writePublished(cmd.OutOrStdout(), output, out)
+	})
 }
 
 // getRelease reads release n of env, with one clear line when the
@@ -474,82 +474,73 @@ func newReleasesCmd() *cobra.Command {
 }
 
 func runReleases(cmd *cobra.Command, sf storeFlags, env, output string) error {
-	ctx, cancel := storeCtx(cmd)
-	defer cancel()
-	st, err := sf.open(ctx, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
-	cur, err := st.Current(ctx)
-	if err != nil {
-		return err
-	}
-	list, err := st.List(ctx, env)
-	if err != nil {
-		return err
-	}
-	if env != "" && len(list) == 0 && cur.Releases[env] == nil {
-		return unknownEnv(ctx, st, cur, env)
-	}
-	reps, err := st.Replicas(ctx)
-	if err != nil {
-		return err
-	}
-	rep := releasesReport{Releases: []releaseRow{}, Replicas: []release.ReplicaStatus{}}
-	for _, r := range list {
-		row := releaseRow{
-			Env: r.Env, Number: r.Number, Created: r.Created, Publisher: r.Publisher, Note: r.Note,
-			SourceDigest: r.SourceDigest, RollbackOf: r.RollbackOf,
-			Current: cur.Releases[r.Env] != nil && cur.Releases[r.Env].Number == r.Number,
+	return withCurrent(cmd, sf, func(ctx context.Context, st *etcdstore.Store, cur *release.Current) error {
+		list, err := st.List(ctx, env)
+		if err != nil {
+			return err
+		}
+		if env != "" && len(list) == 0 && cur.Releases[env] == nil {
+			return unknownEnv(ctx, st, cur, env)
+		}
+		reps, err := st.Replicas(ctx)
+		if err != nil {
+			return err
+		}
+		rep := releasesReport{Releases: []releaseRow{}, Replicas: []release.ReplicaStatus{}}
+		for _, r := range list {
+			row := releaseRow{
+				Env: r.Env, Number: r.Number, Created: r.Created, Publisher: r.Publisher, Note: r.Note,
+				SourceDigest: r.SourceDigest, RollbackOf: r.RollbackOf,
+				Current: cur.Releases[r.Env] != nil && cur.Releases[r.Env].Number == r.Number,
+			}
+			for _, p := range reps {
+				if p.Serving[r.Env] == r.Number {
+					row.Replicas++
+				}
+			}
+			rep.Releases = append(rep.Releases, row)
 		}
 		for _, p := range reps {
-			if p.Serving[r.Env] == r.Number {
-				row.Replicas++
+			if env == "" || p.Serving[env] != 0 {
+				rep.Replicas = append(rep.Replicas, p)
 			}
 		}
-		rep.Releases = append(rep.Releases, row)
-	}
-	for _, p := range reps {
-		if env == "" || p.Serving[env] != 0 {
-			rep.Replicas = append(rep.Replicas, p)
+		w := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSON(w, rep)
 		}
-	}
-	w := cmd.OutOrStdout()
-	if output == "json" {
-		return writeJSON(w, rep)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENV\tRELEASE\tCURRENT\tCREATED\tPUBLISHER\tREPLICAS\tNOTE")
-	for _, r := range rep.Releases {
-		mark := ""
-		if r.Current {
-			mark = "*"
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ENV\tRELEASE\tCURRENT\tCREATED\tPUBLISHER\tREPLICAS\tNOTE")
+		for _, r := range rep.Releases {
+			mark := ""
+			if r.Current {
+				mark = "*"
+			}
+			note := r.Note
+			if r.RollbackOf != 0 && !strings.Contains(note, fmt.Sprintf("#%d", r.RollbackOf)) {
+				note = strings.TrimSpace(fmt.Sprintf("(rollback to #%d) %s", r.RollbackOf, note))
+			}
+			fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\t%s\t%d\t%s\n", r.Env, r.Number, mark, r.Created.Local().Format(time.DateTime), oneLine(r.Publisher), r.Replicas, oneLine(note))
 		}
-		note := r.Note
-		if r.RollbackOf != 0 && !strings.Contains(note, fmt.Sprintf("#%d", r.RollbackOf)) {
-			note = strings.TrimSpace(fmt.Sprintf("(rollback to #%d) %s", r.RollbackOf, note))
+		if err := tw.Flush(); err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\t%s\t%d\t%s\n", r.Env, r.Number, mark, r.Created.Local().Format(time.DateTime), oneLine(r.Publisher), r.Replicas, oneLine(note))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	if len(rep.Replicas) == 0 {
-		_, err := fmt.Fprintln(w, "no replica reports to this store")
-		return err
-	}
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPLICA\tSERVING\tREPORTED\tLAST ERROR")
-	for _, p := range rep.Replicas {
-		var serving []string
-		for _, e := range slices.Sorted(maps.Keys(p.Serving)) {
-			serving = append(serving, fmt.Sprintf("%s #%d", e, p.Serving[e]))
+		fmt.Fprintln(w)
+		if len(rep.Replicas) == 0 {
+			_, err := fmt.Fprintln(w, "no replica reports to this store")
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneLine(p.ID), strings.Join(serving, ", "), p.Updated.Local().Format(time.DateTime), oneLine(p.LastError))
-	}
-	return tw.Flush()
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "REPLICA\tSERVING\tREPORTED\tLAST ERROR")
+		for _, p := range rep.Replicas {
+			var serving []string
+			for _, e := range slices.Sorted(maps.Keys(p.Serving)) {
+				serving = append(serving, fmt.Sprintf("%s #%d", e, p.Serving[e]))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneLine(p.ID), strings.Join(serving, ", "), p.Updated.Local().Format(time.DateTime), oneLine(p.LastError))
+		}
+		return tw.Flush()
+	})
 }
 
 const diffLong = `Show what changed in an environment from release A to release B, in the
@@ -610,54 +601,47 @@ func runDiff(cmd *cobra.Command, sf storeFlags, env string, args []string, outpu
 		}
 		nums[i] = n
 	}
-	ctx, cancel := storeCtx(cmd)
-	defer cancel()
-	st, err := sf.open(ctx, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
-	cur, err := st.Current(ctx)
-	if err != nil {
-		return err
-	}
-	var rels [2]*release.Release
-	for i, n := range nums {
-		if n == 0 {
-			if rels[i] = cur.Releases[env]; rels[i] == nil {
-				return unknownEnv(ctx, st, cur, env)
+	return withCurrent(cmd, sf, func(ctx context.Context, st *etcdstore.Store, cur *release.Current) error {
+		var rels [2]*release.Release
+		for i, n := range nums {
+			if n == 0 {
+				if rels[i] = cur.Releases[env]; rels[i] == nil {
+					return unknownEnv(ctx, st, cur, env)
+				}
+				continue
 			}
-			continue
+			r, err := getRelease(ctx, st, cur, env, n)
+			if err != nil {
+				return err
+			}
+			rels[i] = r
 		}
-		if rels[i], err = getRelease(ctx, st, cur, env, n); err != nil {
+		changes := release.Diff(rels[0].Config, rels[1].Config)
+		w := cmd.OutOrStdout()
+		if output == "json" {
+			out := make([]changeReport, 0, len(changes))
+			for _, c := range changes {
+				out = append(out, changeReport{c.Kind, c.Object, c.Detail})
+			}
+			return writeJSON(w, out)
+		}
+		if len(changes) == 0 {
+			_, err := fmt.Fprintf(w, "%s #%d and #%d serve the same configuration\n", env, rels[0].Number, rels[1].Number)
 			return err
 		}
-	}
-	changes := release.Diff(rels[0].Config, rels[1].Config)
-	w := cmd.OutOrStdout()
-	if output == "json" {
-		out := make([]changeReport, 0, len(changes))
 		for _, c := range changes {
-			out = append(out, changeReport{c.Kind, c.Object, c.Detail})
+			mark := map[string]string{"added": "+", "removed": "-", "changed": "~"}[c.Kind]
+			if mark == "" {
+				mark = "?"
+			}
+			line := mark + " " + c.Object
+			if c.Detail != "" {
+				line += ": " + c.Detail
+			}
+			if _, err := fmt.Fprintln(w, oneLine(line)); err != nil {
+				return err
+			}
 		}
-		return writeJSON(w, out)
-	}
-	if len(changes) == 0 {
-		_, err := fmt.Fprintf(w, "%s #%d and #%d serve the same configuration\n", env, rels[0].Number, rels[1].Number)
-		return err
-	}
-	for _, c := range changes {
-		mark := map[string]string{"added": "+", "removed": "-", "changed": "~"}[c.Kind]
-		if mark == "" {
-			mark = "?"
-		}
-		line := mark + " " + c.Object
-		if c.Detail != "" {
-			line += ": " + c.Detail
-		}
-		if _, err := fmt.Fprintln(w, oneLine(line)); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
