@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apigwio/apigw/internal/testbin"
 )
 
 // startTimeout bounds the wait for a new cluster to become healthy.
@@ -96,20 +98,7 @@ type Member struct {
 // Binary returns the etcd binary to use: $ETCD_BIN, else etcd on PATH, else
 // the Debian location. ok is false when none exists.
 func Binary() (path string, ok bool) {
-	if p := os.Getenv("ETCD_BIN"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-	}
-	if p, err := exec.LookPath("etcd"); err == nil {
-		return p, true
-	}
-	for _, p := range []string{"/usr/bin/etcd", "/usr/local/bin/etcd"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-	}
-	return "", false
+	return testbin.Find("ETCD_BIN", "etcd", "/usr/bin/etcd", "/usr/local/bin/etcd")
 }
 
 // StartSingle starts one etcd member for t and stops it when t ends.
@@ -132,10 +121,7 @@ func Start(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
 	bin, ok := Binary()
 	if !ok {
-		if os.Getenv("APIGW_REQUIRE_ETCD") == "1" {
-			t.Fatal("etcd not found: install the Debian package etcd-server (apt-get install etcd-server) or set ETCD_BIN (and APIGW_REQUIRE_ETCD=1)")
-		}
-		t.Skip("etcd not found: install the Debian package etcd-server (apt-get install etcd-server) or set ETCD_BIN")
+		testbin.Missing(t, "APIGW_REQUIRE_ETCD", "etcd not found: install the Debian package etcd-server (apt-get install etcd-server) or set ETCD_BIN")
 	}
 	if cfg.Members <= 0 {
 		cfg.Members = 1
@@ -159,11 +145,11 @@ func start(t testing.TB, bin string, cfg Config) (*Cluster, error) {
 	}
 	var initial []string
 	for i := range cfg.Members {
-		cp, err := freePort()
+		cp, err := testbin.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		pp, err := freePort()
+		pp, err := testbin.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -189,15 +175,6 @@ func start(t testing.TB, bin string, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("no free loopback port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // launch starts the member's process (not waiting for it to be healthy).

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigwio/apigw/internal/testbin"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -54,20 +55,7 @@ type Server struct {
 // redis-server on PATH, else the Debian location. ok is false when none
 // exists.
 func Binary() (path string, ok bool) {
-	if p := os.Getenv("REDIS_SERVER"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-	}
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p, true
-	}
-	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-	}
-	return "", false
+	return testbin.Find("REDIS_SERVER", "redis-server", "/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
 }
 
 // Start runs a new redis-server for t and stops it when t ends. It skips t
@@ -85,10 +73,7 @@ func Start(t testing.TB) *Server {
 // APIGW_REQUIRE_REDIS=1.
 func missing(t testing.TB, msg string) {
 	t.Helper()
-	if os.Getenv("APIGW_REQUIRE_REDIS") == "1" {
-		t.Fatal(msg + " (and APIGW_REQUIRE_REDIS=1)")
-	}
-	t.Skip(msg)
+	testbin.Missing(t, "APIGW_REQUIRE_REDIS", msg)
 }
 
 func startServer(t testing.TB, bin string, cluster bool) *Server {
@@ -96,12 +81,12 @@ func startServer(t testing.TB, bin string, cluster bool) *Server {
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), cluster: cluster}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ { // the free port may be taken meanwhile
-		if s.port, err = freePort(); err != nil {
-			t.Fatalf("redistest: no free loopback port: %v", err)
+		if s.port, err = testbin.FreePort(); err != nil {
+			t.Fatalf("redistest: %v", err)
 		}
 		if cluster {
-			if s.busPort, err = freePort(); err != nil {
-				t.Fatalf("redistest: no free loopback port: %v", err)
+			if s.busPort, err = testbin.FreePort(); err != nil {
+				t.Fatalf("redistest: %v", err)
 			}
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
@@ -114,15 +99,6 @@ func startServer(t testing.TB, bin string, cluster bool) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start launches the process on s.port and waits for PONG.
