@@ -100,6 +100,9 @@ type Reloader struct {
 	status  Status
 	// force lets the next load remove any share of the APIs.
 	force bool
+	// replaced makes the next load's read single (see readStable): the
+	// watcher saw a file renamed into place and no event since.
+	replaced bool
 	// composer, when set, composes every configuration built (see
 	// Composer); data is then the file content current was built from.
 	composer *Composer
@@ -257,6 +260,15 @@ func (r *Reloader) readStable(ctx context.Context) ([]byte, fileStamp, error) {
 	data, err := read()
 	if err != nil {
 		return nil, stamp, err
+	}
+	// A file renamed into place (an atomic save) was complete before it
+	// appeared under its name: one read is
+	// enough if nothing wrote to it meanwhile — the same size,
+	// modification time and inode after the read, and no write event.
+	if r.replaced && !r.beingWritten() {
+		if fi, err := os.Stat(r.path); err == nil && stampOf(fi) == stamp {
+			return data, stamp, nil
+		}
 	}
 	// Two equal reads are not enough while a writer holds the file open
 	// after writing to it (it may be pausing mid-file): then wait for its
@@ -467,6 +479,16 @@ func (r *Reloader) LoadNow(ctx context.Context) error {
 	return r.load(ctx, true)
 }
 
+// loadReplaced is Load of a file the watcher saw replaced: its content is
+// read once (see readStable).
+func (r *Reloader) loadReplaced(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replaced = true
+	defer func() { r.replaced = false }()
+	return r.load(ctx, true)
+}
+
 // Trigger asks Run to reload now (e.g. on SIGHUP). It never blocks.
 func (r *Reloader) Trigger() {
 	select {
@@ -485,11 +507,18 @@ const (
 	// eventWriting: the file is being written; wait for the writer to close
 	// it (eventSettled) or to stay quiet for writeQuiet.
 	eventWriting
+	// eventReplaced: the file was renamed into place (an atomic save):
+	// read it once after replacedDebounce, unless another event follows.
+	eventReplaced
 )
 
 // debounce lets a burst of file events (an editor's write, truncate and
 // rename) settle into one reload.
 const debounce = 10 * time.Millisecond
+
+// replacedDebounce is the debounce after the file was replaced: a rename
+// is one event, not a burst, so only the events queued with it wait.
+const replacedDebounce = time.Millisecond
 
 // writeQuiet is how long a file written without a close event must stay
 // unwritten before it is read anyway; polling does not read a file written
@@ -516,6 +545,9 @@ func (r *Reloader) Run(ctx context.Context) {
 	settle.Stop()
 	defer settle.Stop()
 	var writing time.Time // when a write without a close was last seen
+	// replaced: the last event was the file's replacement (see
+	// eventReplaced).
+	replaced := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -525,16 +557,26 @@ func (r *Reloader) Run(ctx context.Context) {
 				events = nil
 				continue
 			}
+			replaced = ev == eventReplaced
 			if ev == eventWriting {
 				writing = time.Now()
 				settle.Reset(writeQuiet)
 				continue
 			}
 			writing = time.Time{}
-			settle.Reset(debounce)
+			if replaced {
+				settle.Reset(replacedDebounce)
+			} else {
+				settle.Reset(debounce)
+			}
 		case <-settle.C:
 			writing = time.Time{}
-			_ = r.Load(ctx)
+			if replaced {
+				replaced = false
+				_ = r.loadReplaced(ctx)
+			} else {
+				_ = r.Load(ctx)
+			}
 		case <-tick:
 			// Events already queued decide first (select picks at random
 			// among ready cases).
@@ -543,7 +585,10 @@ func (r *Reloader) Run(ctx context.Context) {
 				case ev, ok := <-events:
 					if !ok {
 						events = nil
-					} else if ev == eventWriting {
+						continue
+					}
+					replaced = false // the poll below reads twice
+					if ev == eventWriting {
 						writing = time.Now()
 						settle.Reset(writeQuiet)
 					}

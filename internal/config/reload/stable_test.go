@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -305,5 +306,51 @@ func TestShutdownDuringReadIsNotARefusal(t *testing.T) {
 	}
 	if st := r.Status(); st.Failures != 0 || st.LastError != "" {
 		t.Fatalf("a cancelled load counted as a refusal: %+v", st)
+	}
+}
+
+// TestReplacedFileReadOnce: a file renamed into place (an atomic save) is
+// read once, while a file written in place is read at least twice (the
+// stable read), so only a whole file is ever parsed.
+func TestReplacedFileReadOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the rename event is read from inotify (Linux only)")
+	}
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	write(t, path, groupsConfig(1))
+	c := &apiCounter{got: make(chan int, 100)}
+	r := New(path, config.Options{}, 0, quiet(), c.sink)
+	if _, err := r.Prime(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runReloader(t, r)
+	wait := func(want int) {
+		t.Helper()
+		select {
+		case n := <-c.got:
+			if n != want {
+				t.Fatalf("published %d APIs, want %d", n, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("change not published")
+		}
+	}
+
+	before := r.reads.Load()
+	tmp := path + ".tmp"
+	write(t, tmp, groupsConfig(2))
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	wait(2)
+	if got := r.reads.Load() - before; got != 1 {
+		t.Errorf("a file renamed into place was read %d times, want 1", got)
+	}
+
+	before = r.reads.Load()
+	write(t, path, groupsConfig(3)) // in place: truncate, write, close
+	wait(3)
+	if got := r.reads.Load() - before; got < 2 {
+		t.Errorf("a file written in place was read %d times, want at least 2 (the stable read)", got)
 	}
 }

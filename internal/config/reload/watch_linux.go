@@ -65,6 +65,11 @@ func (r *Reloader) watch() (<-chan fileEvent, func()) {
 					// Closed after writing, replaced, created or removed:
 					// no writer holds this file's content open any more.
 					r.lastClose.Store(time.Now().UnixNano())
+					// A rename into place, unlike a creation, brings a
+					// whole file.
+					if name == base && ev.Mask&unix.IN_MOVED_TO != 0 {
+						kind = eventReplaced
+					}
 				}
 				select {
 				case events <- kind:
