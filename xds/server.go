@@ -78,7 +78,7 @@ func NewServer(logger *slog.Logger, opts Options) *Server {
 	// all-names rule (sds.go explains why), multiplexed on the same
 	// stream.
 	s.secretCache = cachev3.NewSnapshotCache(false, oneNode{}, cpLogger{logger})
-	s.xds = serverv3.NewServer(context.Background(), muxSecrets(s.cache, s.secretCache), s.tracker)
+	s.xds = serverv3.NewServer(context.Background(), muxSecrets(presetVersions{s.cache}, s.secretCache), s.tracker)
 	return s
 }
 

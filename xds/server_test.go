@@ -315,6 +315,7 @@ func TestADSDelta(t *testing.T) {
 		if resp.GetTypeUrl() != typeURL || len(resp.GetResources()) == 0 || resp.GetSystemVersionInfo() != snapA.Version {
 			t.Fatalf("delta response %s (%s) with %d resources", resp.GetTypeUrl(), resp.GetSystemVersionInfo(), len(resp.GetResources()))
 		}
+		hasPresetVersions(t, s, resp)
 		send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: resp.GetNonce()})
 		return resp
 	}
@@ -350,7 +351,14 @@ func TestADSDelta(t *testing.T) {
 		t.Errorf("route delta = %v", rds)
 	} else {
 		sameRouteConfig(t, rds.GetResources()[0].GetResource(), snapB)
+		hasPresetVersions(t, s, rds)
+		// The route configuration's version is a hash of its parts, not
+		// go-control-plane's hash of its 10 MB (at 10,000 APIs) encoding.
+		if r := rds.GetResources()[0]; r.GetVersion() == cachev3.HashResource(r.GetResource().GetValue()) {
+			t.Errorf("route configuration version %s is go-control-plane's hash of the encoding", r.GetVersion())
+		}
 	}
+	hasPresetVersions(t, s, cds)
 	nothing(t, in, "delta update for an unchanged type")
 
 	waitFor(t, "ACKs in Status", func() bool {
@@ -378,6 +386,20 @@ func TestADSDelta(t *testing.T) {
 		n := nodeStatus(s.Status(), "envoy-1")
 		return n != nil && n.LastNACK != nil && n.LastNACK.Version == snapB.Version && n.LastNACK.Type == "cluster"
 	})
+}
+
+// hasPresetVersions checks that every resource of resp carries the version
+// Publish computed (the served snapshot's VersionMap).
+func hasPresetVersions(t testing.TB, s *Server, resp *discoveryv3.DeltaDiscoveryResponse) {
+	t.Helper()
+	s.mu.Lock()
+	versions := s.served.VersionMap[resp.GetTypeUrl()]
+	s.mu.Unlock()
+	for _, r := range resp.GetResources() {
+		if want := versions[r.GetName()]; r.GetVersion() != want || want == "" {
+			t.Errorf("%s %s: version %q, want the snapshot's %q", resp.GetTypeUrl(), r.GetName(), r.GetVersion(), want)
+		}
+	}
 }
 
 // TestPublish covers Publish without a client: unchanged configurations
