@@ -285,9 +285,19 @@ type CertificateStatus struct {
 }
 
 // CertificateStatus returns the certificates served over SDS, by name.
+// It never waits for a Publish or a refresh in progress (it is part of the
+// admin port's /debug/reload): it returns what the last one left.
 func (s *Server) CertificateStatus() []CertificateStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if p := s.shownCerts.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setSecretsLocked makes secrets the served certificates' state, and
+// their status the one CertificateStatus shows. s.mu is held.
+func (s *Server) setSecretsLocked(secrets map[string]*secretState) {
+	s.secrets = secrets
 	var out []CertificateStatus
 	for _, name := range slices.Sorted(maps.Keys(s.secrets)) {
 		st := s.secrets[name]
@@ -296,7 +306,7 @@ func (s *Server) CertificateStatus() []CertificateStatus {
 			NotAfter: st.notAfter, LastError: st.lastError, LastErrorAt: st.lastErrorAt,
 		})
 	}
-	return out
+	s.shownCerts.Store(&out)
 }
 
 // WatchCertificates polls the certificate files every
@@ -340,7 +350,7 @@ func (s *Server) RefreshCertificates(ctx context.Context) {
 				"secret", name, "error", st.lastError)
 		}
 	}
-	s.secrets = next
+	s.setSecretsLocked(next)
 	if changed {
 		if err := s.serveSecretsLocked(ctx); err != nil {
 			s.log.Error("xds: serving reloaded certificates", "error", err)

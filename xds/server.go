@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -62,8 +63,20 @@ type Server struct {
 	current, served *cachev3.Snapshot
 	retired         map[string]time.Time
 	drainTimer      *time.Timer
-	// secrets are the certificates served over SDS (sds.go), by name.
+	// secrets are the certificates served over SDS (sds.go), by name;
+	// set with setSecretsLocked.
 	secrets map[string]*secretState
+	// shownCerts is the status of secrets, for readers that must not wait
+	// for s.mu (CertificateStatus).
+	shownCerts atomic.Pointer[[]CertificateStatus]
+	// shownVersion is version and published, for Status.
+	shownVersion atomic.Pointer[published]
+}
+
+// published is a version served and when.
+type published struct {
+	version string
+	at      time.Time
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -182,7 +195,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 			}
 		}
 		secretsChanged := secretsVersion(secrets) != secretsVersion(s.secrets)
-		s.secrets = secrets
+		s.setSecretsLocked(secrets)
 		if version == s.version {
 			if secretsChanged && s.current != nil {
 				return s.serveSecretsLocked(ctx)
@@ -193,6 +206,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 			return err
 		}
 		s.version, s.published = version, time.Now()
+		s.shownVersion.Store(&published{version: s.version, at: s.published})
 		if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
 			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
 		}
@@ -301,9 +315,11 @@ func withResources(cs, from *cachev3.Snapshot, names []string) *cachev3.Snapshot
 
 // Status returns the served version and the ACK/NACK state of each node.
 func (s *Server) Status() Status {
-	s.mu.Lock()
-	st := Status{Version: s.version, PublishedAt: s.published}
-	s.mu.Unlock()
+	// It never waits for a Publish in progress (s.mu).
+	var st Status
+	if p := s.shownVersion.Load(); p != nil {
+		st.Version, st.PublishedAt = p.version, p.at
+	}
 	st.Nodes, st.NodesTotal = s.tracker.snapshot()
 	st.ACKs, st.NACKs = s.tracker.counts()
 	st.Certificates = s.CertificateStatus()

@@ -560,3 +560,30 @@ func TestPublishedIsTranslation(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusDoesNotWaitForPublish: Status and CertificateStatus (the
+// admin port's /debug/xds and /debug/reload) answer while a Publish holds
+// the server's lock (its commit serves the snapshot under it).
+func TestStatusDoesNotWaitForPublish(t *testing.T) {
+	s, _, _ := startServer(t)
+	snap := loadYAML(t, "a", serverConfig)
+	if err := s.Publish(context.Background(), snap); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock() // a Publish in progress
+	defer s.mu.Unlock()
+	got := make(chan Status, 1)
+	go func() {
+		st := s.Status()
+		st.Certificates = s.CertificateStatus()
+		got <- st
+	}()
+	select {
+	case st := <-got:
+		if st.Version != snap.Version || st.PublishedAt.IsZero() {
+			t.Errorf("status during a publish: version %q at %v, want %q", st.Version, st.PublishedAt, snap.Version)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Status waited for the Publish in progress")
+	}
+}
