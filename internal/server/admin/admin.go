@@ -3,6 +3,8 @@
 //	/healthz        the process is up
 //	/readyz         the configuration is loaded and the gRPC port is serving
 //	/debug/config   the configuration in use, secrets and URL userinfo redacted
+//	                (above SummaryAbove APIs the groups without their APIs;
+//	                ?group=NAME one group whole, ?full=true everything)
 //	/debug/<name>   other JSON status documents (xDS nodes, reloads)
 //	/debug/pprof/   Go runtime profiles, only with Options.Pprof
 //	/metrics        Prometheus metrics
@@ -16,6 +18,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apigwio/apigw/internal/model"
@@ -52,8 +55,25 @@ func NewHandler(o Options) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, Render(o.Snapshot()))
+	mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, r *http.Request) {
+		snap := o.Snapshot()
+		q := r.URL.Query()
+		if name := q.Get("group"); name != "" {
+			g := RenderGroup(snap, name)
+			if g == nil {
+				w.WriteHeader(http.StatusNotFound)
+				writeJSON(w, map[string]string{"error": "no group " + strconv.Quote(name) + " in the configuration in use"})
+				return
+			}
+			writeJSON(w, g)
+			return
+		}
+		full, _ := strconv.ParseBool(q.Get("full"))
+		if !full && snap != nil && snap.APICount() > SummaryAbove {
+			writeJSON(w, RenderSummary(snap))
+			return
+		}
+		writeJSON(w, Render(snap))
 	})
 	names := make([]string, 0, len(o.Debug))
 	for name, fn := range o.Debug {

@@ -25,6 +25,56 @@ func Render(snap *model.Snapshot) any {
 	if snap == nil {
 		return map[string]any{"loaded": false}
 	}
+	return renderWith(snap, render(reflect.ValueOf(snap.Groups), ""))
+}
+
+// SummaryAbove is the number of APIs above which /debug/config shows the
+// groups without their APIs (RenderSummary): the whole configuration of
+// 10,000 APIs is ~22 MB of JSON and takes about a second of CPU to
+// render, so a look at the settings would cost that much; each group is
+// then at /debug/config?group=NAME, everything at ?full=true.
+const SummaryAbove = 1000
+
+// RenderSummary is Render with each group's APIs replaced by their count
+// (api_count) and the address of the group's own view (apis_at).
+func RenderSummary(snap *model.Snapshot) any {
+	if snap == nil {
+		return Render(snap)
+	}
+	groups := make([]any, len(snap.Groups))
+	for i, g := range snap.Groups {
+		short := *g
+		short.APIs = nil
+		m, _ := render(reflect.ValueOf(&short), "").(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		delete(m, "apis")
+		m["api_count"] = len(g.APIs)
+		m["apis_at"] = "/debug/config?group=" + url.QueryEscape(g.Name)
+		groups[i] = m
+	}
+	out := renderWith(snap, groups)
+	out["groups_summarized"] = fmt.Sprintf("%d APIs (more than %d): each group's APIs at apis_at, everything at /debug/config?full=true", snap.APICount(), SummaryAbove)
+	return out
+}
+
+// RenderGroup is the group named name as Render shows it, with the
+// configuration's version; nil when snap has no such group.
+func RenderGroup(snap *model.Snapshot, name string) any {
+	if snap == nil {
+		return nil
+	}
+	for _, g := range snap.Groups {
+		if g.Name == name {
+			return map[string]any{"version": snap.Version, "group": render(reflect.ValueOf(g), "")}
+		}
+	}
+	return nil
+}
+
+// renderWith renders snap with groups as its rendered groups.
+func renderWith(snap *model.Snapshot, groups any) map[string]any {
 	apps := make([]*model.App, 0, len(snap.Apps))
 	for _, a := range snap.Apps {
 		apps = append(apps, a)
@@ -40,13 +90,13 @@ func Render(snap *model.Snapshot) any {
 		pairs = append(pairs, k)
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i].ID < pairs[j].ID })
-	out := map[string]any{
+	return map[string]any{
 		"version":           snap.Version,
 		"server":            render(reflect.ValueOf(snap.Server), ""),
 		"listener":          render(reflect.ValueOf(snap.Listener), ""),
 		"settings":          render(reflect.ValueOf(snap.Settings), ""),
 		"environments":      render(reflect.ValueOf(snap.Environments), ""),
-		"groups":            render(reflect.ValueOf(snap.Groups), ""),
+		"groups":            groups,
 		"channels":          render(reflect.ValueOf(snap.Channels), ""),
 		"apps":              render(reflect.ValueOf(apps), ""),
 		"iam_access_keys":   render(reflect.ValueOf(keys), ""),
@@ -56,7 +106,6 @@ func Render(snap *model.Snapshot) any {
 		"acl_policies":      render(reflect.ValueOf(snap.ACLPolicies), ""),
 		"throttle_policies": render(reflect.ValueOf(snap.ThrottlePolicies), ""),
 	}
-	return out
 }
 
 // renderNames maps "Type.Field" to its configuration name where the

@@ -1,0 +1,98 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/apigwio/apigw/internal/benchconfig"
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
+)
+
+// TestDebugConfigViews: above SummaryAbove APIs /debug/config shows the
+// groups without their APIs (with their count and the address of the
+// group's view); ?group=NAME shows one group whole, ?full=true
+// everything; an unknown group is a 404.
+func TestDebugConfigViews(t *testing.T) {
+	var buf bytes.Buffer
+	o := benchconfig.Options{APIs: 1200, Groups: 2, Apps: 3, IAMUsers: 2}
+	if err := benchconfig.Write(&buf, o); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := config.Load("gw.yaml", buf.Bytes(), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.APICount() <= SummaryAbove {
+		t.Fatalf("test premise: %d APIs, not more than %d", snap.APICount(), SummaryAbove)
+	}
+	srv := httptest.NewServer(NewHandler(Options{Snapshot: func() *model.Snapshot { return snap }}))
+	defer srv.Close()
+	type group struct {
+		Name     string           `json:"name"`
+		APIs     []map[string]any `json:"apis"`
+		APICount int              `json:"api_count"`
+		APIsAt   string           `json:"apis_at"`
+		Domains  []string         `json:"domains"`
+	}
+	get := func(path string, wantStatus int, v any) {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("GET %s: %d, want %d", path, resp.StatusCode, wantStatus)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+
+	var summary struct {
+		Version string  `json:"version"`
+		Groups  []group `json:"groups"`
+		Note    string  `json:"groups_summarized"`
+		Apps    []any   `json:"apps"`
+	}
+	get("/debug/config", 200, &summary)
+	if summary.Version != snap.Version || len(summary.Groups) != 2 || summary.Note == "" || len(summary.Apps) != 3 {
+		t.Fatalf("summary: version %q, %d groups, note %q, %d apps", summary.Version, len(summary.Groups), summary.Note, len(summary.Apps))
+	}
+	for i, g := range summary.Groups {
+		want := snap.Groups[i]
+		if g.Name != want.Name || len(g.APIs) != 0 || g.APICount != len(want.APIs) || g.APIsAt != "/debug/config?group="+want.Name || len(g.Domains) == 0 {
+			t.Errorf("summary group %d = %+v (want %s with %d APIs counted, not listed)", i, g, want.Name, len(want.APIs))
+		}
+	}
+
+	var one struct {
+		Version string `json:"version"`
+		Group   group  `json:"group"`
+	}
+	get(summary.Groups[1].APIsAt, 200, &one)
+	if one.Version != snap.Version || one.Group.Name != snap.Groups[1].Name || len(one.Group.APIs) != len(snap.Groups[1].APIs) {
+		t.Errorf("group view: version %q, group %q with %d APIs", one.Version, one.Group.Name, len(one.Group.APIs))
+	}
+
+	var full struct {
+		Groups []group `json:"groups"`
+	}
+	get("/debug/config?full=true", 200, &full)
+	n := 0
+	for _, g := range full.Groups {
+		n += len(g.APIs)
+	}
+	if n != snap.APICount() {
+		t.Errorf("full view lists %d APIs, want %d", n, snap.APICount())
+	}
+
+	var notFound map[string]string
+	get("/debug/config?group=nope", 404, &notFound)
+	if notFound["error"] == "" {
+		t.Errorf("unknown group: %v", notFound)
+	}
+}
