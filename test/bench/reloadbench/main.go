@@ -21,6 +21,17 @@
 // It prints each change, then the median, p99 (nearest rank) and range of
 // both, and the server's VmRSS and VmHWM (/proc) once ready and after the
 // changes. The server's environment is this command's (GOGC, GOMEMLIMIT).
+//
+// Two more figures of the performance issue:
+//
+//   - idle: once ready, the server's CPU time (/proc utime + stime) per
+//     second over -idle with nothing changing (file events on, polling at
+//     -watch-interval, the product's default 1 s), and its VmRSS before
+//     and after;
+//   - admin: during each change, from the rename until both results are
+//     seen, /debug/reload is asked every 2 ms and /debug/config once
+//     (the whole body read); it prints the slowest answer of each, and
+//     /debug/config's time when nothing reloads, for comparison.
 package main
 
 import (
@@ -69,6 +80,8 @@ func main() {
 	cpu := flag.String("cpu", "", "write a CPU profile of the server during the measured changes (the first cpu-seconds) to this file")
 	cpuSeconds := flag.Int("cpu-seconds", 15, "length of the CPU profile")
 	settle := flag.Duration("settle", 2*time.Second, "wait after ready and after the changes before reading the RSS")
+	idle := flag.Duration("idle", 10*time.Second, "measure the server's CPU and RSS while nothing changes for this long, once ready (0: not)")
+	watchInterval := flag.String("watch-interval", "1s", "the server's --watch-interval (polling fallback; file events are on too)")
 	flag.Parse()
 	o.GRPCAddress, o.AdminAddress = "127.0.0.1:18400", "127.0.0.1:18401"
 
@@ -87,7 +100,7 @@ func main() {
 	}
 	fmt.Printf("configuration: %d APIs in %d groups, %d apps, %d IAM users, %.1f MB YAML\n", nz(o.APIs, 10000), nz(o.Groups, 10), nz(o.Apps, 500), nz(o.IAMUsers, 200), float64(buf.Len())/1e6)
 
-	args := []string{"serve", "--config", path, "--log-level", "warn", "--watch-interval", "0"}
+	args := []string{"serve", "--config", path, "--log-level", "warn", "--watch-interval", *watchInterval}
 	if *heap != "" || *cpu != "" {
 		args = append(args, "--pprof")
 	}
@@ -109,6 +122,19 @@ func main() {
 	time.Sleep(*settle)
 	rss, hwm := memory(cmd.Process.Pid)
 	fmt.Printf("memory once ready (+%v): VmRSS %.1f MiB, VmHWM %.1f MiB\n", *settle, rss, hwm)
+	if *idle > 0 {
+		cpu0, t0 := cpuTime(cmd.Process.Pid), time.Now()
+		time.Sleep(*idle)
+		cpu1, elapsed := cpuTime(cmd.Process.Pid), time.Since(t0)
+		after, _ := memory(cmd.Process.Pid)
+		fmt.Printf("idle %v (polling every %s): CPU %.2f ms per second; VmRSS %.1f -> %.1f MiB\n",
+			*idle, *watchInterval, ms(cpu1-cpu0)/elapsed.Seconds(), rss, after)
+	}
+	adminURL := "http://" + o.AdminAddress
+	configIdle, err := timeGet(adminURL + "/debug/config")
+	if err != nil {
+		fail(err)
+	}
 	if *heap != "" {
 		ready := strings.TrimSuffix(*heap, ".pb.gz") + ".ready.pb.gz"
 		if err := fetch("http://"+o.AdminAddress+"/debug/pprof/heap?gc=1", ready); err != nil {
@@ -137,6 +163,7 @@ func main() {
 	check := authv3.NewAuthorizationClient(conn)
 
 	var xdsMs, checkMs, loadMs, applyMs []float64
+	var slowestReload, slowestConfig time.Duration
 	profiled := make(chan error, 1)
 	for k := 1; k <= *warmup+*changes; k++ {
 		if k == *warmup+1 && *cpu != "" {
@@ -172,6 +199,8 @@ func main() {
 				time.Sleep(time.Millisecond)
 			}
 		}()
+		probed := make(chan [2]time.Duration, 1)
+		go func() { probed <- probeAdmin(ctx, adminURL) }()
 		if err := os.Rename(tmp, path); err != nil {
 			fail(err)
 		}
@@ -189,6 +218,7 @@ func main() {
 			}
 		}
 		cancel()
+		slowest := <-probed
 		st := reloadStatus("http://" + o.AdminAddress + "/debug/reload")
 		counted := k > *warmup
 		tag := "warm-up"
@@ -198,6 +228,7 @@ func main() {
 			checkMs = append(checkMs, ms(dc))
 			loadMs = append(loadMs, st.Load)
 			applyMs = append(applyMs, st.Apply)
+			slowestReload, slowestConfig = max(slowestReload, slowest[0]), max(slowestConfig, slowest[1])
 		}
 		fmt.Printf("change %-7s %-10s xds %6.1f ms  check %6.1f ms  (load %5.1f ms, apply %5.1f ms)\n", tag, api.ID, ms(dx), ms(dc), st.Load, st.Apply)
 		time.Sleep(*pause)
@@ -207,6 +238,8 @@ func main() {
 	summary("file -> Check decision", checkMs)
 	summary("  load (read, parse, validate)", loadMs)
 	summary("  apply (stage, translate, publish)", applyMs)
+	fmt.Printf("admin during the changes: /debug/reload slowest %.1f ms (asked every 2 ms); /debug/config slowest %.1f ms (%.1f ms with nothing reloading)\n",
+		ms(slowestReload), ms(slowestConfig), ms(configIdle))
 	if *cpu != "" {
 		if err := <-profiled; err != nil {
 			fail(err)
@@ -362,6 +395,65 @@ func fetch(url, file string) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cpuTime is the CPU time (user + system, all threads) of process pid so
+// far, from /proc/PID/stat (clock ticks of 10 ms: USER_HZ is 100 on
+// Linux).
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		fail(err)
+	}
+	// The fields after the command name (which may hold spaces) in
+	// parentheses; utime and stime are fields 14 and 15 of the line.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		fail(fmt.Errorf("/proc/%d/stat: %q", pid, data))
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// timeGet is how long GET url takes, the whole body read.
+func timeGet(url string) (time.Duration, error) {
+	t0 := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return time.Since(t0), nil
+}
+
+// probeAdmin asks /debug/config once and /debug/reload every 2 ms until
+// ctx ends, and returns the slowest answer of each.
+func probeAdmin(ctx context.Context, base string) (slowest [2]time.Duration) {
+	config := make(chan time.Duration, 1)
+	go func() {
+		d, err := timeGet(base + "/debug/config")
+		if err != nil {
+			fail(err)
+		}
+		config <- d
+	}()
+	for ctx.Err() == nil {
+		d, err := timeGet(base + "/debug/reload")
+		if err != nil {
+			fail(err)
+		}
+		slowest[0] = max(slowest[0], d)
+		time.Sleep(2 * time.Millisecond)
+	}
+	slowest[1] = <-config
+	return slowest
+}
 
 // summary prints the median, the p99 (nearest rank: of 30 values, the
 // largest) and the range of v.
