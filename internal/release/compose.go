@@ -281,8 +281,7 @@ func publishedAPIs(g *configv1.Group, env, def string) []*configv1.Api {
 
 // addGroup adds group g of s with apis, its APIs published in s.env.
 func (c *composer) addGroup(s source, g *configv1.Group, apis []*configv1.Api) {
-	head := clone(g)
-	head.Apis = nil
+	head := groupHead(g)
 	acc := c.groups[g.GetName()]
 	if acc == nil {
 		acc = &groupAcc{head: head, from: s, byName: map[string][]*apiAcc{}}
