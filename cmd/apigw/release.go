@@ -264,11 +264,13 @@ func runPublish(cmd *cobra.Command, sf storeFlags, path string, envs []string, n
 	if err != nil {
 		return refused(displayName(path), fmt.Sprintf("cannot read: %v", err))
 	}
-	snap, err := config.Load(displayName(path), data, config.Options{})
+	// One parser: the second parse takes every group from the first.
+	var parser config.Parser
+	snap, err := parser.Load(displayName(path), data, config.Options{})
 	if err != nil {
 		return err
 	}
-	gw, err := config.Parse(data)
+	gw, err := parser.Parse(data)
 	if err != nil {
 		return err
 	}

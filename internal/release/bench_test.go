@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/apigwio/apigw/internal/config"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
@@ -53,6 +55,33 @@ func BenchmarkRelease10k(b *testing.B) {
 	b.Run("Compose", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := Compose(gw, cur); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// A publish as a replica composes it: BETA's release is new (one API
+	// changed, alternately), RELEASE's is the one composed last time.
+	betas := [2]*Release{{Env: "BETA", Number: 2, Config: beta}}
+	changed := proto.Clone(beta).(*configv1.Gateway)
+	changed.Groups[0].Apis[2].Auth = "none"
+	betas[1] = &Release{Env: "BETA", Number: 3, Config: changed}
+	b.Run("Compose/publish", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			cur := map[string]*Release{"RELEASE": cur["RELEASE"], "BETA": {Env: "BETA", Number: uint64(i), Config: betas[i%2].Config}}
+			if _, err := Compose(gw, cur); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Composer/publish", func(b *testing.B) {
+		var cp Composer
+		i := 0
+		for b.Loop() {
+			i++
+			cur := map[string]*Release{"RELEASE": cur["RELEASE"], "BETA": {Env: "BETA", Number: uint64(i), Config: betas[i%2].Config}}
+			if _, err := cp.Compose(gw, cur); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -63,6 +63,14 @@ func (e *ComposeError) Error() string {
 // releases are not modified; a nil release or configuration is a
 // difference, never a panic.
 func Compose(local *configv1.Gateway, current map[string]*Release) (*configv1.Gateway, error) {
+	return compose(local, current, nil)
+}
+
+// compose is Compose; groups, when not nil, adds the groups of every
+// release (in the order of srcs) instead of addGroups adding them source
+// by source, and returns false when it cannot (the caller then composes
+// again with Compose). The differences are then not in Compose's order.
+func compose(local *configv1.Gateway, current map[string]*Release, groups func(c *composer, srcs []source) bool) (*configv1.Gateway, error) {
 	c := &composer{groups: map[string]*groupAcc{}, plans: map[string]*planUse{}}
 	out := &configv1.Gateway{
 		Server:     clone(local.GetServer()),
@@ -111,8 +119,13 @@ func Compose(local *configv1.Gateway, current map[string]*Release) (*configv1.Ga
 			dst.Bindings = append(dst.Bindings, cloneAll(src.GetBindings())...)
 		}}
 	responses := merged[*configv1.GatewayResponse]{kind: "gateway response", name: (*configv1.GatewayResponse).GetName}
+	if groups != nil && !groups(c, srcs) {
+		return Compose(local, current)
+	}
 	for _, s := range srcs {
-		c.addGroups(s)
+		if groups == nil {
+			c.addGroups(s)
+		}
 		gw := s.gw
 		apps.add(c, s, gw.GetApps())
 		users.add(c, s, gw.GetIamUsers())
@@ -130,6 +143,9 @@ func Compose(local *configv1.Gateway, current map[string]*Release) (*configv1.Ga
 	out.Groups = c.composedGroups()
 	c.checkPlans(plans.list())
 	if len(c.diffs) > 0 {
+		if groups != nil {
+			return Compose(local, current) // the refusal, in Compose's order
+		}
 		return nil, &ComposeError{Differences: c.diffs}
 	}
 	out.Apps = apps.list()
@@ -230,6 +246,8 @@ type groupAcc struct {
 	apis []*apiAcc
 	// byName indexes apis by API name (several: variants).
 	byName map[string][]*apiAcc
+	// done: head is the composed group (see message).
+	done bool
 }
 
 // apiAcc is one API definition of the composition and where it is
@@ -243,39 +261,48 @@ type apiAcc struct {
 func (c *composer) addGroups(s source) {
 	def := defaultEnv(s.gw)
 	for _, g := range s.gw.GetGroups() {
-		var apis []*configv1.Api
-		for _, a := range g.GetApis() {
-			if a != nil && publishedIn(a, s.env, def) {
-				apis = append(apis, a)
+		if apis := publishedAPIs(g, s.env, def); len(apis) > 0 {
+			c.addGroup(s, g, apis)
+		}
+	}
+}
+
+// publishedAPIs lists the APIs of g published in env (def: the default
+// environment).
+func publishedAPIs(g *configv1.Group, env, def string) []*configv1.Api {
+	var apis []*configv1.Api
+	for _, a := range g.GetApis() {
+		if a != nil && publishedIn(a, env, def) {
+			apis = append(apis, a)
+		}
+	}
+	return apis
+}
+
+// addGroup adds group g of s with apis, its APIs published in s.env.
+func (c *composer) addGroup(s source, g *configv1.Group, apis []*configv1.Api) {
+	head := groupHead(g)
+	acc := c.groups[g.GetName()]
+	if acc == nil {
+		acc = &groupAcc{head: head, from: s, byName: map[string][]*apiAcc{}}
+		c.groups[g.GetName()] = acc
+		c.order = append(c.order, g.GetName())
+	} else if !proto.Equal(acc.head, head) {
+		c.differ("group", g.GetName(), acc.from, s, changedFields(acc.head, head))
+	}
+next:
+	for _, a := range apis {
+		d := clone(a)
+		d.Environments = nil
+		for _, x := range acc.byName[d.GetName()] {
+			if proto.Equal(x.def, d) {
+				x.envs = appendNew(x.envs, s.env)
+				continue next
 			}
 		}
-		if len(apis) == 0 {
-			continue
-		}
-		head := clone(g)
-		head.Apis = nil
-		acc := c.groups[g.GetName()]
-		if acc == nil {
-			acc = &groupAcc{head: head, from: s, byName: map[string][]*apiAcc{}}
-			c.groups[g.GetName()] = acc
-			c.order = append(c.order, g.GetName())
-		} else if !proto.Equal(acc.head, head) {
-			c.differ("group", g.GetName(), acc.from, s, changedFields(acc.head, head))
-		}
-	next:
-		for _, a := range apis {
-			d := clone(a)
-			d.Environments = nil
-			for _, x := range acc.byName[d.GetName()] {
-				if proto.Equal(x.def, d) {
-					x.envs = appendNew(x.envs, s.env)
-					continue next
-				}
-			}
-			x := &apiAcc{def: d, envs: []string{s.env}}
-			acc.apis = append(acc.apis, x)
-			acc.byName[d.GetName()] = append(acc.byName[d.GetName()], x)
-		}
+		x := &apiAcc{def: d, envs: []string{s.env}}
+		acc.apis = append(acc.apis, x)
+		acc.byName[d.GetName()] = append(acc.byName[d.GetName()], x)
 	}
 }
 
@@ -283,15 +310,24 @@ func (c *composer) addGroups(s source) {
 func (c *composer) composedGroups() []*configv1.Group {
 	out := make([]*configv1.Group, 0, len(c.order))
 	for _, name := range c.order {
-		acc := c.groups[name]
-		g := acc.head
-		for _, a := range acc.apis {
-			a.def.Environments = a.envs
-			g.Apis = append(g.Apis, a.def)
-		}
-		out = append(out, g)
+		out = append(out, c.groups[name].message())
 	}
 	return out
+}
+
+// message returns the composed group (built once: the APIs' environments
+// are set and the APIs appended to the head).
+func (acc *groupAcc) message() *configv1.Group {
+	if acc.done {
+		return acc.head
+	}
+	acc.done = true
+	g := acc.head
+	for _, a := range acc.apis {
+		a.def.Environments = a.envs
+		g.Apis = append(g.Apis, a.def)
+	}
+	return g
 }
 
 // planUse is how the releases bind one usage plan: per environment, the

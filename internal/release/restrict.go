@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/apigwio/apigw/internal/config"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
@@ -158,7 +159,7 @@ func restricted(gw *configv1.Gateway, env string) *configv1.Gateway {
 		if len(apis) == 0 {
 			continue
 		}
-		grp := clone(g)
+		grp := groupHead(g)
 		grp.Apis = apis
 		out.Groups = append(out.Groups, grp)
 		sc.groups[g.GetName()] = true
@@ -253,6 +254,22 @@ func reduceBindings(list []*configv1.Binding, env string, sc scope) []*configv1.
 	}
 	return out
 }
+
+// groupHead is a deep copy of g without its APIs (which are not copied
+// first, unlike clone(g)).
+func groupHead(g *configv1.Group) *configv1.Group {
+	h := &configv1.Group{}
+	g.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Number() != groupApisField {
+			h.ProtoReflect().Set(fd, v) // shared until the clone below
+		}
+		return true
+	})
+	return clone(h)
+}
+
+// groupApisField is the number of Group.apis.
+var groupApisField = (&configv1.Group{}).ProtoReflect().Descriptor().Fields().ByName("apis").Number()
 
 // clone is a deep copy of m (nil for nil).
 func clone[M proto.Message](m M) M {

@@ -58,7 +58,8 @@ type Options struct {
 	// ReplicaID names this replica in Store.Report.
 	ReplicaID string
 	// Compose composes the file's configuration with the current releases.
-	// Default release.Compose.
+	// Default: the Compose of a release.Composer of the Follower's own,
+	// which reuses the composed groups whose releases did not change.
 	Compose func(local *configv1.Gateway, current map[string]*release.Release) (*configv1.Gateway, error)
 	// Logger for everything. Default slog.Default().
 	Logger *slog.Logger
@@ -148,7 +149,7 @@ func New(o Options) *Follower {
 		o.Logger = slog.Default()
 	}
 	if o.Compose == nil {
-		o.Compose = release.Compose
+		o.Compose = new(release.Composer).Compose
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 30 * time.Second
