@@ -273,6 +273,8 @@ func compileReusing(snap *model.Snapshot, tokens *tokenState, prev *tables) *tab
 // groupsCoverAPIs reports whether snap's groups hold every API of
 // snap.APIs, each under a group named by the group part of its id (as
 // config builds snapshots), so the tables can be compiled group by group.
+// The APIs of a group with a digest (built by config) are not looked up in
+// snap.APIs one by one: config adds every API of a group there.
 func groupsCoverAPIs(snap *model.Snapshot) bool {
 	n := 0
 	for _, g := range snap.Groups {
@@ -288,12 +290,17 @@ func groupsCoverAPIs(snap *model.Snapshot) bool {
 		}
 		names[g.Name] = true
 		for _, api := range g.APIs {
-			if groupOfID(api.ID) != g.Name || snap.APIs[api.Key()] != api {
+			if !hasGroupPrefix(api.ID, g.Name) || g.Digest == "" && snap.APIs[api.Key()] != api {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// hasGroupPrefix reports whether id is "<group>/<something>".
+func hasGroupPrefix(id, group string) bool {
+	return len(id) > len(group) && id[len(group)] == '/' && id[:len(group)] == group && strings.IndexByte(group, '/') < 0
 }
 
 // signedCurrent reports whether the signature keys p was compiled with are

@@ -29,7 +29,8 @@ import (
 // load: config.Parser.Load of the changed file (parse the changed group,
 // build, reusing the unchanged groups); stage: the Check side's tables;
 // prepare: the xDS translation, validation and snapshot; warnings: the
-// warnings logged after each reload; limits: the rate-limit configuration. Each iteration
+// warnings logged after each reload; limits: the rate-limit configuration
+// (throttle.Builder and ratelimit.Service.Prepare, as the service). Each iteration
 // alternates between two files that differ by one API. cpu-ms/op is the
 // process's CPU time (user + system, all threads, the garbage collector's
 // included) per iteration: on a shared machine it moves less than ns/op.
@@ -72,9 +73,10 @@ func BenchmarkReloadPhases(b *testing.B) {
 	})
 	b.Run("limits", func(b *testing.B) {
 		rl := ratelimit.New(ratelimit.Options{})
+		var limits throttle.Builder // as the service: unchanged groups' descriptors reused
 		defer cpuPerOp(b)()
 		for i := 0; b.Loop(); i++ {
-			commit, err := rl.Prepare(throttle.Config(snaps[i%2]))
+			commit, err := rl.Prepare(limits.Config(snaps[i%2]))
 			if err != nil {
 				b.Fatal(err)
 			}
