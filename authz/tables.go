@@ -176,24 +176,10 @@ func compileReusing(snap *model.Snapshot, tokens *tokenState, prev *tables) *tab
 		keyPairs:   make(map[string]*caller, len(snap.KeyPairs)),
 	}
 	c := &deploymentCompiler{snap: snap, acls: map[*model.ACLPolicy]*acl.Policy{}, stages: map[string]*corev3.HeaderValueOption{}}
-	if groupsCoverAPIs(snap) {
-		var reusable map[string]*groupTables
-		if prev != nil {
-			reusable = make(map[string]*groupTables, len(prev.parts))
-			for _, p := range prev.parts {
-				if p.digest != "" {
-					reusable[p.digest] = p
-				}
-			}
-		}
-		t.groups = make(map[string]*groupTables, len(snap.Groups))
-		t.parts = make([]*groupTables, 0, len(snap.Groups))
-		for _, g := range snap.Groups {
-			p := reusable[g.Digest]
-			if p == nil || p.name != g.Name || !signedCurrent(snap, p) {
-				p = c.group(g.Name, g.Digest, g.APIs)
-			}
-			t.parts = append(t.parts, p)
+	if parts := c.groups(prev); parts != nil {
+		t.parts = parts
+		t.groups = make(map[string]*groupTables, len(parts))
+		for _, p := range parts {
 			t.groups[p.name] = p
 		}
 	} else {
@@ -270,32 +256,51 @@ func compileReusing(snap *model.Snapshot, tokens *tokenState, prev *tables) *tab
 	return t
 }
 
-// groupsCoverAPIs reports whether snap's groups hold every API of
-// snap.APIs, each under a group named by the group part of its id (as
-// config builds snapshots), so the tables can be compiled group by group.
-// The APIs of a group with a digest (built by config) are not looked up in
-// snap.APIs one by one: config adds every API of a group there.
-func groupsCoverAPIs(snap *model.Snapshot) bool {
+// groups returns the compiled deployments of the snapshot's groups, in
+// order: prev's for each group whose digest, name and signature keys are
+// unchanged, compiled for the others. It returns nil unless the groups hold
+// every API of snap.APIs, each under a group named by the group part of
+// its id (as config builds snapshots). A reused group's APIs are not
+// checked again (equal digests, equal APIs), nor are a group with a
+// digest's looked up in snap.APIs one by one: config adds them all, and
+// the counts are compared.
+func (c *deploymentCompiler) groups(prev *tables) []*groupTables {
+	snap := c.snap
 	n := 0
 	for _, g := range snap.Groups {
 		n += len(g.APIs)
 	}
 	if n != len(snap.APIs) {
-		return false
+		return nil
 	}
-	names := make(map[string]bool, len(snap.Groups))
-	for _, g := range snap.Groups {
-		if names[g.Name] {
-			return false
-		}
-		names[g.Name] = true
-		for _, api := range g.APIs {
-			if !hasGroupPrefix(api.ID, g.Name) || g.Digest == "" && snap.APIs[api.Key()] != api {
-				return false
+	var reusable map[string]*groupTables
+	if prev != nil {
+		reusable = make(map[string]*groupTables, len(prev.parts))
+		for _, p := range prev.parts {
+			if p.digest != "" {
+				reusable[p.digest] = p
 			}
 		}
 	}
-	return true
+	names := make(map[string]bool, len(snap.Groups))
+	parts := make([]*groupTables, 0, len(snap.Groups))
+	for _, g := range snap.Groups {
+		if names[g.Name] {
+			return nil
+		}
+		names[g.Name] = true
+		p := reusable[g.Digest]
+		if p == nil || p.name != g.Name || !signedCurrent(snap, p) {
+			for _, api := range g.APIs {
+				if !hasGroupPrefix(api.ID, g.Name) || g.Digest == "" && snap.APIs[api.Key()] != api {
+					return nil
+				}
+			}
+			p = c.group(g.Name, g.Digest, g.APIs)
+		}
+		parts = append(parts, p)
+	}
+	return parts
 }
 
 // hasGroupPrefix reports whether id is "<group>/<something>".

@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -37,8 +39,20 @@ import (
 // live-MB (stage, prepare) is the live heap once the loop ends (after a
 // garbage collection), with the two snapshots, the parser and the service
 // alive: compare it between versions, not with the service's.
+//
+// APIGW_BENCH_APIS sets the number of APIs (default 10,000; 10 groups
+// either way), e.g. the 100,000-API figures of the reload target:
+//
+//	APIGW_BENCH_APIS=100000 go test ./internal/benchconfig -run '^$' -bench 'ReloadPhases/(stage|limits)' -benchmem -count 5
 func BenchmarkReloadPhases(b *testing.B) {
 	o := benchconfig.Options{APIs: 10000}
+	if v := os.Getenv("APIGW_BENCH_APIS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("APIGW_BENCH_APIS=%q: want a positive number of APIs", v)
+		}
+		o.APIs = n
+	}
 	var files [2][]byte
 	for k := range files {
 		o.Changes = k
@@ -74,9 +88,12 @@ func BenchmarkReloadPhases(b *testing.B) {
 	b.Run("limits", func(b *testing.B) {
 		rl := ratelimit.New(ratelimit.Options{})
 		var limits throttle.Builder // as the service: unchanged groups' descriptors reused
+		if err := rl.Update(limits.Config(snaps[0])); err != nil {
+			b.Fatal(err)
+		}
 		defer cpuPerOp(b)()
 		for i := 0; b.Loop(); i++ {
-			commit, err := rl.Prepare(limits.Config(snaps[i%2]))
+			commit, err := rl.Prepare(limits.Config(snaps[(i+1)%2]))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -170,3 +170,31 @@ func values(ds []*ratelimit.Descriptor) []string {
 	}
 	return out
 }
+
+// TestBuilderOtherSnapshots: a snapshot not built by config (groups
+// without digests, ids not under their group's name) gets Config's
+// configuration.
+func TestBuilderOtherSnapshots(t *testing.T) {
+	snap, err := config.Load("t", []byte(builderConfig), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDigest := *snap
+	noDigest.Groups = nil
+	for _, g := range snap.Groups {
+		c := *g
+		c.Digest = ""
+		noDigest.Groups = append(noDigest.Groups, &c)
+	}
+	otherIDs := *snap
+	otherIDs.Groups = slices.Clone(snap.Groups)
+	g := *otherIDs.Groups[0]
+	otherIDs.Groups[0] = &g
+	g.Name = "renamed"
+	for _, s := range []*model.Snapshot{&noDigest, &otherIDs} {
+		var b Builder
+		if got, want := b.Config(s), Config(s); !reflect.DeepEqual(got.Descriptors, want.Descriptors) {
+			t.Errorf("descriptors differ from Config's:\n got %v\nwant %v", values(got.Descriptors), values(want.Descriptors))
+		}
+	}
+}

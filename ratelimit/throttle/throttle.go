@@ -241,6 +241,11 @@ func (b *Builder) Config(snap *model.Snapshot) *ratelimit.Config {
 	for _, g := range groups {
 		p := b.parts[g.Digest]
 		if p == nil {
+			// A reused part's APIs were checked when it was made (equal
+			// digests, equal APIs).
+			if !idsInGroup(g) {
+				return Config(snap)
+			}
 			keys := make([]string, len(g.APIs))
 			for i, api := range g.APIs {
 				keys[i] = api.Key()
@@ -257,9 +262,10 @@ func (b *Builder) Config(snap *model.Snapshot) *ratelimit.Config {
 }
 
 // sortedGroups returns the groups of snap in the order of their APIs' keys
-// when the groups hold as many APIs as snap.APIs, each under a group named
-// by the part of its id before "/", and every group has a digest (a
-// snapshot built by config); else nil. The keys of a group's APIs all start with
+// when the groups hold as many APIs as snap.APIs and every group has a
+// digest (a snapshot built by config: every API of a group is in
+// snap.APIs); else nil. Builder.Config checks that the ids of the APIs of
+// a group are "<group>/<name>" (idsInGroup). The keys of a group's APIs all start with
 // its name and "/", which no group name contains, so ordering the groups by
 // name then each group's keys orders all the keys.
 func sortedGroups(snap *model.Snapshot) []*model.Group {
@@ -277,17 +283,20 @@ func sortedGroups(snap *model.Snapshot) []*model.Group {
 			return nil
 		}
 		digests[g.Digest], names[g.Name] = true, true
-		// Config adds every API of a group to snap.APIs (and the count
-		// is checked above): they are not looked up one by one.
-		for _, api := range g.APIs {
-			if len(api.ID) <= len(g.Name) || api.ID[len(g.Name)] != '/' || api.ID[:len(g.Name)] != g.Name {
-				return nil
-			}
-		}
 	}
 	groups := slices.Clone(snap.Groups)
 	slices.SortFunc(groups, func(a, b *model.Group) int { return compareSlashed(a.Name, b.Name) })
 	return groups
+}
+
+// idsInGroup reports whether the ids of g's APIs are "<g.Name>/<name>".
+func idsInGroup(g *model.Group) bool {
+	for _, api := range g.APIs {
+		if len(api.ID) <= len(g.Name) || api.ID[len(g.Name)] != '/' || api.ID[:len(g.Name)] != g.Name {
+			return false
+		}
+	}
+	return true
 }
 
 // compareSlashed compares a+"/" with b+"/" (without building them).
