@@ -211,9 +211,11 @@ func TestParametersMapping(t *testing.T) {
 // An API without parameters gets no plan: nothing more is done.
 func TestParametersNoPlanWithout(t *testing.T) {
 	f := newFixture(t)
-	for k, d := range f.svc.tables.Load().deployments {
-		if d.params != nil {
-			t.Errorf("%v has a parameter plan", k)
+	for _, p := range f.svc.tables.Load().parts {
+		for k, d := range p.deployments {
+			if d.params != nil {
+				t.Errorf("%v has a parameter plan", k)
+			}
 		}
 	}
 }

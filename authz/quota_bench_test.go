@@ -54,7 +54,7 @@ func BenchmarkQuotaPhase(b *testing.B) {
 	snap := replaySnapshot(b, cfg)
 	svc := mustNew(b, snap, Options{})
 	t := svc.tables.Load()
-	dep := t.deployments[deploymentKey{"shop/items", "RELEASE"}]
+	dep := t.deployment(deploymentKey{"shop/items", "RELEASE"})
 	c := t.apps[appKey]
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -191,8 +191,9 @@ func (s *Service) Update(ctx context.Context, snap *model.Snapshot) error {
 func (s *Service) Stage(ctx context.Context, snap *model.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	cur := s.tables.Load()
 	var prev *tokenState
-	if cur := s.tables.Load(); cur != nil {
+	if cur != nil {
 		prev = cur.tokens
 	}
 	tokens, err := s.tokenVerifier(ctx, snap, prev)
@@ -200,7 +201,9 @@ func (s *Service) Stage(ctx context.Context, snap *model.Snapshot) error {
 		return err
 	}
 	s.discardStaged(tokens)
-	s.staged = compile(snap, tokens)
+	// The groups whose digest is unchanged keep the compiled deployments
+	// of the configuration in use.
+	s.staged = compileReusing(snap, tokens, cur)
 	return nil
 }
 
@@ -254,50 +257,25 @@ func (s *Service) Activate(_ context.Context, snap *model.Snapshot) error {
 	return nil
 }
 
-// lacksDeployments reports whether next lacks a deployment of old. A
-// group of old whose digest next also has is the same model, so it has
-// the same deployments: only the others' are looked up.
+// lacksDeployments reports whether next lacks a deployment of old. The
+// compiled groups next shares with old have the same deployments: only the
+// others' are looked up.
 func lacksDeployments(next, old *tables) bool {
-	kept := make(map[string]bool, len(next.snap.Groups))
-	for _, g := range next.snap.Groups {
-		if g.Digest != "" {
-			kept[g.Digest] = true
-		}
+	shared := make(map[*groupTables]bool, len(next.parts))
+	for _, p := range next.parts {
+		shared[p] = true
 	}
-	n := 0
-	for _, g := range old.snap.Groups {
-		if g.Digest != "" && kept[g.Digest] {
-			n += deploymentCount(g)
+	for _, p := range old.parts {
+		if shared[p] {
 			continue
 		}
-		for _, api := range g.APIs {
-			for env := range api.Deployments {
-				if next.deployments[deploymentKey{api.ID, env}] == nil {
-					return true
-				}
-				n++
-			}
-		}
-	}
-	// Every deployment of old belongs to one of its groups; if not (a
-	// snapshot not built by config), look them all up.
-	if n != len(old.deployments) {
-		for k := range old.deployments {
-			if next.deployments[k] == nil {
+		for k := range p.deployments {
+			if next.deployment(k) == nil {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// deploymentCount is the number of deployments of g's APIs.
-func deploymentCount(g *model.Group) int {
-	n := 0
-	for _, api := range g.APIs {
-		n += len(api.Deployments)
-	}
-	return n
 }
 
 // Revert serves again the configuration the last Activate replaced (when
@@ -397,11 +375,11 @@ type decision struct {
 func (s *Service) decide(ctx context.Context, t *tables, r *request) (decision, *apigerr.Error) {
 	// 1. locate
 	key := deploymentKey{r.apiID, r.env}
-	dep := t.deployments[key]
+	dep := t.deployment(key)
 	if dep == nil {
 		// An API the last reload removed, while Envoy may still route it.
 		if old := s.removed.Load(); old != nil && s.now().Before(old.until) {
-			if dep = old.t.deployments[key]; dep != nil {
+			if dep = old.t.deployment(key); dep != nil {
 				t = old.t
 			}
 		}

@@ -26,7 +26,7 @@ func BenchmarkCheckSignatureKey(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			f := newSigkeyFixture(b)
 			if !signed {
-				f.svc.tables.Load().deployments[deploymentKey{"sig/items", "RELEASE"}].signer = nil
+				f.svc.tables.Load().deployment(deploymentKey{"sig/items", "RELEASE"}).signer = nil
 			}
 			ctx := context.Background()
 			resp, _ := f.svc.Check(ctx, req)

@@ -111,6 +111,9 @@ type Config struct {
 
 	once sync.Once
 	idx  *index
+	// parts are the parts Descriptors was composed of (Compose); nil
+	// otherwise.
+	parts []*Part
 }
 
 // Entry is one key/value entry of a request descriptor.

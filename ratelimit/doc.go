@@ -16,6 +16,8 @@
 //     limit, and applies the Config's [FailureMode] when the backend fails.
 //
 // The package is independent of the gateway configuration: the gateway maps
-// its throttling policies onto a Config and calls [Service.Update] on every
-// reload.
+// its throttling policies onto a Config and calls [Service.Prepare] (or
+// [Service.Update]) on every reload. A Config made by [Compose] of [Part]s
+// (one per API group) is validated and indexed part by part: a reload pays
+// only for the parts it does not share with the configuration in use.
 package ratelimit

@@ -159,6 +159,16 @@ func (s *Service) Prepare(cfg *Config) (commit func(), err error) {
 	if cfg == nil {
 		return func() { s.state.Store(nil) }, nil
 	}
+	if cfg.parts != nil {
+		// Composed: each part is validated and compiled once, and the
+		// index is the one in use with the changed parts' entries
+		// replaced.
+		if idx, ok := composedIndex(cfg, s.state.Load()); ok {
+			cfg.once.Do(func() { cfg.idx = idx })
+			st := &state{cfg: cfg, idx: cfg.index(), cache: newOverLimitCache(s.cacheSize)}
+			return func() { s.state.Store(st) }, nil
+		}
+	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("rate-limit config for domain %q rejected: %w", cfg.Domain, errors.Join(errs...))
 	}

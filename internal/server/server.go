@@ -68,7 +68,7 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 		}
 	}()
 	// The rate limits and the Check side while the xDS side translates.
-	commitLimits, lerr := s.limiter.Prepare(throttle.Config(snap))
+	commitLimits, lerr := s.limiter.Prepare(s.limits.Config(snap))
 	var aerr error
 	if lerr == nil {
 		aerr = s.authz.Stage(ctx, snap)
@@ -193,6 +193,9 @@ type Server struct {
 	follower *follow.Follower
 	authz    *authz.Service
 	limiter  *ratelimit.Service
+	// limits builds the limiter's configurations, reusing the unchanged
+	// groups' descriptors.
+	limits   throttle.Builder
 	redis    redis.UniversalClient
 	grpc     *grpc.Server
 	health   *health.Server
@@ -276,7 +279,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		authzOpts.Quotas = quota.NewRedis(s.redis, "apigw:quota:")
 	}
 	s.limiter = ratelimit.New(limiterOpts)
-	if err := s.limiter.Update(throttle.Config(snap)); err != nil {
+	if err := s.limiter.Update(s.limits.Config(snap)); err != nil {
 		return s.abort(fmt.Errorf("config %s refused: rate limits: %w", o.ConfigPath, err))
 	}
 	if s.authz, err = authz.New(ctx, snap, authzOpts); err != nil {

@@ -27,7 +27,11 @@
 package throttle
 
 import (
+	"cmp"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/ratelimit"
@@ -146,15 +150,27 @@ func limit(name string, n uint32, unit string) *ratelimit.Limit {
 // Config returns the rate-limit service configuration for snap, with the
 // failure mode of settings.throttling.failure_mode.
 func Config(snap *model.Snapshot) *ratelimit.Config {
-	cfg := &ratelimit.Config{Domain: Domain}
-	if snap.Settings.Throttling.FailClosed {
-		cfg.FailureMode = ratelimit.FailClosed
-	}
+	cfg := &ratelimit.Config{Domain: Domain, FailureMode: failureMode(snap)}
 	keys := make([]string, 0, len(snap.APIs))
 	for key := range snap.APIs {
 		keys = append(keys, key)
 	}
 	sort.Strings(keys)
+	cfg.Descriptors = apiDescriptors(snap, keys, nil)
+	cfg.Descriptors = append(cfg.Descriptors, planDescriptors(snap)...)
+	return cfg
+}
+
+func failureMode(snap *model.Snapshot) ratelimit.FailureMode {
+	if snap.Settings.Throttling.FailClosed {
+		return ratelimit.FailClosed
+	}
+	return ratelimit.FailOpen
+}
+
+// apiDescriptors appends to out the descriptors of the deployments of the
+// APIs of snap with the given keys, in that order.
+func apiDescriptors(snap *model.Snapshot, keys []string, out []*ratelimit.Descriptor) []*ratelimit.Descriptor {
 	for _, key := range keys {
 		api := snap.APIs[key] // variants of one API: the same ID, other environments
 		for _, env := range api.Environments {
@@ -172,23 +188,131 @@ func Config(snap *model.Snapshot) *ratelimit.Config {
 				}
 			}
 			if node.Limit != nil || len(node.Children) > 0 {
-				cfg.Descriptors = append(cfg.Descriptors, node)
+				out = append(out, node)
 			}
 		}
 	}
+	return out
+}
+
+// planDescriptors are the descriptors of the usage plans.
+func planDescriptors(snap *model.Snapshot) []*ratelimit.Descriptor {
+	var out []*ratelimit.Descriptor
 	for _, plan := range snap.UsagePlans {
 		if plan.RatePerSecond > 0 {
-			cfg.Descriptors = append(cfg.Descriptors, &ratelimit.Descriptor{Key: KeyPlan, Value: plan.Name, Children: []*ratelimit.Descriptor{
+			out = append(out, &ratelimit.Descriptor{Key: KeyPlan, Value: plan.Name, Children: []*ratelimit.Descriptor{
 				{Key: KeyKeyPair, Limit: &ratelimit.Limit{Name: "plan " + plan.Name, Requests: plan.RatePerSecond, Unit: ratelimit.Second}},
 			}})
 		}
 		if plan.QuotaRequests > 0 {
-			cfg.Descriptors = append(cfg.Descriptors, &ratelimit.Descriptor{Key: KeyQuota, Value: plan.Name, Children: []*ratelimit.Descriptor{
+			out = append(out, &ratelimit.Descriptor{Key: KeyQuota, Value: plan.Name, Children: []*ratelimit.Descriptor{
 				{Key: KeyKeyPair, Limit: limit(QuotaLimitPrefix+plan.Name, plan.QuotaRequests, plan.QuotaPeriod)},
 			}})
 		}
 	}
-	return cfg
+	return out
+}
+
+// Builder returns the configurations Config returns, for the successive
+// snapshots of a reloading service, reusing the descriptors of each group
+// whose digest is that of a group of the last snapshot it was given: equal
+// digests mean equal group models (API definitions, throttle policy
+// bindings, settings). The configuration is composed of one
+// ratelimit.Part per group (and one for the usage plans), so that
+// ratelimit.Service.Prepare validates and compiles only the new parts. The
+// zero Builder is ready; it is safe for concurrent use.
+type Builder struct {
+	mu sync.Mutex
+	// parts are the last snapshot's group parts by digest.
+	parts map[string]*ratelimit.Part
+}
+
+// Config returns Config(snap), composed of parts (equal descriptors, in the
+// same order).
+func (b *Builder) Config(snap *model.Snapshot) *ratelimit.Config {
+	groups := sortedGroups(snap)
+	if groups == nil {
+		return Config(snap)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	next := make(map[string]*ratelimit.Part, len(groups))
+	parts := make([]*ratelimit.Part, 0, len(groups)+1)
+	for _, g := range groups {
+		p := b.parts[g.Digest]
+		if p == nil {
+			// A reused part's APIs were checked when it was made (equal
+			// digests, equal APIs).
+			if !idsInGroup(g) {
+				return Config(snap)
+			}
+			keys := make([]string, len(g.APIs))
+			for i, api := range g.APIs {
+				keys[i] = api.Key()
+			}
+			sort.Strings(keys)
+			p = ratelimit.NewPart(apiDescriptors(snap, keys, nil))
+		}
+		next[g.Digest] = p
+		parts = append(parts, p)
+	}
+	b.parts = next
+	parts = append(parts, ratelimit.NewPart(planDescriptors(snap)))
+	return ratelimit.Compose(Domain, failureMode(snap), parts...)
+}
+
+// sortedGroups returns the groups of snap in the order of their APIs' keys
+// when the groups hold as many APIs as snap.APIs and every group has a
+// digest (a snapshot built by config: every API of a group is in
+// snap.APIs); else nil. Builder.Config checks that the ids of the APIs of
+// a group are "<group>/<name>" (idsInGroup). The keys of a group's APIs all start with
+// its name and "/", which no group name contains, so ordering the groups by
+// name then each group's keys orders all the keys.
+func sortedGroups(snap *model.Snapshot) []*model.Group {
+	n := 0
+	for _, g := range snap.Groups {
+		n += len(g.APIs)
+	}
+	if n != len(snap.APIs) {
+		return nil
+	}
+	digests := make(map[string]bool, len(snap.Groups))
+	names := make(map[string]bool, len(snap.Groups))
+	for _, g := range snap.Groups {
+		if g.Digest == "" || digests[g.Digest] || names[g.Name] || strings.Contains(g.Name, "/") {
+			return nil
+		}
+		digests[g.Digest], names[g.Name] = true, true
+	}
+	groups := slices.Clone(snap.Groups)
+	slices.SortFunc(groups, func(a, b *model.Group) int { return compareSlashed(a.Name, b.Name) })
+	return groups
+}
+
+// idsInGroup reports whether the ids of g's APIs are "<g.Name>/<name>".
+func idsInGroup(g *model.Group) bool {
+	for _, api := range g.APIs {
+		if len(api.ID) <= len(g.Name) || api.ID[len(g.Name)] != '/' || api.ID[:len(g.Name)] != g.Name {
+			return false
+		}
+	}
+	return true
+}
+
+// compareSlashed compares a+"/" with b+"/" (without building them).
+func compareSlashed(a, b string) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
+	}
+	switch {
+	case len(a) == len(b):
+		return 0
+	case len(a) < len(b):
+		return cmp.Compare('/', b[n])
+	default:
+		return cmp.Compare(a[n], '/')
+	}
 }
 
 // perCaller is the per-user or per-app nodes: a wildcard with the general
