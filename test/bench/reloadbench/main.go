@@ -81,9 +81,10 @@ func main() {
 	cpuSeconds := flag.Int("cpu-seconds", 15, "length of the CPU profile")
 	settle := flag.Duration("settle", 2*time.Second, "wait after ready and after the changes before reading the RSS")
 	idle := flag.Duration("idle", 10*time.Second, "measure the server's CPU and RSS while nothing changes for this long, once ready (0: not)")
+	port := flag.Int("port", 18400, "the server's gRPC port (the admin port is the next one)")
 	watchInterval := flag.String("watch-interval", "1s", "the server's --watch-interval (polling fallback; file events are on too)")
 	flag.Parse()
-	o.GRPCAddress, o.AdminAddress = "127.0.0.1:18400", "127.0.0.1:18401"
+	o.GRPCAddress, o.AdminAddress = fmt.Sprintf("127.0.0.1:%d", *port), fmt.Sprintf("127.0.0.1:%d", *port+1)
 
 	dir, err := os.MkdirTemp("", "reloadbench")
 	if err != nil {
