@@ -88,7 +88,7 @@ fuzz:
 clean:
 	rm -rf bin $(TOOLS)
 
-## bench-load: load benchmark of Check over gRPC against the no-op limit (docs/performance.md); MIX=app1k|app64k|none, SERVERS=noop,noop-apigw,apigw,apigw-base (bin/apigw-base: e.g. the build before a change), ROUNDS=2 (A B B A)
+## bench-load: load benchmark of Check over gRPC against the no-op limit (docs/performance.md); MIX=app1k|app64k|none|none64k, SERVERS=noop,noop-apigw,apigw,apigw-base (bin/apigw-base: e.g. the build before a change), ROUNDS=2 (A B B A)
 bench-load:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/apigw ./cmd/apigw
 	$(GO) build -tags "$(TAGS)" -o bin/noopauthz ./test/bench/noopauthz

@@ -167,8 +167,14 @@ func appendVT(b []byte, num protowire.Number, m vtMarshaler) ([]byte, error) {
 
 // Unmarshal decodes CheckRequests with UnmarshalCheckRequest (decode.go),
 // everything else with grpc-go's proto codec.
+// A *Request (RegisterAuthorization's Check handler) is decoded as its
+// CheckRequest, into the nested messages and maps it keeps.
 func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	var s *spare
 	req, ok := v.(*authv3.CheckRequest)
+	if r, isReq := v.(*Request); isReq {
+		req, s, ok = &r.msg, &r.spare, true
+	}
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
@@ -179,14 +185,17 @@ func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		// into a buffer of the request's own that raw_body is a slice of.
 		// Strings are still copied: none aliases the buffer.
 		b := data.Materialize()
-		if decodeCheckRequest(b, req, true) {
+		if decodeCheckRequest(b, req, true, s) {
 			return nil
 		}
 		return proto.Unmarshal(b, req)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	return UnmarshalCheckRequest(buf.ReadOnlyData(), req)
+	if decodeCheckRequest(buf.ReadOnlyData(), req, false, s) {
+		return nil
+	}
+	return proto.Unmarshal(buf.ReadOnlyData(), req)
 }
 
 // aliasSize is the size from which a request in several buffers is copied

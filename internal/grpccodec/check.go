@@ -1,0 +1,53 @@
+package grpccodec
+
+import (
+	"context"
+	"slices"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+)
+
+// RegisterAuthorization registers srv as the Authorization service of s,
+// as authv3.RegisterAuthorizationServer does, except that Check decodes
+// each request into a pooled Request, released when srv.Check (and the
+// interceptors around it) have returned. The server must use this codec
+// (New, with grpc.ForceServerCodecV2): no other decodes a *Request.
+//
+// What makes the release safe: srv.Check, its interceptors and the
+// response they return must not keep the CheckRequest, a nested message or
+// a map of it past their return (strings and bodies are never reused and
+// may be kept). gRPC encodes the response after the handler returns, so a
+// response holding such a part would be encoded from the next request's
+// data; apigw's responses hold only strings of the request
+// (TestPooledRequestsNotRetained in internal/server overwrites every
+// request after its Check and compares the answers).
+func RegisterAuthorization(s grpc.ServiceRegistrar, srv authv3.AuthorizationServer) {
+	desc := authv3.Authorization_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i := range desc.Methods {
+		if desc.Methods[i].MethodName == "Check" {
+			desc.Methods[i].Handler = checkHandler
+		}
+	}
+	s.RegisterService(&desc, srv)
+}
+
+// checkHandler is the generated _Authorization_Check_Handler with a pooled
+// Request in place of new(authv3.CheckRequest).
+func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	r := GetRequest()
+	defer r.Release()
+	if err := dec(r); err != nil {
+		return nil, err
+	}
+	in := r.Message()
+	if interceptor == nil {
+		return srv.(authv3.AuthorizationServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName}
+	handler := func(ctx context.Context, req any) (any, error) {
+		return srv.(authv3.AuthorizationServer).Check(ctx, req.(*authv3.CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
