@@ -25,29 +25,38 @@ import (
 func RegisterAuthorization(s grpc.ServiceRegistrar, srv authv3.AuthorizationServer) {
 	desc := authv3.Authorization_ServiceDesc
 	desc.Methods = slices.Clone(desc.Methods)
+	h := &checkHandler{
+		srv:  srv,
+		info: &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName},
+	}
+	h.call = func(ctx context.Context, req any) (any, error) {
+		return srv.Check(ctx, req.(*authv3.CheckRequest))
+	}
 	for i := range desc.Methods {
 		if desc.Methods[i].MethodName == "Check" {
-			desc.Methods[i].Handler = checkHandler
+			desc.Methods[i].Handler = h.handle
 		}
 	}
 	s.RegisterService(&desc, srv)
 }
 
 // checkHandler is the generated _Authorization_Check_Handler with a pooled
-// Request in place of new(authv3.CheckRequest).
-func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+// Request in place of new(authv3.CheckRequest), and the interceptors'
+// UnaryServerInfo and handler made once instead of on every call.
+type checkHandler struct {
+	srv  authv3.AuthorizationServer
+	info *grpc.UnaryServerInfo
+	call grpc.UnaryHandler
+}
+
+func (h *checkHandler) handle(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	r := GetRequest()
 	defer r.Release()
 	if err := dec(r); err != nil {
 		return nil, err
 	}
-	in := r.Message()
 	if interceptor == nil {
-		return srv.(authv3.AuthorizationServer).Check(ctx, in)
+		return h.srv.Check(ctx, r.Message())
 	}
-	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName}
-	handler := func(ctx context.Context, req any) (any, error) {
-		return srv.(authv3.AuthorizationServer).Check(ctx, req.(*authv3.CheckRequest))
-	}
-	return interceptor(ctx, in, info, handler)
+	return interceptor(ctx, r.Message(), h.info, h.call)
 }

@@ -200,17 +200,18 @@ func decodeStringMap(b []byte, m map[string]string) bool {
 	return true
 }
 
-// stringMap returns *m, taken from spare (made with room for n entries
-// when spare is nil) if *m is nil.
-func stringMap(m *map[string]string, spare *map[string]string, n int) map[string]string {
+// stringMap returns *m; when it is nil, the spare map emptied or (no spare
+// map) a new one with room for the fields numbered num of msg, the
+// message being decoded (counted only then).
+func stringMap(m, spare *map[string]string, msg []byte, num protowire.Number) map[string]string {
 	if *m == nil {
-		*m = reuseMap(spare, n)
+		*m = reuseMap(spare, msg, num)
 	}
 	return *m
 }
 
 func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool, s *spare) bool {
-	extensions := count(b, 10)
+	msg := b
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -245,7 +246,7 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool, s *spare
 			}
 		case 10: // context_extensions
 			sub, ok := f.message()
-			if !ok || !decodeStringMap(sub, stringMap(&m.ContextExtensions, s.extensionMap(), extensions)) {
+			if !ok || !decodeStringMap(sub, stringMap(&m.ContextExtensions, s.extensionMap(), msg, 10)) {
 				return false
 			}
 		case 11, 13: // metadata_context, route_metadata_context: only empty
@@ -285,7 +286,7 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool, s *spare
 }
 
 func decodePeer(b []byte, m *authv3.AttributeContext_Peer, s *peerSpare) bool {
-	labels := count(b, 3)
+	msg := b
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -309,7 +310,7 @@ func decodePeer(b []byte, m *authv3.AttributeContext_Peer, s *peerSpare) bool {
 			}
 		case 3: // labels
 			sub, ok := f.message()
-			if !ok || !decodeStringMap(sub, stringMap(&m.Labels, s.labelMap(), labels)) {
+			if !ok || !decodeStringMap(sub, stringMap(&m.Labels, s.labelMap(), msg, 3)) {
 				return false
 			}
 		case 4:
@@ -440,7 +441,7 @@ func decodeTimestamp(b []byte, m *timestamppb.Timestamp) bool {
 }
 
 func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool, s *spare) bool {
-	headers := count(b, 3)
+	msg := b
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -454,7 +455,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool, s 
 		case 3: // headers
 			var sub []byte
 			if sub, ok = f.message(); ok {
-				ok = decodeStringMap(sub, stringMap(&m.Headers, s.headerMap(), headers))
+				ok = decodeStringMap(sub, stringMap(&m.Headers, s.headerMap(), msg, 3))
 			}
 		case 4:
 			m.Path, ok = f.str()

@@ -5,6 +5,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -93,18 +94,18 @@ func reuse[T any, P resetter[T]](slot *P) P {
 	return *slot
 }
 
-// reuseMap returns *slot emptied, or a new map (room for n) kept in
-// *slot; with a nil slot a new map.
-func reuseMap(slot *map[string]string, n int) map[string]string {
-	if slot == nil {
-		return make(map[string]string, n)
-	}
-	if *slot == nil || len(*slot) > maxReusedMap {
-		*slot = make(map[string]string, n)
-	} else {
+// reuseMap returns *slot emptied, or a new map kept in *slot (with a nil
+// slot, not kept) with room for the fields numbered num of msg.
+func reuseMap(slot *map[string]string, msg []byte, num protowire.Number) map[string]string {
+	if slot != nil && *slot != nil && len(*slot) <= maxReusedMap {
 		clear(*slot)
+		return *slot
 	}
-	return *slot
+	m := make(map[string]string, count(msg, num))
+	if slot != nil {
+		*slot = m
+	}
+	return m
 }
 
 // reset drops every reference the spare messages and maps hold (strings,
