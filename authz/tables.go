@@ -2,6 +2,7 @@ package authz
 
 import (
 	"crypto/sha256"
+	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -25,6 +26,8 @@ type tables struct {
 	// certSubjects: client-certificate subject -> app (auth mtls).
 	certSubjects map[string]*caller
 	tokens       *tokenState // nil without token issuers
+	// allow caches encoded allows (allowcache.go): *deployment -> *allowEntry.
+	allow sync.Map
 }
 
 type deploymentKey struct{ api, env string }

@@ -32,6 +32,12 @@ func RegisterAuthorization(s grpc.ServiceRegistrar, srv authv3.AuthorizationServ
 	h.call = func(ctx context.Context, req any) (any, error) {
 		return srv.Check(ctx, req.(*authv3.CheckRequest))
 	}
+	if es, ok := srv.(EncodingServer); ok {
+		h.encoding = es
+		h.call = func(ctx context.Context, req any) (any, error) {
+			return es.CheckEncoded(ctx, req.(*authv3.CheckRequest))
+		}
+	}
 	for i := range desc.Methods {
 		if desc.Methods[i].MethodName == "Check" {
 			desc.Methods[i].Handler = h.handle
@@ -44,9 +50,19 @@ func RegisterAuthorization(s grpc.ServiceRegistrar, srv authv3.AuthorizationServ
 // Request in place of new(authv3.CheckRequest), and the interceptors'
 // UnaryServerInfo and handler made once instead of on every call.
 type checkHandler struct {
-	srv  authv3.AuthorizationServer
-	info *grpc.UnaryServerInfo
-	call grpc.UnaryHandler
+	srv      authv3.AuthorizationServer
+	encoding EncodingServer // srv, when it is one
+	info     *grpc.UnaryServerInfo
+	call     grpc.UnaryHandler
+}
+
+// EncodingServer is an AuthorizationServer that can answer a Check with a
+// response encoded before (an *Encoded, sent as it is by the codec) as
+// well as with a *CheckResponse. RegisterAuthorization's Check handler
+// calls CheckEncoded instead of Check when srv is one; interceptors then
+// see either kind of answer.
+type EncodingServer interface {
+	CheckEncoded(context.Context, *authv3.CheckRequest) (any, error)
 }
 
 func (h *checkHandler) handle(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
@@ -56,6 +72,9 @@ func (h *checkHandler) handle(_ any, ctx context.Context, dec func(any) error, i
 		return nil, err
 	}
 	if interceptor == nil {
+		if h.encoding != nil {
+			return h.encoding.CheckEncoded(ctx, r.Message())
+		}
 		return h.srv.Check(ctx, r.Message())
 	}
 	return interceptor(ctx, r.Message(), h.info, h.call)

@@ -49,6 +49,9 @@ func New() encoding.CodecV2 {
 func (checkCodec) Name() string { return "proto" }
 
 func (c checkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(*Encoded); ok {
+		return mem.BufferSlice{e.buf}, nil
+	}
 	resp, ok := v.(*authv3.CheckResponse)
 	if !ok || !VT() {
 		return c.proto.Marshal(v)
