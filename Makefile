@@ -11,6 +11,7 @@ DURATION    ?= 10s
 MIX         ?= mix
 SERVERS     ?= noop,apigw
 ROUNDS      ?= 1
+RATE        ?= 0
 # bench-envoy: see docs/performance.md ("Through Envoy")
 CONNECTIONS ?= 50
 ENVOY_ROUNDS ?= 2
@@ -88,12 +89,12 @@ fuzz:
 clean:
 	rm -rf bin $(TOOLS)
 
-## bench-load: load benchmark of Check over gRPC against the no-op limit (docs/performance.md); MIX=app1k|app64k|none, SERVERS=noop,noop-apigw,apigw,apigw-base (bin/apigw-base: e.g. the build before a change), ROUNDS=2 (A B B A)
+## bench-load: load benchmark of Check over gRPC against the no-op limit (docs/performance.md); MIX=app1k|app64k|none|none64k, SERVERS=noop,noop-apigw,apigw,apigw-base (bin/apigw-base: e.g. the build before a change), ROUNDS=2 (A B B A), RATE=5000 (requests/s; 0: as fast as possible)
 bench-load:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/apigw ./cmd/apigw
 	$(GO) build -tags "$(TAGS)" -o bin/noopauthz ./test/bench/noopauthz
 	$(GO) run ./test/bench/loadbench -concurrency $(CONCURRENCY) -duration $(DURATION) \
-	  -mix $(MIX) -servers $(SERVERS) -rounds $(ROUNDS)
+	  -mix $(MIX) -servers $(SERVERS) -rounds $(ROUNDS) -rate $(RATE)
 
 ## bench-envoy: HTTP load through a real Envoy (wrk, app-signed 1 KiB POSTs): Envoy alone, Envoy + no-op ext_authz, Envoy + apigw; DURATION, CONNECTIONS, ENVOY_ROUNDS=2 (A B C C B A), ENVOYBENCH_FLAGS="-throttle" or "-setups envoy,envoy-noop,apigw-xds-noop,envoy-apigw"
 bench-envoy:

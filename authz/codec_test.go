@@ -8,9 +8,11 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/apigwio/apigw/internal/apigerr"
 	"github.com/apigwio/apigw/internal/grpccodec"
@@ -55,6 +57,15 @@ func codecCases(t testing.TB) map[string]*authv3.CheckResponse {
 		"status only":  {Status: okStatus},
 		"nil ok":       {HttpResponse: &authv3.CheckResponse_OkResponse{}},
 		"error":        {HttpResponse: &authv3.CheckResponse_ErrorResponse{ErrorResponse: denied(apigerr.New(apigerr.InternalError), apigerr.APIG, "r").GetDeniedResponse()}},
+		// Statuses the codec writes itself (code and message) and leaves
+		// to proto.Marshal (details, unknown fields).
+		"negative status code": {Status: &status.Status{Code: -7, Message: "m\u00e9"}},
+		"status with details":  {Status: &status.Status{Code: 3, Details: []*anypb.Any{{TypeUrl: "type.googleapis.com/x", Value: []byte{1}}}}},
+		"status unknown field": func() *authv3.CheckResponse {
+			st := &status.Status{Code: 7, Message: "APIG.0301"}
+			st.ProtoReflect().SetUnknown(protoreflect.RawFields{0xf8, 0x01, 0x01})
+			return &authv3.CheckResponse{Status: st}
+		}(),
 		"unknown field": func() *authv3.CheckResponse {
 			r := proto.Clone(check(f.svc, app)).(*authv3.CheckResponse)
 			r.ProtoReflect().SetUnknown(protoreflect.RawFields{0xf8, 0x01, 0x01})
@@ -103,6 +114,14 @@ func TestCheckCodecBytes(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d answers byte-identical, the others in another map order", exact, len(cases))
+	// A status message that is not UTF-8: refused by both.
+	bad := &authv3.CheckResponse{Status: &status.Status{Code: 7, Message: "\xff"}}
+	if _, err := proto.Marshal(bad); err == nil {
+		t.Fatal("proto.Marshal wrote an invalid UTF-8 status message")
+	}
+	if _, err := c.Marshal(bad); err == nil && grpccodec.VT() {
+		t.Error("the codec wrote an invalid UTF-8 status message")
+	}
 	// Requests: decoded as proto.Unmarshal decodes them.
 	hr, raw := signWithSDK(t, sdkRequest{method: "POST", path: "/items/1", headers: map[string]string{"Content-Type": "application/json"}, body: map[string]string{"a": "b"}}, appKey, appSecret)
 	req := envoyCheck(hr, raw, "shop/items", "RELEASE")
@@ -123,27 +142,32 @@ func TestCheckCodecBytes(t *testing.T) {
 	}
 }
 
-// BenchmarkCheckResponseMarshal encodes the app-signed allow answer with
-// proto.Marshal and with the server's codec.
+// BenchmarkCheckResponseMarshal encodes answers — the app-signed allow,
+// the auth-none allow, a denial — with proto.Marshal and with the server's
+// codec.
 func BenchmarkCheckResponseMarshal(b *testing.B) {
-	resp := codecCases(b)["app-signed"]
-	b.Run("proto", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := proto.Marshal(resp); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	cases := codecCases(b)
 	c := grpccodec.New()
-	b.Run("codec", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			d, err := c.Marshal(resp)
-			if err != nil {
-				b.Fatal(err)
+	for _, name := range []string{"app-signed", "auth none", "wrong secret"} {
+		resp := cases[name]
+		name = strings.ReplaceAll(name, " ", "_")
+		b.Run(name+"/proto", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := proto.Marshal(resp); err != nil {
+					b.Fatal(err)
+				}
 			}
-			d.Free()
-		}
-	})
+		})
+		b.Run(name+"/codec", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := c.Marshal(resp)
+				if err != nil {
+					b.Fatal(err)
+				}
+				d.Free()
+			}
+		})
+	}
 }

@@ -56,20 +56,29 @@ func (d decision) response(r *request) *authv3.CheckResponse {
 func gatewayRemovals(r *request, base []string, set []*corev3.HeaderValueOption, keepAppCode bool) []string {
 	out := base
 	r.eachHeaderName(func(name string) {
-		const prefix = model.GatewayHeaderPrefix
-		if len(name) <= len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
-			return
+		if name, ok := gatewayRemoval(name, out, set, nil, keepAppCode); ok {
+			out = append(slices.Clip(out), name)
 		}
-		name = strings.ToLower(name)
-		if slices.Contains(out, name) || isSet(set, name) || keepAppCode && name == HeaderAppCode {
-			return
-		}
-		out = append(slices.Clip(out), name)
 	})
 	if len(out) > len(base) {
 		slices.Sort(out[len(base):]) // the map form comes in random order
 	}
 	return out
+}
+
+// gatewayRemoval reports whether the request header name is one
+// gatewayRemovals adds to removed (the headers set being set and set2),
+// and its lower-case form.
+func gatewayRemoval(name string, removed []string, set, set2 []*corev3.HeaderValueOption, keepAppCode bool) (string, bool) {
+	const prefix = model.GatewayHeaderPrefix
+	if len(name) <= len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
+		return "", false
+	}
+	name = strings.ToLower(name)
+	if slices.Contains(removed, name) || isSet(set, name) || isSet(set2, name) || keepAppCode && name == HeaderAppCode {
+		return "", false
+	}
+	return name, true
 }
 
 // isSet reports whether name is among the headers set.

@@ -38,6 +38,7 @@ import (
 	"github.com/apigwio/apigw/authz/nonce"
 	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/apigerr"
+	"github.com/apigwio/apigw/internal/grpccodec"
 	"github.com/apigwio/apigw/internal/model"
 )
 
@@ -330,6 +331,24 @@ func (s *Service) Close() {
 // Check implements authv3.AuthorizationServer. It never returns a gRPC error
 // for a request it can read: every decision is a CheckResponse.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	resp, _ := s.check(ctx, req, false)
+	return resp, nil
+}
+
+// CheckEncoded is Check for the server's codec (grpccodec.EncodingServer):
+// an allow that depends only on the deployment and the caller is answered
+// with its encoding, made on the first such allow and kept with the
+// configuration (allowcache.go); every other answer is Check's.
+func (s *Service) CheckEncoded(ctx context.Context, req *authv3.CheckRequest) (any, error) {
+	resp, enc := s.check(ctx, req, true)
+	if enc != nil {
+		return enc, nil
+	}
+	return resp, nil
+}
+
+// check decides req; with encoded, an allow may come back encoded instead.
+func (s *Service) check(ctx context.Context, req *authv3.CheckRequest, encoded bool) (*authv3.CheckResponse, *grpccodec.Encoded) {
 	start := time.Now()
 	t := s.tables.Load()
 	r := newRequest(req)
@@ -345,6 +364,11 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 		return d.deny(err, &r), nil
 	}
 	s.obs.Decision(d.dep.api.ID, true, "", time.Since(start))
+	if encoded {
+		if enc := t.allowEncoded(d, &r); enc != nil {
+			return nil, enc
+		}
+	}
 	resp := d.response(&r)
 	if d.params != nil {
 		d.dep.params.apply(resp.GetOkResponse(), d.params, &r, d.caller, s.now())

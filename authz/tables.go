@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"strings"
+	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -37,6 +38,8 @@ type tables struct {
 	// certSubjects: client-certificate subject -> app (auth mtls).
 	certSubjects map[string]*caller
 	tokens       *tokenState // nil without token issuers
+	// allow caches encoded allows (allowcache.go): *deployment -> *allowEntry.
+	allow sync.Map
 }
 
 // groupTables are the compiled deployments of one group. They are never

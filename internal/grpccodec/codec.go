@@ -4,8 +4,10 @@ package grpccodec
 import (
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec this one falls back to
 	"google.golang.org/grpc/mem"
@@ -47,14 +49,18 @@ func New() encoding.CodecV2 {
 func (checkCodec) Name() string { return "proto" }
 
 func (c checkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(*Encoded); ok {
+		return mem.BufferSlice{e.buf}, nil
+	}
 	resp, ok := v.(*authv3.CheckResponse)
 	if !ok || !VT() {
 		return c.proto.Marshal(v)
 	}
-	size := responseSize(resp)
+	sz := responseSize(resp)
+	size := sz.total
 	if mem.IsBelowBufferPoolingThreshold(size) {
 		buf := make([]byte, 0, size)
-		buf, err := appendResponse(buf, resp, size)
+		buf, err := appendResponse(buf, resp, sz)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +68,7 @@ func (c checkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	pool := mem.DefaultBufferPool()
 	buf := pool.Get(size)
-	out, err := appendResponse((*buf)[:0], resp, size)
+	out, err := appendResponse((*buf)[:0], resp, sz)
 	if err != nil {
 		pool.Put(buf)
 		return nil, err
@@ -77,7 +83,8 @@ func (c checkCodec) Marshal(v any) (mem.BufferSlice, error) {
 // the others while vtprotobuf writes every field in number order. The
 // messages inside have no oneof of several set fields, and vtprotobuf
 // writes them as proto.Marshal does. status (google.rpc.Status, genproto)
-// has no vtprotobuf code and is written by proto.Marshal.
+// has no vtprotobuf code: written here when it has only a code and a
+// message (every status Check answers with), else by proto.Marshal.
 
 const (
 	fieldStatus   = 1
@@ -109,53 +116,111 @@ func fieldSize(n protowire.Number, size int) int {
 	return protowire.SizeTag(n) + protowire.SizeBytes(size)
 }
 
-func responseSize(resp *authv3.CheckResponse) int {
-	n := 0
-	if resp.Status != nil {
-		n += fieldSize(fieldStatus, proto.Size(resp.Status))
-	}
-	if resp.DynamicMetadata != nil {
-		n += fieldSize(fieldMetadata, (*vtstructpb.Struct)(resp.DynamicMetadata).SizeVT())
-	}
-	if num, m := oneof(resp); m != nil {
-		n += fieldSize(num, m.SizeVT())
-	}
-	return n + len(resp.ProtoReflect().GetUnknown())
+// sizes are the sizes of a CheckResponse's fields (without tag and
+// length) and of the whole (responseSize), computed once per encoding.
+type sizes struct {
+	status, metadata, oneof, total int
+	simpleStatus                   bool // status written by appendStatus
 }
 
-// appendResponse appends resp to b, size bytes (responseSize).
-func appendResponse(b []byte, resp *authv3.CheckResponse, size int) ([]byte, error) {
+func responseSize(resp *authv3.CheckResponse) sizes {
+	var s sizes
+	if resp.Status != nil {
+		if s.simpleStatus = simpleStatus(resp.Status); s.simpleStatus {
+			s.status = statusSize(resp.Status)
+		} else {
+			s.status = proto.Size(resp.Status)
+		}
+		s.total += fieldSize(fieldStatus, s.status)
+	}
+	if resp.DynamicMetadata != nil {
+		s.metadata = (*vtstructpb.Struct)(resp.DynamicMetadata).SizeVT()
+		s.total += fieldSize(fieldMetadata, s.metadata)
+	}
+	if num, m := oneof(resp); m != nil {
+		s.oneof = m.SizeVT()
+		s.total += fieldSize(num, s.oneof)
+	}
+	s.total += len(resp.ProtoReflect().GetUnknown())
+	return s
+}
+
+// appendResponse appends resp to b, sized by responseSize.
+func appendResponse(b []byte, resp *authv3.CheckResponse, s sizes) ([]byte, error) {
 	start := len(b)
 	if resp.Status != nil {
 		b = protowire.AppendTag(b, fieldStatus, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(proto.Size(resp.Status)))
-		var err error
-		if b, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(b, resp.Status); err != nil {
-			return nil, err
+		b = protowire.AppendVarint(b, uint64(s.status))
+		if s.simpleStatus {
+			b = appendStatus(b, resp.Status)
+		} else {
+			var err error
+			if b, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(b, resp.Status); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var err error
 	if resp.DynamicMetadata != nil {
-		b, err = appendVT(b, fieldMetadata, (*vtstructpb.Struct)(resp.DynamicMetadata))
+		b, err = appendVT(b, fieldMetadata, (*vtstructpb.Struct)(resp.DynamicMetadata), s.metadata)
 		if err != nil {
 			return nil, err
 		}
 	}
 	if num, m := oneof(resp); m != nil {
-		if b, err = appendVT(b, num, m); err != nil {
+		if b, err = appendVT(b, num, m, s.oneof); err != nil {
 			return nil, err
 		}
 	}
 	b = append(b, resp.ProtoReflect().GetUnknown()...)
-	if len(b)-start != size {
-		return nil, fmt.Errorf("CheckResponse encoded in %d bytes, sized %d (modified while encoded?)", len(b)-start, size)
+	if len(b)-start != s.total {
+		return nil, fmt.Errorf("CheckResponse encoded in %d bytes, sized %d (modified while encoded?)", len(b)-start, s.total)
 	}
 	return b, nil
 }
 
-// appendVT appends m as field num.
-func appendVT(b []byte, num protowire.Number, m vtMarshaler) ([]byte, error) {
-	n := m.SizeVT()
+// google.rpc.Status fields.
+const (
+	fieldStatusCode    = 1
+	fieldStatusMessage = 2
+)
+
+// simpleStatus reports whether st has only a code and a valid UTF-8
+// message — no details, no unknown fields —, which appendStatus writes as
+// proto.Marshal does (an invalid message is left to proto.Marshal, which
+// refuses it).
+func simpleStatus(st *status.Status) bool {
+	return len(st.Details) == 0 && len(st.ProtoReflect().GetUnknown()) == 0 && utf8.ValidString(st.Message)
+}
+
+// statusSize is the encoded size of a simpleStatus.
+func statusSize(st *status.Status) int {
+	n := 0
+	if st.Code != 0 {
+		n += protowire.SizeTag(fieldStatusCode) + protowire.SizeVarint(uint64(int64(st.Code)))
+	}
+	if st.Message != "" {
+		n += fieldSize(fieldStatusMessage, len(st.Message))
+	}
+	return n
+}
+
+// appendStatus appends a simpleStatus: proto3 fields in number order,
+// zero values omitted, an int32 sign-extended.
+func appendStatus(b []byte, st *status.Status) []byte {
+	if st.Code != 0 {
+		b = protowire.AppendTag(b, fieldStatusCode, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(st.Code)))
+	}
+	if st.Message != "" {
+		b = protowire.AppendTag(b, fieldStatusMessage, protowire.BytesType)
+		b = protowire.AppendString(b, st.Message)
+	}
+	return b
+}
+
+// appendVT appends m, n bytes (its SizeVT), as field num.
+func appendVT(b []byte, num protowire.Number, m vtMarshaler, n int) ([]byte, error) {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(n))
 	b = slices.Grow(b, n)
@@ -167,8 +232,14 @@ func appendVT(b []byte, num protowire.Number, m vtMarshaler) ([]byte, error) {
 
 // Unmarshal decodes CheckRequests with UnmarshalCheckRequest (decode.go),
 // everything else with grpc-go's proto codec.
+// A *Request (RegisterAuthorization's Check handler) is decoded as its
+// CheckRequest, into the nested messages and maps it keeps.
 func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	var s *spare
 	req, ok := v.(*authv3.CheckRequest)
+	if r, isReq := v.(*Request); isReq {
+		req, s, ok = &r.msg, &r.spare, true
+	}
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
@@ -179,14 +250,17 @@ func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		// into a buffer of the request's own that raw_body is a slice of.
 		// Strings are still copied: none aliases the buffer.
 		b := data.Materialize()
-		if decodeCheckRequest(b, req, true) {
+		if decodeCheckRequest(b, req, true, s) {
 			return nil
 		}
 		return proto.Unmarshal(b, req)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	return UnmarshalCheckRequest(buf.ReadOnlyData(), req)
+	if decodeCheckRequest(buf.ReadOnlyData(), req, false, s) {
+		return nil
+	}
+	return proto.Unmarshal(buf.ReadOnlyData(), req)
 }
 
 // aliasSize is the size from which a request in several buffers is copied

@@ -47,13 +47,14 @@ func UnmarshalCheckRequest(b []byte, m *authv3.CheckRequest) error {
 // decoder and reports whether it could; when it could not, m holds a
 // partial decoding and must be decoded again (UnmarshalCheckRequest does).
 func DecodeCheckRequest(b []byte, m *authv3.CheckRequest) bool {
-	return decodeCheckRequest(b, m, false)
+	return decodeCheckRequest(b, m, false, nil)
 }
 
 // decodeCheckRequest is DecodeCheckRequest; with alias, raw_body is a
 // slice of b instead of a copy (b must then be the caller's to give away,
-// and nothing else may write to it).
-func decodeCheckRequest(b []byte, m *authv3.CheckRequest, alias bool) bool {
+// and nothing else may write to it). With s, nested messages and maps are
+// taken from s (a Request's) instead of allocated.
+func decodeCheckRequest(b []byte, m *authv3.CheckRequest, alias bool, s *spare) bool {
 	proto.Reset(m)
 	for len(b) > 0 {
 		f, ok := next(&b)
@@ -61,9 +62,9 @@ func decodeCheckRequest(b []byte, m *authv3.CheckRequest, alias bool) bool {
 			return false
 		}
 		if m.Attributes == nil {
-			m.Attributes = &authv3.AttributeContext{}
+			m.Attributes = s.attributes()
 		}
-		if !decodeAttributes(f.val, m.Attributes, alias) {
+		if !decodeAttributes(f.val, m.Attributes, alias, s) {
 			return false
 		}
 	}
@@ -199,16 +200,18 @@ func decodeStringMap(b []byte, m map[string]string) bool {
 	return true
 }
 
-// stringMap returns *m, made with room for n entries if nil.
-func stringMap(m *map[string]string, n int) map[string]string {
+// stringMap returns *m; when it is nil, the spare map emptied or (no spare
+// map) a new one with room for the fields numbered num of msg, the
+// message being decoded (counted only then).
+func stringMap(m, spare *map[string]string, msg []byte, num protowire.Number) map[string]string {
 	if *m == nil {
-		*m = make(map[string]string, n)
+		*m = reuseMap(spare, msg, num)
 	}
 	return *m
 }
 
-func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool) bool {
-	extensions := count(b, 10)
+func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool, s *spare) bool {
+	msg := b
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -220,14 +223,14 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool) bool {
 			if !ok {
 				return false
 			}
-			p := &m.Source
+			p, ps := &m.Source, s.peer(0)
 			if f.num == 2 {
-				p = &m.Destination
+				p, ps = &m.Destination, s.peer(1)
 			}
 			if *p == nil {
-				*p = &authv3.AttributeContext_Peer{}
+				*p = ps.message()
 			}
-			if !decodePeer(sub, *p) {
+			if !decodePeer(sub, *p, ps) {
 				return false
 			}
 		case 4: // request
@@ -236,14 +239,14 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool) bool {
 				return false
 			}
 			if m.Request == nil {
-				m.Request = &authv3.AttributeContext_Request{}
+				m.Request = s.request()
 			}
-			if !decodeRequest(sub, m.Request, alias) {
+			if !decodeRequest(sub, m.Request, alias, s) {
 				return false
 			}
 		case 10: // context_extensions
 			sub, ok := f.message()
-			if !ok || !decodeStringMap(sub, stringMap(&m.ContextExtensions, extensions)) {
+			if !ok || !decodeStringMap(sub, stringMap(&m.ContextExtensions, s.extensionMap(), msg, 10)) {
 				return false
 			}
 		case 11, 13: // metadata_context, route_metadata_context: only empty
@@ -264,7 +267,7 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool) bool {
 				return false
 			}
 			if m.TlsSession == nil {
-				m.TlsSession = &authv3.AttributeContext_TLSSession{}
+				m.TlsSession = s.tlsSession()
 			}
 			for len(sub) > 0 {
 				g, ok := next(&sub)
@@ -282,8 +285,8 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool) bool {
 	return true
 }
 
-func decodePeer(b []byte, m *authv3.AttributeContext_Peer) bool {
-	labels := count(b, 3)
+func decodePeer(b []byte, m *authv3.AttributeContext_Peer, s *peerSpare) bool {
+	msg := b
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -296,9 +299,9 @@ func decodePeer(b []byte, m *authv3.AttributeContext_Peer) bool {
 				return false
 			}
 			if m.Address == nil {
-				m.Address = &corev3.Address{}
+				m.Address = s.address()
 			}
-			if !decodeAddress(sub, m.Address) {
+			if !decodeAddress(sub, m.Address, s) {
 				return false
 			}
 		case 2:
@@ -307,7 +310,7 @@ func decodePeer(b []byte, m *authv3.AttributeContext_Peer) bool {
 			}
 		case 3: // labels
 			sub, ok := f.message()
-			if !ok || !decodeStringMap(sub, stringMap(&m.Labels, labels)) {
+			if !ok || !decodeStringMap(sub, stringMap(&m.Labels, s.labelMap(), msg, 3)) {
 				return false
 			}
 		case 4:
@@ -327,7 +330,7 @@ func decodePeer(b []byte, m *authv3.AttributeContext_Peer) bool {
 
 // decodeAddress decodes an Address holding a socket_address (field 1, of
 // the address oneof).
-func decodeAddress(b []byte, m *corev3.Address) bool {
+func decodeAddress(b []byte, m *corev3.Address, s *peerSpare) bool {
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok || f.num != 1 {
@@ -339,13 +342,13 @@ func decodeAddress(b []byte, m *corev3.Address) bool {
 		}
 		sa, _ := m.Address.(*corev3.Address_SocketAddress)
 		if sa == nil {
-			sa = &corev3.Address_SocketAddress{}
+			sa = s.socketAddressOneof()
 			m.Address = sa
 		}
 		if sa.SocketAddress == nil {
-			sa.SocketAddress = &corev3.SocketAddress{}
+			sa.SocketAddress = s.socketAddress()
 		}
-		if !decodeSocketAddress(sub, sa.SocketAddress) {
+		if !decodeSocketAddress(sub, sa.SocketAddress, s) {
 			return false
 		}
 	}
@@ -353,7 +356,7 @@ func decodeAddress(b []byte, m *corev3.Address) bool {
 }
 
 // decodeSocketAddress decodes protocol, address and port_value.
-func decodeSocketAddress(b []byte, m *corev3.SocketAddress) bool {
+func decodeSocketAddress(b []byte, m *corev3.SocketAddress, s *peerSpare) bool {
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -375,7 +378,7 @@ func decodeSocketAddress(b []byte, m *corev3.SocketAddress) bool {
 			if !ok {
 				return false
 			}
-			m.PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: uint32(v)}
+			m.PortSpecifier = s.portValue(uint32(v))
 		default:
 			return false
 		}
@@ -383,7 +386,7 @@ func decodeSocketAddress(b []byte, m *corev3.SocketAddress) bool {
 	return true
 }
 
-func decodeRequest(b []byte, m *authv3.AttributeContext_Request, alias bool) bool {
+func decodeRequest(b []byte, m *authv3.AttributeContext_Request, alias bool, s *spare) bool {
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -396,16 +399,16 @@ func decodeRequest(b []byte, m *authv3.AttributeContext_Request, alias bool) boo
 		switch f.num {
 		case 1: // time
 			if m.Time == nil {
-				m.Time = &timestamppb.Timestamp{}
+				m.Time = s.timestamp()
 			}
 			if !decodeTimestamp(sub, m.Time) {
 				return false
 			}
 		case 2: // http
 			if m.Http == nil {
-				m.Http = &authv3.AttributeContext_HttpRequest{}
+				m.Http = s.http()
 			}
-			if !decodeHTTP(sub, m.Http, alias) {
+			if !decodeHTTP(sub, m.Http, alias, s) {
 				return false
 			}
 		default:
@@ -437,8 +440,8 @@ func decodeTimestamp(b []byte, m *timestamppb.Timestamp) bool {
 	return true
 }
 
-func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool) bool {
-	headers := count(b, 3)
+func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool, s *spare) bool {
+	msg := b
 	for len(b) > 0 {
 		f, ok := next(&b)
 		if !ok {
@@ -452,7 +455,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool) bo
 		case 3: // headers
 			var sub []byte
 			if sub, ok = f.message(); ok {
-				ok = decodeStringMap(sub, stringMap(&m.Headers, headers))
+				ok = decodeStringMap(sub, stringMap(&m.Headers, s.headerMap(), msg, 3))
 			}
 		case 4:
 			m.Path, ok = f.str()

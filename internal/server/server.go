@@ -164,7 +164,9 @@ type Options struct {
 	// admin port. Default: a new registry.
 	Metrics *metrics.Registry
 	// UnaryInterceptors run inside the panic recovery, around every unary
-	// call (tests inject faults with them).
+	// call (tests inject faults with them). A CheckRequest is pooled: an
+	// interceptor must not keep it, its maps or nested messages after it
+	// returns (strings may be kept; grpccodec.RegisterAuthorization).
 	UnaryInterceptors []grpc.UnaryServerInterceptor
 	// Pprof serves Go runtime profiles at /debug/pprof/ on the admin port.
 	// Default off.
@@ -307,7 +309,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recovery.unary}, o.UnaryInterceptors...)...),
 		grpc.ChainStreamInterceptor(s.recovery.stream))
 	s.grpc = grpc.NewServer(grpcOpts...)
-	authv3.RegisterAuthorizationServer(s.grpc, s.authz)
+	if pooledCheckRequests {
+		grpccodec.RegisterAuthorization(s.grpc, s.authz)
+	} else {
+		authv3.RegisterAuthorizationServer(s.grpc, s.authz)
+	}
 	rlsv3.RegisterRateLimitServiceServer(s.grpc, s.limiter)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -463,6 +469,11 @@ func (s *Server) abort(err error) (*Server, error) {
 	s.closeRedis()
 	return nil, err
 }
+
+// pooledCheckRequests: Check requests are decoded into pooled messages
+// (grpccodec.RegisterAuthorization). Off only in BenchmarkCheckOverGRPC,
+// which compares the two.
+var pooledCheckRequests = true
 
 // GRPCServerOptions are the gRPC server settings of the service (the
 // benchmark's no-op server has them with -options apigw): keepalives that

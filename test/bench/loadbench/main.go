@@ -55,10 +55,11 @@ func main() {
 	conns := flag.Int("connections", 2, "gRPC connections (Envoy opens one per worker thread)")
 	apigwBin := flag.String("apigw", "bin/apigw", "apigw binary")
 	baseBin := flag.String("apigw-base", "bin/apigw-base", "second apigw binary, measured as the server apigw-base (e.g. the build before a change)")
-	pprofOn := flag.Bool("pprof", false, "serve /debug/pprof/ on apigw's admin port (127.0.0.1:18201) while it is measured")
+	pprofOn := flag.Bool("pprof", false, "serve /debug/pprof/ while a server is measured: apigw's on its admin port (127.0.0.1:18201), the no-op's on 127.0.0.1:18101")
 	noopBin := flag.String("noop", "bin/noopauthz", "no-op Check server binary")
-	mixName := flag.String("mix", "mix", "requests: mix (the realistic mix), app1k (app-signed, 1 KiB body), app64k (app-signed, 64 KiB body), none (auth none)")
+	mixName := flag.String("mix", "mix", "requests: mix (the realistic mix), app1k (app-signed, 1 KiB body), app64k (app-signed, 64 KiB body), none (auth none), none64k (auth none, 64 KiB body)")
 	serverList := flag.String("servers", "noop,apigw", "servers measured in turn: noop (default grpc-go server), noop-apigw (no-op with apigw's gRPC settings), apigw, apigw-base (the -apigw-base binary)")
+	rate := flag.Int("rate", 0, "requests/s of all callers together (0: as fast as they can); at a rate every server sustains, the servers' CPU per request is compared at the same load, not at the load each one reaches")
 	rounds := flag.Int("rounds", 1, "rounds; even rounds measure the servers in reverse order (2 rounds of noop,apigw: A B B A)")
 	flag.Parse()
 
@@ -86,6 +87,11 @@ func main() {
 			argv[name] = append(argv[name], "--pprof")
 		}
 	}
+	if *pprofOn {
+		for _, name := range []string{"noop", "noop-apigw"} {
+			argv[name] = append(argv[name], "-pprof", "127.0.0.1:18101")
+		}
+	}
 	addr := map[string]string{"noop": "127.0.0.1:18100", "noop-apigw": "127.0.0.1:18100", "apigw": "127.0.0.1:18200", "apigw-base": "127.0.0.1:18200"}
 	servers := strings.Split(*serverList, ",")
 	for _, name := range servers {
@@ -100,7 +106,7 @@ func main() {
 			slices.Reverse(order)
 		}
 		for _, name := range order {
-			r, err := measure(name, argv[name], addr[name], mix, !strings.HasPrefix(name, "apigw"), *concurrency, *conns, *warmup, *duration)
+			r, err := measure(name, argv[name], addr[name], mix, !strings.HasPrefix(name, "apigw"), *concurrency, *conns, *rate, *warmup, *duration)
 			if err != nil {
 				fail(err)
 			}
@@ -108,7 +114,11 @@ func main() {
 			results = append(results, r)
 		}
 	}
-	fmt.Printf("\nconcurrency %d, %d connections, %s measured after %s warm-up, mix: %s\n\n", *concurrency, *conns, *duration, *warmup, mix.describe())
+	pace := "as fast as the callers can"
+	if *rate > 0 {
+		pace = fmt.Sprintf("at %d requests/s", *rate)
+	}
+	fmt.Printf("\nconcurrency %d, %d connections, %s, %s measured after %s warm-up, mix: %s\n\n", *concurrency, *conns, pace, *duration, *warmup, mix.describe())
 	fmt.Println("| round | server | requests/s | p50 | p90 | p99 | p99.9 | server CPU (cores) | server CPU per request | server peak RSS | wrong decisions |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
@@ -183,6 +193,7 @@ groups:
       - {name: hmac, method: GET, path: /hmac, auth: hmac, backend: {url: "http://127.0.0.1:9"}}
       - {name: token, method: GET, path: /token, auth: token, backend: {url: "http://127.0.0.1:9"}}
       - {name: open, method: GET, path: /open, auth: none, backend: {url: "http://127.0.0.1:9"}}
+      - {name: open-post, method: POST, path: /open-post, auth: none, backend: {url: "http://127.0.0.1:9"}}
 apps:
   - {name: bench-app, key: bench-app-key-0001, secret: {value: bench-app-secret-0001}, grants: [{api: bench/*}]}
 iam_users:
@@ -245,9 +256,15 @@ func buildMix(t time.Time, tokenKey *ecdsa.PrivateKey, name string) (mixList, er
 		return mixList{{kind, app, true}}, err
 	case "none":
 		return mixList{{"auth none", unsigned("GET", "/open", nil, "bench/open"), true}}, nil
+	case "none64k":
+		body = []byte(`{"data":"` + strings.Repeat("x", 64<<10-11) + `"}`)
+		r, _ := http.NewRequest("POST", "http://bench.example.com/open-post", nil)
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-Trace-Id", "bench")
+		return mixList{{"auth none 64KiB body", envoycheck.FromHTTP(r, body, "bench/open-post", "RELEASE"), true}}, nil
 	case "mix":
 	default:
-		return nil, fmt.Errorf("-mix %q: want mix, app1k, app64k or none", name)
+		return nil, fmt.Errorf("-mix %q: want mix, app1k, app64k, none or none64k", name)
 	}
 	app, err := signed("POST", "/app?a=1&b=two", body, "bench-app-key-0001", "bench-app-secret-0001", t, "bench/app")
 	if err != nil {
@@ -332,7 +349,7 @@ type result struct {
 // cpuPerReq is the server's CPU time per request.
 func (r *result) cpuPerReq() float64 { return r.cpu * 1e6 / r.rps }
 
-func measure(name string, argv []string, addr string, mix mixList, noop bool, concurrency, nconns int, warmup, duration time.Duration) (*result, error) {
+func measure(name string, argv []string, addr string, mix mixList, noop bool, concurrency, nconns, rate int, warmup, duration time.Duration) (*result, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -372,13 +389,24 @@ func measure(name string, argv []string, addr string, mix mixList, noop bool, co
 		var wrong, errs atomic.Int64
 		lat := make([][]time.Duration, concurrency)
 		var wg sync.WaitGroup
-		deadline := time.Now().Add(d)
+		t0 := time.Now()
+		deadline := t0.Add(d)
+		// With a rate, request k of all callers together is sent at
+		// t0 + k/rate (at once when the callers are behind).
+		var sent atomic.Int64
 		for w := 0; w < concurrency; w++ {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
 				client := authv3.NewAuthorizationClient(conns[w%len(conns)])
 				for i := w; time.Now().Before(deadline); i++ {
+					if rate > 0 {
+						at := t0.Add(time.Duration(sent.Add(1)-1) * time.Second / time.Duration(rate))
+						if !at.Before(deadline) {
+							break
+						}
+						time.Sleep(time.Until(at))
+					}
 					it := mix[i%len(mix)]
 					start := time.Now()
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

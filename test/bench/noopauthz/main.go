@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // -pprof
 	"os"
 	"os/signal"
 	"syscall"
@@ -39,7 +41,11 @@ func (noop) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse,
 func main() {
 	addr := flag.String("address", "127.0.0.1:18100", "gRPC listen address")
 	options := flag.String("options", "default", "gRPC server settings: default (grpc.NewServer()) or apigw (apigw's)")
+	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address (e.g. 127.0.0.1:18101) to profile the no-op")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	var opts []grpc.ServerOption
 	switch *options {
 	case "default":
