@@ -59,9 +59,10 @@ type builder struct {
 	snap             *model.Snapshot
 	envs             map[string]*model.Environment
 	secrets          [][]byte
-	// digests are the group digests, in declaration order; reuse holds
-	// models of a previous snapshot's groups by digest.
-	digests []string
+	// digests are the group and API digests, in declaration order;
+	// reuse holds models of a previous snapshot's groups by digest (and
+	// so, by group name, those of its APIs).
+	digests digests
 	// allowEmpty accepts a configuration without groups.
 	allowEmpty bool
 	reuse      map[string]*model.Group
@@ -80,9 +81,11 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 }
 
 // build is Build reusing, for each group whose digest is a key of reuse,
-// that model (a previous snapshot's group: copied, never changed). digest
-// computes the digests (nil: groupDigests).
-func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group, digest func(*configv1.Gateway) ([]byte, []string)) (*model.Snapshot, error) {
+// that model (a previous snapshot's group: copied, never changed), and in
+// any other group, the model of each API whose digest is that of an API
+// of reuse's group of the same name. digest computes the digests (nil:
+// groupDigests).
+func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
@@ -101,8 +104,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	if digest == nil {
 		digest = groupDigests
 	}
-	var shared []byte
-	shared, b.digests = digest(gw)
+	b.digests = digest(gw)
 	b.reuse = reuse
 	b.allowEmpty = gw.GetAllowEmpty()
 	b.server(gw.GetServer())
@@ -124,6 +126,6 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	if err := b.ps.err(source); err != nil {
 		return nil, err
 	}
-	b.snap.Version = version(shared, b.digests, b.secrets)
+	b.snap.Version = version(b.digests.shared, b.digests.groups, b.secrets)
 	return b.snap, nil
 }

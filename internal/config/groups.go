@@ -62,7 +62,7 @@ func (b *builder) groups(list []*configv1.Group) {
 			}
 		}
 		b.groupTLS(path, grp, g.GetTls())
-		grp.Digest = b.digests[i]
+		grp.Digest = b.digests.groups[i]
 		if old := b.reuse[grp.Digest]; old != nil {
 			// Same definition and same surroundings: the same model, but
 			// for the policy bindings made below (apps, usage plans, ACL
@@ -79,9 +79,17 @@ func (b *builder) groups(list []*configv1.Group) {
 			continue
 		}
 		warned := len(b.snap.Warnings)
+		prev := b.previousAPIs(grp.Name)
 		for j, a := range g.GetApis() {
-			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
+			var api *model.API
+			digest := b.apiDigest(i, j)
+			if old := prev[digest]; old != nil {
+				api = b.reusedAPI(idx(field(path, "apis"), j), old, routes)
+			} else {
+				api = b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
+			}
 			if api != nil {
+				api.Digest = digest
 				api.Dialect = grp.Dialect
 				api.Responses = grp.Responses
 				if api.HideCredentials == nil && g.HideCredentials != nil {
@@ -122,6 +130,59 @@ func (b *builder) variantPreflight(path string, api *model.API) {
 				api.Name, envList(p.Environments), envList(api.Environments))
 			return
 		}
+	}
+}
+
+// apiDigest is the digest of API j of group i ("" when unknown).
+func (b *builder) apiDigest(i, j int) string {
+	if i < len(b.digests.apis) && j < len(b.digests.apis[i]) {
+		return b.digests.apis[i][j]
+	}
+	return ""
+}
+
+// previousAPIs returns the API models of the reused snapshot's group
+// named group, by API digest (nil if there is none). An API digest
+// covers the group's own fields, so only that group can hold an API
+// with the digest of one of this group's.
+func (b *builder) previousAPIs(group string) map[string]*model.API {
+	for _, g := range b.reuse {
+		if g.Name != group {
+			continue
+		}
+		out := make(map[string]*model.API, len(g.APIs))
+		for _, a := range g.APIs {
+			if a.Digest != "" {
+				out[a.Digest] = a
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// reusedAPI is api for an API whose digest is that of old, an API of the
+// previous snapshot: old copied (reuseAPI), with what depends on the
+// other APIs of the group checked again (duplicate routes, variants).
+// What the caller sets from the group (dialect, responses, replay
+// protection) it sets again.
+func (b *builder) reusedAPI(path string, old *model.API, routes map[string]string) *model.API {
+	api := b.reuseAPI(old)
+	api.Variant, api.Replay = "", nil
+	for _, e := range api.Environments {
+		b.routeKey(path, api, e, routes)
+	}
+	return b.variant(path, api)
+}
+
+// routeKey records the route of api in environment e, refusing a second
+// API with the same method, match and path in e.
+func (b *builder) routeKey(path string, api *model.API, e string, routes map[string]string) {
+	rk := strings.Join([]string{api.Group, api.Method, api.Match.String(), routePath(api), e}, "\x00")
+	if first, dup := routes[rk]; dup {
+		b.ps.add(path, "duplicate route: %s %s (%s match) in environment %s is already defined at %s", api.Method, api.Path, api.Match, e, first)
+	} else {
+		routes[rk] = path
 	}
 }
 
@@ -244,12 +305,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 			b.ps.add(idx(field(path, "environments"), k), "environment %q is listed twice", e)
 			continue
 		}
-		rk := strings.Join([]string{group, api.Method, api.Match.String(), routePath(api), e}, "\x00")
-		if first, dup := routes[rk]; dup {
-			b.ps.add(path, "duplicate route: %s %s (%s match) in environment %s is already defined at %s", api.Method, api.Path, api.Match, e, first)
-		} else {
-			routes[rk] = path
-		}
+		b.routeKey(path, api, e, routes)
 		dep := &model.Deployment{Environment: e}
 		dep.Backend = b.backend(field(path, "backend"), a.GetBackend(), env)
 		b.backendPathTemplate(backendPathField(field(path, "backend"), a.GetBackend()), api, dep.Backend, true)
@@ -277,6 +333,13 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		}
 		return ei.Name < ej.Name
 	})
+	return b.variant(path, api)
+}
+
+// variant checks api against the earlier definitions of its ID in its
+// group, and makes it a variant if there are some; nil if it cannot be
+// one.
+func (b *builder) variant(path string, api *model.API) *model.API {
 	if prev := b.variants[api.ID]; len(prev) > 0 {
 		// Variants: definitions of one API published in different
 		// environments.
@@ -290,7 +353,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		}
 		if len(shared) > 0 {
 			b.ps.add(field(path, "name"), "API %q is defined twice in group %q, both published in %s (definitions of one API must be published in different environments)",
-				api.Name, group, envList(shared))
+				api.Name, api.Group, envList(shared))
 			return nil
 		}
 		if len(api.Environments) == 0 {

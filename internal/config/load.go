@@ -123,7 +123,7 @@ func (p *Parser) remember(snap *model.Snapshot, err error) (*model.Snapshot, err
 // reuse (see build). A refusal lists every problem of the file, those of
 // the schema (unknown keys, wrong types) and those of the values together,
 // each with its line and column.
-func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, digest func(*configv1.Gateway) ([]byte, []string)) (*model.Snapshot, error) {
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
 	gw, err := parse(data)
 	var pe *parseError
 	if err != nil {
