@@ -84,8 +84,12 @@ type vhostWire struct {
 // encoding: equal hashes mean equal messages, so equal validation results.
 type msgHash [sha256.Size]byte
 
-// virtualHostsField is the number of RouteConfiguration.virtual_hosts.
-var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descriptor().Fields().ByName("virtual_hosts").Number()
+// virtualHostsField is the number of RouteConfiguration.virtual_hosts,
+// routesField of VirtualHost.routes.
+var (
+	virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descriptor().Fields().ByName("virtual_hosts").Number()
+	routesField       = (&routev3.VirtualHost{}).ProtoReflect().Descriptor().Fields().ByName("routes").Number()
+)
 
 // validate validates r. With known non-nil, it also hashes every task's
 // message (deterministic encoding) and skips the ones whose hash is in
@@ -97,9 +101,28 @@ var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descripto
 // resource found in hashed (the resources of a previous validation). It
 // returns what it learnt (nil without known).
 func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
+	return r.validatePlans(known, done, hashed, nil)
+}
+
+// validatePlans is validate for the resources of an incremental
+// translation: a virtual host with a plan in plans is made of its own
+// fields and the plan's segments (see vhostPlan). A segment encoded in a
+// virtual host of done (an API reused by the translation) is neither
+// hashed nor validated again: its hashes and encoding are taken from
+// there. Each segment of the plans is then placed in the new virtual
+// host's encoding (the plans' apiOutputs are the new translation's, not
+// shared with an earlier one).
+func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash, plans map[*routev3.VirtualHost]*vhostPlan) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
 		done, hashed = nil, nil
+	}
+	// A segment of a virtual host's routes: a range of tasks, or routes
+	// reused from an encoded virtual host.
+	type segment struct {
+		from, to int // task indexes
+		out      *apiOutput
+		wire     *vhostWire // reused: the encoding holding the routes
 	}
 	// A part of a resource: a range of tasks, a reused virtual host, or
 	// the hash of a reused resource.
@@ -109,6 +132,7 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 		reused   *vhostWire
 		hashed   resourceHash  // of a reused resource (version set)
 		msg      proto.Message // a resource other than a route configuration
+		segs     []segment     // of a new virtual host (from is its own fields)
 	}
 	type span struct {
 		typeURL, name string
@@ -122,7 +146,6 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 	}
 	spans := make([]span, 0, n)
 	singles := make([]part, n) // the parts of single-part resources
-	var fresh []part           // new virtual hosts (to encode)
 	for _, g := range groups {
 		names := make(map[string]bool, len(g.list))
 		for _, m := range g.list {
@@ -149,7 +172,7 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 					one[0].msg = m
 				}
 				sp.parts = one
-				tasks = append(tasks, validateTask{path, m})
+				tasks = append(tasks, validateTask{path: path, msg: m})
 				spans = append(spans, sp)
 				continue
 			}
@@ -160,7 +183,7 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			// would. (Smaller tasks also let an incremental validation skip
 			// more.)
 			sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
-			tasks = append(tasks, validateTask{path, without(rc, "virtual_hosts")})
+			tasks = append(tasks, validateTask{path: path, msg: without(rc, "virtual_hosts")})
 			for i, vh := range rc.GetVirtualHosts() {
 				if w := done[vh]; w != nil {
 					sp.parts = append(sp.parts, part{vh: vh, reused: w})
@@ -168,37 +191,48 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 				}
 				vpath := path + ".virtual_hosts[" + strconv.Itoa(i) + "]"
 				p := part{from: len(tasks), vh: vh}
-				tasks = append(tasks, validateTask{vpath, without(vh, "routes")})
-				for j, rt := range vh.GetRoutes() {
-					tasks = append(tasks, validateTask{vpath + ".routes[" + strconv.Itoa(j) + "]", rt})
+				tasks = append(tasks, validateTask{path: vpath, msg: without(vh, "routes"), keep: hashing})
+				plan := plans[vh]
+				if plan == nil {
+					plan = &vhostPlan{segs: []*apiOutput{{routes: vh.GetRoutes()}}}
+				}
+				j := 0 // route index in the virtual host
+				for _, o := range plan.segs {
+					if w := done[o.from]; w != nil && hashing {
+						p.segs = append(p.segs, segment{out: o, wire: w})
+						j += o.count
+						continue
+					}
+					if o.from != nil && o.routes == nil {
+						return nil, fmt.Errorf("xds: invalid resource: virtual host %q: the encoding of reused routes is missing", vh.GetName())
+					}
+					sg := segment{from: len(tasks), out: o}
+					for _, rt := range o.routes {
+						tasks = append(tasks, validateTask{path: vpath + ".routes[" + strconv.Itoa(j) + "]", msg: rt, keep: hashing, route: true})
+						j++
+					}
+					sg.to = len(tasks)
+					p.segs = append(p.segs, sg)
 				}
 				p.to = len(tasks)
 				sp.parts = append(sp.parts, p)
-				fresh = append(fresh, p)
 			}
 			spans = append(spans, sp)
 		}
 	}
 	errs := make([]error, len(tasks))
 	var hashes []msgHash
+	// enc holds the encoding of the tasks that keep it: a virtual host's
+	// own fields, and each route as a VirtualHost.routes field.
+	var enc [][]byte
 	if hashing {
 		hashes = make([]msgHash, len(tasks))
+		enc = make([][]byte, len(tasks))
 	}
-	fields := make([][]byte, len(fresh))
-	// Workers take tasks, then (hashing) the encoding of the new virtual
-	// hosts, by index from one counter.
-	jobs := len(tasks)
-	if hashing {
-		jobs += len(fresh)
-	}
-	parallel.For(jobs, runtime.GOMAXPROCS(0), func() func(int) {
+	parallel.For(len(tasks), runtime.GOMAXPROCS(0), func() func(int) {
 		w := &anyWalker{seen: map[*anypb.Any]bool{}}
 		var buf []byte
 		return func(i int) {
-			if i >= len(tasks) {
-				fields[i-len(tasks)] = encodeField(virtualHostsField, fresh[i-len(tasks)].vh)
-				return
-			}
 			if hashing {
 				var err error
 				if buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(buf[:0], tasks[i].msg); err != nil {
@@ -210,6 +244,14 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 				h.Write([]byte{0})
 				h.Write(buf)
 				h.Sum(hashes[i][:0])
+				switch {
+				case tasks[i].route:
+					e := make([]byte, 0, len(buf)+protowire.SizeTag(routesField)+protowire.SizeVarint(uint64(len(buf))))
+					e = protowire.AppendTag(e, routesField, protowire.BytesType)
+					enc[i] = protowire.AppendBytes(e, buf)
+				case tasks[i].keep:
+					enc[i] = slices.Clone(buf)
+				}
 				if known[hashes[i]] {
 					return
 				}
@@ -225,14 +267,8 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 	if !hashing {
 		return nil, nil
 	}
-	for i, f := range fields {
-		if f == nil {
-			return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", fresh[i].vh.GetName())
-		}
-	}
 	v := &validation{valid: make(map[msgHash]bool, len(known)), vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
 		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, len(known))}
-	k := 0 // next of fields
 	for _, sp := range spans {
 		if v.versions[sp.typeURL] == nil {
 			v.versions[sp.typeURL] = map[string]string{}
@@ -256,8 +292,17 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 				hs = append(hs, p.reused.parts...)
 				v.vhosts[p.vh] = p.reused
 			case p.vh != nil:
-				w := &vhostWire{parts: slices.Clone(hashes[p.from:p.to]), field: fields[k]}
-				k++
+				w, err := assemble(p.vh, hashes[p.from], enc[p.from], len(p.segs), func(k int) (*apiOutput, []msgHash, [][]byte, []byte) {
+					sg := p.segs[k]
+					if sg.wire != nil {
+						o := sg.out
+						return o, sg.wire.parts[1+o.first : 1+o.first+o.count], nil, sg.wire.field[o.off : o.off+o.size]
+					}
+					return sg.out, hashes[sg.from:sg.to], enc[sg.from:sg.to], nil
+				})
+				if err != nil {
+					return nil, err
+				}
 				hs = append(hs, w.parts...)
 				v.vhosts[p.vh] = w
 			default:
@@ -273,15 +318,74 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 	return v, nil
 }
 
-// encodeField returns m as field number n of a message (tag, length,
-// deterministic encoding), nil if it cannot be marshalled.
-func encodeField(n protowire.Number, m proto.Message) []byte {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return nil
+// assemble makes the hashes and encoding of a virtual host from its own
+// fields (their hash and deterministic encoding) and its n segments of
+// routes in order; seg(k) gives segment k's output, its routes' hashes,
+// and their encodings as VirtualHost.routes fields, either one per route
+// or (reused) all in one. A deterministic encoding orders fields by
+// number, so the routes go between the own fields numbered below
+// VirtualHost.routes and those above: the result is the bytes of a
+// deterministic encoding of the whole virtual host
+// (TestAssembledVirtualHosts). Each segment's output is placed in it
+// (apiOutput.from and the positions).
+func assemble(vh *routev3.VirtualHost, own msgHash, ownEnc []byte, n int, seg func(int) (*apiOutput, []msgHash, [][]byte, []byte)) (*vhostWire, error) {
+	split, ok := fieldsBelow(ownEnc, routesField)
+	if !ok {
+		return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", vh.GetName())
 	}
-	out := protowire.AppendTag(make([]byte, 0, len(b)+16), n, protowire.BytesType)
-	return protowire.AppendBytes(out, b)
+	size := len(ownEnc)
+	routes := 0
+	for k := range n {
+		_, hs, encs, whole := seg(k)
+		routes += len(hs)
+		size += len(whole)
+		for _, e := range encs {
+			size += len(e)
+		}
+	}
+	field := make([]byte, 0, protowire.SizeTag(virtualHostsField)+protowire.SizeVarint(uint64(size))+size)
+	field = protowire.AppendTag(field, virtualHostsField, protowire.BytesType)
+	field = protowire.AppendVarint(field, uint64(size))
+	field = append(field, ownEnc[:split]...)
+	parts := make([]msgHash, 1, 1+routes)
+	parts[0] = own
+	for k := range n {
+		o, hs, encs, whole := seg(k)
+		first, off := len(parts)-1, len(field)
+		parts = append(parts, hs...)
+		field = append(field, whole...)
+		for _, e := range encs {
+			field = append(field, e...)
+		}
+		o.from, o.first, o.count, o.off, o.size = vh, first, len(hs), off, len(field)-off
+	}
+	field = append(field, ownEnc[split:]...)
+	return &vhostWire{parts: parts, field: field}, nil
+}
+
+// fieldsBelow returns the length of the leading fields of b (a message's
+// encoding) numbered below n, and whether every later field is numbered
+// above n (as in a deterministic encoding).
+func fieldsBelow(b []byte, n protowire.Number) (int, bool) {
+	split := -1
+	for off := 0; off < len(b); {
+		num, typ, l := protowire.ConsumeTag(b[off:])
+		if l < 0 {
+			return 0, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[off+l:])
+		if m < 0 || num == n || (split >= 0 && num < n) {
+			return 0, false
+		}
+		if num > n && split < 0 {
+			split = off
+		}
+		off += l + m
+	}
+	if split < 0 {
+		split = len(b)
+	}
+	return split, true
 }
 
 // hashOf is the hex version of a sequence of part hashes: the hash itself
@@ -309,6 +413,9 @@ func (v *validation) version() string {
 type validateTask struct {
 	path string
 	msg  proto.Message
+	// keep: the encoding is kept (a virtual host's own fields); route:
+	// kept as a VirtualHost.routes field.
+	keep, route bool
 }
 
 // without returns a shallow copy of m without the named field (the other
