@@ -29,7 +29,7 @@ type apiOutput struct {
 	routes []*routev3.Route
 	// from is the virtual host whose encoding holds the routes at
 	// first and off (nil: not encoded yet).
-	from                     *routev3.VirtualHost
+	from                    *routev3.VirtualHost
 	first, count, off, size int
 }
 

@@ -172,7 +172,9 @@ groups:
 			5, "url.http.10.0.0.13.80", "url.http.10.0.0.6.80", nil},
 		{"a policy's backend", func(s string) string { return strings.Replace(s, `"http://10.0.0.8"`, `"http://10.0.0.14"`, 1) },
 			5, "url.http.10.0.0.14.80", "url.http.10.0.0.8.80", nil},
-		{"a group's own field", func(s string) string { return strings.Replace(s, "[a.example.com]", "[a.example.com, a2.example.com]", 1) },
+		{"a group's own field", func(s string) string {
+			return strings.Replace(s, "[a.example.com]", "[a.example.com, a2.example.com]", 1)
+		},
 			0, "", "", nil},
 		{"a variable (outside the groups)", func(s string) string { return strings.Replace(s, "h: 10.0.0.4", "h: 10.0.0.10", 1) },
 			0, "url.http.10.0.0.10.81", "url.http.10.0.0.4.81", nil},
