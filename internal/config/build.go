@@ -69,6 +69,12 @@ type builder struct {
 	// variants are the definitions of each API id, in declaration order
 	// (more than one: variants, see model.API.Variant).
 	variants map[string][]*model.API
+	// sharedAPIs are the APIs of the previous snapshot this one shares
+	// (see shareable); sharedDeps maps their deployments to them and
+	// owned a shared deployment to its copy, once own needed them.
+	sharedAPIs []*model.API
+	sharedDeps map[*model.Deployment]*model.API
+	owned      map[*model.Deployment]*model.Deployment
 	// certSubjects maps a client-certificate subject to the app that
 	// claims it (apps[].client_certificate_subjects).
 	certSubjects map[string]string
@@ -92,8 +98,14 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
-	b := &builder{opts: opts, snap: &model.Snapshot{
-		APIs:             map[string]*model.API{},
+	apis := 0
+	for _, g := range gw.GetGroups() {
+		apis += len(g.GetApis())
+	}
+	b := &builder{opts: opts, variants: make(map[string][]*model.API, apis), snap: &model.Snapshot{
+		// Sized once: a large configuration's maps would otherwise grow
+		// (and rehash) a dozen times.
+		APIs:             make(map[string]*model.API, apis),
 		Channels:         map[string]*model.Channel{},
 		Apps:             map[string]*model.App{},
 		AccessKeys:       map[string]*model.AccessKey{},

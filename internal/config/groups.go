@@ -66,10 +66,17 @@ func (b *builder) groups(list []*configv1.Group) {
 		if old := b.reuse[grp.Digest]; old != nil {
 			// Same definition and same surroundings: the same model, but
 			// for the policy bindings made below (apps, usage plans, ACL
-			// and throttle policies bind this snapshot's objects).
+			// and throttle policies bind this snapshot's objects): shared
+			// when it binds none of them (see shareable), copied when it
+			// does.
 			for _, a := range old.APIs {
-				api := b.reuseAPI(a)
-				api.Responses = grp.Responses
+				api := a
+				if b.shareable(a, grp) {
+					b.sharedAPIs = append(b.sharedAPIs, a)
+				} else {
+					api = b.reuseAPI(a)
+					api.Responses = grp.Responses
+				}
 				grp.APIs = append(grp.APIs, api)
 				b.addAPI(api)
 			}
@@ -82,11 +89,22 @@ func (b *builder) groups(list []*configv1.Group) {
 		prev := b.previousAPIs(grp.Name)
 		for j, a := range g.GetApis() {
 			var api *model.API
+			shared := false
 			digest := b.apiDigest(i, j)
 			if old := prev[digest]; old != nil {
-				api = b.reusedAPI(idx(field(path, "apis"), j), old, routes)
+				api, shared = b.reusedAPI(idx(field(path, "apis"), j), old, grp, routes)
 			} else {
 				api = b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
+			}
+			if api != nil && shared {
+				// As resolved before (its replay protection is off:
+				// nothing to check or warn about again).
+				if api.Variant != "" && grp.PathEnvironments == nil {
+					b.variantPreflight(idx(field(path, "apis"), j), api)
+				}
+				grp.APIs = append(grp.APIs, api)
+				b.addAPI(api)
+				continue
 			}
 			if api != nil {
 				api.Digest = digest
@@ -162,17 +180,89 @@ func (b *builder) previousAPIs(group string) map[string]*model.API {
 }
 
 // reusedAPI is api for an API whose digest is that of old, an API of the
-// previous snapshot: old copied (reuseAPI), with what depends on the
-// other APIs of the group checked again (duplicate routes, variants).
-// What the caller sets from the group (dialect, responses, replay
-// protection) it sets again.
-func (b *builder) reusedAPI(path string, old *model.API, routes map[string]string) *model.API {
-	api := b.reuseAPI(old)
-	api.Variant, api.Replay = "", nil
-	for _, e := range api.Environments {
-		b.routeKey(path, api, e, routes)
+// previous snapshot, with what depends on the other APIs of the group
+// checked again (duplicate routes, variants): old itself when it can be
+// shared (shared true: see shareable; and without replay protection, so
+// that the group's settings have nothing to change in it), else a copy
+// (reuseAPI) in which the caller sets what comes from the group
+// (dialect, responses, replay protection) again.
+func (b *builder) reusedAPI(path string, old *model.API, grp *model.Group, routes map[string]string) (api *model.API, shared bool) {
+	for _, e := range old.Environments {
+		b.routeKey(path, old, e, routes)
 	}
-	return b.variant(path, api)
+	variant, ok := b.variantOf(path, old)
+	if !ok {
+		return nil, false
+	}
+	if variant == old.Variant && old.Replay == nil && b.shareable(old, grp) {
+		b.sharedAPIs = append(b.sharedAPIs, old)
+		return old, true
+	}
+	api = b.reuseAPI(old)
+	api.Variant, api.Replay = variant, nil
+	return api, false
+}
+
+// shareable reports whether old, the model of an API of a previous
+// snapshot whose digest is unchanged, can be this snapshot's as it is
+// (shared, never changed) instead of copied: when nothing in it is an
+// object of its own snapshot, that is it has no authorizer, no gateway
+// responses and no policy bindings on its deployments. The bindings of
+// an API depend only on the definitions outside the groups and on the
+// API's ID and environments, all in its digest: an API that had none has
+// none again (and should a binding be made to it all the same, own
+// copies it first).
+func (b *builder) shareable(old *model.API, grp *model.Group) bool {
+	if old.Authorizer != nil || old.Responses != nil || grp.Responses != nil {
+		return false
+	}
+	for _, d := range old.Deployments {
+		if len(d.ACLs) > 0 || d.Throttle != nil || len(d.UsagePlans) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// own returns d, a deployment of this snapshot, ready to take a policy
+// binding: when d belongs to an API shared with a previous snapshot, the
+// API is copied first (and replaced by its copy in the snapshot), and the
+// copy's deployment is returned.
+func (b *builder) own(d *model.Deployment) *model.Deployment {
+	if len(b.sharedAPIs) == 0 {
+		return d
+	}
+	if c := b.owned[d]; c != nil {
+		return c
+	}
+	if b.sharedDeps == nil {
+		b.sharedDeps = map[*model.Deployment]*model.API{}
+		b.owned = map[*model.Deployment]*model.Deployment{}
+		for _, api := range b.sharedAPIs {
+			for _, sd := range api.Deployments {
+				b.sharedDeps[sd] = api
+			}
+		}
+	}
+	api := b.sharedDeps[d]
+	if api == nil {
+		return d
+	}
+	c := b.reuseAPI(api)
+	b.snap.APIs[c.Key()] = c
+	if i := slices.Index(b.variants[c.ID], api); i >= 0 {
+		b.variants[c.ID][i] = c
+	}
+	if g := b.group(c.Group); g != nil {
+		if i := slices.Index(g.APIs, api); i >= 0 {
+			g.APIs[i] = c
+		}
+	}
+	for env, sd := range api.Deployments {
+		delete(b.sharedDeps, sd)
+		b.owned[sd] = c.Deployments[env]
+	}
+	return b.owned[d]
 }
 
 // routeKey records the route of api in environment e, refusing a second
@@ -333,13 +423,18 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		}
 		return ei.Name < ej.Name
 	})
-	return b.variant(path, api)
+	v, ok := b.variantOf(path, api)
+	if !ok {
+		return nil
+	}
+	api.Variant = v
+	return api
 }
 
-// variant checks api against the earlier definitions of its ID in its
-// group, and makes it a variant if there are some; nil if it cannot be
-// one.
-func (b *builder) variant(path string, api *model.API) *model.API {
+// variantOf checks api against the earlier definitions of its ID in its
+// group, and returns its Variant: "" if there are none, its environments
+// if there are; false if it cannot be a variant (reported).
+func (b *builder) variantOf(path string, api *model.API) (string, bool) {
 	if prev := b.variants[api.ID]; len(prev) > 0 {
 		// Variants: definitions of one API published in different
 		// environments.
@@ -354,14 +449,14 @@ func (b *builder) variant(path string, api *model.API) *model.API {
 		if len(shared) > 0 {
 			b.ps.add(field(path, "name"), "API %q is defined twice in group %q, both published in %s (definitions of one API must be published in different environments)",
 				api.Name, api.Group, envList(shared))
-			return nil
+			return "", false
 		}
 		if len(api.Environments) == 0 {
-			return nil // none of its environments is defined (reported)
+			return "", false // none of its environments is defined (reported)
 		}
-		api.Variant = strings.Join(api.Environments, ",")
+		return strings.Join(api.Environments, ","), true
 	}
-	return api
+	return "", true
 }
 
 // envList names environments in a message: "BETA and RELEASE".

@@ -580,6 +580,13 @@ groups:
 					if api.Digest == "" {
 						t.Errorf("API %s has no digest", api.Key())
 					}
+					// A reused API is shared unless policies bind it
+					// (one/b: the throttle policy's, of this snapshot).
+					if old := first.APIs[api.Key()]; old == api && api.ID == "one/b" {
+						t.Error("one/b, bound to a policy, is shared with the previous snapshot")
+					} else if old != nil && old.Digest == api.Digest && api.ID != "one/b" && old != api {
+						t.Errorf("%s: reused but copied", api.Key())
+					}
 					if backends[api.Deployments[api.Environments[0]].Backend.URL] {
 						reused = append(reused, api.Key())
 					}
@@ -592,5 +599,58 @@ groups:
 				t.Error("one/b lost its throttle policy binding")
 			}
 		})
+	}
+}
+
+// TestOwnCopiesSharedAPI: a policy binding made to an API shared with a
+// previous snapshot copies the API first: the previous snapshot is left
+// as it was, and the copy replaces the shared API everywhere in the new
+// one.
+func TestOwnCopiesSharedAPI(t *testing.T) {
+	const src = `
+environments: [{name: BETA}]
+groups:
+  - name: g
+    apis:
+      - {name: a, path: /a, environments: [RELEASE, BETA], backend: {url: "http://10.0.0.1/a"}}
+      - {name: b, path: /b, backend: {url: "http://10.0.0.1/b"}}
+`
+	var p Parser
+	first, err := p.Load("own", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := p.Load("own", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := first.APIs["g/a"]
+	if second.APIs["g/a"] != shared {
+		t.Fatal("the unchanged API is not shared")
+	}
+	b := &builder{snap: second, sharedAPIs: []*model.API{shared, first.APIs["g/b"]},
+		variants: map[string][]*model.API{"g/a": {shared}, "g/b": {first.APIs["g/b"]}}}
+	pol := &model.ThrottlePolicy{Name: "p"}
+	for _, env := range []string{"BETA", "RELEASE", "BETA"} {
+		d := b.own(shared.Deployments[env])
+		if d == shared.Deployments[env] {
+			t.Fatalf("%s: the shared deployment is returned for a binding", env)
+		}
+		d.Throttle = pol
+	}
+	c := second.APIs["g/a"]
+	if c == shared || second.Groups[0].APIs[0] != c || b.variants["g/a"][0] != c {
+		t.Fatal("the copy does not replace the shared API in the snapshot")
+	}
+	if c.Deployments["BETA"].Throttle != pol || c.Deployments["RELEASE"].Throttle != pol {
+		t.Error("the bindings are not on the copy")
+	}
+	for env, d := range shared.Deployments {
+		if d.Throttle != nil {
+			t.Errorf("%s: the previous snapshot's deployment was bound", env)
+		}
+	}
+	if second.APIs["g/b"] != first.APIs["g/b"] {
+		t.Error("an API no binding was made to is copied")
 	}
 }
