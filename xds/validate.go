@@ -141,8 +141,10 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 	var tasks []validateTask
 	groups := r.groups()
 	n := 0
+	perType := make(map[string]int, len(groups))
 	for _, g := range groups {
 		n += len(g.list)
+		perType[g.typeURL] = len(g.list)
 	}
 	spans := make([]span, 0, n)
 	singles := make([]part, n) // the parts of single-part resources
@@ -271,7 +273,7 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, len(known))}
 	for _, sp := range spans {
 		if v.versions[sp.typeURL] == nil {
-			v.versions[sp.typeURL] = map[string]string{}
+			v.versions[sp.typeURL] = make(map[string]string, perType[sp.typeURL])
 		}
 		if p := sp.parts[0]; p.msg != nil {
 			// A resource other than a route configuration: one part.
