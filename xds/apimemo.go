@@ -18,19 +18,22 @@ import (
 )
 
 // apiOutput is the translation of one API's routes within its group's
-// virtual host. Fresh, it holds the route messages; once validated (see
-// Resources.validate), where they are in the encoding of the virtual host
-// (validation.vhosts): its routes first..first+count-1 (so its hashes
-// are the vhostWire parts 1+first..), encoded as bytes off..off+size-1 of
-// vhostWire.field. Read-only once validated.
+// virtual host, once validated (see Resources.validatePlans): where they
+// are in the encoding of the virtual host (validation.vhosts[from]): its
+// routes first..first+count-1 (so its hashes are the vhostWire parts
+// 1+first..), encoded as bytes off..off+size-1 of vhostWire.field; and
+// what they add to the clusters and listener. It holds no route message
+// nor bytes of its own (the memo keeps one per API). Read-only once
+// validated.
 type apiOutput struct {
-	part *apiPart
-	// routes is a fresh translation (nil once encoded, see lean).
-	routes []*routev3.Route
-	// from is the virtual host whose encoding holds the routes at
-	// first and off (nil: not encoded yet).
+	// clusters are the clusters the routes use (the group's own copies,
+	// shared); extra is the rest of what they add (nil: nothing).
+	clusters []*clusterv3.Cluster
+	extra    *apiExtra
+	// from is the virtual host whose encoding holds the routes at first
+	// and off (nil: not encoded yet).
 	from                    *routev3.VirtualHost
-	first, count, off, size int
+	first, count, off, size int32
 }
 
 // encoded reports whether o's routes are in an encoding (from).
@@ -44,12 +47,10 @@ func (o *apiOutput) moved() *apiOutput {
 	return &c
 }
 
-// apiPart is what an API's routes add to the clusters, endpoints and
-// listener: the clusters and endpoints they use (the group's own copies,
-// shared), the IP tags of their conditions, the identity headers they
-// match on and the flags. Read-only once made.
-type apiPart struct {
-	clusters       []*clusterv3.Cluster
+// apiExtra is what an API's routes add besides clusters: the endpoints
+// of the clusters they use, the IP tags of their conditions, the identity
+// headers they match on and the flags. Read-only once made.
+type apiExtra struct {
 	endpoints      []*endpointv3.ClusterLoadAssignment
 	ipTags         map[string][]*corev3.CidrRange
 	rerouteHeaders []string
@@ -63,64 +64,80 @@ type apiPart struct {
 // from the previous translation's encoding. The virtual host message
 // itself has no routes.
 type vhostPlan struct {
-	segs []*apiOutput
+	segs []planSeg
+}
+
+// planSeg is a segment of a plan: fresh routes, or (routes nil) those of
+// out, encoded. out receives the segment's place in the new encoding (nil
+// for the group's own routes: not kept).
+type planSeg struct {
+	out    *apiOutput
+	routes []*routev3.Route
 }
 
 // apiRoutesPart translates the routes of api with t, like apiRoutes,
 // collecting what they add to t (clusters, endpoints, IP tags, re-routing
-// headers, flags) in an apiPart, which it also adds to t.
-func (t *translator) apiRoutesPart(g *model.Group, api *model.API) *apiOutput {
+// headers, flags) in an apiOutput, which it also adds to t.
+func (t *translator) apiRoutesPart(g *model.Group, api *model.API) (*apiOutput, []*routev3.Route) {
 	clusters, endpoints, ipTags, reroute := t.clusters, t.endpoints, t.ipTags, t.rerouteHeaders
 	throttled, maxMock := t.throttled, t.maxMockBody
 	t.clusters, t.endpoints = map[string]*clusterv3.Cluster{}, map[string]*endpointv3.ClusterLoadAssignment{}
 	t.ipTags, t.rerouteHeaders = map[string][]*corev3.CidrRange{}, map[string]bool{}
 	t.throttled, t.maxMockBody = false, 0
 	routes := t.apiRoutes(g, api)
-	p := &apiPart{throttled: t.throttled, maxMockBody: t.maxMockBody}
+	o := &apiOutput{}
 	for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
-		p.clusters = append(p.clusters, t.clusters[name])
+		o.clusters = append(o.clusters, t.clusters[name])
 	}
-	for _, name := range slices.Sorted(maps.Keys(t.endpoints)) {
-		p.endpoints = append(p.endpoints, t.endpoints[name])
+	if len(t.endpoints) > 0 || len(t.ipTags) > 0 || len(t.rerouteHeaders) > 0 || t.throttled || t.maxMockBody > 0 {
+		x := &apiExtra{throttled: t.throttled, maxMockBody: t.maxMockBody}
+		for _, name := range slices.Sorted(maps.Keys(t.endpoints)) {
+			x.endpoints = append(x.endpoints, t.endpoints[name])
+		}
+		if len(t.ipTags) > 0 {
+			x.ipTags = t.ipTags
+		}
+		x.rerouteHeaders = slices.Sorted(maps.Keys(t.rerouteHeaders))
+		o.extra = x
 	}
-	if len(t.ipTags) > 0 {
-		p.ipTags = t.ipTags
-	}
-	p.rerouteHeaders = slices.Sorted(maps.Keys(t.rerouteHeaders))
 	t.clusters, t.endpoints, t.ipTags, t.rerouteHeaders = clusters, endpoints, ipTags, reroute
 	t.throttled, t.maxMockBody = throttled, maxMock
-	t.addPart(p)
-	return &apiOutput{part: p, routes: routes}
+	t.addPart(o)
+	return o, routes
 }
 
 // addPart adds what an API's routes use to t. A cluster or endpoint t
-// already has is the same (its name fixes its content): p then takes t's,
-// so that the group keeps one copy of each.
-func (t *translator) addPart(p *apiPart) {
-	for i, c := range p.clusters {
+// already has is the same (its name fixes its content): o then takes
+// t's, so that the group keeps one copy of each.
+func (t *translator) addPart(o *apiOutput) {
+	for i, c := range o.clusters {
 		if have := t.clusters[c.GetName()]; have != nil {
-			p.clusters[i] = have
+			o.clusters[i] = have
 		} else {
 			t.clusters[c.GetName()] = c
 		}
 	}
-	for i, e := range p.endpoints {
+	x := o.extra
+	if x == nil {
+		return
+	}
+	for i, e := range x.endpoints {
 		if have := t.endpoints[e.GetClusterName()]; have != nil {
-			p.endpoints[i] = have
+			x.endpoints[i] = have
 		} else {
 			t.endpoints[e.GetClusterName()] = e
 		}
 	}
-	for tag, r := range p.ipTags {
+	for tag, r := range x.ipTags {
 		if t.ipTags[tag] == nil {
 			t.ipTags[tag] = r
 		}
 	}
-	for _, h := range p.rerouteHeaders {
+	for _, h := range x.rerouteHeaders {
 		t.rerouteHeaders[h] = true
 	}
-	t.throttled = t.throttled || p.throttled
-	t.maxMockBody = max(t.maxMockBody, p.maxMockBody)
+	t.throttled = t.throttled || x.throttled
+	t.maxMockBody = max(t.maxMockBody, x.maxMockBody)
 }
 
 // virtualHostPlan is virtualHost made of parts: the virtual host's own
@@ -131,28 +148,28 @@ func (t *translator) addPart(p *apiPart) {
 func (t *translator) virtualHostPlan(g *model.Group, prev map[string]*apiOutput) (*routev3.VirtualHost, *vhostPlan, map[string]*apiOutput) {
 	vh := &routev3.VirtualHost{Name: g.Name, Domains: append([]string(nil), groupDomains(g)...)}
 	t.markDialect(g, vh)
-	plan := &vhostPlan{}
-	plan.segs = append(plan.segs, &apiOutput{routes: []*routev3.Route{t.pathGuardRoute(g)}})
 	apis := orderAPIs(t, g)
+	plan := &vhostPlan{segs: make([]planSeg, 0, len(apis)+2)}
+	plan.segs = append(plan.segs, planSeg{routes: []*routev3.Route{t.pathGuardRoute(g)}})
 	outs := make(map[string]*apiOutput, len(apis))
 	for _, api := range apis {
-		var o *apiOutput
+		var sg planSeg
 		_, twice := outs[api.Digest]
 		if old := prev[api.Digest]; old != nil && !twice && old.encoded() {
-			o = old.moved()
-			t.addPart(o.part)
+			sg.out = old.moved()
+			t.addPart(sg.out)
 		} else {
-			o = t.apiRoutesPart(g, api)
+			sg.out, sg.routes = t.apiRoutesPart(g, api)
 		}
 		if api.Digest != "" && !twice {
-			outs[api.Digest] = o
+			outs[api.Digest] = sg.out
 		}
-		plan.segs = append(plan.segs, o)
+		plan.segs = append(plan.segs, sg)
 	}
 	if routeMisses(g) {
-		plan.segs = append(plan.segs, &apiOutput{routes: t.missRoutes(g, apis)})
+		plan.segs = append(plan.segs, planSeg{routes: t.missRoutes(g, apis)})
 	} else {
-		plan.segs = append(plan.segs, &apiOutput{routes: []*routev3.Route{t.notFoundRoute()}})
+		plan.segs = append(plan.segs, planSeg{routes: []*routev3.Route{t.notFoundRoute()}})
 	}
 	return vh, plan, outs
 }

@@ -46,8 +46,8 @@ func prepareStep(t *testing.T, snap *model.Snapshot, opts Options, workers int, 
 	}
 	p := &prepared{res: res, reused: map[string]int{}}
 	for vh, plan := range memo.plans() {
-		for _, o := range plan.segs {
-			if o.encoded() {
+		for _, sg := range plan.segs {
+			if sg.out != nil && sg.routes == nil && sg.out.encoded() {
 				p.reused[vh.GetName()]++
 			}
 		}

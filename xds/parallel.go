@@ -213,7 +213,7 @@ func (m *groupMemo) lean(v *validation) *groupMemo {
 			// they now stand for their routes in the stub's encoding.
 			for _, a := range o.apis {
 				if a.from == o.vh {
-					a.from, a.routes = stub, nil
+					a.from = stub
 				}
 			}
 		}

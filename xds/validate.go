@@ -124,6 +124,9 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 		out      *apiOutput
 		wire     *vhostWire // reused: the encoding holding the routes
 	}
+	// placed stands for the place of a segment of the group's own
+	// routes (not kept).
+	var placed apiOutput
 	// A part of a resource: a range of tasks, a reused virtual host, or
 	// the hash of a reused resource.
 	type part struct {
@@ -196,20 +199,25 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 				tasks = append(tasks, validateTask{path: vpath, msg: without(vh, "routes"), keep: hashing})
 				plan := plans[vh]
 				if plan == nil {
-					plan = &vhostPlan{segs: []*apiOutput{{routes: vh.GetRoutes()}}}
+					plan = &vhostPlan{segs: []planSeg{{routes: vh.GetRoutes()}}}
 				}
 				j := 0 // route index in the virtual host
-				for _, o := range plan.segs {
-					if w := done[o.from]; w != nil && hashing {
+				for _, ps := range plan.segs {
+					o := ps.out
+					if o == nil {
+						o = &placed
+					}
+					if ps.routes == nil && o.from != nil {
+						w := done[o.from]
+						if w == nil || !hashing {
+							return nil, fmt.Errorf("xds: invalid resource: virtual host %q: the encoding of reused routes is missing", vh.GetName())
+						}
 						p.segs = append(p.segs, segment{out: o, wire: w})
-						j += o.count
+						j += int(o.count)
 						continue
 					}
-					if o.from != nil && o.routes == nil {
-						return nil, fmt.Errorf("xds: invalid resource: virtual host %q: the encoding of reused routes is missing", vh.GetName())
-					}
 					sg := segment{from: len(tasks), out: o}
-					for _, rt := range o.routes {
+					for _, rt := range ps.routes {
 						tasks = append(tasks, validateTask{path: vpath + ".routes[" + strconv.Itoa(j) + "]", msg: rt, keep: hashing, route: true})
 						j++
 					}
@@ -359,7 +367,7 @@ func assemble(vh *routev3.VirtualHost, own msgHash, ownEnc []byte, n int, seg fu
 		for _, e := range encs {
 			field = append(field, e...)
 		}
-		o.from, o.first, o.count, o.off, o.size = vh, first, len(hs), off, len(field)-off
+		o.from, o.first, o.count, o.off, o.size = vh, int32(first), int32(len(hs)), int32(off), int32(len(field)-off)
 	}
 	field = append(field, ownEnc[split:]...)
 	return &vhostWire{parts: parts, field: field}, nil
