@@ -36,7 +36,7 @@ type prepared struct {
 func prepareStep(t *testing.T, snap *model.Snapshot, opts Options, workers int, last *prepared) *prepared {
 	t.Helper()
 	var memo *groupMemo
-	known, done, hashed := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
+	known, done, hashed := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
 	if last != nil {
 		memo, known, done, hashed = last.memo, last.v.valid, last.v.vhosts, last.v.resources
 	}

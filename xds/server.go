@@ -131,7 +131,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if err != nil {
 		return nil, err
 	}
-	known, done, hashed := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
+	known, done, hashed := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
 	if last != nil {
 		known, done, hashed = last.valid, last.vhosts, last.resources
 	}

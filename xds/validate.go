@@ -44,9 +44,10 @@ func (r *Resources) Validate() error {
 // learnt: the hash of every message it checked, the encoding of every
 // virtual host, and a version of each resource for delta xDS.
 type validation struct {
-	// valid holds the hashes of the messages found valid: a later
-	// validation need not check them again.
-	valid map[msgHash]bool
+	// valid holds the hashes of the messages found valid (those of this
+	// configuration, and maybe some of earlier ones): a later validation
+	// need not check them again.
+	valid *validSet
 	// vhosts holds the hashes and encoding of each virtual host: a later
 	// validation given the same (read-only) virtual host reuses them.
 	vhosts map[*routev3.VirtualHost]*vhostWire
@@ -100,7 +101,7 @@ var (
 // the very message) is neither hashed nor validated again, nor is another
 // resource found in hashed (the resources of a previous validation). It
 // returns what it learnt (nil without known).
-func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
+func (r *Resources) validate(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
 	return r.validatePlans(known, done, hashed, nil)
 }
 
@@ -112,7 +113,7 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 // there. Each segment of the plans is then placed in the new virtual
 // host's encoding (the plans' apiOutputs are the new translation's, not
 // shared with an earlier one).
-func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash, plans map[*routev3.VirtualHost]*vhostPlan) (*validation, error) {
+func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash, plans map[*routev3.VirtualHost]*vhostPlan) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
 		done, hashed = nil, nil
@@ -262,7 +263,7 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 				case tasks[i].keep:
 					enc[i] = slices.Clone(buf)
 				}
-				if known[hashes[i]] {
+				if known.has(hashes[i]) {
 					return
 				}
 			}
@@ -277,8 +278,8 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 	if !hashing {
 		return nil, nil
 	}
-	v := &validation{valid: make(map[msgHash]bool, len(known)), vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
-		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, len(known))}
+	v := &validation{vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
+		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, known.total)}
 	for _, sp := range spans {
 		if v.versions[sp.typeURL] == nil {
 			v.versions[sp.typeURL] = make(map[string]string, perType[sp.typeURL])
@@ -290,7 +291,6 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 				rh = resourceHash{hash: hashes[p.from], version: hashOf(hashes[p.from : p.from+1])}
 			}
 			v.resources[p.msg] = rh
-			v.valid[rh.hash] = true
 			v.hashes = append(v.hashes, rh.hash)
 			v.versions[sp.typeURL][sp.name] = rh.version
 			continue
@@ -319,13 +319,64 @@ func (r *Resources) validatePlans(known map[msgHash]bool, done map[*routev3.Virt
 				hs = append(hs, hashes[p.from:p.to]...)
 			}
 		}
-		for _, h := range hs {
-			v.valid[h] = true
-		}
 		v.hashes = append(v.hashes, hs...)
 		v.versions[sp.typeURL][sp.name] = hashOf(hs)
 	}
+	// Every part is either hashed now (a task) or reused from the last
+	// validation, whose set has its hash.
+	v.valid = known.extend(hashes, v.hashes)
 	return v, nil
+}
+
+// validSet is a set of message hashes found valid: its own and, read-only,
+// those of an earlier set (the last validation's), so that a validation
+// that hashed a few messages adds those instead of copying every hash of
+// the configuration. A hash of an earlier configuration may stay in it
+// (still valid: validity is a pure function of the bytes) until the set
+// is flattened to the hashes of one configuration, which bounds its size.
+type validSet struct {
+	own  map[msgHash]bool
+	base *validSet
+	// depth is the number of sets from this one down; total the number
+	// of hashes they hold.
+	depth, total int
+}
+
+// maxValidDepth bounds the sets a lookup goes through.
+const maxValidDepth = 8
+
+// has reports whether h is in s (nil: empty).
+func (s *validSet) has(h msgHash) bool {
+	for ; s != nil; s = s.base {
+		if s.own[h] {
+			return true
+		}
+	}
+	return false
+}
+
+// extend returns s with fresh added, or, when that would be too deep or
+// hold more than twice the hashes of the configuration (all), a flat set
+// of all. all must be in s or fresh.
+func (s *validSet) extend(fresh, all []msgHash) *validSet {
+	own := map[msgHash]bool{}
+	for _, h := range fresh {
+		if !s.has(h) {
+			own[h] = true
+		}
+	}
+	n := &validSet{own: own, base: s, depth: 1, total: len(own)}
+	if s != nil {
+		n.depth, n.total = s.depth+1, s.total+len(own)
+	}
+	if n.depth <= maxValidDepth && n.total <= 2*len(all) {
+		return n
+	}
+	flat := make(map[msgHash]bool, len(all))
+	for _, h := range all {
+		flat[h] = true
+	}
+	return &validSet{own: flat, depth: 1, total: len(flat)}
 }
 
 // assemble makes the hashes and encoding of a virtual host from its own
