@@ -55,6 +55,9 @@ type validation struct {
 	// resource's deterministic encoding (a hash of its parts' hashes for a
 	// route configuration), equal for equal resources.
 	versions map[string]map[string]string
+	// raws holds, for a route configuration, the encodings of its virtual
+	// hosts in order, in one buffer of which each vhosts field is a part.
+	raws map[*routev3.RouteConfiguration][]byte
 	// hashes are the part hashes in resource order (for a version of the
 	// whole set).
 	hashes []msgHash
@@ -141,6 +144,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 	type span struct {
 		typeURL, name string
 		parts         []part
+		rc            *routev3.RouteConfiguration // a route configuration
 	}
 	var tasks []validateTask
 	groups := r.groups()
@@ -189,6 +193,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			// would. (Smaller tasks also let an incremental validation skip
 			// more.)
 			sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
+			sp.rc = rc
 			tasks = append(tasks, validateTask{path: path, msg: without(rc, "virtual_hosts")})
 			for i, vh := range rc.GetVirtualHosts() {
 				if w := done[vh]; w != nil {
@@ -278,8 +283,38 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 	if !hashing {
 		return nil, nil
 	}
-	v := &validation{vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
-		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, known.total)}
+	segs := func(p part) segmentFunc {
+		return func(k int) (*apiOutput, []msgHash, [][]byte, []byte) {
+			sg := p.segs[k]
+			if sg.wire != nil {
+				o := sg.out
+				return o, sg.wire.parts[1+o.first : 1+o.first+o.count], nil, sg.wire.field[o.off : o.off+o.size]
+			}
+			return sg.out, hashes[sg.from:sg.to], enc[sg.from:sg.to], nil
+		}
+	}
+	// The part hashes of every resource, in order, in one slice (the
+	// virtual hosts' are parts of it).
+	nparts := 0
+	for _, sp := range spans {
+		if sp.rc == nil {
+			nparts++
+			continue
+		}
+		for _, p := range sp.parts {
+			switch {
+			case p.reused != nil:
+				nparts += len(p.reused.parts)
+			case p.vh != nil:
+				_, routes := assembledSize(enc[p.from], len(p.segs), segs(p))
+				nparts += 1 + routes
+			default:
+				nparts += p.to - p.from
+			}
+		}
+	}
+	v := &validation{vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{}, raws: map[*routev3.RouteConfiguration][]byte{},
+		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, nparts)}
 	for _, sp := range spans {
 		if v.versions[sp.typeURL] == nil {
 			v.versions[sp.typeURL] = make(map[string]string, perType[sp.typeURL])
@@ -295,32 +330,42 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			v.versions[sp.typeURL][sp.name] = rh.version
 			continue
 		}
-		var hs []msgHash
+		// The virtual hosts' encodings are made in one buffer, in order:
+		// what the route configuration on the wire carries (see wire).
+		total := 0
 		for _, p := range sp.parts {
 			switch {
 			case p.reused != nil:
-				hs = append(hs, p.reused.parts...)
-				v.vhosts[p.vh] = p.reused
+				total += len(p.reused.field)
 			case p.vh != nil:
-				w, err := assemble(p.vh, hashes[p.from], enc[p.from], len(p.segs), func(k int) (*apiOutput, []msgHash, [][]byte, []byte) {
-					sg := p.segs[k]
-					if sg.wire != nil {
-						o := sg.out
-						return o, sg.wire.parts[1+o.first : 1+o.first+o.count], nil, sg.wire.field[o.off : o.off+o.size]
-					}
-					return sg.out, hashes[sg.from:sg.to], enc[sg.from:sg.to], nil
-				})
-				if err != nil {
-					return nil, err
-				}
-				hs = append(hs, w.parts...)
-				v.vhosts[p.vh] = w
-			default:
-				hs = append(hs, hashes[p.from:p.to]...)
+				n, _ := assembledSize(enc[p.from], len(p.segs), segs(p))
+				total += n
 			}
 		}
-		v.hashes = append(v.hashes, hs...)
-		v.versions[sp.typeURL][sp.name] = hashOf(hs)
+		raw := make([]byte, 0, total)
+		start := len(v.hashes)
+		for _, p := range sp.parts {
+			switch {
+			case p.reused != nil:
+				h, off := len(v.hashes), len(raw)
+				v.hashes = append(v.hashes, p.reused.parts...)
+				raw = append(raw, p.reused.field...)
+				v.vhosts[p.vh] = &vhostWire{parts: v.hashes[h:len(v.hashes):len(v.hashes)], field: raw[off:len(raw):len(raw)]}
+			case p.vh != nil:
+				var w *vhostWire
+				var err error
+				if raw, v.hashes, w, err = assemble(raw, v.hashes, p.vh, hashes[p.from], enc[p.from], len(p.segs), segs(p)); err != nil {
+					return nil, err
+				}
+				v.vhosts[p.vh] = w
+			default:
+				v.hashes = append(v.hashes, hashes[p.from:p.to]...)
+			}
+		}
+		if sp.rc != nil && len(raw) == total {
+			v.raws[sp.rc] = raw
+		}
+		v.versions[sp.typeURL][sp.name] = hashOf(v.hashes[start:])
 	}
 	// Every part is either hashed now (a task) or reused from the last
 	// validation, whose set has its hash.
@@ -379,23 +424,16 @@ func (s *validSet) extend(fresh, all []msgHash) *validSet {
 	return &validSet{own: flat, depth: 1, total: len(flat)}
 }
 
-// assemble makes the hashes and encoding of a virtual host from its own
-// fields (their hash and deterministic encoding) and its n segments of
-// routes in order; seg(k) gives segment k's output, its routes' hashes,
-// and their encodings as VirtualHost.routes fields, either one per route
-// or (reused) all in one. A deterministic encoding orders fields by
-// number, so the routes go between the own fields numbered below
-// VirtualHost.routes and those above: the result is the bytes of a
-// deterministic encoding of the whole virtual host
-// (TestAssembledVirtualHosts). Each segment's output is placed in it
-// (apiOutput.from and the positions).
-func assemble(vh *routev3.VirtualHost, own msgHash, ownEnc []byte, n int, seg func(int) (*apiOutput, []msgHash, [][]byte, []byte)) (*vhostWire, error) {
-	split, ok := fieldsBelow(ownEnc, routesField)
-	if !ok {
-		return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", vh.GetName())
-	}
+// segmentFunc gives segment k of a virtual host's routes: its output,
+// its routes' hashes, and their encodings as VirtualHost.routes fields,
+// either one per route or (reused) all in one.
+type segmentFunc func(k int) (*apiOutput, []msgHash, [][]byte, []byte)
+
+// assembledSize returns the length of the encoding assemble makes of a
+// virtual host (as a RouteConfiguration.virtual_hosts field), and its
+// number of routes.
+func assembledSize(ownEnc []byte, n int, seg segmentFunc) (field, routes int) {
 	size := len(ownEnc)
-	routes := 0
 	for k := range n {
 		_, hs, encs, whole := seg(k)
 		routes += len(hs)
@@ -404,16 +442,42 @@ func assemble(vh *routev3.VirtualHost, own msgHash, ownEnc []byte, n int, seg fu
 			size += len(e)
 		}
 	}
-	field := make([]byte, 0, protowire.SizeTag(virtualHostsField)+protowire.SizeVarint(uint64(size))+size)
+	return protowire.SizeTag(virtualHostsField) + protowire.SizeVarint(uint64(size)) + size, routes
+}
+
+// assemble appends to dst the encoding of a virtual host as a
+// RouteConfiguration.virtual_hosts field, made from its own fields (their
+// hash and deterministic encoding) and its n segments of routes in order,
+// and its part hashes to hashes, and returns both with the virtual host's
+// hashes and encoding (parts of them; dst must have room for the
+// encoding: see assembledSize). A deterministic
+// encoding orders fields by number, so the routes go between the own
+// fields numbered below VirtualHost.routes and those above: the result is
+// the bytes of a deterministic encoding of the whole virtual host
+// (TestAssembledVirtualHosts). Each segment's output is placed in it
+// (apiOutput.from and the positions).
+func assemble(dst []byte, hashes []msgHash, vh *routev3.VirtualHost, own msgHash, ownEnc []byte, n int, seg segmentFunc) ([]byte, []msgHash, *vhostWire, error) {
+	split, ok := fieldsBelow(ownEnc, routesField)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", vh.GetName())
+	}
+	fieldSize, routes := assembledSize(ownEnc, n, seg)
+	if cap(dst)-len(dst) < fieldSize {
+		dst = slices.Grow(dst, fieldSize)
+	}
+	start := len(dst)
+	size := fieldSize - protowire.SizeTag(virtualHostsField)
+	size -= protowire.SizeVarint(uint64(size))
+	field := dst[start:start]
 	field = protowire.AppendTag(field, virtualHostsField, protowire.BytesType)
 	field = protowire.AppendVarint(field, uint64(size))
 	field = append(field, ownEnc[:split]...)
-	parts := make([]msgHash, 1, 1+routes)
-	parts[0] = own
+	hstart := len(hashes)
+	hashes = append(slices.Grow(hashes, 1+routes), own)
 	for k := range n {
 		o, hs, encs, whole := seg(k)
-		first, off := len(parts)-1, len(field)
-		parts = append(parts, hs...)
+		first, off := len(hashes)-hstart-1, len(field)
+		hashes = append(hashes, hs...)
 		field = append(field, whole...)
 		for _, e := range encs {
 			field = append(field, e...)
@@ -421,7 +485,9 @@ func assemble(vh *routev3.VirtualHost, own msgHash, ownEnc []byte, n int, seg fu
 		o.from, o.first, o.count, o.off, o.size = vh, int32(first), int32(len(hs)), int32(off), int32(len(field)-off)
 	}
 	field = append(field, ownEnc[split:]...)
-	return &vhostWire{parts: parts, field: field}, nil
+	field = field[:len(field):len(field)]
+	parts := hashes[hstart:len(hashes):len(hashes)]
+	return dst[:start+len(field)], hashes, &vhostWire{parts: parts, field: field}, nil
 }
 
 // fieldsBelow returns the length of the leading fields of b (a message's
@@ -561,6 +627,12 @@ func (r *Resources) snapshot(version string, v *validation) (*cachev3.Snapshot, 
 // rc itself is returned when a virtual host has no encoding. It makes v's
 // encodings parts of the returned message.
 func (v *validation) wire(rc *routev3.RouteConfiguration) proto.Message {
+	if raw, ok := v.raws[rc]; ok {
+		// Validation made the encodings in one buffer, in order.
+		out := without(rc, "virtual_hosts")
+		out.ProtoReflect().SetUnknown(raw)
+		return out
+	}
 	n := 0
 	for _, vh := range rc.GetVirtualHosts() {
 		w := v.vhosts[vh]
