@@ -36,16 +36,11 @@ type apiOutput struct {
 	first, count, off, size int32
 }
 
-// encoded reports whether o's routes are in an encoding (from).
+// encoded reports whether o's routes are in an encoding (from). A new
+// translation reusing o copies it: the same routes, still where they are
+// in o's virtual host (from) until the new virtual host is encoded, which
+// places them in it.
 func (o *apiOutput) encoded() bool { return o.from != nil }
-
-// moved returns o as reused by a new translation of its group: the same
-// routes, still where they are in o's virtual host (from) until the new
-// virtual host is encoded, which places them in it.
-func (o *apiOutput) moved() *apiOutput {
-	c := *o
-	return &c
-}
 
 // apiExtra is what an API's routes add besides clusters: the endpoints
 // of the clusters they use, the IP tags of their conditions, the identity
@@ -78,16 +73,24 @@ type planSeg struct {
 // apiRoutesPart translates the routes of api with t, like apiRoutes,
 // collecting what they add to t (clusters, endpoints, IP tags, re-routing
 // headers, flags) in an apiOutput, which it also adds to t.
-func (t *translator) apiRoutesPart(g *model.Group, api *model.API) (*apiOutput, []*routev3.Route) {
+func (t *translator) apiRoutesPart(g *model.Group, api *model.API, o *apiOutput) []*routev3.Route {
 	clusters, endpoints, ipTags, reroute := t.clusters, t.endpoints, t.ipTags, t.rerouteHeaders
 	throttled, maxMock := t.throttled, t.maxMockBody
 	t.clusters, t.endpoints = map[string]*clusterv3.Cluster{}, map[string]*endpointv3.ClusterLoadAssignment{}
 	t.ipTags, t.rerouteHeaders = map[string][]*corev3.CidrRange{}, map[string]bool{}
 	t.throttled, t.maxMockBody = false, 0
 	routes := t.apiRoutes(g, api)
-	o := &apiOutput{}
-	for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
-		o.clusters = append(o.clusters, t.clusters[name])
+	*o = apiOutput{}
+	if len(t.clusters) > 0 {
+		// From the group's buffer: one allocation for many APIs.
+		if cap(t.clusterBuf)-len(t.clusterBuf) < len(t.clusters) {
+			t.clusterBuf = make([]*clusterv3.Cluster, 0, max(1024, len(t.clusters)))
+		}
+		from := len(t.clusterBuf)
+		for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
+			t.clusterBuf = append(t.clusterBuf, t.clusters[name])
+		}
+		o.clusters = t.clusterBuf[from:len(t.clusterBuf):len(t.clusterBuf)]
 	}
 	if len(t.endpoints) > 0 || len(t.ipTags) > 0 || len(t.rerouteHeaders) > 0 || t.throttled || t.maxMockBody > 0 {
 		x := &apiExtra{throttled: t.throttled, maxMockBody: t.maxMockBody}
@@ -103,7 +106,7 @@ func (t *translator) apiRoutesPart(g *model.Group, api *model.API) (*apiOutput, 
 	t.clusters, t.endpoints, t.ipTags, t.rerouteHeaders = clusters, endpoints, ipTags, reroute
 	t.throttled, t.maxMockBody = throttled, maxMock
 	t.addPart(o)
-	return o, routes
+	return routes
 }
 
 // addPart adds what an API's routes use to t. A cluster or endpoint t
@@ -152,14 +155,17 @@ func (t *translator) virtualHostPlan(g *model.Group, prev map[string]*apiOutput)
 	plan := &vhostPlan{segs: make([]planSeg, 0, len(apis)+2)}
 	plan.segs = append(plan.segs, planSeg{routes: []*routev3.Route{t.pathGuardRoute(g)}})
 	outs := make(map[string]*apiOutput, len(apis))
-	for _, api := range apis {
-		var sg planSeg
+	// The group's API outputs in one allocation (they live as long as the
+	// memo).
+	slab := make([]apiOutput, len(apis))
+	for k, api := range apis {
+		sg := planSeg{out: &slab[k]}
 		_, twice := outs[api.Digest]
 		if old := prev[api.Digest]; old != nil && !twice && old.encoded() {
-			sg.out = old.moved()
+			*sg.out = *old
 			t.addPart(sg.out)
 		} else {
-			sg.out, sg.routes = t.apiRoutesPart(g, api)
+			sg.routes = t.apiRoutesPart(g, api, sg.out)
 		}
 		if api.Digest != "" && !twice {
 			outs[api.Digest] = sg.out

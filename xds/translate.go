@@ -153,6 +153,8 @@ type translator struct {
 	reuse, memo *groupMemo
 	// incremental makes virtual hosts from plans (see virtualHostPlan).
 	incremental bool
+	// clusterBuf is where the API outputs' cluster lists are taken from.
+	clusterBuf []*clusterv3.Cluster
 }
 
 func newTranslator(snap *model.Snapshot, opts Options) *translator {

@@ -111,10 +111,12 @@ func apiDigests(shared []byte, g *configv1.Group, known map[*configv1.Api]apiSum
 	frame(h, b)
 	own := h.Sum(nil)
 	apis := g.GetApis()
-	digests := make([]string, len(apis))
 	sums := make([]apiSum, len(apis))
 	seen := make(map[string]bool, len(apis))
 	var buf [2*sha256.Size + 1]byte
+	// The digests in hex, in one string (one allocation, not one per API:
+	// they live as long as the models).
+	all := make([]byte, hex.EncodedLen(sha256.Size)*len(apis))
 	for j, a := range apis {
 		s, ok := known[a]
 		if !ok {
@@ -130,7 +132,12 @@ func apiDigests(shared []byte, g *configv1.Group, known map[*configv1.Api]apiSum
 		}
 		seen[a.GetName()] = true
 		sum := sha256.Sum256(m)
-		digests[j] = hex.EncodeToString(sum[:])
+		hex.Encode(all[j*hex.EncodedLen(sha256.Size):], sum[:])
+	}
+	text := string(all)
+	digests := make([]string, len(apis))
+	for j := range apis {
+		digests[j] = text[j*hex.EncodedLen(sha256.Size) : (j+1)*hex.EncodedLen(sha256.Size)]
 	}
 	return digests, sums
 }
