@@ -303,12 +303,6 @@ func TestReusedVirtualHosts(t *testing.T) {
 	})
 }
 
-// wireDecodes checks that the wire form of rc decodes to rc.
-func wireDecodes(t *testing.T, v *validation, rc *routev3.RouteConfiguration) {
-	t.Helper()
-	wireDecodesTo(t, v, rc, rc)
-}
-
 // wireDecodesTo checks that the wire form of rc decodes to want (rc
 // itself, or rc's virtual hosts with their routes when they were
 // translated incrementally).
