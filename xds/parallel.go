@@ -72,6 +72,17 @@ type groupMemo struct {
 	// vhPlans are the plans of the virtual hosts of the translation that
 	// made m (every group's, with a digest or not), until validated.
 	vhPlans map[*routev3.VirtualHost]*vhostPlan
+	// clusterNames are that translation's cluster names, sorted (read-only).
+	clusterNames []string
+}
+
+// clusterOrder returns the sorted cluster names of m's translation (nil
+// if none).
+func (m *groupMemo) clusterOrder() []string {
+	if m == nil {
+		return nil
+	}
+	return m.clusterNames
 }
 
 // apis returns the API translations of the group named name (whatever
@@ -195,7 +206,7 @@ func (m *groupMemo) lean(v *validation) *groupMemo {
 	if m == nil || v == nil {
 		return m
 	}
-	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups))}
+	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups)), clusterNames: m.clusterNames}
 	keep := make(map[*routev3.VirtualHost]*vhostWire, len(m.groups))
 	for d, o := range m.groups {
 		w := v.vhosts[o.vh]

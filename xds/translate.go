@@ -93,7 +93,11 @@ func translateWith(snap *model.Snapshot, opts Options, workers int, reuse *group
 	if tlsLis != nil {
 		res.Listeners = append(res.Listeners, tlsLis)
 	}
-	for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
+	names := sortedNames(t.clusters, t.reuse.clusterOrder())
+	if t.memo != nil {
+		t.memo.clusterNames = names
+	}
+	for _, name := range names {
 		res.Clusters = append(res.Clusters, t.clusters[name])
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.endpoints)) {
@@ -216,4 +220,22 @@ func (t *translator) sharedHeader(kind, value string, mk func() *routev3.HeaderM
 	h := mk()
 	t.headerMatchers[key] = h
 	return h
+}
+
+// sortedNames returns the keys of m sorted, which is last when m has
+// exactly last's keys (checked: a lookup each, cheaper than sorting).
+func sortedNames[V any](m map[string]V, last []string) []string {
+	if len(last) == len(m) {
+		same := true
+		for _, name := range last {
+			if _, ok := m[name]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return last
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
 }
