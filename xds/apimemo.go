@@ -84,7 +84,7 @@ func (t *translator) apiRoutesPart(g *model.Group, api *model.API, o *apiOutput)
 	if len(t.clusters) > 0 {
 		// From the group's buffer: one allocation for many APIs.
 		if cap(t.clusterBuf)-len(t.clusterBuf) < len(t.clusters) {
-			t.clusterBuf = make([]*clusterv3.Cluster, 0, max(1024, len(t.clusters)))
+			t.clusterBuf = make([]*clusterv3.Cluster, 0, max(t.clusterChunk, len(t.clusters)))
 		}
 		from := len(t.clusterBuf)
 		for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
@@ -158,6 +158,15 @@ func (t *translator) virtualHostPlan(g *model.Group, prev map[string]*apiOutput)
 	// The group's API outputs in one allocation (they live as long as the
 	// memo).
 	slab := make([]apiOutput, len(apis))
+	// Room in the cluster buffer for about as many APIs as are translated
+	// (a reused API keeps its list: a buffer mostly empty would stay).
+	fresh := 0
+	for _, api := range apis {
+		if prev[api.Digest] == nil {
+			fresh++
+		}
+	}
+	t.clusterChunk = min(1024, 2*fresh)
 	for k, api := range apis {
 		sg := planSeg{out: &slab[k]}
 		_, twice := outs[api.Digest]

@@ -157,8 +157,10 @@ type translator struct {
 	reuse, memo *groupMemo
 	// incremental makes virtual hosts from plans (see virtualHostPlan).
 	incremental bool
-	// clusterBuf is where the API outputs' cluster lists are taken from.
-	clusterBuf []*clusterv3.Cluster
+	// clusterBuf is where the API outputs' cluster lists are taken from,
+	// in chunks of clusterChunk.
+	clusterBuf   []*clusterv3.Cluster
+	clusterChunk int
 }
 
 func newTranslator(snap *model.Snapshot, opts Options) *translator {
