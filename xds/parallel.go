@@ -52,6 +52,13 @@ type groupOutput struct {
 	part *translator
 	// stub: vh is a stand-in for the encoded virtual host (see lean).
 	stub bool
+	// plan is how vh's routes are made, when it was translated
+	// incrementally (vh then has no routes of its own); nil when vh is
+	// whole, or once encoded.
+	plan *vhostPlan
+	// apis are the translations of the group's APIs, by API digest
+	// (incremental translations only).
+	apis map[string]*apiOutput
 }
 
 // groupMemo holds the translation of each group of one configuration by
@@ -62,6 +69,43 @@ type groupOutput struct {
 type groupMemo struct {
 	opts   Options
 	groups map[string]*groupOutput
+	// vhPlans are the plans of the virtual hosts of the translation that
+	// made m (every group's, with a digest or not), until validated.
+	vhPlans map[*routev3.VirtualHost]*vhostPlan
+	// clusterNames are that translation's cluster names, sorted (read-only).
+	clusterNames []string
+}
+
+// clusterOrder returns the sorted cluster names of m's translation (nil
+// if none).
+func (m *groupMemo) clusterOrder() []string {
+	if m == nil {
+		return nil
+	}
+	return m.clusterNames
+}
+
+// apis returns the API translations of the group named name (whatever
+// its digest: an API digest covers the group's own fields), nil if none.
+func (m *groupMemo) apis(name string, opts Options) map[string]*apiOutput {
+	if m == nil || m.opts != opts {
+		return nil
+	}
+	for _, o := range m.groups {
+		if o.vh.GetName() == name {
+			return o.apis
+		}
+	}
+	return nil
+}
+
+// plans returns the plan of each virtual host of m translated
+// incrementally, for validation.
+func (m *groupMemo) plans() map[*routev3.VirtualHost]*vhostPlan {
+	if m == nil {
+		return nil
+	}
+	return m.vhPlans
 }
 
 // virtualHostsWith is virtualHosts with at most workers workers.
@@ -95,7 +139,7 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 	parallel.For(len(todo), workers, func() func(int) {
 		return func(k int) {
 			i := todo[k]
-			outs[i], vhErr[i] = t.translateGroup(i, groups[i])
+			outs[i], vhErr[i] = t.translateGroup(i, groups[i], t.reuse.apis(groups[i].Name, t.opts))
 		}
 	})
 	for i := range groups {
@@ -105,7 +149,7 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 			}
 		}
 	}
-	memo := &groupMemo{opts: t.opts, groups: make(map[string]*groupOutput, len(groups))}
+	memo := &groupMemo{opts: t.opts, groups: make(map[string]*groupOutput, len(groups)), vhPlans: map[*routev3.VirtualHost]*vhostPlan{}}
 	out := make([]*routev3.VirtualHost, 0, len(groups))
 	for i, o := range outs {
 		if o == nil {
@@ -113,6 +157,9 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 		}
 		t.merge(o.part)
 		out = append(out, o.vh)
+		if o.plan != nil {
+			memo.vhPlans[o.vh] = o.plan
+		}
 		if d := groups[i].Digest; d != "" {
 			memo.groups[d] = o
 		}
@@ -121,8 +168,10 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 	return out
 }
 
-// translateGroup translates group i with a translator of its own.
-func (t *translator) translateGroup(i int, g *model.Group) (out *groupOutput, err error) {
+// translateGroup translates group i with a translator of its own; in an
+// incremental translation, reusing the APIs of prev (see
+// virtualHostPlan).
+func (t *translator) translateGroup(i int, g *model.Group, prev map[string]*apiOutput) (out *groupOutput, err error) {
 	defer func() {
 		// As Translate's own recover: a bug rejects the configuration
 		// instead of killing the process.
@@ -131,15 +180,20 @@ func (t *translator) translateGroup(i int, g *model.Group) (out *groupOutput, er
 		}
 	}()
 	w := newTranslator(t.snap, t.opts)
-	vh := w.virtualHost(g)
+	out = &groupOutput{}
+	if t.incremental {
+		out.vh, out.plan, out.apis = w.virtualHostPlan(g, prev)
+	} else {
+		out.vh = w.virtualHost(g)
+	}
 	if w.err != nil {
 		return nil, w.err
 	}
-	part := &translator{
+	out.part = &translator{
 		clusters: w.clusters, endpoints: w.endpoints, ipTags: w.ipTags, rerouteHeaders: w.rerouteHeaders,
 		tencent: w.tencent, routeMisses: w.routeMisses, throttled: w.throttled, maxMockBody: w.maxMockBody,
 	}
-	return &groupOutput{vh: vh, part: part}, nil
+	return out, nil
 }
 
 // lean returns m with the virtual host of each group replaced by a stub
@@ -152,7 +206,7 @@ func (m *groupMemo) lean(v *validation) *groupMemo {
 	if m == nil || v == nil {
 		return m
 	}
-	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups))}
+	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups)), clusterNames: m.clusterNames}
 	keep := make(map[*routev3.VirtualHost]*vhostWire, len(m.groups))
 	for d, o := range m.groups {
 		w := v.vhosts[o.vh]
@@ -164,8 +218,15 @@ func (m *groupMemo) lean(v *validation) *groupMemo {
 			keep[o.vh] = w
 		default:
 			stub := &routev3.VirtualHost{Name: o.vh.GetName()}
-			out.groups[d] = &groupOutput{vh: stub, part: o.part, stub: true}
+			out.groups[d] = &groupOutput{vh: stub, part: o.part, stub: true, apis: o.apis}
 			keep[stub] = w
+			// The API outputs of a new translation are this memo's:
+			// they now stand for their routes in the stub's encoding.
+			for _, a := range o.apis {
+				if a.from == o.vh {
+					a.from = stub
+				}
+			}
 		}
 	}
 	v.vhosts = keep

@@ -87,7 +87,7 @@ groups:
 }
 
 // TestReuseIsTranslation: translating a configuration while reusing the
-// groups of a previous translation gives byte for byte what a fresh
+// groups of a previous translation serves byte for byte what a fresh
 // translation gives, and reuses exactly the groups whose digest did not
 // change.
 func TestReuseIsTranslation(t *testing.T) {
@@ -134,12 +134,9 @@ groups:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, memo, err := translateReusing(loadYAML(t, "base", base), Options{}, 0, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			first := prepareStep(t, loadYAML(t, "base", base), Options{}, 0, nil)
 			before := map[*routev3.VirtualHost]bool{}
-			for _, o := range memo.groups {
+			for _, o := range first.memo.groups {
 				before[o.vh] = true
 			}
 			snap := loadYAML(t, "edited", tt.edit(base))
@@ -148,21 +145,19 @@ groups:
 				t.Fatal(err)
 			}
 			for _, workers := range []int{1, 2} {
-				res, _, err := translateReusing(snap, Options{}, workers, memo)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(marshalAll(t, res), marshalAll(t, fresh)) {
+				p := prepareStep(t, snap, Options{}, workers, first)
+				if !bytes.Equal(p.served, marshalAll(t, fresh)) {
 					t.Errorf("%d workers: reusing gives other resources than translating afresh", workers)
 				}
 				var reused []bool
-				for _, vh := range res.Routes[0].GetVirtualHosts() {
+				for _, vh := range p.res.Routes[0].GetVirtualHosts() {
 					reused = append(reused, before[vh])
 				}
 				if !slices.Equal(reused, tt.reused) {
 					t.Errorf("%d workers: reused groups %v, want %v", workers, reused, tt.reused)
 				}
 			}
+			memo := first.memo
 			// Other options: nothing may be reused.
 			res, _, err := translateReusing(snap, Options{CheckTimeout: 3 * time.Second}, 0, memo)
 			if err != nil {

@@ -144,7 +144,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if err != nil {
 		return nil, err
 	}
-	known, done, hashed := map[msgHash]bool{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
+	known, done, hashed := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
 	if last != nil {
 		known, done, hashed = last.valid, last.vhosts, last.resources
 	}
@@ -156,7 +156,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	// xDS, and each virtual host is encoded once: the route configuration
 	// sent to Envoy is assembled from those encodings. A resource that
 	// cannot be marshalled fails here, before the cache is touched.
-	v, err := res.validate(known, done, hashed)
+	v, err := res.validatePlans(known, done, hashed, memo.plans())
 	if err != nil {
 		return nil, err
 	}

@@ -45,15 +45,26 @@ func Translate(snap *model.Snapshot, opts Options) (res *Resources, err error) {
 // translateWorkers is Translate with at most workers workers for the virtual
 // hosts (0: by size and GOMAXPROCS, see virtualHosts).
 func translateWorkers(snap *model.Snapshot, opts Options, workers int) (res *Resources, err error) {
-	res, _, err = translateReusing(snap, opts, workers, nil)
+	res, _, err = translateWith(snap, opts, workers, nil, false)
 	return res, err
 }
 
 // translateReusing is translateWorkers reusing, for each group whose
 // digest is unchanged, its translation memorised in reuse (nil: none). It
 // also returns the memo of this translation's groups, for the next one.
-// The result is the same as without reuse (TestReuseIsTranslation).
+// It is incremental: a virtual host it translates has no routes of its
+// own, its memo's plan says what they are (see virtualHostPlan), and the
+// validation of the result encodes them (Resources.validate with the
+// memo's plans); an API of a changed group whose digest is unchanged is
+// reused too. The result, so encoded, is the same as without reuse
+// (TestReuseIsTranslation).
 func translateReusing(snap *model.Snapshot, opts Options, workers int, reuse *groupMemo) (res *Resources, memo *groupMemo, err error) {
+	return translateWith(snap, opts, workers, reuse, true)
+}
+
+// translateWith is translateReusing, incremental or not (whole virtual
+// hosts, as Translate returns them).
+func translateWith(snap *model.Snapshot, opts Options, workers int, reuse *groupMemo, incremental bool) (res *Resources, memo *groupMemo, err error) {
 	if snap == nil {
 		return nil, nil, errors.New("xds: nil snapshot")
 	}
@@ -67,6 +78,7 @@ func translateReusing(snap *model.Snapshot, opts Options, workers int, reuse *gr
 	t := newTranslator(snap, opts.withDefaults())
 	t.workers = workers
 	t.reuse = reuse
+	t.incremental = incremental
 	rc := t.routeConfig()
 	t.authzCluster()
 	lis := t.listener()
@@ -81,7 +93,11 @@ func translateReusing(snap *model.Snapshot, opts Options, workers int, reuse *gr
 	if tlsLis != nil {
 		res.Listeners = append(res.Listeners, tlsLis)
 	}
-	for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
+	names := sortedNames(t.clusters, t.reuse.clusterOrder())
+	if t.memo != nil {
+		t.memo.clusterNames = names
+	}
+	for _, name := range names {
 		res.Clusters = append(res.Clusters, t.clusters[name])
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.endpoints)) {
@@ -139,6 +155,12 @@ type translator struct {
 	// reuse holds the previous translation's groups, by digest (nil:
 	// translate every group); memo receives this translation's.
 	reuse, memo *groupMemo
+	// incremental makes virtual hosts from plans (see virtualHostPlan).
+	incremental bool
+	// clusterBuf is where the API outputs' cluster lists are taken from,
+	// in chunks of clusterChunk.
+	clusterBuf   []*clusterv3.Cluster
+	clusterChunk int
 }
 
 func newTranslator(snap *model.Snapshot, opts Options) *translator {
@@ -200,4 +222,22 @@ func (t *translator) sharedHeader(kind, value string, mk func() *routev3.HeaderM
 	h := mk()
 	t.headerMatchers[key] = h
 	return h
+}
+
+// sortedNames returns the keys of m sorted, which is last when m has
+// exactly last's keys (checked: a lookup each, cheaper than sorting).
+func sortedNames[V any](m map[string]V, last []string) []string {
+	if len(last) == len(m) {
+		same := true
+		for _, name := range last {
+			if _, ok := m[name]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return last
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
 }

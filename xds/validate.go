@@ -44,9 +44,10 @@ func (r *Resources) Validate() error {
 // learnt: the hash of every message it checked, the encoding of every
 // virtual host, and a version of each resource for delta xDS.
 type validation struct {
-	// valid holds the hashes of the messages found valid: a later
-	// validation need not check them again.
-	valid map[msgHash]bool
+	// valid holds the hashes of the messages found valid (those of this
+	// configuration, and maybe some of earlier ones): a later validation
+	// need not check them again.
+	valid *validSet
 	// vhosts holds the hashes and encoding of each virtual host: a later
 	// validation given the same (read-only) virtual host reuses them.
 	vhosts map[*routev3.VirtualHost]*vhostWire
@@ -54,6 +55,9 @@ type validation struct {
 	// resource's deterministic encoding (a hash of its parts' hashes for a
 	// route configuration), equal for equal resources.
 	versions map[string]map[string]string
+	// raws holds, for a route configuration, the encodings of its virtual
+	// hosts in order, in one buffer of which each vhosts field is a part.
+	raws map[*routev3.RouteConfiguration][]byte
 	// hashes are the part hashes in resource order (for a version of the
 	// whole set).
 	hashes []msgHash
@@ -84,8 +88,12 @@ type vhostWire struct {
 // encoding: equal hashes mean equal messages, so equal validation results.
 type msgHash [sha256.Size]byte
 
-// virtualHostsField is the number of RouteConfiguration.virtual_hosts.
-var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descriptor().Fields().ByName("virtual_hosts").Number()
+// virtualHostsField is the number of RouteConfiguration.virtual_hosts,
+// routesField of VirtualHost.routes.
+var (
+	virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descriptor().Fields().ByName("virtual_hosts").Number()
+	routesField       = (&routev3.VirtualHost{}).ProtoReflect().Descriptor().Fields().ByName("routes").Number()
+)
 
 // validate validates r. With known non-nil, it also hashes every task's
 // message (deterministic encoding) and skips the ones whose hash is in
@@ -96,11 +104,33 @@ var virtualHostsField = (&routev3.RouteConfiguration{}).ProtoReflect().Descripto
 // the very message) is neither hashed nor validated again, nor is another
 // resource found in hashed (the resources of a previous validation). It
 // returns what it learnt (nil without known).
-func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
+func (r *Resources) validate(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
+	return r.validatePlans(known, done, hashed, nil)
+}
+
+// validatePlans is validate for the resources of an incremental
+// translation: a virtual host with a plan in plans is made of its own
+// fields and the plan's segments (see vhostPlan). A segment encoded in a
+// virtual host of done (an API reused by the translation) is neither
+// hashed nor validated again: its hashes and encoding are taken from
+// there. Each segment of the plans is then placed in the new virtual
+// host's encoding (the plans' apiOutputs are the new translation's, not
+// shared with an earlier one).
+func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash, plans map[*routev3.VirtualHost]*vhostPlan) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
 		done, hashed = nil, nil
 	}
+	// A segment of a virtual host's routes: a range of tasks, or routes
+	// reused from an encoded virtual host.
+	type segment struct {
+		from, to int // task indexes
+		out      *apiOutput
+		wire     *vhostWire // reused: the encoding holding the routes
+	}
+	// placed stands for the place of a segment of the group's own
+	// routes (not kept).
+	var placed apiOutput
 	// A part of a resource: a range of tasks, a reused virtual host, or
 	// the hash of a reused resource.
 	type part struct {
@@ -109,20 +139,23 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 		reused   *vhostWire
 		hashed   resourceHash  // of a reused resource (version set)
 		msg      proto.Message // a resource other than a route configuration
+		segs     []segment     // of a new virtual host (from is its own fields)
 	}
 	type span struct {
 		typeURL, name string
 		parts         []part
+		rc            *routev3.RouteConfiguration // a route configuration
 	}
 	var tasks []validateTask
 	groups := r.groups()
 	n := 0
+	perType := make(map[string]int, len(groups))
 	for _, g := range groups {
 		n += len(g.list)
+		perType[g.typeURL] = len(g.list)
 	}
 	spans := make([]span, 0, n)
 	singles := make([]part, n) // the parts of single-part resources
-	var fresh []part           // new virtual hosts (to encode)
 	for _, g := range groups {
 		names := make(map[string]bool, len(g.list))
 		for _, m := range g.list {
@@ -149,7 +182,7 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 					one[0].msg = m
 				}
 				sp.parts = one
-				tasks = append(tasks, validateTask{path, m})
+				tasks = append(tasks, validateTask{path: path, msg: m})
 				spans = append(spans, sp)
 				continue
 			}
@@ -160,7 +193,8 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 			// would. (Smaller tasks also let an incremental validation skip
 			// more.)
 			sp.parts = []part{{from: len(tasks), to: len(tasks) + 1}}
-			tasks = append(tasks, validateTask{path, without(rc, "virtual_hosts")})
+			sp.rc = rc
+			tasks = append(tasks, validateTask{path: path, msg: without(rc, "virtual_hosts")})
 			for i, vh := range rc.GetVirtualHosts() {
 				if w := done[vh]; w != nil {
 					sp.parts = append(sp.parts, part{vh: vh, reused: w})
@@ -168,37 +202,53 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 				}
 				vpath := path + ".virtual_hosts[" + strconv.Itoa(i) + "]"
 				p := part{from: len(tasks), vh: vh}
-				tasks = append(tasks, validateTask{vpath, without(vh, "routes")})
-				for j, rt := range vh.GetRoutes() {
-					tasks = append(tasks, validateTask{vpath + ".routes[" + strconv.Itoa(j) + "]", rt})
+				tasks = append(tasks, validateTask{path: vpath, msg: without(vh, "routes"), keep: hashing})
+				plan := plans[vh]
+				if plan == nil {
+					plan = &vhostPlan{segs: []planSeg{{routes: vh.GetRoutes()}}}
+				}
+				j := 0 // route index in the virtual host
+				for _, ps := range plan.segs {
+					o := ps.out
+					if o == nil {
+						o = &placed
+					}
+					if ps.routes == nil && o.from != nil {
+						w := done[o.from]
+						if w == nil || !hashing {
+							return nil, fmt.Errorf("xds: invalid resource: virtual host %q: the encoding of reused routes is missing", vh.GetName())
+						}
+						p.segs = append(p.segs, segment{out: o, wire: w})
+						j += int(o.count)
+						continue
+					}
+					sg := segment{from: len(tasks), out: o}
+					for _, rt := range ps.routes {
+						tasks = append(tasks, validateTask{path: vpath + ".routes[" + strconv.Itoa(j) + "]", msg: rt, keep: hashing, route: true})
+						j++
+					}
+					sg.to = len(tasks)
+					p.segs = append(p.segs, sg)
 				}
 				p.to = len(tasks)
 				sp.parts = append(sp.parts, p)
-				fresh = append(fresh, p)
 			}
 			spans = append(spans, sp)
 		}
 	}
 	errs := make([]error, len(tasks))
 	var hashes []msgHash
+	// enc holds the encoding of the tasks that keep it: a virtual host's
+	// own fields, and each route as a VirtualHost.routes field.
+	var enc [][]byte
 	if hashing {
 		hashes = make([]msgHash, len(tasks))
+		enc = make([][]byte, len(tasks))
 	}
-	fields := make([][]byte, len(fresh))
-	// Workers take tasks, then (hashing) the encoding of the new virtual
-	// hosts, by index from one counter.
-	jobs := len(tasks)
-	if hashing {
-		jobs += len(fresh)
-	}
-	parallel.For(jobs, runtime.GOMAXPROCS(0), func() func(int) {
+	parallel.For(len(tasks), runtime.GOMAXPROCS(0), func() func(int) {
 		w := &anyWalker{seen: map[*anypb.Any]bool{}}
 		var buf []byte
 		return func(i int) {
-			if i >= len(tasks) {
-				fields[i-len(tasks)] = encodeField(virtualHostsField, fresh[i-len(tasks)].vh)
-				return
-			}
 			if hashing {
 				var err error
 				if buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(buf[:0], tasks[i].msg); err != nil {
@@ -210,7 +260,15 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 				h.Write([]byte{0})
 				h.Write(buf)
 				h.Sum(hashes[i][:0])
-				if known[hashes[i]] {
+				switch {
+				case tasks[i].route:
+					e := make([]byte, 0, len(buf)+protowire.SizeTag(routesField)+protowire.SizeVarint(uint64(len(buf))))
+					e = protowire.AppendTag(e, routesField, protowire.BytesType)
+					enc[i] = protowire.AppendBytes(e, buf)
+				case tasks[i].keep:
+					enc[i] = slices.Clone(buf)
+				}
+				if known.has(hashes[i]) {
 					return
 				}
 			}
@@ -225,17 +283,41 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 	if !hashing {
 		return nil, nil
 	}
-	for i, f := range fields {
-		if f == nil {
-			return nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", fresh[i].vh.GetName())
+	segs := func(p part) segmentFunc {
+		return func(k int) (*apiOutput, []msgHash, [][]byte, []byte) {
+			sg := p.segs[k]
+			if sg.wire != nil {
+				o := sg.out
+				return o, sg.wire.parts[1+o.first : 1+o.first+o.count], nil, sg.wire.field[o.off : o.off+o.size]
+			}
+			return sg.out, hashes[sg.from:sg.to], enc[sg.from:sg.to], nil
 		}
 	}
-	v := &validation{valid: make(map[msgHash]bool, len(known)), vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{},
-		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, len(known))}
-	k := 0 // next of fields
+	// The part hashes of every resource, in order, in one slice (the
+	// virtual hosts' are parts of it).
+	nparts := 0
+	for _, sp := range spans {
+		if sp.rc == nil {
+			nparts++
+			continue
+		}
+		for _, p := range sp.parts {
+			switch {
+			case p.reused != nil:
+				nparts += len(p.reused.parts)
+			case p.vh != nil:
+				_, routes := assembledSize(enc[p.from], len(p.segs), segs(p))
+				nparts += 1 + routes
+			default:
+				nparts += p.to - p.from
+			}
+		}
+	}
+	v := &validation{vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{}, raws: map[*routev3.RouteConfiguration][]byte{},
+		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, nparts)}
 	for _, sp := range spans {
 		if v.versions[sp.typeURL] == nil {
-			v.versions[sp.typeURL] = map[string]string{}
+			v.versions[sp.typeURL] = make(map[string]string, perType[sp.typeURL])
 		}
 		if p := sp.parts[0]; p.msg != nil {
 			// A resource other than a route configuration: one part.
@@ -244,44 +326,193 @@ func (r *Resources) validate(known map[msgHash]bool, done map[*routev3.VirtualHo
 				rh = resourceHash{hash: hashes[p.from], version: hashOf(hashes[p.from : p.from+1])}
 			}
 			v.resources[p.msg] = rh
-			v.valid[rh.hash] = true
 			v.hashes = append(v.hashes, rh.hash)
 			v.versions[sp.typeURL][sp.name] = rh.version
 			continue
 		}
-		var hs []msgHash
+		// The virtual hosts' encodings are made in one buffer, in order:
+		// what the route configuration on the wire carries (see wire).
+		total := 0
 		for _, p := range sp.parts {
 			switch {
 			case p.reused != nil:
-				hs = append(hs, p.reused.parts...)
-				v.vhosts[p.vh] = p.reused
+				total += len(p.reused.field)
 			case p.vh != nil:
-				w := &vhostWire{parts: slices.Clone(hashes[p.from:p.to]), field: fields[k]}
-				k++
-				hs = append(hs, w.parts...)
-				v.vhosts[p.vh] = w
-			default:
-				hs = append(hs, hashes[p.from:p.to]...)
+				n, _ := assembledSize(enc[p.from], len(p.segs), segs(p))
+				total += n
 			}
 		}
-		for _, h := range hs {
-			v.valid[h] = true
+		raw := make([]byte, 0, total)
+		start := len(v.hashes)
+		for _, p := range sp.parts {
+			switch {
+			case p.reused != nil:
+				h, off := len(v.hashes), len(raw)
+				v.hashes = append(v.hashes, p.reused.parts...)
+				raw = append(raw, p.reused.field...)
+				v.vhosts[p.vh] = &vhostWire{parts: v.hashes[h:len(v.hashes):len(v.hashes)], field: raw[off:len(raw):len(raw)]}
+			case p.vh != nil:
+				var w *vhostWire
+				var err error
+				if raw, v.hashes, w, err = assemble(raw, v.hashes, p.vh, hashes[p.from], enc[p.from], len(p.segs), segs(p)); err != nil {
+					return nil, err
+				}
+				v.vhosts[p.vh] = w
+			default:
+				v.hashes = append(v.hashes, hashes[p.from:p.to]...)
+			}
 		}
-		v.hashes = append(v.hashes, hs...)
-		v.versions[sp.typeURL][sp.name] = hashOf(hs)
+		if sp.rc != nil && len(raw) == total {
+			v.raws[sp.rc] = raw
+		}
+		v.versions[sp.typeURL][sp.name] = hashOf(v.hashes[start:])
 	}
+	// Every part is either hashed now (a task) or reused from the last
+	// validation, whose set has its hash.
+	v.valid = known.extend(hashes, v.hashes)
 	return v, nil
 }
 
-// encodeField returns m as field number n of a message (tag, length,
-// deterministic encoding), nil if it cannot be marshalled.
-func encodeField(n protowire.Number, m proto.Message) []byte {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return nil
+// validSet is a set of message hashes found valid: its own and, read-only,
+// those of an earlier set (the last validation's), so that a validation
+// that hashed a few messages adds those instead of copying every hash of
+// the configuration. A hash of an earlier configuration may stay in it
+// (still valid: validity is a pure function of the bytes) until the set
+// is flattened to the hashes of one configuration, which bounds its size.
+type validSet struct {
+	own  map[msgHash]bool
+	base *validSet
+	// depth is the number of sets from this one down; total the number
+	// of hashes they hold.
+	depth, total int
+}
+
+// maxValidDepth bounds the sets a lookup goes through.
+const maxValidDepth = 8
+
+// has reports whether h is in s (nil: empty).
+func (s *validSet) has(h msgHash) bool {
+	for ; s != nil; s = s.base {
+		if s.own[h] {
+			return true
+		}
 	}
-	out := protowire.AppendTag(make([]byte, 0, len(b)+16), n, protowire.BytesType)
-	return protowire.AppendBytes(out, b)
+	return false
+}
+
+// extend returns s with fresh added, or, when that would be too deep or
+// hold more than twice the hashes of the configuration (all), a flat set
+// of all. all must be in s or fresh.
+func (s *validSet) extend(fresh, all []msgHash) *validSet {
+	own := map[msgHash]bool{}
+	for _, h := range fresh {
+		if !s.has(h) {
+			own[h] = true
+		}
+	}
+	n := &validSet{own: own, base: s, depth: 1, total: len(own)}
+	if s != nil {
+		n.depth, n.total = s.depth+1, s.total+len(own)
+	}
+	if n.depth <= maxValidDepth && n.total <= 2*len(all) {
+		return n
+	}
+	flat := make(map[msgHash]bool, len(all))
+	for _, h := range all {
+		flat[h] = true
+	}
+	return &validSet{own: flat, depth: 1, total: len(flat)}
+}
+
+// segmentFunc gives segment k of a virtual host's routes: its output,
+// its routes' hashes, and their encodings as VirtualHost.routes fields,
+// either one per route or (reused) all in one.
+type segmentFunc func(k int) (*apiOutput, []msgHash, [][]byte, []byte)
+
+// assembledSize returns the length of the encoding assemble makes of a
+// virtual host (as a RouteConfiguration.virtual_hosts field), and its
+// number of routes.
+func assembledSize(ownEnc []byte, n int, seg segmentFunc) (field, routes int) {
+	size := len(ownEnc)
+	for k := range n {
+		_, hs, encs, whole := seg(k)
+		routes += len(hs)
+		size += len(whole)
+		for _, e := range encs {
+			size += len(e)
+		}
+	}
+	return protowire.SizeTag(virtualHostsField) + protowire.SizeVarint(uint64(size)) + size, routes
+}
+
+// assemble appends to dst the encoding of a virtual host as a
+// RouteConfiguration.virtual_hosts field, made from its own fields (their
+// hash and deterministic encoding) and its n segments of routes in order,
+// and its part hashes to hashes, and returns both with the virtual host's
+// hashes and encoding (parts of them; dst must have room for the
+// encoding: see assembledSize). A deterministic
+// encoding orders fields by number, so the routes go between the own
+// fields numbered below VirtualHost.routes and those above: the result is
+// the bytes of a deterministic encoding of the whole virtual host
+// (TestAssembledVirtualHosts). Each segment's output is placed in it
+// (apiOutput.from and the positions).
+func assemble(dst []byte, hashes []msgHash, vh *routev3.VirtualHost, own msgHash, ownEnc []byte, n int, seg segmentFunc) ([]byte, []msgHash, *vhostWire, error) {
+	split, ok := fieldsBelow(ownEnc, routesField)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("xds: invalid resource: virtual host %q cannot be marshalled", vh.GetName())
+	}
+	fieldSize, routes := assembledSize(ownEnc, n, seg)
+	if cap(dst)-len(dst) < fieldSize {
+		dst = slices.Grow(dst, fieldSize)
+	}
+	start := len(dst)
+	size := fieldSize - protowire.SizeTag(virtualHostsField)
+	size -= protowire.SizeVarint(uint64(size))
+	field := dst[start:start]
+	field = protowire.AppendTag(field, virtualHostsField, protowire.BytesType)
+	field = protowire.AppendVarint(field, uint64(size))
+	field = append(field, ownEnc[:split]...)
+	hstart := len(hashes)
+	hashes = append(slices.Grow(hashes, 1+routes), own)
+	for k := range n {
+		o, hs, encs, whole := seg(k)
+		first, off := len(hashes)-hstart-1, len(field)
+		hashes = append(hashes, hs...)
+		field = append(field, whole...)
+		for _, e := range encs {
+			field = append(field, e...)
+		}
+		o.from, o.first, o.count, o.off, o.size = vh, int32(first), int32(len(hs)), int32(off), int32(len(field)-off)
+	}
+	field = append(field, ownEnc[split:]...)
+	field = field[:len(field):len(field)]
+	parts := hashes[hstart:len(hashes):len(hashes)]
+	return dst[:start+len(field)], hashes, &vhostWire{parts: parts, field: field}, nil
+}
+
+// fieldsBelow returns the length of the leading fields of b (a message's
+// encoding) numbered below n, and whether every later field is numbered
+// above n (as in a deterministic encoding).
+func fieldsBelow(b []byte, n protowire.Number) (int, bool) {
+	split := -1
+	for off := 0; off < len(b); {
+		num, typ, l := protowire.ConsumeTag(b[off:])
+		if l < 0 {
+			return 0, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[off+l:])
+		if m < 0 || num == n || (split >= 0 && num < n) {
+			return 0, false
+		}
+		if num > n && split < 0 {
+			split = off
+		}
+		off += l + m
+	}
+	if split < 0 {
+		split = len(b)
+	}
+	return split, true
 }
 
 // hashOf is the hex version of a sequence of part hashes: the hash itself
@@ -309,6 +540,9 @@ func (v *validation) version() string {
 type validateTask struct {
 	path string
 	msg  proto.Message
+	// keep: the encoding is kept (a virtual host's own fields); route:
+	// kept as a VirtualHost.routes field.
+	keep, route bool
 }
 
 // without returns a shallow copy of m without the named field (the other
@@ -393,6 +627,12 @@ func (r *Resources) snapshot(version string, v *validation) (*cachev3.Snapshot, 
 // rc itself is returned when a virtual host has no encoding. It makes v's
 // encodings parts of the returned message.
 func (v *validation) wire(rc *routev3.RouteConfiguration) proto.Message {
+	if raw, ok := v.raws[rc]; ok {
+		// Validation made the encodings in one buffer, in order.
+		out := without(rc, "virtual_hosts")
+		out.ProtoReflect().SetUnknown(raw)
+		return out
+	}
 	n := 0
 	for _, vh := range rc.GetVirtualHosts() {
 		w := v.vhosts[vh]

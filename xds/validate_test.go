@@ -131,7 +131,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 // is validated in full, and versions change exactly for changed resources.
 func TestIncrementalValidation(t *testing.T) {
 	in := filepath.Join("testdata", "policies.input.yaml")
-	first, err := translate(t, load(t, in)).validate(map[msgHash]bool{}, nil, nil)
+	first, err := translate(t, load(t, in)).validate(&validSet{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +186,11 @@ func TestIncrementalValidation(t *testing.T) {
 // TestVersionsMatchContent: resource versions are equal for equal
 // resources and differ otherwise, across translations.
 func TestVersionsMatchContent(t *testing.T) {
-	a, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil, nil)
+	a, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(&validSet{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(map[msgHash]bool{}, nil, nil)
+	b, err := translate(t, syntheticSnapshot(t, 300, 0)).validate(&validSet{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,11 +223,11 @@ func TestReusedVirtualHosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			first, err := res.validate(map[msgHash]bool{}, nil, nil)
+			first, err := res.validatePlans(&validSet{}, nil, nil, memo.plans())
 			if err != nil {
 				t.Fatal(err)
 			}
-			wireDecodes(t, first, res.Routes[0])
+			wireDecodesTo(t, first, res.Routes[0], translate(t, snap).Routes[0])
 			again, _, err := translateReusing(load(t, in), Options{}, 0, memo)
 			if err != nil {
 				t.Fatal(err)
@@ -251,7 +251,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 			if !maps.EqualFunc(first.versions, v.versions, maps.Equal) || first.version() != v.version() {
 				t.Error("reusing changed the versions")
 			}
-			wireDecodes(t, v, again.Routes[0])
+			wireDecodesTo(t, v, again.Routes[0], translate(t, snap).Routes[0])
 		})
 	}
 	t.Run("one group changed", func(t *testing.T) {
@@ -259,11 +259,11 @@ func TestReusedVirtualHosts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := res.validate(map[msgHash]bool{}, nil, nil)
+		first, err := res.validatePlans(&validSet{}, nil, nil, memo.plans())
 		if err != nil {
 			t.Fatal(err)
 		}
-		changed, _, err := translateReusing(syntheticSnapshot(t, 1000, 1), Options{}, 0, memo)
+		changed, memo, err := translateReusing(syntheticSnapshot(t, 1000, 1), Options{}, 0, memo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,11 +285,11 @@ func TestReusedVirtualHosts(t *testing.T) {
 		if hashedClusters == 0 {
 			t.Error("no cluster of the unchanged groups is the message hashed before")
 		}
-		incremental, err := changed.validate(first.valid, first.vhosts, first.resources)
+		incremental, err := changed.validatePlans(first.valid, first.vhosts, first.resources, memo.plans())
 		if err != nil {
 			t.Fatal(err)
 		}
-		scratch, err := translate(t, syntheticSnapshot(t, 1000, 1)).validate(map[msgHash]bool{}, nil, nil)
+		scratch, err := translate(t, syntheticSnapshot(t, 1000, 1)).validate(&validSet{}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,12 +299,14 @@ func TestReusedVirtualHosts(t *testing.T) {
 		if maps.Equal(first.versions[resourcev3.RouteType], incremental.versions[resourcev3.RouteType]) {
 			t.Error("the changed route configuration kept its version")
 		}
-		wireDecodes(t, incremental, changed.Routes[0])
+		wireDecodesTo(t, incremental, changed.Routes[0], translate(t, syntheticSnapshot(t, 1000, 1)).Routes[0])
 	})
 }
 
-// wireDecodes checks that the wire form of rc decodes to rc.
-func wireDecodes(t *testing.T, v *validation, rc *routev3.RouteConfiguration) {
+// wireDecodesTo checks that the wire form of rc decodes to want (rc
+// itself, or rc's virtual hosts with their routes when they were
+// translated incrementally).
+func wireDecodesTo(t *testing.T, v *validation, rc, want *routev3.RouteConfiguration) {
 	t.Helper()
 	w := v.wire(rc)
 	if w == proto.Message(rc) {
@@ -318,7 +320,63 @@ func wireDecodes(t *testing.T, v *validation, rc *routev3.RouteConfiguration) {
 	if err := proto.Unmarshal(b, got); err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(got, rc) {
-		t.Errorf("wire form decodes to another route configuration:\n%s", firstDiff(string(marshalJSON(t, rc)), string(marshalJSON(t, got))))
+	if !proto.Equal(got, want) {
+		t.Errorf("wire form decodes to another route configuration:\n%s", firstDiff(string(marshalJSON(t, want)), string(marshalJSON(t, got))))
+	}
+}
+
+// TestValidSet: a set extended by later validations has the hashes of
+// every one of them; it is flattened to the hashes of the configuration
+// when it gets deep or holds more than twice those.
+func TestValidSet(t *testing.T) {
+	h := func(i int) msgHash { return msgHash{byte(i), byte(i >> 8)} }
+	hs := func(from, to int) []msgHash {
+		var out []msgHash
+		for i := from; i < to; i++ {
+			out = append(out, h(i))
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		steps      [][2]int // each validation's fresh hashes; the configuration is 0..100 plus them
+		wantDepth  int
+		wantHas    []int
+		wantHasNot []int
+	}{
+		{"one", [][2]int{{0, 100}}, 1, []int{0, 99}, []int{100}},
+		{"a few small changes", [][2]int{{0, 100}, {100, 101}, {101, 102}}, 3, []int{0, 100, 101}, []int{102}},
+		{"deep: flattened", [][2]int{{0, 100}, {100, 101}, {101, 102}, {102, 103}, {103, 104}, {104, 105}, {105, 106}, {106, 107}, {107, 108}}, 1, []int{0, 107}, []int{100, 106}},
+		{"large: flattened", [][2]int{{0, 100}, {200, 300}, {300, 400}, {400, 500}, {500, 600}}, 1, []int{0, 99, 500, 599}, []int{200, 299, 400}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &validSet{}
+			for _, st := range tt.steps {
+				all := append(hs(0, 100), hs(st[0], st[1])...)
+				if st[0] == 0 {
+					all = hs(0, 100)
+				}
+				s = s.extend(hs(st[0], st[1]), all)
+				for _, x := range all {
+					if !s.has(x) {
+						t.Fatalf("after %v: hash %d of the configuration missing", st, x[0])
+					}
+				}
+			}
+			if s.depth != tt.wantDepth {
+				t.Errorf("depth %d, want %d", s.depth, tt.wantDepth)
+			}
+			for _, i := range tt.wantHas {
+				if !s.has(h(i)) {
+					t.Errorf("hash %d missing", i)
+				}
+			}
+			for _, i := range tt.wantHasNot {
+				if s.has(h(i)) {
+					t.Errorf("hash %d kept", i)
+				}
+			}
+		})
 	}
 }

@@ -59,15 +59,22 @@ type builder struct {
 	snap             *model.Snapshot
 	envs             map[string]*model.Environment
 	secrets          [][]byte
-	// digests are the group digests, in declaration order; reuse holds
-	// models of a previous snapshot's groups by digest.
-	digests []string
+	// digests are the group and API digests, in declaration order;
+	// reuse holds models of a previous snapshot's groups by digest (and
+	// so, by group name, those of its APIs).
+	digests digests
 	// allowEmpty accepts a configuration without groups.
 	allowEmpty bool
 	reuse      map[string]*model.Group
 	// variants are the definitions of each API id, in declaration order
 	// (more than one: variants, see model.API.Variant).
 	variants map[string][]*model.API
+	// sharedAPIs are the APIs of the previous snapshot this one shares
+	// (see shareable); sharedDeps maps their deployments to them and
+	// owned a shared deployment to its copy, once own needed them.
+	sharedAPIs []*model.API
+	sharedDeps map[*model.Deployment]*model.API
+	owned      map[*model.Deployment]*model.Deployment
 	// certSubjects maps a client-certificate subject to the app that
 	// claims it (apps[].client_certificate_subjects).
 	certSubjects map[string]string
@@ -80,17 +87,25 @@ func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, 
 }
 
 // build is Build reusing, for each group whose digest is a key of reuse,
-// that model (a previous snapshot's group: copied, never changed). digest
-// computes the digests (nil: groupDigests).
-func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group, digest func(*configv1.Gateway) ([]byte, []string)) (*model.Snapshot, error) {
+// that model (a previous snapshot's group: copied, never changed), and in
+// any other group, the model of each API whose digest is that of an API
+// of reuse's group of the same name. digest computes the digests (nil:
+// groupDigests).
+func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
-	b := &builder{opts: opts, snap: &model.Snapshot{
-		APIs:             map[string]*model.API{},
+	apis := 0
+	for _, g := range gw.GetGroups() {
+		apis += len(g.GetApis())
+	}
+	b := &builder{opts: opts, variants: make(map[string][]*model.API, apis), snap: &model.Snapshot{
+		// Sized once: a large configuration's maps would otherwise grow
+		// (and rehash) a dozen times.
+		APIs:             make(map[string]*model.API, apis),
 		Channels:         map[string]*model.Channel{},
 		Apps:             map[string]*model.App{},
 		AccessKeys:       map[string]*model.AccessKey{},
@@ -101,8 +116,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	if digest == nil {
 		digest = groupDigests
 	}
-	var shared []byte
-	shared, b.digests = digest(gw)
+	b.digests = digest(gw)
 	b.reuse = reuse
 	b.allowEmpty = gw.GetAllowEmpty()
 	b.server(gw.GetServer())
@@ -124,6 +138,6 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	if err := b.ps.err(source); err != nil {
 		return nil, err
 	}
-	b.snap.Version = version(shared, b.digests, b.secrets)
+	b.snap.Version = version(b.digests.shared, b.digests.groups, b.secrets)
 	return b.snap, nil
 }

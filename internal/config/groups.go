@@ -62,14 +62,21 @@ func (b *builder) groups(list []*configv1.Group) {
 			}
 		}
 		b.groupTLS(path, grp, g.GetTls())
-		grp.Digest = b.digests[i]
+		grp.Digest = b.digests.groups[i]
 		if old := b.reuse[grp.Digest]; old != nil {
 			// Same definition and same surroundings: the same model, but
 			// for the policy bindings made below (apps, usage plans, ACL
-			// and throttle policies bind this snapshot's objects).
+			// and throttle policies bind this snapshot's objects): shared
+			// when it binds none of them (see shareable), copied when it
+			// does.
 			for _, a := range old.APIs {
-				api := b.reuseAPI(a)
-				api.Responses = grp.Responses
+				api := a
+				if b.shareable(a, grp) {
+					b.sharedAPIs = append(b.sharedAPIs, a)
+				} else {
+					api = b.reuseAPI(a)
+					api.Responses = grp.Responses
+				}
 				grp.APIs = append(grp.APIs, api)
 				b.addAPI(api)
 			}
@@ -79,9 +86,28 @@ func (b *builder) groups(list []*configv1.Group) {
 			continue
 		}
 		warned := len(b.snap.Warnings)
+		prev := b.previousAPIs(grp.Name)
 		for j, a := range g.GetApis() {
-			api := b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
+			var api *model.API
+			shared := false
+			digest := b.apiDigest(i, j)
+			if old := prev[digest]; old != nil {
+				api, shared = b.reusedAPI(idx(field(path, "apis"), j), old, grp, routes)
+			} else {
+				api = b.api(idx(field(path, "apis"), j), grp.Name, a, routes)
+			}
+			if api != nil && shared {
+				// As resolved before (its replay protection is off:
+				// nothing to check or warn about again).
+				if api.Variant != "" && grp.PathEnvironments == nil {
+					b.variantPreflight(idx(field(path, "apis"), j), api)
+				}
+				grp.APIs = append(grp.APIs, api)
+				b.addAPI(api)
+				continue
+			}
 			if api != nil {
+				api.Digest = digest
 				api.Dialect = grp.Dialect
 				api.Responses = grp.Responses
 				if api.HideCredentials == nil && g.HideCredentials != nil {
@@ -122,6 +148,131 @@ func (b *builder) variantPreflight(path string, api *model.API) {
 				api.Name, envList(p.Environments), envList(api.Environments))
 			return
 		}
+	}
+}
+
+// apiDigest is the digest of API j of group i ("" when unknown).
+func (b *builder) apiDigest(i, j int) string {
+	if i < len(b.digests.apis) && j < len(b.digests.apis[i]) {
+		return b.digests.apis[i][j]
+	}
+	return ""
+}
+
+// previousAPIs returns the API models of the reused snapshot's group
+// named group, by API digest (nil if there is none). An API digest
+// covers the group's own fields, so only that group can hold an API
+// with the digest of one of this group's.
+func (b *builder) previousAPIs(group string) map[string]*model.API {
+	for _, g := range b.reuse {
+		if g.Name != group {
+			continue
+		}
+		out := make(map[string]*model.API, len(g.APIs))
+		for _, a := range g.APIs {
+			if a.Digest != "" {
+				out[a.Digest] = a
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// reusedAPI is api for an API whose digest is that of old, an API of the
+// previous snapshot, with what depends on the other APIs of the group
+// checked again (duplicate routes, variants): old itself when it can be
+// shared (shared true: see shareable; and without replay protection, so
+// that the group's settings have nothing to change in it), else a copy
+// (reuseAPI) in which the caller sets what comes from the group
+// (dialect, responses, replay protection) again.
+func (b *builder) reusedAPI(path string, old *model.API, grp *model.Group, routes map[string]string) (api *model.API, shared bool) {
+	for _, e := range old.Environments {
+		b.routeKey(path, old, e, routes)
+	}
+	variant, ok := b.variantOf(path, old)
+	if !ok {
+		return nil, false
+	}
+	if variant == old.Variant && old.Replay == nil && b.shareable(old, grp) {
+		b.sharedAPIs = append(b.sharedAPIs, old)
+		return old, true
+	}
+	api = b.reuseAPI(old)
+	api.Variant, api.Replay = variant, nil
+	return api, false
+}
+
+// shareable reports whether old, the model of an API of a previous
+// snapshot whose digest is unchanged, can be this snapshot's as it is
+// (shared, never changed) instead of copied: when nothing in it is an
+// object of its own snapshot, that is it has no authorizer, no gateway
+// responses and no policy bindings on its deployments. The bindings of
+// an API depend only on the definitions outside the groups and on the
+// API's ID and environments, all in its digest: an API that had none has
+// none again (and should a binding be made to it all the same, own
+// copies it first).
+func (b *builder) shareable(old *model.API, grp *model.Group) bool {
+	if old.Authorizer != nil || old.Responses != nil || grp.Responses != nil {
+		return false
+	}
+	for _, d := range old.Deployments {
+		if len(d.ACLs) > 0 || d.Throttle != nil || len(d.UsagePlans) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// own returns d, a deployment of this snapshot, ready to take a policy
+// binding: when d belongs to an API shared with a previous snapshot, the
+// API is copied first (and replaced by its copy in the snapshot), and the
+// copy's deployment is returned.
+func (b *builder) own(d *model.Deployment) *model.Deployment {
+	if len(b.sharedAPIs) == 0 {
+		return d
+	}
+	if c := b.owned[d]; c != nil {
+		return c
+	}
+	if b.sharedDeps == nil {
+		b.sharedDeps = map[*model.Deployment]*model.API{}
+		b.owned = map[*model.Deployment]*model.Deployment{}
+		for _, api := range b.sharedAPIs {
+			for _, sd := range api.Deployments {
+				b.sharedDeps[sd] = api
+			}
+		}
+	}
+	api := b.sharedDeps[d]
+	if api == nil {
+		return d
+	}
+	c := b.reuseAPI(api)
+	b.snap.APIs[c.Key()] = c
+	if i := slices.Index(b.variants[c.ID], api); i >= 0 {
+		b.variants[c.ID][i] = c
+	}
+	if g := b.group(c.Group); g != nil {
+		if i := slices.Index(g.APIs, api); i >= 0 {
+			g.APIs[i] = c
+		}
+	}
+	for env, sd := range api.Deployments {
+		delete(b.sharedDeps, sd)
+		b.owned[sd] = c.Deployments[env]
+	}
+	return b.owned[d]
+}
+
+// routeKey records the route of api in environment e, refusing a second
+// API with the same method, match and path in e.
+func (b *builder) routeKey(path string, api *model.API, e string, routes map[string]string) {
+	rk := strings.Join([]string{api.Group, api.Method, api.Match.String(), routePath(api), e}, "\x00")
+	if first, dup := routes[rk]; dup {
+		b.ps.add(path, "duplicate route: %s %s (%s match) in environment %s is already defined at %s", api.Method, api.Path, api.Match, e, first)
+	} else {
+		routes[rk] = path
 	}
 }
 
@@ -244,12 +395,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 			b.ps.add(idx(field(path, "environments"), k), "environment %q is listed twice", e)
 			continue
 		}
-		rk := strings.Join([]string{group, api.Method, api.Match.String(), routePath(api), e}, "\x00")
-		if first, dup := routes[rk]; dup {
-			b.ps.add(path, "duplicate route: %s %s (%s match) in environment %s is already defined at %s", api.Method, api.Path, api.Match, e, first)
-		} else {
-			routes[rk] = path
-		}
+		b.routeKey(path, api, e, routes)
 		dep := &model.Deployment{Environment: e}
 		dep.Backend = b.backend(field(path, "backend"), a.GetBackend(), env)
 		b.backendPathTemplate(backendPathField(field(path, "backend"), a.GetBackend()), api, dep.Backend, true)
@@ -277,6 +423,18 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		}
 		return ei.Name < ej.Name
 	})
+	v, ok := b.variantOf(path, api)
+	if !ok {
+		return nil
+	}
+	api.Variant = v
+	return api
+}
+
+// variantOf checks api against the earlier definitions of its ID in its
+// group, and returns its Variant: "" if there are none, its environments
+// if there are; false if it cannot be a variant (reported).
+func (b *builder) variantOf(path string, api *model.API) (string, bool) {
 	if prev := b.variants[api.ID]; len(prev) > 0 {
 		// Variants: definitions of one API published in different
 		// environments.
@@ -290,15 +448,15 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		}
 		if len(shared) > 0 {
 			b.ps.add(field(path, "name"), "API %q is defined twice in group %q, both published in %s (definitions of one API must be published in different environments)",
-				api.Name, group, envList(shared))
-			return nil
+				api.Name, api.Group, envList(shared))
+			return "", false
 		}
 		if len(api.Environments) == 0 {
-			return nil // none of its environments is defined (reported)
+			return "", false // none of its environments is defined (reported)
 		}
-		api.Variant = strings.Join(api.Environments, ",")
+		return strings.Join(api.Environments, ","), true
 	}
-	return api
+	return "", true
 }
 
 // envList names environments in a message: "BETA and RELEASE".

@@ -64,8 +64,9 @@ func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
 
 // Load is the package's Load, parsing with p, and building with the
 // models of the last configuration p loaded: a group whose digest did not
-// change keeps its model (a copy, with the policy bindings of the new
-// configuration).
+// change keeps its API models, and so does each API of a changed group
+// whose own digest did not change (shared with the previous snapshot, or
+// copied when the new configuration's policies bind to it).
 func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
 	return p.remember(load(source, data, opts, p.Parse, p.reuse(), p.digests))
 }
@@ -96,7 +97,8 @@ func (p *Parser) Compose(source string, data []byte, opts Options, compose func(
 	return p.remember(build(source, composed, opts, p.reuse(), p.digests))
 }
 
-// reuse returns the group models of the last configuration p built.
+// reuse returns the group models of the last configuration p built (with
+// their API models).
 func (p *Parser) reuse() map[string]*model.Group {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -123,7 +125,7 @@ func (p *Parser) remember(snap *model.Snapshot, err error) (*model.Snapshot, err
 // reuse (see build). A refusal lists every problem of the file, those of
 // the schema (unknown keys, wrong types) and those of the values together,
 // each with its line and column.
-func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, digest func(*configv1.Gateway) ([]byte, []string)) (*model.Snapshot, error) {
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
 	gw, err := parse(data)
 	var pe *parseError
 	if err != nil {

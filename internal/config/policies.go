@@ -259,6 +259,7 @@ func (b *builder) keyPairs(pairs []*configv1.KeyPair, plans []*configv1.UsagePla
 			}
 		}
 		for d := range bound {
+			d = b.own(d)
 			d.UsagePlans = append(d.UsagePlans, plan)
 		}
 		b.snap.UsagePlans = append(b.snap.UsagePlans, plan)
@@ -315,6 +316,7 @@ func (b *builder) aclPolicies(list []*configv1.AclPolicy) {
 			b.ps.add(field(path, "values"), "list at least one value")
 		}
 		for _, d := range b.bind(path, p.GetBindings()) {
+			d = b.own(d)
 			d.ACLs = append(d.ACLs, pol)
 		}
 		b.snap.ACLPolicies[pol.Name] = pol
@@ -362,6 +364,7 @@ func (b *builder) throttlePolicies(list []*configv1.ThrottlePolicy) {
 			}
 		}
 		for _, d := range b.bind(path, p.GetBindings()) {
+			d = b.own(d)
 			if prev, dup := owner[d]; dup {
 				b.ps.add(field(path, "bindings"), "an API has one throttle policy per environment; %q already applies in %s", prev, d.Environment)
 				continue

@@ -64,15 +64,15 @@ type parsedRest struct {
 
 // digests is groupDigests reusing the digests of the groups of the last
 // configuration p built that are the same messages.
-func (p *Parser) digests(gw *configv1.Gateway) ([]byte, []string) {
+func (p *Parser) digests(gw *configv1.Gateway) digests {
 	p.mu.Lock()
 	memo := p.digestMemo
 	p.mu.Unlock()
-	shared, groups, next := groupDigestsReusing(gw, memo)
+	d, next := groupDigestsReusing(gw, memo)
 	p.mu.Lock()
 	p.digestMemo = next
 	p.mu.Unlock()
-	return shared, groups
+	return d
 }
 
 // groupKey identifies a group's source text and its syntax.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -491,5 +492,165 @@ apps:
 				t.Errorf("reused groups %v, want %v", reused, tt.reused)
 			}
 		})
+	}
+}
+
+// TestParserLoadReusesAPIModels: in a changed group, the model of each API
+// whose digest is unchanged is reused (its resolved backend is the very
+// value built before), every other API's is built again, and the snapshot
+// is the one Load builds afresh.
+func TestParserLoadReusesAPIModels(t *testing.T) {
+	const base = `
+environments: [{name: BETA}]
+throttle_policies:
+  - {name: std, unit: minute, api_limit: 100, bindings: [{api: one/b}]}
+groups:
+  - name: one
+    domains: [one.example.com]
+    apis:
+      - {name: a, path: /a, backend: {url: "http://10.0.0.1/a"}}
+      - {name: b, path: /b, auth: none, backend: {url: "http://10.0.0.1/b"}}
+      - {name: v, path: /v, environments: [RELEASE], backend: {url: "http://10.0.0.1/v1"}}
+      - {name: v, path: /v, environments: [BETA], backend: {url: "http://10.0.0.1/v2"}}
+      - {name: c, path: /c, backend: {url: "http://10.0.0.1/c"}}
+  - name: two
+    domains: [two.example.com]
+    apis:
+      - {name: d, path: /d, backend: {url: "http://10.0.0.2/d"}}
+`
+	tests := []struct {
+		name   string
+		edit   func(string) string
+		reused []string // API keys whose model is reused
+	}{
+		{"one API changed", func(s string) string { return strings.Replace(s, "path: /a,", "path: /a2,", 1) },
+			[]string{"one/b", "one/v", "one/v@BETA", "one/c", "two/d"}},
+		{"an API added", func(s string) string {
+			return strings.Replace(s, "      - {name: c,", "      - {name: added, path: /added, backend: {url: \"http://10.0.0.1/added\"}}\n      - {name: c,", 1)
+		}, []string{"one/a", "one/b", "one/v", "one/v@BETA", "one/c", "two/d"}},
+		{"an API removed", func(s string) string {
+			return strings.Replace(s, "      - {name: a, path: /a, backend: {url: \"http://10.0.0.1/a\"}}\n", "", 1)
+		},
+			[]string{"one/b", "one/v", "one/v@BETA", "one/c", "two/d"}},
+		{"an API renamed", func(s string) string { return strings.Replace(s, "name: c,", "name: c2,", 1) },
+			[]string{"one/a", "one/b", "one/v", "one/v@BETA", "two/d"}},
+		// The second variant becomes the first: another model (no
+		// Variant), not the reused one under its old key.
+		{"the first variant removed", func(s string) string {
+			return strings.Replace(s, "      - {name: v, path: /v, environments: [RELEASE], backend: {url: \"http://10.0.0.1/v1\"}}\n", "", 1)
+		}, []string{"one/a", "one/b", "one/c", "two/d"}},
+		{"a variant's environments changed", func(s string) string {
+			return strings.Replace(s, "environments: [RELEASE], backend: {url: \"http://10.0.0.1/v1\"}", "environments: [RELEASE], backend: {url: \"http://10.0.0.1/v1b\"}", 1)
+		}, []string{"one/a", "one/b", "one/v@BETA", "one/c", "two/d"}},
+		{"a group's own field", func(s string) string {
+			return strings.Replace(s, "domains: [one.example.com]", "domains: [one.example.com]\n    hide_credentials: true", 1)
+		}, []string{"two/d"}},
+		{"a policy (outside the groups)", func(s string) string { return strings.Replace(s, "api_limit: 100", "api_limit: 101", 1) }, nil},
+		{"an environment (outside the groups)", func(s string) string { return strings.Replace(s, "{name: BETA}", "{name: BETA}, {name: TEST}", 1) }, nil},
+	}
+	load := func(t *testing.T, load func(string, []byte, Options) (*model.Snapshot, error), src string) *model.Snapshot {
+		t.Helper()
+		snap, err := load("reuse", []byte(src), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Parser
+			first := load(t, p.Load, base)
+			backends := map[*url.URL]bool{}
+			for _, api := range first.APIs {
+				for _, d := range api.Deployments {
+					backends[d.Backend.URL] = true
+				}
+			}
+			edited := tt.edit(base)
+			second := load(t, p.Load, edited)
+			if want := load(t, Load, edited); !reflect.DeepEqual(second, want) {
+				t.Error("Parser.Load reusing API models differs from Load")
+			}
+			if !reflect.DeepEqual(first, load(t, Load, base)) {
+				t.Error("the snapshot reused from was changed")
+			}
+			var reused []string
+			for _, g := range second.Groups {
+				for _, api := range g.APIs {
+					if api.Digest == "" {
+						t.Errorf("API %s has no digest", api.Key())
+					}
+					// A reused API is shared unless policies bind it
+					// (one/b: the throttle policy's, of this snapshot).
+					if old := first.APIs[api.Key()]; old == api && api.ID == "one/b" {
+						t.Error("one/b, bound to a policy, is shared with the previous snapshot")
+					} else if old != nil && old.Digest == api.Digest && api.ID != "one/b" && old != api {
+						t.Errorf("%s: reused but copied", api.Key())
+					}
+					if backends[api.Deployments[api.Environments[0]].Backend.URL] {
+						reused = append(reused, api.Key())
+					}
+				}
+			}
+			if !slices.Equal(reused, tt.reused) {
+				t.Errorf("reused %v, want %v", reused, tt.reused)
+			}
+			if d := second.LookupAPI("one/b", "RELEASE"); d == nil || d.Deployments["RELEASE"].Throttle == nil {
+				t.Error("one/b lost its throttle policy binding")
+			}
+		})
+	}
+}
+
+// TestOwnCopiesSharedAPI: a policy binding made to an API shared with a
+// previous snapshot copies the API first: the previous snapshot is left
+// as it was, and the copy replaces the shared API everywhere in the new
+// one.
+func TestOwnCopiesSharedAPI(t *testing.T) {
+	const src = `
+environments: [{name: BETA}]
+groups:
+  - name: g
+    apis:
+      - {name: a, path: /a, environments: [RELEASE, BETA], backend: {url: "http://10.0.0.1/a"}}
+      - {name: b, path: /b, backend: {url: "http://10.0.0.1/b"}}
+`
+	var p Parser
+	first, err := p.Load("own", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := p.Load("own", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := first.APIs["g/a"]
+	if second.APIs["g/a"] != shared {
+		t.Fatal("the unchanged API is not shared")
+	}
+	b := &builder{snap: second, sharedAPIs: []*model.API{shared, first.APIs["g/b"]},
+		variants: map[string][]*model.API{"g/a": {shared}, "g/b": {first.APIs["g/b"]}}}
+	pol := &model.ThrottlePolicy{Name: "p"}
+	for _, env := range []string{"BETA", "RELEASE", "BETA"} {
+		d := b.own(shared.Deployments[env])
+		if d == shared.Deployments[env] {
+			t.Fatalf("%s: the shared deployment is returned for a binding", env)
+		}
+		d.Throttle = pol
+	}
+	c := second.APIs["g/a"]
+	if c == shared || second.Groups[0].APIs[0] != c || b.variants["g/a"][0] != c {
+		t.Fatal("the copy does not replace the shared API in the snapshot")
+	}
+	if c.Deployments["BETA"].Throttle != pol || c.Deployments["RELEASE"].Throttle != pol {
+		t.Error("the bindings are not on the copy")
+	}
+	for env, d := range shared.Deployments {
+		if d.Throttle != nil {
+			t.Errorf("%s: the previous snapshot's deployment was bound", env)
+		}
+	}
+	if second.APIs["g/b"] != first.APIs["g/b"] {
+		t.Error("an API no binding was made to is copied")
 	}
 }

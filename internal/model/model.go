@@ -348,6 +348,14 @@ type API struct {
 	Parameters *Parameters
 	// Body is the request body validation (nil: validate_request off).
 	Body *BodyValidation
+	// Digest hashes everything the API's model is resolved from: the
+	// definitions outside the groups, its group's own fields, its own
+	// definition and whether it is a later variant. Equal digests mean
+	// equal models but for the bindings of Deployment (ACLs, Throttle,
+	// UsagePlans), whose definitions are outside the groups: so a
+	// translation of the API's routes can be reused. Empty when unknown
+	// (a model built by hand): never reuse then.
+	Digest string
 }
 
 // Key is the API's key in Snapshot.APIs: the ID, followed for a later

@@ -118,6 +118,7 @@ var renderNames = map[string]string{
 	"Group.Digest":              "-",
 	"Lockout.MaxTrackedKeys":    "max_tracked_keys",
 	"API.Group":                 "-", // the enclosing group
+	"API.Digest":                "-",
 	"API.Deployments":           "deployments",
 	"API.WebSocket":             "websocket",
 	"Throttling.DefaultAPIRPS":  "default_api_rps",

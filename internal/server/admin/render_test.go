@@ -109,3 +109,22 @@ func TestSnake(t *testing.T) {
 		}
 	}
 }
+
+// TestDebugConfigLeavesOutDigests: the group and API digests (reload
+// bookkeeping, not configuration) are not rendered.
+func TestDebugConfigLeavesOutDigests(t *testing.T) {
+	snap, err := config.Load("t", []byte(`groups: [{name: g, apis: [{name: a, path: /a, auth: none, backend: {url: "http://10.0.0.1"}}]}]`), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Groups[0].Digest == "" || snap.Groups[0].APIs[0].Digest == "" {
+		t.Fatal("no digests to leave out")
+	}
+	b, err := json.Marshal(Render(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.ToLower(string(b)), "digest") {
+		t.Errorf("/debug/config shows a digest: %s", b)
+	}
+}
