@@ -148,13 +148,13 @@ func (t *translator) addPart(o *apiOutput) {
 // API whose digest is a key of prev (the previous translation of the
 // group's APIs, encoded) is reused. It also returns the group's API
 // outputs by digest, for the next translation.
-func (t *translator) virtualHostPlan(g *model.Group, prev map[string]*apiOutput) (*routev3.VirtualHost, *vhostPlan, map[string]*apiOutput) {
+func (t *translator) virtualHostPlan(g *model.Group, prev map[model.Digest]*apiOutput) (*routev3.VirtualHost, *vhostPlan, map[model.Digest]*apiOutput) {
 	vh := &routev3.VirtualHost{Name: g.Name, Domains: append([]string(nil), groupDomains(g)...)}
 	t.markDialect(g, vh)
 	apis := orderAPIs(t, g)
 	plan := &vhostPlan{segs: make([]planSeg, 0, len(apis)+2)}
 	plan.segs = append(plan.segs, planSeg{routes: []*routev3.Route{t.pathGuardRoute(g)}})
-	outs := make(map[string]*apiOutput, len(apis))
+	outs := make(map[model.Digest]*apiOutput, len(apis))
 	// The group's API outputs in one allocation (they live as long as the
 	// memo).
 	slab := make([]apiOutput, len(apis))
@@ -176,7 +176,7 @@ func (t *translator) virtualHostPlan(g *model.Group, prev map[string]*apiOutput)
 		} else {
 			sg.routes = t.apiRoutesPart(g, api, sg.out)
 		}
-		if api.Digest != "" && !twice {
+		if !api.Digest.IsZero() && !twice {
 			outs[api.Digest] = sg.out
 		}
 		plan.segs = append(plan.segs, sg)

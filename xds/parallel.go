@@ -58,7 +58,7 @@ type groupOutput struct {
 	plan *vhostPlan
 	// apis are the translations of the group's APIs, by API digest
 	// (incremental translations only).
-	apis map[string]*apiOutput
+	apis map[model.Digest]*apiOutput
 }
 
 // groupMemo holds the translation of each group of one configuration by
@@ -87,7 +87,7 @@ func (m *groupMemo) clusterOrder() []string {
 
 // apis returns the API translations of the group named name (whatever
 // its digest: an API digest covers the group's own fields), nil if none.
-func (m *groupMemo) apis(name string, opts Options) map[string]*apiOutput {
+func (m *groupMemo) apis(name string, opts Options) map[model.Digest]*apiOutput {
 	if m == nil || m.opts != opts {
 		return nil
 	}
@@ -171,7 +171,7 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 // translateGroup translates group i with a translator of its own; in an
 // incremental translation, reusing the APIs of prev (see
 // virtualHostPlan).
-func (t *translator) translateGroup(i int, g *model.Group, prev map[string]*apiOutput) (out *groupOutput, err error) {
+func (t *translator) translateGroup(i int, g *model.Group, prev map[model.Digest]*apiOutput) (out *groupOutput, err error) {
 	defer func() {
 		// As Translate's own recover: a bug rejects the configuration
 		// instead of killing the process.

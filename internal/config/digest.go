@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/apigwio/apigw/internal/model"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
 
@@ -22,7 +23,7 @@ import (
 type digests struct {
 	shared []byte
 	groups []string
-	apis   [][]string
+	apis   [][]model.Digest
 }
 
 // groupDigests hashes what each group's model is resolved from: the
@@ -54,7 +55,7 @@ type groupEntry struct {
 	// apis are the API digests, sums the hashes of the APIs' own
 	// definitions (which do not depend on the shared hash), both in the
 	// order of the group's apis.
-	apis []string
+	apis []model.Digest
 	sums []apiSum
 }
 
@@ -77,7 +78,7 @@ func groupDigestsReusing(gw *configv1.Gateway, memo *digestMemo) (d digests, nex
 	next = &digestMemo{shared: d.shared, groups: make(map[*configv1.Group]*groupEntry, len(gw.GetGroups())),
 		byName: make(map[string]*configv1.Group, len(gw.GetGroups()))}
 	d.groups = make([]string, len(gw.GetGroups()))
-	d.apis = make([][]string, len(gw.GetGroups()))
+	d.apis = make([][]model.Digest, len(gw.GetGroups()))
 	for i, g := range gw.GetGroups() {
 		e := memo.lookup(g)
 		if e == nil || !sameShared {
@@ -104,7 +105,7 @@ func groupDigestsReusing(gw *configv1.Gateway, memo *digestMemo) (d digests, nex
 // (a later definition is a variant; see model.API.Variant). Two APIs with
 // equal digests resolve to equal models, but for what the definitions
 // outside the groups bind to their deployments.
-func apiDigests(shared []byte, g *configv1.Group, known map[*configv1.Api]apiSum, opts proto.MarshalOptions) ([]string, []apiSum) {
+func apiDigests(shared []byte, g *configv1.Group, known map[*configv1.Api]apiSum, opts proto.MarshalOptions) ([]model.Digest, []apiSum) {
 	b, _ := opts.Marshal(without(g, apisField))
 	h := sha256.New()
 	frame(h, shared)
@@ -114,9 +115,7 @@ func apiDigests(shared []byte, g *configv1.Group, known map[*configv1.Api]apiSum
 	sums := make([]apiSum, len(apis))
 	seen := make(map[string]bool, len(apis))
 	var buf [2*sha256.Size + 1]byte
-	// The digests in hex, in one string (one allocation, not one per API:
-	// they live as long as the models).
-	all := make([]byte, hex.EncodedLen(sha256.Size)*len(apis))
+	digests := make([]model.Digest, len(apis))
 	for j, a := range apis {
 		s, ok := known[a]
 		if !ok {
@@ -131,13 +130,7 @@ func apiDigests(shared []byte, g *configv1.Group, known map[*configv1.Api]apiSum
 			m = append(m, 0)
 		}
 		seen[a.GetName()] = true
-		sum := sha256.Sum256(m)
-		hex.Encode(all[j*hex.EncodedLen(sha256.Size):], sum[:])
-	}
-	text := string(all)
-	digests := make([]string, len(apis))
-	for j := range apis {
-		digests[j] = text[j*hex.EncodedLen(sha256.Size) : (j+1)*hex.EncodedLen(sha256.Size)]
+		digests[j] = sha256.Sum256(m)
 	}
 	return digests, sums
 }

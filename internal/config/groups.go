@@ -151,26 +151,26 @@ func (b *builder) variantPreflight(path string, api *model.API) {
 	}
 }
 
-// apiDigest is the digest of API j of group i ("" when unknown).
-func (b *builder) apiDigest(i, j int) string {
+// apiDigest is the digest of API j of group i (zero when unknown).
+func (b *builder) apiDigest(i, j int) model.Digest {
 	if i < len(b.digests.apis) && j < len(b.digests.apis[i]) {
 		return b.digests.apis[i][j]
 	}
-	return ""
+	return model.Digest{}
 }
 
 // previousAPIs returns the API models of the reused snapshot's group
 // named group, by API digest (nil if there is none). An API digest
 // covers the group's own fields, so only that group can hold an API
 // with the digest of one of this group's.
-func (b *builder) previousAPIs(group string) map[string]*model.API {
+func (b *builder) previousAPIs(group string) map[model.Digest]*model.API {
 	for _, g := range b.reuse {
 		if g.Name != group {
 			continue
 		}
-		out := make(map[string]*model.API, len(g.APIs))
+		out := make(map[model.Digest]*model.API, len(g.APIs))
 		for _, a := range g.APIs {
-			if a.Digest != "" {
+			if !a.Digest.IsZero() {
 				out[a.Digest] = a
 			}
 		}

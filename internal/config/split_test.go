@@ -577,7 +577,7 @@ groups:
 			var reused []string
 			for _, g := range second.Groups {
 				for _, api := range g.APIs {
-					if api.Digest == "" {
+					if api.Digest.IsZero() {
 						t.Errorf("API %s has no digest", api.Key())
 					}
 					// A reused API is shared unless policies bind it

@@ -353,10 +353,18 @@ type API struct {
 	// definition and whether it is a later variant. Equal digests mean
 	// equal models but for the bindings of Deployment (ACLs, Throttle,
 	// UsagePlans), whose definitions are outside the groups: so a
-	// translation of the API's routes can be reused. Empty when unknown
-	// (a model built by hand): never reuse then.
-	Digest string
+	// translation of the API's routes can be reused. Zero when unknown
+	// (a model built by hand): never reuse then. Only compared, never
+	// shown (/debug/config leaves it out).
+	Digest Digest
 }
+
+// Digest is a SHA-256 digest kept as its 32 bytes (half the memory of
+// its hex: one per API).
+type Digest [32]byte
+
+// IsZero reports whether d is the zero digest (unknown).
+func (d Digest) IsZero() bool { return d == Digest{} }
 
 // Key is the API's key in Snapshot.APIs: the ID, followed for a later
 // variant by "@" and its environments.
