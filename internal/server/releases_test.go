@@ -200,11 +200,16 @@ func TestStorePublishChangesOnlyThatEnvironment(t *testing.T) {
 	}
 	publish(t, st, "BETA", betaClosed)
 	for _, r := range []*storeReplica{a, b} {
-		waitUntil(t, 5*time.Second, "BETA#2 applied", func() bool { return !r.allowed(t, "gb/a", "BETA") })
+		// Check switches during the apply, the follower's status once
+		// the apply is over: wait for the status.
+		waitUntil(t, 5*time.Second, "BETA#2 applied", func() bool { return r.serving("BETA") == 2 })
+		if r.allowed(t, "gb/a", "BETA") {
+			t.Fatal("BETA#2 (closed) applied, but Check still allows")
+		}
 		if !r.allowed(t, "gr/a", "RELEASE") {
 			t.Fatal("RELEASE changed with a publish to BETA")
 		}
-		if r.serving("BETA") != 2 || r.serving("RELEASE") != 1 {
+		if r.serving("RELEASE") != 1 {
 			t.Fatalf("serving %+v", r.s.Follower().Status().Environments)
 		}
 		if !r.metric(t, `apigw_release_serving{env="BETA"} 2`) || !r.metric(t, `apigw_release_serving{env="RELEASE"} 1`) ||
@@ -281,9 +286,14 @@ func TestStoreRefusalKeepsLastGood(t *testing.T) {
 		return err == nil && len(reps) == 1 && reps[0].LastError != "" && reps[0].Serving["BETA"] == 1
 	})
 	publish(t, st, "BETA", betaClosed)
-	waitUntil(t, 5*time.Second, "BETA#3 applied", func() bool { return !r.allowed(t, "gb/a", "BETA") })
-	if stt := r.s.Follower().Status(); stt.LastError != "" || stt.Environments["BETA"].Release != 3 {
+	// Check switches during the apply, the follower's status once the
+	// apply is over: wait for the status.
+	waitUntil(t, 5*time.Second, "BETA#3 applied", func() bool { return r.s.Follower().Status().Environments["BETA"].Release == 3 })
+	if stt := r.s.Follower().Status(); stt.LastError != "" {
 		t.Fatalf("status after a good release: %+v", stt)
+	}
+	if r.allowed(t, "gb/a", "BETA") {
+		t.Fatal("BETA#3 (closed) applied, but Check still allows")
 	}
 }
 
