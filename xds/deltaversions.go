@@ -5,6 +5,7 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -19,7 +20,13 @@ import (
 // Envoy. Everything else — which resources to send or remove, the
 // subscription rules, the state-of-the-world side — is the wrapped
 // cache's.
-type presetVersions struct{ cachev3.Cache }
+type presetVersions struct {
+	cachev3.Cache
+	// encoded returns the encoding of a resource of the snapshots served,
+	// if it is known (nil otherwise): the served route configuration's,
+	// which is sent as it is instead of being marshalled (copied) again.
+	encoded func(proto.Message) []byte
+}
 
 // CreateDeltaWatch opens the wrapped cache's watch and relays its one
 // response as a presetResponse. The relay ends with the response or the
@@ -38,7 +45,7 @@ func (c presetVersions) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.
 		defer close(exited)
 		select {
 		case r := <-in:
-			r = withPresetVersions(r, sub)
+			r = withPresetVersions(r, sub, c.encoded)
 			select {
 			case out <- r:
 			case <-done:
@@ -76,7 +83,10 @@ func (p *presetResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscover
 // sub. r is returned as it is when it is not go-control-plane's raw
 // response, when a resource has no preset version or does not marshal
 // (its own GetDeltaDiscoveryResponse then hashes, or reports the error).
-func withPresetVersions(r cachev3.DeltaResponse, sub cachev3.Subscription) cachev3.DeltaResponse {
+//
+// A resource whose encoding encoded knows is sent as that encoding (the
+// same bytes as MarshalResource's, read-only); encoded may be nil.
+func withPresetVersions(r cachev3.DeltaResponse, sub cachev3.Subscription, encoded func(proto.Message) []byte) cachev3.DeltaResponse {
 	raw, ok := r.(*cachev3.RawDeltaResponse)
 	if !ok {
 		return r
@@ -91,9 +101,15 @@ func withPresetVersions(r cachev3.DeltaResponse, sub cachev3.Subscription) cache
 		if version == "" {
 			return r
 		}
-		b, err := cachev3.MarshalResource(res.Resource)
-		if err != nil {
-			return r
+		var b []byte
+		if encoded != nil {
+			b = encoded(res.Resource)
+		}
+		if b == nil {
+			var err error
+			if b, err = cachev3.MarshalResource(res.Resource); err != nil {
+				return r
+			}
 		}
 		resources = append(resources, &discoveryv3.Resource{
 			Name:     name,

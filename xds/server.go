@@ -71,6 +71,19 @@ type Server struct {
 	shownCerts atomic.Pointer[[]CertificateStatus]
 	// shownVersion is version and published, for Status.
 	shownVersion atomic.Pointer[published]
+	// encodings are the encodings of served messages that Prepare knows
+	// (validation.served), for the delta responses (encoded).
+	encodings atomic.Pointer[map[proto.Message][]byte]
+}
+
+// encoded returns m's encoding if m is a message of the last configuration
+// served whose encoding Prepare made (the route configuration), else nil.
+// The bytes are read-only.
+func (s *Server) encoded(m proto.Message) []byte {
+	if p := s.encodings.Load(); p != nil {
+		return (*p)[m]
+	}
+	return nil
 }
 
 // published is a version served and when.
@@ -91,7 +104,7 @@ func NewServer(logger *slog.Logger, opts Options) *Server {
 	// all-names rule (sds.go explains why), multiplexed on the same
 	// stream.
 	s.secretCache = cachev3.NewSnapshotCache(false, oneNode{}, cpLogger{logger})
-	s.xds = serverv3.NewServer(context.Background(), muxSecrets(presetVersions{s.cache}, s.secretCache), s.tracker)
+	s.xds = serverv3.NewServer(context.Background(), muxSecrets(presetVersions{Cache: s.cache, encoded: s.encoded}, s.secretCache), s.tracker)
 	return s
 }
 
@@ -202,6 +215,9 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 			}
 			return nil
 		}
+		// The encodings of the messages about to be served, before they
+		// are (the delta responses look them up).
+		s.encodings.Store(&v.served)
 		if err := s.serveLocked(ctx, cs); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/apigwio/apigw/internal/grpccodec"
 	"github.com/apigwio/apigw/internal/model"
 )
 
@@ -75,7 +76,9 @@ func startServerOptions(t testing.TB, opts Options) (*Server, *grpc.ClientConn, 
 	t.Helper()
 	logs := &syncBuffer{}
 	s := NewServer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), opts)
-	g := grpc.NewServer()
+	// The codec of apigw's server (internal/server), which encodes the
+	// delta responses of a large route configuration itself.
+	g := grpc.NewServer(grpc.ForceServerCodecV2(grpccodec.New()))
 	s.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -58,6 +58,13 @@ type validation struct {
 	// raws holds, for a route configuration, the encodings of its virtual
 	// hosts in order, in one buffer of which each vhosts field is a part.
 	raws map[*routev3.RouteConfiguration][]byte
+	// encodings holds, for a route configuration of raws, the encoding
+	// of its served message (see wire): its own fields, then raw, in one
+	// buffer of which raw is the end. Read-only.
+	encodings map[*routev3.RouteConfiguration][]byte
+	// served maps each served message made by wire to its encoding (from
+	// encodings), for the delta responses (presetVersions).
+	served map[proto.Message][]byte
 	// hashes are the part hashes in resource order (for a version of the
 	// whole set).
 	hashes []msgHash
@@ -314,6 +321,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 		}
 	}
 	v := &validation{vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{}, raws: map[*routev3.RouteConfiguration][]byte{},
+		encodings: map[*routev3.RouteConfiguration][]byte{}, served: map[proto.Message][]byte{},
 		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, nparts)}
 	for _, sp := range spans {
 		if v.versions[sp.typeURL] == nil {
@@ -342,7 +350,19 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 				total += n
 			}
 		}
-		raw := make([]byte, 0, total)
+		// The route configuration's own fields (its name) go first, in
+		// the same buffer: with them the buffer is the whole served
+		// message's encoding (see wire), which the delta responses send
+		// without a copy.
+		var own []byte
+		ownOK := false
+		if sp.rc != nil {
+			var err error
+			own, err = cachev3.MarshalResource(without(sp.rc, "virtual_hosts"))
+			ownOK = err == nil
+		}
+		buf := append(make([]byte, 0, len(own)+total), own...)
+		raw := buf[len(own):len(own)]
 		start := len(v.hashes)
 		for _, p := range sp.parts {
 			switch {
@@ -364,6 +384,11 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 		}
 		if sp.rc != nil && len(raw) == total {
 			v.raws[sp.rc] = raw
+			// raw is still in buf (assemble found room) when it is
+			// buf's last total bytes.
+			if full := buf[:len(own)+total]; ownOK && total > 0 && &full[len(own)] == &raw[0] {
+				v.encodings[sp.rc] = full
+			}
 		}
 		v.versions[sp.typeURL][sp.name] = hashOf(v.hashes[start:])
 	}
@@ -650,6 +675,9 @@ func (v *validation) wire(rc *routev3.RouteConfiguration) proto.Message {
 		// Validation made the encodings in one buffer, in order.
 		out := without(rc, "virtual_hosts")
 		out.ProtoReflect().SetUnknown(raw)
+		if full, ok := v.encodings[rc]; ok {
+			v.served[out] = full
+		}
 		return out
 	}
 	n := 0

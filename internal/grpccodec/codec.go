@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec this one falls back to
@@ -26,7 +27,9 @@ type vtMarshaler interface {
 	MarshalToSizedBufferVTStrict([]byte) (int, error)
 }
 
-// checkCodec is the gRPC codec of the service: CheckResponses are encoded
+// checkCodec is the gRPC codec of the service: a DeltaDiscoveryResponse
+// holding a large resource is encoded by marshalDelta (the resource's bytes
+// are sent without a copy); CheckResponses are encoded
 // with go-control-plane's vtprotobuf marshaller when the binary has it
 // (built with -tags vtprotobuf), everything else — requests, xDS, health,
 // rate limit — by grpc-go's proto codec. The vtprotobuf encoding writes the
@@ -51,6 +54,11 @@ func (checkCodec) Name() string { return "proto" }
 func (c checkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if e, ok := v.(*Encoded); ok {
 		return mem.BufferSlice{e.buf}, nil
+	}
+	if d, ok := v.(*discoveryv3.DeltaDiscoveryResponse); ok {
+		if out, done, err := marshalDelta(d); done {
+			return out, err
+		}
 	}
 	resp, ok := v.(*authv3.CheckResponse)
 	if !ok || !VT() {
