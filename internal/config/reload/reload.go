@@ -21,8 +21,8 @@ package reload
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"sync"
@@ -93,7 +93,13 @@ type Reloader struct {
 
 	mu      sync.Mutex // serialises loads and guards the fields below
 	priming bool       // in Prime: refusals are returned, not logged
-	digest  [32]byte
+	// digest is a hash of the content last loaded (0: none): the same
+	// content is not loaded again. maphash with a seed of this process:
+	// an equality check needs no cryptographic hash (a SHA-256 of a
+	// 100,000-API file, 27.6 MB, took ~45 ms of every reload), and
+	// nobody can craft a collision without the seed.
+	digest  uint64
+	seed    maphash.Seed
 	stat    fileStamp // of the file when digest was taken
 	polled  fileStamp // seen by the last poll
 	current *model.Snapshot
@@ -148,7 +154,7 @@ func New(path string, opts config.Options, interval time.Duration, log *slog.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Reloader{path: path, opts: opts, sinks: sinks, log: log, interval: interval, trigger: make(chan struct{}, 1)}
+	return &Reloader{path: path, opts: opts, sinks: sinks, log: log, interval: interval, trigger: make(chan struct{}, 1), seed: maphash.MakeSeed()}
 }
 
 // SetAddresses makes later loads use these listen addresses (see
@@ -158,7 +164,7 @@ func (r *Reloader) SetAddresses(grpcAddr, adminAddr string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.opts.GRPCAddress, r.opts.AdminAddress = grpcAddr, adminAddr
-	r.digest = [32]byte{}
+	r.digest = 0
 	r.current = nil
 	r.status = Status{}
 	r.publishState()
@@ -309,8 +315,8 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	if err != nil {
 		return r.refuse(&config.Error{Source: r.path, Problems: []config.Problem{{Message: fmt.Sprintf("cannot read: %v", err)}}})
 	}
-	digest := sha256.Sum256(data)
-	if r.current != nil && bytes.Equal(digest[:], r.digest[:]) {
+	digest := maphash.Bytes(r.seed, data)
+	if r.current != nil && digest == r.digest {
 		r.stat = stamp
 		return nil
 	}
@@ -463,7 +469,7 @@ func (r *Reloader) Status() Status {
 func (r *Reloader) Force(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.digest = [32]byte{}
+	r.digest = 0
 	r.force = true
 	defer func() { r.force = false }()
 	return r.load(ctx, true)
@@ -475,7 +481,7 @@ func (r *Reloader) Force(ctx context.Context) error {
 func (r *Reloader) LoadNow(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.digest = [32]byte{}
+	r.digest = 0
 	return r.load(ctx, true)
 }
 
@@ -602,7 +608,7 @@ func (r *Reloader) Run(ctx context.Context) {
 			_ = r.poll(ctx)
 		case <-r.trigger:
 			r.mu.Lock()
-			r.digest = [32]byte{}
+			r.digest = 0
 			r.mu.Unlock()
 			_ = r.Load(ctx)
 		}
