@@ -48,9 +48,7 @@ type Server struct {
 	xds         serverv3.Server
 	tracker     *tracker
 
-	mu        sync.Mutex // guards the fields below
-	version   string
-	published time.Time
+	mu sync.Mutex // guards the fields below
 	// last is what the last Publish learnt: the message hashes found valid
 	// and the virtual hosts' encodings (see Resources.validate), and the
 	// translation of each group; replaced on each Publish, so it stays the
@@ -69,8 +67,9 @@ type Server struct {
 	// shownCerts is the status of secrets, for readers that must not wait
 	// for s.mu (CertificateStatus).
 	shownCerts atomic.Pointer[[]CertificateStatus]
-	// shownVersion is version and published, for Status.
-	shownVersion atomic.Pointer[published]
+	// shown is the version served and when it was published (nil before
+	// the first Publish); atomic, so that Status never waits for s.mu.
+	shown atomic.Pointer[published]
 	// encodings are the encodings of served messages that Prepare knows
 	// (validation.served), for the delta responses (encoded).
 	encodings atomic.Pointer[map[proto.Message][]byte]
@@ -209,7 +208,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		}
 		secretsChanged := secretsVersion(secrets) != secretsVersion(s.secrets)
 		s.setSecretsLocked(secrets)
-		if version == s.version {
+		if last := s.shown.Load(); last != nil && version == last.version {
 			if secretsChanged && s.current != nil {
 				return s.serveSecretsLocked(ctx)
 			}
@@ -221,8 +220,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		if err := s.serveLocked(ctx, cs); err != nil {
 			return err
 		}
-		s.version, s.published = version, time.Now()
-		s.shownVersion.Store(&published{version: s.version, at: s.published})
+		s.shown.Store(&published{version: version, at: time.Now()})
 		if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
 			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
 		}
@@ -333,7 +331,7 @@ func withResources(cs, from *cachev3.Snapshot, names []string) *cachev3.Snapshot
 func (s *Server) Status() Status {
 	// It never waits for a Publish in progress (s.mu).
 	var st Status
-	if p := s.shownVersion.Load(); p != nil {
+	if p := s.shown.Load(); p != nil {
 		st.Version, st.PublishedAt = p.version, p.at
 	}
 	st.Nodes, st.NodesTotal = s.tracker.snapshot()
