@@ -26,14 +26,12 @@ func RegisterAuthorization(s grpc.ServiceRegistrar, srv authv3.AuthorizationServ
 	desc := authv3.Authorization_ServiceDesc
 	desc.Methods = slices.Clone(desc.Methods)
 	h := &checkHandler{
-		srv:  srv,
 		info: &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName},
-	}
-	h.call = func(ctx context.Context, req any) (any, error) {
-		return srv.Check(ctx, req.(*authv3.CheckRequest))
+		call: func(ctx context.Context, req any) (any, error) {
+			return srv.Check(ctx, req.(*authv3.CheckRequest))
+		},
 	}
 	if es, ok := srv.(EncodingServer); ok {
-		h.encoding = es
 		h.call = func(ctx context.Context, req any) (any, error) {
 			return es.CheckEncoded(ctx, req.(*authv3.CheckRequest))
 		}
@@ -48,12 +46,11 @@ func RegisterAuthorization(s grpc.ServiceRegistrar, srv authv3.AuthorizationServ
 
 // checkHandler is the generated _Authorization_Check_Handler with a pooled
 // Request in place of new(authv3.CheckRequest), and the interceptors'
-// UnaryServerInfo and handler made once instead of on every call.
+// UnaryServerInfo and handler made once instead of on every call. call is
+// srv's Check, or its CheckEncoded when srv is an EncodingServer.
 type checkHandler struct {
-	srv      authv3.AuthorizationServer
-	encoding EncodingServer // srv, when it is one
-	info     *grpc.UnaryServerInfo
-	call     grpc.UnaryHandler
+	info *grpc.UnaryServerInfo
+	call grpc.UnaryHandler
 }
 
 // EncodingServer is an AuthorizationServer that can answer a Check with a
@@ -72,10 +69,7 @@ func (h *checkHandler) handle(_ any, ctx context.Context, dec func(any) error, i
 		return nil, err
 	}
 	if interceptor == nil {
-		if h.encoding != nil {
-			return h.encoding.CheckEncoded(ctx, r.Message())
-		}
-		return h.srv.Check(ctx, r.Message())
+		return h.call(ctx, r.Message())
 	}
 	return interceptor(ctx, r.Message(), h.info, h.call)
 }
