@@ -347,6 +347,12 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	// Rewrites the configuration; puts the one above back (large_test.go).
+	t.Run("a route configuration over 256 KiB reaches Envoy", func(t *testing.T) {
+		base := g.params
+		base.Added = true
+		testLargeRouteConfig(t, g, base)
+	})
 	// Rewrites the configuration; puts the one above back (reload_test.go).
 	t.Run("hot reload under traffic", func(t *testing.T) {
 		base := g.params
