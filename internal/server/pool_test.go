@@ -14,7 +14,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/apigwio/apigw/authz/signing"
@@ -82,8 +81,8 @@ func TestPooledRequestsNotRetained(t *testing.T) {
 		t.Fatal(err)
 	}
 	var poisonOn atomic.Bool
-	s, err := Start(context.Background(), Options{
-		ConfigPath: path, WatchInterval: -1, ShutdownTimeout: time.Second,
+	_, conn := startReplica(t, path, Options{
+		ShutdownTimeout: time.Second,
 		UnaryInterceptors: []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			resp, err := h(ctx, req)
 			if cr, ok := req.(*authv3.CheckRequest); ok && poisonOn.Load() {
@@ -92,15 +91,6 @@ func TestPooledRequestsNotRetained(t *testing.T) {
 			return resp, err
 		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
-	conn, err := grpc.NewClient(s.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	client := authv3.NewAuthorizationClient(conn)
 
 	now := time.Now()

@@ -36,8 +36,9 @@ iam_users:
   - {account: acme, user: alice, access_keys: [{id: SHAREDAK, secret: {value: shared-secret-1}}]}
 `
 
-// startReplica starts a service on the configuration at path, with the
-// shared store of o (RedisAddress or RedisCluster).
+// startReplica starts a service on the configuration at path with the
+// options o (a shared store, interceptors), no polling and a silent log,
+// and a gRPC client of it; both end with the test.
 func startReplica(t *testing.T, path string, o Options) (*Server, *grpc.ClientConn) {
 	t.Helper()
 	o.ConfigPath, o.WatchInterval, o.Logger = path, -1, slog.New(slog.NewTextHandler(io.Discard, nil))
