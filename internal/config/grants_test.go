@@ -49,6 +49,23 @@ apps:
 		"k-mixed": {{"g/a", nil}, {"g/*", []string{"RELEASE"}}, {"g/b", nil}, {"g/*", []string{"RELEASE", "TEST"}}, {"empty/*", nil}},
 		"k-none":  nil,
 	}
+	// The same snapshot's apps counted all at once (as /debug/config
+	// does), in a copy of each app so GrantCount below counts alone.
+	counted := map[string]int{}
+	{
+		again, err := Load("test", []byte(cfg), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var apps []*model.App
+		for _, a := range again.Apps {
+			apps = append(apps, a)
+		}
+		model.CountGrants(apps)
+		for key, a := range again.Apps {
+			counted[key] = a.GrantCount()
+		}
+	}
 	envs := []string{"RELEASE", "BETA", "TEST", "NOPE", ""}
 	for key, grants := range written {
 		want := map[[2]string]bool{}
@@ -78,6 +95,9 @@ apps:
 		app := snap.Apps[key]
 		if got := app.GrantCount(); got != len(want) {
 			t.Errorf("%s: GrantCount = %d, want %d", key, got, len(want))
+		}
+		if got := counted[key]; got != len(want) {
+			t.Errorf("%s: CountGrants counted %d, want %d", key, got, len(want))
 		}
 		for _, api := range snap.APIs {
 			for _, e := range envs {

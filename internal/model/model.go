@@ -731,6 +731,65 @@ func (a *App) GrantCount() int {
 	return a.grantCount
 }
 
+// CountGrants counts the grants of apps (what GrantCount returns) all at
+// once: each granted group's (API, environment) pairs are counted once for
+// every app granting it, not once per app. At 100,000 APIs, 500 apps each
+// granted a group of 10,000 APIs cost ~5 million API visits counted one
+// app at a time, ~100,000 this way (/debug/config's summary shows every
+// app's count). An app already counted keeps its count.
+func CountGrants(apps []*App) {
+	counts := map[*Group]*groupPairs{}
+	for _, a := range apps {
+		a.countOnce.Do(func() {
+			n := len(a.apis)
+			for _, grp := range a.grantGroups {
+				g, ok := a.groups[grp.Name]
+				if !ok {
+					continue
+				}
+				c := counts[grp]
+				if c == nil {
+					c = countPairs(grp)
+					counts[grp] = c
+				}
+				if g.all {
+					n += c.all
+					continue
+				}
+				for _, e := range g.envs { // distinct (NewApp)
+					n += c.byEnv[e]
+				}
+			}
+			a.grantCount = n
+		})
+	}
+}
+
+// groupPairs are the (API, environment) pairs of a group's APIs.
+type groupPairs struct {
+	// all is the number of pairs.
+	all int
+	// byEnv is the number of pairs by environment.
+	byEnv map[string]int
+}
+
+// countPairs counts grp's (API, environment) pairs as GrantCount does:
+// the APIs of the group named grp.Name, each environment it is published
+// in.
+func countPairs(grp *Group) *groupPairs {
+	c := &groupPairs{byEnv: map[string]int{}}
+	for _, api := range grp.APIs {
+		if api.Group != grp.Name {
+			continue
+		}
+		c.all += len(api.Environments)
+		for _, e := range api.Environments {
+			c.byEnv[e]++
+		}
+	}
+	return c
+}
+
 // AccessKey is an IAM AK/SK pair with its owner.
 type AccessKey struct {
 	// ID is the AK.

@@ -3,8 +3,11 @@
 //	/healthz        the process is up
 //	/readyz         the configuration is loaded and the gRPC port is serving
 //	/debug/config   the configuration in use, secrets and URL userinfo redacted
-//	                (above SummaryAbove APIs the groups without their APIs;
-//	                ?group=NAME one group whole, ?full=true everything)
+//	                (above SummaryAbove APIs the groups without their APIs,
+//	                encoded once per configuration and then served as
+//	                bytes; ?group=NAME one group whole, ?full=true
+//	                everything, each rendered on every request at a cost
+//	                in proportion to its size)
 //	/debug/<name>   other JSON status documents (xDS nodes, reloads)
 //	/debug/pprof/   Go runtime profiles, only with Options.Pprof
 //	/metrics        Prometheus metrics
@@ -42,6 +45,7 @@ type Options struct {
 // NewHandler returns the admin HTTP handler.
 func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
+	var views configViews
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -69,9 +73,12 @@ func NewHandler(o Options) http.Handler {
 			return
 		}
 		full, _ := strconv.ParseBool(q.Get("full"))
-		if !full && snap != nil && snap.APICount() > SummaryAbove {
-			writeJSON(w, RenderSummary(snap))
-			return
+		if !full && snap != nil {
+			if v := views.of(snap); v.summary != nil {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(v.summary)
+				return
+			}
 		}
 		writeJSON(w, Render(snap))
 	})

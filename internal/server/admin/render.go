@@ -41,6 +41,16 @@ func RenderSummary(snap *model.Snapshot) any {
 	if snap == nil {
 		return Render(snap)
 	}
+	return renderSummary(snap, snap.APICount())
+}
+
+// renderSummary is RenderSummary of snap, which has apis APIs.
+func renderSummary(snap *model.Snapshot, apis int) map[string]any {
+	apps := make([]*model.App, 0, len(snap.Apps))
+	for _, a := range snap.Apps {
+		apps = append(apps, a)
+	}
+	model.CountGrants(apps) // each group's pairs counted once, not once per app
 	groups := make([]any, len(snap.Groups))
 	for i, g := range snap.Groups {
 		short := *g
@@ -55,7 +65,7 @@ func RenderSummary(snap *model.Snapshot) any {
 		groups[i] = m
 	}
 	out := renderWith(snap, groups)
-	out["groups_summarized"] = fmt.Sprintf("%d APIs (more than %d): each group's APIs at apis_at, everything at /debug/config?full=true", snap.APICount(), SummaryAbove)
+	out["groups_summarized"] = fmt.Sprintf("%d APIs (more than %d): each group's APIs at apis_at, everything at /debug/config?full=true", apis, SummaryAbove)
 	return out
 }
 

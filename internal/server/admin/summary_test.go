@@ -3,7 +3,10 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apigwio/apigw/internal/benchconfig"
@@ -94,5 +97,81 @@ func TestDebugConfigViews(t *testing.T) {
 	get("/debug/config?group=nope", 404, &notFound)
 	if notFound["error"] == "" {
 		t.Errorf("unknown group: %v", notFound)
+	}
+}
+
+// TestDebugConfigSummaryNotStale: the summary is encoded once per
+// snapshot, and a reload is seen at once: after each switch the answer is
+// the new snapshot's (its version, each group's API count, each app's
+// grants), byte for byte what RenderSummary of that snapshot encodes, for
+// callers asking at the same time as for one asking alone.
+func TestDebugConfigSummaryNotStale(t *testing.T) {
+	var p config.Parser
+	load := func(o benchconfig.Options) *model.Snapshot {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := benchconfig.Write(&buf, o); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := p.Load("gw.yaml", buf.Bytes(), config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	a := load(benchconfig.Options{APIs: 1200, Groups: 2, Apps: 3, IAMUsers: 2})
+	b := load(benchconfig.Options{APIs: 1300, Groups: 2, Apps: 3, IAMUsers: 2})             // more APIs in each group
+	c := load(benchconfig.Options{APIs: 1300, Groups: 2, Apps: 3, IAMUsers: 2, Changes: 1}) // one API changed
+	var current atomic.Pointer[model.Snapshot]
+	srv := httptest.NewServer(NewHandler(Options{Snapshot: current.Load}))
+	defer srv.Close()
+	get := func() []byte {
+		resp, err := srv.Client().Get(srv.URL + "/debug/config")
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		return body
+	}
+	for i, snap := range []*model.Snapshot{a, b, c, a, c} {
+		current.Store(snap)
+		var want bytes.Buffer
+		encodeJSON(&want, RenderSummary(snap))
+		var wg sync.WaitGroup
+		answers := make([][]byte, 4)
+		for k := range answers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers[k] = get()
+			}()
+		}
+		wg.Wait()
+		answers = append(answers, get())
+		for k, got := range answers {
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("switch %d (version %s), answer %d: not the snapshot's summary:\n%.400s", i, snap.Version, k, got)
+			}
+		}
+		var s struct {
+			Version string `json:"version"`
+			Groups  []struct {
+				APICount int `json:"api_count"`
+			} `json:"groups"`
+		}
+		if err := json.Unmarshal(answers[0], &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Version != snap.Version || s.Groups[0].APICount != len(snap.Groups[0].APIs) {
+			t.Fatalf("switch %d: version %s with %d APIs in the first group, want %s with %d", i, s.Version, s.Groups[0].APICount, snap.Version, len(snap.Groups[0].APIs))
+		}
+	}
+	if a.Version == b.Version || b.Version == c.Version || len(a.Groups[0].APIs) == len(b.Groups[0].APIs) {
+		t.Fatal("test premise: the three configurations differ in version and API count")
 	}
 }
