@@ -352,6 +352,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			Snapshot: s.reloader.Current,
 			Debug:    debug,
 			Pprof:    o.Pprof,
+			Observe:  o.Metrics.AdminRequest,
 			Extra: map[string]http.Handler{
 				"GET /metrics":       o.Metrics.Handler(),
 				"POST /debug/reload": http.HandlerFunc(s.reloadNow),

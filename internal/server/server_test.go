@@ -105,6 +105,7 @@ func TestServeReloadAndShutdown(t *testing.T) {
 		`apigw_check_decisions_total{api="g/open",code="OK",result="allow"}`,
 		`apigw_check_decisions_total{api="unknown",code="APIG.0101",result="deny"}`,
 		`apigw_check_duration_seconds_count`,
+		`apigw_admin_request_duration_seconds_count{path="GET /debug/reload"}`,
 		`apigw_config_info{version="`,
 		`apigw_config_reloads_total 2`,
 		`apigw_config_reload_failures_total 1`,

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -40,6 +41,10 @@ type Options struct {
 	// Pprof serves the Go runtime profiles at /debug/pprof/. Off by
 	// default: a CPU profile or trace costs the gateway while it runs.
 	Pprof bool
+	// Observe, when set, is told of each request answered: the route
+	// pattern that served it ("" when none did) and the time in the
+	// handler.
+	Observe func(pattern string, d time.Duration)
 }
 
 // NewHandler returns the admin HTTP handler.
@@ -109,7 +114,14 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{"endpoints": endpoints})
 	})
-	return mux
+	if o.Observe == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t0 := time.Now()
+		mux.ServeHTTP(w, r)
+		o.Observe(r.Pattern, time.Since(t0))
+	})
 }
 
 func prefixed(names []string) []string {

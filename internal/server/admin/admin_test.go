@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
@@ -63,6 +64,31 @@ func TestEndpoints(t *testing.T) {
 			if strings.Contains(string(body), secret) {
 				t.Errorf("%s leaks a secret", tt.path)
 			}
+		}
+	}
+}
+
+// TestObserve: each request answered is reported with the route pattern
+// that served it ("" for none), once the answer is written.
+func TestObserve(t *testing.T) {
+	var seen []string
+	h := NewHandler(Options{
+		Ready:    func() bool { return true },
+		Snapshot: func() *model.Snapshot { return nil },
+		Debug:    map[string]func() any{"reload": func() any { return map[string]int{"reloads": 1} }},
+		Observe:  func(pattern string, _ time.Duration) { seen = append(seen, pattern) },
+	})
+	for _, tc := range []struct{ path, pattern string }{
+		{"/debug/reload", "GET /debug/reload"},
+		{"/debug/config?full=true", "GET /debug/config"},
+		{"/healthz", "GET /healthz"},
+		{"/nope", ""},
+	} {
+		seen = nil
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", tc.path, nil))
+		if len(seen) != 1 || seen[0] != tc.pattern {
+			t.Errorf("GET %s: observed %q, want [%q]", tc.path, seen, tc.pattern)
 		}
 	}
 }

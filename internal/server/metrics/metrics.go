@@ -23,6 +23,7 @@ type Registry struct {
 	checks   *prometheus.CounterVec
 	duration prometheus.Histogram
 	lockouts prometheus.Counter
+	admin    *prometheus.HistogramVec
 }
 
 // New returns a Registry with the Go runtime and process collectors.
@@ -41,7 +42,12 @@ func New() *Registry {
 		Name: "apigw_lockouts_total",
 		Help: "Keys locked after too many consecutive authentication failures.",
 	})
-	r.reg.MustRegister(r.checks, r.duration, r.lockouts,
+	r.admin = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "apigw_admin_request_duration_seconds",
+		Help:    "Time spent answering an admin HTTP request, in the handler (from the request read to the answer written), by route pattern.",
+		Buckets: []float64{5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.25, 1},
+	}, []string{"path"})
+	r.reg.MustRegister(r.checks, r.duration, r.lockouts, r.admin,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -54,6 +60,12 @@ func (r *Registry) Decision(api string, allowed bool, code string, d time.Durati
 	}
 	r.checks.WithLabelValues(api, result, code).Inc()
 	r.duration.Observe(d.Seconds())
+}
+
+// AdminRequest records one admin HTTP request answered in d; path is the
+// route pattern that served it ("GET /debug/reload"; "" when none did).
+func (r *Registry) AdminRequest(path string, d time.Duration) {
+	r.admin.WithLabelValues(path).Observe(d.Seconds())
 }
 
 // Locked implements the authz Observer: a key was locked.

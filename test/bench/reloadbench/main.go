@@ -30,8 +30,14 @@
 //     and after;
 //   - admin: during each change, from the rename until both results are
 //     seen, /debug/reload is asked every 2 ms and /debug/config once
-//     (the whole body read); it prints the slowest answer of each, and
-//     /debug/config's time when nothing reloads, for comparison.
+//     (the whole body read); it prints the p99 and slowest answer of
+//     each as this client saw them, /debug/config's time when nothing
+//     reloads, for comparison, and the server's own time in the handlers
+//     over the measured changes (the apigw_admin_request_duration_seconds
+//     histogram: how many answers, how many within 10 ms, the bucket of
+//     the p99 and of the slowest). -delta=false leaves the delta client
+//     out, which otherwise decodes each route configuration on the same
+//     machine.
 package main
 
 import (
@@ -83,6 +89,7 @@ func main() {
 	idle := flag.Duration("idle", 10*time.Second, "measure the server's CPU and RSS while nothing changes for this long, once ready (0: not)")
 	port := flag.Int("port", 18400, "the server's gRPC port (the admin port is the next one)")
 	watchInterval := flag.String("watch-interval", "1s", "the server's --watch-interval (polling fallback; file events are on too)")
+	delta := flag.Bool("delta", true, "subscribe the delta xDS client; without it each change waits for Check's decision only (no xds figure), and the client's decoding of each route configuration (105 MB at 100,000 APIs) no longer competes with the server for the CPU")
 	flag.Parse()
 	o.GRPCAddress, o.AdminAddress = fmt.Sprintf("127.0.0.1:%d", *port), fmt.Sprintf("127.0.0.1:%d", *port+1)
 
@@ -152,25 +159,31 @@ func main() {
 		fail(err)
 	}
 	defer conn.Close()
-	routes, err := deltaClient(conn)
-	if err != nil {
-		fail(err)
-	}
-	select {
-	case <-routes:
-	case <-time.After(time.Minute):
-		fail(errors.New("no initial route configuration"))
+	var routes <-chan time.Time // nil without the delta client: never ready
+	if *delta {
+		if routes, err = deltaClient(conn); err != nil {
+			fail(err)
+		}
+		select {
+		case <-routes:
+		case <-time.After(time.Minute):
+			fail(errors.New("no initial route configuration"))
+		}
 	}
 	check := authv3.NewAuthorizationClient(conn)
 
 	var xdsMs, checkMs, loadMs, applyMs []float64
-	var slowestReload, slowestConfig time.Duration
+	var reloadAnswers, configAnswers []float64
+	var handled0 map[string][]bucket
 	profiled := make(chan error, 1)
 	for k := 1; k <= *warmup+*changes; k++ {
 		if k == *warmup+1 && *cpu != "" {
 			go func() {
 				profiled <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.AdminAddress, *cpuSeconds), *cpu)
 			}()
+		}
+		if k == *warmup+1 {
+			handled0 = adminHistogram(adminURL + "/metrics")
 		}
 		o.Changes = k
 		buf.Reset()
@@ -200,13 +213,13 @@ func main() {
 				time.Sleep(time.Millisecond)
 			}
 		}()
-		probed := make(chan [2]time.Duration, 1)
+		probed := make(chan probe, 1)
 		go func() { probed <- probeAdmin(ctx, adminURL) }()
 		if err := os.Rename(tmp, path); err != nil {
 			fail(err)
 		}
 		var dx, dc time.Duration
-		for dx == 0 || dc == 0 {
+		for (*delta && dx == 0) || dc == 0 {
 			select {
 			case at := <-routes:
 				if dx == 0 {
@@ -229,7 +242,8 @@ func main() {
 			checkMs = append(checkMs, ms(dc))
 			loadMs = append(loadMs, st.Load)
 			applyMs = append(applyMs, st.Apply)
-			slowestReload, slowestConfig = max(slowestReload, slowest[0]), max(slowestConfig, slowest[1])
+			reloadAnswers = append(reloadAnswers, slowest.reload...)
+			configAnswers = append(configAnswers, slowest.config)
 		}
 		fmt.Printf("change %-7s %-10s xds %6.1f ms  check %6.1f ms  (load %5.1f ms, apply %5.1f ms)\n", tag, api.ID, ms(dx), ms(dc), st.Load, st.Apply)
 		time.Sleep(*pause)
@@ -239,8 +253,12 @@ func main() {
 	summary("file -> Check decision", checkMs)
 	summary("  load (read, parse, validate)", loadMs)
 	summary("  apply (stage, translate, publish)", applyMs)
-	fmt.Printf("admin during the changes: /debug/reload slowest %.1f ms (asked every 2 ms); /debug/config slowest %.1f ms (%.1f ms with nothing reloading)\n",
-		ms(slowestReload), ms(slowestConfig), ms(configIdle))
+	handled := adminHistogram(adminURL + "/metrics")
+	fmt.Printf("admin during the changes (client side, %d and %d answers): /debug/reload p99 %.1f ms, slowest %.1f ms (asked every 2 ms); /debug/config p99 %.1f ms, slowest %.1f ms (%.1f ms with nothing reloading)\n",
+		len(reloadAnswers), len(configAnswers), p99(reloadAnswers), slices.Max(append(reloadAnswers, 0)), p99(configAnswers), slices.Max(append(configAnswers, 0)), ms(configIdle))
+	for _, path := range []string{"GET /debug/reload", "GET /debug/config"} {
+		fmt.Printf("admin during the changes (in the server's handler): %s %s\n", path, histogramDelta(handled0[path], handled[path]))
+	}
 	if *cpu != "" {
 		if err := <-profiled; err != nil {
 			fail(err)
@@ -433,9 +451,15 @@ func timeGet(url string) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
+// probe is what probeAdmin saw, in ms.
+type probe struct {
+	reload []float64
+	config float64
+}
+
 // probeAdmin asks /debug/config once and /debug/reload every 2 ms until
-// ctx ends, and returns the slowest answer of each.
-func probeAdmin(ctx context.Context, base string) (slowest [2]time.Duration) {
+// ctx ends, and returns the time of each answer.
+func probeAdmin(ctx context.Context, base string) (seen probe) {
 	config := make(chan time.Duration, 1)
 	go func() {
 		d, err := timeGet(base + "/debug/config")
@@ -449,11 +473,102 @@ func probeAdmin(ctx context.Context, base string) (slowest [2]time.Duration) {
 		if err != nil {
 			fail(err)
 		}
-		slowest[0] = max(slowest[0], d)
+		seen.reload = append(seen.reload, ms(d))
 		time.Sleep(2 * time.Millisecond)
 	}
-	slowest[1] = <-config
-	return slowest
+	seen.config = ms(<-config)
+	return seen
+}
+
+// p99 is the nearest-rank 99th percentile of v (0 when empty).
+func p99(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[int(math.Ceil(0.99*float64(len(s))))-1]
+}
+
+// bucket is one cumulative bucket of a Prometheus histogram.
+type bucket struct {
+	le    float64 // upper bound, seconds (+Inf included)
+	count float64
+}
+
+// adminHistogram reads the server's apigw_admin_request_duration_seconds
+// buckets by path from its /metrics.
+func adminHistogram(url string) map[string][]bucket {
+	resp, err := http.Get(url)
+	if err != nil {
+		fail(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		fail(err)
+	}
+	out := map[string][]bucket{}
+	const prefix = `apigw_admin_request_duration_seconds_bucket{`
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		labels, value, _ := strings.Cut(rest, "} ")
+		var path, le string
+		for _, kv := range strings.Split(labels, `",`) {
+			k, v, _ := strings.Cut(kv, "=")
+			v = strings.Trim(v, `"`)
+			switch k {
+			case "path":
+				path = v
+			case "le":
+				le = v
+			}
+		}
+		b, err1 := strconv.ParseFloat(le, 64)
+		n, err2 := strconv.ParseFloat(value, 64)
+		if err1 != nil || err2 != nil {
+			fail(fmt.Errorf("/metrics: %q", line))
+		}
+		out[path] = append(out[path], bucket{b, n})
+	}
+	return out
+}
+
+// histogramDelta describes the answers counted between two readings of
+// one path's buckets: how many, how many within 10 ms, and the bucket
+// holding the p99 and the slowest.
+func histogramDelta(before, after []bucket) string {
+	count := func(bs []bucket, le float64) float64 {
+		for _, b := range bs {
+			if b.le == le {
+				return b.count
+			}
+		}
+		return 0
+	}
+	total := count(after, math.Inf(1)) - count(before, math.Inf(1))
+	if total == 0 {
+		return "no answers"
+	}
+	within := count(after, 0.01) - count(before, 0.01)
+	upTo := func(share float64) string {
+		prev := 0.0
+		for _, b := range after {
+			n := b.count - count(before, b.le)
+			if n >= share*total {
+				if math.IsInf(b.le, 1) {
+					return fmt.Sprintf("> %g ms", prev*1000)
+				}
+				return fmt.Sprintf("%g-%g ms", prev*1000, b.le*1000)
+			}
+			prev = b.le
+		}
+		return "?"
+	}
+	return fmt.Sprintf("%.0f answers, %.0f (%.1f %%) within 10 ms, p99 in %s, slowest in %s", total, within, 100*within/total, upTo(0.99), upTo(1))
 }
 
 // summary prints the median, the p99 (nearest rank: of 30 values, the
