@@ -2,7 +2,6 @@ package xds
 
 import (
 	"fmt"
-	"runtime"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
@@ -31,7 +30,7 @@ func (t *translator) virtualHosts() []*routev3.VirtualHost {
 	if t.workers > 0 {
 		return t.virtualHostsWith(t.workers)
 	}
-	workers, apis := runtime.GOMAXPROCS(0), 0
+	workers, apis := parallel.Workers(), 0
 	for _, g := range t.snap.Groups {
 		if g != nil {
 			apis += len(g.APIs)

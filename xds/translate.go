@@ -43,7 +43,7 @@ func Translate(snap *model.Snapshot, opts Options) (res *Resources, err error) {
 }
 
 // translateWorkers is Translate with at most workers workers for the virtual
-// hosts (0: by size and GOMAXPROCS, see virtualHosts).
+// hosts (0: by size and parallel.Workers, see virtualHosts).
 func translateWorkers(snap *model.Snapshot, opts Options, workers int) (res *Resources, err error) {
 	res, _, err = translateWith(snap, opts, workers, nil, false)
 	return res, err

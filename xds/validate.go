@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -252,7 +251,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 		hashes = make([]msgHash, len(tasks))
 		enc = make([][]byte, len(tasks))
 	}
-	parallel.For(len(tasks), runtime.GOMAXPROCS(0), func() func(int) {
+	parallel.For(len(tasks), parallel.Workers(), func() func(int) {
 		w := &anyWalker{seen: map[*anypb.Any]bool{}}
 		var buf []byte
 		return func(i int) {

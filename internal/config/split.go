@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -145,7 +144,7 @@ func (p *Parser) Parse(data []byte) (*configv1.Gateway, error) {
 		todo = append(todo, i)
 	}
 	var failed atomic.Bool
-	parallel.For(len(todo), runtime.GOMAXPROCS(0), func() func(int) {
+	parallel.For(len(todo), parallel.Workers(), func() func(int) {
 		return func(k int) {
 			if failed.Load() {
 				return // the whole file is parsed instead

@@ -3,6 +3,7 @@
 package parallel
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -33,4 +34,15 @@ func For(n, workers int, newWorker func() func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Workers is the number of goroutines a reload's parallel work uses:
+// one fewer than GOMAXPROCS, and at least one, so that a processor stays
+// free for the servers (Check, xDS, admin) while a large configuration
+// is loaded and translated. With all of them busy with the reload, and
+// the garbage collector taking its share, a request waited for the
+// scheduler (up to its 10 ms preemption slice, and longer with the
+// collector's assists).
+func Workers() int {
+	return max(1, runtime.GOMAXPROCS(0)-1)
 }

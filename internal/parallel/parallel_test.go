@@ -1,6 +1,7 @@
 package parallel
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,6 +38,18 @@ func TestFor(t *testing.T) {
 		}
 		if got := int(workers.Load()); got != tt.wantWorkers {
 			t.Errorf("n=%d workers=%d: %d workers started, want %d", tt.n, tt.workers, got, tt.wantWorkers)
+		}
+	}
+}
+
+// TestWorkers: a reload's work leaves one processor free, and has at
+// least one worker.
+func TestWorkers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, tc := range []struct{ procs, want int }{{1, 1}, {2, 1}, {3, 2}, {8, 7}} {
+		runtime.GOMAXPROCS(tc.procs)
+		if got := Workers(); got != tc.want {
+			t.Errorf("GOMAXPROCS %d: Workers() = %d, want %d", tc.procs, got, tc.want)
 		}
 	}
 }
