@@ -85,6 +85,8 @@ func main() {
 	heap := flag.String("heap", "", "write the server's heap profile (after the changes, forced GC) to this file, and the one once ready (read after the RSS) to this name with .ready.pb.gz")
 	cpu := flag.String("cpu", "", "write a CPU profile of the server during the measured changes (the first cpu-seconds) to this file")
 	cpuSeconds := flag.Int("cpu-seconds", 15, "length of the CPU profile")
+	trace := flag.String("trace", "", "write a runtime trace of the server during the measured changes (the first trace-seconds) to this file (go tool trace FILE)")
+	traceSeconds := flag.Int("trace-seconds", 5, "length of the runtime trace")
 	settle := flag.Duration("settle", 2*time.Second, "wait after ready and after the changes before reading the RSS")
 	idle := flag.Duration("idle", 10*time.Second, "measure the server's CPU and RSS while nothing changes for this long, once ready (0: not)")
 	port := flag.Int("port", 18400, "the server's gRPC port (the admin port is the next one)")
@@ -109,7 +111,7 @@ func main() {
 	fmt.Printf("configuration: %d APIs in %d groups, %d apps, %d IAM users, %.1f MB YAML\n", nz(o.APIs, 10000), nz(o.Groups, 10), nz(o.Apps, 500), nz(o.IAMUsers, 200), float64(buf.Len())/1e6)
 
 	args := []string{"serve", "--config", path, "--log-level", "warn", "--watch-interval", *watchInterval}
-	if *heap != "" || *cpu != "" {
+	if *heap != "" || *cpu != "" || *trace != "" {
 		args = append(args, "--pprof")
 	}
 	cmd := exec.Command(*apigwBin, args...)
@@ -175,11 +177,16 @@ func main() {
 	var xdsMs, checkMs, loadMs, applyMs []float64
 	var reloadAnswers, configAnswers []float64
 	var handled0 map[string][]bucket
-	profiled := make(chan error, 1)
+	profiled, traced := make(chan error, 1), make(chan error, 1)
 	for k := 1; k <= *warmup+*changes; k++ {
 		if k == *warmup+1 && *cpu != "" {
 			go func() {
 				profiled <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.AdminAddress, *cpuSeconds), *cpu)
+			}()
+		}
+		if k == *warmup+1 && *trace != "" {
+			go func() {
+				traced <- fetch(fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", o.AdminAddress, *traceSeconds), *trace)
 			}()
 		}
 		if k == *warmup+1 {
@@ -264,6 +271,12 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("CPU profile: %s\n", *cpu)
+	}
+	if *trace != "" {
+		if err := <-traced; err != nil {
+			fail(err)
+		}
+		fmt.Printf("runtime trace: %s (go tool trace %s)\n", *trace, *trace)
 	}
 	time.Sleep(*settle)
 	rss, hwm = memory(cmd.Process.Pid)
