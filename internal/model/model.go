@@ -757,7 +757,7 @@ func CountGrants(apps []*App) {
 					continue
 				}
 				for _, e := range g.envs { // distinct (NewApp)
-					n += c.byEnv[e]
+					n += c.in(e)
 				}
 			}
 			a.grantCount = n
@@ -769,22 +769,43 @@ func CountGrants(apps []*App) {
 type groupPairs struct {
 	// all is the number of pairs.
 	all int
-	// byEnv is the number of pairs by environment.
-	byEnv map[string]int
+	// envs are the environments of the pairs, and counts the number of
+	// pairs in each (a deployment has a few environments: a list is
+	// faster to look up than a map, once per pair).
+	envs   []string
+	counts []int
+}
+
+// in is the number of pairs in environment env.
+func (c *groupPairs) in(env string) int {
+	for i, e := range c.envs {
+		if e == env {
+			return c.counts[i]
+		}
+	}
+	return 0
 }
 
 // countPairs counts grp's (API, environment) pairs as GrantCount does:
 // the APIs of the group named grp.Name, each environment it is published
 // in.
 func countPairs(grp *Group) *groupPairs {
-	c := &groupPairs{byEnv: map[string]int{}}
+	c := &groupPairs{}
 	for _, api := range grp.APIs {
 		if api.Group != grp.Name {
 			continue
 		}
 		c.all += len(api.Environments)
+	next:
 		for _, e := range api.Environments {
-			c.byEnv[e]++
+			for i, seen := range c.envs {
+				if seen == e {
+					c.counts[i]++
+					continue next
+				}
+			}
+			c.envs = append(c.envs, e)
+			c.counts = append(c.counts, 1)
 		}
 	}
 	return c
