@@ -32,8 +32,8 @@
 // requests/s, wrk's p50/p99 latency, and the CPU seconds per request of
 // Envoy, of the Check server (no-op or apigw), of the echo backend and of
 // wrk, read from /proc/<pid>/stat (utime+stime) before and after the
-// measured run. Everything listens on 127.0.0.1 only, on fixed ports
-// 18400-18405.
+// measured run. Everything listens on 127.0.0.1 only, on ports
+// 18400-18405 (-port-base moves them).
 //
 // OPA-Envoy (issue 16 asks for it in the same harness, if it can be built
 // with go install from the Go module proxy) is not among the set-ups: its
@@ -66,15 +66,19 @@ import (
 	"github.com/apigwio/apigw/internal/envoybin"
 )
 
-// Fixed loopback ports (one harness at a time).
-const (
+// Loopback ports, -port-base and the five after it (one harness at a time
+// on the same base; another benchmark on 18400, reloadbench's default, needs
+// another base).
+var (
 	listenerPort   = 18400
 	envoyAdminPort = 18401
 	echoPort       = 18402
 	noopPort       = 18403
 	apigwGRPCPort  = 18404
 	apigwAdminPort = 18405
+)
 
+const (
 	host      = "bench.example.com"
 	appKey    = "bench-app-key-0001"
 	appSecret = "bench-app-secret-0001"
@@ -112,7 +116,13 @@ func main() {
 	flag.StringVar(&o.envoy, "envoy", "", "Envoy binary (default: $ENVOY_BIN, .tools/envoy/bin/envoy, envoy on PATH)")
 	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
 	flag.StringVar(&o.keep, "keep", "", "keep the generated files (configs, bootstraps, Lua script, logs) in this directory")
+	portBase := flag.Int("port-base", 18400, "first of the six loopback ports used (listener, Envoy admin, echo, no-op, apigw gRPC, apigw admin)")
 	flag.Parse()
+	if *portBase < 1024 || *portBase > 65535-5 {
+		fail(errors.New("-port-base must be 1024-65530"))
+	}
+	listenerPort, envoyAdminPort, echoPort = *portBase, *portBase+1, *portBase+2
+	noopPort, apigwGRPCPort, apigwAdminPort = *portBase+3, *portBase+4, *portBase+5
 	o.setups = strings.Split(setups, ",")
 	o.startTimeout = 30 * time.Second
 	for _, s := range o.setups {
