@@ -96,7 +96,7 @@ bench-load:
 	$(GO) run ./test/bench/loadbench -concurrency $(CONCURRENCY) -duration $(DURATION) \
 	  -mix $(MIX) -servers $(SERVERS) -rounds $(ROUNDS) -rate $(RATE)
 
-## bench-envoy: HTTP load through a real Envoy (wrk, app-signed 1 KiB POSTs): Envoy alone, Envoy + no-op ext_authz, Envoy + apigw; DURATION, CONNECTIONS, ENVOY_ROUNDS=2 (A B C C B A), ENVOYBENCH_FLAGS="-throttle" or "-setups envoy,envoy-noop,apigw-xds-noop,envoy-apigw"
+## bench-envoy: HTTP load through a real Envoy (wrk, app-signed 1 KiB POSTs): Envoy alone, Envoy + no-op ext_authz, Envoy + apigw; DURATION, CONNECTIONS, ENVOY_ROUNDS=2 (A B C C B A), ENVOYBENCH_FLAGS="-throttle", "-setups envoy,envoy-noop,apigw-xds-noop,envoy-apigw" or "-instructions 400 -rounds 1" (Envoy instructions per request, valgrind)
 bench-envoy:
 	@command -v wrk >/dev/null || { echo "bench-envoy needs wrk: apt-get install -y wrk (Debian/Ubuntu)"; exit 1; }
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/apigw ./cmd/apigw

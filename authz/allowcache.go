@@ -21,9 +21,9 @@ import (
 //     authenticated with);
 //   - a caller that is part of the tables — not a token's or a custom
 //     authorizer's, made for each request from its claims;
-//   - no x-apig- header in the request that the answer would remove beyond
-//     the caller's removals (gatewayRemovals): such a request gets its
-//     own answer.
+//   - no x-apig- header in the request that the answer would remove
+//     (gatewayRemovals): such a request gets its own answer, and the
+//     cached one removes nothing.
 //
 // The cache is keyed by pointers to the deployment and the caller, which
 // are never modified once built, and each entry keeps both alive, so a
@@ -49,15 +49,14 @@ func (t *tables) allowEncoded(d decision, r *request) *grpccodec.Encoded {
 		return nil
 	}
 	keepAppCode := hide != nil // and not true
-	removes := removeForNone
 	var callerHeaders []*corev3.HeaderValueOption
 	if d.caller != nil {
-		removes, callerHeaders = d.caller.removes, d.caller.headers
+		callerHeaders = d.caller.headers
 	}
 	extra := false
 	r.eachHeaderName(func(name string) {
 		if !extra {
-			_, extra = gatewayRemoval(name, removes, dep.headers, callerHeaders, keepAppCode)
+			_, extra = gatewayRemoval(name, nil, dep.headers, callerHeaders, keepAppCode)
 		}
 	})
 	if extra {

@@ -187,7 +187,7 @@ func authorizerCaller(a authorizerAnswer) (*caller, *apigerr.Error) {
 	if !a.allow {
 		return nil, apigerr.WithDetail(apigerr.AuthFailed, detailAuthorizerDeny)
 	}
-	return &caller{headers: a.headers, removes: removeForNone, metadata: authorizerMetadata}, nil
+	return &caller{headers: a.headers, metadata: authorizerMetadata}, nil
 }
 
 var authorizerMetadata = identityMetadata(map[string]string{"auth": "authorizer"})

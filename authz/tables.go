@@ -108,7 +108,6 @@ type caller struct {
 	lockKey    string
 	trustedIPs *acl.IPList // apps: where the app may call from (nil: anywhere)
 	headers    []*corev3.HeaderValueOption
-	removes    []string // identity headers removed upstream
 	metadata   *structpb.Struct
 	// plans holds, for a key pair, the caller as seen through each usage
 	// plan it is bound to: the metadata then names the plan, whose rate
@@ -124,40 +123,6 @@ func (c *caller) withPlan(plan *model.UsagePlan) *caller {
 		return pc
 	}
 	return c
-}
-
-// callerHeaders are the identity headers each kind of caller sets upstream.
-// Every other identity header a client sent is removed (the ones set are
-// overwritten), so a client cannot forge an identity.
-var (
-	appHeaders     = []string{model.HeaderAppID, model.HeaderAppKey}
-	iamHeaders     = []string{model.HeaderUserID, model.HeaderAccount, model.HeaderAccessKey}
-	tokenHeaders   = []string{model.HeaderUserID, model.HeaderAccount, model.HeaderProjectID}
-	keyPairHeaders = []string{model.HeaderKeyID}
-	removeForApp   = without(model.IdentityHeaders, appHeaders, deploymentHeaders)
-	removeForIAM   = without(model.IdentityHeaders, iamHeaders, deploymentHeaders)
-	removeForToken = without(model.IdentityHeaders, tokenHeaders, deploymentHeaders)
-	removeForKey   = without(model.IdentityHeaders, keyPairHeaders, deploymentHeaders)
-	removeForNone  = without(model.IdentityHeaders, deploymentHeaders)
-)
-
-var deploymentHeaders = []string{model.HeaderAPIID, model.HeaderStage}
-
-// without returns all minus the names in the other lists.
-func without(all []string, minus ...[]string) []string {
-	var out []string
-outer:
-	for _, h := range all {
-		for _, m := range minus {
-			for _, x := range m {
-				if h == x {
-					continue outer
-				}
-			}
-		}
-		out = append(out, h)
-	}
-	return out
 }
 
 // compile builds the tables of snap from scratch.
@@ -214,7 +179,6 @@ func compileReusing(snap *model.Snapshot, tokens *tokenState, prev *tables) *tab
 				setHeader(model.HeaderAppID, app.Name),
 				setHeader(model.HeaderAppKey, app.Key),
 			},
-			removes:  removeForApp,
 			metadata: identityMetadata(map[string]string{"auth": "app", "app": app.Name}),
 		}
 		t.apps[key] = c
@@ -227,7 +191,6 @@ func compileReusing(snap *model.Snapshot, tokens *tokenState, prev *tables) *tab
 		t.accessKeys[id] = &caller{
 			accessKey: ak,
 			account:   ak.Account,
-			removes:   removeForIAM,
 			secret:    ak.Secret.Bytes(),
 			lockKey:   "iam:" + id,
 			headers: []*corev3.HeaderValueOption{
@@ -244,7 +207,6 @@ func compileReusing(snap *model.Snapshot, tokens *tokenState, prev *tables) *tab
 			secret:   kp.Secret.Bytes(),
 			lockKey:  "hmac:" + id,
 			headers:  []*corev3.HeaderValueOption{setHeader(model.HeaderKeyID, id)},
-			removes:  removeForKey,
 			metadata: identityMetadata(map[string]string{"auth": "hmac", "key": id}),
 			plans:    make(map[string]*caller, len(kp.Plans)),
 		}

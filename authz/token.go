@@ -151,7 +151,6 @@ func (s *Service) authenticateToken(ctx context.Context, t *tables, dep *deploym
 			setHeader(model.HeaderProjectID, id.Project),
 		},
 		metadata: identityMetadata(map[string]string{"auth": "token", "account": id.Account, "user": id.Account + "/" + id.User}),
-		removes:  removeForToken,
 	}, nil
 }
 

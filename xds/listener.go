@@ -128,8 +128,9 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 //  1. ip_tagging (only when a backend policy has a source_ip condition): tags
 //     the request with the CIDR sets its client address belongs to and
 //     re-resolves the route before anything uses it;
-//  2. CORS: answers preflights from the route's CorsPolicy, before any
-//     authentication;
+//  2. CORS (only when an API has a CORS policy): answers preflights from
+//     the route's CorsPolicy, before any authentication; without a policy
+//     on any route it would only look each request up and pass it on;
 //  3. ext_authz: the Check service, told the API and environment by the
 //     route's context_extensions;
 //  4. the throttling seam (see throttleFilters): the global rate-limit
@@ -146,13 +147,24 @@ func (t *translator) httpFilters() []*hcmv3.HttpFilter {
 	if len(t.ipTags) > 0 {
 		fs = append(fs, t.httpFilter(FilterIPTagging, t.ipTagging()))
 	}
-	fs = append(fs,
-		t.httpFilter(FilterCORS, &corsv3.Cors{}),
-		t.httpFilter(FilterExtAuthz, t.extAuthz()),
-	)
+	if t.usesCORS() {
+		fs = append(fs, t.httpFilter(FilterCORS, &corsv3.Cors{}))
+	}
+	fs = append(fs, t.httpFilter(FilterExtAuthz, t.extAuthz()))
 	fs = append(fs, t.throttleFilters()...)
 	// The router adds no x-envoy-* headers (upstream service time, ...).
 	return append(fs, t.httpFilter(FilterRouter, &routerv3.Router{SuppressEnvoyHeaders: true}))
+}
+
+// usesCORS reports whether some API has a CORS policy, the only source of
+// the CORS filter's per-route configuration (apiRoutes).
+func (t *translator) usesCORS() bool {
+	for _, api := range t.snap.APIs {
+		if api.CORS != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *translator) httpFilter(name string, cfg proto.Message) *hcmv3.HttpFilter {

@@ -83,11 +83,13 @@ func TestFilterOrder(t *testing.T) {
 		file string
 		want string
 	}{
-		{"listener.input.yaml", "apigw.strip_client_headers envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
-		{"policies.input.yaml", "apigw.strip_client_headers envoy.filters.http.ip_tagging envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
-		{"dialect.input.yaml", "apigw.strip_client_headers envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"listener.input.yaml", "apigw.strip_client_headers envoy.filters.http.ext_authz envoy.filters.http.router"},
+		{"policies.input.yaml", "apigw.strip_client_headers envoy.filters.http.ip_tagging envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"dialect.input.yaml", "apigw.strip_client_headers envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
 		{"path_environments_tencent.input.yaml", "apigw.strip_client_headers envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
-		{"mock.input.yaml", "apigw.strip_client_headers envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.router"},
+		{"mock.input.yaml", "apigw.strip_client_headers envoy.filters.http.ext_authz envoy.filters.http.router"},
+		// The CORS filter only where an API has a CORS policy.
+		{"cors.input.yaml", "apigw.strip_client_headers envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
 	}
 	for _, tt := range tests {
 		var names []string
@@ -569,5 +571,51 @@ func TestContextExtensionsEncoding(t *testing.T) {
 	}
 	if extAuthzPerRouteURL != "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute" {
 		t.Errorf("type URL %s", extAuthzPerRouteURL)
+	}
+}
+
+// TestCORSFilterFollowsConfiguration: the CORS filter is in the chain
+// exactly when some API has a CORS policy, also when the translation
+// reuses the previous one's APIs: adding a policy to one API brings the
+// filter (and that API's policy and preflight route), removing it takes
+// the filter away again.
+func TestCORSFilterFollowsConfiguration(t *testing.T) {
+	const without = `
+groups:
+  - name: g0
+    apis:
+      - {name: a, path: /a, auth: none, backend: {url: "http://10.0.0.1"}}
+      - {name: b, path: /b, auth: none, backend: {url: "http://10.0.0.2"}}
+`
+	with := strings.Replace(without, `{name: b, path: /b, auth: none,`, `{name: b, path: /b, auth: none, cors: {allow_origins: ["https://x.example.com"]},`, 1)
+	hasCORS := func(res *Resources) bool {
+		for _, f := range hcmOf(t, res).GetHttpFilters() {
+			if f.GetName() == FilterCORS {
+				return true
+			}
+		}
+		return false
+	}
+	steps := []struct {
+		name, config string
+		want         bool
+	}{
+		{"no API with CORS", without, false},
+		{"one API given CORS", with, true},
+		{"its CORS removed", without, false},
+	}
+	for _, workers := range []int{1, 2} {
+		var last *prepared
+		for _, s := range steps {
+			snap := loadYAML(t, s.name, s.config)
+			p := prepareStep(t, snap, Options{}, workers, last)
+			if got := hasCORS(p.res); got != s.want {
+				t.Errorf("%d workers, %s: CORS filter %v, want %v", workers, s.name, got, s.want)
+			}
+			if !bytes.Equal(p.served, marshalAll(t, translate(t, snap))) {
+				t.Errorf("%d workers, %s: served resources differ from a fresh translation", workers, s.name)
+			}
+			last = p
+		}
 	}
 }

@@ -32,8 +32,21 @@
 // requests/s, wrk's p50/p99 latency, and the CPU seconds per request of
 // Envoy, of the Check server (no-op or apigw), of the echo backend and of
 // wrk, read from /proc/<pid>/stat (utime+stime) before and after the
-// measured run. Everything listens on 127.0.0.1 only, on fixed ports
-// 18400-18405.
+// measured run. Everything listens on 127.0.0.1 only, on ports
+// 18400-18405 (-port-base moves them).
+//
+// With -instructions N, each set-up is measured by Envoy's instruction
+// count instead of wrk: Envoy runs under valgrind's callgrind
+// (instrumentation off until the measurement), gets 50 warm-up requests,
+// then N sequential requests of the same pre-signed set on one connection,
+// and the report gives Envoy's instructions per request and its ratio to
+// envoy-noop. Unlike CPU time on a shared machine, the count moves by
+// well under 1 % between runs, so a change to apigw's configuration or
+// answer worth 1 % of Envoy's work is visible in one run:
+//
+//	make bench-envoy ENVOYBENCH_FLAGS="-instructions 400 -rounds 1 -envoy-concurrency 1 -setups envoy-noop,apigw-xds-noop,envoy-apigw"
+//
+// (valgrind must be installed: apt-get install -y valgrind).
 //
 // OPA-Envoy (issue 16 asks for it in the same harness, if it can be built
 // with go install from the Go module proxy) is not among the set-ups: its
@@ -66,15 +79,19 @@ import (
 	"github.com/apigwio/apigw/internal/envoybin"
 )
 
-// Fixed loopback ports (one harness at a time).
-const (
+// Loopback ports, -port-base and the five after it (one harness at a time
+// on the same base; another benchmark on 18400, reloadbench's default, needs
+// another base).
+var (
 	listenerPort   = 18400
 	envoyAdminPort = 18401
 	echoPort       = 18402
 	noopPort       = 18403
 	apigwGRPCPort  = 18404
 	apigwAdminPort = 18405
+)
 
+const (
 	host      = "bench.example.com"
 	appKey    = "bench-app-key-0001"
 	appSecret = "bench-app-secret-0001"
@@ -92,6 +109,10 @@ type options struct {
 	setups            []string
 	throttle          bool
 	startTimeout      time.Duration
+	// instructions > 0: instead of the wrk run, count Envoy's instructions
+	// for that many sequential requests under valgrind's callgrind.
+	instructions int
+	valgrind     string
 }
 
 func main() {
@@ -112,9 +133,20 @@ func main() {
 	flag.StringVar(&o.envoy, "envoy", "", "Envoy binary (default: $ENVOY_BIN, .tools/envoy/bin/envoy, envoy on PATH)")
 	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
 	flag.StringVar(&o.keep, "keep", "", "keep the generated files (configs, bootstraps, Lua script, logs) in this directory")
+	flag.IntVar(&o.instructions, "instructions", 0, "instead of wrk: Envoy's instructions per request over this many sequential requests (after 50 warm-up), counted by valgrind's callgrind; steady on a busy machine, unlike CPU time (try 400 with -rounds 1)")
+	flag.StringVar(&o.valgrind, "valgrind", "valgrind", "valgrind binary (-instructions; callgrind_control must be beside it or on PATH)")
+	portBase := flag.Int("port-base", 18400, "first of the six loopback ports used (listener, Envoy admin, echo, no-op, apigw gRPC, apigw admin)")
 	flag.Parse()
+	if *portBase < 1024 || *portBase > 65535-5 {
+		fail(errors.New("-port-base must be 1024-65530"))
+	}
+	listenerPort, envoyAdminPort, echoPort = *portBase, *portBase+1, *portBase+2
+	noopPort, apigwGRPCPort, apigwAdminPort = *portBase+3, *portBase+4, *portBase+5
 	o.setups = strings.Split(setups, ",")
 	o.startTimeout = 30 * time.Second
+	if o.instructions > 0 {
+		o.startTimeout = 2 * time.Minute // Envoy starts slowly under valgrind
+	}
 	for _, s := range o.setups {
 		if !slices.Contains([]string{"envoy", "envoy-noop", "envoy-apigw", "apigw-xds-noop"}, s) {
 			fail(fmt.Errorf("-setups: unknown set-up %q", s))
@@ -126,7 +158,14 @@ func main() {
 	if o.connections < 1 || o.connections > 1000 || o.threads < 1 || o.threads > o.connections || o.rounds < 1 || o.rounds > 10 || o.requests < 1 || o.requests > 100000 {
 		fail(errors.New("-connections 1-1000, -threads 1..connections, -rounds 1-10, -requests 1-100000"))
 	}
-	if _, err := exec.LookPath(o.wrk); err != nil {
+	if o.instructions < 0 || o.instructions > 100000 {
+		fail(errors.New("-instructions 0-100000"))
+	}
+	if o.instructions > 0 {
+		if _, err := exec.LookPath(o.valgrind); err != nil {
+			fail(fmt.Errorf("-instructions needs valgrind (%v): apt-get install -y valgrind", err))
+		}
+	} else if _, err := exec.LookPath(o.wrk); err != nil {
 		fail(fmt.Errorf("wrk not found (%v): install it (Debian/Ubuntu: apt-get install -y wrk) or pass -wrk", err))
 	}
 	if o.envoy == "" {
@@ -189,7 +228,7 @@ func run(o *options) error {
 		}
 		for _, s := range order {
 			fmt.Fprintf(os.Stderr, "envoybench: round %d, %s\n", round, s)
-			r, err := measure(o, dir, s, script, reqs[0], echo)
+			r, err := measure(o, dir, s, script, reqs, echo)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, s, err)
 			}
@@ -394,6 +433,7 @@ type result struct {
 	envoyCPU, checkCPU   float64 // seconds during the measured run
 	echoCPU, wrkCPU      float64
 	non2xx, socketErrors int64
+	instructions         float64 // -instructions: Envoy's, over requests
 }
 
 func (r *result) rps() float64 { return float64(r.requests) / r.seconds }
@@ -403,7 +443,8 @@ func (r *result) perReq(cpu float64) float64 { return cpu * 1e6 / float64(r.requ
 
 // measure starts the set-up's processes, checks one request end to end,
 // warms up, and measures one wrk run.
-func measure(o *options, dir, setup, script string, first signedRequest, echo *proc) (*result, error) {
+func measure(o *options, dir, setup, script string, reqs []signedRequest, echo *proc) (*result, error) {
+	first := reqs[0]
 	var check *proc
 	var boot []byte
 	var err error
@@ -449,8 +490,17 @@ func measure(o *options, dir, setup, script string, first signedRequest, echo *p
 	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
 		return nil, err
 	}
-	envoy, err := start(dir, setup+"-envoy", o.envoy, "-c", bootPath, "--disable-hot-restart", "--log-level", "warn",
-		"--concurrency", strconv.Itoa(o.envoyConcurrency))
+	envoyArgs := []string{"-c", bootPath, "--disable-hot-restart", "--log-level", "warn", "--concurrency", strconv.Itoa(o.envoyConcurrency)}
+	envoyBin := o.envoy
+	cgOut := filepath.Join(dir, setup+"-callgrind.out")
+	if o.instructions > 0 {
+		// --trace-children: the project's envoy is a Python wrapper that
+		// execs the binary (same pid); nothing is counted until
+		// callgrind_control turns instrumentation on.
+		envoyArgs = append([]string{"--tool=callgrind", "--trace-children=yes", "--instr-atstart=no", "--callgrind-out-file=" + cgOut, o.envoy}, envoyArgs...)
+		envoyBin = o.valgrind
+	}
+	envoy, err := start(dir, setup+"-envoy", envoyBin, envoyArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -464,6 +514,9 @@ func measure(o *options, dir, setup, script string, first signedRequest, echo *p
 	}
 	if err := probe(first, setup, o.startTimeout, procs); err != nil {
 		return nil, err
+	}
+	if o.instructions > 0 {
+		return countInstructions(o, setup, cgOut, reqs, envoy)
 	}
 	if o.warmup > 0 {
 		if _, err := runWrk(o, script, o.warmup); err != nil {
@@ -520,15 +573,7 @@ func probe(r signedRequest, setup string, timeout time.Duration, procs []*proc) 
 				return fmt.Errorf("%s exited: %s", p.name, p.tail())
 			}
 		}
-		req, _ := http.NewRequest(r.method, "http://"+addr(listenerPort)+r.path, bytes.NewReader(r.body))
-		for _, h := range r.headers {
-			if h[0] == "Host" {
-				req.Host = h[1]
-			} else {
-				req.Header.Set(h[0], h[1])
-			}
-		}
-		resp, err := c.Do(req)
+		resp, err := c.Do(httpRequest(r, "http://"+addr(listenerPort)))
 		if err != nil {
 			last = err.Error()
 			time.Sleep(200 * time.Millisecond)
@@ -558,6 +603,19 @@ func probe(r signedRequest, setup string, timeout time.Duration, procs []*proc) 
 		return nil
 	}
 	return fmt.Errorf("probe: no 200 through Envoy after %v: %s", timeout, last)
+}
+
+// httpRequest is r as a request to base (scheme and address).
+func httpRequest(r signedRequest, base string) *http.Request {
+	req, _ := http.NewRequest(r.method, base+r.path, bytes.NewReader(r.body))
+	for _, h := range r.headers {
+		if h[0] == "Host" {
+			req.Host = h[1]
+		} else {
+			req.Header.Set(h[0], h[1])
+		}
+	}
+	return req
 }
 
 var wrkLine = regexp.MustCompile(`envoybench: requests (\d+) duration_us (\d+) p50_us (\d+) p99_us (\d+) max_us (\d+) connect (\d+) read (\d+) write (\d+) status (\d+) timeout (\d+)`)
@@ -617,6 +675,10 @@ func cpuSeconds(p *proc) (float64, error) {
 }
 
 func report(o *options, results []*result) {
+	if o.instructions > 0 {
+		reportInstructions(o, results)
+		return
+	}
 	fmt.Printf("\nwrk: %d connections, %d thread(s), %s measured after %s warm-up; Envoy --concurrency %d; %d distinct app-signed POSTs, 1 KiB JSON body\n\n",
 		o.connections, o.threads, o.duration, o.warmup, o.envoyConcurrency, o.requests)
 	fmt.Println("| round | set-up | requests/s | p50 | p99 | max | Envoy CPU/request | Check CPU/request | echo CPU/request | wrk CPU/request |")
@@ -653,6 +715,25 @@ func report(o *options, results []*result) {
 		if a, c := by["envoy"], by["envoy-noop"]; a != nil && c != nil {
 			fmt.Printf("round %d: envoy-noop / envoy: throughput %.1f%%, p99 %.2fx\n", round, c.rps()/a.rps()*100, float64(c.p99)/float64(a.p99))
 		}
+	}
+}
+
+// reportInstructions prints Envoy's instructions per request of each
+// set-up and round, and each against envoy-noop of the same round.
+func reportInstructions(o *options, results []*result) {
+	fmt.Printf("\nEnvoy instructions per request (valgrind callgrind), %d sequential requests on one connection after 50 warm-up; Envoy --concurrency %d\n\n",
+		o.instructions, o.envoyConcurrency)
+	fmt.Println("| round | set-up | Envoy instructions/request | ÷ envoy-noop | elapsed | 503s sent again |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, r := range results {
+		per := r.instructions / float64(r.requests)
+		ratio := "—"
+		for _, a := range results {
+			if a.round == r.round && a.setup == "envoy-noop" {
+				ratio = fmt.Sprintf("%.3f×", per/(a.instructions/float64(a.requests)))
+			}
+		}
+		fmt.Printf("| %d | %s | %.0f | %s | %.1f s | %d |\n", r.round, r.setup, per, ratio, r.seconds, r.non2xx)
 	}
 }
 
@@ -701,6 +782,10 @@ apps:
 func staticBootstrap(o *options, authz bool) []byte {
 	filters := ""
 	clusters := ""
+	checkTimeout := "1s"
+	if o.instructions > 0 {
+		checkTimeout = "10s" // Envoy is ~50× slower under valgrind
+	}
 	if authz {
 		filters = `
           - name: envoy.filters.http.ext_authz
@@ -712,7 +797,7 @@ func staticBootstrap(o *options, authz bool) []byte {
               with_request_body: {max_request_bytes: 12582912, allow_partial_message: false, pack_as_bytes: true}
               grpc_service:
                 envoy_grpc: {cluster_name: authz}
-                timeout: 1s`
+                timeout: ` + checkTimeout
 		clusters = fmt.Sprintf(`
   - name: authz
     type: STATIC
@@ -758,4 +843,105 @@ static_resources:
       cluster_name: echo
       endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}}]}]%s
 `, envoyAdminPort, listenerPort, filters, echoPort, clusters))
+}
+
+// countInstructions sends 50 warm-up requests, then counts Envoy's
+// instructions (callgrind's Ir) over o.instructions sequential requests on
+// one connection. Envoy's timers also run meanwhile (~160k instructions a
+// second idle, measured with --concurrency 1): the elapsed time is
+// reported with the figure.
+func countInstructions(o *options, setup, cgOut string, reqs []signedRequest, envoy *proc) (*result, error) {
+	c := &http.Client{Timeout: 30 * time.Second}
+	// apigw's configuration bounds Check at 1 s, which a request can
+	// exceed under valgrind (a code path run the first time): such an
+	// answer (503) is sent again, counted among the requests and reported;
+	// more than 1 % of them fails the run.
+	failed := 0
+	send := func(n int) error {
+		for i := 0; i < n; {
+			r := reqs[i%len(reqs)]
+			resp, err := c.Do(httpRequest(r, "http://"+addr(listenerPort)))
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusOK:
+				i++
+			case resp.StatusCode == http.StatusServiceUnavailable && failed < 1+n/100:
+				failed++
+			default:
+				return fmt.Errorf("request %d: status %d (%d answered 503 before)", i, resp.StatusCode, failed)
+			}
+		}
+		return nil
+	}
+	control := func(args ...string) error {
+		bin := "callgrind_control"
+		if d := filepath.Dir(o.valgrind); d != "." {
+			if p := filepath.Join(d, bin); fileExists(p) {
+				bin = p
+			}
+		}
+		out, err := exec.Command(bin, append(args, strconv.Itoa(envoy.cmd.Process.Pid))...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("callgrind_control %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	if err := send(50); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	failed = 0
+	if err := control("-i", "on"); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if err := send(o.instructions); err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(t0)
+	if err := control("-i", "off"); err != nil {
+		return nil, err
+	}
+	if err := control("-d"); err != nil {
+		return nil, err
+	}
+	total, err := callgrindTotal(cgOut)
+	if err != nil {
+		return nil, err
+	}
+	return &result{setup: setup, requests: int64(o.instructions + failed), seconds: elapsed.Seconds(), instructions: float64(total), non2xx: int64(failed)}, nil
+}
+
+// callgrindTotal adds the "totals:" lines of every dump callgrind wrote
+// to out (out.<pid>.<n> files, and out itself).
+func callgrindTotal(out string) (int64, error) {
+	files, _ := filepath.Glob(out + "*")
+	var total int64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "totals: "); ok {
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("%s: %q: %w", f, line, err)
+				}
+				total += n
+			}
+		}
+	}
+	if total == 0 {
+		return 0, fmt.Errorf("no callgrind totals in %s*", out)
+	}
+	return total, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
