@@ -156,9 +156,9 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if err != nil {
 		return nil, err
 	}
-	known, done, hashed := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
+	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil), map[string]*resourceList(nil)
 	if last != nil {
-		known, done, hashed = last.valid, last.vhosts, last.resources
+		known, done, hashed, lists = last.valid, last.vhosts, last.resources, last.lists
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not
@@ -168,7 +168,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	// xDS, and each virtual host is encoded once: the route configuration
 	// sent to Envoy is assembled from those encodings. A resource that
 	// cannot be marshalled fails here, before the cache is touched.
-	v, err := res.validatePlans(known, done, hashed, memo.plans())
+	v, err := res.validatePlans(known, done, hashed, memo.plans(), lists)
 	if err != nil {
 		return nil, err
 	}
