@@ -9,7 +9,13 @@ package xds
 // building one of 110,000 names again.
 
 import (
+	"fmt"
+	"maps"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,6 +32,115 @@ type resourceList struct {
 	// sorted: msgs are strictly sorted by name (so each name is there
 	// once); only such a list is diffed with the next one.
 	sorted bool
+	// items is the snapshot's index of the resources by name, once the
+	// snapshot is made (Resources.snapshot; shared with it, read-only),
+	// and refs (clusters) counts the clusters that name each EDS
+	// assignment: the next snapshot patches copies of both.
+	items map[string]types.ResourceWithTTL
+	refs  map[string]int
+}
+
+// listChange is how a diffed list differs from the last validation's.
+type listChange struct {
+	prev *resourceList
+	diff listDiff
+}
+
+// patchItems returns a copy of the last snapshot's index (c.prev.items)
+// without the names gone and with list's fresh messages.
+func (c listChange) patchItems(list []proto.Message) map[string]types.ResourceWithTTL {
+	items := maps.Clone(c.prev.items)
+	for _, name := range c.diff.goneNames {
+		delete(items, name)
+	}
+	for i, j := range c.diff.kept {
+		if j < 0 {
+			items[cachev3.GetResourceName(list[i])] = types.ResourceWithTTL{Resource: list[i]}
+		}
+	}
+	return items
+}
+
+// edsName is the name of the EDS assignment that m, a cluster, uses
+// (false: none), as go-control-plane's consistency check finds it (cache
+// v3 getClusterReferences): an EDS cluster's service name, or its own
+// name without one.
+func edsName(m proto.Message) (string, bool) {
+	c, ok := m.(*clusterv3.Cluster)
+	if !ok {
+		return "", false
+	}
+	if t, ok := c.GetClusterDiscoveryType().(*clusterv3.Cluster_Type); !ok || t.Type != clusterv3.Cluster_EDS {
+		return "", false
+	}
+	if name := c.GetEdsClusterConfig().GetServiceName(); name != "" {
+		return name, true
+	}
+	return c.GetName(), true
+}
+
+// consistent checks s as go-control-plane's Snapshot.Consistent does
+// (every EDS assignment and route configuration is named by a cluster or
+// a listener, and every one named exists), without walking every cluster
+// when the cluster list was diffed (changes) and the last one's
+// references are known: the last counts are patched with the clusters
+// gone and the fresh ones. Without v it is Snapshot.Consistent. It
+// records the cluster references in v's cluster list for the next one.
+func consistent(s *cachev3.Snapshot, v *validation, changes map[string]listChange) error {
+	if v == nil {
+		return s.Consistent()
+	}
+	var refs map[string]int
+	if ch, ok := changes[resourcev3.ClusterType]; ok && ch.prev.refs != nil {
+		refs = maps.Clone(ch.prev.refs)
+		for _, m := range ch.diff.gone {
+			if name, ok := edsName(m); ok {
+				if refs[name]--; refs[name] <= 0 {
+					delete(refs, name)
+				}
+			}
+		}
+		list := v.lists[resourcev3.ClusterType].msgs
+		for i, j := range ch.diff.kept {
+			if j < 0 {
+				if name, ok := edsName(list[i]); ok {
+					refs[name]++
+				}
+			}
+		}
+	} else {
+		refs = map[string]int{}
+		for _, r := range s.Resources[types.Cluster].Items {
+			if name, ok := edsName(r.Resource); ok {
+				refs[name]++
+			}
+		}
+	}
+	if rl := v.lists[resourcev3.ClusterType]; rl != nil {
+		rl.refs = refs
+	}
+	if err := sameNames(resourcev3.EndpointType, refs, s.Resources[types.Endpoint].Items); err != nil {
+		return err
+	}
+	routes := map[string]int{}
+	for name := range cachev3.GetResourceReferences(s.Resources[types.Listener].Items)[resourcev3.RouteType] {
+		routes[name] = 1
+	}
+	return sameNames(resourcev3.RouteType, routes, s.Resources[types.Route].Items)
+}
+
+// sameNames checks that the names referenced (refs) are exactly those of
+// items, with go-control-plane's messages.
+func sameNames(typeURL string, refs map[string]int, items map[string]types.ResourceWithTTL) error {
+	if len(refs) != len(items) {
+		return fmt.Errorf("mismatched %q reference and resource lengths: len(%v) != %d", typeURL, refs, len(items))
+	}
+	for name := range refs {
+		if _, ok := items[name]; !ok {
+			return fmt.Errorf("inconsistent %q reference: %q not listed", typeURL, name)
+		}
+	}
+	return nil
 }
 
 // listDiff is how a list of resources differs from an earlier one, both

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -145,4 +147,88 @@ func cloneVersions(v map[string]map[string]string) map[string]map[string]string 
 		out[k] = maps.Clone(m)
 	}
 	return out
+}
+
+// TestSnapshotsFollowChanges makes the snapshot of a sequence of resource
+// sets, each validated after the last one that made a snapshot (as
+// Prepare does): the index of each type must be the resources listed, and
+// the consistency check (EDS assignments and route configurations named
+// exactly by the clusters and listeners) must decide as go-control-plane's
+// Snapshot.Consistent on a snapshot made from scratch, through EDS
+// clusters and assignments removed, added back and renamed.
+func TestSnapshotsFollowChanges(t *testing.T) {
+	base := translate(t, load(t, "testdata/channels.input.yaml"))
+	eds := -1
+	for i, c := range base.Clusters {
+		if _, ok := edsName(c); ok {
+			eds = i
+			break
+		}
+	}
+	if eds < 0 || len(base.Endpoints) == 0 {
+		t.Fatal("no EDS cluster in channels.input.yaml")
+	}
+	edsCluster := base.Clusters[eds]
+	assignment := -1
+	for i, e := range base.Endpoints {
+		if name, _ := edsName(edsCluster); e.GetClusterName() == name {
+			assignment = i
+		}
+	}
+	if assignment < 0 {
+		t.Fatal("no assignment for the EDS cluster")
+	}
+	cl, ep := base.Clusters, base.Endpoints
+	renamed := proto.Clone(edsCluster).(*clusterv3.Cluster)
+	renamed.EdsClusterConfig.ServiceName = "zz-not-assigned"
+	steps := []struct {
+		name      string
+		clusters  []*clusterv3.Cluster
+		endpoints []*endpointv3.ClusterLoadAssignment
+	}{
+		{"unchanged", cl, ep},
+		{"EDS cluster removed, assignment kept", slices.Delete(slices.Clone(cl), eds, eds+1), ep},
+		{"both removed", slices.Delete(slices.Clone(cl), eds, eds+1), slices.Delete(slices.Clone(ep), assignment, assignment+1)},
+		{"assignment back alone", slices.Delete(slices.Clone(cl), eds, eds+1), ep},
+		{"both back", cl, ep},
+		{"EDS cluster names another assignment", slices.Replace(slices.Clone(cl), eds, eds+1, renamed), ep},
+		{"back again", cl, ep},
+		{"no clusters", nil, nil},
+		{"all back", cl, ep},
+	}
+	last, err := base.validatePlans(&validSet{}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.snapshot("v0", last); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range steps {
+		r := *base
+		r.Clusters, r.Endpoints = st.clusters, st.endpoints
+		v, err := r.validatePlans(last.valid, last.vhosts, last.resources, nil, last.lists)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got, gotErr := r.snapshot("v", v)
+		want, wantErr := r.snapshot("v", nil)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%s: error %v, want %v", st.name, gotErr, wantErr)
+		}
+		if gotErr != nil {
+			continue // not served: the next step follows the last one
+		}
+		for typ, res := range want.Resources {
+			if got.Resources[typ].Version != res.Version || len(got.Resources[typ].Items) != len(res.Items) {
+				t.Fatalf("%s: type %d: %d resources (version %q), want %d (%q)", st.name, typ, len(got.Resources[typ].Items), got.Resources[typ].Version, len(res.Items), res.Version)
+			}
+			for name, item := range res.Items {
+				g, ok := got.Resources[typ].Items[name]
+				if _, route := item.Resource.(*routev3.RouteConfiguration); !ok || (!route && g.Resource != item.Resource) {
+					t.Errorf("%s: type %d: %q is not the resource listed", st.name, typ, name)
+				}
+			}
+		}
+		last = v
+	}
 }

@@ -78,6 +78,10 @@ type validation struct {
 	// URL, in order, with their hashes and versions: a later validation
 	// finds what changed by comparing its lists with these (reslist.go).
 	lists map[string]*resourceList
+	// changes are how each diffed list differs from the last validation's
+	// (its list, the diff), until snapshot uses them (then nil: the last
+	// lists are not kept alive).
+	changes map[string]listChange
 }
 
 // resourceHash is a resource's hash and its version (the hash in hex).
@@ -420,6 +424,10 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			v.hashes = append(v.hashes, b.hashes...)
 			v.versions[sp.typeURL] = versions
 			v.lists[sp.typeURL] = &resourceList{msgs: b.list, hashes: b.hashes, versions: versions, sorted: true}
+			if v.changes == nil {
+				v.changes = map[string]listChange{}
+			}
+			v.changes[sp.typeURL] = listChange{prev: b.prev, diff: b.diff}
 			continue
 		}
 		if v.versions[sp.typeURL] == nil {
@@ -748,22 +756,34 @@ func (r *Resources) Snapshot(version string) (*cachev3.Snapshot, error) {
 // snapshot is Snapshot; with v, each route configuration whose virtual
 // hosts v encoded is served in its wire form (see validation.wire).
 func (r *Resources) snapshot(version string, v *validation) (*cachev3.Snapshot, error) {
-	res := map[resourcev3.Type][]types.Resource{}
+	var changes map[string]listChange
+	if v != nil {
+		changes, v.changes = v.changes, nil
+	}
+	s := &cachev3.Snapshot{}
 	for _, g := range r.groups() {
-		list := make([]types.Resource, len(g.list))
-		for i, m := range g.list {
-			if rc, ok := m.(*routev3.RouteConfiguration); ok && v != nil {
-				m = v.wire(rc)
+		typ := cachev3.GetResponseType(g.typeURL)
+		if ch, ok := changes[g.typeURL]; ok && ch.prev.items != nil {
+			// A list diffed with the last one: the last snapshot's
+			// index, patched.
+			s.Resources[typ] = cachev3.Resources{Version: version, Items: ch.patchItems(g.list)}
+		} else {
+			list := make([]types.Resource, len(g.list))
+			for i, m := range g.list {
+				if rc, ok := m.(*routev3.RouteConfiguration); ok && v != nil {
+					m = v.wire(rc)
+				}
+				list[i] = m
 			}
-			list[i] = m
+			s.Resources[typ] = cachev3.NewResources(version, list)
 		}
-		res[g.typeURL] = list
+		if v != nil {
+			if rl := v.lists[g.typeURL]; rl != nil {
+				rl.items = s.Resources[typ].Items
+			}
+		}
 	}
-	s, err := cachev3.NewSnapshot(version, res)
-	if err != nil {
-		return nil, fmt.Errorf("xds: %w", err)
-	}
-	if err := s.Consistent(); err != nil {
+	if err := consistent(s, v, changes); err != nil {
 		return nil, fmt.Errorf("xds: inconsistent snapshot: %w", err)
 	}
 	return s, nil
