@@ -10,6 +10,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -227,6 +228,16 @@ func TestSnapshotsFollowChanges(t *testing.T) {
 				if _, route := item.Resource.(*routev3.RouteConfiguration); !ok || (!route && g.Resource != item.Resource) {
 					t.Errorf("%s: type %d: %q is not the resource listed", st.name, typ, name)
 				}
+			}
+		}
+		// The indexes served without TTLs are the snapshot's.
+		ix := &indexedSnapshot{Snapshot: got, plain: plainIndexes(v)}
+		if len(ix.plain) == 0 {
+			t.Fatalf("%s: no index without TTLs", st.name)
+		}
+		for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+			if !maps.Equal(ix.GetResources(typeURL), got.GetResources(typeURL)) {
+				t.Errorf("%s: %s: the index without TTLs is not the snapshot's", st.name, typeURL)
 			}
 		}
 		last = v

@@ -780,6 +780,11 @@ func (r *Resources) snapshot(version string, v *validation) (*cachev3.Snapshot, 
 		if v != nil {
 			if rl := v.lists[g.typeURL]; rl != nil {
 				rl.items = s.Resources[typ].Items
+				if ch, ok := changes[g.typeURL]; ok && ch.prev.plain != nil {
+					rl.plain = ch.patchPlain(g.list)
+				} else {
+					rl.plain = s.GetResources(g.typeURL)
+				}
 			}
 		}
 	}
