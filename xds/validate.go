@@ -401,6 +401,9 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			}
 		}
 	}
+	// firstHash is where the hashes of a list made whole start in
+	// v.hashes (its resources' spans are consecutive, one hash each).
+	firstHash := map[string]int{}
 	for k, sp := range spans {
 		if b := sp.block; b != nil {
 			// A list diffed with the last one: only its fresh messages
@@ -421,9 +424,12 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 				v.resources[m] = rh
 				versions[cachev3.GetResourceName(m)] = rh.version
 			}
+			start := len(v.hashes)
 			v.hashes = append(v.hashes, b.hashes...)
 			v.versions[sp.typeURL] = versions
-			v.lists[sp.typeURL] = &resourceList{msgs: b.list, hashes: b.hashes, versions: versions, sorted: true}
+			// The list's hashes are its part of v.hashes (not a copy).
+			hs := v.hashes[start:len(v.hashes):len(v.hashes)]
+			v.lists[sp.typeURL] = &resourceList{msgs: b.list, hashes: hs, versions: versions, sorted: true}
 			if v.changes == nil {
 				v.changes = map[string]listChange{}
 			}
@@ -446,11 +452,11 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			if rl == nil {
 				rl = &resourceList{versions: v.versions[sp.typeURL], sorted: true}
 				v.lists[sp.typeURL] = rl
+				firstHash[sp.typeURL] = len(v.hashes) - 1
 			} else if !(spans[k-1].name < sp.name) {
 				rl.sorted = false
 			}
 			rl.msgs = append(rl.msgs, p.msg)
-			rl.hashes = append(rl.hashes, rh.hash)
 			continue
 		}
 		// The virtual hosts' encodings are made in one buffer, in order:
@@ -506,6 +512,11 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			}
 		}
 		v.versions[sp.typeURL][sp.name] = hashOf(v.hashes[start:])
+	}
+	for typeURL, first := range firstHash {
+		rl := v.lists[typeURL]
+		end := first + len(rl.msgs)
+		rl.hashes = v.hashes[first:end:end]
 	}
 	// Every part is either hashed now (a task) or reused from the last
 	// validation, whose set has its hash.
