@@ -36,9 +36,9 @@ type prepared struct {
 func prepareStep(t *testing.T, snap *model.Snapshot, opts Options, workers int, last *prepared) *prepared {
 	t.Helper()
 	var memo *groupMemo
-	known, done, hashed := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
+	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil), map[string]*resourceList(nil)
 	if last != nil {
-		memo, known, done, hashed = last.memo, last.v.valid, last.v.vhosts, last.v.resources
+		memo, known, done, hashed, lists = last.memo, last.v.valid, last.v.vhosts, last.v.resources, last.v.lists
 	}
 	res, memo, err := translateReusing(snap, opts, workers, memo)
 	if err != nil {
@@ -52,7 +52,7 @@ func prepareStep(t *testing.T, snap *model.Snapshot, opts Options, workers int, 
 			}
 		}
 	}
-	if p.v, err = res.validatePlans(known, done, hashed, memo.plans()); err != nil {
+	if p.v, err = res.validatePlans(known, done, hashed, memo.plans(), lists); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer

@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -154,8 +155,17 @@ func BenchmarkPublish(b *testing.B) {
 // in a 10,000-API configuration until a subscribed delta-xDS client (on
 // loopback gRPC, subscribed to every type like Envoy) has received the new
 // route configuration.
+//
+// APIGW_BENCH_APIS sets the number of APIs (default 10,000), e.g. 100,000
+// for the per-resource bookkeeping of 100,000 clusters.
 func BenchmarkDeltaUpdate(b *testing.B) {
-	const n = 10000
+	n := 10000
+	if v := os.Getenv("APIGW_BENCH_APIS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			b.Fatalf("APIGW_BENCH_APIS=%q: want a positive number of APIs", v)
+		}
+	}
 	snaps := []*model.Snapshot{syntheticSnapshot(b, n, 0), syntheticSnapshot(b, n, 1)}
 	s, conn, _ := startServer(b)
 	s.log = discardLogger()

@@ -156,9 +156,9 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if err != nil {
 		return nil, err
 	}
-	known, done, hashed := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil)
+	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil), map[string]*resourceList(nil)
 	if last != nil {
-		known, done, hashed = last.valid, last.vhosts, last.resources
+		known, done, hashed, lists = last.valid, last.vhosts, last.resources, last.lists
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not
@@ -168,7 +168,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	// xDS, and each virtual host is encoded once: the route configuration
 	// sent to Envoy is assembled from those encodings. A resource that
 	// cannot be marshalled fails here, before the cache is touched.
-	v, err := res.validatePlans(known, done, hashed, memo.plans())
+	v, err := res.validatePlans(known, done, hashed, memo.plans(), lists)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +181,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		return nil, err
 	}
 	cs.VersionMap = v.versions
+	plain := plainIndexes(v)
 	routes := v.routes(res.Routes[0])
 	// What the next Prepare reuses, without the route messages: they are
 	// encoded now (the served route configuration is its encodings).
@@ -217,7 +218,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		// The encodings of the messages about to be served, before they
 		// are (the delta responses look them up).
 		s.encodings.Store(&v.served)
-		if err := s.serveLocked(ctx, cs); err != nil {
+		if err := s.serveLocked(ctx, cs, plain); err != nil {
 			return err
 		}
 		s.shown.Store(&published{version: version, at: time.Now()})
@@ -237,8 +238,9 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 // route update that stops using it (it did, Envoy 1.40 over delta ADS,
 // answering 404 NC for the APIs whose backend changed), so a removal
 // reaches Envoy only once the routes have long moved away. A timer serves
-// cs alone when the drain is over. s.mu is held.
-func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot) error {
+// cs alone when the drain is over. s.mu is held. plain are cs's indexes
+// without TTLs (see indexedSnapshot), for the types that have one.
+func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain map[string]map[string]types.Resource) error {
 	served := cs
 	if drain := s.opts.ClusterDrain; drain > 0 && s.served != nil {
 		now := time.Now()
@@ -276,7 +278,7 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot) error {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				if s.current == cs {
-					if err := s.serveLocked(context.Background(), cs); err != nil {
+					if err := s.serveLocked(context.Background(), cs, plain); err != nil {
 						s.log.Error("xds: removing drained clusters", "error", err)
 					}
 				}
@@ -287,7 +289,11 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot) error {
 	if err := s.serveSecretsLocked(ctx); err != nil {
 		return err
 	}
-	if err := s.cache.SetSnapshot(ctx, nodeKey, served); err != nil {
+	var snap cachev3.ResourceSnapshot = served
+	if served == cs && len(plain) > 0 {
+		snap = &indexedSnapshot{Snapshot: cs, plain: plain}
+	}
+	if err := s.cache.SetSnapshot(ctx, nodeKey, snap); err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
 	s.current, s.served = cs, served

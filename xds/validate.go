@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,14 @@ type validation struct {
 	// validation given the same (read-only) message, as a reused group's
 	// clusters are, takes them without marshalling it again.
 	resources map[proto.Message]resourceHash
+	// lists are the resources other than route configurations, by type
+	// URL, in order, with their hashes and versions: a later validation
+	// finds what changed by comparing its lists with these (reslist.go).
+	lists map[string]*resourceList
+	// changes are how each diffed list differs from the last validation's
+	// (its list, the diff), until snapshot uses them (then nil: the last
+	// lists are not kept alive).
+	changes map[string]listChange
 }
 
 // resourceHash is a resource's hash and its version (the hash in hex).
@@ -111,7 +120,7 @@ var (
 // resource found in hashed (the resources of a previous validation). It
 // returns what it learnt (nil without known).
 func (r *Resources) validate(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
-	return r.validatePlans(known, done, hashed, nil)
+	return r.validatePlans(known, done, hashed, nil, nil)
 }
 
 // validatePlans is validate for the resources of an incremental
@@ -122,10 +131,17 @@ func (r *Resources) validate(known *validSet, done map[*routev3.VirtualHost]*vho
 // there. Each segment of the plans is then placed in the new virtual
 // host's encoding (the plans' apiOutputs are the new translation's, not
 // shared with an earlier one).
-func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash, plans map[*routev3.VirtualHost]*vhostPlan) (*validation, error) {
+//
+// lists are the previous validation's lists (validation.lists; nil:
+// none), with hashed its resources: a type whose list is strictly sorted
+// by name, as the translation's are, is then compared with the new list
+// (diffLists) and only the messages not at their place in it are looked
+// at; the others keep their hash and version, and the version map is a
+// patched copy of the last one.
+func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash, plans map[*routev3.VirtualHost]*vhostPlan, lists map[string]*resourceList) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
-		done, hashed = nil, nil
+		done, hashed, lists = nil, nil, nil
 	}
 	// A segment of a virtual host's routes: a range of tasks, or routes
 	// reused from an encoded virtual host.
@@ -147,22 +163,66 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 		msg      proto.Message // a resource other than a route configuration
 		segs     []segment     // of a new virtual host (from is its own fields)
 	}
+	// fresh is a message of a diffed list that is not the last list's:
+	// its index in the list, and its task (-1: hashed).
+	type fresh struct{ i, task int }
+	// block is a whole list of a type diffed with the last one.
+	type block struct {
+		prev   *resourceList
+		list   []proto.Message
+		diff   listDiff
+		hashes []msgHash
+		fresh  []fresh
+	}
 	type span struct {
 		typeURL, name string
 		parts         []part
 		rc            *routev3.RouteConfiguration // a route configuration
+		block         *block
 	}
 	var tasks []validateTask
 	groups := r.groups()
+	// The lists diffed with the last ones, by type URL.
+	diffed := map[string]*block{}
+	for _, g := range groups {
+		if pl := lists[g.typeURL]; pl != nil && pl.sorted && len(g.list) > 0 && g.typeURL != resourcev3.RouteType {
+			if d, ok := diffLists(pl.msgs, g.list); ok {
+				diffed[g.typeURL] = &block{prev: pl, list: g.list, diff: d, hashes: make([]msgHash, len(g.list))}
+			}
+		}
+	}
 	n := 0
 	perType := make(map[string]int, len(groups))
 	for _, g := range groups {
+		if diffed[g.typeURL] != nil {
+			n++
+			continue
+		}
 		n += len(g.list)
 		perType[g.typeURL] = len(g.list)
 	}
 	spans := make([]span, 0, n)
 	singles := make([]part, n) // the parts of single-part resources
 	for _, g := range groups {
+		if b := diffed[g.typeURL]; b != nil {
+			// Only the messages not at their place in the last list.
+			pl, d := b.prev, b.diff
+			for i, m := range g.list {
+				if j := d.kept[i]; j >= 0 {
+					b.hashes[i] = pl.hashes[j]
+					continue
+				}
+				if h, found := hashed[m]; found {
+					b.hashes[i] = h.hash
+					b.fresh = append(b.fresh, fresh{i: i, task: -1})
+					continue
+				}
+				b.fresh = append(b.fresh, fresh{i: i, task: len(tasks)})
+				tasks = append(tasks, validateTask{path: g.kind + "[" + cachev3.GetResourceName(m) + "]", msg: m})
+			}
+			spans = append(spans, span{typeURL: g.typeURL, block: b})
+			continue
+		}
 		names := make(map[string]bool, len(g.list))
 		for _, m := range g.list {
 			name := cachev3.GetResourceName(m)
@@ -303,6 +363,10 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 	// virtual hosts' are parts of it).
 	nparts := 0
 	for _, sp := range spans {
+		if sp.block != nil {
+			nparts += len(sp.block.list)
+			continue
+		}
 		if sp.rc == nil {
 			nparts++
 			continue
@@ -321,8 +385,56 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 	}
 	v := &validation{vhosts: map[*routev3.VirtualHost]*vhostWire{}, versions: map[string]map[string]string{}, raws: map[*routev3.RouteConfiguration][]byte{},
 		encodings: map[*routev3.RouteConfiguration][]byte{}, served: map[proto.Message][]byte{},
-		resources: make(map[proto.Message]resourceHash, len(spans)), hashes: make([]msgHash, 0, nparts)}
-	for _, sp := range spans {
+		hashes: make([]msgHash, 0, nparts), lists: map[string]*resourceList{}}
+	if len(diffed) == 0 {
+		v.resources = make(map[proto.Message]resourceHash, len(spans))
+	} else {
+		// The last resources (hashed is the last validation's, the union
+		// of its lists), without the lists not diffed (made again below).
+		v.resources = maps.Clone(hashed)
+		for typeURL, pl := range lists {
+			if diffed[typeURL] == nil {
+				for _, m := range pl.msgs {
+					delete(v.resources, m)
+				}
+			}
+		}
+	}
+	// firstHash is where the hashes of a list made whole start in
+	// v.hashes (its resources' spans are consecutive, one hash each).
+	firstHash := map[string]int{}
+	for k, sp := range spans {
+		if b := sp.block; b != nil {
+			// A list diffed with the last one: only its fresh messages
+			// are new to the version map and the resources.
+			versions := maps.Clone(b.prev.versions)
+			for _, name := range b.diff.goneNames {
+				delete(versions, name)
+			}
+			for _, m := range b.diff.gone {
+				delete(v.resources, m)
+			}
+			for _, f := range b.fresh {
+				if f.task >= 0 {
+					b.hashes[f.i] = hashes[f.task]
+				}
+				rh := resourceHash{hash: b.hashes[f.i], version: hashOf(b.hashes[f.i : f.i+1])}
+				m := b.list[f.i]
+				v.resources[m] = rh
+				versions[cachev3.GetResourceName(m)] = rh.version
+			}
+			start := len(v.hashes)
+			v.hashes = append(v.hashes, b.hashes...)
+			v.versions[sp.typeURL] = versions
+			// The list's hashes are its part of v.hashes (not a copy).
+			hs := v.hashes[start:len(v.hashes):len(v.hashes)]
+			v.lists[sp.typeURL] = &resourceList{msgs: b.list, hashes: hs, versions: versions, sorted: true}
+			if v.changes == nil {
+				v.changes = map[string]listChange{}
+			}
+			v.changes[sp.typeURL] = listChange{prev: b.prev, diff: b.diff}
+			continue
+		}
 		if v.versions[sp.typeURL] == nil {
 			v.versions[sp.typeURL] = make(map[string]string, perType[sp.typeURL])
 		}
@@ -335,6 +447,15 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			v.resources[p.msg] = rh
 			v.hashes = append(v.hashes, rh.hash)
 			v.versions[sp.typeURL][sp.name] = rh.version
+			rl := v.lists[sp.typeURL]
+			if rl == nil {
+				rl = &resourceList{versions: v.versions[sp.typeURL], sorted: true}
+				v.lists[sp.typeURL] = rl
+				firstHash[sp.typeURL] = len(v.hashes) - 1
+			} else if !(spans[k-1].name < sp.name) {
+				rl.sorted = false
+			}
+			rl.msgs = append(rl.msgs, p.msg)
 			continue
 		}
 		// The virtual hosts' encodings are made in one buffer, in order:
@@ -390,6 +511,11 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			}
 		}
 		v.versions[sp.typeURL][sp.name] = hashOf(v.hashes[start:])
+	}
+	for typeURL, first := range firstHash {
+		rl := v.lists[typeURL]
+		end := first + len(rl.msgs)
+		rl.hashes = v.hashes[first:end:end]
 	}
 	// Every part is either hashed now (a task) or reused from the last
 	// validation, whose set has its hash.
@@ -640,22 +766,39 @@ func (r *Resources) Snapshot(version string) (*cachev3.Snapshot, error) {
 // snapshot is Snapshot; with v, each route configuration whose virtual
 // hosts v encoded is served in its wire form (see validation.wire).
 func (r *Resources) snapshot(version string, v *validation) (*cachev3.Snapshot, error) {
-	res := map[resourcev3.Type][]types.Resource{}
+	var changes map[string]listChange
+	if v != nil {
+		changes, v.changes = v.changes, nil
+	}
+	s := &cachev3.Snapshot{}
 	for _, g := range r.groups() {
-		list := make([]types.Resource, len(g.list))
-		for i, m := range g.list {
-			if rc, ok := m.(*routev3.RouteConfiguration); ok && v != nil {
-				m = v.wire(rc)
+		typ := cachev3.GetResponseType(g.typeURL)
+		if ch, ok := changes[g.typeURL]; ok && ch.prev.items != nil {
+			// A list diffed with the last one: the last snapshot's
+			// index, patched.
+			s.Resources[typ] = cachev3.Resources{Version: version, Items: ch.patchItems(g.list)}
+		} else {
+			list := make([]types.Resource, len(g.list))
+			for i, m := range g.list {
+				if rc, ok := m.(*routev3.RouteConfiguration); ok && v != nil {
+					m = v.wire(rc)
+				}
+				list[i] = m
 			}
-			list[i] = m
+			s.Resources[typ] = cachev3.NewResources(version, list)
 		}
-		res[g.typeURL] = list
+		if v != nil {
+			if rl := v.lists[g.typeURL]; rl != nil {
+				rl.items = s.Resources[typ].Items
+				if ch, ok := changes[g.typeURL]; ok && ch.prev.plain != nil {
+					rl.plain = ch.patchPlain(g.list)
+				} else {
+					rl.plain = s.GetResources(g.typeURL)
+				}
+			}
+		}
 	}
-	s, err := cachev3.NewSnapshot(version, res)
-	if err != nil {
-		return nil, fmt.Errorf("xds: %w", err)
-	}
-	if err := s.Consistent(); err != nil {
+	if err := consistent(s, v, changes); err != nil {
 		return nil, fmt.Errorf("xds: inconsistent snapshot: %w", err)
 	}
 	return s, nil

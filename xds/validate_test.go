@@ -223,7 +223,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			first, err := res.validatePlans(&validSet{}, nil, nil, memo.plans())
+			first, err := res.validatePlans(&validSet{}, nil, nil, memo.plans(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,7 +259,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := res.validatePlans(&validSet{}, nil, nil, memo.plans())
+		first, err := res.validatePlans(&validSet{}, nil, nil, memo.plans(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,7 +285,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 		if hashedClusters == 0 {
 			t.Error("no cluster of the unchanged groups is the message hashed before")
 		}
-		incremental, err := changed.validatePlans(first.valid, first.vhosts, first.resources, memo.plans())
+		incremental, err := changed.validatePlans(first.valid, first.vhosts, first.resources, memo.plans(), first.lists)
 		if err != nil {
 			t.Fatal(err)
 		}
