@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -244,6 +245,63 @@ func TestDecodeReusedRequest(t *testing.T) {
 			decode(r, second)
 			r.Release()
 		}
+	}
+}
+
+// TestPooledRequestBodies: a pooled request's raw_body is a slice of the
+// buffer it was decoded from (a 64 KiB request in 16 KiB buffers: one of
+// the codec's pool), which it holds until released: requests decoded
+// while it is held get other buffers and never change its body; once it
+// is released, its buffer serves the next request, whose body is its own.
+func TestPooledRequestBodies(t *testing.T) {
+	base := decodeCases(t)["app-signed 64 KiB"].req
+	enc := func(fill byte) mem.BufferSlice {
+		req := proto.Clone(base).(*authv3.CheckRequest)
+		req.Attributes.Request.Http.RawBody = bytes.Repeat([]byte{fill}, len(req.Attributes.Request.Http.RawBody))
+		b, err := proto.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data mem.BufferSlice
+		for rest := b; len(rest) > 0; {
+			n := min(len(rest), 16<<10)
+			data = append(data, mem.SliceBuffer(bytes.Clone(rest[:n])))
+			rest = rest[n:]
+		}
+		return data
+	}
+	codec := grpccodec.New()
+	decode := func(fill byte) *grpccodec.Request {
+		t.Helper()
+		r := grpccodec.GetRequest()
+		if err := codec.Unmarshal(enc(fill), r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	intact := func(r *grpccodec.Request, fill byte) {
+		t.Helper()
+		body := r.Message().GetAttributes().GetRequest().GetHttp().GetRawBody()
+		if len(body) != len(base.GetAttributes().GetRequest().GetHttp().GetRawBody()) || bytes.Count(body, []byte{fill}) != len(body) {
+			t.Fatalf("the body of request %q changed", fill)
+		}
+	}
+	held := map[byte]*grpccodec.Request{}
+	for i := range byte(20) {
+		fill := 'a' + i
+		held[fill] = decode(fill)
+		if i%3 == 2 { // release one of the older ones: its buffer is reused
+			old := fill - 2
+			intact(held[old], old)
+			held[old].Release()
+			delete(held, old)
+		}
+		for f, r := range held {
+			intact(r, f)
+		}
+	}
+	for _, r := range held {
+		r.Release()
 	}
 }
 
