@@ -305,6 +305,46 @@ func TestPooledRequestBodies(t *testing.T) {
 	}
 }
 
+// TestPooledRequestStrings: a pooled request's strings may be kept after
+// its release (the Request's contract): decoding every other request of
+// the table into the pooled requests afterwards, many times, never
+// changes them.
+func TestPooledRequestStrings(t *testing.T) {
+	cases := decodeCases(t)
+	codec := grpccodec.New()
+	type kept struct {
+		name string
+		msg  *authv3.CheckRequest // shares the decoded strings (proto.Clone does not copy them)
+	}
+	var all []kept
+	for range 3 {
+		for name, c := range cases {
+			b, err := proto.Marshal(c.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := grpccodec.GetRequest()
+			if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r); err != nil {
+				t.Fatal(err)
+			}
+			msg := proto.Clone(r.Message()).(*authv3.CheckRequest)
+			if h := msg.GetAttributes().GetRequest().GetHttp(); h != nil {
+				h.RawBody = bytes.Clone(h.RawBody) // bytes fields are not kept (TestPooledRequestBodies)
+				for _, hv := range h.GetHeaderMap().GetHeaders() {
+					hv.RawValue = bytes.Clone(hv.RawValue)
+				}
+			}
+			r.Release()
+			all = append(all, kept{name, msg})
+			for _, k := range all {
+				if !proto.Equal(k.msg, cases[k.name].req) {
+					t.Fatalf("%s, kept after its release: changed to\n%v", k.name, k.msg)
+				}
+			}
+		}
+	}
+}
+
 // FuzzDecodeCheckRequest: for any bytes, the server's CheckRequest decoder
 // and proto.Unmarshal both fail or decode equal messages.
 func FuzzDecodeCheckRequest(f *testing.F) {

@@ -255,12 +255,12 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool, s *spare
 			if !ok || len(sub) > 0 {
 				return false
 			}
-			p := &m.MetadataContext
+			p, i := &m.MetadataContext, 0
 			if f.num == 13 {
-				p = &m.RouteMetadataContext
+				p, i = &m.RouteMetadataContext, 1
 			}
 			if *p == nil {
-				*p = &corev3.Metadata{}
+				*p = s.metadata(i)
 			}
 		case 12: // tls_session
 			sub, ok := f.message()

@@ -105,6 +105,7 @@ type spare struct {
 	httpReq *authv3.AttributeContext_HttpRequest
 	time    *timestamppb.Timestamp
 	tls     *authv3.AttributeContext_TLSSession
+	meta    [2]*corev3.Metadata // metadata_context, route_metadata_context (only empty ones are decoded)
 	headers map[string]string
 	exts    map[string]string
 }
@@ -158,6 +159,8 @@ func (s *spare) reset() {
 	resetMsg(s.httpReq)
 	resetMsg(s.time)
 	resetMsg(s.tls)
+	resetMsg(s.meta[0])
+	resetMsg(s.meta[1])
 	if len(s.headers) > maxReusedMap {
 		s.headers = nil
 	}
@@ -233,6 +236,15 @@ func (s *spare) tlsSession() *authv3.AttributeContext_TLSSession {
 		return &authv3.AttributeContext_TLSSession{}
 	}
 	return reuse(&s.tls)
+}
+
+// metadata is an empty Metadata: i 0 for metadata_context, 1 for
+// route_metadata_context.
+func (s *spare) metadata(i int) *corev3.Metadata {
+	if s == nil {
+		return &corev3.Metadata{}
+	}
+	return reuse(&s.meta[i])
 }
 
 func (s *spare) headerMap() *map[string]string {
