@@ -1,35 +1,50 @@
 package grpccodec
 
 import (
+	"math/bits"
 	"sync"
 
 	"google.golang.org/grpc/mem"
 )
 
-// largeBuffers is the pool of the buffers a large request (a forwarded
-// body, in several HTTP/2 frames) is copied into when it is decoded into a
-// Request: its raw_body is a slice of the buffer, which goes back to the
-// pool when the Request is released. Before, each such request had a
-// buffer of its own, allocated — and zeroed — per request and left to the
-// garbage collector (64 KiB per Check with a 64 KiB body).
-var largeBuffers = newSizedPool(aliasSize, maxPooled)
+// buffers is the pool of the server's buffers: the HTTP/2 frames gRPC
+// reads requests into (BufferPool, the server's option) and the buffers a
+// large request (a forwarded body, in several frames) is copied into when
+// it is decoded into a Request, whose raw_body is a slice of it until the
+// Request is released. Before, each such request had a buffer of its own,
+// allocated — and zeroed — per request and left to the garbage collector
+// (64 KiB per Check with a 64 KiB body), and gRPC's default pool zeroed
+// every frame buffer it handed out.
+var buffers = newSizedPool(minPooled, maxPooled)
 
-// maxPooled is the largest buffer largeBuffers keeps (a larger request has
-// a buffer of its own, as before).
-const maxPooled = 8 << 20
+// minPooled and maxPooled bound the classes of buffers: gRPC pools no
+// buffer under 1 KiB (mem.IsBelowBufferPoolingThreshold), and a request
+// larger than maxPooled has a buffer of its own.
+const (
+	minPooled = 1 << 10
+	maxPooled = 8 << 20
+)
+
+// BufferPool is the server's buffer pool (experimental.BufferPool): like
+// gRPC's default pool, except that its buffers are not zeroed when taken
+// (every taker writes the whole length it asks for: a frame is read in
+// full, a request copied in full; TestSizedPool) and that its classes are
+// closer (four per doubling).
+func BufferPool() mem.BufferPool { return buffers }
 
 // sizedPool is a mem.BufferPool of buffers in size classes, four per
-// doubling (16, 20, 24, 28, 32, 40 KiB…: at most a quarter of a buffer
-// unused). Buffers are not zeroed: whoever takes one writes all of it
-// (mem.BufferSlice.CopyTo of a request of exactly its length).
+// doubling (1, 1.25, 1.5, 1.75, 2, 2.5 KiB…: at most a quarter of a
+// buffer unused). Buffers are not zeroed.
 type sizedPool struct {
-	sizes []int       // the classes' capacities, ascending
-	pools []sync.Pool // of *[]byte, one per class
+	minLog int         // log2 of the smallest class (a power of two, at least 4)
+	sizes  []int       // the classes' capacities, ascending
+	pools  []sync.Pool // of *[]byte, one per class
 }
 
-// newSizedPool returns a pool of classes from minSize to maxSize.
+// newSizedPool returns a pool of classes from minSize (a power of two) to
+// maxSize.
 func newSizedPool(minSize, maxSize int) *sizedPool {
-	p := &sizedPool{}
+	p := &sizedPool{minLog: bits.Len(uint(minSize)) - 1}
 	for base := minSize; base <= maxSize; base *= 2 {
 		for q := range 4 {
 			if size := base + q*base/4; size <= maxSize {
@@ -43,10 +58,14 @@ func newSizedPool(minSize, maxSize int) *sizedPool {
 
 // class is the index of the smallest class holding n bytes, -1 if none.
 func (p *sizedPool) class(n int) int {
-	for i, size := range p.sizes {
-		if n <= size {
-			return i
-		}
+	if n <= p.sizes[0] {
+		return 0
+	}
+	k := bits.Len(uint(n - 1)) // 2^(k-1) < n <= 2^k
+	base := 1 << (k - 1)
+	q := (n - base + base/4 - 1) / (base / 4) // 1..4 quarters above base
+	if i := (k-1-p.minLog)*4 + q; i < len(p.sizes) {
+		return i
 	}
 	return -1
 }

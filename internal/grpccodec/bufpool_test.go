@@ -7,11 +7,17 @@ import "testing"
 // largest class are allocated, not pooled; a buffer given back is taken
 // again by its class only.
 func TestSizedPool(t *testing.T) {
-	p := newSizedPool(16<<10, 1<<20)
+	p := newSizedPool(1<<10, 1<<20)
 	for _, c := range []struct {
 		n, wantCap int
 	}{
-		{1, 16 << 10},
+		{1, 1 << 10},
+		{1 << 10, 1 << 10},
+		{1<<10 + 1, 1280},
+		{1700, 1792},
+		{2 << 10, 2 << 10},
+		{2<<10 + 1, 2560},
+		{16<<10 - 1, 16 << 10},
 		{16 << 10, 16 << 10},
 		{16<<10 + 1, 20 << 10},
 		{64 << 10, 64 << 10},
@@ -31,6 +37,25 @@ func TestSizedPool(t *testing.T) {
 	for range 10 {
 		if b := p.Get(25 << 10); cap(*b) != 28<<10 {
 			t.Fatalf("Get(25 KiB) after a 30 KiB buffer was given back: cap %d, want %d", cap(*b), 28<<10)
+		}
+	}
+}
+
+// TestSizedPoolClass: class finds, for every size up to the largest
+// class, the smallest class that holds it (as a linear search would).
+func TestSizedPoolClass(t *testing.T) {
+	p := newSizedPool(1<<10, 1<<20)
+	want := 0
+	for n := 1; n <= 1<<20+1; n++ {
+		for want < len(p.sizes) && p.sizes[want] < n {
+			want++
+		}
+		w := want
+		if w == len(p.sizes) {
+			w = -1
+		}
+		if got := p.class(n); got != w {
+			t.Fatalf("class(%d) = %d, want %d", n, got, w)
 		}
 	}
 }

@@ -272,9 +272,9 @@ func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return proto.Unmarshal(buf.ReadOnlyData(), req)
 }
 
-// aliasSize is the size from which a request in several buffers is copied
-// into a buffer of its own (a *CheckRequest) or one of largeBuffers (a
-// *Request) instead of one of gRPC's pool (Unmarshal).
+// aliasSize is the size from which a request in several buffers decoded
+// into a *CheckRequest is copied into a buffer of its own instead of one
+// of gRPC's pool (Unmarshal).
 const aliasSize = 16 << 10
 
 // VT reports whether CheckResponses are encoded by

@@ -21,7 +21,7 @@ import (
 //
 // The request's raw_body (and the raw_value of its header_map entries)
 // is a slice of the buffer the request was decoded from — gRPC's, or for a
-// large request one of a pool (largeBuffers) —, which the Request holds
+// request in several buffers one of the server's pool (buffers) —, which the Request holds
 // until Release and which is then reused: raw_body is not copied on
 // decoding (a copy of the whole body per Check), and must not be kept, nor
 // written to, past Release; whoever keeps it copies it. Strings are never
@@ -47,17 +47,12 @@ func (r *Request) Message() *authv3.CheckRequest { return &r.msg }
 
 // decode decodes data, a CheckRequest, into r's message, as Unmarshal
 // decodes a *CheckRequest, except that bytes fields are slices of the
-// buffer data is in (materialized into one of largeBuffers when it is in
-// several and large, or into one of gRPC's pool), which r keeps until
-// Release. proto.Unmarshal (a request the decoder gives up on) copies
+// buffer data is in (materialized into one of the server's pool, buffers,
+// when it is in several), which r keeps until Release. proto.Unmarshal (a request the decoder gives up on) copies
 // what it keeps: the buffer is then freed at once.
 func (r *Request) decode(data mem.BufferSlice) error {
 	r.free()
-	pool := mem.DefaultBufferPool()
-	if data.Len() >= aliasSize {
-		pool = largeBuffers
-	}
-	buf := data.MaterializeToBuffer(pool)
+	buf := data.MaterializeToBuffer(buffers)
 	if decodeCheckRequest(buf.ReadOnlyData(), &r.msg, true, &r.spare) {
 		r.buf = buf
 		return nil
