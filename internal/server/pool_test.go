@@ -23,6 +23,8 @@ import (
 
 const poolCfg = `
 server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0"}
+# The tampered requests fail app one's signature 201 times: no lockout.
+settings: {lockout: {max_failures: 1000, duration: 1m}}
 groups:
   - name: g
     apis:
