@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -243,6 +244,103 @@ func TestDecodeReusedRequest(t *testing.T) {
 			r = grpccodec.GetRequest() // often the same one
 			decode(r, second)
 			r.Release()
+		}
+	}
+}
+
+// TestPooledRequestBodies: a pooled request's raw_body is a slice of the
+// buffer it was decoded from (a 64 KiB request in 16 KiB buffers: one of
+// the codec's pool), which it holds until released: requests decoded
+// while it is held get other buffers and never change its body; once it
+// is released, its buffer serves the next request, whose body is its own.
+func TestPooledRequestBodies(t *testing.T) {
+	base := decodeCases(t)["app-signed 64 KiB"].req
+	enc := func(fill byte) mem.BufferSlice {
+		req := proto.Clone(base).(*authv3.CheckRequest)
+		req.Attributes.Request.Http.RawBody = bytes.Repeat([]byte{fill}, len(req.Attributes.Request.Http.RawBody))
+		b, err := proto.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data mem.BufferSlice
+		for rest := b; len(rest) > 0; {
+			n := min(len(rest), 16<<10)
+			data = append(data, mem.SliceBuffer(bytes.Clone(rest[:n])))
+			rest = rest[n:]
+		}
+		return data
+	}
+	codec := grpccodec.New()
+	decode := func(fill byte) *grpccodec.Request {
+		t.Helper()
+		r := grpccodec.GetRequest()
+		if err := codec.Unmarshal(enc(fill), r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	intact := func(r *grpccodec.Request, fill byte) {
+		t.Helper()
+		body := r.Message().GetAttributes().GetRequest().GetHttp().GetRawBody()
+		if len(body) != len(base.GetAttributes().GetRequest().GetHttp().GetRawBody()) || bytes.Count(body, []byte{fill}) != len(body) {
+			t.Fatalf("the body of request %q changed", fill)
+		}
+	}
+	held := map[byte]*grpccodec.Request{}
+	for i := range byte(20) {
+		fill := 'a' + i
+		held[fill] = decode(fill)
+		if i%3 == 2 { // release one of the older ones: its buffer is reused
+			old := fill - 2
+			intact(held[old], old)
+			held[old].Release()
+			delete(held, old)
+		}
+		for f, r := range held {
+			intact(r, f)
+		}
+	}
+	for _, r := range held {
+		r.Release()
+	}
+}
+
+// TestPooledRequestStrings: a pooled request's strings may be kept after
+// its release (the Request's contract): decoding every other request of
+// the table into the pooled requests afterwards, many times, never
+// changes them.
+func TestPooledRequestStrings(t *testing.T) {
+	cases := decodeCases(t)
+	codec := grpccodec.New()
+	type kept struct {
+		name string
+		msg  *authv3.CheckRequest // shares the decoded strings (proto.Clone does not copy them)
+	}
+	var all []kept
+	for range 3 {
+		for name, c := range cases {
+			b, err := proto.Marshal(c.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := grpccodec.GetRequest()
+			if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r); err != nil {
+				t.Fatal(err)
+			}
+			msg := proto.Clone(r.Message()).(*authv3.CheckRequest)
+			if h := msg.GetAttributes().GetRequest().GetHttp(); h != nil {
+				h.RawBody = bytes.Clone(h.RawBody) // bytes fields are not kept (TestPooledRequestBodies)
+				for _, hv := range h.GetHeaderMap().GetHeaders() {
+					hv.RawValue = bytes.Clone(hv.RawValue)
+				}
+			}
+			r.Release()
+			all = append(all, kept{name, msg})
+			for _, k := range all {
+				if !proto.Equal(k.msg, cases[k.name].req) {
+					t.Fatalf("%s, kept after its release: changed to\n%v", k.name, k.msg)
+				}
+			}
 		}
 	}
 }

@@ -15,13 +15,16 @@ import (
 // (New, with grpc.ForceServerCodecV2): no other decodes a *Request.
 //
 // What makes the release safe: srv.Check, its interceptors and the
-// response they return must not keep the CheckRequest, a nested message or
-// a map of it past their return (strings and bodies are never reused and
-// may be kept). gRPC encodes the response after the handler returns, so a
-// response holding such a part would be encoded from the next request's
-// data; apigw's responses hold only strings of the request
-// (TestPooledRequestsNotRetained in internal/server overwrites every
-// request after its Check and compares the answers).
+// response they return must not keep the CheckRequest, a nested message, a
+// map or a bytes field (raw_body: a slice of the buffer the request was
+// read into, reused after the release) of it past their return; strings
+// are never reused and may be kept. gRPC encodes the response after the
+// handler returns, so a response holding such a part would be encoded from
+// the next request's data; apigw's responses hold only strings of the
+// request, and nothing in Check keeps the body: it is hashed, and
+// validated against a schema, in place (TestPooledRequestsNotRetained in
+// internal/server overwrites every request and its body after its Check
+// and compares the answers).
 func RegisterAuthorization(s grpc.ServiceRegistrar, srv authv3.AuthorizationServer) {
 	desc := authv3.Authorization_ServiceDesc
 	desc.Methods = slices.Clone(desc.Methods)

@@ -241,13 +241,14 @@ func appendVT(b []byte, num protowire.Number, m vtMarshaler, n int) ([]byte, err
 // Unmarshal decodes CheckRequests with UnmarshalCheckRequest (decode.go),
 // everything else with grpc-go's proto codec.
 // A *Request (RegisterAuthorization's Check handler) is decoded as its
-// CheckRequest, into the nested messages and maps it keeps.
+// CheckRequest, into the nested messages and maps it keeps, and keeps the
+// buffer it was decoded from until it is released: its raw_body is a
+// slice of that buffer instead of a copy (Request.attach).
 func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	var s *spare
-	req, ok := v.(*authv3.CheckRequest)
-	if r, isReq := v.(*Request); isReq {
-		req, s, ok = &r.msg, &r.spare, true
+	if r, ok := v.(*Request); ok {
+		return r.decode(data)
 	}
+	req, ok := v.(*authv3.CheckRequest)
 	if !ok {
 		return c.proto.Unmarshal(data, v)
 	}
@@ -258,21 +259,22 @@ func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		// into a buffer of the request's own that raw_body is a slice of.
 		// Strings are still copied: none aliases the buffer.
 		b := data.Materialize()
-		if decodeCheckRequest(b, req, true, s) {
+		if decodeCheckRequest(b, req, true, nil) {
 			return nil
 		}
 		return proto.Unmarshal(b, req)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	if decodeCheckRequest(buf.ReadOnlyData(), req, false, s) {
+	if decodeCheckRequest(buf.ReadOnlyData(), req, false, nil) {
 		return nil
 	}
 	return proto.Unmarshal(buf.ReadOnlyData(), req)
 }
 
-// aliasSize is the size from which a request in several buffers is copied
-// into a buffer of its own instead of a pooled one (Unmarshal).
+// aliasSize is the size from which a request in several buffers decoded
+// into a *CheckRequest is copied into a buffer of its own instead of one
+// of gRPC's pool (Unmarshal).
 const aliasSize = 16 << 10
 
 // VT reports whether CheckResponses are encoded by

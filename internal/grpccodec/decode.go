@@ -23,10 +23,11 @@ import (
 // other than protocol, address and port_value, invalid UTF-8 in a string,
 // or malformed input. UnmarshalCheckRequest then decodes the whole message
 // again with proto.Unmarshal, so nothing is lost and every error is
-// protobuf-go's. Where it decodes, it follows protobuf-go: strings and
-// bytes are copied (the gRPC buffer is reused; the codec gives a large
-// request a buffer of its own, of which raw_body is then a slice, and
-// common strings are shared constants), the last value of a
+// protobuf-go's. Where it decodes, it follows protobuf-go: strings are
+// copied (the gRPC buffer is reused; common strings are shared
+// constants), bytes too unless the caller keeps the buffer (the codec: a
+// pooled Request holds it until released, a large *CheckRequest is given a
+// buffer of its own; raw_body is then a slice of it), the last value of a
 // scalar field wins, a message field seen twice is merged, a map key seen
 // twice keeps its last value, a missing map key or value is "", and proto3
 // strings (map keys and values too) must be valid UTF-8.
@@ -50,9 +51,9 @@ func DecodeCheckRequest(b []byte, m *authv3.CheckRequest) bool {
 	return decodeCheckRequest(b, m, false, nil)
 }
 
-// decodeCheckRequest is DecodeCheckRequest; with alias, raw_body is a
-// slice of b instead of a copy (b must then be the caller's to give away,
-// and nothing else may write to it). With s, nested messages and maps are
+// decodeCheckRequest is DecodeCheckRequest; with alias, raw_body and
+// header_map raw values are slices of b instead of copies (b must then
+// outlive their use, and nothing may write to it meanwhile). With s, nested messages and maps are
 // taken from s (a Request's) instead of allocated.
 func decodeCheckRequest(b []byte, m *authv3.CheckRequest, alias bool, s *spare) bool {
 	proto.Reset(m)
@@ -254,12 +255,12 @@ func decodeAttributes(b []byte, m *authv3.AttributeContext, alias bool, s *spare
 			if !ok || len(sub) > 0 {
 				return false
 			}
-			p := &m.MetadataContext
+			p, i := &m.MetadataContext, 0
 			if f.num == 13 {
-				p = &m.RouteMetadataContext
+				p, i = &m.RouteMetadataContext, 1
 			}
 			if *p == nil {
-				*p = &corev3.Metadata{}
+				*p = s.metadata(i)
 			}
 		case 12: // tls_session
 			sub, ok := f.message()
@@ -477,11 +478,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool, s 
 			m.Body, ok = f.str()
 		case 12: // raw_body: a copy or with alias a slice, never nil (as protobuf-go)
 			if ok = f.typ == protowire.BytesType; ok {
-				if alias {
-					m.RawBody = f.val[:len(f.val):len(f.val)]
-				} else {
-					m.RawBody = append([]byte{}, f.val...)
-				}
+				m.RawBody = bytesField(f.val, alias)
 			}
 		case 13: // header_map
 			var sub []byte
@@ -489,7 +486,7 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool, s 
 				if m.HeaderMap == nil {
 					m.HeaderMap = &corev3.HeaderMap{}
 				}
-				ok = decodeHeaderMap(sub, m.HeaderMap)
+				ok = decodeHeaderMap(sub, m.HeaderMap, alias)
 			}
 		default:
 			return false
@@ -501,9 +498,19 @@ func decodeHTTP(b []byte, m *authv3.AttributeContext_HttpRequest, alias bool, s 
 	return true
 }
 
+// bytesField is a bytes field's value: with alias a slice of the buffer
+// (capacity clipped: an append copies), else a copy; never nil, as
+// protobuf-go decodes a present bytes field.
+func bytesField(val []byte, alias bool) []byte {
+	if alias {
+		return val[:len(val):len(val)]
+	}
+	return append([]byte{}, val...)
+}
+
 // decodeHeaderMap appends the HeaderValues of b to m's, allocated
-// together.
-func decodeHeaderMap(b []byte, m *corev3.HeaderMap) bool {
+// together; with alias, raw values are slices of b.
+func decodeHeaderMap(b []byte, m *corev3.HeaderMap, alias bool) bool {
 	values := make([]corev3.HeaderValue, count(b, 1))
 	m.Headers = slices.Grow(m.Headers, len(values))
 	for len(b) > 0 {
@@ -530,7 +537,7 @@ func decodeHeaderMap(b []byte, m *corev3.HeaderMap) bool {
 				h.Value, ok = g.str()
 			case 3:
 				if ok = g.typ == protowire.BytesType; ok {
-					h.RawValue = append([]byte{}, g.val...)
+					h.RawValue = bytesField(g.val, alias)
 				}
 			default:
 				return false

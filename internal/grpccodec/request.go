@@ -5,7 +5,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -15,13 +17,21 @@ import (
 // among them the header map and its growth. Requests are pooled:
 // GetRequest takes one, Release gives it back once nothing uses the
 // message any more (RegisterAuthorization's Check handler releases it when
-// Check has returned). Strings and bodies are never reused (each decoding
-// allocates its own; strings are immutable), so a string or a body that
-// outlives the Check is safe; a nested message, a map or the CheckRequest
-// itself must not outlive it.
+// Check has returned).
+//
+// The request's raw_body (and the raw_value of its header_map entries)
+// is a slice of the buffer the request was decoded from — gRPC's, or for a
+// request in several buffers one of the server's pool (buffers) —, which the Request holds
+// until Release and which is then reused: raw_body is not copied on
+// decoding (a copy of the whole body per Check), and must not be kept, nor
+// written to, past Release; whoever keeps it copies it. Strings are never
+// reused (each decoding allocates its own; strings are immutable), so a
+// string that outlives the Check is safe; a nested message, a map, a bytes
+// field or the CheckRequest itself must not outlive it.
 type Request struct {
 	msg   authv3.CheckRequest
 	spare spare
+	buf   mem.Buffer // what msg was decoded from, when raw_body is a slice of it
 }
 
 // requests are the pooled Requests.
@@ -35,13 +45,40 @@ func GetRequest() *Request { return requests.Get().(*Request) }
 // r.Release.
 func (r *Request) Message() *authv3.CheckRequest { return &r.msg }
 
+// decode decodes data, a CheckRequest, into r's message, as Unmarshal
+// decodes a *CheckRequest, except that bytes fields are slices of the
+// buffer data is in (materialized into one of the server's pool, buffers,
+// when it is in several), which r keeps until Release. proto.Unmarshal (a request the decoder gives up on) copies
+// what it keeps: the buffer is then freed at once.
+func (r *Request) decode(data mem.BufferSlice) error {
+	r.free()
+	buf := data.MaterializeToBuffer(buffers)
+	if decodeCheckRequest(buf.ReadOnlyData(), &r.msg, true, &r.spare) {
+		r.buf = buf
+		return nil
+	}
+	err := proto.Unmarshal(buf.ReadOnlyData(), &r.msg)
+	buf.Free()
+	return err
+}
+
+// free gives back the buffer r's message was decoded from (its bytes
+// fields are slices of it: reset the message first).
+func (r *Request) free() {
+	if r.buf != nil {
+		r.buf.Free()
+		r.buf = nil
+	}
+}
+
 // Release resets r — its message, nested messages and maps, so that the
-// pool keeps no string or body of the request alive — and gives it back to
-// the pool. Nothing may use r or anything of its message but strings and
-// bodies afterwards.
+// pool keeps no string or body of the request alive —, gives back the
+// buffer it was decoded from, and gives r back to the pool. Nothing may
+// use r or anything of its message but strings afterwards.
 func (r *Request) Release() {
 	r.msg.Reset()
 	r.spare.reset()
+	r.free()
 	requests.Put(r)
 }
 
@@ -63,6 +100,7 @@ type spare struct {
 	httpReq *authv3.AttributeContext_HttpRequest
 	time    *timestamppb.Timestamp
 	tls     *authv3.AttributeContext_TLSSession
+	meta    [2]*corev3.Metadata // metadata_context, route_metadata_context (only empty ones are decoded)
 	headers map[string]string
 	exts    map[string]string
 }
@@ -116,6 +154,8 @@ func (s *spare) reset() {
 	resetMsg(s.httpReq)
 	resetMsg(s.time)
 	resetMsg(s.tls)
+	resetMsg(s.meta[0])
+	resetMsg(s.meta[1])
 	if len(s.headers) > maxReusedMap {
 		s.headers = nil
 	}
@@ -191,6 +231,15 @@ func (s *spare) tlsSession() *authv3.AttributeContext_TLSSession {
 		return &authv3.AttributeContext_TLSSession{}
 	}
 	return reuse(&s.tls)
+}
+
+// metadata is an empty Metadata: i 0 for metadata_context, 1 for
+// route_metadata_context.
+func (s *spare) metadata(i int) *corev3.Metadata {
+	if s == nil {
+		return &corev3.Metadata{}
+	}
+	return reuse(&s.meta[i])
 }
 
 func (s *spare) headerMap() *map[string]string {

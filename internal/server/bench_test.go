@@ -41,7 +41,8 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkCheckOverGRPC is loadbench's app1k and none in one process:
+// BenchmarkCheckOverGRPC is loadbench's app1k, none and app64k in one
+// process:
 // 50 callers on 2 loopback connections against the server Start serves,
 // the variants of the Check path side by side (pooled: decoded into
 // pooled requests, as served; new: a new message per request). cpu-µs/op
@@ -60,6 +61,12 @@ func BenchmarkCheckOverGRPC(b *testing.B) {
 	if err := signing.SignRequest(hr, body, signing.SignOptions{Access: "bench-app-key-0001", Secret: "bench-app-secret-0001", Time: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
+	body64 := []byte(`{"data":"` + strings.Repeat("x", 64<<10-11) + `"}`)
+	hr64, _ := http.NewRequest("POST", "http://bench.example.com/app?a=1&b=two", nil)
+	hr64.Header.Set("Content-Type", "application/json")
+	if err := signing.SignRequest(hr64, body64, signing.SignOptions{Access: "bench-app-key-0001", Secret: "bench-app-secret-0001", Time: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
 	open, _ := http.NewRequest("GET", "http://bench.example.com/open", nil)
 	requests := []struct {
 		name string
@@ -67,6 +74,7 @@ func BenchmarkCheckOverGRPC(b *testing.B) {
 	}{
 		{"app1k", envoycheck.FromHTTP(hr, body, "bench/app", "RELEASE")},
 		{"none", envoycheck.FromHTTP(open, nil, "bench/open", "RELEASE")},
+		{"app64k", envoycheck.FromHTTP(hr64, body64, "bench/app", "RELEASE")},
 	}
 	for _, variant := range []string{"pooled", "new"} {
 		pooledCheckRequests = variant == "pooled"
