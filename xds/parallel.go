@@ -164,7 +164,7 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 		if o == nil {
 			continue
 		}
-		t.mergeParts(o.part, memo.clusters == nil)
+		t.merge(o.part, memo.clusters == nil)
 		out = append(out, o.vh)
 		if o.plan != nil {
 			memo.vhPlans[o.vh] = o.plan
@@ -264,12 +264,9 @@ func (m *groupMemo) lookup(g *model.Group, opts Options) *groupOutput {
 	return m.groups[g.Digest]
 }
 
-// merge adds what a worker's translation of some groups found to t.
-func (t *translator) merge(w *translator) { t.mergeParts(w, true) }
-
-// mergeParts is merge, with the clusters or without them (those of a
-// clusterIndex, merged apart).
-func (t *translator) mergeParts(w *translator, clusters bool) {
+// merge adds what a worker's translation of some groups found to t, with
+// its clusters or without them (those of a clusterIndex, merged apart).
+func (t *translator) merge(w *translator, clusters bool) {
 	if clusters {
 		for name, c := range w.clusters {
 			if t.clusters[name] == nil {
