@@ -71,17 +71,18 @@ type groupMemo struct {
 	// vhPlans are the plans of the virtual hosts of the translation that
 	// made m (every group's, with a digest or not), until validated.
 	vhPlans map[*routev3.VirtualHost]*vhostPlan
-	// clusterNames are that translation's cluster names, sorted (read-only).
-	clusterNames []string
+	// clusters are that translation's groups' clusters, merged
+	// (read-only; nil if not made).
+	clusters *clusterIndex
 }
 
-// clusterOrder returns the sorted cluster names of m's translation (nil
-// if none).
-func (m *groupMemo) clusterOrder() []string {
+// clusterIndex returns the merged clusters of m's translation (nil if
+// none).
+func (m *groupMemo) clusterIndex() *clusterIndex {
 	if m == nil {
 		return nil
 	}
-	return m.clusterNames
+	return m.clusters
 }
 
 // apis returns the API translations of the group named name (whatever
@@ -150,11 +151,20 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 	}
 	memo := &groupMemo{opts: t.opts, groups: make(map[string]*groupOutput, len(groups)), vhPlans: map[*routev3.VirtualHost]*vhostPlan{}}
 	out := make([]*routev3.VirtualHost, 0, len(groups))
+	parts := make([]*translator, 0, len(groups))
+	for _, o := range outs {
+		if o != nil {
+			parts = append(parts, o.part)
+		}
+	}
+	// The groups' clusters: the last translation's merge, patched with
+	// the groups translated again (the others' are the same parts).
+	memo.clusters = mergeClusters(t.reuse.clusterIndex(), parts)
 	for i, o := range outs {
 		if o == nil {
 			continue
 		}
-		t.merge(o.part)
+		t.merge(o.part, memo.clusters == nil)
 		out = append(out, o.vh)
 		if o.plan != nil {
 			memo.vhPlans[o.vh] = o.plan
@@ -189,7 +199,7 @@ func (t *translator) translateGroup(i int, g *model.Group, prev map[model.Digest
 		return nil, w.err
 	}
 	out.part = &translator{
-		clusters: w.clusters, endpoints: w.endpoints, ipTags: w.ipTags, rerouteHeaders: w.rerouteHeaders,
+		clusters: w.clusters, clusterList: sortedClusters(w.clusters), endpoints: w.endpoints, ipTags: w.ipTags, rerouteHeaders: w.rerouteHeaders,
 		tencent: w.tencent, routeMisses: w.routeMisses, throttled: w.throttled, maxMockBody: w.maxMockBody,
 	}
 	return out, nil
@@ -205,7 +215,7 @@ func (m *groupMemo) lean(v *validation) *groupMemo {
 	if m == nil || v == nil {
 		return m
 	}
-	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups)), clusterNames: m.clusterNames}
+	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups)), clusters: m.clusters}
 	keep := make(map[*routev3.VirtualHost]*vhostWire, len(m.groups))
 	for d, o := range m.groups {
 		w := v.vhosts[o.vh]
@@ -254,11 +264,14 @@ func (m *groupMemo) lookup(g *model.Group, opts Options) *groupOutput {
 	return m.groups[g.Digest]
 }
 
-// merge adds what a worker's translation of some groups found to t.
-func (t *translator) merge(w *translator) {
-	for name, c := range w.clusters {
-		if t.clusters[name] == nil {
-			t.clusters[name] = c
+// merge adds what a worker's translation of some groups found to t, with
+// its clusters or without them (those of a clusterIndex, merged apart).
+func (t *translator) merge(w *translator, clusters bool) {
+	if clusters {
+		for name, c := range w.clusters {
+			if t.clusters[name] == nil {
+				t.clusters[name] = c
+			}
 		}
 	}
 	for name, e := range w.endpoints {

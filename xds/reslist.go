@@ -11,6 +11,7 @@ package xds
 import (
 	"fmt"
 	"maps"
+	"sync/atomic"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -41,6 +42,37 @@ type resourceList struct {
 	// plain is items without TTLs, what go-control-plane's delta server
 	// asks for on every change (see indexedSnapshot), made with items.
 	plain map[string]types.Resource
+	// id identifies the list (never 0); a list diffed with the last one
+	// has that one's id in from (else 0) and the names gone from it in
+	// goneNames (the server's drain check reads them, see serveLocked).
+	// An id, not a pointer: a list does not keep the last one alive.
+	id, from  uint64
+	goneNames []string
+}
+
+// listIDs numbers the resource lists (resourceList.id).
+var listIDs atomic.Uint64
+
+// newListID returns a new resourceList.id.
+func newListID() uint64 { return listIDs.Add(1) }
+
+// listChanges is how the clusters of a snapshot (those of the list
+// numbered to) differ from those of the list numbered from: the names
+// gone. known is false when that is not known (the list was not diffed).
+type listChanges struct {
+	from, to uint64
+	gone     []string
+	known    bool
+}
+
+// clusterChanges returns how v's clusters differ from the last
+// validation's (see listChanges).
+func clusterChanges(v *validation) listChanges {
+	rl := v.lists[resourcev3.ClusterType]
+	if rl == nil {
+		return listChanges{}
+	}
+	return listChanges{from: rl.from, to: rl.id, gone: rl.goneNames, known: rl.from != 0}
 }
 
 // listChange is how a diffed list differs from the last validation's.

@@ -59,6 +59,9 @@ type Server struct {
 	// is what the cache serves: current plus the draining clusters, kept
 	// from the time in retired (see Options.ClusterDrain).
 	current, served *cachev3.Snapshot
+	// currentClusters is the id of the cluster list (resourceList.id) of
+	// current, 0 if not known.
+	currentClusters uint64
 	retired         map[string]time.Time
 	drainTimer      *time.Timer
 	// secrets are the certificates served over SDS (sds.go), by name;
@@ -182,6 +185,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	}
 	cs.VersionMap = v.versions
 	plain := plainIndexes(v)
+	clusters := clusterChanges(v)
 	routes := v.routes(res.Routes[0])
 	// What the next Prepare reuses, without the route messages: they are
 	// encoded now (the served route configuration is its encodings).
@@ -218,7 +222,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		// The encodings of the messages about to be served, before they
 		// are (the delta responses look them up).
 		s.encodings.Store(&v.served)
-		if err := s.serveLocked(ctx, cs, plain); err != nil {
+		if err := s.serveLocked(ctx, cs, plain, clusters); err != nil {
 			return err
 		}
 		s.shown.Store(&published{version: version, at: time.Now()})
@@ -240,45 +244,28 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 // reaches Envoy only once the routes have long moved away. A timer serves
 // cs alone when the drain is over. s.mu is held. plain are cs's indexes
 // without TTLs (see indexedSnapshot), for the types that have one.
-func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain map[string]map[string]types.Resource) error {
+// changes are how cs's clusters differ from those of a snapshot: when
+// that one is s.current, the clusters left out are the ones gone and
+// those draining (retireLocked), else every served cluster is looked up
+// in cs.
+func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain map[string]map[string]types.Resource, changes listChanges) error {
 	served := cs
 	if drain := s.opts.ClusterDrain; drain > 0 && s.served != nil {
-		now := time.Now()
-		clusters := s.served.Resources[types.Cluster].Items
-		if s.retired == nil {
-			s.retired = map[string]time.Time{}
-		}
-		for name := range s.retired {
-			if _, ok := clusters[name]; !ok {
-				delete(s.retired, name)
-			}
-		}
-		var keep []string
-		for name := range clusters {
-			if _, ok := cs.Resources[types.Cluster].Items[name]; ok {
-				delete(s.retired, name)
-				continue
-			}
-			since, ok := s.retired[name]
-			if !ok {
-				since, s.retired[name] = now, now
-			}
-			if now.Sub(since) < drain {
-				keep = append(keep, name)
-			} else {
-				delete(s.retired, name)
-			}
-		}
-		if len(keep) > 0 {
+		if keep := s.retireLocked(cs, changes, drain); len(keep) > 0 {
 			served = withResources(cs, s.served, keep)
 			if s.drainTimer != nil {
 				s.drainTimer.Stop()
+			}
+			again := listChanges{}
+			if changes.to != 0 {
+				// cs is then current: nothing more is gone from it.
+				again = listChanges{from: changes.to, to: changes.to, known: true}
 			}
 			s.drainTimer = time.AfterFunc(drain, func() {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				if s.current == cs {
-					if err := s.serveLocked(context.Background(), cs, plain); err != nil {
+					if err := s.serveLocked(context.Background(), cs, plain, again); err != nil {
 						s.log.Error("xds: removing drained clusters", "error", err)
 					}
 				}
@@ -296,8 +283,64 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain ma
 	if err := s.cache.SetSnapshot(ctx, nodeKey, snap); err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
-	s.current, s.served = cs, served
+	s.current, s.served, s.currentClusters = cs, served, changes.to
 	return nil
+}
+
+// retireLocked updates s.retired for serving cs (see serveLocked) and
+// returns the clusters of s.served that cs has not and that are still
+// draining. The clusters s.served has and cs has not are those of
+// s.current that cs has not, and those s.served kept (s.retired's): with
+// changes from s.current, only those are looked at; else every cluster
+// s.served has. s.mu is held.
+func (s *Server) retireLocked(cs *cachev3.Snapshot, changes listChanges, drain time.Duration) (keep []string) {
+	now := time.Now()
+	clusters := s.served.Resources[types.Cluster].Items
+	next := cs.Resources[types.Cluster].Items
+	if s.retired == nil {
+		s.retired = map[string]time.Time{}
+	}
+	for name := range s.retired {
+		if _, ok := clusters[name]; !ok {
+			delete(s.retired, name)
+		}
+	}
+	retire := func(name string) {
+		if _, ok := next[name]; ok {
+			delete(s.retired, name)
+			return
+		}
+		since, ok := s.retired[name]
+		if !ok {
+			since, s.retired[name] = now, now
+		}
+		if now.Sub(since) < drain {
+			keep = append(keep, name)
+		} else {
+			delete(s.retired, name)
+		}
+	}
+	if !changes.known || changes.from == 0 || changes.from != s.currentClusters {
+		for name := range clusters {
+			retire(name)
+		}
+		return keep
+	}
+	draining := make([]string, 0, len(s.retired)+len(changes.gone))
+	for name := range s.retired {
+		draining = append(draining, name)
+	}
+	for _, name := range changes.gone {
+		if _, ok := s.retired[name]; !ok {
+			if _, ok := clusters[name]; ok {
+				draining = append(draining, name)
+			}
+		}
+	}
+	for _, name := range draining {
+		retire(name)
+	}
+	return keep
 }
 
 // withResources returns a copy of cs that also has the clusters names of

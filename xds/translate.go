@@ -93,12 +93,15 @@ func translateWith(snap *model.Snapshot, opts Options, workers int, reuse *group
 	if tlsLis != nil {
 		res.Listeners = append(res.Listeners, tlsLis)
 	}
-	names := sortedNames(t.clusters, t.reuse.clusterOrder())
-	if t.memo != nil {
-		t.memo.clusterNames = names
-	}
-	for _, name := range names {
-		res.Clusters = append(res.Clusters, t.clusters[name])
+	if idx := t.memo.clusterIndex(); idx != nil {
+		// t.clusters has only the translation's own (the groups' are
+		// in idx), which win over a group's of the same name, as in
+		// merge.
+		res.Clusters = withClusters(idx.list, t.clusters)
+	} else {
+		for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
+			res.Clusters = append(res.Clusters, t.clusters[name])
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.endpoints)) {
 		res.Endpoints = append(res.Endpoints, t.endpoints[name])
@@ -157,6 +160,9 @@ type translator struct {
 	reuse, memo *groupMemo
 	// incremental makes virtual hosts from plans (see virtualHostPlan).
 	incremental bool
+	// clusterList are the clusters sorted by name, in a group's part
+	// (see translateGroup).
+	clusterList []*clusterv3.Cluster
 	// clusterBuf is where the API outputs' cluster lists are taken from,
 	// in chunks of clusterChunk.
 	clusterBuf   []*clusterv3.Cluster
@@ -222,22 +228,4 @@ func (t *translator) sharedHeader(kind, value string, mk func() *routev3.HeaderM
 	h := mk()
 	t.headerMatchers[key] = h
 	return h
-}
-
-// sortedNames returns the keys of m sorted, which is last when m has
-// exactly last's keys (checked: a lookup each, cheaper than sorting).
-func sortedNames[V any](m map[string]V, last []string) []string {
-	if len(last) == len(m) {
-		same := true
-		for _, name := range last {
-			if _, ok := m[name]; !ok {
-				same = false
-				break
-			}
-		}
-		if same {
-			return last
-		}
-	}
-	return slices.Sorted(maps.Keys(m))
 }

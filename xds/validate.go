@@ -428,7 +428,8 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			v.versions[sp.typeURL] = versions
 			// The list's hashes are its part of v.hashes (not a copy).
 			hs := v.hashes[start:len(v.hashes):len(v.hashes)]
-			v.lists[sp.typeURL] = &resourceList{msgs: b.list, hashes: hs, versions: versions, sorted: true}
+			v.lists[sp.typeURL] = &resourceList{msgs: b.list, hashes: hs, versions: versions, sorted: true,
+				id: newListID(), from: b.prev.id, goneNames: b.diff.goneNames}
 			if v.changes == nil {
 				v.changes = map[string]listChange{}
 			}
@@ -449,7 +450,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			v.versions[sp.typeURL][sp.name] = rh.version
 			rl := v.lists[sp.typeURL]
 			if rl == nil {
-				rl = &resourceList{versions: v.versions[sp.typeURL], sorted: true}
+				rl = &resourceList{versions: v.versions[sp.typeURL], sorted: true, id: newListID()}
 				v.lists[sp.typeURL] = rl
 				firstHash[sp.typeURL] = len(v.hashes) - 1
 			} else if !(spans[k-1].name < sp.name) {
