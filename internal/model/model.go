@@ -116,6 +116,9 @@ type Snapshot struct {
 	ThrottlePolicies map[string]*ThrottlePolicy
 	// GatewayResponses are the response sets, by name.
 	GatewayResponses map[string]*ResponseSet
+	// apiCount is APICount's answer when apiCounted (SetAPICount).
+	apiCount   int
+	apiCounted bool
 }
 
 // Server holds the service's own addresses.
@@ -397,8 +400,11 @@ func (s *Snapshot) LookupAPI(id, env string) *API {
 }
 
 // APICount is the number of APIs of the snapshot, an API with variants
-// counting once.
+// counting once: the count SetAPICount recorded, else counted in APIs.
 func (s *Snapshot) APICount() int {
+	if s.apiCounted {
+		return s.apiCount
+	}
 	n := 0
 	for _, a := range s.APIs {
 		if a.Variant == "" {
@@ -406,6 +412,13 @@ func (s *Snapshot) APICount() int {
 		}
 	}
 	return n
+}
+
+// SetAPICount records n as APICount's answer (config's build counts the
+// APIs as it adds them, instead of a walk of APIs for every log line).
+// Only for a snapshot whose APIs no longer change.
+func (s *Snapshot) SetAPICount(n int) {
+	s.apiCount, s.apiCounted = n, true
 }
 
 // BodyValidation is an API's validate_request: Check reads the body and
