@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -427,5 +428,41 @@ func TestEmptyConfigurationRefused(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, want)
 			}
 		})
+	}
+}
+
+// TestSubstitute: variable references are replaced, and a string without
+// one is returned as it is (the same string, not a copy); unterminated
+// and undefined references are refused either way.
+func TestSubstitute(t *testing.T) {
+	env := &model.Environment{Name: "BETA", Variables: map[string]string{"h": "10.0.0.1:80"}}
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+		problem  string
+	}{
+		{"http://svc:8080/v1", "http://svc:8080/v1", true, ""},
+		{"", "", true, ""},
+		{"http://#{h}#/x", "http://10.0.0.1:80/x", true, ""},
+		{"http://#{nope}#/x", "http:///x", false, `variable "nope" is not defined in environment BETA`},
+		{"http://#{h/x", "http://#{h/x", false, "unterminated variable reference"},
+		{"http://h}#/x", "http://h}#/x", false, "unterminated variable reference"},
+		{"http://{h}/x#", "http://{h}/x#", true, ""},
+	} {
+		b := &builder{}
+		got, ok := b.substitute("p", c.in, env)
+		if got != c.want || ok != c.ok {
+			t.Errorf("%q: %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+		msgs := ""
+		for _, p := range b.ps.list {
+			msgs += p.Message + "\n"
+		}
+		if c.problem == "" && msgs != "" || !strings.Contains(msgs, c.problem) {
+			t.Errorf("%q: problems %q, want %q", c.in, msgs, c.problem)
+		}
+		if ok && !strings.Contains(c.in, "#{") && unsafe.StringData(got) != unsafe.StringData(c.in) {
+			t.Errorf("%q: copied", c.in)
+		}
 	}
 }
