@@ -77,6 +77,9 @@ type builder struct {
 	baseAPIs bool
 	// apiCount counts the APIs added without a variant (APICount).
 	apiCount int
+	// apiURLs are the backend URLs parsed for the API being built (see
+	// parseURL).
+	apiURLs []parsedURL
 	// sharedAPIs are the APIs of the previous snapshot this one shares
 	// (see shareable); sharedDeps maps their deployments to them and
 	// owned a shared deployment to its copy, once own needed them.

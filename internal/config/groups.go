@@ -328,6 +328,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		b.ps.add(field(path, "name"), "%q is not a valid API name (letters, digits, _ . -; at most 64)", a.GetName())
 		return nil
 	}
+	b.apiURLs = b.apiURLs[:0]
 	api := &model.API{
 		ID:          group + "/" + a.GetName(),
 		Name:        a.GetName(),

@@ -466,3 +466,33 @@ func TestSubstitute(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendURLShared: an API's backend URL that is the same string in
+// each of its environments is one URL shared by its deployments; one
+// that differs by environment (a variable) is not, and each deployment
+// has its own environment's.
+func TestBackendURLShared(t *testing.T) {
+	const cfg = `environments: [{name: BETA, variables: {h: "10.0.0.2:81"}}, {name: PROD, variables: {h: "10.0.0.3:82"}}]
+groups:
+  - name: g
+    apis:
+      - {name: same, path: /s, auth: none, environments: [RELEASE, BETA, PROD], backend: {url: "http://10.0.0.1:80/s"}}
+      - {name: vary, path: /v, auth: none, environments: [BETA, PROD], backend: {url: "http://#{h}#/v"}}
+      - {name: other, path: /o, auth: none, environments: [BETA, PROD], backend: {url: "http://10.0.0.1:80/s"}}
+`
+	snap, err := Load("urls.yaml", []byte(cfg), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := snap.APIs["g/same"].Deployments
+	if u := same["RELEASE"].Backend.URL; u == nil || u != same["BETA"].Backend.URL || u != same["PROD"].Backend.URL || u.Host != "10.0.0.1:80" {
+		t.Errorf("g/same: URLs %p %p %p, want one", u, same["BETA"].Backend.URL, same["PROD"].Backend.URL)
+	}
+	vary := snap.APIs["g/vary"].Deployments
+	if b, p := vary["BETA"].Backend.URL, vary["PROD"].Backend.URL; b == p || b.Host != "10.0.0.2:81" || p.Host != "10.0.0.3:82" {
+		t.Errorf("g/vary: BETA %v, PROD %v", b, p)
+	}
+	if snap.APIs["g/other"].Deployments["BETA"].Backend.URL == same["BETA"].Backend.URL {
+		t.Error("two APIs share a URL (only an API's own deployments do)")
+	}
+}
