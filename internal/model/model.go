@@ -322,14 +322,18 @@ type API struct {
 	Auth AuthType
 	// WebSocket allows upgrades.
 	WebSocket bool
+	// AppCode accepts X-Apig-AppCode for auth app.
+	AppCode bool
+	// Dialect of error answers (the group's). (The one-byte fields are
+	// kept together: 16 bytes of padding fewer, a 320-byte allocation
+	// per API instead of 352.)
+	Dialect apigerr.Dialect
 	// CORS policy, nil when off.
 	CORS *CORS
 	// Deployments by environment name: where the API is published.
 	Deployments map[string]*Deployment
 	// Environments the API is published in, default first then by name.
 	Environments []string
-	// AppCode accepts X-Apig-AppCode for auth app.
-	AppCode bool
 	// HideCredentials removes the credential header a request
 	// authenticated with before it goes upstream: nil (unset) for
 	// X-Apig-AppCode only, true for every scheme's header, false for none.
@@ -340,8 +344,6 @@ type API struct {
 	TokenIssuers []string
 	// Authorizer for auth authorizer.
 	Authorizer *Authorizer
-	// Dialect of error answers (the group's).
-	Dialect apigerr.Dialect
 	// Replay is the anti-replay nonce check (nil: off). Set for signed
 	// auth types only (app, iam, hmac).
 	Replay *ReplayProtection
