@@ -212,7 +212,7 @@ func (b *builder) backend(path string, be *configv1.Backend, env *model.Environm
 		if !ok {
 			return out
 		}
-		u, err := url.Parse(raw)
+		u, err := b.parseURL(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			b.ps.add(field(path, "url"), "%q (environment %s) is not an http(s)://host[:port][/path] URL without user, query or fragment", raw, env.Name)
 			return out
@@ -244,6 +244,30 @@ func (b *builder) backend(path string, be *configv1.Backend, env *model.Environm
 	return out
 }
 
+// parseURL is url.Parse, returning the very URL parsed earlier for the same
+// raw string while building the same API (see apiURLs): an API's backend
+// in each of its environments is one URL, shared read-only by its
+// deployments, instead of one per environment (most APIs are published in
+// two: ~14 MB of URLs fewer per snapshot at 100,000 APIs).
+func (b *builder) parseURL(raw string) (*url.URL, error) {
+	for _, p := range b.apiURLs {
+		if p.raw == raw {
+			return p.u, nil
+		}
+	}
+	u, err := url.Parse(raw)
+	if err == nil {
+		b.apiURLs = append(b.apiURLs, parsedURL{raw, u})
+	}
+	return u, err
+}
+
+// parsedURL is a URL parsed by parseURL, and the string it was parsed from.
+type parsedURL struct {
+	raw string
+	u   *url.URL
+}
+
 // addOnce adds a problem unless the same one is already listed (a backend is
 // resolved once per environment; its environment-independent problems must
 // be reported once).
@@ -257,8 +281,13 @@ func (b *builder) addOnce(path, format string, args ...any) {
 	b.ps.list = append(b.ps.list, Problem{Path: path, Message: msg})
 }
 
-// substitute replaces #{name}# references with env's variables.
+// substitute replaces #{name}# references with env's variables. A string
+// without a reference is returned as it is (ReplaceAllStringFunc would
+// return a copy: 10 MB of backend URLs kept per snapshot at 100,000 APIs).
 func (b *builder) substitute(path, s string, env *model.Environment) (string, bool) {
+	if !strings.Contains(s, "#{") && !strings.Contains(s, "}#") {
+		return s, true
+	}
 	ok := true
 	out := reVarRef.ReplaceAllStringFunc(s, func(ref string) string {
 		name := ref[2 : len(ref)-2]

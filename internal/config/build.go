@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"regexp"
 	"time"
@@ -66,9 +67,19 @@ type builder struct {
 	// allowEmpty accepts a configuration without groups.
 	allowEmpty bool
 	reuse      map[string]*model.Group
-	// variants are the definitions of each API id, in declaration order
-	// (more than one: variants, see model.API.Variant).
-	variants map[string][]*model.API
+	// later are the later variants of each API id (model.API.Variant not
+	// empty), in declaration order: an API's definitions are its entry in
+	// snap.APIs followed by these (see definitions).
+	later map[string][]*model.API
+	// baseAPIs says snap.APIs started as a copy of the previous snapshot's
+	// APIs (see baseAPIs): a shared API of a group reused whole is there
+	// already.
+	baseAPIs bool
+	// apiCount counts the APIs added without a variant (APICount).
+	apiCount int
+	// apiURLs are the backend URLs parsed for the API being built (see
+	// parseURL).
+	apiURLs []parsedURL
 	// sharedAPIs are the APIs of the previous snapshot this one shares
 	// (see shareable); sharedDeps maps their deployments to them and
 	// owned a shared deployment to its copy, once own needed them.
@@ -83,15 +94,16 @@ type builder struct {
 // Build validates gw and resolves it into a Snapshot. source names the
 // configuration in error messages.
 func Build(source string, gw *configv1.Gateway, opts Options) (*model.Snapshot, error) {
-	return build(source, gw, opts, nil, nil)
+	return build(source, gw, opts, nil, nil, nil)
 }
 
 // build is Build reusing, for each group whose digest is a key of reuse,
 // that model (a previous snapshot's group: copied, never changed), and in
 // any other group, the model of each API whose digest is that of an API
-// of reuse's group of the same name. digest computes the digests (nil:
-// groupDigests).
-func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
+// of reuse's group of the same name. prevAPIs, when not nil, is the APIs
+// map of the snapshot whose groups reuse holds (see baseAPIs). digest
+// computes the digests (nil: groupDigests).
+func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*model.Group, prevAPIs map[string]*model.API, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
@@ -102,10 +114,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	for _, g := range gw.GetGroups() {
 		apis += len(g.GetApis())
 	}
-	b := &builder{opts: opts, variants: make(map[string][]*model.API, apis), snap: &model.Snapshot{
-		// Sized once: a large configuration's maps would otherwise grow
-		// (and rehash) a dozen times.
-		APIs:             make(map[string]*model.API, apis),
+	b := &builder{opts: opts, later: map[string][]*model.API{}, snap: &model.Snapshot{
 		Channels:         map[string]*model.Channel{},
 		Apps:             map[string]*model.App{},
 		AccessKeys:       map[string]*model.AccessKey{},
@@ -118,6 +127,7 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 	}
 	b.digests = digest(gw)
 	b.reuse = reuse
+	b.snap.APIs, b.baseAPIs = baseAPIs(reuse, prevAPIs, b.digests.groups, apis)
 	b.allowEmpty = gw.GetAllowEmpty()
 	b.server(gw.GetServer())
 	b.listener(gw.GetListener())
@@ -139,5 +149,43 @@ func build(source string, gw *configv1.Gateway, opts Options, reuse map[string]*
 		return nil, err
 	}
 	b.snap.Version = version(b.digests.shared, b.digests.groups, b.secrets)
+	b.snap.SetAPICount(b.apiCount)
 	return b.snap, nil
+}
+
+// baseAPIs returns the map a snapshot's APIs start from, and whether it
+// holds APIs already: a copy of prev, the APIs of the snapshot whose
+// groups reuse holds, without those of the groups that are not reused
+// whole (whose digest is not one of groups, this configuration's group
+// digests): copying a map is a fraction of inserting its entries one by
+// one. Else (no previous APIs, or no group reused whole) an empty map
+// sized for n APIs.
+func baseAPIs(reuse map[string]*model.Group, prev map[string]*model.API, groups []string, n int) (map[string]*model.API, bool) {
+	kept := 0
+	if prev != nil {
+		for _, d := range groups {
+			if reuse[d] != nil {
+				kept++
+			}
+		}
+	}
+	if kept == 0 {
+		// Sized once: a large configuration's map would otherwise grow
+		// (and rehash) a dozen times.
+		return make(map[string]*model.API, n), false
+	}
+	current := make(map[string]bool, len(groups))
+	for _, d := range groups {
+		current[d] = true
+	}
+	apis := maps.Clone(prev)
+	for d, g := range reuse {
+		if current[d] {
+			continue
+		}
+		for _, a := range g.APIs {
+			delete(apis, a.Key())
+		}
+	}
+	return apis, true
 }

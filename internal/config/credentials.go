@@ -112,7 +112,7 @@ func (b *builder) grant(path string, g *configv1.Grant) ([]model.Grant, bool) {
 			return nil, false // grants nothing (expand checks no environment)
 		}
 	default:
-		apis = b.variants[ref]
+		apis = b.definitions(ref)
 		if len(apis) == 0 {
 			b.ps.add(field(path, "api"), "API %q is not defined", ref)
 			return nil, false
@@ -175,7 +175,7 @@ func (b *builder) expand(path, ref string, envs []string) []target {
 		}
 		apis = grp.APIs
 	default:
-		apis = b.variants[ref]
+		apis = b.definitions(ref)
 		if len(apis) == 0 {
 			b.ps.add(field(path, "api"), "API %q is not defined", ref)
 			return nil

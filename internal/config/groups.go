@@ -69,6 +69,7 @@ func (b *builder) groups(list []*configv1.Group) {
 			// and throttle policies bind this snapshot's objects): shared
 			// when it binds none of them (see shareable), copied when it
 			// does.
+			grp.APIs = make([]*model.API, 0, len(old.APIs))
 			for _, a := range old.APIs {
 				api := a
 				if b.shareable(a, grp) {
@@ -78,7 +79,12 @@ func (b *builder) groups(list []*configv1.Group) {
 					api.Responses = grp.Responses
 				}
 				grp.APIs = append(grp.APIs, api)
-				b.addAPI(api)
+				if api == a && b.baseAPIs {
+					// In snap.APIs already (baseAPIs).
+					b.countAPI(api)
+				} else {
+					b.addAPI(api)
+				}
 			}
 			grp.Warnings = old.Warnings
 			b.snap.Warnings = append(b.snap.Warnings, old.Warnings...)
@@ -130,11 +136,33 @@ func (b *builder) groups(list []*configv1.Group) {
 // addAPI adds api to the snapshot, under its key (a later variant of an
 // API under its ID and environments).
 func (b *builder) addAPI(api *model.API) {
-	if b.variants == nil {
-		b.variants = map[string][]*model.API{}
-	}
-	b.variants[api.ID] = append(b.variants[api.ID], api)
 	b.snap.APIs[api.Key()] = api
+	b.countAPI(api)
+}
+
+// countAPI counts api, an API of the snapshot, and records it when it is
+// a later variant (see definitions).
+func (b *builder) countAPI(api *model.API) {
+	if api.Variant == "" {
+		b.apiCount++
+		return
+	}
+	b.later[api.ID] = append(b.later[api.ID], api)
+}
+
+// definitions returns the definitions of the API id added so far, in
+// declaration order (more than one: variants, see model.API.Variant);
+// nil when there is none.
+func (b *builder) definitions(id string) []*model.API {
+	first := b.snap.APIs[id]
+	if first == nil {
+		return nil
+	}
+	later := b.later[id]
+	if len(later) == 0 {
+		return []*model.API{first}
+	}
+	return append([]*model.API{first}, later...)
 }
 
 // variantPreflight refuses a variant whose CORS policy differs from that
@@ -142,7 +170,7 @@ func (b *builder) addAPI(api *model.API) {
 // preflight request does not say the environment (X-Stage is not sent on
 // it), so one preflight route answers for both.
 func (b *builder) variantPreflight(path string, api *model.API) {
-	for _, p := range b.variants[api.ID] {
+	for _, p := range b.definitions(api.ID) {
 		if p.Method == api.Method && p.Path == api.Path && p.Match == api.Match && (p.CORS != nil || api.CORS != nil) && !reflect.DeepEqual(p.CORS, api.CORS) {
 			b.ps.add(field(path, "cors"), "API %q: variants with the same method and path must have the same cors (a preflight request does not say its environment; %s and %s would share one preflight answer)",
 				api.Name, envList(p.Environments), envList(api.Environments))
@@ -250,8 +278,8 @@ func (b *builder) own(d *model.Deployment) *model.Deployment {
 	}
 	c := b.reuseAPI(api)
 	b.snap.APIs[c.Key()] = c
-	if i := slices.Index(b.variants[c.ID], api); i >= 0 {
-		b.variants[c.ID][i] = c
+	if i := slices.Index(b.later[c.ID], api); i >= 0 {
+		b.later[c.ID][i] = c
 	}
 	if g := b.group(c.Group); g != nil {
 		if i := slices.Index(g.APIs, api); i >= 0 {
@@ -300,6 +328,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 		b.ps.add(field(path, "name"), "%q is not a valid API name (letters, digits, _ . -; at most 64)", a.GetName())
 		return nil
 	}
+	b.apiURLs = b.apiURLs[:0]
 	api := &model.API{
 		ID:          group + "/" + a.GetName(),
 		Name:        a.GetName(),
@@ -435,7 +464,7 @@ func (b *builder) api(path, group string, a *configv1.Api, routes map[string]str
 // group, and returns its Variant: "" if there are none, its environments
 // if there are; false if it cannot be a variant (reported).
 func (b *builder) variantOf(path string, api *model.API) (string, bool) {
-	if prev := b.variants[api.ID]; len(prev) > 0 {
+	if prev := b.definitions(api.ID); len(prev) > 0 {
 		// Variants: definitions of one API published in different
 		// environments.
 		var shared []string

@@ -59,7 +59,7 @@ func LoadFile(path string, opts Options) (*model.Snapshot, error) {
 
 // Load parses data (YAML or JSON) named source, validates it and resolves it.
 func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	return load(source, data, opts, Parse, nil, nil)
+	return load(source, data, opts, Parse, nil, nil, nil)
 }
 
 // Load is the package's Load, parsing with p, and building with the
@@ -68,7 +68,8 @@ func Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
 // whose own digest did not change (shared with the previous snapshot, or
 // copied when the new configuration's policies bind to it).
 func (p *Parser) Load(source string, data []byte, opts Options) (*model.Snapshot, error) {
-	return p.remember(load(source, data, opts, p.Parse, p.reuse(), p.digests))
+	reuse, apis := p.reuse()
+	return p.remember(load(source, data, opts, p.Parse, reuse, apis, p.digests))
 }
 
 // Compose is Load with compose between parsing and building: the
@@ -94,15 +95,16 @@ func (p *Parser) Compose(source string, data []byte, opts Options, compose func(
 	if err != nil {
 		return nil, &Error{Source: source, Problems: []Problem{{Message: err.Error()}}}
 	}
-	return p.remember(build(source, composed, opts, p.reuse(), p.digests))
+	reuse, apis := p.reuse()
+	return p.remember(build(source, composed, opts, reuse, apis, p.digests))
 }
 
 // reuse returns the group models of the last configuration p built (with
-// their API models).
-func (p *Parser) reuse() map[string]*model.Group {
+// their API models), and that snapshot's APIs.
+func (p *Parser) reuse() (map[string]*model.Group, map[string]*model.API) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.models
+	return p.models, p.apiModels
 }
 
 // remember keeps the group models of snap for the next build, and returns
@@ -116,16 +118,16 @@ func (p *Parser) remember(snap *model.Snapshot, err error) (*model.Snapshot, err
 		models[g.Digest] = g
 	}
 	p.mu.Lock()
-	p.models = models
+	p.models, p.apiModels = models, snap.APIs
 	p.mu.Unlock()
 	return snap, nil
 }
 
 // load parses data with parse and builds it, reusing the group models in
-// reuse (see build). A refusal lists every problem of the file, those of
+// reuse and the APIs map apis of their snapshot (see build). A refusal lists every problem of the file, those of
 // the schema (unknown keys, wrong types) and those of the values together,
 // each with its line and column.
-func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
+func load(source string, data []byte, opts Options, parse func([]byte) (*configv1.Gateway, error), reuse map[string]*model.Group, apis map[string]*model.API, digest func(*configv1.Gateway) digests) (*model.Snapshot, error) {
 	gw, err := parse(data)
 	var pe *parseError
 	if err != nil {
@@ -135,9 +137,9 @@ func load(source string, data []byte, opts Options, parse func([]byte) (*configv
 		if pe.gw == nil {
 			return nil, &Error{Source: source, Problems: pe.problems}
 		}
-		gw, reuse, digest = pe.gw, nil, nil
+		gw, reuse, apis, digest = pe.gw, nil, nil, nil
 	}
-	snap, err := build(source, gw, opts, reuse, digest)
+	snap, err := build(source, gw, opts, reuse, apis, digest)
 	if pe == nil && err == nil {
 		return snap, nil
 	}

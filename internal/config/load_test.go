@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/apigwio/apigw/internal/model"
 )
@@ -427,5 +428,71 @@ func TestEmptyConfigurationRefused(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, want)
 			}
 		})
+	}
+}
+
+// TestSubstitute: variable references are replaced, and a string without
+// one is returned as it is (the same string, not a copy); unterminated
+// and undefined references are refused either way.
+func TestSubstitute(t *testing.T) {
+	env := &model.Environment{Name: "BETA", Variables: map[string]string{"h": "10.0.0.1:80"}}
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+		problem  string
+	}{
+		{"http://svc:8080/v1", "http://svc:8080/v1", true, ""},
+		{"", "", true, ""},
+		{"http://#{h}#/x", "http://10.0.0.1:80/x", true, ""},
+		{"http://#{nope}#/x", "http:///x", false, `variable "nope" is not defined in environment BETA`},
+		{"http://#{h/x", "http://#{h/x", false, "unterminated variable reference"},
+		{"http://h}#/x", "http://h}#/x", false, "unterminated variable reference"},
+		{"http://{h}/x#", "http://{h}/x#", true, ""},
+	} {
+		b := &builder{}
+		got, ok := b.substitute("p", c.in, env)
+		if got != c.want || ok != c.ok {
+			t.Errorf("%q: %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+		msgs := ""
+		for _, p := range b.ps.list {
+			msgs += p.Message + "\n"
+		}
+		if c.problem == "" && msgs != "" || !strings.Contains(msgs, c.problem) {
+			t.Errorf("%q: problems %q, want %q", c.in, msgs, c.problem)
+		}
+		if ok && !strings.Contains(c.in, "#{") && unsafe.StringData(got) != unsafe.StringData(c.in) {
+			t.Errorf("%q: copied", c.in)
+		}
+	}
+}
+
+// TestBackendURLShared: an API's backend URL that is the same string in
+// each of its environments is one URL shared by its deployments; one
+// that differs by environment (a variable) is not, and each deployment
+// has its own environment's.
+func TestBackendURLShared(t *testing.T) {
+	const cfg = `environments: [{name: BETA, variables: {h: "10.0.0.2:81"}}, {name: PROD, variables: {h: "10.0.0.3:82"}}]
+groups:
+  - name: g
+    apis:
+      - {name: same, path: /s, auth: none, environments: [RELEASE, BETA, PROD], backend: {url: "http://10.0.0.1:80/s"}}
+      - {name: vary, path: /v, auth: none, environments: [BETA, PROD], backend: {url: "http://#{h}#/v"}}
+      - {name: other, path: /o, auth: none, environments: [BETA, PROD], backend: {url: "http://10.0.0.1:80/s"}}
+`
+	snap, err := Load("urls.yaml", []byte(cfg), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := snap.APIs["g/same"].Deployments
+	if u := same["RELEASE"].Backend.URL; u == nil || u != same["BETA"].Backend.URL || u != same["PROD"].Backend.URL || u.Host != "10.0.0.1:80" {
+		t.Errorf("g/same: URLs %p %p %p, want one", u, same["BETA"].Backend.URL, same["PROD"].Backend.URL)
+	}
+	vary := snap.APIs["g/vary"].Deployments
+	if b, p := vary["BETA"].Backend.URL, vary["PROD"].Backend.URL; b == p || b.Host != "10.0.0.2:81" || p.Host != "10.0.0.3:82" {
+		t.Errorf("g/vary: BETA %v, PROD %v", b, p)
+	}
+	if snap.APIs["g/other"].Deployments["BETA"].Backend.URL == same["BETA"].Backend.URL {
+		t.Error("two APIs share a URL (only an API's own deployments do)")
 	}
 }

@@ -119,7 +119,7 @@ func TestReplayWarningsSurviveReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	reuse := map[string]*model.Group{first.Groups[0].Digest: first.Groups[0]}
-	again, err := build("t", gw, Options{}, reuse, nil)
+	again, err := build("t", gw, Options{}, reuse, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

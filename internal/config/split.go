@@ -48,6 +48,8 @@ type Parser struct {
 	// models are the group models of the last configuration Load built,
 	// by digest.
 	models map[string]*model.Group
+	// apiModels is the APIs map of that configuration's snapshot.
+	apiModels map[string]*model.API
 	// digestMemo holds the digests of the last configuration's groups.
 	digestMemo *digestMemo
 	// rest is the last parse of the entries outside the groups, by text.

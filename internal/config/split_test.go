@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -628,8 +629,7 @@ groups:
 	if second.APIs["g/a"] != shared {
 		t.Fatal("the unchanged API is not shared")
 	}
-	b := &builder{snap: second, sharedAPIs: []*model.API{shared, first.APIs["g/b"]},
-		variants: map[string][]*model.API{"g/a": {shared}, "g/b": {first.APIs["g/b"]}}}
+	b := &builder{snap: second, sharedAPIs: []*model.API{shared, first.APIs["g/b"]}}
 	pol := &model.ThrottlePolicy{Name: "p"}
 	for _, env := range []string{"BETA", "RELEASE", "BETA"} {
 		d := b.own(shared.Deployments[env])
@@ -639,7 +639,7 @@ groups:
 		d.Throttle = pol
 	}
 	c := second.APIs["g/a"]
-	if c == shared || second.Groups[0].APIs[0] != c || b.variants["g/a"][0] != c {
+	if c == shared || second.Groups[0].APIs[0] != c || b.definitions("g/a")[0] != c {
 		t.Fatal("the copy does not replace the shared API in the snapshot")
 	}
 	if c.Deployments["BETA"].Throttle != pol || c.Deployments["RELEASE"].Throttle != pol {
@@ -652,5 +652,118 @@ groups:
 	}
 	if second.APIs["g/b"] != first.APIs["g/b"] {
 		t.Error("an API no binding was made to is copied")
+	}
+}
+
+// seqState is a configuration for TestParserLoadSequence: group g present
+// when groups[g], API a of it when apis[g][a] >= 0 (its path version),
+// with a variant in BETA when variant[g][a]; a throttle policy bound to
+// g0/a0 when bind (outside the groups: every group's digest changes, and
+// the bound API cannot be shared).
+type seqState struct {
+	groups  [4]bool
+	apis    [4][6]int
+	variant [4][6]bool
+	bind    bool
+}
+
+// config is the configuration's text.
+func (s seqState) config() string {
+	var b strings.Builder
+	b.WriteString("environments: [{name: BETA}]\nallow_empty: true\ngroups:\n")
+	for g := range s.groups {
+		if !s.groups[g] {
+			continue
+		}
+		fmt.Fprintf(&b, "  - name: g%d\n    domains: [g%d.example.com]\n    apis:\n", g, g)
+		for a, v := range s.apis[g] {
+			if v < 0 {
+				continue
+			}
+			envs := "[RELEASE, BETA]"
+			if s.variant[g][a] {
+				envs = "[RELEASE]"
+			}
+			fmt.Fprintf(&b, "      - {name: a%d, path: /a%d/v%d, auth: none, environments: %s, backend: {url: \"http://10.0.%d.%d\"}}\n", a, a, v, envs, g, a)
+			if s.variant[g][a] {
+				fmt.Fprintf(&b, "      - {name: a%d, path: /a%d/beta%d, auth: none, environments: [BETA], backend: {url: \"http://10.1.%d.%d\"}}\n", a, a, v, g, a)
+			}
+		}
+	}
+	if s.bind && s.groups[0] && s.apis[0][0] >= 0 {
+		b.WriteString("throttle_policies:\n  - {name: std, unit: minute, api_limit: 100, bindings: [{api: g0/a0}]}\n")
+	}
+	return b.String()
+}
+
+// TestParserLoadSequence: a Parser's loads, each reusing the last one's
+// models and its APIs map, equal fresh loads of the same text along random
+// sequences of changes (APIs and groups added and removed, paths changed,
+// variants added and removed, a binding outside the groups toggled), and
+// a load leaves the previous snapshot as it was.
+func TestParserLoadSequence(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var s seqState
+	for g := range s.groups {
+		s.groups[g] = g < 3
+	}
+	var p Parser
+	var prev *model.Snapshot
+	prevSrc := ""
+	for step := 0; step < 400; step++ {
+		g, a := rng.IntN(4), rng.IntN(6)
+		switch r := rng.IntN(10); {
+		case r == 0:
+			s.groups[g] = !s.groups[g]
+		case r == 1:
+			s.bind = !s.bind
+		case r < 4:
+			s.variant[g][a] = !s.variant[g][a]
+		case r < 6:
+			if s.apis[g][a] < 0 {
+				s.apis[g][a] = 0
+			} else {
+				s.apis[g][a] = -1
+			}
+		default:
+			if s.apis[g][a] >= 0 {
+				s.apis[g][a]++
+			}
+		}
+		src := s.config()
+		snap, err := p.Load("seq.yaml", []byte(src), Options{})
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		want, err := Load("seq.yaml", []byte(src), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(snap, want) {
+			t.Fatalf("step %d: the incremental load differs from a fresh one:\n%s", step, src)
+		}
+		n := 0
+		for _, api := range snap.APIs {
+			if api.Variant == "" {
+				n++
+			}
+		}
+		for _, grp := range snap.Groups {
+			for _, api := range grp.APIs {
+				if snap.APIs[api.Key()] != api {
+					t.Fatalf("step %d: APIs[%q] is not the model of group %s", step, api.Key(), grp.Name)
+				}
+			}
+		}
+		if snap.APICount() != n || len(snap.APIs) != len(want.APIs) {
+			t.Fatalf("step %d: APICount %d, %d APIs; want %d, %d", step, snap.APICount(), len(snap.APIs), n, len(want.APIs))
+		}
+		if prev != nil {
+			again, _ := Load("seq.yaml", []byte(prevSrc), Options{})
+			if !reflect.DeepEqual(prev, again) {
+				t.Fatalf("step %d: the load changed the previous snapshot", step)
+			}
+		}
+		prev, prevSrc = snap, src
 	}
 }

@@ -114,27 +114,27 @@ func (b *builder) mtlsAPIs() {
 	}
 }
 
-// tlsWarnings: every group is also served on the plain-HTTP listener
-// (listener.port), so a group that requires client certificates on the
-// TLS listener serves its APIs that do not use auth mtls to clients
-// without a certificate there. (auth mtls APIs refuse them: no
-// certificate.)
-func tlsWarnings(snap *model.Snapshot) []string {
-	var out []string
-	for _, g := range snap.Groups {
-		if g == nil || g.TLS == nil || g.TLS.ClientCAFile == "" {
-			continue
-		}
-		var open []string
-		for _, api := range g.APIs {
-			if api.Auth != model.AuthMTLS {
-				open = append(open, api.Name)
-			}
-		}
-		if len(open) > 0 {
-			out = append(out, fmt.Sprintf("group %s requires client certificates on the TLS listener, but its APIs %s (not auth mtls) are also served without one on the plain-HTTP listener (port %d): use auth mtls, or keep the plain port off the network those clients reach",
-				g.Name, strings.Join(open, ", "), snap.Listener.Port))
+// tlsOpenAPIs returns the names of g's APIs that are not auth mtls when g
+// requires client certificates on the TLS listener (nil otherwise), for
+// the TLS warning: every group is also served on the plain-HTTP listener
+// (listener.port), so such a group serves those APIs to clients without
+// a certificate there. (auth mtls APIs refuse them: no certificate.)
+func tlsOpenAPIs(g *model.Group) []string {
+	if g == nil || g.TLS == nil || g.TLS.ClientCAFile == "" {
+		return nil
+	}
+	var open []string
+	for _, api := range g.APIs {
+		if api.Auth != model.AuthMTLS {
+			open = append(open, api.Name)
 		}
 	}
-	return out
+	return open
+}
+
+// tlsWarning is tlsWarnings' warning about group, whose APIs open are not
+// auth mtls, with the plain-HTTP listener on port.
+func tlsWarning(group string, open []string, port uint32) string {
+	return fmt.Sprintf("group %s requires client certificates on the TLS listener, but its APIs %s (not auth mtls) are also served without one on the plain-HTTP listener (port %d): use auth mtls, or keep the plain port off the network those clients reach",
+		group, strings.Join(open, ", "), port)
 }

@@ -116,6 +116,9 @@ type Snapshot struct {
 	ThrottlePolicies map[string]*ThrottlePolicy
 	// GatewayResponses are the response sets, by name.
 	GatewayResponses map[string]*ResponseSet
+	// apiCount is APICount's answer when apiCounted (SetAPICount).
+	apiCount   int
+	apiCounted bool
 }
 
 // Server holds the service's own addresses.
@@ -319,14 +322,18 @@ type API struct {
 	Auth AuthType
 	// WebSocket allows upgrades.
 	WebSocket bool
+	// AppCode accepts X-Apig-AppCode for auth app.
+	AppCode bool
+	// Dialect of error answers (the group's). (The one-byte fields are
+	// kept together: 16 bytes of padding fewer, a 320-byte allocation
+	// per API instead of 352.)
+	Dialect apigerr.Dialect
 	// CORS policy, nil when off.
 	CORS *CORS
 	// Deployments by environment name: where the API is published.
 	Deployments map[string]*Deployment
 	// Environments the API is published in, default first then by name.
 	Environments []string
-	// AppCode accepts X-Apig-AppCode for auth app.
-	AppCode bool
 	// HideCredentials removes the credential header a request
 	// authenticated with before it goes upstream: nil (unset) for
 	// X-Apig-AppCode only, true for every scheme's header, false for none.
@@ -337,8 +344,6 @@ type API struct {
 	TokenIssuers []string
 	// Authorizer for auth authorizer.
 	Authorizer *Authorizer
-	// Dialect of error answers (the group's).
-	Dialect apigerr.Dialect
 	// Replay is the anti-replay nonce check (nil: off). Set for signed
 	// auth types only (app, iam, hmac).
 	Replay *ReplayProtection
@@ -397,8 +402,11 @@ func (s *Snapshot) LookupAPI(id, env string) *API {
 }
 
 // APICount is the number of APIs of the snapshot, an API with variants
-// counting once.
+// counting once: the count SetAPICount recorded, else counted in APIs.
 func (s *Snapshot) APICount() int {
+	if s.apiCounted {
+		return s.apiCount
+	}
 	n := 0
 	for _, a := range s.APIs {
 		if a.Variant == "" {
@@ -406,6 +414,13 @@ func (s *Snapshot) APICount() int {
 		}
 	}
 	return n
+}
+
+// SetAPICount records n as APICount's answer (config's build counts the
+// APIs as it adds them, instead of a walk of APIs for every log line).
+// Only for a snapshot whose APIs no longer change.
+func (s *Snapshot) SetAPICount(n int) {
+	s.apiCount, s.apiCounted = n, true
 }
 
 // BodyValidation is an API's validate_request: Check reads the body and

@@ -90,6 +90,9 @@ type Reloader struct {
 	// parser remembers the groups of the last file parsed, so that a
 	// reload parses the groups whose text changed only.
 	parser config.Parser
+	// warnings computes the warnings logged after each load, reusing
+	// those of the groups unchanged since the last (by digest, as parser).
+	warnings config.WarningsMemo
 
 	mu      sync.Mutex // serialises loads and guards the fields below
 	priming bool       // in Prime: refusals are returned, not logged
@@ -386,7 +389,7 @@ func (r *Reloader) commit(ctx context.Context, snap *model.Snapshot, source stri
 		r.log.Info("config reloaded", append(attrs, "version", snap.Version, "previous", prev.Version, "apis", snap.APICount(),
 			"load_ms", r.status.LoadMillis, "apply_ms", r.status.ApplyMillis)...)
 	}
-	for _, w := range config.Warnings(snap) {
+	for _, w := range r.warnings.Warnings(snap) {
 		r.log.Warn("config warning", "path", r.path, "version", snap.Version, "warning", w)
 	}
 	return nil
