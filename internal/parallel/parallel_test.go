@@ -42,14 +42,26 @@ func TestFor(t *testing.T) {
 	}
 }
 
-// TestWorkers: a reload's work leaves one processor free, and has at
-// least one worker.
+// TestWorkers: before KeepOneFree (the first load, nothing served yet)
+// every processor works; after it, a reload's work leaves one processor
+// free, and has at least one worker.
 func TestWorkers(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, tc := range []struct{ procs, want int }{{1, 1}, {2, 1}, {3, 2}, {8, 7}} {
+	defer keepOneFree.Store(keepOneFree.Load())
+	for _, tc := range []struct {
+		free             bool
+		procs, wantCount int
+	}{
+		{false, 1, 1}, {false, 2, 2}, {false, 8, 8},
+		{true, 1, 1}, {true, 2, 1}, {true, 3, 2}, {true, 8, 7},
+	} {
+		keepOneFree.Store(false)
+		if tc.free {
+			KeepOneFree()
+		}
 		runtime.GOMAXPROCS(tc.procs)
-		if got := Workers(); got != tc.want {
-			t.Errorf("GOMAXPROCS %d: Workers() = %d, want %d", tc.procs, got, tc.want)
+		if got := Workers(); got != tc.wantCount {
+			t.Errorf("GOMAXPROCS %d, one kept free %v: Workers() = %d, want %d", tc.procs, tc.free, got, tc.wantCount)
 		}
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/apigwio/apigw/internal/config/reload"
 	"github.com/apigwio/apigw/internal/grpccodec"
 	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/internal/parallel"
 	"github.com/apigwio/apigw/internal/release"
 	"github.com/apigwio/apigw/internal/release/follow"
 	"github.com/apigwio/apigw/internal/server/admin"
@@ -95,6 +96,9 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 	s.authz.Committed()
 	commitLimits()
 	s.releaseMemorySoon()
+	// /debug/config's summary of the new configuration is made now, so
+	// that the admin port answers with bytes (TestAdminViewsPrepared).
+	go s.views.Prepare(snap)
 	return nil
 }
 
@@ -208,6 +212,9 @@ type Server struct {
 	adminLis net.Listener
 	ready    atomic.Bool
 	// releaseTimer returns freed memory after a load (releaseMemorySoon).
+	// views are /debug/config's views of the configuration, prepared
+	// after each reload.
+	views        admin.ConfigViews
 	releaseMu    sync.Mutex
 	releaseTimer *time.Timer
 	cancel       context.CancelFunc
@@ -354,6 +361,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			Debug:    debug,
 			Pprof:    o.Pprof,
 			Observe:  o.Metrics.AdminRequest,
+			Views:    &s.views,
 			Extra: map[string]http.Handler{
 				"GET /metrics":       o.Metrics.Handler(),
 				"POST /debug/reload": http.HandlerFunc(s.reloadNow),
@@ -396,6 +404,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}()
 	}
 	s.ready.Store(true)
+	// From now on a reload leaves a processor for the servers.
+	parallel.KeepOneFree()
+	go s.views.Prepare(snap)
 	s.releaseMemorySoon()
 	// One line per listener, with the bound address (the real port when :0
 	// was asked), once both serve.

@@ -45,12 +45,19 @@ type Options struct {
 	// pattern that served it ("" when none did) and the time in the
 	// handler.
 	Observe func(pattern string, d time.Duration)
+	// Views, when set, is where /debug/config keeps its views of the
+	// configuration, so that its owner can Prepare them after a reload
+	// (nil: the handler keeps its own).
+	Views *ConfigViews
 }
 
 // NewHandler returns the admin HTTP handler.
 func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
-	var views configViews
+	views := o.Views
+	if views == nil {
+		views = &ConfigViews{}
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -9,14 +9,25 @@ import (
 	"github.com/apigwio/apigw/internal/model"
 )
 
-// configViews holds what /debug/config's default view needs of the last
+// ConfigViews holds what /debug/config's default view needs of the last
 // snapshot asked about, computed once for it and shared by every caller:
 // its API count and, above SummaryAbove APIs, the summary encoded. A
 // snapshot is not changed once loaded (a reload makes a new one), so the
 // entry of a snapshot is never stale; a request about another snapshot
-// replaces it.
-type configViews struct {
+// replaces it. The zero value is ready to use.
+type ConfigViews struct {
 	last atomic.Pointer[snapshotViews]
+}
+
+// Prepare computes snap's views now, so that the first request about snap
+// is answered with bytes instead of computing them (at 100,000 APIs the
+// summary costs ~20 ms of CPU). The server calls it after each reload,
+// off the reload's path; a request arriving meanwhile waits for the same
+// computation.
+func (c *ConfigViews) Prepare(snap *model.Snapshot) {
+	if snap != nil {
+		c.of(snap)
+	}
 }
 
 // snapshotViews are one snapshot's views, computed on first use.
@@ -28,12 +39,25 @@ type snapshotViews struct {
 	// summary is RenderSummary(snap) as served (nil when apis is not
 	// above SummaryAbove).
 	summary []byte
+	// done is set once apis and summary are computed.
+	done atomic.Bool
+}
+
+// Prepared reports whether snap's views are computed, without computing
+// them, and returns the summary /debug/config then answers with (nil when
+// snap has no more than SummaryAbove APIs).
+func (c *ConfigViews) Prepared(snap *model.Snapshot) (summary []byte, ok bool) {
+	v := c.last.Load()
+	if v == nil || v.snap != snap || !v.done.Load() {
+		return nil, false
+	}
+	return v.summary, true
 }
 
 // of returns snap's views, computing them if snap is not the last snapshot
 // asked about (concurrent callers about the same snapshot wait for one
 // computation).
-func (c *configViews) of(snap *model.Snapshot) *snapshotViews {
+func (c *ConfigViews) of(snap *model.Snapshot) *snapshotViews {
 	v := c.last.Load()
 	if v == nil || v.snap != snap {
 		fresh := &snapshotViews{snap: snap}
@@ -50,6 +74,7 @@ func (c *configViews) of(snap *model.Snapshot) *snapshotViews {
 			encodeJSON(&buf, renderSummary(snap, v.apis))
 			v.summary = buf.Bytes()
 		}
+		v.done.Store(true)
 	})
 	return v
 }
