@@ -713,36 +713,10 @@ func (a *App) groupGranted(api *API, env string) bool {
 	return slices.Contains(api.Environments, env) // published (the keys of Deployments)
 }
 
-// GrantCount returns the number of (API, environment) pairs granted.
+// GrantCount returns the number of (API, environment) pairs granted
+// (CountGrants of a itself, once).
 func (a *App) GrantCount() int {
-	a.countOnce.Do(func() {
-		n := len(a.apis)
-		for _, grp := range a.grantGroups {
-			// groupGranted for each pair, with the group's grant looked up
-			// once per group, not per pair: at 100,000 APIs the pairs of
-			// 500 apps' group grants are ~10 million (/debug/config shows
-			// each app's count).
-			g, ok := a.groups[grp.Name]
-			if !ok {
-				continue
-			}
-			for _, api := range grp.APIs {
-				if api.Group != grp.Name {
-					continue
-				}
-				if g.all {
-					n += len(api.Environments)
-					continue
-				}
-				for _, e := range api.Environments {
-					if slices.Contains(g.envs, e) {
-						n++
-					}
-				}
-			}
-		}
-		a.grantCount = n
-	})
+	CountGrants([]*App{a})
 	return a.grantCount
 }
 
