@@ -3,7 +3,6 @@ package xds
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/apigwio/apigw/internal/benchconfig"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
@@ -159,12 +159,9 @@ func BenchmarkPublish(b *testing.B) {
 // APIGW_BENCH_APIS sets the number of APIs (default 10,000), e.g. 100,000
 // for the per-resource bookkeeping of 100,000 clusters.
 func BenchmarkDeltaUpdate(b *testing.B) {
-	n := 10000
-	if v := os.Getenv("APIGW_BENCH_APIS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			b.Fatalf("APIGW_BENCH_APIS=%q: want a positive number of APIs", v)
-		}
+	n, err := benchconfig.APIsFromEnv(10000)
+	if err != nil {
+		b.Fatal(err)
 	}
 	snaps := []*model.Snapshot{syntheticSnapshot(b, n, 0), syntheticSnapshot(b, n, 1)}
 	s, conn, _ := startServer(b)

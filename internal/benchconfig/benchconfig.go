@@ -18,8 +18,11 @@ package benchconfig
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 )
 
 // Options size the configuration. Zero fields take the defaults of the
@@ -170,4 +173,35 @@ func Write(out io.Writer, o Options) error {
 		fmt.Fprintf(w, "  - {account: acct%d, user: user%d, access_keys: [{id: AK%018d, secret: {value: iam-secret-%06d}}]}\n", u%20, u, u, u)
 	}
 	return w.Flush()
+}
+
+// APIsFromEnv is the number of APIs a benchmark measures: def, or
+// APIGW_BENCH_APIS when it is set (e.g. 100000 for the 100,000-API
+// targets of docs/performance.md).
+func APIsFromEnv(def int) (int, error) {
+	v := os.Getenv("APIGW_BENCH_APIS")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("APIGW_BENCH_APIS=%q: want a positive number of APIs", v)
+	}
+	return n, nil
+}
+
+// ChangePair writes the two files a one-API-change benchmark alternates
+// between: o with Changes 0 and with Changes 1, which differ by exactly
+// one API.
+func ChangePair(o Options) ([2][]byte, error) {
+	var files [2][]byte
+	for k := range files {
+		o.Changes = k
+		var buf bytes.Buffer
+		if err := Write(&buf, o); err != nil {
+			return files, err
+		}
+		files[k] = buf.Bytes()
+	}
+	return files, nil
 }

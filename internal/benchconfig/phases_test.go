@@ -1,13 +1,10 @@
 package benchconfig_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -46,22 +43,13 @@ import (
 //
 //	APIGW_BENCH_APIS=100000 go test ./internal/benchconfig -run '^$' -bench 'ReloadPhases/(stage|limits)' -benchmem -count 5
 func BenchmarkReloadPhases(b *testing.B) {
-	o := benchconfig.Options{APIs: 10000}
-	if v := os.Getenv("APIGW_BENCH_APIS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("APIGW_BENCH_APIS=%q: want a positive number of APIs", v)
-		}
-		o.APIs = n
+	apis, err := benchconfig.APIsFromEnv(10000)
+	if err != nil {
+		b.Fatal(err)
 	}
-	var files [2][]byte
-	for k := range files {
-		o.Changes = k
-		var buf bytes.Buffer
-		if err := benchconfig.Write(&buf, o); err != nil {
-			b.Fatal(err)
-		}
-		files[k] = buf.Bytes()
+	files, err := benchconfig.ChangePair(benchconfig.Options{APIs: apis})
+	if err != nil {
+		b.Fatal(err)
 	}
 	var p config.Parser
 	snaps := [2]*model.Snapshot{}

@@ -1,10 +1,7 @@
 package admin
 
 import (
-	"bytes"
 	"net/http/httptest"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/apigwio/apigw/internal/benchconfig"
@@ -22,22 +19,13 @@ import (
 // config.Parser reusing the unchanged groups; the load not timed).
 // APIGW_BENCH_APIS sets the number of APIs (default 10,000).
 func BenchmarkDebugConfig(b *testing.B) {
-	o := benchconfig.Options{APIs: 10000}
-	if v := os.Getenv("APIGW_BENCH_APIS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("APIGW_BENCH_APIS=%q: want a positive number of APIs", v)
-		}
-		o.APIs = n
+	apis, err := benchconfig.APIsFromEnv(10000)
+	if err != nil {
+		b.Fatal(err)
 	}
-	var files [2][]byte
-	for k := range files {
-		o.Changes = k
-		var buf bytes.Buffer
-		if err := benchconfig.Write(&buf, o); err != nil {
-			b.Fatal(err)
-		}
-		files[k] = buf.Bytes()
+	files, err := benchconfig.ChangePair(benchconfig.Options{APIs: apis})
+	if err != nil {
+		b.Fatal(err)
 	}
 	var p config.Parser
 	load := func(i int) *model.Snapshot {

@@ -1,0 +1,48 @@
+package benchconfig
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestAPIsFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env     string
+		want    int
+		wantErr bool
+	}{
+		{"", 10000, false},
+		{"100000", 100000, false},
+		{"0", 0, true},
+		{"-5", 0, true},
+		{"many", 0, true},
+	} {
+		t.Setenv("APIGW_BENCH_APIS", tc.env)
+		got, err := APIsFromEnv(10000)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("APIGW_BENCH_APIS=%q: %d, %v; want %d, error %v", tc.env, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// TestChangePair: the two files are Write's with Changes 0 and 1.
+func TestChangePair(t *testing.T) {
+	o := Options{APIs: 40, Groups: 2, Apps: 3, IAMUsers: 2, Changes: 7}
+	files, err := ChangePair(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, f := range files {
+		o.Changes = k
+		var want bytes.Buffer
+		if err := Write(&want, o); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(f, want.Bytes()) {
+			t.Errorf("file %d is not Write's with Changes %d", k, k)
+		}
+	}
+	if bytes.Equal(files[0], files[1]) {
+		t.Error("the two files are the same")
+	}
+}
