@@ -3,6 +3,8 @@ package xds
 import (
 	"sync"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
@@ -26,43 +28,139 @@ type presetVersions struct {
 	// if it is known (nil otherwise): the served route configuration's,
 	// which is sent as it is instead of being marshalled (copied) again.
 	encoded func(proto.Message) []byte
+	// relays are the streams' relays, by the stream's response channel.
+	relays *streamRelays
 }
 
-// CreateDeltaWatch opens the wrapped cache's watch and relays its one
-// response as a presetResponse. The relay ends with the response or the
-// watch's cancellation; after cancel returns nothing more is sent to out
-// (a response computed for a cancelled watch is dropped: the next watch
-// compares the subscription with the snapshot again, as the wrapped
-// cache does for a response it never sent).
+// newPresetVersions wraps cache.
+func newPresetVersions(cache cachev3.Cache, encoded func(proto.Message) []byte) presetVersions {
+	return presetVersions{Cache: cache, encoded: encoded, relays: &streamRelays{m: map[chan cachev3.DeltaResponse]*streamRelay{}}}
+}
+
+// CreateDeltaWatch opens the wrapped cache's watch and relays its response
+// as a presetResponse. All the watches of a stream (one response channel
+// out) answer into one channel of the stream's relay, in the order the
+// wrapped cache answers them: with ADS, by type (clusters before
+// endpoints, listeners and routes), so that Envoy has a new cluster before
+// the route that names it (TestRelayKeepsTypeOrder). After cancel returns,
+// nothing more of this watch is sent to out (a response computed for a
+// cancelled watch is dropped: the next watch compares the subscription
+// with the snapshot again, as the wrapped cache does for a response it
+// never sent).
 func (c presetVersions) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
-	in := make(chan cachev3.DeltaResponse, 1)
-	cancel, err := c.Cache.CreateDeltaWatch(req, sub, in)
+	r, w := c.relays.join(out, req, sub, c.encoded)
+	cancel, err := c.Cache.CreateDeltaWatch(req, sub, r.in)
 	if err != nil {
+		r.leave(w)
 		return nil, err
 	}
-	done, exited := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case r := <-in:
-			r = withPresetVersions(r, sub, c.encoded)
-			select {
-			case out <- r:
-			case <-done:
-			}
-		case <-done:
-		}
-	}()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			if cancel != nil {
-				cancel()
+				cancel() // the wrapped cache sends nothing more for it
 			}
-			close(done)
-			<-exited
+			r.leave(w)
 		})
 	}, nil
+}
+
+// streamRelays are the relays of the open streams.
+type streamRelays struct {
+	mu sync.Mutex
+	m  map[chan cachev3.DeltaResponse]*streamRelay
+}
+
+// streamRelay forwards the delta responses of one stream's watches from
+// in to out, in order, each rebuilt with the preset versions. It runs
+// while the stream has watches.
+type streamRelay struct {
+	owner   *streamRelays
+	out     chan cachev3.DeltaResponse
+	in      chan cachev3.DeltaResponse
+	encoded func(proto.Message) []byte
+	// watches are the stream's open watches, by their request (the
+	// wrapped cache's responses carry it); guarded by owner.mu.
+	watches map[*cachev3.DeltaRequest]*relayedWatch
+	stop    chan struct{}
+}
+
+// relayedWatch is one open watch of a stream.
+type relayedWatch struct {
+	sub cachev3.Subscription
+	// done is closed by cancel, which then sets cancelled under sending
+	// (held while the watch's response is offered to out): nothing of
+	// the watch is sent once cancel returned, and cancel waits for no
+	// other watch's response.
+	done      chan struct{}
+	sending   sync.Mutex
+	cancelled bool
+}
+
+// join adds a watch (req, sub) to out's relay, starting the relay if out
+// has none.
+func (rs *streamRelays) join(out chan cachev3.DeltaResponse, req *cachev3.DeltaRequest, sub cachev3.Subscription, encoded func(proto.Message) []byte) (*streamRelay, *relayedWatch) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := rs.m[out]
+	if r == nil {
+		// One response per watch at most, and a stream has at most one
+		// watch per type: the wrapped cache never waits on in.
+		r = &streamRelay{owner: rs, out: out, in: make(chan cachev3.DeltaResponse, 2*int(types.UnknownType)), encoded: encoded,
+			watches: map[*cachev3.DeltaRequest]*relayedWatch{}, stop: make(chan struct{})}
+		rs.m[out] = r
+		go r.run()
+	}
+	w := &relayedWatch{sub: sub, done: make(chan struct{})}
+	r.watches[req] = w
+	return r, w
+}
+
+// leave removes w from r once its watch is cancelled: after it returns,
+// nothing of w is sent. The relay stops with the stream's last watch.
+func (r *streamRelay) leave(w *relayedWatch) {
+	close(w.done) // ends an offer of w's response to out
+	w.sending.Lock()
+	w.cancelled = true
+	w.sending.Unlock()
+	r.owner.mu.Lock()
+	defer r.owner.mu.Unlock()
+	for req, x := range r.watches {
+		if x == w {
+			delete(r.watches, req)
+		}
+	}
+	if len(r.watches) == 0 && r.owner.m[r.out] == r {
+		delete(r.owner.m, r.out)
+		close(r.stop)
+	}
+}
+
+// run forwards in to out until stop.
+func (r *streamRelay) run() {
+	for {
+		select {
+		case resp := <-r.in:
+			r.owner.mu.Lock()
+			w := r.watches[resp.GetDeltaRequest()]
+			r.owner.mu.Unlock()
+			if w == nil {
+				continue // its watch was cancelled
+			}
+			resp = withPresetVersions(resp, w.sub, r.encoded)
+			w.sending.Lock()
+			if !w.cancelled {
+				select {
+				case r.out <- resp:
+				case <-w.done:
+				case <-r.stop:
+				}
+			}
+			w.sending.Unlock()
+		case <-r.stop:
+			return
+		}
+	}
 }
 
 // presetResponse is a delta response built once, with the preset

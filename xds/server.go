@@ -106,7 +106,7 @@ func NewServer(logger *slog.Logger, opts Options) *Server {
 	// all-names rule (sds.go explains why), multiplexed on the same
 	// stream.
 	s.secretCache = cachev3.NewSnapshotCache(false, oneNode{}, cpLogger{logger})
-	s.xds = serverv3.NewServer(context.Background(), muxSecrets(presetVersions{Cache: s.cache, encoded: s.encoded}, s.secretCache), s.tracker)
+	s.xds = serverv3.NewServer(context.Background(), muxSecrets(newPresetVersions(s.cache, s.encoded), s.secretCache), s.tracker)
 	return s
 }
 
