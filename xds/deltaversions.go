@@ -87,6 +87,7 @@ type streamRelay struct {
 
 // relayedWatch is one open watch of a stream.
 type relayedWatch struct {
+	req *cachev3.DeltaRequest
 	sub cachev3.Subscription
 	// done is closed by cancel, which then sets cancelled under sending
 	// (held while the watch's response is offered to out): nothing of
@@ -111,7 +112,7 @@ func (rs *streamRelays) join(out chan cachev3.DeltaResponse, req *cachev3.DeltaR
 		rs.m[out] = r
 		go r.run()
 	}
-	w := &relayedWatch{sub: sub, done: make(chan struct{})}
+	w := &relayedWatch{req: req, sub: sub, done: make(chan struct{})}
 	r.watches[req] = w
 	return r, w
 }
@@ -125,11 +126,7 @@ func (r *streamRelay) leave(w *relayedWatch) {
 	w.sending.Unlock()
 	r.owner.mu.Lock()
 	defer r.owner.mu.Unlock()
-	for req, x := range r.watches {
-		if x == w {
-			delete(r.watches, req)
-		}
-	}
+	delete(r.watches, w.req)
 	if len(r.watches) == 0 && r.owner.m[r.out] == r {
 		delete(r.owner.m, r.out)
 		close(r.stop)

@@ -84,30 +84,28 @@ type listChange struct {
 // patchItems returns a copy of the last snapshot's index (c.prev.items)
 // without the names gone and with list's fresh messages.
 func (c listChange) patchItems(list []proto.Message) map[string]types.ResourceWithTTL {
-	items := maps.Clone(c.prev.items)
-	for _, name := range c.diff.goneNames {
-		delete(items, name)
-	}
-	for i, j := range c.diff.kept {
-		if j < 0 {
-			items[cachev3.GetResourceName(list[i])] = types.ResourceWithTTL{Resource: list[i]}
-		}
-	}
-	return items
+	return patchIndex(c.prev.items, c.diff, list, func(m proto.Message) types.ResourceWithTTL { return types.ResourceWithTTL{Resource: m} })
 }
 
 // patchPlain is patchItems for the index without TTLs (c.prev.plain).
 func (c listChange) patchPlain(list []proto.Message) map[string]types.Resource {
-	plain := maps.Clone(c.prev.plain)
-	for _, name := range c.diff.goneNames {
-		delete(plain, name)
+	return patchIndex(c.prev.plain, c.diff, list, func(m proto.Message) types.Resource { return m })
+}
+
+// patchIndex returns a copy of prev, an index by name of the list d was
+// diffed from, without d's names gone and with list's fresh messages (as
+// entry makes them).
+func patchIndex[V any](prev map[string]V, d listDiff, list []proto.Message, entry func(proto.Message) V) map[string]V {
+	index := maps.Clone(prev)
+	for _, name := range d.goneNames {
+		delete(index, name)
 	}
-	for i, j := range c.diff.kept {
+	for i, j := range d.kept {
 		if j < 0 {
-			plain[cachev3.GetResourceName(list[i])] = list[i]
+			index[cachev3.GetResourceName(list[i])] = entry(list[i])
 		}
 	}
-	return plain
+	return index
 }
 
 // indexedSnapshot is a snapshot whose resources without TTLs
