@@ -259,20 +259,14 @@ func backendKey(b model.Backend) (hostKey, bool) {
 // backendHost identifies the upstream of b: "host:port" of a URL backend
 // (the default port made explicit), "channel NAME", or "" for a mock.
 func backendHost(b model.Backend) string {
+	k, ok := backendKey(b)
 	switch {
-	case b.Kind == model.BackendURL && b.URL != nil:
-		host, port := strings.ToLower(b.URL.Hostname()), b.URL.Port()
-		if port == "" {
-			port = "80"
-			if b.URL.Scheme == "https" {
-				port = "443"
-			}
-		}
-		return host + ":" + port
-	case b.Kind == model.BackendChannel:
-		return "channel " + b.Channel
+	case !ok:
+		return ""
+	case k.channel:
+		return "channel " + k.host
 	}
-	return ""
+	return k.host + ":" + k.port
 }
 
 // Warnings returns every warning about snap, none of which refuses it:
