@@ -11,12 +11,17 @@
 //	             `apigw bootstrap`) on a configuration with one app-signed
 //	             API whose backend is the echo server.
 //
-// and, on request (-setups), a diagnostic one:
+// and, on request (-setups), diagnostic ones:
 //
 //	apigw-xds-noop  Envoy configured by apigw as in envoy-apigw, but its
 //	             Check calls go to the no-op server (server.advertise_address
 //	             points the apigw_authz cluster at it): Envoy's cost of
 //	             apigw's configuration without apigw's Check.
+//	static-NAME  Envoy on the bootstrap DIR/NAME.yaml (-static-dir DIR),
+//	             as given, with the no-op Check server: a static copy of
+//	             apigw's configuration (from Envoy's /config_dump while
+//	             apigw-xds-noop runs, with -keep) edited one element at a
+//	             time, to count what each element costs with -instructions.
 //
 // Every request is an app-signed POST with a 1 KiB JSON body; N distinct
 // requests are signed up front (authz/signing; signatures stay valid for
@@ -107,6 +112,7 @@ type options struct {
 	apigw, noop, echo string
 	envoy, wrk, keep  string
 	setups            []string
+	staticDir         string
 	throttle          bool
 	startTimeout      time.Duration
 	// instructions > 0: instead of the wrk run, count Envoy's instructions
@@ -125,7 +131,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds; even rounds measure the set-ups in reverse order (2 rounds: A B C C B A)")
 	flag.IntVar(&o.requests, "requests", 1000, "distinct pre-signed requests wrk cycles through")
 	flag.IntVar(&o.envoyConcurrency, "envoy-concurrency", 2, "Envoy worker threads (--concurrency)")
-	flag.StringVar(&setups, "setups", "envoy,envoy-noop,envoy-apigw", "set-ups measured in turn: envoy, envoy-noop, envoy-apigw, apigw-xds-noop (diagnostic)")
+	flag.StringVar(&setups, "setups", "envoy,envoy-noop,envoy-apigw", "set-ups measured in turn: envoy, envoy-noop, envoy-apigw, apigw-xds-noop (diagnostic), static-NAME (diagnostic, with -static-dir)")
+	flag.StringVar(&o.staticDir, "static-dir", "", "set-up static-NAME: Envoy runs DIR/NAME.yaml as its bootstrap, as given, with the no-op Check server (to count the cost of one element of a configuration: edit a copy of apigw's, from Envoy's /config_dump, and compare)")
 	flag.BoolVar(&o.throttle, "throttle", false, "envoy-apigw: throttling on (a throttle policy with API, app and IP limits never reached: the rate-limit filter and service on every request) instead of settings.throttling.default_disabled")
 	flag.StringVar(&o.apigw, "apigw", "bin/apigw", "apigw binary")
 	flag.StringVar(&o.noop, "noop", "bin/noopauthz", "no-op Check server binary")
@@ -148,6 +155,12 @@ func main() {
 		o.startTimeout = 2 * time.Minute // Envoy starts slowly under valgrind
 	}
 	for _, s := range o.setups {
+		if name, ok := strings.CutPrefix(s, "static-"); ok {
+			if o.staticDir == "" || name == "" || strings.ContainsAny(name, `/\`) {
+				fail(fmt.Errorf("-setups: %q needs -static-dir and a file name", s))
+			}
+			continue
+		}
 		if !slices.Contains([]string{"envoy", "envoy-noop", "envoy-apigw", "apigw-xds-noop"}, s) {
 			fail(fmt.Errorf("-setups: unknown set-up %q", s))
 		}
@@ -478,6 +491,14 @@ func measure(o *options, dir, setup, script string, reqs []signedRequest, echo *
 		}
 		if err == nil {
 			boot, err = exec.Command(o.apigw, "bootstrap", "--xds-address", addr(apigwGRPCPort), "--admin-port", strconv.Itoa(envoyAdminPort)).Output()
+		}
+	default: // static-NAME
+		check, err = start(dir, setup+"-check", o.noop, "-address", addr(noopPort), "-options", "default")
+		if err == nil {
+			err = waitTCP(addr(noopPort), o.startTimeout, check)
+		}
+		if err == nil {
+			boot, err = os.ReadFile(filepath.Join(o.staticDir, strings.TrimPrefix(setup, "static-")+".yaml"))
 		}
 	}
 	if check != nil {
