@@ -32,8 +32,8 @@ key_pairs:
   - {id: AKIDother, secret: {value: other-secret-key}}
   - {id: AKIDoff, secret: {value: off-secret-key0}, disabled: true}
 usage_plans:
-  - {name: gold, key_pairs: [AKIDgold, AKIDoff], environments: [RELEASE]}
-  - {name: strict, key_pairs: [AKIDgold], apis: [tc/strict, ap/k]}
+  - {name: gold, key_pairs: [AKIDgold, AKIDoff], environments: [RELEASE], rate_per_second: 100}
+  - {name: strict, key_pairs: [AKIDgold], apis: [tc/strict, ap/k], rate_per_second: 100}
 `
 
 func keyPairFixture(t *testing.T) *fixture {

@@ -112,6 +112,12 @@ func TestCompileReusing(t *testing.T) {
 		{"a usage plan changed", func(s string) string {
 			return strings.Replace(s, "apis: [tc/strict]", "apis: [tc/strict, tc/k]", 1)
 		}, "", nil},
+		{"identity_metadata changed (every deployment publishes the identity)", func(s string) string {
+			return "settings: {identity_metadata: always}\n" + s
+		}, "", nil},
+		{"a throttle policy added (its deployments publish the identity)", func(s string) string {
+			return s + "throttle_policies:\n  - {name: p, unit: second, app_limit: 5, bindings: [{api: shop/items}]}\n"
+		}, "", nil},
 		{"a signature key's secret changed (not in the digests)", nil, "other-secret", []string{"shop", "tc"}},
 		{"a group removed", func(s string) string {
 			i := strings.Index(s, "  - name: tc\n")

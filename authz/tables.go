@@ -12,6 +12,7 @@ import (
 	"github.com/apigwio/apigw/authz/acl"
 	"github.com/apigwio/apigw/authz/keypair"
 	"github.com/apigwio/apigw/internal/model"
+	"github.com/apigwio/apigw/ratelimit/throttle"
 )
 
 // tables are the lookup structures the Check path uses, compiled once per
@@ -96,6 +97,10 @@ type deployment struct {
 	acls    *acl.Set           // nil without ACL policies
 	signer  *upstreamSigner    // nil without a signature key
 	params  *paramPlan         // nil without parameters
+	// metadata: allows publish the caller identity as dynamic metadata
+	// (the deployment's rate-limit descriptors read it, or
+	// settings.identity_metadata is always).
+	metadata bool
 }
 
 // caller is an authenticated identity: an app or an IAM access key.
@@ -340,6 +345,9 @@ func (c *deploymentCompiler) group(name, digest string, apis []*model.API) *grou
 				acls:    compileACLs(d.ACLs, c.acls),
 				signer:  compileSigner(c.snap, api, d),
 				params:  compileParams(c.snap, api, env),
+				// The group's digest covers the settings, throttle
+				// policies and usage plans this depends on.
+				metadata: c.snap.Settings.IdentityMetadataAlways || throttle.ReadsMetadata(c.snap, api, env),
 			}
 			if d.SignatureKey != nil {
 				p.signed = append(p.signed, signedDeployment{apiKey: api.Key(), env: env, key: d.SignatureKey})

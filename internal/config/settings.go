@@ -159,6 +159,13 @@ func (b *builder) settings(s *configv1.Settings) {
 		out.Lockout.MaxTrackedKeys = int(n)
 	}
 	out.RequireSignedHost = s.GetRequireSignedHost()
+	switch s.GetIdentityMetadata() {
+	case "", "throttled":
+	case "always":
+		out.IdentityMetadataAlways = true
+	default:
+		b.ps.add("settings.identity_metadata", "%q is not throttled or always", s.GetIdentityMetadata())
+	}
 	out.MaxAPIRemovalPercent = 100
 	if p := s.GetMaxApiRemovalPercent(); p != 0 {
 		if p > 100 {

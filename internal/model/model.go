@@ -185,6 +185,10 @@ type Settings struct {
 	BackendTLS BackendTLS
 	// RequireSignedHost refuses SDK-HMAC signatures that do not sign host.
 	RequireSignedHost bool
+	// IdentityMetadataAlways publishes the caller identity as ext_authz
+	// dynamic metadata on every allow (settings.identity_metadata: always);
+	// false: only for deployments whose rate-limit descriptors read it.
+	IdentityMetadataAlways bool
 	// MaxAPIRemovalPercent refuses a reload that would remove more than
 	// this percentage of the published APIs, unless forced (100: never).
 	MaxAPIRemovalPercent int

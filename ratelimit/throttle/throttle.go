@@ -127,6 +127,22 @@ func Descriptors(snap *model.Snapshot, api *model.API, env string) [][]Entry {
 	return out
 }
 
+// ReadsMetadata reports whether a descriptor of api in env (Descriptors)
+// has an entry read from the ext_authz dynamic metadata: the Check service
+// publishes the caller identity for such deployments only (unless
+// settings.identity_metadata is always), so the two sides follow the same
+// function of the snapshot.
+func ReadsMetadata(snap *model.Snapshot, api *model.API, env string) bool {
+	for _, d := range Descriptors(snap, api, env) {
+		for _, e := range d {
+			if e.Source == Metadata {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // apiLimit is the whole-API limit of a deployment: its policy's, else the
 // gateway default (nil when neither applies).
 func apiLimit(snap *model.Snapshot, d *model.Deployment) *ratelimit.Limit {

@@ -722,8 +722,17 @@ type Settings struct {
 	// (401 with the scheme's code). Off by default: the official Huawei Go
 	// SDK signs host only when the caller sets a Host header itself.
 	RequireSignedHost bool `protobuf:"varint,12,opt,name=require_signed_host,json=requireSignedHost,proto3" json:"require_signed_host,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Where the Check service publishes the caller identity as ext_authz
+	// dynamic metadata (namespace envoy.filters.http.ext_authz: auth, app,
+	// account, user, key, plan). "throttled" (default): only on the allows of
+	// API deployments whose rate-limit descriptors read it (a throttle policy
+	// with user or app limits, or a usage plan with a rate or quota), the
+	// only reader in apigw's Envoy configuration. "always": on every allow,
+	// for an Envoy configuration of your own that reads it elsewhere (access
+	// logs, rate limits of its own).
+	IdentityMetadata string `protobuf:"bytes,13,opt,name=identity_metadata,json=identityMetadata,proto3" json:"identity_metadata,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
@@ -838,6 +847,13 @@ func (x *Settings) GetRequireSignedHost() bool {
 		return x.RequireSignedHost
 	}
 	return false
+}
+
+func (x *Settings) GetIdentityMetadata() string {
+	if x != nil {
+		return x.IdentityMetadata
+	}
+	return ""
 }
 
 // BackendTls configures the verification of https backends' certificates.
@@ -4010,7 +4026,7 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12/\n" +
 	"\x14xff_num_trusted_hops\x18\x03 \x01(\rR\x11xffNumTrustedHops\x12\x19\n" +
-	"\btls_port\x18\x04 \x01(\rR\atlsPort\"\xc2\x04\n" +
+	"\btls_port\x18\x04 \x01(\rR\atlsPort\"\xef\x04\n" +
 	"\bSettings\x12\x1d\n" +
 	"\n" +
 	"clock_skew\x18\x01 \x01(\tR\tclockSkew\x12\"\n" +
@@ -4029,7 +4045,8 @@ const file_apigw_config_v1_config_proto_rawDesc = "" +
 	" \x01(\v2\x1b.apigw.config.v1.BackendTlsR\n" +
 	"backendTls\x125\n" +
 	"\x17max_api_removal_percent\x18\v \x01(\rR\x14maxApiRemovalPercent\x12.\n" +
-	"\x13require_signed_host\x18\f \x01(\bR\x11requireSignedHost\"\xa9\x01\n" +
+	"\x13require_signed_host\x18\f \x01(\bR\x11requireSignedHost\x12+\n" +
+	"\x11identity_metadata\x18\r \x01(\tR\x10identityMetadata\"\xa9\x01\n" +
 	"\n" +
 	"BackendTls\x12\x17\n" +
 	"\aca_file\x18\x01 \x01(\tR\x06caFile\x120\n" +
