@@ -114,6 +114,17 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 	return uint32(min(max(kb, DefaultMinRequestHeadersKB), 8192))
 }
 
+// marksDialect reports whether the chain has the header_mutation filter
+// that sets DialectHeader (a group with the tencent dialect or a gateway
+// response set).
+func (t *translator) marksDialect() bool {
+	return t.tencent || len(t.responseSetsUsed()) > 0
+}
+
+// tagsIPs reports whether the chain has the ip_tagging filter that sets
+// IPTagsHeader (a backend policy with a source_ip condition).
+func (t *translator) tagsIPs() bool { return len(t.ipTags) > 0 }
+
 // httpFilters is the HTTP filter chain, in order:
 //
 //  0. strip_client_headers (a header_mutation filter): removes every
@@ -138,13 +149,13 @@ func (t *translator) maxRequestHeadersKB() uint32 {
 //  5. the router.
 func (t *translator) httpFilters() []*hcmv3.HttpFilter {
 	fs := []*hcmv3.HttpFilter{t.httpFilter(FilterStripClientHeaders, t.stripClientHeaders())}
-	if t.tencent || len(t.responseSetsUsed()) > 0 {
+	if t.marksDialect() {
 		fs = append(fs, t.httpFilter(FilterHeaderMutation, &headermutationv3.HeaderMutation{}))
 	}
 	if t.routeMisses || len(t.responseSetsUsed()) > 0 {
 		fs = append(fs, t.httpFilter(FilterHeaderToMetadata, t.headerToMetadata()))
 	}
-	if len(t.ipTags) > 0 {
+	if t.tagsIPs() {
 		fs = append(fs, t.httpFilter(FilterIPTagging, t.ipTagging()))
 	}
 	if t.usesCORS() {

@@ -3,7 +3,6 @@ package xds
 import (
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -34,26 +33,43 @@ func (t *translator) routeConfig() *routev3.RouteConfiguration {
 		// The catch-all routes point at NotFoundCluster, which must stay
 		// undefined (Envoy then answers 404, see localReplyConfig).
 		ValidateClusters: wrapperspb.Bool(false),
-		// Identity headers, IP tags and the dialect mark are the gateway's
-		// to set: a client-sent one is removed before routing, so no route
-		// (or local reply) can match on a forged value.
-		InternalOnlyHeaders: internalOnlyHeaders(),
-		// The IP tags and the dialect mark only serve Envoy: not sent
-		// upstream.
-		RequestHeadersToRemove: []string{DialectHeader, IPTagsHeader},
+		// IP tags and the dialect mark are the gateway's to set, and
+		// routes and local replies match on them: a client-sent one is
+		// removed before routing, so no route (or local reply) can match
+		// on a forged value. The identity headers (x-apig-*) are listed
+		// only where the strip_client_headers filter leaves them (a custom
+		// authorizer's identity header): the filter removes the others
+		// before anything but routing reads them, and no route matches on
+		// the namespace (config refuses backend-policy conditions on it).
+		// Each name listed costs Envoy a header-map removal per request.
+		InternalOnlyHeaders: t.internalOnlyHeaders(),
 	}
 	rc.VirtualHosts = t.virtualHosts()
+	// The IP tags and the dialect mark only serve Envoy: not sent
+	// upstream. Only a filter of the chain sets them (the client's are
+	// removed above), so each is named only when its filter is there.
+	if t.marksDialect() {
+		rc.RequestHeadersToRemove = append(rc.RequestHeadersToRemove, DialectHeader)
+	}
+	if t.tagsIPs() {
+		rc.RequestHeadersToRemove = append(rc.RequestHeadersToRemove, IPTagsHeader)
+	}
 	if t.maxMockBody > defaultDirectResponseBodyBytes {
 		rc.MaxDirectResponseBodySizeBytes = wrapperspb.UInt32(uint32(t.maxMockBody))
 	}
 	return rc
 }
 
-// internalOnlyHeaders are model.IdentityHeaders, IPTagsHeader and
-// DialectHeader, sorted.
-func internalOnlyHeaders() []string {
-	hs := append(append([]string(nil), model.IdentityHeaders...), IPTagsHeader, DialectHeader)
-	sort.Strings(hs)
+// internalOnlyHeaders are DialectHeader, IPTagsHeader and the identity
+// headers (model.IdentityHeaders) strip_client_headers leaves, sorted.
+func (t *translator) internalOnlyHeaders() []string {
+	hs := []string{DialectHeader, IPTagsHeader}
+	for _, h := range t.strippedExcept() {
+		if slices.Contains(model.IdentityHeaders, h) {
+			hs = append(hs, h)
+		}
+	}
+	slices.Sort(hs)
 	return hs
 }
 

@@ -34,6 +34,21 @@ const (
 
 // stripClientHeaders is the filter's configuration.
 func (t *translator) stripClientHeaders() *headermutationv3.HeaderMutation {
+	return &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{
+		RequestMutations: []*mutationv3.HeaderMutation{{Action: &mutationv3.HeaderMutation_RemoveOnMatch_{
+			RemoveOnMatch: &mutationv3.HeaderMutation_RemoveOnMatch{KeyMatcher: &matcherv3.StringMatcher{
+				MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{
+					Regex: prefixExceptRegex(clientHeaderPrefix, t.strippedExcept()),
+				}},
+			}},
+		}}},
+	}}
+}
+
+// strippedExcept are the headers of the namespace the filter leaves
+// (X-Apig-AppCode and the custom authorizers' identity headers in the
+// namespace), lower case, sorted.
+func (t *translator) strippedExcept() []string {
 	keep := map[string]bool{headerAppCode: true}
 	for _, api := range t.snap.APIs {
 		if api.Authorizer == nil {
@@ -45,15 +60,7 @@ func (t *translator) stripClientHeaders() *headermutationv3.HeaderMutation {
 			}
 		}
 	}
-	return &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{
-		RequestMutations: []*mutationv3.HeaderMutation{{Action: &mutationv3.HeaderMutation_RemoveOnMatch_{
-			RemoveOnMatch: &mutationv3.HeaderMutation_RemoveOnMatch{KeyMatcher: &matcherv3.StringMatcher{
-				MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{
-					Regex: prefixExceptRegex(clientHeaderPrefix, slices.Sorted(maps.Keys(keep))),
-				}},
-			}},
-		}}},
-	}}
+	return slices.Sorted(maps.Keys(keep))
 }
 
 // prefixExceptRegex returns an RE2 regex (matched whole, as Envoy's

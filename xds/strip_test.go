@@ -2,8 +2,10 @@ package xds
 
 import (
 	"regexp"
+	"slices"
 	"testing"
 
+	"github.com/apigwio/apigw/internal/model"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 )
 
@@ -73,5 +75,86 @@ groups:
 		if re.MatchString(h) != removed {
 			t.Errorf("%s removed: %v, want %v (regex %s)", h, !removed, removed, re)
 		}
+	}
+}
+
+// TestIdentityHeadersNeverFromClient: every identity header a client sends
+// is removed before Check and the backend see it, by the strip filter or,
+// where the filter leaves it (a custom authorizer's identity header), by
+// internal_only_headers; the IP tags and the dialect mark always by
+// internal_only_headers, and upstream (request_headers_to_remove) exactly
+// when a filter of the chain sets them.
+func TestIdentityHeadersNeverFromClient(t *testing.T) {
+	tests := []struct {
+		name, config string
+		internal     []string // internal_only_headers besides the two marks
+		toRemove     []string // request_headers_to_remove
+	}{
+		{"plain", `
+groups:
+  - name: g
+    apis:
+      - {name: a, path: /a, auth: none, backend: {mock: {body: a}}}
+`, nil, nil},
+		{"authorizer keeps identity headers", `
+authorizers:
+  - name: auth
+    url: http://127.0.0.1:9000/auth
+    identity_headers: [X-Apig-User-Id, X-Apig-Token]
+groups:
+  - name: g
+    apis:
+      - {name: a, path: /a, auth: authorizer, authorizer: auth, backend: {mock: {body: a}}}
+`, []string{"x-apig-user-id"}, nil},
+		{"tencent dialect", `
+groups:
+  - name: g
+    error_dialect: tencent
+    apis:
+      - {name: a, path: /a, auth: none, backend: {mock: {body: a}}}
+`, nil, []string{DialectHeader}},
+		{"source_ip condition", `
+groups:
+  - name: g
+    apis:
+      - name: a
+        path: /a
+        auth: none
+        backend: {url: "http://10.0.0.1"}
+        backend_policies:
+          - {name: office, conditions: [{type: source_ip, values: [10.0.0.0/8]}], backend: {url: "http://10.0.0.2"}}
+`, nil, []string{IPTagsHeader}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := translate(t, loadYAML(t, "s", tt.config))
+			rc := res.Routes[0]
+			want := append([]string{DialectHeader, IPTagsHeader}, tt.internal...)
+			slices.Sort(want)
+			if got := rc.GetInternalOnlyHeaders(); !slices.Equal(got, want) {
+				t.Errorf("internal_only_headers %v, want %v", got, want)
+			}
+			if got := rc.GetRequestHeadersToRemove(); !slices.Equal(got, tt.toRemove) {
+				t.Errorf("request_headers_to_remove %v, want %v", got, tt.toRemove)
+			}
+			var names []string
+			for _, f := range hcmOf(t, res).GetHttpFilters() {
+				names = append(names, f.GetName())
+			}
+			if slices.Contains(names, FilterHeaderMutation) != slices.Contains(tt.toRemove, DialectHeader) ||
+				slices.Contains(names, FilterIPTagging) != slices.Contains(tt.toRemove, IPTagsHeader) {
+				t.Errorf("filters %v, request_headers_to_remove %v", names, tt.toRemove)
+			}
+			cfg := &headermutationv3.HeaderMutation{}
+			if err := hcmOf(t, res).GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(cfg); err != nil {
+				t.Fatal(err)
+			}
+			re := regexp.MustCompile("^(?:" + cfg.GetMutations().GetRequestMutations()[0].GetRemoveOnMatch().GetKeyMatcher().GetSafeRegex().GetRegex() + ")$")
+			for _, h := range model.IdentityHeaders {
+				if !re.MatchString(h) && !slices.Contains(rc.GetInternalOnlyHeaders(), h) {
+					t.Errorf("a client's %s reaches Check and the backend", h)
+				}
+			}
+		})
 	}
 }
