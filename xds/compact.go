@@ -11,7 +11,8 @@ import (
 // are garbage once encoded: the cluster's small messages then kept alive
 // memory spans otherwise empty. The copies are packed together, and the
 // originals go with the routes. Nothing else holds the clusters yet: they
-// are in t.clusters and the new API outputs only.
+// are in t.clusters and the new API outputs only. The new outputs'
+// extras (apiExtra, made among the routes too) are moved into one block.
 func (t *translator) compactClusters(plan *vhostPlan) {
 	reused := map[*clusterv3.Cluster]bool{}
 	fresh := 0
@@ -39,6 +40,7 @@ func (t *translator) compactClusters(plan *vhostPlan) {
 		copies[c] = n
 		t.clusters[name] = n
 	}
+	extras := 0
 	for _, sg := range plan.segs {
 		if sg.out == nil || sg.routes == nil {
 			continue
@@ -48,5 +50,21 @@ func (t *translator) compactClusters(plan *vhostPlan) {
 				sg.out.clusters[i] = n
 			}
 		}
+		if sg.out.extra != nil {
+			extras++
+		}
+	}
+	// The new outputs' extras likewise, in one block (read-only and held
+	// by their output only; what they point to is shared as before).
+	if extras == 0 {
+		return
+	}
+	block := make([]apiExtra, 0, extras)
+	for _, sg := range plan.segs {
+		if sg.out == nil || sg.routes == nil || sg.out.extra == nil {
+			continue
+		}
+		block = append(block, *sg.out.extra)
+		sg.out.extra = &block[len(block)-1]
 	}
 }

@@ -171,11 +171,15 @@ func failureMode(snap *model.Snapshot) ratelimit.FailureMode {
 // apiDescriptors appends to out the descriptors of the deployments of the
 // APIs of snap with the given keys, in that order.
 func apiDescriptors(snap *model.Snapshot, keys []string, out []*ratelimit.Descriptor) []*ratelimit.Descriptor {
+	// The deployments' descriptors are taken from blocks of a few hundred:
+	// they live as long as the configuration, and one allocation each left
+	// them scattered among a reload's garbage (docs/performance.md).
+	var block []ratelimit.Descriptor
 	for _, key := range keys {
 		api := snap.APIs[key] // variants of one API: the same ID, other environments
 		for _, env := range api.Environments {
 			d := api.Deployments[env]
-			node := &ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: apiLimit(snap, d)}
+			node := ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: apiLimit(snap, d)}
 			if p := d.Throttle; p != nil {
 				if p.UserLimit > 0 || len(p.SpecialUsers) > 0 {
 					node.Children = append(node.Children, perCaller(KeyUser, p, p.UserLimit, p.SpecialUsers)...)
@@ -188,12 +192,19 @@ func apiDescriptors(snap *model.Snapshot, keys []string, out []*ratelimit.Descri
 				}
 			}
 			if node.Limit != nil || len(node.Children) > 0 {
-				out = append(out, node)
+				if len(block) == cap(block) {
+					block = make([]ratelimit.Descriptor, 0, descriptorBlock)
+				}
+				block = append(block, node)
+				out = append(out, &block[len(block)-1])
 			}
 		}
 	}
 	return out
 }
+
+// descriptorBlock is how many descriptors apiDescriptors allocates at once.
+const descriptorBlock = 256
 
 // planDescriptors are the descriptors of the usage plans.
 func planDescriptors(snap *model.Snapshot) []*ratelimit.Descriptor {
