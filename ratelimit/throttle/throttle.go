@@ -139,6 +139,34 @@ func apiLimit(snap *model.Snapshot, d *model.Deployment) *ratelimit.Limit {
 	return nil
 }
 
+// limitMemo shares the API limits of one apiDescriptors call: the
+// default limit is the same for every deployment without a policy, and a
+// policy's API limit the same for every deployment bound to it. Limits
+// are read-only once made (nothing compares them by pointer).
+type limitMemo struct {
+	dflt     *ratelimit.Limit
+	byPolicy map[*model.ThrottlePolicy]*ratelimit.Limit
+}
+
+// api is apiLimit(snap, d), shared.
+func (m *limitMemo) api(snap *model.Snapshot, d *model.Deployment) *ratelimit.Limit {
+	if p := d.Throttle; p != nil {
+		if l, ok := m.byPolicy[p]; ok {
+			return l
+		}
+		l := apiLimit(snap, d)
+		if m.byPolicy == nil {
+			m.byPolicy = map[*model.ThrottlePolicy]*ratelimit.Limit{}
+		}
+		m.byPolicy[p] = l
+		return l
+	}
+	if m.dflt == nil {
+		m.dflt = apiLimit(snap, d)
+	}
+	return m.dflt
+}
+
 func limit(name string, n uint32, unit string) *ratelimit.Limit {
 	u, err := ratelimit.ParseUnit(unit)
 	if err != nil {
@@ -175,11 +203,12 @@ func apiDescriptors(snap *model.Snapshot, keys []string, out []*ratelimit.Descri
 	// they live as long as the configuration, and one allocation each left
 	// them scattered among a reload's garbage (docs/performance.md).
 	var block []ratelimit.Descriptor
+	var limits limitMemo
 	for _, key := range keys {
 		api := snap.APIs[key] // variants of one API: the same ID, other environments
 		for _, env := range api.Environments {
 			d := api.Deployments[env]
-			node := ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: apiLimit(snap, d)}
+			node := ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: limits.api(snap, d)}
 			if p := d.Throttle; p != nil {
 				if p.UserLimit > 0 || len(p.SpecialUsers) > 0 {
 					node.Children = append(node.Children, perCaller(KeyUser, p, p.UserLimit, p.SpecialUsers)...)
