@@ -181,6 +181,7 @@ func (t *translator) virtualHostPlan(g *model.Group, prev map[model.Digest]*apiO
 		}
 		plan.segs = append(plan.segs, sg)
 	}
+	t.compactClusters(plan)
 	if routeMisses(g) {
 		plan.segs = append(plan.segs, planSeg{routes: t.missRoutes(g, apis)})
 	} else {

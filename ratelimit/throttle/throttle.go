@@ -155,6 +155,34 @@ func apiLimit(snap *model.Snapshot, d *model.Deployment) *ratelimit.Limit {
 	return nil
 }
 
+// limitMemo shares the API limits of one apiDescriptors call: the
+// default limit is the same for every deployment without a policy, and a
+// policy's API limit the same for every deployment bound to it. Limits
+// are read-only once made (nothing compares them by pointer).
+type limitMemo struct {
+	dflt     *ratelimit.Limit
+	byPolicy map[*model.ThrottlePolicy]*ratelimit.Limit
+}
+
+// api is apiLimit(snap, d), shared.
+func (m *limitMemo) api(snap *model.Snapshot, d *model.Deployment) *ratelimit.Limit {
+	if p := d.Throttle; p != nil {
+		if l, ok := m.byPolicy[p]; ok {
+			return l
+		}
+		l := apiLimit(snap, d)
+		if m.byPolicy == nil {
+			m.byPolicy = map[*model.ThrottlePolicy]*ratelimit.Limit{}
+		}
+		m.byPolicy[p] = l
+		return l
+	}
+	if m.dflt == nil {
+		m.dflt = apiLimit(snap, d)
+	}
+	return m.dflt
+}
+
 func limit(name string, n uint32, unit string) *ratelimit.Limit {
 	u, err := ratelimit.ParseUnit(unit)
 	if err != nil {
@@ -187,11 +215,16 @@ func failureMode(snap *model.Snapshot) ratelimit.FailureMode {
 // apiDescriptors appends to out the descriptors of the deployments of the
 // APIs of snap with the given keys, in that order.
 func apiDescriptors(snap *model.Snapshot, keys []string, out []*ratelimit.Descriptor) []*ratelimit.Descriptor {
+	// The deployments' descriptors are taken from blocks of a few hundred:
+	// they live as long as the configuration, and one allocation each left
+	// them scattered among a reload's garbage (docs/performance.md).
+	var block []ratelimit.Descriptor
+	var limits limitMemo
 	for _, key := range keys {
 		api := snap.APIs[key] // variants of one API: the same ID, other environments
 		for _, env := range api.Environments {
 			d := api.Deployments[env]
-			node := &ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: apiLimit(snap, d)}
+			node := ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: limits.api(snap, d)}
 			if p := d.Throttle; p != nil {
 				if p.UserLimit > 0 || len(p.SpecialUsers) > 0 {
 					node.Children = append(node.Children, perCaller(KeyUser, p, p.UserLimit, p.SpecialUsers)...)
@@ -204,12 +237,19 @@ func apiDescriptors(snap *model.Snapshot, keys []string, out []*ratelimit.Descri
 				}
 			}
 			if node.Limit != nil || len(node.Children) > 0 {
-				out = append(out, node)
+				if len(block) == cap(block) {
+					block = make([]ratelimit.Descriptor, 0, descriptorBlock)
+				}
+				block = append(block, node)
+				out = append(out, &block[len(block)-1])
 			}
 		}
 	}
 	return out
 }
+
+// descriptorBlock is how many descriptors apiDescriptors allocates at once.
+const descriptorBlock = 256
 
 // planDescriptors are the descriptors of the usage plans.
 func planDescriptors(snap *model.Snapshot) []*ratelimit.Descriptor {

@@ -20,7 +20,11 @@
 //
 // It prints each change, then the median, p99 (nearest rank) and range of
 // both, and the server's VmRSS and VmHWM (/proc) once ready and after the
-// changes. The server's environment is this command's (GOGC, GOMEMLIMIT).
+// changes, each with a breakdown of where the RSS goes (the binary's
+// pages and anonymous memory from /proc; the Go heap's spans in use and
+// the bytes allocated in them, memory freed but not returned, stacks and
+// the runtime's own structures from the memstats on /metrics). The
+// server's environment is this command's (GOGC, GOMEMLIMIT).
 //
 // Two more figures of the performance issue:
 //
@@ -132,6 +136,7 @@ func main() {
 	time.Sleep(*settle)
 	rss, hwm := memory(cmd.Process.Pid)
 	fmt.Printf("memory once ready (+%v): VmRSS %.1f MiB, VmHWM %.1f MiB\n", *settle, rss, hwm)
+	fmt.Printf("  %s\n", breakdown(cmd.Process.Pid, "http://"+o.AdminAddress+"/metrics"))
 	if *idle > 0 {
 		cpu0, t0 := cpuTime(cmd.Process.Pid), time.Now()
 		time.Sleep(*idle)
@@ -281,6 +286,7 @@ func main() {
 	time.Sleep(*settle)
 	rss, hwm = memory(cmd.Process.Pid)
 	fmt.Printf("memory after the changes (+%v): VmRSS %.1f MiB, VmHWM %.1f MiB\n", *settle, rss, hwm)
+	fmt.Printf("  %s\n", breakdown(cmd.Process.Pid, adminURL+"/metrics"))
 	if *heap != "" {
 		if err := fetch("http://"+o.AdminAddress+"/debug/pprof/heap?gc=1", *heap); err != nil {
 			fail(err)
