@@ -50,9 +50,12 @@ package xds
 // snapshot still served: nothing to send, the watch waits), and
 // SetSnapshot answers them as before.
 //
-// Every other watch (not wildcard, another type, a map not remembered,
-// or remembered for an older snapshot) goes to go-control-plane as
-// before. Equivalence is checked by TestAheadAsCache, which drives the
+// A watch whose client map is the one remembered for the snapshot served
+// before the current one (a client that acknowledged late) is answered at
+// once from the last changes, as go-control-plane would answer it at
+// once. Every other watch (not wildcard, another type, a map not
+// remembered, or remembered for an older snapshot) goes to
+// go-control-plane as before. Equivalence is checked by TestAheadAsCache, which drives the
 // same clients through the server and through go-control-plane alone and
 // compares every response.
 
@@ -98,6 +101,10 @@ type ahead struct {
 	mu sync.Mutex
 	// cur is the snapshot served last (read by the relays without mu).
 	cur atomic.Pointer[servedSnapshot]
+	// last are the changes from the snapshot served before cur to cur,
+	// when they were known (nil otherwise); guarded by mu. A client
+	// late to acknowledge cur's predecessor is answered from them.
+	last *aheadChanges
 }
 
 // current returns the snapshot served last (gen 0: none).
@@ -179,7 +186,44 @@ func (c presetVersions) setSnapshot(ctx context.Context, snap cachev3.ResourceSn
 	}
 	err := c.snapshots.SetSnapshot(ctx, nodeKey, snap)
 	a.cur.Store(&next)
+	a.last = nil
+	if known {
+		a.last = changes
+	}
 	return next.gen, err
+}
+
+// createAhead handles a watch (req, sub) of r's stream, w, as
+// CreateDeltaWatch opens it: it is parked when go-control-plane would
+// find nothing to send (parkable), or answered at once from the last
+// changes when its client map is the one remembered for the snapshot
+// served before the current one (a client late to acknowledge: go-
+// control-plane would answer at once too). It reports false when the
+// watch is for go-control-plane. ahead.mu and r.owner.mu are held; the
+// latter is released on return.
+func (c presetVersions) createAhead(r *streamRelay, w *relayedWatch, req *cachev3.DeltaRequest, sub cachev3.Subscription) bool {
+	cur := c.ahead.current()
+	if r.parkable(req, sub, cur.gen) {
+		w.parked = true
+		r.owner.mu.Unlock()
+		return true
+	}
+	last := c.ahead.last
+	late := last != nil && cur.gen > 1 && last.from == cur.gen-1 && r.parkable(req, sub, cur.gen-1)
+	r.owner.mu.Unlock()
+	if !late {
+		return false
+	}
+	names, ok := last.names[req.GetTypeUrl()]
+	if !ok {
+		return false
+	}
+	w.parked = true
+	if !c.answer(r, w, servedSnapshot{gen: cur.gen - 1}, cur, names) {
+		w.parked = false
+		return false
+	}
+	return true
 }
 
 // parkedWatch is a parked watch and its stream's relay. behind: the

@@ -75,9 +75,7 @@ func (c presetVersions) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.
 		// The client's map may have been changed in place.
 		delete(r.owned, req.GetTypeUrl())
 	}
-	w.parked = r.parkable(req, sub, c.ahead.current().gen)
-	r.owner.mu.Unlock()
-	if !w.parked {
+	if !c.createAhead(r, w, req, sub) {
 		inner, err := c.Cache.CreateDeltaWatch(req, sub, r.in)
 		if err != nil {
 			r.leave(w)
