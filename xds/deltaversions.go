@@ -24,6 +24,11 @@ import (
 // cache's.
 type presetVersions struct {
 	cachev3.Cache
+	// snapshots is the wrapped cache, which setSnapshot serves
+	// (deltaahead.go).
+	snapshots cachev3.SnapshotCache
+	// ahead is the state of the answers made ahead (deltaahead.go).
+	ahead *ahead
 	// encoded returns the encoding of a resource of the snapshots served,
 	// if it is known (nil otherwise): the served route configuration's,
 	// which is sent as it is instead of being marshalled (copied) again.
@@ -33,8 +38,10 @@ type presetVersions struct {
 }
 
 // newPresetVersions wraps cache.
-func newPresetVersions(cache cachev3.Cache, encoded func(proto.Message) []byte) presetVersions {
-	return presetVersions{Cache: cache, encoded: encoded, relays: &streamRelays{m: map[chan cachev3.DeltaResponse]*streamRelay{}}}
+func newPresetVersions(cache cachev3.SnapshotCache, encoded func(proto.Message) []byte) presetVersions {
+	a := &ahead{}
+	return presetVersions{Cache: cache, snapshots: cache, ahead: a, encoded: encoded,
+		relays: &streamRelays{ahead: a, m: map[chan cachev3.DeltaResponse]*streamRelay{}, idle: map[chan cachev3.DeltaResponse]map[string]ownedVersions{}}}
 }
 
 // CreateDeltaWatch opens the wrapped cache's watch and relays its response
@@ -46,29 +53,51 @@ func newPresetVersions(cache cachev3.Cache, encoded func(proto.Message) []byte) 
 // nothing more of this watch is sent to out (a response computed for a
 // cancelled watch is dropped: the next watch compares the subscription
 // with the snapshot again, as the wrapped cache does for a response it
-// never sent).
+// never sent). A watch that the wrapped cache would leave waiting for the
+// next snapshot, with nothing to send, is parked instead, and answered by
+// setSnapshot (deltaahead.go).
 func (c presetVersions) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
+	c.ahead.mu.Lock()
+	defer c.ahead.mu.Unlock()
 	r, w := c.relays.join(out, req, sub, c.encoded)
-	cancel, err := c.Cache.CreateDeltaWatch(req, sub, r.in)
-	if err != nil {
+	cancel := func() {
+		c.ahead.mu.Lock()
+		w.closed = true
+		if w.inner != nil {
+			w.inner() // the wrapped cache sends nothing more for it
+			w.inner = nil
+		}
+		c.ahead.mu.Unlock()
 		r.leave(w)
-		return nil, err
+	}
+	r.owner.mu.Lock()
+	if len(req.GetResourceNamesSubscribe()) > 0 || len(req.GetResourceNamesUnsubscribe()) > 0 {
+		// The client's map may have been changed in place.
+		delete(r.owned, req.GetTypeUrl())
+	}
+	if !c.createAhead(r, w, req, sub) {
+		inner, err := c.Cache.CreateDeltaWatch(req, sub, r.in)
+		if err != nil {
+			r.leave(w)
+			return nil, err
+		}
+		w.inner = inner
 	}
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			if cancel != nil {
-				cancel() // the wrapped cache sends nothing more for it
-			}
-			r.leave(w)
-		})
-	}, nil
+	return func() { once.Do(cancel) }, nil
 }
 
 // streamRelays are the relays of the open streams.
 type streamRelays struct {
-	mu sync.Mutex
-	m  map[chan cachev3.DeltaResponse]*streamRelay
+	ahead *ahead
+	mu    sync.Mutex
+	m     map[chan cachev3.DeltaResponse]*streamRelay
+	// idle are the owned maps of the streams whose last watch was
+	// cancelled, by response channel: the delta server cancels a
+	// stream's watch before it opens the next one, so a stream with one
+	// watch has no relay in between. The next watch of the stream takes
+	// them back; setSnapshot forgets the others (streams closed).
+	idle map[chan cachev3.DeltaResponse]map[string]ownedVersions
 }
 
 // streamRelay forwards the delta responses of one stream's watches from
@@ -76,13 +105,17 @@ type streamRelays struct {
 // while the stream has watches.
 type streamRelay struct {
 	owner   *streamRelays
+	ahead   *ahead
 	out     chan cachev3.DeltaResponse
 	in      chan cachev3.DeltaResponse
 	encoded func(proto.Message) []byte
 	// watches are the stream's open watches, by their request (the
 	// wrapped cache's responses carry it); guarded by owner.mu.
 	watches map[*cachev3.DeltaRequest]*relayedWatch
-	stop    chan struct{}
+	// owned are the version maps of known content the stream's client
+	// was given last, by type URL (deltaahead.go); guarded by owner.mu.
+	owned map[string]ownedVersions
+	stop  chan struct{}
 }
 
 // relayedWatch is one open watch of a stream.
@@ -96,6 +129,12 @@ type relayedWatch struct {
 	done      chan struct{}
 	sending   sync.Mutex
 	cancelled bool
+	// inner cancels the wrapped cache's watch (nil: none, or it
+	// answered at once); parked: the wrapped cache has no watch, and
+	// setSnapshot answers it or hands it back; closed: cancelled.
+	// Guarded by the presetVersions' ahead.mu.
+	inner          func()
+	parked, closed bool
 }
 
 // join adds a watch (req, sub) to out's relay, starting the relay if out
@@ -107,8 +146,13 @@ func (rs *streamRelays) join(out chan cachev3.DeltaResponse, req *cachev3.DeltaR
 	if r == nil {
 		// One response per watch at most, and a stream has at most one
 		// watch per type: the wrapped cache never waits on in.
-		r = &streamRelay{owner: rs, out: out, in: make(chan cachev3.DeltaResponse, 2*int(types.UnknownType)), encoded: encoded,
-			watches: map[*cachev3.DeltaRequest]*relayedWatch{}, stop: make(chan struct{})}
+		owned := rs.idle[out]
+		if owned == nil {
+			owned = map[string]ownedVersions{}
+		}
+		delete(rs.idle, out)
+		r = &streamRelay{owner: rs, ahead: rs.ahead, out: out, in: make(chan cachev3.DeltaResponse, 2*int(types.UnknownType)), encoded: encoded,
+			watches: map[*cachev3.DeltaRequest]*relayedWatch{}, owned: owned, stop: make(chan struct{})}
 		rs.m[out] = r
 		go r.run()
 	}
@@ -130,6 +174,9 @@ func (r *streamRelay) leave(w *relayedWatch) {
 	if len(r.watches) == 0 && r.owner.m[r.out] == r {
 		delete(r.owner.m, r.out)
 		close(r.stop)
+		if len(r.owned) > 0 {
+			r.owner.idle[r.out] = r.owned
+		}
 	}
 }
 
@@ -143,6 +190,9 @@ func (r *streamRelay) run() {
 			r.owner.mu.Unlock()
 			if w == nil {
 				continue // its watch was cancelled
+			}
+			if raw, ok := resp.(*cachev3.RawDeltaResponse); ok && aheadTypes[raw.GetDeltaRequest().GetTypeUrl()] && w.sub.IsWildcard() {
+				r.adopt(raw.GetDeltaRequest().GetTypeUrl(), raw.GetReturnedResources())
 			}
 			resp = withPresetVersions(resp, w.sub, r.encoded)
 			w.sending.Lock()

@@ -43,11 +43,16 @@ type resourceList struct {
 	// asks for on every change (see indexedSnapshot), made with items.
 	plain map[string]types.Resource
 	// id identifies the list (never 0); a list diffed with the last one
-	// has that one's id in from (else 0) and the names gone from it in
-	// goneNames (the server's drain check reads them, see serveLocked).
-	// An id, not a pointer: a list does not keep the last one alive.
-	id, from  uint64
-	goneNames []string
+	// has that one's id in from (else 0), the names gone from it in
+	// goneNames (the server's drain check reads them, see serveLocked)
+	// and the names of its fresh messages (new names, or a new message
+	// for a name) in freshNames: every name whose version may differ
+	// from the last list's is in one of them (the delta answers read
+	// them, see deltaahead.go). An id, not a pointer: a list does not
+	// keep the last one alive.
+	id, from   uint64
+	goneNames  []string
+	freshNames []string
 }
 
 // listIDs numbers the resource lists (resourceList.id).
@@ -56,23 +61,30 @@ var listIDs atomic.Uint64
 // newListID returns a new resourceList.id.
 func newListID() uint64 { return listIDs.Add(1) }
 
-// listChanges is how the clusters of a snapshot (those of the list
-// numbered to) differ from those of the list numbered from: the names
-// gone. known is false when that is not known (the list was not diffed).
+// listChanges is how the resources of one type of a snapshot (those of
+// the list numbered to) differ from those of the list numbered from: the
+// names gone, and the fresh ones (see resourceList.freshNames). known is
+// false when that is not known (the list was not diffed).
 type listChanges struct {
-	from, to uint64
-	gone     []string
-	known    bool
+	from, to    uint64
+	gone, fresh []string
+	known       bool
 }
 
 // clusterChanges returns how v's clusters differ from the last
 // validation's (see listChanges).
 func clusterChanges(v *validation) listChanges {
-	rl := v.lists[resourcev3.ClusterType]
+	return changesOf(v, resourcev3.ClusterType)
+}
+
+// changesOf returns how v's resources of type typeURL differ from the
+// last validation's (see listChanges).
+func changesOf(v *validation, typeURL string) listChanges {
+	rl := v.lists[typeURL]
 	if rl == nil {
 		return listChanges{}
 	}
-	return listChanges{from: rl.from, to: rl.id, gone: rl.goneNames, known: rl.from != 0}
+	return listChanges{from: rl.from, to: rl.id, gone: rl.goneNames, fresh: rl.freshNames, known: rl.from != 0}
 }
 
 // listChange is how a diffed list differs from the last validation's.

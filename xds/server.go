@@ -20,6 +20,7 @@ import (
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -59,11 +60,18 @@ type Server struct {
 	// is what the cache serves: current plus the draining clusters, kept
 	// from the time in retired (see Options.ClusterDrain).
 	current, served *cachev3.Snapshot
-	// currentClusters is the id of the cluster list (resourceList.id) of
-	// current, 0 if not known.
-	currentClusters uint64
-	retired         map[string]time.Time
-	drainTimer      *time.Timer
+	// currentClusters and currentEndpoints are the ids of the cluster
+	// and endpoint lists (resourceList.id) of current, 0 if not known.
+	currentClusters, currentEndpoints uint64
+	// servedExtra are the clusters served has and current has not (the
+	// draining ones); servedGen is the number setSnapshot gave served
+	// (deltaahead.go).
+	servedExtra []string
+	servedGen   uint64
+	// delta is the cache the delta server reads (deltaversions.go).
+	delta      presetVersions
+	retired    map[string]time.Time
+	drainTimer *time.Timer
 	// secrets are the certificates served over SDS (sds.go), by name;
 	// set with setSecretsLocked.
 	secrets map[string]*secretState
@@ -106,7 +114,8 @@ func NewServer(logger *slog.Logger, opts Options) *Server {
 	// all-names rule (sds.go explains why), multiplexed on the same
 	// stream.
 	s.secretCache = cachev3.NewSnapshotCache(false, oneNode{}, cpLogger{logger})
-	s.xds = serverv3.NewServer(context.Background(), muxSecrets(newPresetVersions(s.cache, s.encoded), s.secretCache), s.tracker)
+	s.delta = newPresetVersions(s.cache, s.encoded)
+	s.xds = serverv3.NewServer(context.Background(), muxSecrets(s.delta, s.secretCache), s.tracker)
 	return s
 }
 
@@ -185,7 +194,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	}
 	cs.VersionMap = v.versions
 	plain := plainIndexes(v)
-	clusters := clusterChanges(v)
+	clusters, endpoints := clusterChanges(v), changesOf(v, resourcev3.EndpointType)
 	routes := v.routes(res.Routes[0])
 	// What the next Prepare reuses, without the route messages: they are
 	// encoded now (the served route configuration is its encodings).
@@ -222,7 +231,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		// The encodings of the messages about to be served, before they
 		// are (the delta responses look them up).
 		s.encodings.Store(&v.served)
-		if err := s.serveLocked(ctx, cs, plain, clusters); err != nil {
+		if err := s.serveLocked(ctx, cs, plain, clusters, endpoints); err != nil {
 			return err
 		}
 		s.shown.Store(&published{version: version, at: time.Now()})
@@ -247,25 +256,32 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 // changes are how cs's clusters differ from those of a snapshot: when
 // that one is s.current, the clusters left out are the ones gone and
 // those draining (retireLocked), else every served cluster is looked up
-// in cs.
-func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain map[string]map[string]types.Resource, changes listChanges) error {
+// in cs. endpoints are how cs's endpoints differ from a snapshot's; both
+// let the delta answers look only at the names that may have changed
+// (deltaahead.go).
+func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain map[string]map[string]types.Resource, changes, endpoints listChanges) error {
 	served := cs
+	var keep []string
 	if drain := s.opts.ClusterDrain; drain > 0 && s.served != nil {
-		if keep := s.retireLocked(cs, changes, drain); len(keep) > 0 {
+		if keep = s.retireLocked(cs, changes, drain); len(keep) > 0 {
 			served = withResources(cs, s.served, keep)
 			if s.drainTimer != nil {
 				s.drainTimer.Stop()
 			}
+			// cs is then current: nothing more is gone from it.
 			again := listChanges{}
 			if changes.to != 0 {
-				// cs is then current: nothing more is gone from it.
 				again = listChanges{from: changes.to, to: changes.to, known: true}
+			}
+			againEndpoints := listChanges{}
+			if endpoints.to != 0 {
+				againEndpoints = listChanges{from: endpoints.to, to: endpoints.to, known: true}
 			}
 			s.drainTimer = time.AfterFunc(drain, func() {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				if s.current == cs {
-					if err := s.serveLocked(context.Background(), cs, plain, again); err != nil {
+					if err := s.serveLocked(context.Background(), cs, plain, again, againEndpoints); err != nil {
 						s.log.Error("xds: removing drained clusters", "error", err)
 					}
 				}
@@ -280,11 +296,42 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain ma
 	if served == cs && len(plain) > 0 {
 		snap = &indexedSnapshot{Snapshot: cs, plain: plain}
 	}
-	if err := s.cache.SetSnapshot(ctx, nodeKey, snap); err != nil {
+	gen, err := s.delta.setSnapshot(ctx, snap, s.aheadChangesLocked(changes, endpoints))
+	if err != nil {
 		return fmt.Errorf("xds: %w", err)
 	}
-	s.current, s.served, s.currentClusters = cs, served, changes.to
+	s.current, s.served, s.currentClusters, s.currentEndpoints = cs, served, changes.to, endpoints.to
+	s.servedExtra, s.servedGen = keep, gen
 	return nil
+}
+
+// aheadChangesLocked returns how the snapshot about to be served differs
+// from s.served, for the delta answers (aheadChanges): for clusters and
+// endpoints, the names gone from s.current's list or fresh in it
+// (changes, endpoints: when diffed with s.current's lists), and the
+// draining clusters (and their endpoints, which have their names) of
+// s.served: any other name has the same version in s.served as in
+// s.current, and in the new snapshot as in its list, unless it drains
+// there — but the clusters kept draining were s.served's and are not
+// the new list's, so they are names gone from s.current's list or
+// draining already. s.mu is held.
+func (s *Server) aheadChangesLocked(changes, endpoints listChanges) *aheadChanges {
+	if s.served == nil || s.servedGen == 0 {
+		return nil
+	}
+	out := &aheadChanges{from: s.servedGen, names: map[string][]string{}}
+	for typeURL, ch := range map[string]struct {
+		lc   listChanges
+		from uint64
+	}{resourcev3.ClusterType: {changes, s.currentClusters}, resourcev3.EndpointType: {endpoints, s.currentEndpoints}} {
+		if !ch.lc.known || ch.lc.from == 0 || ch.lc.from != ch.from {
+			continue
+		}
+		names := make([]string, 0, len(ch.lc.gone)+len(ch.lc.fresh)+len(s.servedExtra))
+		names = append(append(append(names, ch.lc.gone...), ch.lc.fresh...), s.servedExtra...)
+		out.names[typeURL] = names
+	}
+	return out
 }
 
 // retireLocked updates s.retired for serving cs (see serveLocked) and

@@ -414,6 +414,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			for _, m := range b.diff.gone {
 				delete(v.resources, m)
 			}
+			freshNames := make([]string, 0, len(b.fresh))
 			for _, f := range b.fresh {
 				if f.task >= 0 {
 					b.hashes[f.i] = hashes[f.task]
@@ -421,7 +422,9 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 				rh := resourceHash{hash: b.hashes[f.i], version: hashOf(b.hashes[f.i : f.i+1])}
 				m := b.list[f.i]
 				v.resources[m] = rh
-				versions[cachev3.GetResourceName(m)] = rh.version
+				name := cachev3.GetResourceName(m)
+				versions[name] = rh.version
+				freshNames = append(freshNames, name)
 			}
 			start := len(v.hashes)
 			v.hashes = append(v.hashes, b.hashes...)
@@ -429,7 +432,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			// The list's hashes are its part of v.hashes (not a copy).
 			hs := v.hashes[start:len(v.hashes):len(v.hashes)]
 			v.lists[sp.typeURL] = &resourceList{msgs: b.list, hashes: hs, versions: versions, sorted: true,
-				id: newListID(), from: b.prev.id, goneNames: b.diff.goneNames}
+				id: newListID(), from: b.prev.id, goneNames: b.diff.goneNames, freshNames: freshNames}
 			if v.changes == nil {
 				v.changes = map[string]listChange{}
 			}
