@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 // /debug/config's summary of the configuration in use is made without
 // waiting for a request (so that the admin port answers with bytes while
 // the next reload runs), and /debug/config answers with exactly those
-// bytes.
+// bytes. After a reload the summary is made before the reload returns
+// (on the reloading goroutine, never at the same time as another
+// reload), so it is there as soon as the new configuration is current.
 func TestAdminViewsPrepared(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	write := func(changes int) {
@@ -65,6 +68,13 @@ func TestAdminViewsPrepared(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK || s.reloader.Current() == before {
 				t.Fatalf("reload answered %d; configuration changed: %v", resp.StatusCode, s.reloader.Current() != before)
+			}
+			write(2)
+			if err := s.Reloader().Load(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if summary, ok := s.views.Prepared(s.reloader.Current()); !ok || summary == nil {
+				t.Fatalf("the reload returned before the summary of its configuration was made")
 			}
 		}
 	}

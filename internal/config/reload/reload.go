@@ -64,8 +64,9 @@ type Status struct {
 	Failures int `json:"failures"`
 	// LoadMillis is how long the accepted snapshot took to read, parse and
 	// validate, ApplyMillis to prepare and publish everywhere (Check side,
-	// xDS, rate limits; not for the first load, which the service applies
-	// itself while starting).
+	// xDS, rate limits, and the service's admin summary of it, made after
+	// the others have it; not for the first load, which the service
+	// applies itself while starting).
 	LoadMillis  float64 `json:"load_ms"`
 	ApplyMillis float64 `json:"apply_ms,omitempty"`
 	// LastError is the last refusal, with every problem; empty after a success.

@@ -5,25 +5,31 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/apigwio/apigw/internal/model"
 )
 
 // ConfigViews holds what /debug/config's default view needs of the last
-// snapshot asked about, computed once for it and shared by every caller:
-// its API count and, above SummaryAbove APIs, the summary encoded. A
-// snapshot is not changed once loaded (a reload makes a new one), so the
+// two snapshots asked about, computed once for each and shared by every
+// caller: its API count and, above SummaryAbove APIs, the summary encoded.
+// A snapshot is not changed once loaded (a reload makes a new one), so the
 // entry of a snapshot is never stale; a request about another snapshot
-// replaces it. The zero value is ready to use.
+// replaces the older entry. Two, because the server prepares the next
+// configuration's views before that configuration is current: requests
+// meanwhile are about the one in use and are answered from its entry. The
+// older entry refers to its snapshot weakly, so that it never keeps a
+// replaced configuration in memory. The zero value is ready to use.
 type ConfigViews struct {
 	last atomic.Pointer[snapshotViews]
+	prev atomic.Pointer[snapshotViews]
 }
 
 // Prepare computes snap's views now, so that the first request about snap
 // is answered with bytes instead of computing them (at 100,000 APIs the
-// summary costs ~20 ms of CPU). The server calls it after each reload,
-// off the reload's path; a request arriving meanwhile waits for the same
-// computation.
+// summary costs ~20 ms of CPU). The server calls it after each reload has
+// reached Check and Envoy, before the reload makes snap current; a request
+// about snap arriving meanwhile waits for the same computation.
 func (c *ConfigViews) Prepare(snap *model.Snapshot) {
 	if snap != nil {
 		c.of(snap)
@@ -32,7 +38,7 @@ func (c *ConfigViews) Prepare(snap *model.Snapshot) {
 
 // snapshotViews are one snapshot's views, computed on first use.
 type snapshotViews struct {
-	snap *model.Snapshot
+	snap weak.Pointer[model.Snapshot]
 	once sync.Once
 	// apis is snap.APICount().
 	apis int
@@ -47,24 +53,34 @@ type snapshotViews struct {
 // them, and returns the summary /debug/config then answers with (nil when
 // snap has no more than SummaryAbove APIs).
 func (c *ConfigViews) Prepared(snap *model.Snapshot) (summary []byte, ok bool) {
-	v := c.last.Load()
-	if v == nil || v.snap != snap || !v.done.Load() {
-		return nil, false
+	key := weak.Make(snap)
+	for _, v := range [2]*snapshotViews{c.last.Load(), c.prev.Load()} {
+		if v != nil && v.snap == key && v.done.Load() {
+			return v.summary, true
+		}
 	}
-	return v.summary, true
+	return nil, false
 }
 
-// of returns snap's views, computing them if snap is not the last snapshot
-// asked about (concurrent callers about the same snapshot wait for one
-// computation).
+// of returns snap's views, computing them if snap is neither of the last
+// two snapshots asked about (concurrent callers about the same snapshot
+// wait for one computation).
 func (c *ConfigViews) of(snap *model.Snapshot) *snapshotViews {
+	key := weak.Make(snap)
 	v := c.last.Load()
-	if v == nil || v.snap != snap {
-		fresh := &snapshotViews{snap: snap}
-		if c.last.CompareAndSwap(v, fresh) {
-			v = fresh
-		} else if v = c.last.Load(); v == nil || v.snap != snap {
-			v = fresh // another snapshot won the race: this caller computes alone
+	if v == nil || v.snap != key {
+		if p := c.prev.Load(); p != nil && p.snap == key {
+			v = p
+		} else {
+			fresh := &snapshotViews{snap: key}
+			if c.last.CompareAndSwap(v, fresh) {
+				if v != nil {
+					c.prev.Store(v)
+				}
+				v = fresh
+			} else if v = c.last.Load(); v == nil || v.snap != key {
+				v = fresh // another snapshot won the race: this caller computes alone
+			}
 		}
 	}
 	v.once.Do(func() {

@@ -175,3 +175,71 @@ func TestDebugConfigSummaryNotStale(t *testing.T) {
 		t.Fatal("test premise: the three configurations differ in version and API count")
 	}
 }
+
+// TestViewsOfCurrentKeptWhileNextPrepared: the server prepares the next
+// configuration's views before it becomes current; meanwhile a request
+// about the configuration in use is answered from its prepared views
+// (computing nothing, evicting nothing), byte for byte its summary, and
+// the next configuration's views stay prepared. Only the last two
+// snapshots are kept.
+func TestViewsOfCurrentKeptWhileNextPrepared(t *testing.T) {
+	var p config.Parser
+	load := func(o benchconfig.Options) *model.Snapshot {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := benchconfig.Write(&buf, o); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := p.Load("gw.yaml", buf.Bytes(), config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	a := load(benchconfig.Options{APIs: 1200, Groups: 2, Apps: 3, IAMUsers: 2})
+	b := load(benchconfig.Options{APIs: 1200, Groups: 2, Apps: 3, IAMUsers: 2, Changes: 1})
+	c := load(benchconfig.Options{APIs: 1300, Groups: 2, Apps: 3, IAMUsers: 2})
+	var views ConfigViews
+	var current atomic.Pointer[model.Snapshot]
+	srv := httptest.NewServer(NewHandler(Options{Snapshot: current.Load, Views: &views}))
+	defer srv.Close()
+	summaryOf := func(snap *model.Snapshot) []byte {
+		var buf bytes.Buffer
+		encodeJSON(&buf, RenderSummary(snap))
+		return buf.Bytes()
+	}
+	views.Prepare(a)
+	current.Store(a)
+	views.Prepare(b) // b reached Check and Envoy; a is still current
+	for _, tc := range []struct {
+		name string
+		snap *model.Snapshot
+	}{{"in use", a}, {"next", b}} {
+		got, ok := views.Prepared(tc.snap)
+		if !ok || !bytes.Equal(got, summaryOf(tc.snap)) {
+			t.Fatalf("%s: prepared %v, or not its summary", tc.name, ok)
+		}
+	}
+	resp, err := srv.Client().Get(srv.URL + "/debug/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(body, summaryOf(a)) {
+		t.Fatalf("/debug/config while the next is prepared: not the summary in use (%v):\n%.300s", err, body)
+	}
+	if _, ok := views.Prepared(b); !ok {
+		t.Fatal("a request about the configuration in use evicted the next one's views")
+	}
+	current.Store(b)
+	views.Prepare(c)
+	if _, ok := views.Prepared(a); ok {
+		t.Fatal("three snapshots' views kept")
+	}
+	for _, snap := range []*model.Snapshot{b, c} {
+		if got, ok := views.Prepared(snap); !ok || !bytes.Equal(got, summaryOf(snap)) {
+			t.Fatalf("version %s: prepared %v, or not its summary", snap.Version, ok)
+		}
+	}
+}
