@@ -107,18 +107,7 @@ func TestDebugConfigViews(t *testing.T) {
 // callers asking at the same time as for one asking alone.
 func TestDebugConfigSummaryNotStale(t *testing.T) {
 	var p config.Parser
-	load := func(o benchconfig.Options) *model.Snapshot {
-		t.Helper()
-		var buf bytes.Buffer
-		if err := benchconfig.Write(&buf, o); err != nil {
-			t.Fatal(err)
-		}
-		snap, err := p.Load("gw.yaml", buf.Bytes(), config.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
+	load := func(o benchconfig.Options) *model.Snapshot { return loadGenerated(t, &p, o) }
 	a := load(benchconfig.Options{APIs: 1200, Groups: 2, Apps: 3, IAMUsers: 2})
 	b := load(benchconfig.Options{APIs: 1300, Groups: 2, Apps: 3, IAMUsers: 2})             // more APIs in each group
 	c := load(benchconfig.Options{APIs: 1300, Groups: 2, Apps: 3, IAMUsers: 2, Changes: 1}) // one API changed
@@ -184,18 +173,7 @@ func TestDebugConfigSummaryNotStale(t *testing.T) {
 // snapshots are kept.
 func TestViewsOfCurrentKeptWhileNextPrepared(t *testing.T) {
 	var p config.Parser
-	load := func(o benchconfig.Options) *model.Snapshot {
-		t.Helper()
-		var buf bytes.Buffer
-		if err := benchconfig.Write(&buf, o); err != nil {
-			t.Fatal(err)
-		}
-		snap, err := p.Load("gw.yaml", buf.Bytes(), config.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
+	load := func(o benchconfig.Options) *model.Snapshot { return loadGenerated(t, &p, o) }
 	a := load(benchconfig.Options{APIs: 1200, Groups: 2, Apps: 3, IAMUsers: 2})
 	b := load(benchconfig.Options{APIs: 1200, Groups: 2, Apps: 3, IAMUsers: 2, Changes: 1})
 	c := load(benchconfig.Options{APIs: 1300, Groups: 2, Apps: 3, IAMUsers: 2})
@@ -242,4 +220,19 @@ func TestViewsOfCurrentKeptWhileNextPrepared(t *testing.T) {
 			t.Fatalf("version %s: prepared %v, or not its summary", snap.Version, ok)
 		}
 	}
+}
+
+// loadGenerated loads the benchmark generator's configuration for o with
+// p, so that successive loads reuse what did not change, as a reload does.
+func loadGenerated(t *testing.T, p *config.Parser, o benchconfig.Options) *model.Snapshot {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := benchconfig.Write(&buf, o); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := p.Load("gw.yaml", buf.Bytes(), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }
