@@ -1,0 +1,97 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// edsSnapshot is a snapshot of one EDS cluster and its endpoints per
+// name, with its version map.
+func edsSnapshot(t *testing.T, names ...string) *cachev3.Snapshot {
+	t.Helper()
+	var clusters, endpoints []types.Resource
+	for _, name := range names {
+		clusters = append(clusters, &clusterv3.Cluster{Name: name, ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}})
+		endpoints = append(endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: name})
+	}
+	snap, err := cachev3.NewSnapshot(fmt.Sprint(len(names)), map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType: clusters, resourcev3.EndpointType: endpoints})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.ConstructVersionMap(); err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// recvDelta returns the next response on out and applies it to its side.
+func recvDelta(t *testing.T, out chan cachev3.DeltaResponse, sides map[string]*aheadSide) cachev3.DeltaResponse {
+	t.Helper()
+	select {
+	case r := <-out:
+		sides[r.GetDeltaRequest().GetTypeUrl()].sub.SetReturnedResources(r.GetReturnedResources())
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no response")
+	}
+	return nil
+}
+
+// TestAheadClustersHandedBackFirst: when a stream's parked clusters watch
+// cannot be answered ahead (the clusters' changes are not known) and is
+// handed back to go-control-plane, its parked endpoints watch is handed
+// back too, even though the endpoints' changes are known: answered ahead,
+// the endpoints would reach the client before the clusters that
+// SetSnapshot answers after.
+func TestAheadClustersHandedBackFirst(t *testing.T) {
+	ctx := context.Background()
+	c := newPresetVersions(cachev3.NewSnapshotCache(true, oneNode{}, nil), nil)
+	gen, err := c.setSnapshot(ctx, edsSnapshot(t, "a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan cachev3.DeltaResponse, 16)
+	sides := map[string]*aheadSide{
+		resourcev3.ClusterType:  {cache: c, out: out},
+		resourcev3.EndpointType: {cache: c, out: out},
+	}
+	order := []string{resourcev3.ClusterType, resourcev3.EndpointType}
+	request := func(nonce string) {
+		for _, typeURL := range order {
+			sides[typeURL].request(t, &discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: typeURL, ResponseNonce: nonce}, true)
+		}
+	}
+	request("")
+	recvDelta(t, out, sides)
+	recvDelta(t, out, sides)
+	request("1") // the maps were adopted before the responses were sent
+	c.ahead.mu.Lock()
+	parked := len(c.relays.parked())
+	c.ahead.mu.Unlock()
+	if parked != 2 {
+		t.Fatalf("%d watches parked, want 2", parked)
+	}
+	// The clusters' changes are not known; the endpoints' are.
+	if _, err := c.setSnapshot(ctx, edsSnapshot(t, "a", "b"), &aheadChanges{from: gen, names: map[string][]string{resourcev3.EndpointType: {"b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range order {
+		if got := recvDelta(t, out, sides).GetDeltaRequest().GetTypeUrl(); got != want {
+			t.Fatalf("response %d: %s, want %s", i, got, want)
+		}
+	}
+	for _, typeURL := range order {
+		sides[typeURL].cancel()
+	}
+}
