@@ -194,8 +194,11 @@ func (c presetVersions) setSnapshot(ctx context.Context, snap cachev3.ResourceSn
 			}
 		}
 	}
-	err := c.snapshots.SetSnapshot(ctx, nodeKey, snap)
+	// next is current before SetSnapshot answers the watches waiting in
+	// the wrapped cache: their relays adopt the maps of its responses
+	// against it (adopt), which they may do before SetSnapshot returns.
 	a.cur.Store(&next)
+	err := c.snapshots.SetSnapshot(ctx, nodeKey, snap)
 	a.last = nil
 	if known {
 		a.last = changes
