@@ -48,6 +48,24 @@ func recvDelta(t *testing.T, out chan cachev3.DeltaResponse, sides map[string]*a
 	return nil
 }
 
+// parkedWatches counts c's parked watches (without forgetting the idle
+// streams' maps, as parked does).
+func parkedWatches(c presetVersions) int {
+	c.ahead.mu.Lock()
+	defer c.ahead.mu.Unlock()
+	c.relays.mu.Lock()
+	defer c.relays.mu.Unlock()
+	n := 0
+	for _, r := range c.relays.m {
+		for _, w := range r.watches {
+			if w.parked {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // TestAheadClustersHandedBackFirst: when a stream's parked clusters watch
 // cannot be answered ahead (the clusters' changes are not known) and is
 // handed back to go-control-plane, its parked endpoints watch is handed
@@ -76,10 +94,7 @@ func TestAheadClustersHandedBackFirst(t *testing.T) {
 	recvDelta(t, out, sides)
 	recvDelta(t, out, sides)
 	request("1") // the maps were adopted before the responses were sent
-	c.ahead.mu.Lock()
-	parked := len(c.relays.parked())
-	c.ahead.mu.Unlock()
-	if parked != 2 {
+	if parked := parkedWatches(c); parked != 2 {
 		t.Fatalf("%d watches parked, want 2", parked)
 	}
 	// The clusters' changes are not known; the endpoints' are.
@@ -93,5 +108,39 @@ func TestAheadClustersHandedBackFirst(t *testing.T) {
 	}
 	for _, typeURL := range order {
 		sides[typeURL].cancel()
+	}
+}
+
+// TestAheadClosedStreamsForgotten: the version maps remembered for a
+// stream whose watches are all cancelled (kept for its next watch) do not
+// pile up when streams close and no snapshot is served: a stream's maps
+// are a copy of every cluster's version (110,001 at 100,000 APIs), and
+// Envoys that reconnect while the configuration does not change must not
+// grow the server without bound.
+func TestAheadClosedStreamsForgotten(t *testing.T) {
+	ctx := context.Background()
+	c := newPresetVersions(cachev3.NewSnapshotCache(true, oneNode{}, nil), nil)
+	if _, err := c.setSnapshot(ctx, edsSnapshot(t, "a", "b"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		out := make(chan cachev3.DeltaResponse, 16)
+		side := &aheadSide{cache: c, out: out}
+		sides := map[string]*aheadSide{resourcev3.ClusterType: side}
+		side.request(t, &discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.ClusterType}, true)
+		recvDelta(t, out, sides)
+		// Between the two watches the stream has none: its map is kept
+		// in idle, and the second watch, taking it back, is parked.
+		side.request(t, &discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.ClusterType, ResponseNonce: fmt.Sprint(i)}, true)
+		if parked := parkedWatches(c); parked != 1 {
+			t.Fatalf("stream %d: %d watches parked, want 1", i, parked)
+		}
+		side.cancel() // the stream closes
+	}
+	c.relays.mu.Lock()
+	idle := len(c.relays.idle)
+	c.relays.mu.Unlock()
+	if idle > maxIdleRelays {
+		t.Errorf("%d closed streams remembered, want at most %d", idle, maxIdleRelays)
 	}
 }
