@@ -144,3 +144,40 @@ func TestAheadClosedStreamsForgotten(t *testing.T) {
 		t.Errorf("%d closed streams remembered, want at most %d", idle, maxIdleRelays)
 	}
 }
+
+// TestRelayCancelWhileBuilding: the delta server changes a subscription's
+// maps in place right after cancelling its watch (the next request's
+// subscribe and unsubscribe), while the stream's relay may still be
+// building the cancelled watch's response from them (withPresetVersions
+// reads the client's versions and subscriptions): cancel must wait for
+// that, or the maps are read and written at once (a data race, and the
+// runtime's fatal "concurrent map read and map write"). Run with -race.
+func TestRelayCancelWhileBuilding(t *testing.T) {
+	ctx := context.Background()
+	names := make([]string, 10000)
+	for i := range names {
+		names[i] = fmt.Sprintf("e%05d", i)
+	}
+	first, next := edsSnapshot(t, names...), edsSnapshot(t, names[1:]...)
+	for round := range 3 {
+		c := newPresetVersions(cachev3.NewSnapshotCache(true, oneNode{}, nil), nil)
+		if _, err := c.setSnapshot(ctx, first, nil); err != nil {
+			t.Fatal(err)
+		}
+		out := make(chan cachev3.DeltaResponse, 16)
+		side := &aheadSide{cache: c, out: out}
+		sides := map[string]*aheadSide{resourcev3.EndpointType: side}
+		side.request(t, &discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: names}, false)
+		recvDelta(t, out, sides)
+		side.request(t, &discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType, ResponseNonce: "1"}, false)
+		// One name gone: go-control-plane answers the waiting watch.
+		if _, err := c.setSnapshot(ctx, next, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The next request, at once: cancel, then the subscription
+		// changed in place.
+		side.request(t, &discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: resourcev3.EndpointType, ResponseNonce: "2",
+			ResourceNamesSubscribe: []string{"zz", fmt.Sprint("new", round)}, ResourceNamesUnsubscribe: names[:100]}, false)
+		side.cancel()
+	}
+}

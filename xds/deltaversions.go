@@ -141,9 +141,9 @@ type relayedWatch struct {
 	req *cachev3.DeltaRequest
 	sub cachev3.Subscription
 	// done is closed by cancel, which then sets cancelled under sending
-	// (held while the watch's response is offered to out): nothing of
-	// the watch is sent once cancel returned, and cancel waits for no
-	// other watch's response.
+	// (held while the watch's response is built and offered to out):
+	// nothing of the watch is sent, nor its subscription read, once
+	// cancel returned, and cancel waits for no other watch's response.
 	done      chan struct{}
 	sending   sync.Mutex
 	cancelled bool
@@ -226,12 +226,15 @@ func (r *streamRelay) run() {
 			if w == nil {
 				continue // its watch was cancelled
 			}
-			if raw, ok := resp.(*cachev3.RawDeltaResponse); ok && aheadTypes[raw.GetDeltaRequest().GetTypeUrl()] && w.sub.IsWildcard() {
-				r.adopt(raw.GetDeltaRequest().GetTypeUrl(), raw.GetReturnedResources())
-			}
-			resp = withPresetVersions(resp, w.sub, r.encoded)
+			// Built under sending: once cancel returns, the delta server
+			// changes the subscription's maps in place (the next
+			// request's names), which withPresetVersions reads.
 			w.sending.Lock()
 			if !w.cancelled {
+				if raw, ok := resp.(*cachev3.RawDeltaResponse); ok && aheadTypes[raw.GetDeltaRequest().GetTypeUrl()] && w.sub.IsWildcard() {
+					r.adopt(raw.GetDeltaRequest().GetTypeUrl(), raw.GetReturnedResources())
+				}
+				resp = withPresetVersions(resp, w.sub, r.encoded)
 				select {
 				case r.out <- resp:
 				case <-w.done:
