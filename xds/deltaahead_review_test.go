@@ -181,3 +181,72 @@ func TestRelayCancelWhileBuilding(t *testing.T) {
 		side.cancel()
 	}
 }
+
+// TestAheadAnswersOncePerWatch: a parked watch is answered once (its
+// stream then waits for the client's next request): a client that stops
+// reading gets one response per watch however many snapshots are served,
+// so setSnapshot, which hands the answers to the stream's relay without a
+// deadline, never waits on it; and a stream closed while its watches are
+// parked gets nothing and leaves no relay behind.
+func TestAheadAnswersOncePerWatch(t *testing.T) {
+	ctx := context.Background()
+	c := newPresetVersions(cachev3.NewSnapshotCache(true, oneNode{}, nil), nil)
+	gen, err := c.setSnapshot(ctx, edsSnapshot(t, "a", "b0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := make(chan cachev3.DeltaResponse, 16)
+	closed := make(chan cachev3.DeltaResponse, 16)
+	var all []map[string]*aheadSide
+	for _, out := range []chan cachev3.DeltaResponse{stuck, closed} {
+		sides := map[string]*aheadSide{
+			resourcev3.ClusterType:  {cache: c, out: out},
+			resourcev3.EndpointType: {cache: c, out: out},
+		}
+		all = append(all, sides)
+		for _, nonce := range []string{"", "1"} {
+			for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
+				sides[typeURL].request(t, &discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "n"}, TypeUrl: typeURL, ResponseNonce: nonce}, true)
+			}
+			if nonce == "" {
+				recvDelta(t, out, sides)
+				recvDelta(t, out, sides)
+			}
+		}
+	}
+	if parked := parkedWatches(c); parked != 4 {
+		t.Fatalf("%d watches parked, want 4", parked)
+	}
+	for _, side := range all[1] {
+		side.cancel() // the second stream closes
+	}
+	for i := 1; i <= 8; i++ { // fewer than the channels hold: a second answer shows, and does not block
+		names := []string{fmt.Sprint("b", i-1), fmt.Sprint("b", i)}
+		if gen, err = c.setSnapshot(ctx, edsSnapshot(t, "a", names[1]), &aheadChanges{from: gen,
+			names: map[string][]string{resourcev3.ClusterType: names, resourcev3.EndpointType: names}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first stream's two answers, ahead, and nothing more.
+	for range 2 {
+		if _, ok := recvDelta(t, stuck, all[0]).(*aheadResponse); !ok {
+			t.Error("not answered ahead")
+		}
+	}
+	select {
+	case r := <-stuck:
+		t.Errorf("a second answer for a watch: %s", r.GetDeltaRequest().GetTypeUrl())
+	case r := <-closed:
+		t.Errorf("an answer for a closed stream: %s", r.GetDeltaRequest().GetTypeUrl())
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.relays.mu.Lock()
+	relays := len(c.relays.m)
+	c.relays.mu.Unlock()
+	if relays != 1 {
+		t.Errorf("%d relays, want 1 (the closed stream's gone)", relays)
+	}
+	for _, side := range all[0] {
+		side.cancel()
+	}
+}
