@@ -174,18 +174,31 @@ func (c presetVersions) setSnapshot(ctx context.Context, snap cachev3.ResourceSn
 	prev := a.current()
 	next := servedSnapshot{gen: prev.gen + 1, snap: snap}
 	known := changes != nil && prev.gen != 0 && changes.from == prev.gen
+	// The streams whose clusters watch was just handed back: SetSnapshot
+	// answers it, so their endpoints are handed back too (parked lists
+	// each stream's clusters first).
+	var handedBack map[*streamRelay]bool
 	for _, p := range c.relays.parked() {
 		var names []string
 		var ok bool
-		if known && !p.behind {
+		if known && !p.behind && !handedBack[p.r] {
 			names, ok = changes.names[p.w.req.GetTypeUrl()]
 		}
 		if !ok || !c.answer(p.r, p.w, prev, next, names) {
 			c.unpark(p.r, p.w)
+			if p.w.req.GetTypeUrl() == resourcev3.ClusterType {
+				if handedBack == nil {
+					handedBack = map[*streamRelay]bool{}
+				}
+				handedBack[p.r] = true
+			}
 		}
 	}
-	err := c.snapshots.SetSnapshot(ctx, nodeKey, snap)
+	// next is current before SetSnapshot answers the watches waiting in
+	// the wrapped cache: their relays adopt the maps of its responses
+	// against it (adopt), which they may do before SetSnapshot returns.
 	a.cur.Store(&next)
+	err := c.snapshots.SetSnapshot(ctx, nodeKey, snap)
 	a.last = nil
 	if known {
 		a.last = changes

@@ -14,6 +14,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -178,6 +179,8 @@ func TestAheadAsCache(t *testing.T) {
 		lateAt   map[int]bool     // step -> acknowledges only after the next publish
 		noNonce  map[int]bool     // step -> asks again, without a nonce, after it
 		drops    map[int]bool     // step -> its response is lost (a cancelled watch's)
+		nacks    map[int]bool     // step -> rejects it (error_detail)
+		again    map[int]bool     // step -> sends its request twice (the same nonce)
 		dropping bool
 		sides    [2]*aheadSide // the server's, go-control-plane's
 		lateReqs bool
@@ -196,6 +199,9 @@ func TestAheadAsCache(t *testing.T) {
 		{name: "clusters, asks again without a nonce", typeURL: resourcev3.ClusterType, legacy: true, noNonce: map[int]bool{5: true, 8: true, 10: true}},
 		{name: "clusters, a response lost", typeURL: resourcev3.ClusterType, legacy: true, drops: map[int]bool{1: true, 4: true, 11: true}},
 		{name: "endpoints, a response lost", typeURL: resourcev3.EndpointType, legacy: true, drops: map[int]bool{5: true}},
+		{name: "clusters, rejects some", typeURL: resourcev3.ClusterType, legacy: true, nacks: map[int]bool{1: true, 2: true, 7: true, 12: true}},
+		{name: "endpoints, rejects some", typeURL: resourcev3.EndpointType, legacy: true, nacks: map[int]bool{4: true, 5: true}},
+		{name: "clusters, acknowledges twice", typeURL: resourcev3.ClusterType, first: []string{"*"}, again: map[int]bool{1: true, 3: true, 8: true, 9: true}},
 	}
 	byName := map[string]*client{}
 	for _, c := range clients {
@@ -262,8 +268,20 @@ func TestAheadAsCache(t *testing.T) {
 		if c.noNonce[step] {
 			req.ResponseNonce = ""
 		}
+		if c.nacks[step] {
+			req.ErrorDetail = &rpcstatus.Status{Code: 3, Message: "rejected"}
+		}
 		for _, side := range c.sides {
 			side.request(t, proto.Clone(req).(*discoveryv3.DeltaDiscoveryRequest), c.legacy)
+		}
+		if c.again[step] {
+			if exchange(at+" (after its first request)", c) {
+				ack(at, c, -1)
+				return
+			}
+			for _, side := range c.sides {
+				side.request(t, proto.Clone(req).(*discoveryv3.DeltaDiscoveryRequest), c.legacy)
+			}
 		}
 		if exchange(at+" (after its request)", c) {
 			ack(at, c, -1)

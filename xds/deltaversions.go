@@ -41,7 +41,7 @@ type presetVersions struct {
 func newPresetVersions(cache cachev3.SnapshotCache, encoded func(proto.Message) []byte) presetVersions {
 	a := &ahead{}
 	return presetVersions{Cache: cache, snapshots: cache, ahead: a, encoded: encoded,
-		relays: &streamRelays{ahead: a, m: map[chan cachev3.DeltaResponse]*streamRelay{}, idle: map[chan cachev3.DeltaResponse]map[string]ownedVersions{}}}
+		relays: &streamRelays{ahead: a, m: map[chan cachev3.DeltaResponse]*streamRelay{}, idle: map[chan cachev3.DeltaResponse]idleOwned{}}}
 }
 
 // CreateDeltaWatch opens the wrapped cache's watch and relays its response
@@ -96,8 +96,26 @@ type streamRelays struct {
 	// cancelled, by response channel: the delta server cancels a
 	// stream's watch before it opens the next one, so a stream with one
 	// watch has no relay in between. The next watch of the stream takes
-	// them back; setSnapshot forgets the others (streams closed).
-	idle map[chan cachev3.DeltaResponse]map[string]ownedVersions
+	// them back; setSnapshot forgets the others (streams closed), and
+	// so does leave beyond maxIdleRelays, the oldest first: nothing
+	// tells a closed stream from one between two watches, and streams
+	// that close while no snapshot is served must not pile up (each
+	// map has every cluster's version). idleSeq numbers the entries.
+	idle    map[chan cachev3.DeltaResponse]idleOwned
+	idleSeq uint64
+}
+
+// maxIdleRelays is how many streams' owned maps idle keeps at most: a
+// stream is there only between the cancellation of its one watch and the
+// opening of the next, one call after the other in the delta server's
+// goroutine of the stream; one forgotten goes to go-control-plane once.
+const maxIdleRelays = 16
+
+// idleOwned are a stream's owned maps kept in streamRelays.idle, and
+// their order of arrival.
+type idleOwned struct {
+	owned map[string]ownedVersions
+	seq   uint64
 }
 
 // streamRelay forwards the delta responses of one stream's watches from
@@ -123,9 +141,9 @@ type relayedWatch struct {
 	req *cachev3.DeltaRequest
 	sub cachev3.Subscription
 	// done is closed by cancel, which then sets cancelled under sending
-	// (held while the watch's response is offered to out): nothing of
-	// the watch is sent once cancel returned, and cancel waits for no
-	// other watch's response.
+	// (held while the watch's response is built and offered to out):
+	// nothing of the watch is sent, nor its subscription read, once
+	// cancel returned, and cancel waits for no other watch's response.
 	done      chan struct{}
 	sending   sync.Mutex
 	cancelled bool
@@ -146,7 +164,7 @@ func (rs *streamRelays) join(out chan cachev3.DeltaResponse, req *cachev3.DeltaR
 	if r == nil {
 		// One response per watch at most, and a stream has at most one
 		// watch per type: the wrapped cache never waits on in.
-		owned := rs.idle[out]
+		owned := rs.idle[out].owned
 		if owned == nil {
 			owned = map[string]ownedVersions{}
 		}
@@ -175,9 +193,26 @@ func (r *streamRelay) leave(w *relayedWatch) {
 		delete(r.owner.m, r.out)
 		close(r.stop)
 		if len(r.owned) > 0 {
-			r.owner.idle[r.out] = r.owned
+			r.owner.keepIdle(r.out, r.owned)
 		}
 	}
+}
+
+// keepIdle keeps owned, the owned maps of out's stream, in idle,
+// forgetting the oldest entry beyond maxIdleRelays. rs.mu is held.
+func (rs *streamRelays) keepIdle(out chan cachev3.DeltaResponse, owned map[string]ownedVersions) {
+	if len(rs.idle) >= maxIdleRelays {
+		var oldest chan cachev3.DeltaResponse
+		var seq uint64
+		for ch, e := range rs.idle {
+			if oldest == nil || e.seq < seq {
+				oldest, seq = ch, e.seq
+			}
+		}
+		delete(rs.idle, oldest)
+	}
+	rs.idleSeq++
+	rs.idle[out] = idleOwned{owned: owned, seq: rs.idleSeq}
 }
 
 // run forwards in to out until stop.
@@ -191,12 +226,15 @@ func (r *streamRelay) run() {
 			if w == nil {
 				continue // its watch was cancelled
 			}
-			if raw, ok := resp.(*cachev3.RawDeltaResponse); ok && aheadTypes[raw.GetDeltaRequest().GetTypeUrl()] && w.sub.IsWildcard() {
-				r.adopt(raw.GetDeltaRequest().GetTypeUrl(), raw.GetReturnedResources())
-			}
-			resp = withPresetVersions(resp, w.sub, r.encoded)
+			// Built under sending: once cancel returns, the delta server
+			// changes the subscription's maps in place (the next
+			// request's names), which withPresetVersions reads.
 			w.sending.Lock()
 			if !w.cancelled {
+				if raw, ok := resp.(*cachev3.RawDeltaResponse); ok && aheadTypes[raw.GetDeltaRequest().GetTypeUrl()] && w.sub.IsWildcard() {
+					r.adopt(raw.GetDeltaRequest().GetTypeUrl(), raw.GetReturnedResources())
+				}
+				resp = withPresetVersions(resp, w.sub, r.encoded)
 				select {
 				case r.out <- resp:
 				case <-w.done:
