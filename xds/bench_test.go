@@ -164,33 +164,7 @@ func BenchmarkDeltaUpdate(b *testing.B) {
 		b.Fatal(err)
 	}
 	snaps := []*model.Snapshot{syntheticSnapshot(b, n, 0), syntheticSnapshot(b, n, 1)}
-	s, conn, _ := startServer(b)
-	s.log = discardLogger()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Publish(ctx, snaps[0]); err != nil {
-		b.Fatal(err)
-	}
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := recvCh(b, stream.Recv)
-	ack := func(resp *discoveryv3.DeltaDiscoveryResponse) {
-		if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
-		req := &discoveryv3.DeltaDiscoveryRequest{Node: testNode, TypeUrl: typ}
-		if typ == resourcev3.RouteType {
-			req.ResourceNamesSubscribe = []string{RouteConfigName}
-		}
-		if err := stream.Send(req); err != nil {
-			b.Fatal(err)
-		}
-		ack(next(b, in, typ))
-	}
+	s, ctx, c := startDeltaBench(b, snaps[0], 5*time.Second, resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType)
 	var publish, push time.Duration
 	b.ResetTimer()
 	cpu := cpuTime()
@@ -200,13 +174,7 @@ func BenchmarkDeltaUpdate(b *testing.B) {
 			b.Fatal(err)
 		}
 		published := time.Now()
-		for {
-			resp := next(b, in, "route update")
-			ack(resp)
-			if resp.GetTypeUrl() == resourcev3.RouteType {
-				break
-			}
-		}
+		c.untilRoutes(b)
 		publish += published.Sub(start)
 		push += time.Since(published)
 	}
@@ -251,4 +219,79 @@ func BenchmarkContextExtensions(b *testing.B) {
 			}
 		}
 	})
+}
+
+// deltaBenchClient is a delta ADS client of a benchmark's server.
+type deltaBenchClient struct {
+	stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	in     <-chan *discoveryv3.DeltaDiscoveryResponse
+	wait   time.Duration // the longest wait for a response
+}
+
+// startDeltaBench starts a server serving first and a delta ADS client
+// subscribed to types as Envoy is (wildcard; the route configuration by
+// name), each first response received and acknowledged. wait bounds each
+// wait for a response (a response of 110,001 clusters takes seconds on a
+// loaded machine). The server and the stream end with the benchmark.
+func startDeltaBench(b *testing.B, first *model.Snapshot, wait time.Duration, types ...string) (*Server, context.Context, *deltaBenchClient) {
+	b.Helper()
+	s, conn, _ := startServer(b)
+	s.log = discardLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	if err := s.Publish(ctx, first); err != nil {
+		b.Fatal(err)
+	}
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &deltaBenchClient{stream: stream, in: recvCh(b, stream.Recv), wait: wait}
+	for _, typ := range types {
+		req := &discoveryv3.DeltaDiscoveryRequest{Node: testNode, TypeUrl: typ}
+		if typ == resourcev3.RouteType {
+			req.ResourceNamesSubscribe = []string{RouteConfigName}
+		}
+		if err := stream.Send(req); err != nil {
+			b.Fatal(err)
+		}
+		c.ack(b, c.next(b, typ))
+	}
+	return s, ctx, c
+}
+
+// next is the client's next response.
+func (c *deltaBenchClient) next(b *testing.B, what string) *discoveryv3.DeltaDiscoveryResponse {
+	b.Helper()
+	select {
+	case m, ok := <-c.in:
+		if !ok {
+			b.Fatalf("stream closed waiting for %s", what)
+		}
+		return m
+	case <-time.After(c.wait):
+		b.Fatalf("timed out waiting for %s", what)
+	}
+	return nil
+}
+
+// ack acknowledges resp.
+func (c *deltaBenchClient) ack(b *testing.B, resp *discoveryv3.DeltaDiscoveryResponse) {
+	b.Helper()
+	if err := c.stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// untilRoutes receives and acknowledges responses up to the route
+// configuration's.
+func (c *deltaBenchClient) untilRoutes(b *testing.B) {
+	b.Helper()
+	for {
+		resp := c.next(b, "route update")
+		c.ack(b, resp)
+		if resp.GetTypeUrl() == resourcev3.RouteType {
+			return
+		}
+	}
 }

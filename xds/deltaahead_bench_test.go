@@ -1,11 +1,9 @@
 package xds
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/apigwio/apigw/internal/benchconfig"
@@ -41,47 +39,7 @@ func BenchmarkDeltaCommit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s, conn, _ := startServer(b)
-	s.log = discardLogger()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Publish(ctx, snaps[0]); err != nil {
-		b.Fatal(err)
-	}
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := recvCh(b, stream.Recv)
-	// A response of 110,001 clusters takes seconds on a loaded machine.
-	next := func(b *testing.B, ch <-chan *discoveryv3.DeltaDiscoveryResponse, what string) *discoveryv3.DeltaDiscoveryResponse {
-		b.Helper()
-		select {
-		case m, ok := <-ch:
-			if !ok {
-				b.Fatalf("stream closed waiting for %s", what)
-			}
-			return m
-		case <-time.After(2 * time.Minute):
-			b.Fatalf("timed out waiting for %s", what)
-		}
-		return nil
-	}
-	ack := func(resp *discoveryv3.DeltaDiscoveryResponse) {
-		if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
-		req := &discoveryv3.DeltaDiscoveryRequest{Node: testNode, TypeUrl: typ}
-		if typ == resourcev3.RouteType {
-			req.ResourceNamesSubscribe = []string{RouteConfigName}
-		}
-		if err := stream.Send(req); err != nil {
-			b.Fatal(err)
-		}
-		ack(next(b, in, typ))
-	}
+	s, ctx, c := startDeltaBench(b, snaps[0], 2*time.Minute, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType)
 	var commitCPU, commitWall, cpu time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -97,13 +55,7 @@ func BenchmarkDeltaCommit(b *testing.B) {
 		}
 		commitCPU += cpuTime() - startCPU
 		commitWall += time.Since(start)
-		for {
-			resp := next(b, in, "route update")
-			ack(resp)
-			if resp.GetTypeUrl() == resourcev3.RouteType {
-				break
-			}
-		}
+		c.untilRoutes(b)
 		cpu += cpuTime() - startCPU
 	}
 	b.ReportMetric(float64(commitCPU)/float64(time.Millisecond)/float64(b.N), "commit-cpu-ms")
