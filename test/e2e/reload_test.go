@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,6 +26,13 @@ const reloadedAPI = `      - name: reloaded
         path: /reloaded
         auth: app
         backend: {url: "http://#{backend}#/reloaded"}`
+
+// freshAPI is the API whose backend (host:port) is a new cluster.
+const freshAPI = `      - name: fresh
+        method: GET
+        path: /fresh
+        auth: app
+        backend: {url: "http://%s/fresh"}`
 
 // adminJSON GETs an admin endpoint of apigw and decodes its JSON.
 func (g *gateway) adminJSON(t *testing.T, path string, v any) {
@@ -174,6 +182,21 @@ func testReloadUnderTraffic(t *testing.T, g *gateway, base params) {
 		code, _, body, err := g.do(g.signed(t, "GET", "/reloaded", nil, nil))
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("GET /reloaded #%d after the reload was reported and ACKed = %d %s %v, want 200", i, code, body, err)
+		}
+	}
+
+	// 1b. Add an API whose backend is a cluster Envoy does not have yet (a
+	// new echo server): the new cluster reaches Envoy before the route
+	// naming it — over delta xDS the cluster watch is answered ahead of
+	// go-control-plane (xds/deltaahead.go) — so the API answers from its
+	// first request after the ACK, never 503.
+	fresh := httptest.NewServer(echoserver.Handler("fresh"))
+	t.Cleanup(fresh.Close)
+	p.ExtraAPIs = reloadedAPI + "\n" + fmt.Sprintf(freshAPI, strings.TrimPrefix(fresh.URL, "http://"))
+	versions = append(versions, g.rewrite(t, p))
+	for i := range 20 {
+		if r := g.echoed(t, g.signed(t, "GET", "/fresh", nil, nil)); r.Name != "fresh" {
+			t.Fatalf("GET /fresh #%d after the reload was reported and ACKed reached %q, want the new backend", i, r.Name)
 		}
 	}
 
