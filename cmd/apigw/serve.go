@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/apigwio/apigw/internal/parallel"
 	"github.com/apigwio/apigw/internal/server"
 	"github.com/apigwio/apigw/internal/server/metrics"
 )
@@ -104,6 +106,9 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// One Go processor more than the CPUs, so that admin and Check
+	// requests get one at once while a reload runs (see the function).
+	parallel.AddSpareProcessor(os.Getenv)
 	x := newXDS(logger)
 	m := metrics.New()
 	x.RegisterMetrics(m)

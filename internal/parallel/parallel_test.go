@@ -65,3 +65,34 @@ func TestWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestAddSpareProcessor: one processor more than the default unless the
+// GOMAXPROCS environment variable chooses, and only once per process.
+func TestAddSpareProcessor(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, tc := range []struct {
+		env         string
+		procs, want int
+	}{
+		{"", 1, 2}, {"", 2, 3}, {"", 8, 9},
+		{"2", 2, 2}, {"1", 1, 1},
+	} {
+		runtime.GOMAXPROCS(tc.procs)
+		addSpareProcessor(func(k string) string {
+			if k == "GOMAXPROCS" {
+				return tc.env
+			}
+			return ""
+		})
+		if got := runtime.GOMAXPROCS(0); got != tc.want {
+			t.Errorf("GOMAXPROCS %d, environment %q: %d after, want %d", tc.procs, tc.env, got, tc.want)
+		}
+	}
+	runtime.GOMAXPROCS(2)
+	none := func(string) string { return "" }
+	AddSpareProcessor(none)
+	AddSpareProcessor(none)
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Errorf("GOMAXPROCS 2, AddSpareProcessor twice: %d, want 3 (once per process)", got)
+	}
+}
