@@ -7,7 +7,6 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/apigwio/apigw/internal/benchconfig"
-	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
 )
 
@@ -24,18 +23,13 @@ import (
 //
 //	APIGW_BENCH_APIS=100000 go test ./xds -run '^$' -bench DeltaCommit -benchtime 8x -count 3
 func BenchmarkDeltaCommit(b *testing.B) {
-	n, err := benchconfig.APIsFromEnv(10000)
+	load, err := benchconfig.ChangeLoader(10000)
 	if err != nil {
 		b.Fatal(err)
 	}
-	files, err := benchconfig.ChangePair(benchconfig.Options{APIs: n})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var p config.Parser
 	var snaps [2]*model.Snapshot
 	for i := range snaps {
-		if snaps[i], err = p.Load("gw.yaml", files[i], config.Options{}); err != nil {
+		if snaps[i], err = load(i); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,6 +23,9 @@ import (
 	"io"
 	"os"
 	"strconv"
+
+	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // Options size the configuration. Zero fields take the defaults of the
@@ -204,4 +207,23 @@ func ChangePair(o Options) ([2][]byte, error) {
 		files[k] = buf.Bytes()
 	}
 	return files, nil
+}
+
+// ChangeLoader is the loading of a one-API-change benchmark: the pair of
+// files ChangePair writes for APIGW_BENCH_APIS APIs (APIsFromEnv(def)),
+// and load(i) parsing file i%2 with one config.Parser, so that every load
+// after the first reuses the unchanged groups as a reload does.
+func ChangeLoader(def int) (load func(i int) (*model.Snapshot, error), err error) {
+	apis, err := APIsFromEnv(def)
+	if err != nil {
+		return nil, err
+	}
+	files, err := ChangePair(Options{APIs: apis})
+	if err != nil {
+		return nil, err
+	}
+	var p config.Parser
+	return func(i int) (*model.Snapshot, error) {
+		return p.Load("gw.yaml", files[i%2], config.Options{})
+	}, nil
 }

@@ -3,6 +3,8 @@ package benchconfig
 import (
 	"bytes"
 	"testing"
+
+	"github.com/apigwio/apigw/internal/model"
 )
 
 func TestAPIsFromEnv(t *testing.T) {
@@ -44,5 +46,31 @@ func TestChangePair(t *testing.T) {
 	}
 	if bytes.Equal(files[0], files[1]) {
 		t.Error("the two files are the same")
+	}
+}
+
+// TestChangeLoader: loads alternate between the two files of the pair,
+// APIGW_BENCH_APIS APIs each, differing by one API.
+func TestChangeLoader(t *testing.T) {
+	t.Setenv("APIGW_BENCH_APIS", "400")
+	load, err := ChangeLoader(10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snaps [3]*model.Snapshot
+	for i := range snaps {
+		if snaps[i], err = load(i); err != nil {
+			t.Fatal(err)
+		}
+		if n := snaps[i].APICount(); n != 400 {
+			t.Errorf("load(%d): %d APIs, want 400", i, n)
+		}
+	}
+	if snaps[0].Version == snaps[1].Version || snaps[2].Version != snaps[0].Version {
+		t.Errorf("versions %s, %s, %s: want the first and third equal, the second another", snaps[0].Version, snaps[1].Version, snaps[2].Version)
+	}
+	t.Setenv("APIGW_BENCH_APIS", "many")
+	if _, err := ChangeLoader(10000); err == nil {
+		t.Error("APIGW_BENCH_APIS=many: no error")
 	}
 }

@@ -43,18 +43,13 @@ import (
 //
 //	APIGW_BENCH_APIS=100000 go test ./internal/benchconfig -run '^$' -bench 'ReloadPhases/(stage|limits)' -benchmem -count 5
 func BenchmarkReloadPhases(b *testing.B) {
-	apis, err := benchconfig.APIsFromEnv(10000)
+	loadFile, err := benchconfig.ChangeLoader(10000)
 	if err != nil {
 		b.Fatal(err)
 	}
-	files, err := benchconfig.ChangePair(benchconfig.Options{APIs: apis})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var p config.Parser
 	snaps := [2]*model.Snapshot{}
 	load := func(i int) *model.Snapshot {
-		snap, err := p.Load("gw.yaml", files[i%2], config.Options{})
+		snap, err := loadFile(i)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/apigwio/apigw/internal/benchconfig"
-	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
 )
 
@@ -19,17 +18,12 @@ import (
 // config.Parser reusing the unchanged groups; the load not timed).
 // APIGW_BENCH_APIS sets the number of APIs (default 10,000).
 func BenchmarkDebugConfig(b *testing.B) {
-	apis, err := benchconfig.APIsFromEnv(10000)
+	loadFile, err := benchconfig.ChangeLoader(10000)
 	if err != nil {
 		b.Fatal(err)
 	}
-	files, err := benchconfig.ChangePair(benchconfig.Options{APIs: apis})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var p config.Parser
 	load := func(i int) *model.Snapshot {
-		snap, err := p.Load("gw.yaml", files[i%2], config.Options{})
+		snap, err := loadFile(i)
 		if err != nil {
 			b.Fatal(err)
 		}
