@@ -103,21 +103,17 @@ func Descriptors(snap *model.Snapshot, api *model.API, env string) [][]Entry {
 		out = append(out, []Entry{apiEntry})
 	}
 	if p := d.Throttle; p != nil {
-		if p.UserLimit > 0 || len(p.SpecialUsers) > 0 {
+		if limitsUsers(p) {
 			out = append(out, []Entry{apiEntry, {Key: KeyUser, Source: Metadata, Value: MetaUser}})
 		}
-		if p.AppLimit > 0 || len(p.SpecialApps) > 0 {
+		if limitsApps(p) {
 			out = append(out, []Entry{apiEntry, {Key: KeyApp, Source: Metadata, Value: MetaApp}})
 		}
 		if p.IPLimit > 0 {
 			out = append(out, []Entry{apiEntry, {Key: KeyAddress, Source: RemoteAddress}})
 		}
 	}
-	var rate, quota bool
-	for _, plan := range d.UsagePlans {
-		rate = rate || plan.RatePerSecond > 0
-		quota = quota || plan.QuotaRequests > 0
-	}
+	rate, quota := planLimits(d)
 	if rate {
 		out = append(out, []Entry{{Key: KeyPlan, Source: Metadata, Value: MetaPlan}, {Key: KeyKeyPair, Source: Metadata, Value: MetaKey}})
 	}
@@ -133,14 +129,37 @@ func Descriptors(snap *model.Snapshot, api *model.API, env string) [][]Entry {
 // settings.identity_metadata is always), so the two sides follow the same
 // function of the snapshot.
 func ReadsMetadata(snap *model.Snapshot, api *model.API, env string) bool {
-	for _, d := range Descriptors(snap, api, env) {
-		for _, e := range d {
-			if e.Source == Metadata {
-				return true
-			}
-		}
+	d := api.Deployments[env]
+	if d == nil {
+		return false
 	}
-	return false
+	// The conditions of Descriptors' entries from the metadata (the same
+	// functions; TestReadsMetadataFollowsDescriptors), without building
+	// the descriptors: the Check side asks for every deployment.
+	if p := d.Throttle; p != nil && (limitsUsers(p) || limitsApps(p)) {
+		return true
+	}
+	rate, quota := planLimits(d)
+	return rate || quota
+}
+
+// limitsUsers reports whether p limits per IAM user (a descriptor with
+// the caller's user from the metadata).
+func limitsUsers(p *model.ThrottlePolicy) bool { return p.UserLimit > 0 || len(p.SpecialUsers) > 0 }
+
+// limitsApps reports whether p limits per app (a descriptor with the
+// caller's app from the metadata).
+func limitsApps(p *model.ThrottlePolicy) bool { return p.AppLimit > 0 || len(p.SpecialApps) > 0 }
+
+// planLimits reports whether a usage plan bound to d has a rate and
+// whether one has a quota (descriptors with the plan and key from the
+// metadata).
+func planLimits(d *model.Deployment) (rate, quota bool) {
+	for _, plan := range d.UsagePlans {
+		rate = rate || plan.RatePerSecond > 0
+		quota = quota || plan.QuotaRequests > 0
+	}
+	return rate, quota
 }
 
 // apiLimit is the whole-API limit of a deployment: its policy's, else the
@@ -226,10 +245,10 @@ func apiDescriptors(snap *model.Snapshot, keys []string, out []*ratelimit.Descri
 			d := api.Deployments[env]
 			node := ratelimit.Descriptor{Key: KeyAPI, Value: APIValue(api.ID, env), Limit: limits.api(snap, d)}
 			if p := d.Throttle; p != nil {
-				if p.UserLimit > 0 || len(p.SpecialUsers) > 0 {
+				if limitsUsers(p) {
 					node.Children = append(node.Children, perCaller(KeyUser, p, p.UserLimit, p.SpecialUsers)...)
 				}
-				if p.AppLimit > 0 || len(p.SpecialApps) > 0 {
+				if limitsApps(p) {
 					node.Children = append(node.Children, perCaller(KeyApp, p, p.AppLimit, p.SpecialApps)...)
 				}
 				if p.IPLimit > 0 {

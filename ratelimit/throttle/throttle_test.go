@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -97,5 +98,52 @@ groups: [{name: g, apis: [{name: a, path: /a, auth: none, backend: {url: "http:/
 	}
 	if c := Config(snap); len(c.Descriptors) != 0 {
 		t.Errorf("config with the default off: %v", c.Descriptors)
+	}
+}
+
+// TestReadsMetadataFollowsDescriptors: ReadsMetadata is true exactly for
+// the deployments with a descriptor entry from the metadata, for policies
+// limiting per user, per app (or special users, apps), per address only,
+// and usage plans with a rate, a quota or neither.
+func TestReadsMetadataFollowsDescriptors(t *testing.T) {
+	const policies = `
+key_pairs: [{id: k1, secret: {value: key-secret-1}}]
+usage_plans:
+  - {name: rate, key_pairs: [k1], apis: [g/rate], rate_per_second: 5}
+  - {name: quota, key_pairs: [k1], apis: [g/quota], quota: {requests: 1000, period: day}}
+throttle_policies:
+  - {name: users, unit: minute, user_limit: 10, bindings: [{api: g/users}]}
+  - {name: apps, unit: minute, app_limit: 10, bindings: [{api: g/apps}]}
+  - {name: vip, unit: minute, api_limit: 100, special: [{type: app, name: vip, limit: 50}], bindings: [{api: g/vip}]}
+  - {name: ips, unit: minute, api_limit: 100, ip_limit: 30, bindings: [{api: g/ips}]}
+`
+	var apis strings.Builder
+	names := []string{"plain", "users", "apps", "vip", "ips", "rate", "quota"}
+	for _, n := range names {
+		auth := "app"
+		if n == "rate" || n == "quota" {
+			auth = "hmac"
+		}
+		fmt.Fprintf(&apis, "      - {name: %s, path: /%s, auth: %s, environments: [RELEASE, BETA], backend: {url: \"http://10.0.0.1\"}}\n", n, n, auth)
+	}
+	snap, err := config.Load("t", []byte("environments: [{name: BETA}]\ngroups:\n  - name: g\n    apis:\n"+apis.String()+policies), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"users": true, "apps": true, "vip": true, "rate": true, "quota": true}
+	for _, n := range names {
+		api := snap.APIs["g/"+n]
+		for _, env := range []string{"RELEASE", "BETA", "NONE"} {
+			fromDescriptors := false
+			for _, d := range Descriptors(snap, api, env) {
+				for _, e := range d {
+					fromDescriptors = fromDescriptors || e.Source == Metadata
+				}
+			}
+			got := ReadsMetadata(snap, api, env)
+			if got != fromDescriptors || (env != "NONE" && got != want[n]) {
+				t.Errorf("g/%s in %s: ReadsMetadata %v, a descriptor from the metadata %v, want %v", n, env, got, fromDescriptors, want[n] && env != "NONE")
+			}
+		}
 	}
 }
