@@ -17,8 +17,8 @@ import (
 // entry of a snapshot is never stale; a request about another snapshot
 // replaces the older entry. Two, because the server prepares the next
 // configuration's views before that configuration is current: requests
-// meanwhile are about the one in use and are answered from its entry. The
-// older entry refers to its snapshot weakly, so that it never keeps a
+// meanwhile are about the one in use and are answered from its entry.
+// Entries refer to their snapshots weakly, so that they never keep a
 // replaced configuration in memory. The zero value is ready to use.
 type ConfigViews struct {
 	last atomic.Pointer[snapshotViews]
