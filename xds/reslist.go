@@ -71,6 +71,15 @@ type listChanges struct {
 	known       bool
 }
 
+// settled is how l's list differs from itself (nothing gone, nothing
+// fresh), for serving the same list again; unknown when l's list is.
+func (l listChanges) settled() listChanges {
+	if l.to == 0 {
+		return listChanges{}
+	}
+	return listChanges{from: l.to, to: l.to, known: true}
+}
+
 // clusterChanges returns how v's clusters differ from the last
 // validation's (see listChanges).
 func clusterChanges(v *validation) listChanges {

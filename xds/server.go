@@ -269,14 +269,7 @@ func (s *Server) serveLocked(ctx context.Context, cs *cachev3.Snapshot, plain ma
 				s.drainTimer.Stop()
 			}
 			// cs is then current: nothing more is gone from it.
-			again := listChanges{}
-			if changes.to != 0 {
-				again = listChanges{from: changes.to, to: changes.to, known: true}
-			}
-			againEndpoints := listChanges{}
-			if endpoints.to != 0 {
-				againEndpoints = listChanges{from: endpoints.to, to: endpoints.to, known: true}
-			}
+			again, againEndpoints := changes.settled(), endpoints.settled()
 			s.drainTimer = time.AfterFunc(drain, func() {
 				s.mu.Lock()
 				defer s.mu.Unlock()
