@@ -28,7 +28,7 @@ var (
 // descriptor reads it). A header the request does not have is not
 // named for removal: removing it would change nothing upstream, and each
 // name costs Envoy a header-mutation check and a header-map lookup per
-// request (with apigw's xDS configuration, the strip_client_headers filter
+// request (with apigw's xDS configuration, the strip_client_headers early mutation
 // has already removed the client's x-apig-* headers, so the list is
 // usually empty).
 func (d decision) response(r *request) *authv3.CheckResponse {

@@ -52,7 +52,10 @@ func (t *translator) listener() *listenerv3.Listener {
 			ConfigSource:    adsConfigSource(),
 			RouteConfigName: RouteConfigName,
 		}},
-		HttpFilters: t.httpFilters(),
+		// Before route selection and any filter: the client's x-apig-*
+		// headers removed (strip.go).
+		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{t.stripClientHeaders()},
+		HttpFilters:                   t.httpFilters(),
 		// The client address is the peer, or the XFF entry N hops from the
 		// right when N proxies in front of Envoy are trusted.
 		UseRemoteAddress:             wrapperspb.Bool(true),
@@ -127,8 +130,9 @@ func (t *translator) tagsIPs() bool { return len(t.ipTags) > 0 }
 
 // httpFilters is the HTTP filter chain, in order:
 //
-//  0. strip_client_headers (a header_mutation filter): removes every
-//     x-apig-* header the client sent (see strip.go);
+//  0. (before the chain, the connection manager's early header mutation
+//     strip_client_headers removes every x-apig-* header the client sent:
+//     see strip.go)
 //     header_mutation (only when a group uses the tencent error dialect
 //     or a gateway response set): marks the requests of such groups for
 //     the local-reply mappers;
@@ -148,7 +152,7 @@ func (t *translator) tagsIPs() bool { return len(t.ipTags) > 0 }
 //     filter, when some route sends descriptors;
 //  5. the router.
 func (t *translator) httpFilters() []*hcmv3.HttpFilter {
-	fs := []*hcmv3.HttpFilter{t.httpFilter(FilterStripClientHeaders, t.stripClientHeaders())}
+	var fs []*hcmv3.HttpFilter
 	if t.marksDialect() {
 		fs = append(fs, t.httpFilter(FilterHeaderMutation, &headermutationv3.HeaderMutation{}))
 	}

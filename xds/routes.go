@@ -37,7 +37,7 @@ func (t *translator) routeConfig() *routev3.RouteConfiguration {
 		// routes and local replies match on them: a client-sent one is
 		// removed before routing, so no route (or local reply) can match
 		// on a forged value. The identity headers (x-apig-*) are listed
-		// only where the strip_client_headers filter leaves them (a custom
+		// only where the strip_client_headers early mutation leaves them (a custom
 		// authorizer's identity header): the filter removes the others
 		// before anything but routing reads them, and no route matches on
 		// the namespace (config refuses backend-policy conditions on it).

@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	"github.com/apigwio/apigw/internal/model"
-	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlymutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 )
 
 func TestPrefixExceptRegex(t *testing.T) {
@@ -46,8 +47,9 @@ func TestPrefixExceptRegex(t *testing.T) {
 	}
 }
 
-// TestStripClientHeaders: the first filter removes client x-apig-* headers
-// but X-Apig-AppCode and authorizer identity headers in the namespace.
+// TestStripClientHeaders: the connection manager's early header mutation
+// removes client x-apig-* headers but X-Apig-AppCode and authorizer
+// identity headers in the namespace, before any HTTP filter.
 func TestStripClientHeaders(t *testing.T) {
 	snap := loadYAML(t, "strip", `
 authorizers:
@@ -59,15 +61,7 @@ groups:
     apis:
       - {name: a, path: /a, auth: authorizer, authorizer: auth, backend: {mock: {body: a}}}
 `)
-	fs := hcmOf(t, translate(t, snap)).GetHttpFilters()
-	if fs[0].GetName() != FilterStripClientHeaders {
-		t.Fatalf("first filter %s", fs[0].GetName())
-	}
-	cfg := &headermutationv3.HeaderMutation{}
-	if err := fs[0].GetTypedConfig().UnmarshalTo(cfg); err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile("^(?:" + cfg.GetMutations().GetRequestMutations()[0].GetRemoveOnMatch().GetKeyMatcher().GetSafeRegex().GetRegex() + ")$")
+	re := stripRegex(t, hcmOf(t, translate(t, snap)))
 	for h, removed := range map[string]bool{
 		"x-apig-app-id": true, "x-apig-context-role": true, "x-apig-tokens": true,
 		"x-apig-token": false, "x-apig-appcode": false, "authorization": false, "x-apigw-ip-tags": false,
@@ -79,7 +73,7 @@ groups:
 }
 
 // TestIdentityHeadersNeverFromClient: every identity header a client sends
-// is removed before Check and the backend see it, by the strip filter or,
+// is removed before Check and the backend see it, by the client-header strip or,
 // where the filter leaves it (a custom authorizer's identity header), by
 // internal_only_headers; the IP tags and the dialect mark always by
 // internal_only_headers, and upstream (request_headers_to_remove) exactly
@@ -145,11 +139,7 @@ groups:
 				slices.Contains(names, FilterIPTagging) != slices.Contains(tt.toRemove, IPTagsHeader) {
 				t.Errorf("filters %v, request_headers_to_remove %v", names, tt.toRemove)
 			}
-			cfg := &headermutationv3.HeaderMutation{}
-			if err := hcmOf(t, res).GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(cfg); err != nil {
-				t.Fatal(err)
-			}
-			re := regexp.MustCompile("^(?:" + cfg.GetMutations().GetRequestMutations()[0].GetRemoveOnMatch().GetKeyMatcher().GetSafeRegex().GetRegex() + ")$")
+			re := stripRegex(t, hcmOf(t, res))
 			for _, h := range model.IdentityHeaders {
 				if !re.MatchString(h) && !slices.Contains(rc.GetInternalOnlyHeaders(), h) {
 					t.Errorf("a client's %s reaches Check and the backend", h)
@@ -157,4 +147,29 @@ groups:
 			}
 		})
 	}
+}
+
+// stripRegex returns the regex of the connection manager's one early
+// header mutation, strip_client_headers, matched whole (as Envoy's
+// safe_regex is), and fails the test if the strip is missing, is not the
+// only early mutation, or is (also) an HTTP filter.
+func stripRegex(t *testing.T, hcm *hcmv3.HttpConnectionManager) *regexp.Regexp {
+	t.Helper()
+	early := hcm.GetEarlyHeaderMutationExtensions()
+	if len(early) != 1 || early[0].GetName() != FilterStripClientHeaders {
+		t.Fatalf("early header mutations %v, want %s only", early, FilterStripClientHeaders)
+	}
+	for _, f := range hcm.GetHttpFilters() {
+		if f.GetName() == FilterStripClientHeaders {
+			t.Errorf("%s is also an HTTP filter", f.GetName())
+		}
+	}
+	cfg := &earlymutationv3.HeaderMutation{}
+	if err := early[0].GetTypedConfig().UnmarshalTo(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.GetMutations()) != 1 {
+		t.Fatalf("mutations %v, want one remove_on_match", cfg.GetMutations())
+	}
+	return regexp.MustCompile("^(?:" + cfg.GetMutations()[0].GetRemoveOnMatch().GetKeyMatcher().GetSafeRegex().GetRegex() + ")$")
 }

@@ -83,13 +83,13 @@ func TestFilterOrder(t *testing.T) {
 		file string
 		want string
 	}{
-		{"listener.input.yaml", "apigw.strip_client_headers envoy.filters.http.ext_authz envoy.filters.http.router"},
-		{"policies.input.yaml", "apigw.strip_client_headers envoy.filters.http.ip_tagging envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
-		{"dialect.input.yaml", "apigw.strip_client_headers envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
-		{"path_environments_tencent.input.yaml", "apigw.strip_client_headers envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
-		{"mock.input.yaml", "apigw.strip_client_headers envoy.filters.http.ext_authz envoy.filters.http.router"},
+		{"listener.input.yaml", "envoy.filters.http.ext_authz envoy.filters.http.router"},
+		{"policies.input.yaml", "envoy.filters.http.ip_tagging envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"dialect.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"path_environments_tencent.input.yaml", "envoy.filters.http.header_mutation envoy.filters.http.header_to_metadata envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"mock.input.yaml", "envoy.filters.http.ext_authz envoy.filters.http.router"},
 		// The CORS filter only where an API has a CORS policy.
-		{"cors.input.yaml", "apigw.strip_client_headers envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
+		{"cors.input.yaml", "envoy.filters.http.cors envoy.filters.http.ext_authz envoy.filters.http.ratelimit envoy.filters.http.router"},
 	}
 	for _, tt := range tests {
 		var names []string

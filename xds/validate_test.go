@@ -43,7 +43,7 @@ func TestValidateLooksInsideAny(t *testing.T) {
 				}
 			}
 			r.Listeners[0].FilterChains[0].Filters[0].GetTypedConfig().Value = mustMarshal(t, h)
-		}, "http_filters[1].typed_config (envoy.extensions.filters.http.ext_authz.v3.ExtAuthz)"},
+		}, "http_filters[0].typed_config (envoy.extensions.filters.http.ext_authz.v3.ExtAuthz)"},
 		{"per-route config", func(t *testing.T, r *Resources) {
 			rt := r.Routes[0].VirtualHosts[0].Routes[0]
 			rt.TypedPerFilterConfig[FilterExtAuthz] = mustAny(t, &extauthzv3.ExtAuthzPerRoute{}) // no override

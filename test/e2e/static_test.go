@@ -23,9 +23,9 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
-	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlymutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/apigwio/apigw/authz/signing"
@@ -99,20 +99,15 @@ func TestDeploymentStaticConfig(t *testing.T) {
 		t.Errorf("internal_only_headers %v, want model.IdentityHeaders %v", rc.GetInternalOnlyHeaders(), model.IdentityHeaders)
 	}
 
-	// Filters: the client-header strip, ext_authz, then the rate-limit
-	// filter, then the router.
+	// Before the filters, the client-header strip; then ext_authz, the
+	// rate-limit filter and the router.
+	strip := earlyStrip(t, hcm)
 	var names []string
-	var strip *headermutationv3.HeaderMutation
 	var authz *extauthzv3.ExtAuthz
 	var rl *ratelimitv3.RateLimit
 	for _, f := range hcm.GetHttpFilters() {
 		names = append(names, f.GetName())
 		switch f.GetName() {
-		case xds.FilterStripClientHeaders:
-			strip = &headermutationv3.HeaderMutation{}
-			if err := f.GetTypedConfig().UnmarshalTo(strip); err != nil {
-				t.Fatal(err)
-			}
 		case xds.FilterExtAuthz:
 			authz = &extauthzv3.ExtAuthz{}
 			if err := f.GetTypedConfig().UnmarshalTo(authz); err != nil {
@@ -125,7 +120,7 @@ func TestDeploymentStaticConfig(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{xds.FilterStripClientHeaders, xds.FilterExtAuthz, "envoy.filters.http.ratelimit", xds.FilterRouter}; !slices.Equal(names, want) {
+	if want := []string{xds.FilterExtAuthz, "envoy.filters.http.ratelimit", xds.FilterRouter}; !slices.Equal(names, want) {
 		t.Fatalf("HTTP filters %v, want %v", names, want)
 	}
 	if rl.GetDomain() != throttle.Domain {
@@ -138,17 +133,11 @@ func TestDeploymentStaticConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if genStrip := earlyStrip(t, staticHCMOf(t, res)); !proto.Equal(strip, genStrip) {
+		t.Errorf("strip_client_headers differs from the generated listener's:\n%v\n%v", strip, genStrip)
+	}
 	var gen *extauthzv3.ExtAuthz
 	for _, f := range staticHCMOf(t, res).GetHttpFilters() {
-		if f.GetName() == xds.FilterStripClientHeaders {
-			genStrip := &headermutationv3.HeaderMutation{}
-			if err := f.GetTypedConfig().UnmarshalTo(genStrip); err != nil {
-				t.Fatal(err)
-			}
-			if !proto.Equal(strip, genStrip) {
-				t.Errorf("strip_client_headers differs from the generated listener's:\n%v\n%v", strip, genStrip)
-			}
-		}
 		if f.GetName() == xds.FilterExtAuthz {
 			gen = &extauthzv3.ExtAuthz{}
 			if err := f.GetTypedConfig().UnmarshalTo(gen); err != nil {
@@ -303,4 +292,19 @@ func TestStaticEnvoyConfig(t *testing.T) {
 		t.Errorf("backend saw the forged x-apig-context-role %q", v)
 	}
 	g.expectError(t, mustRequest(t, "GET", url, nil), http.StatusUnauthorized, "APIG.0303")
+}
+
+// earlyStrip returns the configuration of the connection manager's
+// strip_client_headers early header mutation, its only one.
+func earlyStrip(t *testing.T, hcm *hcmv3.HttpConnectionManager) *earlymutationv3.HeaderMutation {
+	t.Helper()
+	early := hcm.GetEarlyHeaderMutationExtensions()
+	if len(early) != 1 || early[0].GetName() != xds.FilterStripClientHeaders {
+		t.Fatalf("early header mutations %v, want %s only", early, xds.FilterStripClientHeaders)
+	}
+	strip := &earlymutationv3.HeaderMutation{}
+	if err := early[0].GetTypedConfig().UnmarshalTo(strip); err != nil {
+		t.Fatal(err)
+	}
+	return strip
 }
