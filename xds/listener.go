@@ -205,11 +205,11 @@ func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
 		// verified it (tls_session.sni).
 		IncludeTlsSession: t.snap.HasClientCertificates(),
 		// The Check service may set identity headers and remove forged
-		// ones; it may not touch what routing depends on (pseudo-headers,
-		// Host, the stage header, the IP tags).
+		// ones; it may not touch what routing and Envoy's replies depend
+		// on (see checkMutationDisallowed).
 		DecoderHeaderMutationRules: &mutationv3.HeaderMutationRules{
 			DisallowSystem:     wrapperspb.Bool(true),
-			DisallowExpression: &matcherv3.RegexMatcher{Regex: regexpAlternation([]string{model.StageHeader, IPTagsHeader, DialectHeader})},
+			DisallowExpression: &matcherv3.RegexMatcher{Regex: regexpAlternation(t.checkMutationDisallowed())},
 		},
 	}
 	if len(t.rerouteHeaders) > 0 {
@@ -220,6 +220,25 @@ func (t *translator) extAuthz() *extauthzv3.ExtAuthz {
 		cfg.ClearRouteCacheHeaders = slices.Sorted(maps.Keys(t.rerouteHeaders))
 	}
 	return cfg
+}
+
+// checkMutationDisallowed are the headers, besides the pseudo-headers and
+// Host (disallow_system), the Check service's answer may not set or
+// remove: the IP tags and the dialect mark, which the filters before
+// ext_authz set for the routes and Envoy's own replies; and the stage
+// header, which routes match on, when the route is resolved again after
+// Check (clear_route_cache, for backend policies on headers Check sets).
+// Without that re-resolution a stage header set by Check could only reach
+// the backend, and leaving it out of the list lets RE2 refuse every
+// other header name by its literal prefix "x-apigw-" (Envoy matches the
+// expression against each header of the answer: x-stage in it costs
+// Envoy ~1.1k instructions per header of the answer, measured).
+func (t *translator) checkMutationDisallowed() []string {
+	names := []string{IPTagsHeader, DialectHeader}
+	if len(t.rerouteHeaders) > 0 {
+		names = append(names, model.StageHeader)
+	}
+	return names
 }
 
 // needsBody reports whether the Check service reads the body of api's

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +138,27 @@ func TestExtAuthzSettings(t *testing.T) {
 			}
 			if e.GetClearRouteCache() != tt.reroute || strings.Join(e.GetClearRouteCacheHeaders(), ",") != tt.wantHeader {
 				t.Errorf("clear_route_cache %v %v, want %v %q", e.GetClearRouteCache(), e.GetClearRouteCacheHeaders(), tt.reroute, tt.wantHeader)
+			}
+			// Check may set identity and context headers, never the marks
+			// the filters before it set, nor the stage header when the
+			// route is resolved again after it.
+			rules := e.GetDecoderHeaderMutationRules()
+			if !rules.GetDisallowSystem().GetValue() || rules.GetAllowExpression() != nil || rules.GetAllowAllRouting().GetValue() || rules.GetAllowEnvoy().GetValue() {
+				t.Errorf("decoder_header_mutation_rules %v", rules)
+			}
+			disallowed := regexp.MustCompile("^(?:" + rules.GetDisallowExpression().GetRegex() + ")$") // matched whole, as Envoy does
+			for name, want := range map[string]bool{
+				IPTagsHeader: true, DialectHeader: true, model.StageHeader: tt.reroute,
+				"x-apig-context-role": false, "x-apigw-dialect-x": false, "x-stages": false,
+			} {
+				if disallowed.MatchString(name) != want {
+					t.Errorf("Check may set %s: %v, want %v (disallow_expression %s)", name, !disallowed.MatchString(name), !want, disallowed)
+				}
+			}
+			for _, h := range model.IdentityHeaders {
+				if disallowed.MatchString(h) {
+					t.Errorf("Check may not set identity header %s (disallow_expression %s)", h, disallowed)
+				}
 			}
 			for _, r := range routesOf(t, res, "g") {
 				if !strings.HasPrefix(r.GetName(), "g/a|") {
