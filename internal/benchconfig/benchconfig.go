@@ -82,9 +82,13 @@ type API struct {
 }
 
 // ChangedAPI is the API that change k (1-based) switches to auth none:
-// an app-signed exact POST of group (k-1) mod Groups.
+// an app-signed exact POST of group (k-1) mod Groups. o must be options
+// Write accepts; for others the zero API is returned.
 func ChangedAPI(o Options, k int) API {
 	o = o.withDefaults()
+	if o.validate() != nil {
+		return API{}
+	}
 	g, i := changed(o, k)
 	a := api(i)
 	return API{ID: fmt.Sprintf("g%d/a%d", g, i), Method: a.method, Path: a.path}
@@ -121,9 +125,27 @@ func api(i int) apiShape {
 	return a
 }
 
-// Write writes the configuration of o in YAML.
+// MinAPIsPerGroup is the fewest APIs a group may have: the mix repeats
+// every 20 APIs, and the changes and the apps' named grants pick
+// app-signed APIs among the group's first multiple of 20.
+const MinAPIsPerGroup = 20
+
+// validate refuses options (after defaults) whose groups are too small
+// for the mix.
+func (o Options) validate() error {
+	if o.APIs/o.Groups < MinAPIsPerGroup {
+		return fmt.Errorf("benchconfig: %d APIs in %d groups: want at least %d APIs per group (fewer groups or more APIs)", o.APIs, o.Groups, MinAPIsPerGroup)
+	}
+	return nil
+}
+
+// Write writes the configuration of o in YAML. Groups need at least
+// MinAPIsPerGroup APIs each.
 func Write(out io.Writer, o Options) error {
 	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return err
+	}
 	w := bufio.NewWriter(out)
 	perGroup := o.APIs / o.Groups
 	flipped := map[[2]int]bool{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
 )
 
@@ -72,5 +73,35 @@ func TestChangeLoader(t *testing.T) {
 	t.Setenv("APIGW_BENCH_APIS", "many")
 	if _, err := ChangeLoader(10000); err == nil {
 		t.Error("APIGW_BENCH_APIS=many: no error")
+	}
+}
+
+// TestWriteRefusesSmallGroups: groups of fewer than MinAPIsPerGroup APIs
+// are refused with an error (they divided by zero before), and the
+// smallest accepted size loads.
+func TestWriteRefusesSmallGroups(t *testing.T) {
+	for _, tt := range []struct {
+		apis, groups int
+		ok           bool
+	}{
+		{1, 0, false}, {100, 0, false}, {199, 10, false}, {19, 1, false},
+		{200, 10, true}, {20, 1, true},
+	} {
+		var buf bytes.Buffer
+		err := Write(&buf, Options{APIs: tt.apis, Groups: tt.groups, Changes: 1})
+		if (err == nil) != tt.ok {
+			t.Errorf("Write(%d APIs, %d groups) error %v, want ok %v", tt.apis, tt.groups, err, tt.ok)
+			continue
+		}
+		if !tt.ok {
+			if a := ChangedAPI(Options{APIs: tt.apis, Groups: tt.groups}, 1); a != (API{}) {
+				t.Errorf("ChangedAPI(%d APIs, %d groups) = %v, want the zero API", tt.apis, tt.groups, a)
+			}
+			continue
+		}
+		var p config.Parser
+		if _, err := p.Load("gw.yaml", buf.Bytes(), config.Options{}); err != nil {
+			t.Errorf("%d APIs, %d groups: %v", tt.apis, tt.groups, err)
+		}
 	}
 }
