@@ -34,7 +34,10 @@
 //     and after;
 //   - admin: during each change, from the rename until both results are
 //     seen, /debug/reload is asked every 2 ms and /debug/config once
-//     (the whole body read); it prints the p99 and slowest answer of
+//     (the whole body read), by a child process of this command (-probe
+//     process, the default; -probe inline times them in this process,
+//     where the delta client's decoding of each route configuration
+//     delays them too); it prints the p99 and slowest answer of
 //     each as this client saw them, /debug/config's time when nothing
 //     reloads, for comparison, and the server's own time in the handlers
 //     over the measured changes (the apigw_admin_request_duration_seconds
@@ -96,7 +99,13 @@ func main() {
 	port := flag.Int("port", 18400, "the server's gRPC port (the admin port is the next one)")
 	watchInterval := flag.String("watch-interval", "1s", "the server's --watch-interval (polling fallback; file events are on too)")
 	delta := flag.Bool("delta", true, "subscribe the delta xDS client; without it each change waits for Check's decision only (no xds figure), and the client's decoding of each route configuration (105 MB at 100,000 APIs) no longer competes with the server for the CPU")
+	probeIn := flag.String("probe", "process", "where the admin answers are timed: process (a child process of this command, as an operator's client is: not slowed by this command's delta client decoding each route configuration) or inline (a goroutine of this command, as before session 9)")
+	probeChildURL := flag.String("probe-child", "", "internal: run as the admin prober of that admin URL (see -probe)")
 	flag.Parse()
+	if *probeChildURL != "" {
+		runProbeChild(*probeChildURL)
+		return
+	}
 	o.GRPCAddress, o.AdminAddress = fmt.Sprintf("127.0.0.1:%d", *port), fmt.Sprintf("127.0.0.1:%d", *port+1)
 
 	dir, err := os.MkdirTemp("", "reloadbench")
@@ -146,6 +155,17 @@ func main() {
 			*idle, *watchInterval, ms(cpu1-cpu0)/elapsed.Seconds(), rss, after)
 	}
 	adminURL := "http://" + o.AdminAddress
+	var prober *adminProber
+	switch *probeIn {
+	case "process":
+		if prober, err = startProber(adminURL); err != nil {
+			fail(err)
+		}
+		defer prober.close()
+	case "inline":
+	default:
+		fail(fmt.Errorf("-probe %q: want process or inline", *probeIn))
+	}
 	configIdle, err := timeGet(adminURL + "/debug/config")
 	if err != nil {
 		fail(err)
@@ -226,7 +246,13 @@ func main() {
 			}
 		}()
 		probed := make(chan probe, 1)
-		go func() { probed <- probeAdmin(ctx, adminURL) }()
+		if prober != nil {
+			if err := prober.start(); err != nil {
+				fail(err)
+			}
+		} else {
+			go func() { probed <- probeAdmin(ctx, adminURL) }()
+		}
 		if err := os.Rename(tmp, path); err != nil {
 			fail(err)
 		}
@@ -244,7 +270,14 @@ func main() {
 			}
 		}
 		cancel()
-		slowest := <-probed
+		var slowest probe
+		if prober != nil {
+			if slowest, err = prober.stop(); err != nil {
+				fail(err)
+			}
+		} else {
+			slowest = <-probed
+		}
 		st := reloadStatus("http://" + o.AdminAddress + "/debug/reload")
 		counted := k > *warmup
 		tag := "warm-up"
@@ -254,8 +287,8 @@ func main() {
 			checkMs = append(checkMs, ms(dc))
 			loadMs = append(loadMs, st.Load)
 			applyMs = append(applyMs, st.Apply)
-			reloadAnswers = append(reloadAnswers, slowest.reload...)
-			configAnswers = append(configAnswers, slowest.config)
+			reloadAnswers = append(reloadAnswers, slowest.Reload...)
+			configAnswers = append(configAnswers, slowest.Config)
 		}
 		fmt.Printf("change %-7s %-10s xds %6.1f ms  check %6.1f ms  (load %5.1f ms, apply %5.1f ms)\n", tag, api.ID, ms(dx), ms(dc), st.Load, st.Apply)
 		time.Sleep(*pause)
@@ -472,8 +505,8 @@ func timeGet(url string) (time.Duration, error) {
 
 // probe is what probeAdmin saw, in ms.
 type probe struct {
-	reload []float64
-	config float64
+	Reload []float64 `json:"reload"`
+	Config float64   `json:"config"`
 }
 
 // probeAdmin asks /debug/config once and /debug/reload every 2 ms until
@@ -492,10 +525,10 @@ func probeAdmin(ctx context.Context, base string) (seen probe) {
 		if err != nil {
 			fail(err)
 		}
-		seen.reload = append(seen.reload, ms(d))
+		seen.Reload = append(seen.Reload, ms(d))
 		time.Sleep(2 * time.Millisecond)
 	}
-	seen.config = ms(<-config)
+	seen.Config = ms(<-config)
 	return seen
 }
 
