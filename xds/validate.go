@@ -738,12 +738,23 @@ type resourceGroup struct {
 	list    []proto.Message
 }
 
+// listOf is an empty list with room for n messages (nil for none).
+func listOf(n int) []proto.Message {
+	if n == 0 {
+		return nil
+	}
+	return make([]proto.Message, 0, n)
+}
+
 func (r *Resources) groups() []resourceGroup {
+	// Each list made at its size: appended to from empty, a list of
+	// 110,000 clusters (100,000 APIs) allocated ~5 times its size
+	// (append grows large slices by a quarter).
 	g := []resourceGroup{
-		{kind: "listener", typeURL: resourcev3.ListenerType},
-		{kind: "route_configuration", typeURL: resourcev3.RouteType},
-		{kind: "cluster", typeURL: resourcev3.ClusterType},
-		{kind: "cluster_load_assignment", typeURL: resourcev3.EndpointType},
+		{kind: "listener", typeURL: resourcev3.ListenerType, list: listOf(len(r.Listeners))},
+		{kind: "route_configuration", typeURL: resourcev3.RouteType, list: listOf(len(r.Routes))},
+		{kind: "cluster", typeURL: resourcev3.ClusterType, list: listOf(len(r.Clusters))},
+		{kind: "cluster_load_assignment", typeURL: resourcev3.EndpointType, list: listOf(len(r.Endpoints))},
 	}
 	for _, m := range r.Listeners {
 		g[0].list = append(g[0].list, m)
