@@ -75,6 +75,13 @@ func Hold() (release func()) {
 	return func() { once.Do(releaseHold) }
 }
 
+// Held reports whether a hold is not released (a reload is running).
+func Held() bool {
+	pacer.mu.Lock()
+	defer pacer.mu.Unlock()
+	return pacer.holds > 0
+}
+
 func releaseHold() {
 	pacer.mu.Lock()
 	defer pacer.mu.Unlock()

@@ -108,3 +108,20 @@ func TestHoldRaisesAndRestores(t *testing.T) {
 		t.Errorf("GOGC off after a hold: %d, want -1", got)
 	}
 }
+
+func TestHeld(t *testing.T) {
+	if Held() {
+		t.Fatal("Held before any hold")
+	}
+	release := Hold()
+	inner := Hold()
+	for i, done := range []func(){inner, release} {
+		if !Held() {
+			t.Errorf("step %d: not Held while a hold runs", i)
+		}
+		done()
+	}
+	if Held() {
+		t.Error("Held after the last release")
+	}
+}
