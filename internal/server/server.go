@@ -102,43 +102,25 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 	return nil
 }
 
-// releaseDelay is the least time after the last load before the memory
-// it freed is returned to the operating system; releasePauses is how many
-// times as long as the last release the wait is at least, up to
-// releaseMaxDelay.
-const (
-	releaseDelay    = time.Second
-	releasePauses   = 2
-	releaseMaxDelay = 3 * time.Second
-)
-
-// releaseDelayAfter is the wait before a release when the last one took
-// took (0: none yet). A release is a full collection of the heap (0.7-1.6
-// s at 100,000 APIs on 2 cores, ~50 ms at 10,000): with reloads coming
-// less than that apart, a release fired 1 s after each one ran into the
-// next and slowed it (docs/performance.md, session 9); waiting for a pause
-// twice as long as a release lets reloads in a burst run without one,
-// their garbage collected between them (gcpace), and releases once they
-// stop.
-func releaseDelayAfter(took time.Duration) time.Duration {
-	return min(max(releaseDelay, releasePauses*took), max(releaseDelay, releaseMaxDelay))
-}
+// releaseDelay is how long after the last load the memory it freed is
+// returned to the operating system.
+const releaseDelay = time.Second
 
 // releaseMemorySoon returns the memory freed by a load to the operating
-// system once no other load followed for releaseDelayAfter the last
-// release's duration. Loading parses and translates the whole file (the
-// first time) or part of it, and the garbage of that is far larger than
-// what the service then allocates between collections; the Go runtime
-// hands such pages back only slowly, so without this the RSS stays at the
-// load's peak (measured in docs/performance.md). The cost is one forced
-// collection per burst of reloads, off the reload's path.
+// system once no other load followed for releaseDelay. Loading parses and
+// translates the whole file (the first time) or part of it, and the
+// garbage of that is far larger than what the service then allocates
+// between collections; the Go runtime hands such pages back only slowly,
+// so without this the RSS stays at the load's peak (measured in
+// docs/performance.md). The cost is one forced collection per burst of
+// reloads, off the reload's path.
 func (s *Server) releaseMemorySoon() {
 	s.releaseMu.Lock()
 	defer s.releaseMu.Unlock()
 	if s.releaseTimer != nil {
 		s.releaseTimer.Stop()
 	}
-	s.releaseTimer = time.AfterFunc(releaseDelayAfter(time.Duration(s.releaseTook.Load())), s.releaseMemory)
+	s.releaseTimer = time.AfterFunc(releaseDelay, s.releaseMemory)
 }
 
 // releaseMemory returns freed memory to the operating system, unless a
@@ -153,9 +135,7 @@ func (s *Server) releaseMemory() {
 		}
 		return
 	}
-	start := time.Now()
 	debug.FreeOSMemory()
-	s.releaseTook.Store(int64(time.Since(start)))
 }
 
 // XDS is the xDS side as the server wires it (implemented by xds.Server).
@@ -252,11 +232,9 @@ type Server struct {
 	views        admin.ConfigViews
 	releaseMu    sync.Mutex
 	releaseTimer *time.Timer
-	// releaseTook is how long the last release took (nanoseconds).
-	releaseTook atomic.Int64
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-	errs        chan error
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	errs         chan error
 }
 
 // Start loads the configuration, starts listening and serves in the
