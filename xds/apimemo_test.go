@@ -36,7 +36,7 @@ type prepared struct {
 func prepareStep(t *testing.T, snap *model.Snapshot, opts Options, workers int, last *prepared) *prepared {
 	t.Helper()
 	var memo *groupMemo
-	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil), map[string]*resourceList(nil)
+	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), (*resourceHashes)(nil), map[string]*resourceList(nil)
 	if last != nil {
 		memo, known, done, hashed, lists = last.memo, last.v.valid, last.v.vhosts, last.v.resources, last.v.lists
 	}

@@ -103,7 +103,7 @@ func TestListsFollowChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lastVersions, lastResources := cloneVersions(last.versions), maps.Clone(last.resources)
+	lastVersions, lastResources := cloneVersions(last.versions), allEntries(last.resources)
 	for _, st := range steps {
 		res := with(st.clusters)
 		v, err := res.validatePlans(last.valid, last.vhosts, last.resources, nil, last.lists)
@@ -120,8 +120,11 @@ func TestListsFollowChanges(t *testing.T) {
 		if scratch.version() != v.version() || !slices.Equal(scratch.hashes, v.hashes) {
 			t.Errorf("%s: the hashes are not those of a validation from scratch", st.name)
 		}
-		if !maps.Equal(scratch.resources, v.resources) {
-			t.Errorf("%s: the resources are not those of a validation from scratch (%d, want %d)", st.name, len(v.resources), len(scratch.resources))
+		if got, want := inUse(v), allEntries(scratch.resources); !maps.Equal(got, want) {
+			t.Errorf("%s: the resources are not those of a validation from scratch (%d, want %d)", st.name, len(got), len(want))
+		}
+		if v.resources.depth > maxHashLayers {
+			t.Errorf("%s: the resources have %d layers, more than %d", st.name, v.resources.depth, maxHashLayers)
 		}
 		for typeURL, want := range scratch.lists {
 			got := v.lists[typeURL]
@@ -134,11 +137,11 @@ func TestListsFollowChanges(t *testing.T) {
 		}
 		// The last validation's maps are not changed: they may still be
 		// served.
-		if !maps.EqualFunc(lastVersions, last.versions, maps.Equal) || !maps.Equal(lastResources, last.resources) {
+		if !maps.EqualFunc(lastVersions, last.versions, maps.Equal) || !maps.Equal(lastResources, allEntries(last.resources)) {
 			t.Errorf("%s: the last validation's versions or resources changed", st.name)
 		}
 		last = v
-		lastVersions, lastResources = cloneVersions(v.versions), maps.Clone(v.resources)
+		lastVersions, lastResources = cloneVersions(v.versions), allEntries(v.resources)
 	}
 }
 

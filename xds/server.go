@@ -168,7 +168,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if err != nil {
 		return nil, err
 	}
-	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), map[proto.Message]resourceHash(nil), map[string]*resourceList(nil)
+	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), (*resourceHashes)(nil), map[string]*resourceList(nil)
 	if last != nil {
 		known, done, hashed, lists = last.valid, last.vhosts, last.resources, last.lists
 	}

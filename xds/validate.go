@@ -71,8 +71,9 @@ type validation struct {
 	// resources holds the hash and version of each resource other than a
 	// route configuration (listeners, clusters, endpoints): a later
 	// validation given the same (read-only) message, as a reused group's
-	// clusters are, takes them without marshalling it again.
-	resources map[proto.Message]resourceHash
+	// clusters are, takes them without marshalling it again. It may also
+	// hold messages of earlier configurations (see resourceHashes).
+	resources *resourceHashes
 	// lists are the resources other than route configurations, by type
 	// URL, in order, with their hashes and versions: a later validation
 	// finds what changed by comparing its lists with these (reslist.go).
@@ -119,7 +120,7 @@ var (
 // the very message) is neither hashed nor validated again, nor is another
 // resource found in hashed (the resources of a previous validation). It
 // returns what it learnt (nil without known).
-func (r *Resources) validate(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash) (*validation, error) {
+func (r *Resources) validate(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed *resourceHashes) (*validation, error) {
 	return r.validatePlans(known, done, hashed, nil, nil)
 }
 
@@ -138,7 +139,7 @@ func (r *Resources) validate(known *validSet, done map[*routev3.VirtualHost]*vho
 // (diffLists) and only the messages not at their place in it are looked
 // at; the others keep their hash and version, and the version map is a
 // patched copy of the last one.
-func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed map[proto.Message]resourceHash, plans map[*routev3.VirtualHost]*vhostPlan, lists map[string]*resourceList) (*validation, error) {
+func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost]*vhostWire, hashed *resourceHashes, plans map[*routev3.VirtualHost]*vhostPlan, lists map[string]*resourceList) (*validation, error) {
 	hashing := known != nil
 	if !hashing {
 		done, hashed, lists = nil, nil, nil
@@ -212,7 +213,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 					b.hashes[i] = pl.hashes[j]
 					continue
 				}
-				if h, found := hashed[m]; found {
+				if h, found := hashed.get(m); found {
 					b.hashes[i] = h.hash
 					b.fresh = append(b.fresh, fresh{i: i, task: -1})
 					continue
@@ -234,7 +235,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			one := singles[len(spans) : len(spans)+1 : len(spans)+1]
 			rc, ok := m.(*routev3.RouteConfiguration)
 			if !ok {
-				if h, found := hashed[m]; found {
+				if h, found := hashed.get(m); found {
 					one[0] = part{hashed: h, msg: m}
 					sp.parts = one
 					spans = append(spans, sp)
@@ -387,18 +388,12 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 		encodings: map[*routev3.RouteConfiguration][]byte{}, served: map[proto.Message][]byte{},
 		hashes: make([]msgHash, 0, nparts), lists: map[string]*resourceList{}}
 	if len(diffed) == 0 {
-		v.resources = make(map[proto.Message]resourceHash, len(spans))
+		v.resources = newResourceHashes(len(spans))
 	} else {
 		// The last resources (hashed is the last validation's, the union
-		// of its lists), without the lists not diffed (made again below).
-		v.resources = maps.Clone(hashed)
-		for typeURL, pl := range lists {
-			if diffed[typeURL] == nil {
-				for _, m := range pl.msgs {
-					delete(v.resources, m)
-				}
-			}
-		}
+		// of its lists), under a layer of this one's fresh messages; the
+		// lists not diffed are added again below.
+		v.resources = hashed.layer()
 	}
 	// firstHash is where the hashes of a list made whole start in
 	// v.hashes (its resources' spans are consecutive, one hash each).
@@ -411,9 +406,6 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			for _, name := range b.diff.goneNames {
 				delete(versions, name)
 			}
-			for _, m := range b.diff.gone {
-				delete(v.resources, m)
-			}
 			freshNames := make([]string, 0, len(b.fresh))
 			for _, f := range b.fresh {
 				if f.task >= 0 {
@@ -421,7 +413,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 				}
 				rh := resourceHash{hash: b.hashes[f.i], version: hashOf(b.hashes[f.i : f.i+1])}
 				m := b.list[f.i]
-				v.resources[m] = rh
+				v.resources.set(m, rh)
 				name := cachev3.GetResourceName(m)
 				versions[name] = rh.version
 				freshNames = append(freshNames, name)
@@ -448,7 +440,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 			if rh.version == "" {
 				rh = resourceHash{hash: hashes[p.from], version: hashOf(hashes[p.from : p.from+1])}
 			}
-			v.resources[p.msg] = rh
+			v.resources.set(p.msg, rh)
 			v.hashes = append(v.hashes, rh.hash)
 			v.versions[sp.typeURL][sp.name] = rh.version
 			rl := v.lists[sp.typeURL]
@@ -521,6 +513,7 @@ func (r *Resources) validatePlans(known *validSet, done map[*routev3.VirtualHost
 		end := first + len(rl.msgs)
 		rl.hashes = v.hashes[first:end:end]
 	}
+	v.resources = v.resources.flatten(v.lists)
 	// Every part is either hashed now (a task) or reused from the last
 	// validation, whose set has its hash.
 	v.valid = known.extend(hashes, v.hashes)
@@ -738,12 +731,23 @@ type resourceGroup struct {
 	list    []proto.Message
 }
 
+// listOf is an empty list with room for n messages (nil for none).
+func listOf(n int) []proto.Message {
+	if n == 0 {
+		return nil
+	}
+	return make([]proto.Message, 0, n)
+}
+
 func (r *Resources) groups() []resourceGroup {
+	// Each list made at its size: appended to from empty, a list of
+	// 110,000 clusters (100,000 APIs) allocated ~5 times its size
+	// (append grows large slices by a quarter).
 	g := []resourceGroup{
-		{kind: "listener", typeURL: resourcev3.ListenerType},
-		{kind: "route_configuration", typeURL: resourcev3.RouteType},
-		{kind: "cluster", typeURL: resourcev3.ClusterType},
-		{kind: "cluster_load_assignment", typeURL: resourcev3.EndpointType},
+		{kind: "listener", typeURL: resourcev3.ListenerType, list: listOf(len(r.Listeners))},
+		{kind: "route_configuration", typeURL: resourcev3.RouteType, list: listOf(len(r.Routes))},
+		{kind: "cluster", typeURL: resourcev3.ClusterType, list: listOf(len(r.Clusters))},
+		{kind: "cluster_load_assignment", typeURL: resourcev3.EndpointType, list: listOf(len(r.Endpoints))},
 	}
 	for _, m := range r.Listeners {
 		g[0].list = append(g[0].list, m)

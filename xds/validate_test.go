@@ -278,7 +278,7 @@ func TestReusedVirtualHosts(t *testing.T) {
 		}
 		hashedClusters := 0
 		for _, c := range changed.Clusters {
-			if _, ok := first.resources[c]; ok {
+			if _, ok := first.resources.get(c); ok {
 				hashedClusters++
 			}
 		}

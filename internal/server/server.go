@@ -37,6 +37,7 @@ import (
 	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/config/reload"
+	"github.com/apigwio/apigw/internal/gcpace"
 	"github.com/apigwio/apigw/internal/grpccodec"
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/internal/parallel"
@@ -119,7 +120,22 @@ func (s *Server) releaseMemorySoon() {
 	if s.releaseTimer != nil {
 		s.releaseTimer.Stop()
 	}
-	s.releaseTimer = time.AfterFunc(releaseDelay, debug.FreeOSMemory)
+	s.releaseTimer = time.AfterFunc(releaseDelay, s.releaseMemory)
+}
+
+// releaseMemory returns freed memory to the operating system, unless a
+// reload is running (gcpace.Held): then it waits for releaseDelay again
+// (a reload that is accepted arms it anew, one that is refused does not).
+func (s *Server) releaseMemory() {
+	if gcpace.Held() {
+		s.releaseMu.Lock()
+		defer s.releaseMu.Unlock()
+		if s.releaseTimer != nil {
+			s.releaseTimer.Reset(releaseDelay)
+		}
+		return
+	}
+	debug.FreeOSMemory()
 }
 
 // XDS is the xDS side as the server wires it (implemented by xds.Server).

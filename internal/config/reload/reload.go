@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/gcpace"
 	"github.com/apigwio/apigw/internal/model"
 	configv1 "github.com/apigwio/apigw/proto/apigw/config/v1"
 )
@@ -117,6 +118,9 @@ type Reloader struct {
 	// Composer); data is then the file content current was built from.
 	composer *Composer
 	data     []byte
+	// release ends the gcpace hold of the load in progress (nil: none),
+	// once the sinks have the change or the load is refused.
+	release func()
 	// reads counts file reads (tests: an idle poll reads nothing).
 	reads atomic.Int64
 	// lastWrite and lastClose are when the watcher last saw the file
@@ -327,6 +331,12 @@ func (r *Reloader) load(ctx context.Context, publish bool) error {
 	// Whatever happens next, the same content is not tried again every
 	// tick.
 	r.digest, r.stat = digest, stamp
+	if publish {
+		// The collection this reload's garbage makes due runs once the
+		// sinks have the change (commit releases the hold), not during it.
+		r.release = gcpace.Hold()
+		defer r.releaseHold()
+	}
 	snap, err := r.build(data)
 	if err != nil {
 		return r.refuse(err)
@@ -365,6 +375,7 @@ func (r *Reloader) commit(ctx context.Context, snap *model.Snapshot, source stri
 		}
 	}
 	r.status.Applying = ""
+	r.releaseHold()
 	prev := r.current
 	r.current = snap
 	r.status.Version = snap.Version
@@ -394,6 +405,15 @@ func (r *Reloader) commit(ctx context.Context, snap *model.Snapshot, source stri
 		r.log.Warn("config warning", "path", r.path, "version", snap.Version, "warning", w)
 	}
 	return nil
+}
+
+// releaseHold releases the load's gcpace hold, if any. The caller holds
+// r.mu.
+func (r *Reloader) releaseHold() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
 }
 
 // removalAllowed refuses next when it would remove more of prev's APIs
