@@ -16,12 +16,17 @@ const maxHashLayers = 8
 // flattened to the entries of the resources in use (flatten), which drops
 // the messages gone since: until then a message that left the
 // configuration keeps its entry, which is still right (its hash is that of
-// its bytes, which never change) and merely keeps it alive.
+// its bytes, which never change) and merely keeps it alive; so the map is
+// flattened as well when its layers hold more than twice the entries in
+// use (changes that replace most resources, such as a setting every
+// cluster carries: else up to maxHashLayers generations of them stay
+// alive).
 type resourceHashes struct {
 	own  map[proto.Message]resourceHash
 	base *resourceHashes // read-only; nil for a flat map
-	// depth counts the layers, this one included.
-	depth int
+	// depth counts the layers, this one included; total their entries,
+	// set by flatten (0 before: the layers below only).
+	depth, total int
 }
 
 // newResourceHashes returns a flat map with room for n entries.
@@ -51,16 +56,21 @@ func (r *resourceHashes) get(m proto.Message) (resourceHash, bool) {
 // set records m's hash and version in r's own layer.
 func (r *resourceHashes) set(m proto.Message, h resourceHash) { r.own[m] = h }
 
-// flatten returns r itself while it has at most maxHashLayers layers, else
-// a flat map of the messages of lists (every resource in use, each found
-// in r).
+// flatten returns r itself while it has at most maxHashLayers layers
+// holding at most twice the entries of lists, else a flat map of the
+// messages of lists (every resource in use, each found in r). r is
+// read-only afterwards.
 func (r *resourceHashes) flatten(lists map[string]*resourceList) *resourceHashes {
-	if r.depth <= maxHashLayers {
-		return r
-	}
 	n := 0
 	for _, rl := range lists {
 		n += len(rl.msgs)
+	}
+	r.total = len(r.own)
+	if r.base != nil {
+		r.total += r.base.total
+	}
+	if r.depth <= maxHashLayers && r.total <= 2*n {
+		return r
 	}
 	flat := newResourceHashes(n)
 	for _, rl := range lists {
@@ -70,5 +80,6 @@ func (r *resourceHashes) flatten(lists map[string]*resourceList) *resourceHashes
 			}
 		}
 	}
+	flat.total = len(flat.own)
 	return flat
 }

@@ -112,3 +112,51 @@ func TestResourceHashesFollowChanges(t *testing.T) {
 		t.Errorf("never flattened in %d steps", 3*maxHashLayers)
 	}
 }
+
+// TestResourceHashesBoundedByWholeChanges: changes that replace every
+// cluster (a setting all clusters carry) do not keep one generation of
+// clusters alive per layer until the maxHashLayers-th: the layers hold at
+// most twice the entries in use, and every resource in use still has the
+// hash of a validation from scratch.
+func TestResourceHashesBoundedByWholeChanges(t *testing.T) {
+	base := translate(t, syntheticSnapshot(t, 40, 0))
+	with := func(cs []*clusterv3.Cluster) *Resources {
+		r := *base
+		r.Clusters = cs
+		return &r
+	}
+	cl := base.Clusters
+	last, err := with(cl).validatePlans(&validSet{}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range maxHashLayers + 2 {
+		next := make([]*clusterv3.Cluster, len(cl))
+		for i, c := range cl {
+			c = proto.Clone(c).(*clusterv3.Cluster)
+			c.ConnectTimeout = durationpb.New(time.Duration(step+2) * time.Second)
+			next[i] = c
+		}
+		cl = next
+		v, err := with(cl).validatePlans(last.valid, last.vhosts, last.resources, nil, last.lists)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scratch, err := with(cl).validatePlans(&validSet{}, nil, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := allEntries(scratch.resources)
+		if got := inUse(v); !maps.Equal(got, want) {
+			t.Fatalf("step %d: the resources in use are not those of a validation from scratch (%d, want %d)", step, len(got), len(want))
+		}
+		held := 0
+		for x := v.resources; x != nil; x = x.base {
+			held += len(x.own)
+		}
+		if held > 2*len(want) {
+			t.Errorf("step %d: %d layers hold %d entries for %d resources in use (more than twice)", step, v.resources.depth, held, len(want))
+		}
+		last = v
+	}
+}
