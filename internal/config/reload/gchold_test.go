@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/apigwio/apigw/internal/config"
+	"github.com/apigwio/apigw/internal/gcpace"
 	"github.com/apigwio/apigw/internal/model"
 )
 
@@ -73,6 +74,60 @@ func TestReloadHoldsCollection(t *testing.T) {
 			}
 			if tc.sinkRuns && during <= 100 {
 				t.Errorf("GC percentage while the sink ran = %d, want above 100 (held)", during)
+			}
+			if got := gcPercent(); got != 100 {
+				t.Errorf("GC percentage after the load = %d, want 100", got)
+			}
+		})
+	}
+}
+
+// TestReloadReleasesHoldOnPanic: a sink that panics (recovered by the
+// caller) or a load whose context is cancelled while the sink runs does
+// not leave the collection held nor the GC percentage raised.
+func TestReloadReleasesHoldOnPanic(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for range 32 {
+		gcHeld = append(gcHeld, make([]byte, 1<<20))
+	}
+	defer func() { gcHeld = nil }()
+	runtime.GC()
+
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	write(t, path, cfgA)
+	mode, ran, cancel := "", false, context.CancelFunc(nil)
+	sink := func(ctx context.Context, _ *model.Snapshot) error {
+		ran = true
+		switch mode {
+		case "panic":
+			panic("sink bug")
+		case "cancel": // shutdown while the sink runs
+			cancel()
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}
+	r := New(path, config.Options{}, 0, quiet(), sink)
+	if _, err := r.Prime(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range []string{"panic", "cancel"} {
+		t.Run(m, func(t *testing.T) {
+			write(t, path, []string{cfgB, cfgA}[i])
+			mode, ran = m, false
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(context.Background())
+			defer cancel()
+			func() {
+				defer func() { _ = recover() }()
+				_ = r.Load(ctx)
+			}()
+			if !ran {
+				t.Fatal("the sink did not run")
+			}
+			if gcpace.Held() {
+				t.Error("a hold is not released")
 			}
 			if got := gcPercent(); got != 100 {
 				t.Errorf("GC percentage after the load = %d, want 100", got)
