@@ -39,11 +39,12 @@ const maxPercent = 100000
 var pacer struct {
 	mu sync.Mutex
 	// holds counts the holds not released; orig is the GC percentage
-	// before the first of them (set only while holds > 0), start the
-	// bytes allocated then.
-	holds int
-	orig  int
-	start uint64
+	// before the first of them and set the one it set (orig when it set
+	// none), both set only while holds > 0; start the bytes allocated
+	// then.
+	holds     int
+	orig, set int
+	start     uint64
 	// last is what the last hold allocated (0: none yet).
 	last uint64
 }
@@ -59,16 +60,18 @@ const (
 // Hold raises the heap goal for a reload and returns the function that
 // restores it (call it once, when the change is served). Holds may
 // overlap (several servers in one process): the first sets the goal, the
-// last release restores it.
+// last release restores it — unless the GC percentage was set otherwise
+// meanwhile (debug.SetGCPercent elsewhere), which is then left alone.
 func Hold() (release func()) {
 	pacer.mu.Lock()
 	defer pacer.mu.Unlock()
 	pacer.holds++
 	if pacer.holds == 1 {
 		goal, live, gogc, allocs := read()
-		pacer.start, pacer.orig = allocs, gogc
+		pacer.start, pacer.orig, pacer.set = allocs, gogc, gogc
 		if p := percentFor(goal, live, gogc, budgetFor(pacer.last)); p > gogc {
 			debug.SetGCPercent(p)
+			pacer.set = p
 		}
 	}
 	var once sync.Once
@@ -91,7 +94,7 @@ func releaseHold() {
 	}
 	_, _, gogc, allocs := read()
 	pacer.last = allocs - pacer.start
-	if gogc != pacer.orig {
+	if gogc == pacer.set && gogc != pacer.orig {
 		debug.SetGCPercent(pacer.orig)
 	}
 }

@@ -125,3 +125,27 @@ func TestHeld(t *testing.T) {
 		t.Error("Held after the last release")
 	}
 }
+
+// TestReleaseKeepsOtherSettings: a GC percentage set by someone else
+// while a hold runs (debug.SetGCPercent, GOGC=off included) is not
+// overwritten by the release.
+func TestReleaseKeepsOtherSettings(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for range 64 {
+		keep = append(keep, make([]byte, 1<<20))
+	}
+	defer func() { keep = nil }()
+	for _, set := range []int{50, 400, -1} {
+		debug.SetGCPercent(100)
+		runtime.GC()
+		release := Hold()
+		if gogc() <= 100 {
+			t.Skipf("the hold did not raise the percentage (%d)", gogc())
+		}
+		debug.SetGCPercent(set)
+		release()
+		if got := gogc(); got != set {
+			t.Errorf("set to %d during a hold: %d after the release", set, got)
+		}
+	}
+}
