@@ -30,6 +30,7 @@ import (
 
 	"github.com/apigwio/apigw/authz/keypair"
 	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/examples/echo/echoserver"
 )
 
 // Credentials of the auth fixtures (the configuration below).
@@ -519,6 +520,21 @@ func (g *gateway) runAuthSubtests(t *testing.T) {
 		r := g.echoed(t, code(appCode))
 		if r.Headers["x-apig-app-id"] != codeAppName || r.Headers["x-apig-api-id"] != "e2e/appcode" {
 			t.Errorf("backend saw app %q api %q, want %s e2e/appcode", r.Headers["x-apig-app-id"], r.Headers["x-apig-api-id"], codeAppName)
+		}
+		// The strip leaves X-Apig-AppCode whatever its case, over HTTP/2 too.
+		for _, c := range []*http.Client{g.client, h2cClient()} {
+			req := g.request(t, "GET", "/appcode", nil)
+			req.Header["X-APIG-APPCODE"] = []string{appCode}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var r echoserver.Response
+			if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil || r.Headers["x-apig-app-id"] != codeAppName {
+				t.Errorf("X-APIG-APPCODE over %s = %d %s, want 200 with app %s", resp.Proto, resp.StatusCode, b, codeAppName)
+			}
 		}
 		wrong := []byte(appCode)
 		wrong[0] ^= 1

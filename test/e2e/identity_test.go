@@ -5,9 +5,14 @@ package e2e
 // calls testForgedHeaders).
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/apigwio/apigw/authz/signing"
+	"github.com/apigwio/apigw/examples/echo/echoserver"
 )
 
 // forgedHeaders are client-sent headers in the gateway's x-apig- namespace:
@@ -87,6 +92,114 @@ func testForgedHeaders(t *testing.T, g *gateway) {
 			e := g.expectError(t, g.signed(t, "GET", "/hello", nil, map[string]string{h: "forged"}), http.StatusUnauthorized, "APIG.0303")
 			if want := "signed header not found: " + strings.ToLower(h); !strings.Contains(e.Msg, want) {
 				t.Errorf("signed %s: error_msg %q, want %q", h, e.Msg, want)
+			}
+		}
+	})
+	// Whether Envoy strips a header before Check is seen through a
+	// signature that covers it (Check then misses a signed header; a
+	// forged header that reached Check would verify): the Check service
+	// also removes forged x-apig-* headers, so the backend alone cannot
+	// tell.
+	stripped := func(t *testing.T, what string, code int, body, header string) {
+		t.Helper()
+		var e apigError
+		if err := json.Unmarshal([]byte(body), &e); code != http.StatusUnauthorized || err != nil || e.Code != "APIG.0303" ||
+			!strings.Contains(e.Msg, "signed header not found: "+header) {
+			t.Errorf("%s: %d %s, want 401 APIG.0303 signed header not found: %s (Envoy did not strip it before Check)", what, code, body, header)
+		}
+	}
+	t.Run("signed x-apig headers upper case, repeated, over HTTP/2", func(t *testing.T) {
+		upper := g.request(t, "GET", "/hello", nil)
+		upper.Header["X-APIG-CONTEXT-ROLE"] = []string{"admin"} // sent as written
+		repeated := g.request(t, "GET", "/hello", nil)
+		repeated.Header.Add("X-Apig-App-Id", "forged-1")
+		repeated.Header.Add("X-Apig-App-Id", "forged-2")
+		for _, tc := range []struct {
+			what   string
+			req    *http.Request
+			client *http.Client
+			header string
+		}{
+			{"HTTP/1.1 upper case", upper, g.client, "x-apig-context-role"},
+			{"HTTP/1.1 repeated", repeated, g.client, "x-apig-app-id"},
+			{"HTTP/2 upper case", upper.Clone(upper.Context()), h2cClient(), "x-apig-context-role"},
+			{"HTTP/2 repeated", repeated.Clone(repeated.Context()), h2cClient(), "x-apig-app-id"},
+		} {
+			if err := signing.SignRequest(tc.req, nil, signing.SignOptions{Access: appKey, Secret: appSecret}); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := tc.client.Do(tc.req)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.what, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if tc.client != g.client && resp.ProtoMajor != 2 {
+				t.Errorf("%s: answered over %s", tc.what, resp.Proto)
+			}
+			stripped(t, tc.what, resp.StatusCode, string(b), tc.header)
+		}
+	})
+	t.Run("signed x-apig header on a WebSocket upgrade", func(t *testing.T) {
+		req := g.wsUpgrade(t, "/r/ws-app")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		req.Header.Set("X-Apig-App-Id", "forged-app")
+		if err := signing.SignRequest(req, nil, signing.SignOptions{Access: appKey, Secret: appSecret}); err != nil {
+			t.Fatal(err)
+		}
+		resp, conn, _ := g.wsDial(t, req)
+		if conn != nil {
+			t.Fatalf("upgrade with a signed forged X-Apig-App-Id = 101 (backend saw app %q), want 401", resp.Header.Get("X-Seen-App-Id"))
+		}
+		b, _ := io.ReadAll(resp.Body)
+		stripped(t, "upgrade", resp.StatusCode, string(b), "x-apig-app-id")
+	})
+	t.Run("HTTP/2 and repeated forged headers", func(t *testing.T) {
+		req := forge(g.request(t, "GET", "/public", nil))
+		req.Header.Add("X-Apig-App-Id", "forged-again")
+		req.Header.Add("X-Apig-Context-Role", "root")
+		for _, c := range []*http.Client{g.client, h2cClient()} {
+			resp, err := c.Do(req.Clone(req.Context()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r echoserver.Response
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || err != nil {
+				t.Fatalf("GET /public over %s = %d %v, want 200 from the backend", resp.Proto, resp.StatusCode, err)
+			}
+			checkNoForged(t, "GET /public over "+resp.Proto, r.Headers, map[string]string{"x-apig-api-id": "e2e/public", "x-apig-stage": "RELEASE"})
+		}
+	})
+	t.Run("forged headers on a WebSocket upgrade", func(t *testing.T) {
+		req := forge(g.wsUpgrade(t, "/r/ws"))
+		resp, conn, _ := g.wsDial(t, req)
+		if conn == nil {
+			t.Fatalf("upgrade = %d, want 101", resp.StatusCode)
+		}
+		if resp.Header.Get("X-Seen-App-Id") != "" || resp.Header.Get("X-Seen-Api-Id") != "route/ws" {
+			t.Errorf("backend saw app %q api %q, want none and route/ws", resp.Header.Get("X-Seen-App-Id"), resp.Header.Get("X-Seen-Api-Id"))
+		}
+	})
+	t.Run("x-apig headers with underscores are refused", func(t *testing.T) {
+		// The strip's regex matches dashes only; Envoy refuses names with
+		// underscores (headers_with_underscores_action: REJECT_REQUEST)
+		// before a backend could read one as x-apig-* (CGI-style servers
+		// map both to HTTP_X_APIG_...).
+		for _, c := range []*http.Client{g.client, h2cClient()} {
+			req := g.request(t, "GET", "/public", nil)
+			req.Header["X_Apig_App_Id"] = []string{"forged-app"}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Logf("GET /public with X_Apig_App_Id: %v (the stream is reset)", err)
+				continue
+			}
+			t.Logf("GET /public with X_Apig_App_Id over %s: %d", resp.Proto, resp.StatusCode)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("GET /public with X_Apig_App_Id over %s = %d %s, want 400 from Envoy", resp.Proto, resp.StatusCode, b)
 			}
 		}
 	})
