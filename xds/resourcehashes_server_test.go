@@ -91,12 +91,11 @@ func TestResourceHashesAfterRefusedPrepare(t *testing.T) {
 	}
 	checkServedAsFresh(t, "after a refused Prepare", s, c)
 	// Enough refused and served changes for the layers to be flattened.
-	last := c
 	for step := range 2 * maxHashLayers {
 		if _, err := s.Prepare(ctx, backendSnapshot(t, n, map[int]int{step % n: 7000 + step})); err != nil {
 			t.Fatal(err)
 		}
-		last = backendSnapshot(t, n, map[int]int{(step + 1) % n: 8000 + step})
+		last := backendSnapshot(t, n, map[int]int{(step + 1) % n: 8000 + step})
 		if err := s.Publish(ctx, last); err != nil {
 			t.Fatal(err)
 		}
