@@ -78,14 +78,7 @@ func TestResourceHashesFollowChanges(t *testing.T) {
 		cl = slices.Clone(cl)
 		cl[i] = retimed(cl[i], time.Duration(1+step%2)*time.Second)
 		lastEntries := allEntries(last.resources)
-		v, err := with(cl).validatePlans(last.valid, last.vhosts, last.resources, nil, last.lists)
-		if err != nil {
-			t.Fatal(err)
-		}
-		scratch, err := with(cl).validatePlans(&validSet{}, nil, nil, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		v, scratch := validateOverAndFromScratch(t, with(cl), last)
 		if got, want := inUse(v), allEntries(scratch.resources); !maps.Equal(got, want) {
 			t.Fatalf("step %d: the resources in use are not those of a validation from scratch (%d, want %d)", step, len(got), len(want))
 		}
@@ -138,14 +131,7 @@ func TestResourceHashesBoundedByWholeChanges(t *testing.T) {
 			next[i] = c
 		}
 		cl = next
-		v, err := with(cl).validatePlans(last.valid, last.vhosts, last.resources, nil, last.lists)
-		if err != nil {
-			t.Fatal(err)
-		}
-		scratch, err := with(cl).validatePlans(&validSet{}, nil, nil, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		v, scratch := validateOverAndFromScratch(t, with(cl), last)
 		want := allEntries(scratch.resources)
 		if got := inUse(v); !maps.Equal(got, want) {
 			t.Fatalf("step %d: the resources in use are not those of a validation from scratch (%d, want %d)", step, len(got), len(want))
@@ -159,4 +145,18 @@ func TestResourceHashesBoundedByWholeChanges(t *testing.T) {
 		}
 		last = v
 	}
+}
+
+// validateOverAndFromScratch validates r over last (as a Prepare after
+// last does) and from scratch, for comparison.
+func validateOverAndFromScratch(t *testing.T, r *Resources, last *validation) (over, scratch *validation) {
+	t.Helper()
+	over, err := r.validatePlans(last.valid, last.vhosts, last.resources, nil, last.lists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scratch, err = r.validatePlans(&validSet{}, nil, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	return over, scratch
 }

@@ -25,17 +25,27 @@ func gcPercent() int {
 // can raise.
 var gcHeld [][]byte
 
+// keepLiveHeap sets the GC percentage to 100 and keeps 32 MiB live for
+// the test, both undone at its end.
+func keepLiveHeap(t *testing.T) {
+	t.Helper()
+	old := debug.SetGCPercent(100)
+	for range 32 {
+		gcHeld = append(gcHeld, make([]byte, 1<<20))
+	}
+	runtime.GC()
+	t.Cleanup(func() {
+		gcHeld = nil
+		debug.SetGCPercent(old)
+	})
+}
+
 // TestReloadHoldsCollection: the sinks of a reload run with the heap goal
 // raised (gcpace.Hold), and the GC percentage is the original once the
 // load returns, whether the configuration is accepted, refused by a sink
 // or does not parse; Prime (the first load) is not held.
 func TestReloadHoldsCollection(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	for range 32 {
-		gcHeld = append(gcHeld, make([]byte, 1<<20))
-	}
-	defer func() { gcHeld = nil }()
-	runtime.GC()
+	keepLiveHeap(t)
 
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	write(t, path, cfgA)
@@ -86,12 +96,7 @@ func TestReloadHoldsCollection(t *testing.T) {
 // caller) or a load whose context is cancelled while the sink runs does
 // not leave the collection held nor the GC percentage raised.
 func TestReloadReleasesHoldOnPanic(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	for range 32 {
-		gcHeld = append(gcHeld, make([]byte, 1<<20))
-	}
-	defer func() { gcHeld = nil }()
-	runtime.GC()
+	keepLiveHeap(t)
 
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	write(t, path, cfgA)
