@@ -28,9 +28,9 @@ var (
 // descriptor reads it). A header the request does not have is not
 // named for removal: removing it would change nothing upstream, and each
 // name costs Envoy a header-mutation check and a header-map lookup per
-// request (with apigw's xDS configuration, the strip_client_headers early mutation
-// has already removed the client's x-apig-* headers, so the list is
-// usually empty).
+// request (with apigw's xDS configuration, the strip_client_headers early
+// header mutation has already removed the client's x-apig-* headers, so
+// the list is usually empty).
 func (d decision) response(r *request) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	resp := &authv3.CheckResponse{
@@ -39,20 +39,18 @@ func (d decision) response(r *request) *authv3.CheckResponse {
 	}
 	hide := d.dep.api.HideCredentials
 	keepAppCode := hide != nil && !*hide
+	metadata := anonymousMetadata
 	switch d.caller {
 	case nil:
 		ok.Headers = d.dep.headers
-		ok.HeadersToRemove = gatewayRemovals(r, ok.Headers, keepAppCode)
-		if d.dep.metadata {
-			resp.DynamicMetadata = anonymousMetadata
-		}
 	default:
 		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.dep.headers)+len(d.caller.headers))
 		ok.Headers = append(append(ok.Headers, d.dep.headers...), d.caller.headers...)
-		ok.HeadersToRemove = gatewayRemovals(r, ok.Headers, keepAppCode)
-		if d.dep.metadata {
-			resp.DynamicMetadata = d.caller.metadata
-		}
+		metadata = d.caller.metadata
+	}
+	ok.HeadersToRemove = gatewayRemovals(r, ok.Headers, keepAppCode)
+	if d.dep.metadata {
+		resp.DynamicMetadata = metadata
 	}
 	// hide_credentials: unset hides app codes only (done above: the
 	// x-apig- namespace), true every scheme's credential header.
