@@ -1,9 +1,12 @@
 package xds
 
 import (
+	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
+
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/apigwio/apigw/internal/model"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -172,4 +175,49 @@ func stripRegex(t *testing.T, hcm *hcmv3.HttpConnectionManager) *regexp.Regexp {
 		t.Fatalf("mutations %v, want one remove_on_match", cfg.GetMutations())
 	}
 	return regexp.MustCompile("^(?:" + cfg.GetMutations()[0].GetRemoveOnMatch().GetKeyMatcher().GetSafeRegex().GetRegex() + ")$")
+}
+
+// TestBackendClustersDropTrailers: the early strip removes the client's
+// x-apig-* headers, not its request trailers. Those never reach a backend
+// because backends are spoken to over HTTP/1.1 and Envoy's HTTP/1 codec
+// drops proxied trailers unless enable_trailers is set; the listener's
+// HTTP/1 codec does not read them either. A backend protocol that forwards
+// trailers (HTTP/2, gRPC, enable_trailers) needs the strip extended to
+// request trailers first (header_mutation's request_trailers_mutations),
+// and this test fails until it is. The real-Envoy check is the e2e test
+// "forged x-apig trailers never reach the backend".
+func TestBackendClustersDropTrailers(t *testing.T) {
+	inputs, err := filepath.Glob("testdata/*.input.yaml")
+	if err != nil || len(inputs) == 0 {
+		t.Fatalf("no inputs: %v", err)
+	}
+	for _, in := range inputs {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			res := translate(t, load(t, in))
+			if hcmOf(t, res).GetHttpProtocolOptions().GetEnableTrailers() {
+				t.Error("the listener reads HTTP/1 request trailers")
+			}
+			for _, c := range res.Clusters {
+				if c.GetName() == AuthzCluster {
+					continue // apigw's own gRPC service, not a backend
+				}
+				if c.GetHttp2ProtocolOptions() != nil || c.GetHttpProtocolOptions().GetEnableTrailers() {
+					t.Errorf("cluster %s forwards trailers (deprecated protocol fields)", c.GetName())
+				}
+				packed, ok := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey]
+				if !ok {
+					continue
+				}
+				var o upstreamhttpv3.HttpProtocolOptions
+				if err := packed.UnmarshalTo(&o); err != nil {
+					t.Fatalf("cluster %s: %v", c.GetName(), err)
+				}
+				explicit := o.GetExplicitHttpConfig()
+				if explicit == nil || explicit.GetHttp2ProtocolOptions() != nil || explicit.GetHttp3ProtocolOptions() != nil ||
+					explicit.GetHttpProtocolOptions().GetEnableTrailers() {
+					t.Errorf("cluster %s may forward request trailers: %v", c.GetName(), &o)
+				}
+			}
+		})
+	}
 }

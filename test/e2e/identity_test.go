@@ -172,6 +172,56 @@ func testForgedHeaders(t *testing.T, g *gateway) {
 			checkNoForged(t, "GET /public over "+resp.Proto, r.Headers, map[string]string{"x-apig-api-id": "e2e/public", "x-apig-stage": "RELEASE"})
 		}
 	})
+	t.Run("forged x-apig trailers never reach the backend", func(t *testing.T) {
+		// The early strip sees headers only. Request trailers reach a
+		// backend only where the upstream codec forwards them: backends
+		// are HTTP/1.1, whose codec drops proxied trailers unless
+		// enable_trailers is set (TestBackendClustersDropTrailers keeps
+		// it unset).
+		for _, tc := range []struct {
+			what   string
+			client *http.Client
+		}{
+			{"HTTP/1.1 chunked", g.client},
+			{"HTTP/2", h2cClient()},
+		} {
+			pr, pw := io.Pipe()
+			req := g.request(t, "POST", "/upload", nil)
+			req.Body, req.ContentLength = pr, -1
+			trailers := http.Header{"X-Apig-App-Id": {"forged-app"}, "X-Apig-Api-Id": {"forged/api"}, "X-Apig-Context-Role": {"admin"}, "X-Checksum": {"abc"}}
+			req.Trailer = http.Header{}
+			for k := range trailers {
+				req.Trailer[k] = nil
+			}
+			go func() {
+				_, _ = pw.Write([]byte(`{"upload":1}`))
+				for k, v := range trailers {
+					req.Trailer[k] = v
+				}
+				pw.Close()
+			}()
+			resp, err := tc.client.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.what, err)
+			}
+			var r echoserver.Response
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || err != nil || r.Body != `{"upload":1}` {
+				t.Fatalf("POST /upload with trailers over %s = %d %v (body %q), want 200 from the backend with the body", resp.Proto, resp.StatusCode, err, r.Body)
+			}
+			if tc.client != g.client && resp.ProtoMajor != 2 {
+				t.Errorf("%s: answered over %s", tc.what, resp.Proto)
+			}
+			for k, v := range r.Trailers {
+				if strings.HasPrefix(k, "x-apig") {
+					t.Errorf("%s: backend got the client's trailer %s = %q", tc.what, k, v)
+				}
+			}
+			t.Logf("%s: trailers the backend got: %v", tc.what, r.Trailers)
+			checkNoForged(t, "POST /upload with trailers over "+resp.Proto, r.Headers, map[string]string{"x-apig-api-id": "e2e/upload", "x-apig-stage": "RELEASE"})
+		}
+	})
 	t.Run("forged headers on a WebSocket upgrade", func(t *testing.T) {
 		req := forge(g.wsUpgrade(t, "/r/ws"))
 		resp, conn, _ := g.wsDial(t, req)

@@ -44,6 +44,9 @@ type Response struct {
 	// Headers are every request header, names lower-cased, several values
 	// joined with ", ". "host" is the Host header.
 	Headers map[string]string `json:"headers"`
+	// Trailers are the request trailers that arrived after the body,
+	// names lower-cased, several values joined with ", ".
+	Trailers map[string]string `json:"trailers,omitempty"`
 	// Body is the first MaxBodyEcho bytes of the request body.
 	Body string `json:"body"`
 	// BodySize is the length of the whole body.
@@ -75,6 +78,15 @@ func Handler(name string) http.Handler {
 
 		body, size, err := readBody(w, r)
 		resp.Body, resp.BodySize, resp.BodyTruncated = string(body), size, size > int64(len(body))
+		for k, v := range r.Trailer { // filled once the body is read
+			if len(v) == 0 {
+				continue // declared in the Trailer header, never sent
+			}
+			if resp.Trailers == nil {
+				resp.Trailers = make(map[string]string, len(r.Trailer))
+			}
+			resp.Trailers[strings.ToLower(k)] = strings.Join(v, ", ")
+		}
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {

@@ -131,3 +131,56 @@ func TestOverHTTP(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+func TestEchoTrailers(t *testing.T) {
+	srv := httptest.NewServer(Handler("release"))
+	defer srv.Close()
+	tests := []struct {
+		name     string
+		trailers http.Header // declared and sent
+		declared []string    // declared only
+		want     map[string]string
+	}{
+		{name: "none", want: nil},
+		{name: "sent", trailers: http.Header{"X-Checksum": {"abc"}, "X-Apig-App-Id": {"a", "b"}},
+			want: map[string]string{"x-checksum": "abc", "x-apig-app-id": "a, b"}},
+		{name: "declared, never sent", declared: []string{"X-Late"}, want: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			req, _ := http.NewRequest("POST", srv.URL+"/t", pr)
+			req.Trailer = http.Header{}
+			for k := range tc.trailers {
+				req.Trailer[k] = nil
+			}
+			for _, k := range tc.declared {
+				req.Trailer[k] = nil
+			}
+			go func() {
+				_, _ = pw.Write([]byte("body"))
+				for k, v := range tc.trailers {
+					req.Trailer[k] = v // read by the transport after the body's EOF
+				}
+				pw.Close()
+			}()
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var r Response
+			if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Body != "body" || len(r.Trailers) != len(tc.want) {
+				t.Fatalf("body %q trailers %v, want %v", r.Body, r.Trailers, tc.want)
+			}
+			for k, v := range tc.want {
+				if r.Trailers[k] != v {
+					t.Errorf("trailer %s = %q, want %q", k, r.Trailers[k], v)
+				}
+			}
+		})
+	}
+}
