@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -212,8 +213,8 @@ func TestStaticEnvoyConfig(t *testing.T) {
 	defer backend.Close()
 	backendPort := backend.Listener.Addr().(*net.TCPAddr).Port
 
-	ports := freePorts(t, 4)
-	grpcPort, adminPort, listenerPort, envoyAdmin := ports[0], ports[1], ports[2], ports[3]
+	ports := freePorts(t, 2)
+	grpcPort, adminPort := ports[0], ports[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := server.Start(ctx, server.Options{
@@ -228,41 +229,7 @@ func TestStaticEnvoyConfig(t *testing.T) {
 	}
 	defer srv.Shutdown()
 
-	cfg := staticConfig(t, map[int]int{10080: listenerPort, 18000: grpcPort, 18080: backendPort, 9901: envoyAdmin})
-	dir := t.TempDir()
-	path := filepath.Join(dir, "envoy.yaml")
-	if err := os.WriteFile(path, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "envoy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	// The static listener binds 0.0.0.0 (as in the guide); the test talks
-	// to it on loopback.
-	cmd := newEnvoyCmd(bin, path, logFile)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("Envoy log:\n%s", b)
-			}
-		}
-	}()
-
+	listenerPort, exited := startStaticEnvoy(t, bin, grpcPort, backendPort)
 	g := &gateway{envoyPort: listenerPort, client: &http.Client{Timeout: requestTimeout}}
 	url := fmt.Sprintf("http://127.0.0.1:%d/hello", listenerPort)
 	sign := func() *http.Request {
@@ -292,6 +259,85 @@ func TestStaticEnvoyConfig(t *testing.T) {
 		t.Errorf("backend saw the forged x-apig-context-role %q", v)
 	}
 	g.expectError(t, mustRequest(t, "GET", url, nil), http.StatusUnauthorized, "APIG.0303")
+}
+
+// startStaticEnvoy runs Envoy on the guide's static configuration with
+// the listener and admin ports picked here, stopped at the test's end. It
+// starts Envoy again on other ports, at most envoyBindAttempts times, when
+// another process bound a picked port first. It returns the listener port
+// and a channel that receives Envoy's exit (put back by whoever reads it).
+func startStaticEnvoy(t *testing.T, bin string, grpcPort, backendPort int) (int, chan error) {
+	t.Helper()
+	dir := t.TempDir()
+	for attempt := 1; ; attempt++ {
+		ports := freePorts(t, 2)
+		listenerPort, envoyAdmin := ports[0], ports[1]
+		cfg := staticConfig(t, map[int]int{10080: listenerPort, 18000: grpcPort, 18080: backendPort, 9901: envoyAdmin})
+		path := filepath.Join(dir, fmt.Sprintf("envoy-%d.yaml", attempt))
+		if err := os.WriteFile(path, cfg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		logPath := filepath.Join(dir, fmt.Sprintf("envoy-%d.log", attempt))
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { logFile.Close() })
+		// The static listener binds 0.0.0.0 (as in the guide); the test
+		// talks to it on loopback.
+		cmd := newEnvoyCmd(bin, path, logFile)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			if t.Failed() {
+				if b, err := os.ReadFile(logPath); err == nil {
+					t.Logf("Envoy log:\n%s", b)
+				}
+			}
+		})
+		if !staticEnvoyCouldNotBind(t, envoyAdmin, exited, logPath) {
+			return listenerPort, exited
+		}
+		if attempt == envoyBindAttempts {
+			t.Fatalf("Envoy could not bind its ports in %d attempts", attempt)
+		}
+		t.Logf("Envoy could not bind (another process took a port): starting it again on other ports")
+	}
+}
+
+// staticEnvoyCouldNotBind waits (bounded) until Envoy's admin /ready
+// answers or Envoy exits; it reports true when Envoy exited because a port
+// was taken. Any other exit is left to the caller, which sees it on exited.
+func staticEnvoyCouldNotBind(t *testing.T, adminPort int, exited chan error, logPath string) bool {
+	t.Helper()
+	client := &http.Client{Timeout: requestTimeout}
+	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort)
+	deadline := time.Now().Add(envoyReadyTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			exited <- err
+			log, _ := os.ReadFile(logPath)
+			return strings.Contains(string(log), "cannot bind")
+		default:
+		}
+		if resp, err := client.Get(ready); err == nil {
+			resp.Body.Close()
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
 }
 
 // earlyStrip returns the configuration of the connection manager's
