@@ -3,7 +3,10 @@ package server
 import (
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/apigwio/apigw/internal/gcpace"
 )
@@ -18,29 +21,43 @@ import (
 // the collection then ended just as the next change began and overlapped
 // it whenever it ran long, which made the slowest change of each run
 // (~1 s against a ~0.6 s median). The collection is due because of the
-// change just served, so it runs as soon as that change is out: the
-// delay only lets the xDS streams send it (the Check side switched when
-// the load ended; the route configuration reaches a delta client ~0.1-0.15
-// s later at 100,000 APIs), and a burst of loads less than this apart
-// still pays for one release.
+// change just served, so it runs as soon as that change is out: once the
+// load ended (the Check side switched) and the gRPC streams sent it (the
+// route configuration, ~105 MB at 100,000 APIs, reaches a delta client
+// ~0.1-0.15 s after the load; a collection taking both processors then
+// would slow its send and the client's decoding). A burst of loads less
+// than this apart still pays for one release.
 const releaseDelay = 200 * time.Millisecond
+
+// maxSendWait bounds how long the release waits for gRPC stream sends
+// after the delay: a client that stops reading (a stuck Envoy) blocks its
+// send for as long as its stream lives.
+const maxSendWait = 2 * time.Second
 
 // memoryRelease returns the memory freed by loads to the operating system
 // once no other load followed for its delay, and never while a reload runs.
+//
+// It also waits while a gRPC stream sends a message (the xDS responses:
+// stream reports them), for at most maxSendWait after its delay.
 type memoryRelease struct {
-	delay time.Duration
+	delay, maxSendWait time.Duration
 	// held reports whether a reload runs (gcpace.Held); free returns the
 	// memory (debug.FreeOSMemory). Tests replace them.
 	held func() bool
 	free func()
 
+	// sending counts the stream sends under way.
+	sending atomic.Int64
+
 	mu    sync.Mutex
 	timer *time.Timer
+	// armed is when soon last armed the timer.
+	armed time.Time
 }
 
 // newMemoryRelease returns the process's memory release.
 func newMemoryRelease() *memoryRelease {
-	return &memoryRelease{delay: releaseDelay, held: gcpace.Held, free: debug.FreeOSMemory}
+	return &memoryRelease{delay: releaseDelay, maxSendWait: maxSendWait, held: gcpace.Held, free: debug.FreeOSMemory}
 }
 
 // soon (re)arms the release: it runs once no other call followed for the
@@ -51,22 +68,45 @@ func (m *memoryRelease) soon() {
 	if m.timer != nil {
 		m.timer.Stop()
 	}
+	m.armed = time.Now()
 	m.timer = time.AfterFunc(m.delay, m.run)
 }
 
-// run releases the memory unless a reload is running: then it waits for
-// the delay again (a reload that is accepted arms it anew, one that is
-// refused does not).
+// run releases the memory unless a reload is running (a reload that is
+// accepted arms it anew, one that is refused does not) or a stream is
+// sending (for at most maxSendWait after the delay): then it waits for
+// the delay again.
 func (m *memoryRelease) run() {
-	if m.held() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.timer != nil {
-			m.timer.Reset(m.delay)
-		}
-		return
+	m.mu.Lock()
+	wait := m.held() || m.sending.Load() > 0 && time.Since(m.armed) < m.delay+m.maxSendWait
+	if wait && m.timer != nil {
+		m.timer.Reset(m.delay)
 	}
-	m.free()
+	m.mu.Unlock()
+	if !wait {
+		// Not under mu: soon, called by the next load, does not wait
+		// for the collection.
+		m.free()
+	}
+}
+
+// stream is a gRPC stream interceptor that counts the stream's sends
+// under way (the release waits for them).
+func (m *memoryRelease) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &countedStream{ServerStream: ss, sending: &m.sending})
+}
+
+// countedStream counts its SendMsg calls under way in sending.
+type countedStream struct {
+	grpc.ServerStream
+	sending *atomic.Int64
+}
+
+// SendMsg sends m as the wrapped stream does, counted.
+func (s *countedStream) SendMsg(m any) error {
+	s.sending.Add(1)
+	defer s.sending.Add(-1)
+	return s.ServerStream.SendMsg(m)
 }
 
 // stop cancels a pending release.

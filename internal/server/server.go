@@ -296,7 +296,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	grpcOpts = append(grpcOpts,
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recovery.unary}, o.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(s.recovery.stream))
+		grpc.ChainStreamInterceptor(s.recovery.stream, s.release.stream))
 	s.grpc = grpc.NewServer(grpcOpts...)
 	if pooledCheckRequests {
 		grpccodec.RegisterAuthorization(s.grpc, s.authz)
