@@ -25,9 +25,22 @@ import (
 // load ended (the Check side switched) and the gRPC streams sent it (the
 // route configuration, ~105 MB at 100,000 APIs, reaches a delta client
 // ~0.1-0.15 s after the load; a collection taking both processors then
-// would slow its send and the client's decoding). A burst of loads less
-// than this apart still pays for one release.
+// would slow its send and the client's decoding). Loads in a burst wait
+// longer (burstGap).
 const releaseDelay = 200 * time.Millisecond
+
+// burstGap and burstDelay: a load less than burstGap after the previous
+// one is part of a burst (an operator saving again, or reloadbench's
+// changes at 10,000 APIs, ~0.6 s apart), and its release waits
+// burstDelay, so that a burst pays for one release after it, as before
+// (each release returns the pages the next load then faults in again: at
+// 10,000 APIs a release after every change 0.6 s apart cost ~5-20 ms of
+// median). A lone load, or one of a slower rhythm (~1.9 s apart at 100,000
+// APIs), is released after releaseDelay.
+const (
+	burstGap   = time.Second
+	burstDelay = time.Second
+)
 
 // maxSendWait bounds how long the release waits for gRPC stream sends
 // after the delay: a client that stops reading (a stuck Envoy) blocks its
@@ -41,6 +54,8 @@ const maxSendWait = 2 * time.Second
 // stream reports them), for at most maxSendWait after its delay.
 type memoryRelease struct {
 	delay, maxSendWait time.Duration
+	// burstGap and burstDelay: see the constants.
+	burstGap, burstDelay time.Duration
 	// held reports whether a reload runs (gcpace.Held); free returns the
 	// memory (debug.FreeOSMemory). Tests replace them.
 	held func() bool
@@ -51,25 +66,32 @@ type memoryRelease struct {
 
 	mu    sync.Mutex
 	timer *time.Timer
-	// armed is when soon last armed the timer.
+	// armed is when soon last armed the timer, wait the delay it chose.
 	armed time.Time
+	wait  time.Duration
 }
 
 // newMemoryRelease returns the process's memory release.
 func newMemoryRelease() *memoryRelease {
-	return &memoryRelease{delay: releaseDelay, maxSendWait: maxSendWait, held: gcpace.Held, free: debug.FreeOSMemory}
+	return &memoryRelease{delay: releaseDelay, maxSendWait: maxSendWait, burstGap: burstGap, burstDelay: burstDelay,
+		held: gcpace.Held, free: debug.FreeOSMemory}
 }
 
 // soon (re)arms the release: it runs once no other call followed for the
-// delay.
+// delay (burstDelay when the previous call was less than burstGap ago).
 func (m *memoryRelease) soon() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.timer != nil {
 		m.timer.Stop()
 	}
-	m.armed = time.Now()
-	m.timer = time.AfterFunc(m.delay, m.run)
+	now := time.Now()
+	m.wait = m.delay
+	if !m.armed.IsZero() && now.Sub(m.armed) < m.burstGap {
+		m.wait = m.burstDelay
+	}
+	m.armed = now
+	m.timer = time.AfterFunc(m.wait, m.run)
 }
 
 // run releases the memory unless a reload is running (a reload that is
@@ -78,9 +100,9 @@ func (m *memoryRelease) soon() {
 // the delay again.
 func (m *memoryRelease) run() {
 	m.mu.Lock()
-	wait := m.held() || m.sending.Load() > 0 && time.Since(m.armed) < m.delay+m.maxSendWait
+	wait := m.held() || m.sending.Load() > 0 && time.Since(m.armed) < m.wait+m.maxSendWait
 	if wait && m.timer != nil {
-		m.timer.Reset(m.delay)
+		m.timer.Reset(m.wait)
 	}
 	m.mu.Unlock()
 	if !wait {

@@ -109,6 +109,38 @@ func TestMemoryRelease(t *testing.T) {
 	}
 }
 
+// TestMemoryReleaseBurst checks which delay a load's release waits: the
+// short one for a lone load or one of a slow rhythm, burstDelay for a load
+// soon after another (a burst pays for one release after it).
+func TestMemoryReleaseBurst(t *testing.T) {
+	const short, long = time.Hour, 2 * time.Hour
+	tests := []struct {
+		name string
+		// previous is how long ago the previous load armed the release
+		// (0: none).
+		previous time.Duration
+		want     time.Duration
+	}{
+		{name: "the first load", want: short},
+		{name: "a load soon after another", previous: time.Millisecond, want: long},
+		{name: "a load long after another", previous: 2 * time.Minute, want: short},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &memoryRelease{delay: short, burstGap: time.Minute, burstDelay: long,
+				held: func() bool { return false }, free: func() { t.Error("released") }}
+			if tt.previous > 0 {
+				m.armed = time.Now().Add(-tt.previous)
+			}
+			m.soon()
+			defer m.stop()
+			if m.wait != tt.want {
+				t.Errorf("waits %v, want %v", m.wait, tt.want)
+			}
+		})
+	}
+}
+
 // blockingStream is a grpc.ServerStream whose SendMsg blocks until
 // unblock receives or closes.
 type blockingStream struct {
