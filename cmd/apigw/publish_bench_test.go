@@ -155,8 +155,8 @@ func BenchmarkPublishToReplicas(b *testing.B) {
 		}
 		rels := restrictBench(b, gw, "BETA") // what apigw publish validates and writes
 		// Publishes are not back to back: by default 1.2 s apart, so the
-		// replicas have returned the memory the previous apply freed (a
-		// second after it, server.releaseMemorySoon) and the publish pays
+		// replicas have returned the memory the previous apply freed
+		// (0.2 s after it, server.releaseDelay) and the publish pays
 		// for faulting it in again, as a publish after a quiet time does.
 		time.Sleep(gap)
 		for len(pushes) > 0 {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,7 +36,6 @@ import (
 	"github.com/apigwio/apigw/authz/quota"
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/config/reload"
-	"github.com/apigwio/apigw/internal/gcpace"
 	"github.com/apigwio/apigw/internal/grpccodec"
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/internal/parallel"
@@ -92,7 +90,7 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 	}
 	s.authz.Committed()
 	commitLimits()
-	s.releaseMemorySoon()
+	s.release.soon()
 	// /debug/config's summary of the new configuration (~20 ms of CPU at
 	// 100,000 APIs) is made now, once Check and Envoy have it and before
 	// the reloader makes it current, so that the admin port answers with
@@ -100,42 +98,6 @@ func (s *Server) apply(ctx context.Context, snap *model.Snapshot, x XDS) error {
 	// same time as a reload.
 	s.views.Prepare(snap)
 	return nil
-}
-
-// releaseDelay is how long after the last load the memory it freed is
-// returned to the operating system.
-const releaseDelay = time.Second
-
-// releaseMemorySoon returns the memory freed by a load to the operating
-// system once no other load followed for releaseDelay. Loading parses and
-// translates the whole file (the first time) or part of it, and the
-// garbage of that is far larger than what the service then allocates
-// between collections; the Go runtime hands such pages back only slowly,
-// so without this the RSS stays at the load's peak (measured in
-// docs/performance.md). The cost is one forced collection per burst of
-// reloads, off the reload's path.
-func (s *Server) releaseMemorySoon() {
-	s.releaseMu.Lock()
-	defer s.releaseMu.Unlock()
-	if s.releaseTimer != nil {
-		s.releaseTimer.Stop()
-	}
-	s.releaseTimer = time.AfterFunc(releaseDelay, s.releaseMemory)
-}
-
-// releaseMemory returns freed memory to the operating system, unless a
-// reload is running (gcpace.Held): then it waits for releaseDelay again
-// (a reload that is accepted arms it anew, one that is refused does not).
-func (s *Server) releaseMemory() {
-	if gcpace.Held() {
-		s.releaseMu.Lock()
-		defer s.releaseMu.Unlock()
-		if s.releaseTimer != nil {
-			s.releaseTimer.Reset(releaseDelay)
-		}
-		return
-	}
-	debug.FreeOSMemory()
 }
 
 // XDS is the xDS side as the server wires it (implemented by xds.Server).
@@ -226,15 +188,19 @@ type Server struct {
 	recovery *recovery
 	adminLis net.Listener
 	ready    atomic.Bool
-	// releaseTimer returns freed memory after a load (releaseMemorySoon).
+	// release returns the memory freed by a load to the operating system
+	// soon after it (loading parses and translates the whole file the
+	// first time, part of it on a change, and the garbage of that is far
+	// larger than what the service then allocates between collections;
+	// the Go runtime hands such pages back only slowly, so without this
+	// the RSS stays at the load's peak, measured in docs/performance.md).
+	release *memoryRelease
 	// views are /debug/config's views of the configuration, prepared
 	// after each reload.
-	views        admin.ConfigViews
-	releaseMu    sync.Mutex
-	releaseTimer *time.Timer
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
-	errs         chan error
+	views  admin.ConfigViews
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
 }
 
 // Start loads the configuration, starts listening and serves in the
@@ -253,7 +219,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	} else if interval < 0 {
 		interval = 0
 	}
-	s := &Server{opts: o, log: o.Logger, errs: make(chan error, 2)}
+	s := &Server{opts: o, log: o.Logger, errs: make(chan error, 2), release: newMemoryRelease()}
 	var err error
 	s.reloader = reload.New(o.ConfigPath, config.Options{GRPCAddress: o.GRPCAddress, AdminAddress: o.AdminAddress}, interval, s.log,
 		func(ctx context.Context, snap *model.Snapshot) error { return s.apply(ctx, snap, o.XDS) })
@@ -330,7 +296,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	grpcOpts = append(grpcOpts,
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recovery.unary}, o.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(s.recovery.stream))
+		grpc.ChainStreamInterceptor(s.recovery.stream, s.release.stream))
 	s.grpc = grpc.NewServer(grpcOpts...)
 	if pooledCheckRequests {
 		grpccodec.RegisterAuthorization(s.grpc, s.authz)
@@ -422,7 +388,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// From now on a reload leaves a processor for the servers.
 	parallel.KeepOneFree()
 	go s.views.Prepare(snap)
-	s.releaseMemorySoon()
+	s.release.soon()
 	// One line per listener, with the bound address (the real port when :0
 	// was asked), once both serve.
 	services := "ext_authz Check, rate limit, health"
@@ -593,11 +559,7 @@ func (s *Server) Reloader() *reload.Reloader { return s.reloader }
 // shutdown timeout (then cuts them), and returns when everything stopped.
 func (s *Server) Shutdown() {
 	s.ready.Store(false)
-	s.releaseMu.Lock()
-	if s.releaseTimer != nil {
-		s.releaseTimer.Stop()
-	}
-	s.releaseMu.Unlock()
+	s.release.stop()
 	s.health.Shutdown() // health checks now answer NOT_SERVING
 	s.cancel()
 	done := make(chan struct{})
