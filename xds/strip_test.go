@@ -201,7 +201,7 @@ func TestBackendClustersDropTrailers(t *testing.T) {
 				if c.GetName() == AuthzCluster {
 					continue // apigw's own gRPC service, not a backend
 				}
-				if c.GetHttp2ProtocolOptions() != nil || c.GetHttpProtocolOptions().GetEnableTrailers() {
+				if c.GetHttp2ProtocolOptions() != nil || c.GetHttpProtocolOptions().GetEnableTrailers() { //nolint:staticcheck // the deprecated fields still configure Envoy: checked on purpose
 					t.Errorf("cluster %s forwards trailers (deprecated protocol fields)", c.GetName())
 				}
 				packed, ok := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey]
