@@ -201,7 +201,8 @@ func TestBackendClustersDropTrailers(t *testing.T) {
 				if c.GetName() == AuthzCluster {
 					continue // apigw's own gRPC service, not a backend
 				}
-				if c.GetHttp2ProtocolOptions() != nil || c.GetHttpProtocolOptions().GetEnableTrailers() { //nolint:staticcheck // the deprecated fields still configure Envoy: checked on purpose
+				// Deprecated, still honoured by Envoy: checked on purpose.
+				if c.GetHttp2ProtocolOptions() != nil || c.GetHttpProtocolOptions().GetEnableTrailers() { //nolint:staticcheck // SA1019
 					t.Errorf("cluster %s forwards trailers (deprecated protocol fields)", c.GetName())
 				}
 				packed, ok := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey]

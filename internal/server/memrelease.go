@@ -69,6 +69,10 @@ type memoryRelease struct {
 	// armed is when soon last armed the timer, wait the delay it chose.
 	armed time.Time
 	wait  time.Duration
+	// stopped is set by stop: nothing is armed or released after it (a
+	// reload that ends during Shutdown calls soon after stop, and a
+	// release whose timer fired as stop came would re-arm it).
+	stopped bool
 }
 
 // newMemoryRelease returns the process's memory release.
@@ -82,6 +86,9 @@ func newMemoryRelease() *memoryRelease {
 func (m *memoryRelease) soon() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.stopped {
+		return
+	}
 	if m.timer != nil {
 		m.timer.Stop()
 	}
@@ -100,6 +107,10 @@ func (m *memoryRelease) soon() {
 // the delay again.
 func (m *memoryRelease) run() {
 	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
 	wait := m.held() || m.sending.Load() > 0 && time.Since(m.armed) < m.wait+m.maxSendWait
 	if wait && m.timer != nil {
 		m.timer.Reset(m.wait)
@@ -131,10 +142,11 @@ func (s *countedStream) SendMsg(m any) error {
 	return s.ServerStream.SendMsg(m)
 }
 
-// stop cancels a pending release.
+// stop cancels a pending release; soon does nothing after it.
 func (m *memoryRelease) stop() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.stopped = true
 	if m.timer != nil {
 		m.timer.Stop()
 	}

@@ -141,6 +141,37 @@ func TestMemoryReleaseBurst(t *testing.T) {
 	}
 }
 
+// TestMemoryReleaseAfterStop checks that nothing is armed or released
+// after stop: neither by a load that ends during Shutdown (soon after
+// stop) nor by a release whose timer fired as stop came and that finds a
+// reload running (run after stop would re-arm its timer).
+func TestMemoryReleaseAfterStop(t *testing.T) {
+	tests := []struct {
+		name string
+		// after is what runs once stop returned.
+		after func(m *memoryRelease)
+	}{
+		{name: "a load after stop", after: (*memoryRelease).soon},
+		{name: "a release due as stop came, a reload running", after: (*memoryRelease).run},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &memoryRelease{delay: time.Hour, burstGap: time.Minute, burstDelay: time.Hour,
+				held: func() bool { return true }, free: func() { t.Error("released after stop") }}
+			m.soon()
+			first := m.timer
+			m.stop()
+			tt.after(m)
+			if m.timer != first {
+				t.Fatal("a new timer was armed after stop")
+			}
+			if m.timer.Stop() {
+				t.Fatal("the timer was armed again after stop")
+			}
+		})
+	}
+}
+
 // blockingStream is a grpc.ServerStream whose SendMsg blocks until
 // unblock receives or closes.
 type blockingStream struct {

@@ -558,7 +558,7 @@ func (g *gateway) waitEnvoyReady(t *testing.T) bool {
 			return false
 		}
 		code, _, body, err := g.do(mustRequest(t, "GET", ready, nil))
-		if err == nil && code == http.StatusOK {
+		if err == nil && envoyLive(code, body) {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -566,6 +566,14 @@ func (g *gateway) waitEnvoyReady(t *testing.T) bool {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// envoyLive reports whether an answer to GET /ready is Envoy's admin
+// saying LIVE. The admin port comes from freePorts, and the process that
+// took it first (the reason for envoyBindAttempts) may be an HTTP server
+// that answers 200 to any path, as the echo backends do.
+func envoyLive(code int, body string) bool {
+	return code == http.StatusOK && strings.TrimSpace(body) == "LIVE"
 }
 
 // envoyExited reports whether Envoy has exited.

@@ -177,38 +177,35 @@ func testForgedHeaders(t *testing.T, g *gateway) {
 		// backend only where the upstream codec forwards them: backends
 		// are HTTP/1.1, whose codec drops proxied trailers unless
 		// enable_trailers is set (TestBackendClustersDropTrailers keeps
-		// it unset).
+		// it unset). /submit is an app route: Check buffers the body,
+		// which over HTTP/2 ends with the trailers, and verifies the
+		// signature over it.
+		body := []byte(`{"upload":1}`)
+		trailers := http.Header{"X-Apig-App-Id": {"forged-app"}, "X-Apig-Api-Id": {"forged/api"}, "X-Apig-Context-Role": {"admin"}, "X-Checksum": {"abc"}}
 		for _, tc := range []struct {
 			what   string
 			client *http.Client
+			req    *http.Request
+			want   map[string]string
 		}{
-			{"HTTP/1.1 chunked", g.client},
-			{"HTTP/2", h2cClient()},
+			{"POST /upload (auth none) over HTTP/1.1 chunked", g.client, g.request(t, "POST", "/upload", nil),
+				map[string]string{"x-apig-api-id": "e2e/upload", "x-apig-stage": "RELEASE"}},
+			{"POST /upload (auth none) over HTTP/2", h2cClient(), g.request(t, "POST", "/upload", nil),
+				map[string]string{"x-apig-api-id": "e2e/upload", "x-apig-stage": "RELEASE"}},
+			{"signed POST /submit (auth app) over HTTP/1.1 chunked", g.client, g.signed(t, "POST", "/submit", body, nil),
+				map[string]string{"x-apig-app-id": appName, "x-apig-app-key": appKey, "x-apig-api-id": "e2e/submit", "x-apig-stage": "RELEASE"}},
+			{"signed POST /submit (auth app) over HTTP/2", h2cClient(), g.signed(t, "POST", "/submit", body, nil),
+				map[string]string{"x-apig-app-id": appName, "x-apig-app-key": appKey, "x-apig-api-id": "e2e/submit", "x-apig-stage": "RELEASE"}},
 		} {
-			pr, pw := io.Pipe()
-			req := g.request(t, "POST", "/upload", nil)
-			req.Body, req.ContentLength = pr, -1
-			trailers := http.Header{"X-Apig-App-Id": {"forged-app"}, "X-Apig-Api-Id": {"forged/api"}, "X-Apig-Context-Role": {"admin"}, "X-Checksum": {"abc"}}
-			req.Trailer = http.Header{}
-			for k := range trailers {
-				req.Trailer[k] = nil
-			}
-			go func() {
-				_, _ = pw.Write([]byte(`{"upload":1}`))
-				for k, v := range trailers {
-					req.Trailer[k] = v
-				}
-				pw.Close()
-			}()
-			resp, err := tc.client.Do(req)
+			resp, err := tc.client.Do(withTrailers(tc.req, body, trailers))
 			if err != nil {
 				t.Fatalf("%s: %v", tc.what, err)
 			}
 			var r echoserver.Response
 			err = json.NewDecoder(resp.Body).Decode(&r)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || err != nil || r.Body != `{"upload":1}` {
-				t.Fatalf("POST /upload with trailers over %s = %d %v (body %q), want 200 from the backend with the body", resp.Proto, resp.StatusCode, err, r.Body)
+			if resp.StatusCode != http.StatusOK || err != nil || r.Body != string(body) {
+				t.Fatalf("%s with trailers = %d %v (body %q), want 200 from the backend with the body", tc.what, resp.StatusCode, err, r.Body)
 			}
 			if tc.client != g.client && resp.ProtoMajor != 2 {
 				t.Errorf("%s: answered over %s", tc.what, resp.Proto)
@@ -219,7 +216,27 @@ func testForgedHeaders(t *testing.T, g *gateway) {
 				}
 			}
 			t.Logf("%s: trailers the backend got: %v", tc.what, r.Trailers)
-			checkNoForged(t, "POST /upload with trailers over "+resp.Proto, r.Headers, map[string]string{"x-apig-api-id": "e2e/upload", "x-apig-stage": "RELEASE"})
+			checkNoForged(t, tc.what+" with trailers", r.Headers, tc.want)
+		}
+	})
+	t.Run("a signed header sent as a trailer is not found", func(t *testing.T) {
+		// Check sees the headers and the body, never the trailers: a
+		// header the signature covers cannot come as a trailer (over
+		// HTTP/2, where Envoy reads them).
+		body := []byte(`{"upload":1}`)
+		req := g.signed(t, "POST", "/submit", body, map[string]string{"X-Order": "42"})
+		req.Header.Del("X-Order")
+		resp, err := h2cClient().Do(withTrailers(req, body, http.Header{"X-Order": {"42"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusUnauthorized || resp.ProtoMajor != 2 {
+			t.Fatalf("signed POST /submit with X-Order as a trailer over %s = %d %v %s, want 401 over HTTP/2", resp.Proto, resp.StatusCode, err, b)
+		}
+		if e := expectErrorBody(t, string(b), "APIG.0303"); !strings.Contains(e.Msg, "signed header not found: x-order") {
+			t.Errorf("error_msg %q, want signed header not found: x-order", e.Msg)
 		}
 	})
 	t.Run("forged headers on a WebSocket upgrade", func(t *testing.T) {
@@ -268,4 +285,23 @@ func testForgedHeaders(t *testing.T, g *gateway) {
 			t.Errorf("GET tc.example.com/ping with forged headers = %d %q %v, want 200 pong", code, body, err)
 		}
 	})
+}
+
+// withTrailers makes req send body chunked (no Content-Length), then
+// trailers after it.
+func withTrailers(req *http.Request, body []byte, trailers http.Header) *http.Request {
+	pr, pw := io.Pipe()
+	req.Body, req.ContentLength = pr, -1
+	req.Trailer = http.Header{}
+	for k := range trailers {
+		req.Trailer[k] = nil
+	}
+	go func() {
+		_, _ = pw.Write(body)
+		for k, v := range trailers {
+			req.Trailer[k] = v
+		}
+		pw.Close()
+	}()
+	return req
 }

@@ -316,14 +316,17 @@ func startStaticEnvoy(t *testing.T, bin string, grpcPort, backendPort int) (int,
 }
 
 // staticEnvoyCouldNotBind waits (bounded) until Envoy's admin /ready
-// answers or Envoy exits; it reports true when Envoy exited because a port
-// was taken. Any other exit is left to the caller, which sees it on exited.
+// says LIVE or Envoy exits; it reports true when Envoy exited because a
+// port was taken. Any other exit is left to the caller, which sees it on
+// exited. Only Envoy's LIVE counts (envoyLive): another process that took
+// the admin port may well be an HTTP server, and its answer is no sign
+// that Envoy started.
 func staticEnvoyCouldNotBind(t *testing.T, adminPort int, exited chan error, logPath string) bool {
 	t.Helper()
 	client := &http.Client{Timeout: requestTimeout}
 	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort)
 	deadline := time.Now().Add(envoyReadyTimeout)
-	for time.Now().Before(deadline) {
+	for {
 		select {
 		case err := <-exited:
 			exited <- err
@@ -331,13 +334,22 @@ func staticEnvoyCouldNotBind(t *testing.T, adminPort int, exited chan error, log
 			return strings.Contains(string(log), "cannot bind")
 		default:
 		}
+		var last string
 		if resp, err := client.Get(ready); err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			return false
+			if envoyLive(resp.StatusCode, string(body)) {
+				return false
+			}
+			last = fmt.Sprintf("%d %q", resp.StatusCode, strings.TrimSpace(string(body)))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Envoy not ready after %v: GET /ready = %s", envoyReadyTimeout, last)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return false
 }
 
 // earlyStrip returns the configuration of the connection manager's
