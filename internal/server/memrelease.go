@@ -42,6 +42,12 @@ const (
 	burstDelay = time.Second
 )
 
+// maxPostpone bounds how long loads in a burst postpone the release: once
+// the oldest load not yet released is this old, the next load is released
+// after the short delay whatever its rhythm (a configuration rewritten
+// every half second would otherwise never return memory).
+const maxPostpone = 30 * time.Second
+
 // maxSendWait bounds how long the release waits for gRPC stream sends
 // after the delay: a client that stops reading (a stuck Envoy) blocks its
 // send for as long as its stream lives.
@@ -54,8 +60,8 @@ const maxSendWait = 2 * time.Second
 // stream reports them), for at most maxSendWait after its delay.
 type memoryRelease struct {
 	delay, maxSendWait time.Duration
-	// burstGap and burstDelay: see the constants.
-	burstGap, burstDelay time.Duration
+	// burstGap, burstDelay and maxPostpone: see the constants.
+	burstGap, burstDelay, maxPostpone time.Duration
 	// held reports whether a reload runs (gcpace.Held); free returns the
 	// memory (debug.FreeOSMemory). Tests replace them.
 	held func() bool
@@ -69,6 +75,9 @@ type memoryRelease struct {
 	// armed is when soon last armed the timer, wait the delay it chose.
 	armed time.Time
 	wait  time.Duration
+	// pending is when the oldest load not yet released armed the
+	// release (zero: none pending).
+	pending time.Time
 	// stopped is set by stop: nothing is armed or released after it (a
 	// reload that ends during Shutdown calls soon after stop, and a
 	// release whose timer fired as stop came would re-arm it).
@@ -78,11 +87,12 @@ type memoryRelease struct {
 // newMemoryRelease returns the process's memory release.
 func newMemoryRelease() *memoryRelease {
 	return &memoryRelease{delay: releaseDelay, maxSendWait: maxSendWait, burstGap: burstGap, burstDelay: burstDelay,
-		held: gcpace.Held, free: debug.FreeOSMemory}
+		maxPostpone: maxPostpone, held: gcpace.Held, free: debug.FreeOSMemory}
 }
 
 // soon (re)arms the release: it runs once no other call followed for the
-// delay (burstDelay when the previous call was less than burstGap ago).
+// delay (burstDelay when the previous call was less than burstGap ago,
+// unless the oldest pending load is maxPostpone old).
 func (m *memoryRelease) soon() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -93,8 +103,11 @@ func (m *memoryRelease) soon() {
 		m.timer.Stop()
 	}
 	now := time.Now()
+	if m.pending.IsZero() {
+		m.pending = now
+	}
 	m.wait = m.delay
-	if !m.armed.IsZero() && now.Sub(m.armed) < m.burstGap {
+	if !m.armed.IsZero() && now.Sub(m.armed) < m.burstGap && now.Sub(m.pending) < m.maxPostpone {
 		m.wait = m.burstDelay
 	}
 	m.armed = now
@@ -114,6 +127,9 @@ func (m *memoryRelease) run() {
 	wait := m.held() || m.sending.Load() > 0 && time.Since(m.armed) < m.wait+m.maxSendWait
 	if wait && m.timer != nil {
 		m.timer.Reset(m.wait)
+	}
+	if !wait {
+		m.pending = time.Time{}
 	}
 	m.mu.Unlock()
 	if !wait {

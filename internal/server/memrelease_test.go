@@ -119,18 +119,25 @@ func TestMemoryReleaseBurst(t *testing.T) {
 		// previous is how long ago the previous load armed the release
 		// (0: none).
 		previous time.Duration
-		want     time.Duration
+		// pendingFor is how long ago the oldest unreleased load armed it
+		// (0: none pending).
+		pendingFor time.Duration
+		want       time.Duration
 	}{
 		{name: "the first load", want: short},
-		{name: "a load soon after another", previous: time.Millisecond, want: long},
-		{name: "a load long after another", previous: 2 * time.Minute, want: short},
+		{name: "a load soon after another", previous: time.Millisecond, pendingFor: time.Second, want: long},
+		{name: "a load long after another", previous: 2 * time.Minute, pendingFor: 2 * time.Minute, want: short},
+		{name: "a burst postponing for maxPostpone", previous: time.Millisecond, pendingFor: 11 * time.Minute, want: short},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := &memoryRelease{delay: short, burstGap: time.Minute, burstDelay: long,
+			m := &memoryRelease{delay: short, burstGap: time.Minute, burstDelay: long, maxPostpone: 10 * time.Minute,
 				held: func() bool { return false }, free: func() { t.Error("released") }}
 			if tt.previous > 0 {
 				m.armed = time.Now().Add(-tt.previous)
+			}
+			if tt.pendingFor > 0 {
+				m.pending = time.Now().Add(-tt.pendingFor)
 			}
 			m.soon()
 			defer m.stop()
@@ -186,4 +193,21 @@ func (s *blockingStream) SendMsg(any) error {
 	close(s.started)
 	<-s.unblock
 	return nil
+}
+
+// TestMemoryReleaseEndsPostponement checks that a release clears the
+// oldest pending load, so the next burst may postpone again, and that a
+// release that waits keeps it.
+func TestMemoryReleaseEndsPostponement(t *testing.T) {
+	for _, held := range []bool{false, true} {
+		released := false
+		m := &memoryRelease{delay: time.Hour, burstGap: time.Minute, burstDelay: time.Hour, maxPostpone: time.Minute,
+			held: func() bool { return held }, free: func() { released = true }}
+		m.soon()
+		m.run()
+		m.stop()
+		if released == held || m.pending.IsZero() != released {
+			t.Errorf("held %v: released %v, pending cleared %v; want a release (and pending cleared) only when not held", held, released, m.pending.IsZero())
+		}
+	}
 }
