@@ -321,8 +321,8 @@ func TestEndToEnd(t *testing.T) {
 			code, _, body, err := g.do(g.request(t, "GET", "/added", nil))
 			return err == nil && code == http.StatusOK && body == "added", body
 		})
-		if g.envoyExited() {
-			t.Errorf("Envoy exited: %v", g.envoyErr)
+		if g.envoy.exited() {
+			t.Errorf("Envoy exited: %v", g.envoy.err)
 		}
 		// What was there still works.
 		g.echoed(t, g.signed(t, "GET", "/hello", nil, nil))

@@ -16,8 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -229,7 +227,7 @@ func TestStaticEnvoyConfig(t *testing.T) {
 	}
 	defer srv.Shutdown()
 
-	listenerPort, exited := startStaticEnvoy(t, bin, grpcPort, backendPort)
+	envoy, listenerPort := startStaticEnvoy(t, bin, grpcPort, backendPort)
 	g := &gateway{envoyPort: listenerPort, client: &http.Client{Timeout: requestTimeout}}
 	url := fmt.Sprintf("http://127.0.0.1:%d/hello", listenerPort)
 	sign := func() *http.Request {
@@ -240,11 +238,8 @@ func TestStaticEnvoyConfig(t *testing.T) {
 		return req
 	}
 	g.eventually(t, envoyReadyTimeout, "Envoy serves the static configuration", func() (bool, string) {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("Envoy exited: %v", err)
-		default:
+		if envoy.exited() {
+			t.Fatalf("Envoy exited: %v", envoy.err)
 		}
 		code, _, body, err := g.do(sign())
 		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %s %v", code, body, err)
@@ -262,11 +257,11 @@ func TestStaticEnvoyConfig(t *testing.T) {
 }
 
 // startStaticEnvoy runs Envoy on the guide's static configuration with
-// the listener and admin ports picked here, stopped at the test's end. It
-// starts Envoy again on other ports, at most envoyBindAttempts times, when
-// another process bound a picked port first. It returns the listener port
-// and a channel that receives Envoy's exit (put back by whoever reads it).
-func startStaticEnvoy(t *testing.T, bin string, grpcPort, backendPort int) (int, chan error) {
+// the listener and admin ports picked here, stopped at the test's end, and
+// waits until its admin says LIVE. It starts Envoy again on other ports,
+// at most envoyBindAttempts times, when another process bound a picked
+// port first. It returns Envoy and its listener port.
+func startStaticEnvoy(t *testing.T, bin string, grpcPort, backendPort int) (*envoyProcess, int) {
 	t.Helper()
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
@@ -277,78 +272,23 @@ func startStaticEnvoy(t *testing.T, bin string, grpcPort, backendPort int) (int,
 		if err := os.WriteFile(path, cfg, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		logPath := filepath.Join(dir, fmt.Sprintf("envoy-%d.log", attempt))
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { logFile.Close() })
 		// The static listener binds 0.0.0.0 (as in the guide); the test
 		// talks to it on loopback.
-		cmd := newEnvoyCmd(bin, path, logFile)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		envoy := runEnvoy(t, bin, path, filepath.Join(dir, fmt.Sprintf("envoy-%d.log", attempt)))
 		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
 			if t.Failed() {
-				if b, err := os.ReadFile(logPath); err == nil {
+				if b, err := os.ReadFile(envoy.log); err == nil {
 					t.Logf("Envoy log:\n%s", b)
 				}
 			}
 		})
-		if !staticEnvoyCouldNotBind(t, envoyAdmin, exited, logPath) {
-			return listenerPort, exited
+		if envoy.waitLive(t, envoyAdmin) {
+			return envoy, listenerPort
 		}
-		if attempt == envoyBindAttempts {
-			t.Fatalf("Envoy could not bind its ports in %d attempts", attempt)
+		if attempt == envoyBindAttempts || !envoy.couldNotBind() {
+			t.Fatalf("Envoy exited during start-up: %v", envoy.err)
 		}
 		t.Logf("Envoy could not bind (another process took a port): starting it again on other ports")
-	}
-}
-
-// staticEnvoyCouldNotBind waits (bounded) until Envoy's admin /ready
-// says LIVE or Envoy exits; it reports true when Envoy exited because a
-// port was taken. Any other exit is left to the caller, which sees it on
-// exited. Only Envoy's LIVE counts (envoyLive): another process that took
-// the admin port may well be an HTTP server, and its answer is no sign
-// that Envoy started.
-func staticEnvoyCouldNotBind(t *testing.T, adminPort int, exited chan error, logPath string) bool {
-	t.Helper()
-	client := &http.Client{Timeout: requestTimeout}
-	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort)
-	deadline := time.Now().Add(envoyReadyTimeout)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			log, _ := os.ReadFile(logPath)
-			return strings.Contains(string(log), "cannot bind")
-		default:
-		}
-		var last string
-		if resp, err := client.Get(ready); err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if envoyLive(resp.StatusCode, string(body)) {
-				return false
-			}
-			last = fmt.Sprintf("%d %q", resp.StatusCode, strings.TrimSpace(string(body)))
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Envoy not ready after %v: GET /ready = %s", envoyReadyTimeout, last)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
