@@ -124,19 +124,18 @@ func (m *memoryRelease) run() {
 		m.mu.Unlock()
 		return
 	}
-	wait := m.held() || m.sending.Load() > 0 && time.Since(m.armed) < m.wait+m.maxSendWait
-	if wait && m.timer != nil {
-		m.timer.Reset(m.wait)
+	if m.held() || m.sending.Load() > 0 && time.Since(m.armed) < m.wait+m.maxSendWait {
+		if m.timer != nil {
+			m.timer.Reset(m.wait)
+		}
+		m.mu.Unlock()
+		return
 	}
-	if !wait {
-		m.pending = time.Time{}
-	}
+	m.pending = time.Time{}
 	m.mu.Unlock()
-	if !wait {
-		// Not under mu: soon, called by the next load, does not wait
-		// for the collection.
-		m.free()
-	}
+	// Not under mu: soon, called by the next load, does not wait for the
+	// collection.
+	m.free()
 }
 
 // stream is a gRPC stream interceptor that counts the stream's sends
