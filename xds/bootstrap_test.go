@@ -81,6 +81,9 @@ func checkBootstrap(t *testing.T, b *bootstrapv3.Bootstrap, apiType corev3.ApiCo
 	if sa.GetAddress() != host || sa.GetPortValue() != port {
 		t.Errorf("xds address %s:%d, want %s:%d", sa.GetAddress(), sa.GetPortValue(), host, port)
 	}
+	if !b.GetDeferredStatOptions().GetEnableDeferredCreationStats() {
+		t.Error("cluster traffic stats are not deferred (deferred_stat_options): every backend cluster pays for them up front")
+	}
 	admin := b.GetAdmin().GetAddress().GetSocketAddress()
 	if admin.GetAddress() != "127.0.0.1" || admin.GetPortValue() != adminPort {
 		t.Errorf("admin %s:%d", admin.GetAddress(), admin.GetPortValue())
