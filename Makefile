@@ -117,7 +117,7 @@ soak:
 quickstart:
 	GO="$(GO)" bash scripts/quickstart.sh
 
-## bench-reload: one-API changes of a realistic configuration through a running apigw: file to delta xDS client and to Check's decision (median, p99), RSS at ready and after the changes (docs/performance.md); APIS=10000 CHANGES=30
+## bench-reload: one-API changes of a realistic configuration through a running apigw: file to delta xDS client and to Check's decision (median, p99), RSS at ready and after the changes (docs/performance.md); APIS=10000 CHANGES=30; RELOADBENCH_FLAGS="-envoy auto" also times a real Envoy applying each change
 APIS        ?= 10000
 CHANGES     ?= 30
 RELOADBENCH_FLAGS ?=

@@ -16,7 +16,11 @@
 //   - xds: until the delta client has received the new route
 //     configuration;
 //   - check: until Check allows an unsigned request to that API (it is
-//     asked every millisecond; before the change it is refused).
+//     asked every millisecond; before the change it is refused);
+//   - envoy (with -envoy): until a real Envoy, on the bootstrap `apigw
+//     bootstrap` prints, has applied the new route configuration (its
+//     rds update_success counter, read every 2 ms), with Envoy's CPU time
+//     per change and its memory; a rejected configuration fails the run.
 //
 // It prints each change, then the median, p99 (nearest rank) and range of
 // both, and the server's VmRSS and VmHWM (/proc) once ready and after the
@@ -76,6 +80,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/apigwio/apigw/internal/benchconfig"
+	"github.com/apigwio/apigw/internal/envoybin"
 	"github.com/apigwio/apigw/internal/model"
 )
 
@@ -100,6 +105,8 @@ func main() {
 	watchInterval := flag.String("watch-interval", "1s", "the server's --watch-interval (polling fallback; file events are on too)")
 	delta := flag.Bool("delta", true, "subscribe the delta xDS client; without it each change waits for Check's decision only (no xds figure), and the client's decoding of each route configuration (105 MB at 100,000 APIs) no longer competes with the server for the CPU")
 	probeIn := flag.String("probe", "process", "where the admin answers are timed: process (a child process of this command, as an operator's client is: not slowed by this command's delta client decoding each route configuration) or inline (a goroutine of this command, as before session 9)")
+	envoyBin := flag.String("envoy", "", "also run a real Envoy on apigw's bootstrap (its admin on -port+2) and time each change until Envoy has applied the new route configuration, with Envoy's CPU and memory: the Envoy binary, or \"auto\" for the one the tests use (ENVOY_BIN, .tools/envoy, PATH)")
+	envoyConcurrency := flag.Int("envoy-concurrency", 2, "-envoy: Envoy's worker threads")
 	probeChildURL := flag.String("probe-child", "", "internal: run as the admin prober of that admin URL (see -probe)")
 	flag.Parse()
 	if *probeChildURL != "" {
@@ -199,7 +206,27 @@ func main() {
 	}
 	check := authv3.NewAuthorizationClient(conn)
 
-	var xdsMs, checkMs, loadMs, applyMs []float64
+	var env *envoyProc
+	var envoyRSS0 float64
+	if *envoyBin != "" {
+		bin := *envoyBin
+		if bin == "auto" {
+			if bin, err = envoybin.Find(); err != nil {
+				fail(err)
+			}
+		}
+		t0 := time.Now()
+		if env, err = startEnvoy(bin, dir, o.GRPCAddress, *port+2, *envoyConcurrency, 5*time.Minute); err != nil {
+			fail(err)
+		}
+		envoyChild = env
+		defer env.stop()
+		time.Sleep(*settle)
+		envoyRSS0, _ = memory(env.cmd.Process.Pid)
+		fmt.Printf("Envoy applied its first configuration after %.1f s; VmRSS %.1f MiB (+%v)\n", time.Since(t0).Seconds(), envoyRSS0, *settle)
+	}
+
+	var xdsMs, checkMs, loadMs, applyMs, envoyMs, envoyCPUMs []float64
 	var reloadAnswers, configAnswers []float64
 	var handled0 map[string][]bucket
 	profiled, traced := make(chan error, 1), make(chan error, 1)
@@ -245,6 +272,20 @@ func main() {
 				time.Sleep(time.Millisecond)
 			}
 		}()
+		envoyApplied := make(chan time.Time, 1)
+		var envoyCPU0 time.Duration
+		if env != nil {
+			applied, err := env.counter(rdsApplied)
+			if err != nil {
+				fail(err)
+			}
+			envoyCPU0 = cpuTime(env.cmd.Process.Pid)
+			go func() {
+				if at, err := env.waitAbove(ctx, rdsApplied, applied); err == nil {
+					envoyApplied <- at
+				}
+			}()
+		}
 		probed := make(chan probe, 1)
 		if prober != nil {
 			if err := prober.start(); err != nil {
@@ -256,9 +297,11 @@ func main() {
 		if err := os.Rename(tmp, path); err != nil {
 			fail(err)
 		}
-		var dx, dc time.Duration
-		for (*delta && dx == 0) || dc == 0 {
+		var dx, dc, de time.Duration
+		for (*delta && dx == 0) || dc == 0 || (env != nil && de == 0) {
 			select {
+			case at := <-envoyApplied:
+				de = at.Sub(t0)
 			case at := <-routes:
 				if dx == 0 {
 					dx = at.Sub(t0)
@@ -266,7 +309,7 @@ func main() {
 			case d := <-checked:
 				dc = d
 			case <-ctx.Done():
-				fail(fmt.Errorf("change %d (%s): not seen within a minute (xds %v, check %v)", k, api.ID, dx, dc))
+				fail(fmt.Errorf("change %d (%s): not seen within a minute (xds %v, check %v, envoy %v)", k, api.ID, dx, dc, de))
 			}
 		}
 		cancel()
@@ -290,14 +333,33 @@ func main() {
 			reloadAnswers = append(reloadAnswers, slowest.Reload...)
 			configAnswers = append(configAnswers, slowest.Config)
 		}
-		fmt.Printf("change %-7s %-10s xds %6.1f ms  check %6.1f ms  (load %5.1f ms, apply %5.1f ms)\n", tag, api.ID, ms(dx), ms(dc), st.Load, st.Apply)
+		envoyNote := ""
+		if env != nil {
+			envoyNote = fmt.Sprintf("  envoy %7.1f ms", ms(de))
+		}
+		fmt.Printf("change %-7s %-10s xds %6.1f ms  check %6.1f ms%s  (load %5.1f ms, apply %5.1f ms)\n", tag, api.ID, ms(dx), ms(dc), envoyNote, st.Load, st.Apply)
 		time.Sleep(*pause)
+		if env != nil && counted {
+			envoyMs = append(envoyMs, ms(de))
+			// Envoy's CPU from the change until the next one (the pause).
+			envoyCPUMs = append(envoyCPUMs, ms(cpuTime(env.cmd.Process.Pid)-envoyCPU0))
+		}
 	}
 	fmt.Printf("\n%d changes, %d APIs:\n", *changes, nz(o.APIs, 10000))
 	summary("file -> delta client", xdsMs)
 	summary("file -> Check decision", checkMs)
 	summary("  load (read, parse, validate)", loadMs)
 	summary("  apply (stage, translate, publish)", applyMs)
+	if env != nil {
+		summary("file -> Envoy applied the routes", envoyMs)
+		summary("  Envoy CPU per change", envoyCPUMs)
+		rejected, err := env.counter(rdsRejected)
+		if err != nil || rejected != 0 {
+			fail(fmt.Errorf("Envoy rejected %d route configurations (%v); its log: %s", rejected, err, env.log))
+		}
+		rss, hwm := memory(env.cmd.Process.Pid)
+		fmt.Printf("Envoy memory: VmRSS %.1f MiB once ready, %.1f MiB after the changes (VmHWM %.1f MiB)\n", envoyRSS0, rss, hwm)
+	}
 	handled := adminHistogram(adminURL + "/metrics")
 	fmt.Printf("admin during the changes (client side, %d and %d answers): /debug/reload p99 %.1f ms, slowest %.1f ms (asked every 2 ms); /debug/config p99 %.1f ms, slowest %.1f ms (%.1f ms with nothing reloading)\n",
 		len(reloadAnswers), len(configAnswers), p99(reloadAnswers), slices.Max(append(reloadAnswers, 0)), p99(configAnswers), slices.Max(append(configAnswers, 0)), ms(configIdle))
@@ -642,11 +704,17 @@ func summary(name string, v []float64) {
 // child is the apigw process, stopped by fail.
 var child *exec.Cmd
 
+// envoyChild is the Envoy of -envoy, which fail stops too.
+var envoyChild *envoyProc
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "reloadbench:", err)
 	if child != nil && child.Process != nil {
 		_ = child.Process.Kill()
 		_ = child.Wait()
+	}
+	if envoyChild != nil {
+		envoyChild.stop()
 	}
 	os.Exit(1)
 }
