@@ -34,10 +34,11 @@ type envoyProc struct {
 }
 
 // startEnvoy runs bin on the bootstrap `apigw bootstrap` prints for
-// xdsAddress (delta ADS), its admin on adminPort, and waits until Envoy
+// xdsAddress (delta ADS; maxHeap its --max-heap-bytes, 0 the default),
+// its admin on adminPort, and waits until Envoy
 // has applied its first route configuration.
-func startEnvoy(bin, dir, xdsAddress string, adminPort, concurrency int, limit time.Duration) (*envoyProc, error) {
-	boot, err := xds.Bootstrap(xds.BootstrapOptions{XDSAddress: xdsAddress, AdminPort: uint32(adminPort), NodeID: "reloadbench-envoy"})
+func startEnvoy(bin, dir, xdsAddress string, adminPort, concurrency int, maxHeap uint64, limit time.Duration) (*envoyProc, error) {
+	boot, err := xds.Bootstrap(xds.BootstrapOptions{XDSAddress: xdsAddress, AdminPort: uint32(adminPort), NodeID: "reloadbench-envoy", MaxHeapBytes: maxHeap})
 	if err != nil {
 		return nil, err
 	}

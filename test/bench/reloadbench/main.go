@@ -107,6 +107,8 @@ func main() {
 	probeIn := flag.String("probe", "process", "where the admin answers are timed: process (a child process of this command, as an operator's client is: not slowed by this command's delta client decoding each route configuration) or inline (a goroutine of this command, as before session 9)")
 	envoyBin := flag.String("envoy", "", "also run a real Envoy on apigw's bootstrap (its admin on -port+2) and time each change until Envoy has applied the new route configuration, with Envoy's CPU and memory: the Envoy binary, or \"auto\" for the one the tests use (ENVOY_BIN, .tools/envoy, PATH)")
 	envoyConcurrency := flag.Int("envoy-concurrency", 2, "-envoy: Envoy's worker threads")
+	envoyMaxHeap := flag.Uint64("envoy-max-heap", 0, "-envoy: the bootstrap's --max-heap-bytes (0: apigw bootstrap's default, 1 GiB, which 100,000 APIs exceed)")
+	changeLimit := flag.Duration("change-limit", time.Minute, "how long a change may take to be seen (by every client measured) before the run fails")
 	probeChildURL := flag.String("probe-child", "", "internal: run as the admin prober of that admin URL (see -probe)")
 	flag.Parse()
 	if *probeChildURL != "" {
@@ -216,7 +218,7 @@ func main() {
 			}
 		}
 		t0 := time.Now()
-		if env, err = startEnvoy(bin, dir, o.GRPCAddress, *port+2, *envoyConcurrency, 5*time.Minute); err != nil {
+		if env, err = startEnvoy(bin, dir, o.GRPCAddress, *port+2, *envoyConcurrency, *envoyMaxHeap, 10*time.Minute); err != nil {
 			fail(err)
 		}
 		envoyChild = env
@@ -260,7 +262,7 @@ func main() {
 		for len(routes) > 0 {
 			<-routes
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), *changeLimit)
 		t0 := time.Now()
 		checked := make(chan time.Duration, 1)
 		go func() {
@@ -309,7 +311,7 @@ func main() {
 			case d := <-checked:
 				dc = d
 			case <-ctx.Done():
-				fail(fmt.Errorf("change %d (%s): not seen within a minute (xds %v, check %v, envoy %v)", k, api.ID, dx, dc, de))
+				fail(fmt.Errorf("change %d (%s): not seen within %v (xds %v, check %v, envoy %v)", k, api.ID, *changeLimit, dx, dc, de))
 			}
 		}
 		cancel()
