@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/etcdtest"
 	"github.com/apigwio/apigw/internal/release"
@@ -223,7 +225,8 @@ func TestEtcdMemberKilledDuringPublish(t *testing.T) {
 	publishEnvs(t, pub, published(t, true), "BETA")
 	wg.Wait()
 	for _, r := range rs {
-		waitUntil(t, 20*time.Second, "BETA#2 applied", func() bool { return r.serving("BETA") == 2 })
+		// (#3 when the retry below committed the same release again)
+		waitUntil(t, 20*time.Second, "BETA#2 applied", func() bool { return r.serving("BETA") >= 2 })
 		if d := r.decisions(t); d != [4]bool{true, false, true, true} {
 			t.Fatalf("decisions after the publish: %v", d)
 		}
@@ -234,7 +237,15 @@ func TestEtcdMemberKilledDuringPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[1].Number != 2 {
+	// publishEnvs retries a publish that failed with ErrUnavailable; when
+	// the member was killed after committing it and before answering, the
+	// retry commits the same configuration again as #3. Anything else is a
+	// lost or a stray release.
+	n := len(list)
+	if n == 3 && proto.Equal(list[1].Config, list[2].Config) {
+		n = 2
+	}
+	if n != 2 || list[1].Number != 2 {
 		t.Fatalf("BETA's releases after the kill: %d", len(list))
 	}
 }

@@ -357,7 +357,7 @@ func main() {
 		summary("  Envoy CPU per change", envoyCPUMs)
 		rejected, err := env.counter(rdsRejected)
 		if err != nil || rejected != 0 {
-			fail(fmt.Errorf("Envoy rejected %d route configurations (%v); its log: %s", rejected, err, env.log))
+			fail(fmt.Errorf("envoy rejected %d route configurations (%v); its log: %s", rejected, err, env.log))
 		}
 		rss, hwm := memory(env.cmd.Process.Pid)
 		fmt.Printf("Envoy memory: VmRSS %.1f MiB once ready, %.1f MiB after the changes (VmHWM %.1f MiB)\n", envoyRSS0, rss, hwm)
