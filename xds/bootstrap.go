@@ -215,6 +215,11 @@ var bootstrapTemplate = template.Must(template.New("bootstrap").Parse(`# Envoy b
 node:
   id: {{.NodeID}}
   cluster: {{.Cluster}}
+  # Tells apigw the overload manager's heap size, so that it warns when a
+  # configuration needs more (/debug/xds: envoy_memory, heap_short).
+  metadata:
+    apigw:
+      max_heap_bytes: {{.MaxHeap}}
 # A cluster's traffic stats are created when first used: every backend is
 # a cluster, and at 10,000 APIs this saves Envoy about a third of its memory.
 deferred_stat_options:

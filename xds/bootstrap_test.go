@@ -133,6 +133,10 @@ func TestBootstrapOverload(t *testing.T) {
 		if heap.GetMaxHeapSizeBytes() != tt.heap || uint64(conns.GetMaxActiveDownstreamConnections()) != tt.conns {
 			t.Errorf("heap %d connections %d, want %d %d", heap.GetMaxHeapSizeBytes(), conns.GetMaxActiveDownstreamConnections(), tt.heap, tt.conns)
 		}
+		// The node tells apigw the same heap size (Status: heap_short).
+		if got := nodeMaxHeap(b.GetNode()); got != tt.heap {
+			t.Errorf("node metadata max_heap_bytes %d, want %d (%v)", got, tt.heap, b.GetNode().GetMetadata())
+		}
 		var actions []string
 		for _, a := range om.GetActions() {
 			actions = append(actions, a.GetName())

@@ -31,6 +31,21 @@ func (s *Server) RegisterMetrics(m *metrics.Registry) {
 		}
 		return float64(n)
 	})
+	m.Gauge("apigw_xds_envoy_memory_estimate_bytes", "What the configuration served is expected to cost each Envoy's heap with one worker thread (/debug/xds: envoy_memory).", func() float64 {
+		if m := s.Status().EnvoyMemory; m != nil {
+			return float64(m.Bytes)
+		}
+		return 0
+	})
+	m.Gauge("apigw_xds_nodes_heap_short", "Connected Envoy nodes whose heap limit (node metadata from apigw bootstrap) is below what the configuration served needs.", func() float64 {
+		n := 0
+		for _, node := range s.Status().Nodes {
+			if node.Connected && node.HeapShort {
+				n++
+			}
+		}
+		return float64(n)
+	})
 	m.Gauge("apigw_certificate_earliest_expiry_timestamp_seconds", "End of validity (Unix time) of the certificate served over SDS that expires first; 0 without certificates.", func() float64 {
 		var first time.Time
 		for _, c := range s.CertificateStatus() {

@@ -96,10 +96,11 @@ func (s *Server) encoded(m proto.Message) []byte {
 	return nil
 }
 
-// published is a version served and when.
+// published is a version served, when, and what it costs each Envoy.
 type published struct {
 	version string
 	at      time.Time
+	memory  EnvoyMemory
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -196,6 +197,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	plain := plainIndexes(v)
 	clusters, endpoints := clusterChanges(v), changesOf(v, resourcev3.EndpointType)
 	routes := v.routes(res.Routes[0])
+	memory := estimateEnvoyMemory(routes, len(res.Clusters))
 	// What the next Prepare reuses, without the route messages: they are
 	// encoded now (the served route configuration is its encodings).
 	memo = memo.lean(v)
@@ -234,13 +236,14 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		if err := s.serveLocked(ctx, cs, plain, clusters, endpoints); err != nil {
 			return err
 		}
-		s.shown.Store(&published{version: version, at: time.Now()})
+		s.shown.Store(&published{version: version, at: time.Now(), memory: memory})
+		s.tracker.setMemory(version, memory)
 		if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
 			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
 		}
 		s.log.Info("xds configuration published", "version", version,
 			"listeners", len(res.Listeners), "routes", routes, "clusters", len(res.Clusters),
-			"endpoints", len(res.Endpoints), "duration", time.Since(start).Round(time.Millisecond))
+			"endpoints", len(res.Endpoints), "envoy_memory_estimate_bytes", memory.Bytes, "duration", time.Since(start).Round(time.Millisecond))
 		return nil
 	}, nil
 }
@@ -422,6 +425,8 @@ func (s *Server) Status() Status {
 	var st Status
 	if p := s.shown.Load(); p != nil {
 		st.Version, st.PublishedAt = p.version, p.at
+		m := p.memory
+		st.EnvoyMemory = &m
 	}
 	st.Nodes, st.NodesTotal = s.tracker.snapshot()
 	st.ACKs, st.NACKs = s.tracker.counts()

@@ -38,6 +38,10 @@ type Status struct {
 	// Certificates served over SDS (names, files and validity; never
 	// their contents).
 	Certificates []CertificateStatus `json:"certificates,omitempty"`
+	// EnvoyMemory is what the configuration served is expected to cost
+	// each Envoy (nil before the first Publish); a node whose heap limit
+	// is below it is marked HeapShort.
+	EnvoyMemory *EnvoyMemory `json:"envoy_memory,omitempty"`
 }
 
 // NodeStatus is the state of one Envoy node (all streams with its node id).
@@ -60,6 +64,17 @@ type NodeStatus struct {
 	// DisconnectedAt is when its last stream closed (zero while
 	// connected).
 	DisconnectedAt time.Time `json:"disconnected_at,omitzero"`
+	// MaxHeapBytes is the heap size of the node's overload manager, as
+	// its node metadata states it ("apigw bootstrap" puts it there; 0:
+	// not stated).
+	MaxHeapBytes uint64 `json:"max_heap_bytes,omitempty"`
+	// HeapShort is true when the configuration served is expected to
+	// need more than the node's overload manager allows (95% of
+	// MaxHeapBytes, with one worker thread): Envoy then stops accepting
+	// connections, and at 98% answers every request 503.
+	HeapShort bool `json:"heap_short,omitempty"`
+	// heapWarned is the version whose HeapShort was logged for the node.
+	heapWarned string
 }
 
 // Bounds on the per-node state: node ids and clusters come from any
@@ -129,6 +144,11 @@ type tracker struct {
 	nodes       map[string]*NodeStatus
 	streams     map[streamKey]*streamState
 	acks, nacks uint64
+	// version and memory are the configuration served and its
+	// EnvoyMemory (setMemory), that nodes' heap limits are checked
+	// against.
+	version string
+	memory  *EnvoyMemory
 }
 
 // streamKey names a stream: the SotW and the delta servers number their
@@ -252,10 +272,12 @@ func (t *tracker) request(id int64, delta bool, node *corev3.Node, typeURL, nonc
 			t.nodes[st.node] = n
 		}
 		n.Cluster = node.GetCluster()
+		n.MaxHeapBytes = nodeMaxHeap(node)
 		n.Streams++
 		n.Connected = true
 		n.DisconnectedAt = time.Time{}
 		t.log.Info("xds stream opened", "node", logID(st.node), "cluster", logID(n.Cluster), "stream", id, "delta", st.delta)
+		t.checkHeap(n)
 	}
 	n := t.nodes[st.node]
 	n.LastSeen = t.now()
@@ -297,6 +319,31 @@ func (t *tracker) response(id int64, delta bool, typeURL, nonce, version string)
 	st.sentVers[typeURL] = version
 }
 
+// setMemory records the EnvoyMemory of the version now served and warns
+// about each connected node whose heap limit is below it.
+func (t *tracker) setMemory(version string, m EnvoyMemory) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.version, t.memory = version, &m
+	for _, n := range t.nodes {
+		if n.Connected {
+			t.checkHeap(n)
+		}
+	}
+}
+
+// checkHeap logs, once per version, that node n's heap limit is below
+// what the configuration served needs. t.mu is held.
+func (t *tracker) checkHeap(n *NodeStatus) {
+	if t.memory == nil || !t.memory.heapShort(n.MaxHeapBytes) || n.heapWarned == t.version {
+		return
+	}
+	n.heapWarned = t.version
+	t.log.Warn("xds: the configuration needs more memory than this Envoy's heap limit: its overload manager will stop accepting connections and answer 503; raise the limit (apigw bootstrap --max-heap-bytes) and Envoy's memory",
+		"node", logID(n.ID), "version", t.version, "estimate_bytes", t.memory.Bytes, "max_heap_bytes", n.MaxHeapBytes,
+		"routes", t.memory.Routes, "clusters", t.memory.Clusters)
+}
+
 // counts returns the ACKs and NACKs seen.
 func (t *tracker) counts() (acks, nacks uint64) {
 	t.mu.Lock()
@@ -314,6 +361,7 @@ func (t *tracker) snapshot() ([]NodeStatus, int) {
 	out := make([]NodeStatus, 0, min(len(t.nodes), MaxStatusNodes))
 	for _, n := range t.nodes {
 		s := *n
+		s.HeapShort = t.memory != nil && t.memory.heapShort(n.MaxHeapBytes)
 		s.Acked = make(map[string]string, len(n.Acked))
 		for k, v := range n.Acked {
 			s.Acked[k] = v
