@@ -4,6 +4,8 @@ import (
 	"math"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/apigwio/apigw/internal/model"
 )
 
 // What a configuration costs an Envoy's heap (server.memory_allocated),
@@ -78,4 +80,21 @@ func nodeMaxHeap(node *corev3.Node) uint64 {
 		return 0
 	}
 	return uint64(v)
+}
+
+// EstimateEnvoyMemory translates snap and returns the EnvoyMemory of the
+// result: what serving it would cost each Envoy (see Status.EnvoyMemory).
+// It fails where Publish would (a configuration the translator refuses).
+func EstimateEnvoyMemory(snap *model.Snapshot, opts Options) (EnvoyMemory, error) {
+	res, err := Translate(snap, opts)
+	if err != nil {
+		return EnvoyMemory{}, err
+	}
+	routes := 0
+	for _, rc := range res.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			routes += len(vh.GetRoutes())
+		}
+	}
+	return estimateEnvoyMemory(routes, len(res.Clusters)), nil
 }

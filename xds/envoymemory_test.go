@@ -168,3 +168,24 @@ func TestHeapShortNodes(t *testing.T) {
 		t.Errorf("after adding an API with its own backend: %+v, before %+v", st.EnvoyMemory, est)
 	}
 }
+
+// TestEstimateEnvoyMemoryMatchesPublish: the estimate of a snapshot
+// (apigw validate's) is the one Publish reports for it, and a snapshot
+// the translator refuses is refused.
+func TestEstimateEnvoyMemoryMatchesPublish(t *testing.T) {
+	snap := loadYAML(t, "a", serverConfig)
+	got, err := EstimateEnvoyMemory(snap, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := startServer(t)
+	if err := s.Publish(context.Background(), snap); err != nil {
+		t.Fatal(err)
+	}
+	if want := s.Status().EnvoyMemory; want == nil || got != *want {
+		t.Errorf("EstimateEnvoyMemory %+v, Publish's %+v", got, want)
+	}
+	if _, err := EstimateEnvoyMemory(nil, Options{}); err == nil {
+		t.Error("nil snapshot: no error")
+	}
+}

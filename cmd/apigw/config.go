@@ -12,6 +12,7 @@ import (
 	"github.com/apigwio/apigw/internal/config"
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/ratelimit/throttle"
+	"github.com/apigwio/apigw/xds"
 )
 
 // stdinName is how a configuration read from standard input is named in
@@ -60,11 +61,13 @@ type validateReport struct {
 }
 
 type fileReport struct {
-	File     string          `json:"file"`
-	Valid    bool            `json:"valid"`
-	Version  string          `json:"version,omitempty"`
-	Counts   *configCounts   `json:"counts,omitempty"`
-	Problems []problemReport `json:"problems,omitempty"`
+	File    string        `json:"file"`
+	Valid   bool          `json:"valid"`
+	Version string        `json:"version,omitempty"`
+	Counts  *configCounts `json:"counts,omitempty"`
+	// EnvoyMemory is what serving the file costs each Envoy (valid files).
+	EnvoyMemory *xds.EnvoyMemory `json:"envoy_memory,omitempty"`
+	Problems    []problemReport  `json:"problems,omitempty"`
 	// Warnings do not make the file invalid (config.Warnings).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -98,6 +101,8 @@ Output -o json: one JSON document on stdout (nothing on stderr):
               "valid": bool,
               "version": "...",         valid files: the configuration version
               "counts": {"groups", "apis", "environments", "apps", "access_keys"},
+              "envoy_memory": {"routes", "clusters", "bytes", "per_worker_bytes"},
+                                        valid files: what serving it costs each Envoy
               "problems": [{"line": 12, "column": 7, "path": "groups[0].apis[0].path", "message": "..."}],
               "warnings": ["path: message", ...]}]}   valid files: accepted but questionable settings
 
@@ -148,6 +153,13 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 	report := validateReport{Valid: true, Files: make([]fileReport, 0, len(paths))}
 	for _, p := range paths {
 		snap, err := loadConfig(p, stdin)
+		var envoyMem xds.EnvoyMemory
+		if err == nil {
+			// What serve's xDS side would refuse, validate refuses.
+			if envoyMem, err = xds.EstimateEnvoyMemory(snap, xds.Options{}); err != nil {
+				err = refused(displayName(p), "refused by the xDS translator: "+err.Error())
+			}
+		}
 		fr := fileReport{File: p, Valid: err == nil}
 		if err != nil {
 			report.Valid = false
@@ -164,11 +176,16 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 		} else {
 			fr.Version = snap.Version
 			fr.Counts = &configCounts{len(snap.Groups), snap.APICount(), len(snap.Environments), len(snap.Apps), len(snap.AccessKeys)}
+			fr.EnvoyMemory = &envoyMem
 			if output == "text" {
-				fmt.Fprintf(stdout, "%s: OK (version %s: %d groups, %d APIs, %d environments, %d apps, %d access keys)\n",
-					displayName(p), snap.Version, fr.Counts.Groups, fr.Counts.APIs, fr.Counts.Environments, fr.Counts.Apps, fr.Counts.AccessKeys)
+				fmt.Fprintf(stdout, "%s: OK (version %s: %d groups, %d APIs, %d environments, %d apps, %d access keys; Envoy: %d routes, %d clusters, about %s of heap)\n",
+					displayName(p), snap.Version, fr.Counts.Groups, fr.Counts.APIs, fr.Counts.Environments, fr.Counts.Apps, fr.Counts.AccessKeys,
+					envoyMem.Routes, envoyMem.Clusters, mebibytes(envoyMem.Bytes))
 			}
 			fr.Warnings = config.Warnings(snap)
+			if w := envoyHeapWarning(envoyMem); w != "" {
+				fr.Warnings = append(fr.Warnings, w)
+			}
 			if output == "text" {
 				for _, w := range fr.Warnings {
 					fmt.Fprintf(stderr, "apigw validate: %s: warning: %s\n", displayName(p), w)
@@ -186,6 +203,26 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 		return reportedError{exitFailure}
 	}
 	return nil
+}
+
+// envoyHeapWarning warns when Envoy needs more heap for the configuration
+// than "apigw bootstrap" gives it by default ("" otherwise).
+func envoyHeapWarning(m xds.EnvoyMemory) string {
+	if float64(m.Bytes) < 0.95*xds.DefaultMaxHeapBytes {
+		return ""
+	}
+	return fmt.Sprintf("envoy: Envoy needs about %s of heap for these %d routes and %d clusters (one worker thread, +%s per further worker), "+
+		"more than apigw bootstrap's default --max-heap-bytes (%s) allows: with it, Envoy refuses connections and answers 503; "+
+		"raise --max-heap-bytes and Envoy's memory (docs/xds.md, \"Sizing Envoy for large configurations\")",
+		mebibytes(m.Bytes), m.Routes, m.Clusters, mebibytes(m.PerWorkerBytes), mebibytes(xds.DefaultMaxHeapBytes))
+}
+
+// mebibytes renders n bytes in MiB (GiB from 10 GiB), rounded.
+func mebibytes(n uint64) string {
+	if n >= 10<<30 {
+		return fmt.Sprintf("%.0f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
 }
 
 // displayName is how path is named in messages.

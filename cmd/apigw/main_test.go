@@ -41,7 +41,7 @@ func TestCommands(t *testing.T) {
 		code     int
 		out, err string
 	}{
-		{"quickstart", []string{"validate", "--config", quickstart}, 0, "OK (version", ""},
+		{"quickstart", []string{"validate", "--config", quickstart}, 0, "Envoy: 7 routes, 3 clusters, about 6 MiB of heap)", ""},
 		{"positional", []string{"validate", quickstart}, 0, "OK (version", ""},
 		{"bad config lists every problem", []string{"validate", "--config", bad}, 1, "", "groups[0].apis[0].path"},
 		{"no file", []string{"validate"}, 2, "", "no configuration file"},
@@ -136,8 +136,12 @@ func TestJSONOutput(t *testing.T) {
 		vr.Files[1].File != bad || !slices.ContainsFunc(vr.Files[1].Problems, func(p problemReport) bool { return p.Path == "groups[0].apis[0].path" }) {
 		t.Errorf("validate -o json: %+v", vr)
 	}
+	// The quickstart's Envoy cost: 7 routes, 3 clusters (xds.EnvoyMemory).
+	if m := vr.Files[0].EnvoyMemory; m == nil || m.Routes != 7 || m.Clusters != 3 || m.Bytes < 6_000_000 || vr.Files[1].EnvoyMemory != nil {
+		t.Errorf("validate -o json: envoy_memory %+v (invalid file: %+v)", m, vr.Files[1].EnvoyMemory)
+	}
 	// Field names are part of the interface.
-	for _, name := range []string{`"valid"`, `"files"`, `"file"`, `"version"`, `"counts"`, `"access_keys"`, `"problems"`, `"path"`, `"message"`} {
+	for _, name := range []string{`"valid"`, `"files"`, `"file"`, `"version"`, `"counts"`, `"access_keys"`, `"envoy_memory"`, `"per_worker_bytes"`, `"problems"`, `"path"`, `"message"`} {
 		if !strings.Contains(stdout, name) {
 			t.Errorf("validate -o json lacks %s", name)
 		}
