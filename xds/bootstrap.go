@@ -138,6 +138,9 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		"AdminPort": o.AdminPort,
 		"XDSName":   XDSClusterName,
 		"MaxHeap":   o.MaxHeapBytes,
+		"MetaKey":   NodeMetadataKey,
+		"MetaHeap":  NodeMaxHeapField,
+		"ShortAt":   envoyHeapShortFraction,
 		"MaxConns":  o.MaxConnections,
 		"BufLimit":  PerConnectionBufferLimitBytes,
 	}
@@ -218,8 +221,8 @@ node:
   # Tells apigw the overload manager's heap size, so that it warns when a
   # configuration needs more (/debug/xds: envoy_memory, heap_short).
   metadata:
-    apigw:
-      max_heap_bytes: {{.MaxHeap}}
+    {{.MetaKey}}:
+      {{.MetaHeap}}: {{.MaxHeap}}
 # A cluster's traffic stats are created when first used: every backend is
 # a cluster, and at 10,000 APIs this saves Envoy about a third of its memory.
 deferred_stat_options:
@@ -253,7 +256,7 @@ overload_manager:
     - name: envoy.overload_actions.shrink_heap
       triggers:
         - name: envoy.resource_monitors.fixed_heap
-          threshold: {value: 0.95}
+          threshold: {value: {{.ShortAt}}}
     - name: envoy.overload_actions.stop_accepting_requests
       triggers:
         - name: envoy.resource_monitors.fixed_heap
@@ -262,7 +265,7 @@ overload_manager:
     - name: envoy.load_shed_points.tcp_listener_accept
       triggers:
         - name: envoy.resource_monitors.fixed_heap
-          threshold: {value: 0.95}
+          threshold: {value: {{.ShortAt}}}
 static_resources:
   clusters:
     - name: {{.XDSName}}

@@ -30,9 +30,12 @@ const (
 const envoyHeapShortFraction = 0.95
 
 // NodeMetadataKey is the node metadata field (a struct) of an "apigw
-// bootstrap" Envoy; its max_heap_bytes is the overload manager's heap
+// bootstrap" Envoy; its NodeMaxHeapField is the overload manager's heap
 // size, which Status compares with the configuration's EnvoyMemory.
-const NodeMetadataKey = "apigw"
+const (
+	NodeMetadataKey  = "apigw"
+	NodeMaxHeapField = "max_heap_bytes"
+)
 
 // EnvoyMemory is what the configuration served is expected to cost each
 // Envoy in memory: an estimate from its size (see envoyRouteBytes), to
@@ -64,10 +67,11 @@ func (m EnvoyMemory) WithWorkers(workers int) uint64 {
 	return m.Bytes + uint64(max(workers, 1)-1)*m.PerWorkerBytes
 }
 
-// heapShort reports whether an Envoy whose overload manager measures a
+// HeapShort reports whether an Envoy whose overload manager measures a
 // heap of maxHeap bytes cannot hold m, even with one worker thread: it
-// would reach the threshold at which it stops accepting connections.
-func (m EnvoyMemory) heapShort(maxHeap uint64) bool {
+// would reach the threshold at which it stops accepting connections. A
+// maxHeap of 0 (not known) is never short.
+func (m EnvoyMemory) HeapShort(maxHeap uint64) bool {
 	return maxHeap > 0 && float64(m.Bytes) >= envoyHeapShortFraction*float64(maxHeap)
 }
 
@@ -75,7 +79,7 @@ func (m EnvoyMemory) heapShort(maxHeap uint64) bool {
 // in its node metadata (see NodeMetadataKey), 0 when absent or not a whole
 // number of bytes in (0, 2^53].
 func nodeMaxHeap(node *corev3.Node) uint64 {
-	v := node.GetMetadata().GetFields()[NodeMetadataKey].GetStructValue().GetFields()["max_heap_bytes"].GetNumberValue()
+	v := node.GetMetadata().GetFields()[NodeMetadataKey].GetStructValue().GetFields()[NodeMaxHeapField].GetNumberValue()
 	if !(v > 0 && v <= 1<<53) || v != math.Trunc(v) {
 		return 0
 	}

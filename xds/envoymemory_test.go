@@ -53,8 +53,8 @@ func TestHeapShort(t *testing.T) {
 		{1001, false},
 		{1 << 30, false},
 	} {
-		if got := m.heapShort(tt.maxHeap); got != tt.short {
-			t.Errorf("heapShort(%d) with %d bytes = %v, want %v", tt.maxHeap, m.Bytes, got, tt.short)
+		if got := m.HeapShort(tt.maxHeap); got != tt.short {
+			t.Errorf("HeapShort(%d) with %d bytes = %v, want %v", tt.maxHeap, m.Bytes, got, tt.short)
 		}
 	}
 }

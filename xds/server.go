@@ -96,11 +96,10 @@ func (s *Server) encoded(m proto.Message) []byte {
 	return nil
 }
 
-// published is a version served, when, and what it costs each Envoy.
+// published is a version served and when.
 type published struct {
 	version string
 	at      time.Time
-	memory  EnvoyMemory
 }
 
 // NewServer returns a server with no configuration: Envoy nodes that
@@ -236,7 +235,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		if err := s.serveLocked(ctx, cs, plain, clusters, endpoints); err != nil {
 			return err
 		}
-		s.shown.Store(&published{version: version, at: time.Now(), memory: memory})
+		s.shown.Store(&published{version: version, at: time.Now()})
 		s.tracker.setMemory(version, memory)
 		if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
 			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
@@ -425,10 +424,9 @@ func (s *Server) Status() Status {
 	var st Status
 	if p := s.shown.Load(); p != nil {
 		st.Version, st.PublishedAt = p.version, p.at
-		m := p.memory
-		st.EnvoyMemory = &m
 	}
 	st.Nodes, st.NodesTotal = s.tracker.snapshot()
+	st.EnvoyMemory = s.tracker.envoyMemory()
 	st.ACKs, st.NACKs = s.tracker.counts()
 	st.Certificates = s.CertificateStatus()
 	return st

@@ -335,7 +335,7 @@ func (t *tracker) setMemory(version string, m EnvoyMemory) {
 // checkHeap logs, once per version, that node n's heap limit is below
 // what the configuration served needs. t.mu is held.
 func (t *tracker) checkHeap(n *NodeStatus) {
-	if t.memory == nil || !t.memory.heapShort(n.MaxHeapBytes) || n.heapWarned == t.version {
+	if t.memory == nil || !t.memory.HeapShort(n.MaxHeapBytes) || n.heapWarned == t.version {
 		return
 	}
 	n.heapWarned = t.version
@@ -351,6 +351,18 @@ func (t *tracker) counts() (acks, nacks uint64) {
 	return t.acks, t.nacks
 }
 
+// envoyMemory returns a copy of the EnvoyMemory the nodes are checked
+// against (nil before the first Publish).
+func (t *tracker) envoyMemory() *EnvoyMemory {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.memory == nil {
+		return nil
+	}
+	m := *t.memory
+	return &m
+}
+
 // snapshot copies the node states, sorted by id (connected ones first when
 // there are more than MaxStatusNodes, the list then cut to that), and
 // returns the number of nodes tracked.
@@ -361,7 +373,7 @@ func (t *tracker) snapshot() ([]NodeStatus, int) {
 	out := make([]NodeStatus, 0, min(len(t.nodes), MaxStatusNodes))
 	for _, n := range t.nodes {
 		s := *n
-		s.HeapShort = t.memory != nil && t.memory.heapShort(n.MaxHeapBytes)
+		s.HeapShort = t.memory != nil && t.memory.HeapShort(n.MaxHeapBytes)
 		s.Acked = make(map[string]string, len(n.Acked))
 		for k, v := range n.Acked {
 			s.Acked[k] = v

@@ -208,7 +208,7 @@ func validate(paths []string, output string, stdin io.Reader, stdout, stderr io.
 // envoyHeapWarning warns when Envoy needs more heap for the configuration
 // than "apigw bootstrap" gives it by default ("" otherwise).
 func envoyHeapWarning(m xds.EnvoyMemory) string {
-	if float64(m.Bytes) < 0.95*xds.DefaultMaxHeapBytes {
+	if !m.HeapShort(xds.DefaultMaxHeapBytes) {
 		return ""
 	}
 	return fmt.Sprintf("envoy: Envoy needs about %s of heap for these %d routes and %d clusters (one worker thread, +%s per further worker), "+
