@@ -84,6 +84,9 @@ type Server struct {
 	// encodings are the encodings of served messages that Prepare knows
 	// (validation.served), for the delta responses (encoded).
 	encodings atomic.Pointer[map[proto.Message][]byte]
+	// stageAPIs is how many APIs each stage of a first publish translates
+	// (stageFirstLoad); 0 translates it at once.
+	stageAPIs int
 }
 
 // encoded returns m's encoding if m is a message of the last configuration
@@ -108,7 +111,7 @@ func NewServer(logger *slog.Logger, opts Options) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{log: logger, opts: opts.withDefaults(), tracker: newTracker(logger)}
+	s := &Server{log: logger, opts: opts.withDefaults(), tracker: newTracker(logger), stageAPIs: defaultStageAPIs}
 	s.cache = cachev3.NewSnapshotCache(true, oneNode{}, cpLogger{logger})
 	// Secrets are served from a cache of their own, without ADS's
 	// all-names rule (sds.go explains why), multiplexed on the same
@@ -162,6 +165,12 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if !memo.encodedIn(last) {
 		memo = nil // cannot happen: they are replaced together
 	}
+	staged := (*validation)(nil)
+	if last == nil {
+		// The first publish of a large configuration: in stages, so that
+		// its peak heap is not all its route messages at once.
+		staged, memo = stageFirstLoad(snap, s.opts, s.stageAPIs)
+	}
 	// Unchanged groups (same digest) reuse their translation, so a
 	// one-API change translates one group.
 	res, memo, err := translateReusing(snap, s.opts, 0, memo)
@@ -171,6 +180,8 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), (*resourceHashes)(nil), map[string]*resourceList(nil)
 	if last != nil {
 		known, done, hashed, lists = last.valid, last.vhosts, last.resources, last.lists
+	} else if staged != nil {
+		known, done, hashed = staged.valid, staged.vhosts, staged.resources
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not
