@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"github.com/apigwio/apigw/internal/parallel"
@@ -18,7 +19,10 @@ type serveFlags struct {
 	config, grpcAddr, adminAddr, logFormat, logLevel, redis string
 	watch, shutdown                                         time.Duration
 	reflection, pprof                                       bool
-	redisCluster                                            []string
+	// memoryLimitRatio is the fraction of the container's memory
+	// limit given to the Go runtime (setMemoryLimit).
+	memoryLimitRatio float64
+	redisCluster     []string
 	// The release store (--store and the flags of its connection), this
 	// replica's name in it, and how long it may be unreachable at start.
 	store             storeFlags
@@ -72,6 +76,7 @@ port cannot be bound, 2 on a usage error.`,
 	fl.BoolVar(&f.reflection, "grpc-reflection", false, "serve gRPC server reflection, for grpcurl and grpcui (default: on when the gRPC address is loopback, off otherwise)")
 	fl.BoolVar(&f.pprof, "pprof", false, "serve Go runtime profiles at /debug/pprof/ on the admin port (off by default: profiles reveal memory contents and cost CPU)")
 	fl.DurationVar(&f.watch, "watch-interval", time.Second, "how often the config file is also polled for changes, as a fallback to file-system events (0 disables polling; events and SIGHUP still reload)")
+	fl.Float64Var(&f.memoryLimitRatio, "memory-limit-ratio", defaultMemoryLimitRatio, "fraction of the container's memory limit (cgroup) set as the Go runtime's soft memory limit, so that the collector works harder near it instead of the container swapping or killing the service (0 disables; GOMEMLIMIT in the environment takes precedence)")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 10*time.Second, "how long in-flight calls may drain on shutdown")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -99,6 +104,10 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 	if err := checkConfigFile(f.config); err != nil {
 		return err
 	}
+	if f.memoryLimitRatio < 0 || f.memoryLimitRatio > 1 {
+		return usagef("--memory-limit-ratio %g: want a fraction from 0 (off) to 1", f.memoryLimitRatio)
+	}
+	setMemoryLimit(logger, f.memoryLimitRatio, memlimit.FromCgroup)
 	interval := f.watch
 	if interval == 0 {
 		interval = -1

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+)
+
+func TestSetMemoryLimit(t *testing.T) {
+	const gib = 1 << 30
+	tests := []struct {
+		name      string
+		env       string // GOMEMLIMIT, when not empty
+		ratio     float64
+		limit     memlimit.Provider
+		want      int64 // the runtime's limit after; 0: unchanged
+		wantLog   string
+		wantLevel string
+	}{
+		{"90 % of the container's", "", 0.9, memlimit.Limit(10 * gib), 9663676416, "memory limit set from the container's", "INFO"},
+		{"the ratio given", "", 0.5, memlimit.Limit(2 * gib), gib, "go_memory_limit_bytes=1073741824", "INFO"},
+		{"off", "", 0, memlimit.Limit(2 * gib), 0, "", ""},
+		{"GOMEMLIMIT wins", "1GiB", 0.9, memlimit.Limit(2 * gib), 0, "memory limit from GOMEMLIMIT", "DEBUG"},
+		{"no cgroup", "", 0.9, func() (uint64, error) { return 0, memlimit.ErrNoCgroup }, 0, "no container memory limit to follow", "DEBUG"},
+		{"a cgroup without a limit", "", 0.9, func() (uint64, error) { return 0, memlimit.ErrNoLimit }, 0, "", ""},
+		{"an unreadable limit", "", 0.9, func() (uint64, error) { return 0, errors.New("permission denied") }, 0, "cannot read the container's memory limit", "WARN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := debug.SetMemoryLimit(-1)
+			t.Cleanup(func() { debug.SetMemoryLimit(before) })
+			if before != math.MaxInt64 {
+				t.Fatalf("the test runs with a memory limit already set (%d): unset GOMEMLIMIT", before)
+			}
+			if tt.env != "" {
+				t.Setenv("GOMEMLIMIT", tt.env)
+			}
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			setMemoryLimit(logger, tt.ratio, tt.limit)
+			want := tt.want
+			if want == 0 {
+				want = before
+			}
+			if got := debug.SetMemoryLimit(-1); got != want {
+				t.Errorf("memory limit = %d, want %d", got, want)
+			}
+			switch out := logs.String(); {
+			case tt.wantLog == "" && out != "":
+				t.Errorf("logged %q, want nothing", out)
+			case tt.wantLog != "" && (!strings.Contains(out, tt.wantLog) || !strings.Contains(out, "level="+tt.wantLevel)):
+				t.Errorf("logged %q, want %s %q", out, tt.wantLevel, tt.wantLog)
+			}
+		})
+	}
+}
