@@ -56,6 +56,9 @@ type Server struct {
 	// size of one configuration.
 	last *validation
 	memo *groupMemo
+	// lastSnap is the snapshot last and memo were made from (the groups
+	// a staged publish uses until their turn; see stagedPrepare).
+	lastSnap *model.Snapshot
 	// current is the snapshot of the configuration last committed, served
 	// is what the cache serves: current plus the draining clusters, kept
 	// from the time in retired (see Options.ClusterDrain).
@@ -84,8 +87,8 @@ type Server struct {
 	// encodings are the encodings of served messages that Prepare knows
 	// (validation.served), for the delta responses (encoded).
 	encodings atomic.Pointer[map[proto.Message][]byte]
-	// stageAPIs is how many APIs each stage of a first publish translates
-	// (stageFirstLoad); 0 translates it at once.
+	// stageAPIs is how many APIs each stage of a publish that translates
+	// many translates (stagedPrepare); 0 translates them at once.
 	stageAPIs int
 }
 
@@ -160,16 +163,21 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	}
 	start := time.Now()
 	s.mu.Lock()
-	last, memo := s.last, s.memo
+	last, memo, lastSnap := s.last, s.memo, s.lastSnap
 	s.mu.Unlock()
 	if !memo.encodedIn(last) {
 		memo = nil // cannot happen: they are replaced together
 	}
-	staged := (*validation)(nil)
-	if last == nil {
-		// The first publish of a large configuration: in stages, so that
-		// its peak heap is not all its route messages at once.
-		staged, memo = stageFirstLoad(snap, s.opts, s.stageAPIs)
+	// A publish that translates many APIs (the first of a large
+	// configuration; under a memory limit, a change every group depends
+	// on too) is made in stages, so that its peak heap is not all its
+	// route messages at once.
+	var staged *staging
+	if last == nil || stageReloads() {
+		staged = stagedPrepare(snap, lastSnap, staging{v: last, memo: memo}, s.opts, s.stageAPIs)
+	}
+	if staged != nil {
+		memo = staged.memo
 	}
 	// Unchanged groups (same digest) reuse their translation, so a
 	// one-API change translates one group.
@@ -178,10 +186,15 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		return nil, err
 	}
 	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), (*resourceHashes)(nil), map[string]*resourceList(nil)
-	if last != nil {
+	switch {
+	case staged != nil && last != nil:
+		// Reusing the last stage's translation and encodings; diffed with
+		// the configuration served.
+		known, done, hashed, lists = staged.v.valid, staged.v.vhosts, last.resources, last.lists
+	case staged != nil:
+		known, done, hashed = staged.v.valid, staged.v.vhosts, staged.v.resources
+	case last != nil:
 		known, done, hashed, lists = last.valid, last.vhosts, last.resources, last.lists
-	} else if staged != nil {
-		known, done, hashed = staged.valid, staged.vhosts, staged.resources
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not
@@ -225,7 +238,7 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		defer s.mu.Unlock()
 		// What this translation learnt serves the next one, even when the
 		// version is unchanged.
-		s.last, s.memo = v, memo
+		s.last, s.memo, s.lastSnap = v, memo, snap
 		for name, st := range secrets {
 			// The certificate watcher may have read newer files since.
 			if cur := s.secrets[name]; cur != nil && cur.spec == st.spec && cur.newer(st) {
@@ -251,9 +264,14 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 		if _, port, _ := net.SplitHostPort(snap.Server.AdvertiseAddress); port == "0" {
 			s.log.Warn("xds: Envoy cannot reach the Check service at port 0; set server.advertise_address", "advertise_address", snap.Server.AdvertiseAddress)
 		}
-		s.log.Info("xds configuration published", "version", version,
+		attrs := []any{"version", version,
 			"listeners", len(res.Listeners), "routes", routes, "clusters", len(res.Clusters),
-			"endpoints", len(res.Endpoints), "envoy_memory_estimate_bytes", memory.Bytes, "duration", time.Since(start).Round(time.Millisecond))
+			"endpoints", len(res.Endpoints), "envoy_memory_estimate_bytes", memory.Bytes, "duration", time.Since(start).Round(time.Millisecond)}
+		if staged != nil {
+			// Translated in stages, the last of them this one.
+			attrs = append(attrs, "stages", staged.stages+1)
+		}
+		s.log.Info("xds configuration published", attrs...)
 		return nil
 	}, nil
 }

@@ -61,6 +61,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// Reset empties the buffer.
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 // envoyWindow is Envoy's default HTTP/2 initial stream and connection
 // window (256 MiB).
 const envoyWindow = 256 << 20

@@ -4,45 +4,42 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"math"
 	"maps"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/apigwio/apigw/internal/benchconfig"
 	"github.com/apigwio/apigw/internal/config"
-	"github.com/apigwio/apigw/internal/model"
 )
 
 func TestStageBounds(t *testing.T) {
-	groups := func(apis ...int) []*model.Group {
-		var gs []*model.Group
-		for _, n := range apis {
-			gs = append(gs, &model.Group{APIs: make([]*model.API, n)})
-		}
-		return gs
-	}
 	tests := []struct {
 		name     string
-		groups   []*model.Group
+		weights  []int // APIs to translate, per group to translate
 		perStage int
 		workers  int
 		want     []int
 	}{
-		{"off", groups(10, 10, 10, 10), 0, 1, nil},
-		{"too few APIs for two stages", groups(10, 10, 10, 9), 20, 1, nil},
-		{"one group", groups(1000), 10, 1, nil},
+		{"off", []int{10, 10, 10, 10}, 0, 1, nil},
+		{"too few APIs for two stages", []int{10, 10, 10, 9}, 20, 1, nil},
+		{"one group", []int{1000}, 10, 1, nil},
 		{"no group", nil, 10, 1, nil},
-		{"a stage per two groups, the last left to Prepare", groups(10, 10, 10, 10, 10), 20, 1, []int{2, 4}},
-		{"a stage per group", groups(30, 30, 30), 20, 1, []int{1, 2}},
-		{"at least as many groups as workers", groups(30, 30, 30, 30, 30), 20, 2, []int{2, 4}},
-		{"uneven groups", groups(5, 40, 5, 5, 5, 30, 5), 20, 1, []int{2, 6}},
-		{"a nil group counts no API", []*model.Group{{APIs: make([]*model.API, 30)}, nil, {APIs: make([]*model.API, 30)}, {APIs: make([]*model.API, 1)}}, 20, 1, []int{1, 3}},
+		{"a stage per two groups, the last left to Prepare", []int{10, 10, 10, 10, 10}, 20, 1, []int{2, 4}},
+		{"a stage per group", []int{30, 30, 30}, 20, 1, []int{1, 2}},
+		{"at least as many groups as workers", []int{30, 30, 30, 30, 30}, 20, 2, []int{2, 4}},
+		{"uneven groups", []int{5, 40, 5, 5, 5, 30, 5}, 20, 1, []int{2, 6}},
+		{"many groups with one API each to translate", []int{1, 1, 1, 1, 1, 1, 1, 1}, 2, 1, []int{2, 4, 6}},
+		{"groups with nothing to translate", []int{0, 30, 0, 0, 30, 0}, 20, 1, []int{2, 5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := stageBounds(tt.groups, tt.perStage, tt.workers); !slices.Equal(got, tt.want) {
+			if got := stageBounds(tt.weights, tt.perStage, tt.workers); !slices.Equal(got, tt.want) {
 				t.Errorf("stageBounds = %v, want %v", got, tt.want)
 			}
 		})
@@ -72,65 +69,110 @@ func servedBytes(t *testing.T, s *Server) (map[string][]byte, map[string]map[str
 	return out, s.served.VersionMap
 }
 
-// TestStagedFirstLoadIsTranslation: a first publish made in stages serves
-// exactly what one made at once serves (every resource's bytes and
-// version), and so does a reload after it; the stages did happen.
-func TestStagedFirstLoadIsTranslation(t *testing.T) {
-	ctx := context.Background()
-	var p config.Parser
-	files := map[string][]byte{}
-	for _, changes := range []int{0, 1} {
+// TestStagedPrepareIsTranslation: publishes made in stages (a first
+// publish; under a memory limit, a change every group depends on too)
+// serve exactly what publishes made at once serve (every resource's bytes
+// and version, and the resource hashes), and so do the publishes that
+// follow them; the stages did happen, and only for the publishes that
+// translate many APIs.
+func TestStagedPrepareIsTranslation(t *testing.T) {
+	write := func(changes int) string {
 		var buf bytes.Buffer
 		if err := benchconfig.Write(&buf, benchconfig.Options{APIs: 480, Groups: 8, Apps: 40, IAMUsers: 10, Changes: changes}); err != nil {
 			t.Fatal(err)
 		}
-		files[string(rune('0'+changes))] = buf.Bytes()
+		return buf.String()
 	}
-	snap, err := p.Load("gw.yaml", files["0"], config.Options{})
-	if err != nil {
-		t.Fatal(err)
+	base := write(0)
+	const envs = "environments: [{name: BETA}]"
+	if !strings.Contains(base, envs) {
+		t.Fatalf("the generated configuration has no %q line to edit", envs)
 	}
-	changed, err := p.Load("gw.yaml", files["1"], config.Options{})
-	if err != nil {
-		t.Fatal(err)
+	variable := strings.Replace(base, envs, `environments: [{name: BETA, variables: {v: "1"}}]`, 1)
+	for _, tt := range []struct {
+		name  string
+		limit bool // a memory limit: reloads are staged too
+		steps []stagedStep
+	}{
+		{"no memory limit", false, []stagedStep{
+			{"first publish", base, 4},
+			{"one API changed", write(1), 0},
+			{"a variable every API's backend depends on", variable, 0},
+			{"the variable undone", base, 0},
+		}},
+		{"a memory limit", true, []stagedStep{
+			{"first publish", base, 4},
+			{"one API changed", write(1), 0},
+			{"one API changed in every group", write(8), 0},
+			{"a variable every API's backend depends on", variable, 4},
+			{"the variable undone", base, 4},
+			{"one API changed again", write(1), 0},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := debug.SetMemoryLimit(-1)
+			t.Cleanup(func() { debug.SetMemoryLimit(before) })
+			if tt.limit {
+				debug.SetMemoryLimit(64 << 30)
+			} else {
+				debug.SetMemoryLimit(math.MaxInt64)
+			}
+			checkStagedPublishes(t, tt.steps...)
+		})
 	}
-	// The stages: 60 APIs per group, so a stage of 100 APIs is two
-	// groups, three stages before the whole.
-	const perStage = 100
-	v, memo := stageFirstLoad(snap, Options{}.withDefaults(), perStage)
-	if v == nil || memo == nil {
-		t.Fatal("stageFirstLoad did not stage 480 APIs in stages of 100")
-	}
-	bounds := stageBounds(snap.Groups, perStage, 1)
-	if want := bounds[len(bounds)-1]; len(memo.groups) != want || !memo.encodedIn(v) {
-		t.Fatalf("the last stage memorised %d groups (encoded: %t), want the %d of the longest prefix", len(memo.groups), memo.encodedIn(v), want)
-	}
+}
 
+// stagedStep is a configuration to publish, and how many stages its
+// publish takes (0: made at once).
+type stagedStep struct {
+	what   string
+	yaml   string
+	stages int
+}
+
+// checkStagedPublishes publishes each step's configuration on a server
+// that stages (in stages of 100 APIs) and on one that does not, and
+// checks that they serve the same, and how many stages the first took.
+func checkStagedPublishes(t *testing.T, steps ...stagedStep) {
+	t.Helper()
+	ctx := context.Background()
+	var p config.Parser
+	var logs syncBuffer
 	whole := NewServer(discardLogger(), Options{})
 	whole.stageAPIs = 0
-	staged := NewServer(discardLogger(), Options{})
-	staged.stageAPIs = perStage
-	for _, step := range []struct {
-		what string
-		snap *model.Snapshot
-	}{{"first publish", snap}, {"one API changed", changed}, {"changed back", snap}} {
+	staged := NewServer(slog.New(slog.NewTextHandler(&logs, nil)), Options{})
+	// 60 APIs per group: a stage of 100 APIs is two groups.
+	staged.stageAPIs = 100
+	for _, step := range steps {
+		snap, err := p.Load("gw.yaml", []byte(step.yaml), config.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", step.what, err)
+		}
+		logs.Reset()
 		for _, s := range []*Server{whole, staged} {
-			if err := s.Publish(ctx, step.snap); err != nil {
+			if err := s.Publish(ctx, snap); err != nil {
 				t.Fatalf("%s: %v", step.what, err)
 			}
 		}
-		got, gotVersions := servedBytes(t, staged)
-		want, wantVersions := servedBytes(t, whole)
-		if len(want) < 100 {
-			t.Fatalf("%s: only %d resources served", step.what, len(want))
+		want := ""
+		if step.stages > 0 {
+			want = fmt.Sprintf("stages=%d", step.stages)
 		}
-		if !maps.EqualFunc(got, want, bytes.Equal) {
-			for k := range want {
-				if !bytes.Equal(got[k], want[k]) {
-					t.Errorf("%s: %s differs (%d bytes, want %d)", step.what, k, len(got[k]), len(want[k]))
+		if got := logs.String(); !strings.Contains(got, "xds configuration published") || want != "" && !strings.Contains(got, want) || want == "" && strings.Contains(got, "stages=") {
+			t.Errorf("%s: logged %q, want the publish with %q", step.what, got, want)
+		}
+		got, gotVersions := servedBytes(t, staged)
+		wantBytes, wantVersions := servedBytes(t, whole)
+		if len(wantBytes) < 100 {
+			t.Fatalf("%s: only %d resources served", step.what, len(wantBytes))
+		}
+		if !maps.EqualFunc(got, wantBytes, bytes.Equal) {
+			for k := range wantBytes {
+				if !bytes.Equal(got[k], wantBytes[k]) {
+					t.Errorf("%s: %s differs (%d bytes, want %d)", step.what, k, len(got[k]), len(wantBytes[k]))
 				}
 			}
-			t.Fatalf("%s: the staged server serves %d resources, the other %d, not the same", step.what, len(got), len(want))
+			t.Fatalf("%s: the staged server serves %d resources, the other %d, not the same", step.what, len(got), len(wantBytes))
 		}
 		if !maps.EqualFunc(gotVersions, wantVersions, maps.Equal) {
 			t.Errorf("%s: the versions differ", step.what)
@@ -141,9 +183,9 @@ func TestStagedFirstLoadIsTranslation(t *testing.T) {
 	}
 }
 
-// TestStagedFirstLoadRefusal: a configuration refused in a stage is
+// TestStagedPrepareRefusal: a configuration refused in a stage is
 // refused with the error a single translation reports.
-func TestStagedFirstLoadRefusal(t *testing.T) {
+func TestStagedPrepareRefusal(t *testing.T) {
 	var buf bytes.Buffer
 	if err := benchconfig.Write(&buf, benchconfig.Options{APIs: 480, Groups: 8, Apps: 40, IAMUsers: 10}); err != nil {
 		t.Fatal(err)
