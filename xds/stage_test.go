@@ -107,6 +107,15 @@ func TestStagedPrepareIsTranslation(t *testing.T) {
 			{"a variable every API's backend depends on", variable, 4},
 			{"the variable undone", base, 4},
 			{"one API changed again", write(1), 0},
+			// A domain of the last batch's group moved to the first
+			// batch's: the first stage has it twice (the new first group,
+			// the old last one), fails, and the publish is made at once.
+			{"the variable, and a domain moved", strings.Replace(strings.Replace(variable,
+				"domains: [g7.example.com, api7.example.net]", "domains: [g7.example.com]", 1),
+				"domains: [g0.example.com, api0.example.net]", "domains: [g0.example.com, api0.example.net, api7.example.net]", 1), 0},
+			// A group added after the others: left out of the stages
+			// until its turn.
+			{"the variable undone, and a group added", strings.Replace(base, "\napps:", "\n"+extraGroup+"apps:", 1), 5},
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,6 +130,17 @@ func TestStagedPrepareIsTranslation(t *testing.T) {
 		})
 	}
 }
+
+// extraGroup is a group of 60 APIs to add to a benchconfig configuration
+// (before its apps).
+var extraGroup = func() string {
+	var b strings.Builder
+	b.WriteString("  - name: gx\n    domains: [gx.example.com]\n    apis:\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "      - {name: x%d, path: /x%d, auth: none, backend: {url: \"http://10.9.0.%d:8080\"}}\n", i, i, i%200)
+	}
+	return b.String()
+}()
 
 // stagedStep is a configuration to publish, and how many stages its
 // publish takes (0: made at once).
