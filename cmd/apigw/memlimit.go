@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 )
@@ -16,6 +18,10 @@ import (
 // counts besides the heap). It is what Prometheus chose for the same
 // setting (--auto-gomemlimit.ratio).
 const defaultMemoryLimitRatio = 0.9
+
+// memoryLimitRefresh is how often serve reads its container's memory
+// limit again (setMemoryLimit): a few cgroup files a minute.
+const memoryLimitRefresh = time.Minute
 
 // setMemoryLimit sets the Go runtime's soft memory limit to ratio of the
 // limit that limit reports (the container's: memlimit.FromCgroup), and
@@ -31,7 +37,11 @@ const defaultMemoryLimitRatio = 0.9
 // soft limit at 90 % of the cgroup's, the collector runs more often
 // near it instead: ready after 10-11 s, peak 1.26 GB
 // (docs/performance.md, "Session 13").
-func setMemoryLimit(logger *slog.Logger, ratio float64, limit memlimit.Provider) {
+//
+// When it set a limit, it reads the container's again every refresh
+// until ctx is done, so that a container resized in place (Kubernetes'
+// in-place pod resize) gets the new limit.
+func setMemoryLimit(ctx context.Context, logger *slog.Logger, ratio float64, limit memlimit.Provider, refresh time.Duration) {
 	if ratio == 0 {
 		return
 	}
@@ -48,5 +58,10 @@ func setMemoryLimit(logger *slog.Logger, ratio float64, limit memlimit.Provider)
 		logger.Warn("cannot read the container's memory limit; the Go runtime has none", "error", err)
 	case got != before && got != math.MaxInt64:
 		logger.Info("memory limit set from the container's", "go_memory_limit_bytes", got, "ratio", ratio)
+		if refresh > 0 {
+			// Again, with the refresh (the library starts it even when
+			// the first reading fails, which it did not).
+			_, _ = memlimit.Set(memlimit.WithProvider(limit), memlimit.WithRatio(ratio), memlimit.WithRefreshInterval(ctx, refresh))
+		}
 	}
 }

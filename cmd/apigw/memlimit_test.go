@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"math"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 )
@@ -43,7 +46,7 @@ func TestSetMemoryLimit(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			setMemoryLimit(logger, tt.ratio, tt.limit)
+			setMemoryLimit(context.Background(), logger, tt.ratio, tt.limit, 0)
 			want := tt.want
 			if want == 0 {
 				want = before
@@ -58,5 +61,41 @@ func TestSetMemoryLimit(t *testing.T) {
 				t.Errorf("logged %q, want %s %q", out, tt.wantLevel, tt.wantLog)
 			}
 		})
+	}
+}
+
+// TestSetMemoryLimitRefresh: the container's limit is read again, and a
+// new one applied, until the context is done.
+func TestSetMemoryLimitRefresh(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	if before != math.MaxInt64 {
+		t.Fatalf("the test runs with a memory limit already set (%d): unset GOMEMLIMIT", before)
+	}
+	var container atomic.Uint64
+	container.Store(10 << 30)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		time.Sleep(50 * time.Millisecond) // a refresh under way ends
+		debug.SetMemoryLimit(before)
+	})
+	setMemoryLimit(ctx, slog.New(slog.DiscardHandler), 0.5, func() (uint64, error) { return container.Load(), nil }, 5*time.Millisecond)
+	if got := debug.SetMemoryLimit(-1); got != 5<<30 {
+		t.Fatalf("memory limit = %d, want %d", got, 5<<30)
+	}
+	container.Store(4 << 30) // resized in place
+	deadline := time.Now().Add(5 * time.Second)
+	for debug.SetMemoryLimit(-1) != 2<<30 {
+		if time.Now().After(deadline) {
+			t.Fatalf("memory limit = %d 5 s after the container's changed, want %d", debug.SetMemoryLimit(-1), 2<<30)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	container.Store(8 << 30)
+	time.Sleep(50 * time.Millisecond)
+	if got := debug.SetMemoryLimit(-1); got != 2<<30 {
+		t.Errorf("memory limit = %d after the context ended, want it left at %d", got, 2<<30)
 	}
 }

@@ -107,7 +107,6 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 	if f.memoryLimitRatio < 0 || f.memoryLimitRatio > 1 {
 		return usagef("--memory-limit-ratio %g: want a fraction from 0 (off) to 1", f.memoryLimitRatio)
 	}
-	setMemoryLimit(logger, f.memoryLimitRatio, memlimit.FromCgroup)
 	interval := f.watch
 	if interval == 0 {
 		interval = -1
@@ -115,6 +114,7 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	setMemoryLimit(ctx, logger, f.memoryLimitRatio, memlimit.FromCgroup, memoryLimitRefresh)
 	// One Go processor more than the CPUs, so that admin and Check
 	// requests get one at once while a reload runs (see the function).
 	parallel.AddSpareProcessor(os.Getenv)
