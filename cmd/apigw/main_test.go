@@ -61,6 +61,7 @@ func TestCommands(t *testing.T) {
 		{"serve bad --log-level", []string{"serve", "--config", quickstart, "--log-level", "loud"}, 2, "", `--log-level "loud"`},
 		{"serve --memory-limit-ratio above 1", []string{"serve", "--config", quickstart, "--memory-limit-ratio", "1.5"}, 2, "", "--memory-limit-ratio 1.5: want a fraction from 0 (off) to 1"},
 		{"serve --memory-limit-ratio negative", []string{"serve", "--config", quickstart, "--memory-limit-ratio=-0.1"}, 2, "", "--memory-limit-ratio -0.1"},
+		{"serve --memory-limit-ratio NaN", []string{"serve", "--config", quickstart, "--memory-limit-ratio", "NaN"}, 2, "", "--memory-limit-ratio NaN: want a fraction"},
 		{"bootstrap", []string{"bootstrap", "--xds-address", "10.0.0.1:18000"}, 0, "10.0.0.1", ""},
 		{"bootstrap bad port", []string{"bootstrap", "--admin-port", "0"}, 2, "", "--admin-port 0 is out of range"},
 		{"single-dash long flag", []string{"sign", "-url", "http://h/"}, 2, "", "-url: long flags take two dashes: --url"},

@@ -104,7 +104,7 @@ func serve(ctx context.Context, f serveFlags, reflection *bool, stderr io.Writer
 	if err := checkConfigFile(f.config); err != nil {
 		return err
 	}
-	if f.memoryLimitRatio < 0 || f.memoryLimitRatio > 1 {
+	if !(f.memoryLimitRatio >= 0 && f.memoryLimitRatio <= 1) { // NaN too
 		return usagef("--memory-limit-ratio %g: want a fraction from 0 (off) to 1", f.memoryLimitRatio)
 	}
 	interval := f.watch
