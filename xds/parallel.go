@@ -68,6 +68,9 @@ type groupOutput struct {
 type groupMemo struct {
 	opts   Options
 	groups map[string]*groupOutput
+	// apisByName are the groups' API translations by group (virtual
+	// host) name, for apis.
+	apisByName map[string]map[model.Digest]*apiOutput
 	// vhPlans are the plans of the virtual hosts of the translation that
 	// made m (every group's, with a digest or not), until validated.
 	vhPlans map[*routev3.VirtualHost]*vhostPlan
@@ -91,12 +94,15 @@ func (m *groupMemo) apis(name string, opts Options) map[model.Digest]*apiOutput 
 	if m == nil || m.opts != opts {
 		return nil
 	}
-	for _, o := range m.groups {
-		if o.vh.GetName() == name {
-			return o.apis
-		}
+	return m.apisByName[name]
+}
+
+// add memorises o, the translation of the group of digest d.
+func (m *groupMemo) add(d string, o *groupOutput) {
+	m.groups[d] = o
+	if o.apis != nil {
+		m.apisByName[o.vh.GetName()] = o.apis
 	}
-	return nil
 }
 
 // plans returns the plan of each virtual host of m translated
@@ -149,7 +155,7 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 			}
 		}
 	}
-	memo := &groupMemo{opts: t.opts, groups: make(map[string]*groupOutput, len(groups)), vhPlans: map[*routev3.VirtualHost]*vhostPlan{}}
+	memo := &groupMemo{opts: t.opts, groups: make(map[string]*groupOutput, len(groups)), apisByName: make(map[string]map[model.Digest]*apiOutput, len(groups)), vhPlans: map[*routev3.VirtualHost]*vhostPlan{}}
 	out := make([]*routev3.VirtualHost, 0, len(groups))
 	parts := make([]*translator, 0, len(groups))
 	for _, o := range outs {
@@ -170,7 +176,7 @@ func (t *translator) virtualHostsWith(workers int) []*routev3.VirtualHost {
 			memo.vhPlans[o.vh] = o.plan
 		}
 		if d := groups[i].Digest; d != "" {
-			memo.groups[d] = o
+			memo.add(d, o)
 		}
 	}
 	t.memo = memo
@@ -215,19 +221,19 @@ func (m *groupMemo) lean(v *validation) *groupMemo {
 	if m == nil || v == nil {
 		return m
 	}
-	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups)), clusters: m.clusters}
+	out := &groupMemo{opts: m.opts, groups: make(map[string]*groupOutput, len(m.groups)), apisByName: make(map[string]map[model.Digest]*apiOutput, len(m.groups)), clusters: m.clusters}
 	keep := make(map[*routev3.VirtualHost]*vhostWire, len(m.groups))
 	for d, o := range m.groups {
 		w := v.vhosts[o.vh]
 		switch {
 		case w == nil:
-			out.groups[d] = o
+			out.add(d, o)
 		case o.stub:
-			out.groups[d] = o
+			out.add(d, o)
 			keep[o.vh] = w
 		default:
 			stub := &routev3.VirtualHost{Name: o.vh.GetName()}
-			out.groups[d] = &groupOutput{vh: stub, part: o.part, stub: true, apis: o.apis}
+			out.add(d, &groupOutput{vh: stub, part: o.part, stub: true, apis: o.apis})
 			keep[stub] = w
 			// The API outputs of a new translation are this memo's:
 			// they now stand for their routes in the stub's encoding.

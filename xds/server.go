@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
@@ -185,16 +184,15 @@ func (s *Server) Prepare(ctx context.Context, snap *model.Snapshot) (commit func
 	if err != nil {
 		return nil, err
 	}
-	known, done, hashed, lists := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), (*resourceHashes)(nil), map[string]*resourceList(nil)
-	switch {
-	case staged != nil && last != nil:
-		// Reusing the last stage's translation and encodings; diffed with
-		// the configuration served.
-		known, done, hashed, lists = staged.v.valid, staged.v.vhosts, last.resources, last.lists
-	case staged != nil:
-		known, done, hashed = staged.v.valid, staged.v.vhosts, staged.v.resources
-	case last != nil:
-		known, done, hashed, lists = last.valid, last.vhosts, last.resources, last.lists
+	base := last
+	if staged != nil {
+		base = staged.v // its translation and encodings are reused
+	}
+	known, done, hashed := base.reused()
+	var lists map[string]*resourceList
+	if last != nil {
+		// Diffed with the configuration served (a stage's lists are not).
+		hashed, lists = last.resources, last.lists
 	}
 	// Validation hashes every message (each resource, each virtual host and
 	// route of the route configuration) and validates in full the ones not

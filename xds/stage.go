@@ -4,8 +4,6 @@ import (
 	"math"
 	"runtime/debug"
 
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-
 	"github.com/apigwio/apigw/internal/model"
 	"github.com/apigwio/apigw/internal/parallel"
 )
@@ -54,16 +52,12 @@ type staging struct {
 // it always does.
 func stagedPrepare(snap, prev *model.Snapshot, from staging, opts Options, perStage int) *staging {
 	var todo, weights []int
-	var byName map[string]map[model.Digest]*apiOutput
 	for i, g := range snap.Groups {
 		if g == nil || from.memo.lookup(g, opts) != nil {
 			continue
 		}
-		if byName == nil {
-			byName = from.memo.apisByName(opts)
-		}
 		todo = append(todo, i)
-		weights = append(weights, apisToTranslate(g, byName[g.Name]))
+		weights = append(weights, apisToTranslate(g, from.memo.apis(g.Name, opts)))
 	}
 	bounds := stageBounds(weights, perStage, parallel.Workers())
 	if len(bounds) == 0 {
@@ -83,10 +77,7 @@ func stagedPrepare(snap, prev *model.Snapshot, from staging, opts Options, perSt
 		if err != nil {
 			return nil
 		}
-		known, done, hashed := &validSet{}, map[*routev3.VirtualHost]*vhostWire(nil), (*resourceHashes)(nil)
-		if at.v != nil {
-			known, done, hashed = at.v.valid, at.v.vhosts, at.v.resources
-		}
+		known, done, hashed := at.v.reused()
 		// The resource lists are not chained: Prepare diffs the new
 		// configuration's with the last one served, not with a stage's.
 		v, err := res.validatePlans(known, done, hashed, memo.plans(), nil)
@@ -112,22 +103,6 @@ func stagedPrepare(snap, prev *model.Snapshot, from staging, opts Options, perSt
 // is staged either way: it is as fast staged, and peaks lower.
 func stageReloads() bool {
 	return debug.SetMemoryLimit(-1) != math.MaxInt64
-}
-
-// apisByName returns the API translations of each group of m by group
-// name (apis for all of them at once); empty when m is nil or made with
-// other options.
-func (m *groupMemo) apisByName(opts Options) map[string]map[model.Digest]*apiOutput {
-	out := map[string]map[model.Digest]*apiOutput{}
-	if m == nil || m.opts != opts {
-		return out
-	}
-	for _, o := range m.groups {
-		if o.apis != nil {
-			out[o.vh.GetName()] = o.apis
-		}
-	}
-	return out
 }
 
 // stageSnapshot is snap with only the first k of the groups to translate

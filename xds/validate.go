@@ -84,6 +84,16 @@ type validation struct {
 	changes map[string]listChange
 }
 
+// reused returns what a validation building on v reuses: the hashes
+// found valid, the virtual hosts' encodings and the resources' hashes (a
+// new valid set and nothing else when v is nil).
+func (v *validation) reused() (*validSet, map[*routev3.VirtualHost]*vhostWire, *resourceHashes) {
+	if v == nil {
+		return &validSet{}, nil, nil
+	}
+	return v.valid, v.vhosts, v.resources
+}
+
 // resourceHash is a resource's hash and its version (the hash in hex).
 type resourceHash struct {
 	hash    msgHash

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
@@ -49,14 +48,13 @@ func setMemoryLimit(ctx context.Context, logger *slog.Logger, ratio float64, lim
 		logger.Debug("memory limit from GOMEMLIMIT", "GOMEMLIMIT", v)
 		return
 	}
-	before := debug.SetMemoryLimit(-1)
 	got, err := memlimit.Set(memlimit.WithProvider(limit), memlimit.WithRatio(ratio))
 	switch {
 	case errors.Is(err, memlimit.ErrNoCgroup), errors.Is(err, memlimit.ErrCgroupsNotSupported):
 		logger.Debug("no container memory limit to follow", "reason", err)
 	case err != nil:
 		logger.Warn("cannot read the container's memory limit; the Go runtime has none", "error", err)
-	case got != before && got != math.MaxInt64:
+	case got != math.MaxInt64: // else no limit (memlimit.ErrNoLimit)
 		logger.Info("memory limit set from the container's", "go_memory_limit_bytes", got, "ratio", ratio)
 		if refresh > 0 {
 			// Again, with the refresh (the library starts it even when
